@@ -1,0 +1,373 @@
+//! Entries: the events recorded on a chain, one per change to a medical record.
+//!
+//! An entry says what happened to which record (create, amend, derive, merge, access, dispose),
+//! for which patient (a pseudonym), by whom, with which payload (by hash: the bytes live apart
+//! from the chain), and what it came from (its parents, on any chain). The structural rules that
+//! need no other block are checked here; rules that need the store live in `medchain-chain`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::Domain;
+use crate::ids::{EntryRef, PayloadHash, RecordId};
+use crate::limits::{MAX_ACTOR_LEN, MAX_CONTENT_TYPE_LEN, MAX_PARENTS, MAX_PAYLOAD_BYTES};
+use crate::patient::PatientRef;
+
+/// What an entry does to its record. The discriminants are the wire values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EntryKind {
+    /// A new record with its first version. No parents.
+    Create,
+    /// A new version of an existing record. Parents name the version(s) it replaces.
+    Amend,
+    /// A new record derived from one or more others (a report from an image, say).
+    Derive,
+    /// A new record combining two or more others.
+    Merge,
+    /// A read of a record: the audit trail of who saw what. No payload.
+    Access,
+    /// The disposal of a record: it is not to be used any more. No payload.
+    Dispose,
+}
+
+impl EntryKind {
+    /// Every kind, in wire order.
+    pub const ALL: [EntryKind; 6] = [
+        EntryKind::Create,
+        EntryKind::Amend,
+        EntryKind::Derive,
+        EntryKind::Merge,
+        EntryKind::Access,
+        EntryKind::Dispose,
+    ];
+
+    /// Whether this kind starts a new record, whose ID is derived from the entry's position.
+    pub const fn creates_record(self) -> bool {
+        matches!(
+            self,
+            EntryKind::Create | EntryKind::Derive | EntryKind::Merge
+        )
+    }
+
+    /// Whether this kind carries a payload (and must).
+    pub const fn has_payload(self) -> bool {
+        !matches!(self, EntryKind::Access | EntryKind::Dispose)
+    }
+
+    /// The allowed number of parents, inclusive.
+    pub const fn parent_range(self) -> (usize, usize) {
+        match self {
+            EntryKind::Create => (0, 0),
+            EntryKind::Amend | EntryKind::Derive => (1, MAX_PARENTS),
+            EntryKind::Merge => (2, MAX_PARENTS),
+            EntryKind::Access | EntryKind::Dispose => (0, 1),
+        }
+    }
+
+    /// The lowercase name used by the API and the CLI.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Create => "create",
+            EntryKind::Amend => "amend",
+            EntryKind::Derive => "derive",
+            EntryKind::Merge => "merge",
+            EntryKind::Access => "access",
+            EntryKind::Dispose => "dispose",
+        }
+    }
+}
+
+impl std::fmt::Display for EntryKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for EntryKind {
+    type Err = EntryError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EntryKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(EntryError::UnknownKind)
+    }
+}
+
+/// Where an entry comes from: a precise version (entry) or a record as a whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Parent {
+    /// One version of a record: the entry at this position.
+    Entry(EntryRef),
+    /// A record, whichever its latest version was when this entry was made.
+    Record(RecordId),
+}
+
+/// A payload by reference: its content address, length and media type.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PayloadRef {
+    /// The content address of the payload bytes.
+    pub hash: PayloadHash,
+    /// The payload's length in bytes.
+    pub len: u64,
+    /// Its media type, e.g. `application/fhir+json`. Payloads are opaque bytes, so this may name
+    /// an encrypted form.
+    pub content_type: String,
+}
+
+/// One event on one record.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Entry {
+    /// What happened.
+    pub kind: EntryKind,
+    /// The record it happened to (for create, derive and merge: the new record's derived ID).
+    pub record: RecordId,
+    /// The patient, by pseudonym.
+    pub patient: PatientRef,
+    /// Who did it: the provider's own staff or system identifier (never a patient identifier).
+    pub actor: String,
+    /// The payload, for kinds that carry one.
+    pub payload: Option<PayloadRef>,
+    /// What it was derived from, amended from, merged from or accessed.
+    pub parents: Vec<Parent>,
+}
+
+/// Why an entry is structurally invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    /// Not one of create, amend, derive, merge, access, dispose.
+    #[error("unknown entry kind")]
+    UnknownKind,
+    /// A record-creating entry whose record ID is not derived from its position.
+    #[error("record ID is not the one derived from the entry's position")]
+    RecordIdMismatch,
+    /// A payload on a kind that takes none, or none on a kind that needs one.
+    #[error("{kind} entries {} a payload", if kind.has_payload() { "need" } else { "take no" })]
+    PayloadPresence {
+        /// The entry's kind.
+        kind: EntryKind,
+    },
+    /// The payload is larger than the protocol allows.
+    #[error("payload of {0} bytes exceeds the limit of {MAX_PAYLOAD_BYTES}")]
+    PayloadTooLarge(u64),
+    /// The content type is empty, too long, or not a `type/subtype` token.
+    #[error(
+        "content type must be a type/subtype of printable ASCII, at most {MAX_CONTENT_TYPE_LEN} bytes"
+    )]
+    BadContentType,
+    /// The actor is empty, too long, or holds control characters.
+    #[error("actor must be 1 to {MAX_ACTOR_LEN} bytes of printable text")]
+    BadActor,
+    /// Too few or too many parents for the kind.
+    #[error("{kind} entries take {min} to {max} parents, not {count}")]
+    ParentCount {
+        /// The entry's kind.
+        kind: EntryKind,
+        /// Parents given.
+        count: usize,
+        /// Fewest allowed.
+        min: usize,
+        /// Most allowed.
+        max: usize,
+    },
+    /// The same parent named twice.
+    #[error("duplicate parent")]
+    DuplicateParent,
+    /// A parent that is this entry itself or comes after it on the same chain.
+    #[error("parent {0} is not earlier than the entry")]
+    ParentNotEarlier(EntryRef),
+}
+
+impl Entry {
+    /// The canonical bytes of this entry.
+    pub fn encode(&self) -> Vec<u8> {
+        crate::encoding::encode(self)
+    }
+
+    /// The entry's leaf hash in the entries Merkle tree.
+    pub fn hash(&self) -> [u8; 32] {
+        Domain::Entry.hash(&self.encode())
+    }
+
+    /// Checks the rules that need nothing but the entry and its position.
+    pub fn check_structure(&self, position: EntryRef) -> Result<(), EntryError> {
+        if self.kind.creates_record()
+            && self.record != RecordId::derive(&position.chain, position.height, position.index)
+        {
+            return Err(EntryError::RecordIdMismatch);
+        }
+        match (&self.payload, self.kind.has_payload()) {
+            (Some(payload), true) => check_payload(payload)?,
+            (None, false) => {}
+            _ => return Err(EntryError::PayloadPresence { kind: self.kind }),
+        }
+        if !is_printable_text(&self.actor, MAX_ACTOR_LEN) {
+            return Err(EntryError::BadActor);
+        }
+        self.check_parents(position)
+    }
+
+    fn check_parents(&self, position: EntryRef) -> Result<(), EntryError> {
+        let (min, max) = self.kind.parent_range();
+        let count = self.parents.len();
+        if count < min || count > max {
+            return Err(EntryError::ParentCount {
+                kind: self.kind,
+                count,
+                min,
+                max,
+            });
+        }
+        for (i, parent) in self.parents.iter().enumerate() {
+            if self.parents[..i].contains(parent) {
+                return Err(EntryError::DuplicateParent);
+            }
+            if let Parent::Entry(at) = parent
+                && is_not_earlier(at, &position)
+            {
+                return Err(EntryError::ParentNotEarlier(*at));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_not_earlier(parent: &EntryRef, position: &EntryRef) -> bool {
+    parent.chain == position.chain
+        && (parent.height, parent.index) >= (position.height, position.index)
+}
+
+fn check_payload(payload: &PayloadRef) -> Result<(), EntryError> {
+    if payload.len > MAX_PAYLOAD_BYTES as u64 {
+        return Err(EntryError::PayloadTooLarge(payload.len));
+    }
+    if !is_content_type(&payload.content_type) {
+        return Err(EntryError::BadContentType);
+    }
+    Ok(())
+}
+
+/// `type/subtype`, optionally with parameters, in printable ASCII without spaces around the slash.
+pub fn is_content_type(value: &str) -> bool {
+    if value.is_empty() || value.len() > MAX_CONTENT_TYPE_LEN {
+        return false;
+    }
+    if !value.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+        return false;
+    }
+    let essence = value.split(';').next().unwrap_or_default();
+    let mut halves = essence.split('/');
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    matches!((halves.next(), halves.next(), halves.next()),
+        (Some(t), Some(s), None) if token(t) && token(s))
+}
+
+/// 1 to `max` bytes of text with no control characters and no surrounding whitespace.
+pub fn is_printable_text(value: &str, max: usize) -> bool {
+    !value.is_empty()
+        && value.len() <= max
+        && value.trim() == value
+        && !value.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::ChainId;
+
+    fn position() -> EntryRef {
+        EntryRef {
+            chain: ChainId([9; 32]),
+            height: 5,
+            index: 2,
+        }
+    }
+
+    fn create() -> Entry {
+        let at = position();
+        Entry {
+            kind: EntryKind::Create,
+            record: RecordId::derive(&at.chain, at.height, at.index),
+            patient: PatientRef([3; 32]),
+            actor: "dr-401542".into(),
+            payload: Some(PayloadRef {
+                hash: PayloadHash::of(b"{}"),
+                len: 2,
+                content_type: "application/fhir+json".into(),
+            }),
+            parents: vec![],
+        }
+    }
+
+    #[test]
+    fn valid_create() {
+        create().check_structure(position()).unwrap();
+    }
+
+    #[test]
+    fn record_id_must_be_derived() {
+        let mut e = create();
+        e.record = RecordId([0; 16]);
+        assert_eq!(
+            e.check_structure(position()),
+            Err(EntryError::RecordIdMismatch)
+        );
+    }
+
+    #[test]
+    fn payload_rules() {
+        let mut e = create();
+        e.payload = None;
+        assert!(matches!(
+            e.check_structure(position()),
+            Err(EntryError::PayloadPresence { .. })
+        ));
+        let mut e = create();
+        e.payload.as_mut().unwrap().content_type = "fhir json".into();
+        assert_eq!(
+            e.check_structure(position()),
+            Err(EntryError::BadContentType)
+        );
+        let mut e = create();
+        e.payload.as_mut().unwrap().len = MAX_PAYLOAD_BYTES as u64 + 1;
+        assert!(matches!(
+            e.check_structure(position()),
+            Err(EntryError::PayloadTooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn parent_rules() {
+        let at = position();
+        let mut e = create();
+        e.kind = EntryKind::Merge;
+        e.parents = vec![Parent::Record(RecordId([1; 16]))];
+        assert!(matches!(
+            e.check_structure(at),
+            Err(EntryError::ParentCount { .. })
+        ));
+        e.parents.push(Parent::Record(RecordId([1; 16])));
+        assert_eq!(e.check_structure(at), Err(EntryError::DuplicateParent));
+        e.parents[1] = Parent::Entry(at);
+        assert_eq!(e.check_structure(at), Err(EntryError::ParentNotEarlier(at)));
+        e.parents[1] = Parent::Entry(EntryRef { index: 1, ..at });
+        e.check_structure(at).unwrap();
+    }
+
+    #[test]
+    fn text_rules() {
+        assert!(is_content_type("application/fhir+json"));
+        assert!(is_content_type("text/plain; charset=utf-8"));
+        assert!(!is_content_type("application"));
+        assert!(!is_content_type("a/b/c"));
+        assert!(!is_content_type(""));
+        assert!(is_printable_text("dr-1", 8));
+        assert!(!is_printable_text(" dr-1", 8));
+        assert!(!is_printable_text("dr\n1", 8));
+        assert_eq!("merge".parse::<EntryKind>().unwrap(), EntryKind::Merge);
+        assert!("forge".parse::<EntryKind>().is_err());
+    }
+}

@@ -1,0 +1,235 @@
+//! Issuing certificates with rcgen: the consortium root CA and member certificates.
+
+use std::fmt;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, IsCa, Issuer,
+    KeyPair, KeyUsagePurpose, PKCS_ED25519, SerialNumber,
+};
+use ring::rand::{SecureRandom, SystemRandom};
+use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+use x509_parser::certificate::X509Certificate;
+use zeroize::Zeroizing;
+
+use super::error::{CertError, IssueError};
+use super::key::MemberKey;
+use super::role::{EKU_EXTENSION_OID, Role};
+use super::x509::{ed25519_key, is_ca, parse_cert, to_datetime};
+
+/// A freshly created consortium root CA: its certificate and its private key.
+/// (`Debug` leaves the key out.)
+pub struct IssuedCa {
+    /// The self-signed root certificate (DER).
+    pub cert_der: Vec<u8>,
+    /// The same certificate as PEM.
+    pub cert_pem: String,
+    /// The CA's Ed25519 private key, PKCS#8 v1 DER (see [`MemberKey::to_pkcs8_der`]).
+    pub key_pkcs8_der: Zeroizing<Vec<u8>>,
+    /// The same key as PEM (`PRIVATE KEY`).
+    pub key_pkcs8_pem: Zeroizing<String>,
+}
+
+/// A freshly issued member certificate with its newly generated private key.
+/// (`Debug` leaves the key out.)
+pub struct IssuedMember {
+    /// The member certificate (DER).
+    pub cert_der: Vec<u8>,
+    /// The same certificate as PEM.
+    pub cert_pem: String,
+    /// The member's Ed25519 private key, PKCS#8 v1 DER (see [`MemberKey::to_pkcs8_der`]).
+    pub key_pkcs8_der: Zeroizing<Vec<u8>>,
+    /// The same key as PEM (`PRIVATE KEY`).
+    pub key_pkcs8_pem: Zeroizing<String>,
+    /// The member's raw Ed25519 public key.
+    pub public_key: [u8; 32],
+    /// The serial number: content bytes of the DER INTEGER (16 bytes, positive).
+    pub serial: Vec<u8>,
+}
+
+impl fmt::Debug for IssuedCa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedCa")
+            .field("cert_pem", &self.cert_pem)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for IssuedMember {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IssuedMember")
+            .field("public_key", &self.public_key)
+            .field("serial", &self.serial)
+            .field("cert_pem", &self.cert_pem)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Creates a self-signed Ed25519 root CA with subject CN=`name`, O=`name`.
+///
+/// basicConstraints CA:TRUE pathlen 0 (it signs member certificates only), keyUsage
+/// keyCertSign + cRLSign + digitalSignature, random 16-byte positive serial. Validity is
+/// `days` days from `not_before_unix`.
+pub fn create_root_ca(name: &str, not_before_unix: i64, days: u32) -> Result<IssuedCa, IssueError> {
+    if name.trim().is_empty() {
+        return Err(IssueError::EmptyName);
+    }
+    let key = new_key()?;
+    let mut params = base_params(name, name, not_before_unix, days)?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let cert = params.self_signed(&*key)?;
+    let exported = export(&key)?;
+    Ok(IssuedCa {
+        cert_der: cert.der().to_vec(),
+        cert_pem: cert.pem(),
+        key_pkcs8_der: exported.to_pkcs8_der(),
+        key_pkcs8_pem: exported.to_pkcs8_pem(),
+    })
+}
+
+/// Issues a member certificate for a new Ed25519 key, signed by the CA.
+///
+/// Subject O=`org`, CN="`org` `role`"; basicConstraints CA:FALSE; keyUsage digitalSignature;
+/// extendedKeyUsage = the role OID (non-critical); subject and authority key identifiers;
+/// random 16-byte positive serial. Fails with [`IssueError::KeyMismatch`] if the CA key does
+/// not belong to the CA certificate.
+pub fn issue_member(
+    ca_cert_der: &[u8],
+    ca_key_pkcs8_der: &[u8],
+    role: Role,
+    org: &str,
+    not_before_unix: i64,
+    days: u32,
+) -> Result<IssuedMember, IssueError> {
+    if org.trim().is_empty() {
+        return Err(IssueError::EmptyName);
+    }
+    let mut params = base_params(org, &format!("{org} {role}"), not_before_unix, days)?;
+    let ca = LoadedCa::load(ca_cert_der, ca_key_pkcs8_der)?;
+    let key = new_key()?;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.use_authority_key_identifier_extension = true;
+    params.custom_extensions = vec![CustomExtension::from_oid_content(
+        EKU_EXTENSION_OID,
+        role.eku_extension_value(),
+    )];
+    let serial = params
+        .serial_number
+        .as_ref()
+        .map(SerialNumber::to_bytes)
+        .unwrap_or_default();
+    let cert = params.signed_by(&*key, &ca.issuer(ca_cert_der)?)?;
+    let exported = export(&key)?;
+    Ok(IssuedMember {
+        cert_der: cert.der().to_vec(),
+        cert_pem: cert.pem(),
+        key_pkcs8_der: exported.to_pkcs8_der(),
+        key_pkcs8_pem: exported.to_pkcs8_pem(),
+        public_key: exported.public_key(),
+        serial,
+    })
+}
+
+/// A CA certificate and its private key, checked to belong together.
+pub(crate) struct LoadedCa<'a> {
+    pub(crate) cert: X509Certificate<'a>,
+    pub(crate) public_key: [u8; 32],
+    key: Zeroizing<KeyPair>,
+}
+
+impl<'a> LoadedCa<'a> {
+    pub(crate) fn load(cert_der: &'a [u8], key_der: &[u8]) -> Result<Self, IssueError> {
+        let cert = parse_cert(cert_der).map_err(IssueError::CaCertificate)?;
+        let public_key = ed25519_key(cert.public_key())
+            .ok_or(IssueError::CaCertificate(CertError::NotEd25519))?;
+        if !is_ca(&cert) {
+            return Err(IssueError::CaCertificate(CertError::NotACa));
+        }
+        // rcgen copies the CA's subject name and panics on an empty RDN set (and refuses
+        // multi-valued RDNs), so check the shape up front.
+        if cert.subject().iter().any(|rdn| rdn.iter().count() != 1) {
+            return Err(IssueError::CaCertificate(CertError::Malformed(
+                "the subject name has an empty or multi-valued component".into(),
+            )));
+        }
+        let loaded = MemberKey::from_pkcs8_der(key_der).map_err(IssueError::CaKey)?;
+        if loaded.public_key() != public_key {
+            return Err(IssueError::KeyMismatch);
+        }
+        let key = KeyPair::from_pkcs8_der_and_sign_algo(
+            &PrivatePkcs8KeyDer::from(key_der),
+            &PKCS_ED25519,
+        )?;
+        Ok(Self {
+            cert,
+            public_key,
+            key: Zeroizing::new(key),
+        })
+    }
+
+    /// An rcgen issuer that writes the CA's subject as issuer and its SKI as AKI.
+    pub(crate) fn issuer(&self, cert_der: &[u8]) -> Result<Issuer<'static, &KeyPair>, IssueError> {
+        Ok(Issuer::from_ca_cert_der(
+            &CertificateDer::from(cert_der),
+            &*self.key,
+        )?)
+    }
+}
+
+fn new_key() -> Result<Zeroizing<KeyPair>, IssueError> {
+    Ok(Zeroizing::new(KeyPair::generate_for(&PKCS_ED25519)?))
+}
+
+/// The generated key as a [`MemberKey`], to export it as PKCS#8 v1 (see
+/// [`MemberKey::to_pkcs8_der`]); rcgen's own export is ring's PKCS#8 v2.
+fn export(key: &KeyPair) -> Result<MemberKey, IssueError> {
+    MemberKey::from_pkcs8_der(key.serialized_der()).map_err(IssueError::GeneratedKey)
+}
+
+/// Subject O/CN, validity and a fresh random serial.
+fn base_params(
+    org: &str,
+    common_name: &str,
+    not_before_unix: i64,
+    days: u32,
+) -> Result<CertificateParams, IssueError> {
+    let invalid = IssueError::InvalidValidity {
+        not_before_unix,
+        days,
+    };
+    let not_after_unix = not_before_unix.checked_add(i64::from(days) * 86_400);
+    let (Some(not_before), Some(not_after)) = (
+        to_datetime(not_before_unix),
+        not_after_unix.and_then(to_datetime),
+    ) else {
+        return Err(invalid);
+    };
+    if days == 0 {
+        return Err(invalid);
+    }
+    let mut name = DistinguishedName::new();
+    name.push(DnType::OrganizationName, org);
+    name.push(DnType::CommonName, common_name);
+    let mut params = CertificateParams::default();
+    params.distinguished_name = name;
+    params.not_before = not_before;
+    params.not_after = not_after;
+    params.serial_number = Some(SerialNumber::from_slice(&random_serial()?));
+    Ok(params)
+}
+
+/// 16 random bytes with the top bit clear (positive) and the next bit set, so the DER
+/// INTEGER content is exactly these 16 bytes (no sign padding, no leading-zero stripping).
+fn random_serial() -> Result<[u8; 16], IssueError> {
+    let mut serial = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut serial)
+        .map_err(|_| IssueError::Rng)?;
+    serial[0] = (serial[0] & 0x7f) | 0x40;
+    Ok(serial)
+}

@@ -1,0 +1,38 @@
+//! Consortium identity for medchain: an Ed25519 root CA issues member certificates that
+//! bind one Ed25519 public key to an organisation and a role (provider or auditor, carried
+//! as a private Extended Key Usage OID), revokes them with CRLs, and peers verify them.
+//!
+//! This is a pure library: callers pass bytes and the current time; nothing here touches
+//! files, the network or the clock (except the OS random generator for keys and serials).
+//!
+//! * [`create_root_ca`], [`issue_member`], [`revoke`]: the authority's side (rcgen).
+//! * [`Consortium`]: the trust configuration; [`Consortium::verify`] checks a member
+//!   certificate (rustls-webpki, Ed25519 only) and returns the [`Member`] it describes.
+//! * [`MemberKey`], [`verify_ed25519`]: member keys from PKCS#8 and raw signatures.
+//! * [`pem_to_der_cert`], [`pem_to_der_crl`], [`cert_to_pem`], [`crl_to_pem`]: PEM helpers.
+
+mod crl;
+mod error;
+mod issue;
+mod key;
+mod pem;
+mod role;
+mod verify;
+mod x509;
+
+#[cfg(test)]
+mod tests;
+
+pub use crl::{CRL_VALIDITY_DAYS, empty_crl, refresh_crl, revoke};
+pub use error::{CertError, CrlDefect, IssueError, KeyError};
+pub use issue::{IssuedCa, IssuedMember, create_root_ca, issue_member};
+pub use key::{MemberKey, verify_ed25519};
+pub use pem::{
+    cert_to_pem, crl_to_pem, pem_to_der_cert, pem_to_der_crl, pem_to_der_key, pkcs8_to_pem,
+};
+pub use role::{
+    AUDITOR_ROLE_OID, AUDITOR_ROLE_OID_DER, PROVIDER_ROLE_OID, PROVIDER_ROLE_OID_DER, Role,
+    UnknownRole,
+};
+pub use verify::{Consortium, Member};
+pub use x509::serial_of;

@@ -1,0 +1,105 @@
+//! Property tests of the canonical encoding: every object round-trips, and truncated, extended,
+//! oversized or random input is refused with a typed error, never a panic.
+
+mod common;
+
+use common::*;
+use medchain_protocol::encoding::{DecodeError, decode, encode};
+use medchain_protocol::limits::MAX_BLOCK_BYTES;
+use medchain_protocol::message::{SyncRequest, SyncResponse, WireMessage};
+use medchain_protocol::*;
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn entries_round_trip(entry in any_entry()) {
+        let bytes = encode(&entry);
+        prop_assert_eq!(decode::<Entry>(&bytes, 1 << 16).unwrap(), entry);
+    }
+
+    #[test]
+    fn blocks_round_trip_and_refuse_damage(block in any_block(), cut in any::<prop::sample::Index>()) {
+        let bytes = block.encode();
+        prop_assert_eq!(Block::decode(&bytes).unwrap(), block);
+
+        // Every strict prefix fails (a prefix can never be a whole canonical block).
+        let at = cut.index(bytes.len());
+        prop_assert!(Block::decode(&bytes[..at]).is_err());
+
+        let mut longer = bytes.clone();
+        longer.push(0);
+        prop_assert_eq!(Block::decode(&longer), Err(DecodeError::TrailingBytes(1)));
+    }
+
+    #[test]
+    fn truncated_blocks_say_truncated(block in any_block()) {
+        let bytes = block.encode();
+        prop_assert_eq!(Block::decode(&bytes[..bytes.len() - 1]), Err(DecodeError::Truncated));
+    }
+
+    #[test]
+    fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = Block::decode(&bytes);
+        let _ = SyncRequest::from_wire(&bytes);
+        let _ = SyncResponse::from_wire(&bytes);
+        let _ = BlockMessage::from_wire(&bytes);
+        let _ = EquivocationEvidence::from_wire(&bytes);
+    }
+
+    #[test]
+    fn sync_messages_round_trip(chain in any::<[u8; 32]>(), from in any::<u64>(), limit in any::<u32>(), heads in prop::collection::vec(any_head(), 0..8)) {
+        let request = SyncRequest::Blocks { chain: ChainId(chain), from, limit };
+        prop_assert_eq!(SyncRequest::from_wire(&request.to_wire()).unwrap(), request);
+        let response = SyncResponse::Heads(heads);
+        prop_assert_eq!(SyncResponse::from_wire(&response.to_wire()).unwrap(), response);
+    }
+}
+
+#[test]
+fn oversized_input_refused_before_decoding() {
+    let big = vec![0u8; MAX_BLOCK_BYTES + 1];
+    assert_eq!(
+        Block::decode(&big),
+        Err(DecodeError::TooLarge {
+            len: MAX_BLOCK_BYTES + 1,
+            max: MAX_BLOCK_BYTES
+        })
+    );
+    let big_request = vec![1u8; SyncRequest::MAX_BYTES + 1];
+    assert!(matches!(
+        SyncRequest::from_wire(&big_request),
+        Err(DecodeError::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn wire_version_is_checked() {
+    let wire = SyncRequest::Heads.to_wire();
+    assert_eq!(wire, [1, 1]);
+    assert_eq!(
+        SyncRequest::from_wire(&[2, 1]),
+        Err(DecodeError::UnsupportedVersion(2))
+    );
+    assert_eq!(SyncRequest::from_wire(&[]), Err(DecodeError::Empty));
+    assert!(matches!(
+        SyncRequest::from_wire(&[1, 9]),
+        Err(DecodeError::Malformed(_))
+    ));
+}
+
+#[test]
+fn bad_option_and_bool_tags_refused() {
+    let block = genesis(&key(1), vec![]);
+    let mut bytes = block.encode();
+    // The certificate option tag follows header and signature; corrupt it to 2.
+    let header_len = block.header.encode().len();
+    let tag_at = header_len + 1 + 64;
+    assert_eq!(bytes[tag_at], 1);
+    bytes[tag_at] = 2;
+    assert_eq!(
+        Block::decode(&bytes),
+        Err(DecodeError::Malformed("bad option tag"))
+    );
+}

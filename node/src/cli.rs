@@ -1,0 +1,132 @@
+//! The command line, as clap derive types. Each variant's doc comment is its `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use medchain_protocol::identity::Role;
+
+/// medchain: tamper-evident sharing of medical records between hospitals.
+#[derive(Debug, Parser)]
+#[command(name = "medchain", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The consortium certificate authority: create it, issue and revoke member certificates,
+    /// verify a certificate.
+    #[command(subcommand)]
+    Ca(CaCommand),
+}
+
+/// `medchain ca ...`
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create the consortium root CA: DIR/ca.pem (certificate), DIR/ca.key (PKCS#8, mode 0600)
+    /// and an empty revocation list DIR/crl.pem.
+    Init(CaInit),
+    /// Issue a member: a new Ed25519 key (also the node's libp2p identity) and a certificate
+    /// binding it to an organisation and a role. Writes OUT/member.pem, OUT/member.key (0600) and
+    /// a copy of the root as OUT/ca.pem, and prints the PeerId.
+    Issue(CaIssue),
+    /// Revoke a member certificate: adds it to the CA's revocation list DIR/crl.pem.
+    Revoke(CaRevoke),
+    /// Re-sign the revocation list DIR/crl.pem with the same entries and fresh dates (its
+    /// nextUpdate is 30 days out: refresh it before then and redistribute it).
+    Crl(CaCrl),
+    /// Verify a member certificate against the consortium: prints "valid" and the member, or the
+    /// exact reason it is not valid and exits with status 1.
+    Verify(CaVerify),
+}
+
+/// Arguments of `ca init`.
+#[derive(Debug, Args)]
+pub struct CaInit {
+    /// The consortium's name (the CA certificate's subject).
+    #[arg(long)]
+    pub name: String,
+    /// Directory to write the CA into (created if missing; existing CA files are never overwritten).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Validity of the root certificate in days.
+    #[arg(long, default_value_t = 3650)]
+    pub days: u32,
+}
+
+/// Arguments of `ca issue`.
+#[derive(Debug, Args)]
+pub struct CaIssue {
+    /// The CA directory (with ca.pem and ca.key).
+    #[arg(long)]
+    pub ca: PathBuf,
+    /// The member's role: a provider publishes records, an auditor only reads.
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// The member organisation's name (the certificate's O=).
+    #[arg(long)]
+    pub org: String,
+    /// Directory to write the member's files into (existing files are never overwritten).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Validity in days.
+    #[arg(long, default_value_t = 365)]
+    pub days: u32,
+}
+
+/// Arguments of `ca revoke`.
+#[derive(Debug, Args)]
+pub struct CaRevoke {
+    /// The CA directory (with ca.pem, ca.key, and crl.pem which is updated).
+    #[arg(long)]
+    pub ca: PathBuf,
+    /// The member certificate (PEM) to revoke.
+    #[arg(long)]
+    pub cert: PathBuf,
+}
+
+/// Arguments of `ca crl`.
+#[derive(Debug, Args)]
+pub struct CaCrl {
+    /// The CA directory (with ca.pem, ca.key and crl.pem).
+    #[arg(long)]
+    pub ca: PathBuf,
+}
+
+/// Arguments of `ca verify`.
+#[derive(Debug, Args)]
+pub struct CaVerify {
+    /// The CA directory (its ca.pem is the trust anchor; its crl.pem is used unless --crl is given).
+    #[arg(long)]
+    pub ca: PathBuf,
+    /// The certificate (PEM) to verify.
+    #[arg(long)]
+    pub cert: PathBuf,
+    /// A revocation list (PEM) to check against instead of the CA directory's crl.pem.
+    #[arg(long)]
+    pub crl: Option<PathBuf>,
+    /// Require this role.
+    #[arg(long, value_enum)]
+    pub role: Option<RoleArg>,
+}
+
+/// A member role on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    /// May publish records.
+    Provider,
+    /// May only read.
+    Auditor,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Provider => Role::Provider,
+            RoleArg::Auditor => Role::Auditor,
+        }
+    }
+}

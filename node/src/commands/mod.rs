@@ -1,0 +1,14 @@
+//! Runs a parsed command line: one module per command group.
+
+mod ca;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// Runs `cli`; the exit code says whether what was asked holds (e.g. a certificate is valid).
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Ca(command) => ca::run(command),
+    }
+}

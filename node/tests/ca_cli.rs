@@ -1,0 +1,330 @@
+//! The `medchain ca` commands, run as a user would: real files, real exit codes, and OpenSSL's
+//! opinion of what we write.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn medchain(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_medchain"))
+        .args(args)
+        .output()
+        .expect("medchain runs")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = medchain(args);
+    assert!(
+        out.status.success(),
+        "medchain {args:?} failed: {}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout(&out)
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().expect("utf-8 temp path")
+}
+
+struct Consortium {
+    _tmp: tempfile::TempDir,
+    ca: std::path::PathBuf,
+    provider: std::path::PathBuf,
+    auditor: std::path::PathBuf,
+}
+
+fn consortium() -> Consortium {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca");
+    let provider = tmp.path().join("hospital-a");
+    let auditor = tmp.path().join("auditor");
+    ok(&["ca", "init", "--name", "Test Consortium", "--out", p(&ca)]);
+    let issued = ok(&[
+        "ca",
+        "issue",
+        "--ca",
+        p(&ca),
+        "--role",
+        "provider",
+        "--org",
+        "Hospital A",
+        "--out",
+        p(&provider),
+    ]);
+    assert!(issued.contains("peer id      12D3KooW"), "{issued}");
+    ok(&[
+        "ca",
+        "issue",
+        "--ca",
+        p(&ca),
+        "--role",
+        "auditor",
+        "--org",
+        "Auditors",
+        "--out",
+        p(&auditor),
+    ]);
+    Consortium {
+        _tmp: tmp,
+        ca,
+        provider,
+        auditor,
+    }
+}
+
+fn verify(ca: &Path, cert: &Path, role: &str) -> Output {
+    medchain(&[
+        "ca",
+        "verify",
+        "--ca",
+        p(ca),
+        "--cert",
+        p(cert),
+        "--role",
+        role,
+    ])
+}
+
+#[test]
+fn issued_provider_verifies() {
+    let c = consortium();
+    let out = verify(&c.ca, &c.provider.join("member.pem"), "provider");
+    assert!(out.status.success());
+    let text = stdout(&out);
+    assert!(text.starts_with("valid\n"), "{text}");
+    assert!(text.contains("organisation Hospital A"), "{text}");
+    assert!(text.contains("role         provider"), "{text}");
+}
+
+#[test]
+fn foreign_ca_is_unknown_issuer() {
+    let c = consortium();
+    let other = tempfile::tempdir().unwrap();
+    let (other_ca, outsider) = (other.path().join("ca"), other.path().join("outsider"));
+    // The outsider even copies the consortium's name: the key decides, not the name.
+    ok(&[
+        "ca",
+        "init",
+        "--name",
+        "Test Consortium",
+        "--out",
+        p(&other_ca),
+    ]);
+    ok(&[
+        "ca",
+        "issue",
+        "--ca",
+        p(&other_ca),
+        "--role",
+        "provider",
+        "--org",
+        "Outsider",
+        "--out",
+        p(&outsider),
+    ]);
+    let out = verify(&c.ca, &outsider.join("member.pem"), "provider");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).starts_with("invalid: unknown issuer"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn auditor_is_wrong_role_for_provider() {
+    let c = consortium();
+    let out = verify(&c.ca, &c.auditor.join("member.pem"), "provider");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).starts_with("invalid: wrong role"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        verify(&c.ca, &c.auditor.join("member.pem"), "auditor")
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn revoked_member_is_refused_and_others_are_not() {
+    let c = consortium();
+    ok(&[
+        "ca",
+        "revoke",
+        "--ca",
+        p(&c.ca),
+        "--cert",
+        p(&c.provider.join("member.pem")),
+    ]);
+    let out = verify(&c.ca, &c.provider.join("member.pem"), "provider");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).starts_with("invalid: revoked"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        verify(&c.ca, &c.auditor.join("member.pem"), "auditor")
+            .status
+            .success()
+    );
+    // Without the CRL the certificate itself is still well-formed: --crl points at an old list.
+    let fresh = tempfile::tempdir().unwrap();
+    let empty_crl = fresh.path().join("empty.pem");
+    std::fs::write(&empty_crl, "").unwrap();
+    let out = medchain(&[
+        "ca",
+        "verify",
+        "--ca",
+        p(&c.ca),
+        "--cert",
+        p(&c.provider.join("member.pem")),
+        "--crl",
+        p(&empty_crl),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unreadable CRL is an error, not a pass"
+    );
+}
+
+#[test]
+fn keys_are_private_and_never_overwritten() {
+    let c = consortium();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for key in [c.ca.join("ca.key"), c.provider.join("member.key")] {
+            let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", key.display());
+        }
+    }
+    let before = std::fs::read(c.provider.join("member.key")).unwrap();
+    let out = medchain(&[
+        "ca",
+        "issue",
+        "--ca",
+        p(&c.ca),
+        "--role",
+        "provider",
+        "--org",
+        "Again",
+        "--out",
+        p(&c.provider),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to overwrite"));
+    assert_eq!(
+        std::fs::read(c.provider.join("member.key")).unwrap(),
+        before
+    );
+    let again = medchain(&["ca", "init", "--name", "X", "--out", p(&c.ca)]);
+    assert_eq!(again.status.code(), Some(2));
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let c = consortium();
+    let tmp = tempfile::tempdir().unwrap();
+    let garbage = tmp.path().join("garbage.pem");
+    std::fs::write(
+        &garbage,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let out = verify(&c.ca, &garbage, "provider");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).starts_with("invalid: malformed"),
+        "{}",
+        stdout(&out)
+    );
+    let missing = medchain(&[
+        "ca",
+        "issue",
+        "--ca",
+        p(tmp.path()),
+        "--role",
+        "provider",
+        "--org",
+        "X",
+        "--out",
+        p(&tmp.path().join("m")),
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
+}
+
+#[test]
+fn openssl_accepts_issued_certificates() {
+    let have = Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        assert!(
+            std::env::var_os("MEDCHAIN_REQUIRE_OPENSSL").is_none(),
+            "openssl is required (MEDCHAIN_REQUIRE_OPENSSL is set) but not runnable"
+        );
+        eprintln!("note: openssl not installed; skipping the cross-check");
+        return;
+    }
+    let c = consortium();
+    let out = Command::new("openssl")
+        .args([
+            "verify",
+            "-CAfile",
+            p(&c.ca.join("ca.pem")),
+            p(&c.provider.join("member.pem")),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-text",
+            "-in",
+            p(&c.provider.join("member.pem")),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("O = Hospital A"), "{text}");
+    assert!(
+        text.contains("2.25.115109034002040678192608669639758688727.1"),
+        "{text}"
+    );
+    // The key file is readable by OpenSSL too, and its public key is the certificate's.
+    let key_pub = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in", p(&c.provider.join("member.key"))])
+        .output()
+        .unwrap();
+    let cert_pub = Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-pubkey",
+            "-in",
+            p(&c.provider.join("member.pem")),
+        ])
+        .output()
+        .unwrap();
+    assert!(key_pub.status.success());
+    assert_eq!(key_pub.stdout, cert_pub.stdout);
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: every crate's unit, property, golden-vector and integration tests.
+# Usage: scripts/test.sh            (what CI runs; extra arguments go to `cargo test`)
+# Ends with one summary line, "summary: N passed, M failed", over all test binaries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export MEDCHAIN_REQUIRE_OPENSSL=1  # the identity tests must not skip the OpenSSL cross-check
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ {
+       for (i = 1; i <= NF; i++) {
+         if ($(i) ~ /^passed;?$/) passed += $(i-1);
+         if ($(i) ~ /^failed;?$/) failed += $(i-1);
+       }
+     }
+     END { printf "summary: %d passed, %d failed\n", passed, failed }' "$log"
+exit "$status"
