@@ -1,9 +1,62 @@
-//! `medchain-store`: persistence of verified blocks, payloads and indexes.
+//! `medchain-store`: persistence of verified blocks, payloads and indexes on sled 0.34, behind a
+//! narrow interface (no sled type leaks out, so another engine can be put behind it).
 //!
-//! This crate will own the sled 0.34 database behind a narrow interface (no sled type leaks out):
-//! blocks by hash, the (chain, height) index, heads, content-addressed payload blobs kept apart from
-//! the chain, record, provenance and patient indexes, certificates, equivocation evidence,
-//! quarantine and verifier reports. Every block commits atomically with its index entries and is
-//! flushed before it is reported durable (issue 3).
+//! The chain crate is the only writer: it commits blocks it has verified. The store's own duties
+//! are atomicity (a block and all its index entries commit in one transaction), durability (a
+//! flush before a commit returns; sled is durable only after a flush), and honesty (every block
+//! read is re-checked against its key and its entries root, so damage or tampering on disk is
+//! reported as [`StoreError::Corrupt`], never returned as data). Damaged chains are cut back with
+//! [`Store::quarantine_from`], which keeps the cut bytes for forensics.
 //!
-//! Allowed dependencies: `medchain-protocol`. Nothing here is implemented yet.
+//! # Store layout
+//!
+//! One sled database, one tree per kind of object. Integers in keys are fixed-width big-endian,
+//! so key order is numeric order and prefix scans come out sorted. Shorthands:
+//! `E` = EntryRef key = chain (32) ‖ height BE (8) ‖ index BE (4), 44 bytes;
+//! `P` = parent key = `0x00 ‖ E` (45 bytes) for `Parent::Entry`, `0x01 ‖ record id (16)`
+//! (17 bytes) for `Parent::Record`.
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `blocks` | block hash (32) | canonical block bytes, as committed |
+//! | `chain_index` | chain (32) ‖ height BE (8) | block hash (32) |
+//! | `heads` | chain (32) | height BE (8) ‖ block hash (32) |
+//! | `payloads` | payload hash (32) | payload bytes (kept apart from the chain: metadata on the chain, data beside it) |
+//! | `records` | record id (16) ‖ `E` | empty |
+//! | `patients` | patient ref (32) ‖ `E` | empty |
+//! | `prov_up` | child `E` ‖ parent `P` | empty |
+//! | `prov_down` | parent `P` ‖ child `E` | empty |
+//! | `certificates` | certificate hash (32) | DER |
+//! | `evidence` | chain (32) ‖ height BE (8) ‖ second block hash (32) | encoded `EquivocationEvidence` |
+//! | `quarantine` | event id BE (8) ‖ height BE (8) | raw bytes that were under the block key |
+//! | `quarantine_events` | event id BE (8) | postcard-encoded event |
+//! | `reports` | sequence BE (8) | opaque verifier report |
+//! | `meta` | `schema_version` | u32 BE; a store with another version is refused |
+//!
+//! Index values are empty: the key is the fact, and a prefix scan answers "where are this
+//! record's / patient's / parent's entries". `heads` moves only upward on commit, and down only
+//! by quarantine.
+//!
+//! # Modules
+//!
+//! - `open`: the [`Store`] handle, opening (panic-safe), the schema check, flushing.
+//! - `write`: [`Store::commit_blocks`] and payloads. `read`: checked reads.
+//! - `index`: the entry indexes and [`Store::missing_index_entries`].
+//! - `quarantine`, `sweep`: cutting a chain back. `logs`: evidence and reports.
+//! - [`tamper`]: attack simulation (raw writes past every check).
+
+mod error;
+mod index;
+mod keys;
+mod logs;
+mod open;
+mod quarantine;
+mod read;
+mod sweep;
+pub mod tamper;
+mod types;
+mod write;
+
+pub use error::{Corruption, StoreError};
+pub use open::{CACHE_BYTES, SCHEMA_VERSION, Store};
+pub use types::{BlockWrite, MissingIndex, QuarantineEvent, QuarantinedBlock};

@@ -1,0 +1,194 @@
+//! The secondary indexes: which entries a block implies, the queries over them, and the check of
+//! a block's index entries for the verifier.
+//!
+//! A block implies, for each entry at position `at`: `records[record ‖ at]`,
+//! `patients[patient ‖ at]`, and for each parent `prov_up[at ‖ parent]` and
+//! `prov_down[parent ‖ at]`; plus `certificates[H(der)]` when it carries a certificate. All index
+//! values are empty: the key is the fact. The commit, the quarantine and the verifier's check all
+//! derive these keys from [`implied`], so they cannot disagree.
+
+use medchain_protocol::{Block, BlockHash, CertHash, EntryRef, Parent, PatientRef, RecordId};
+
+use crate::error::{EngineResult, StoreError, bad};
+use crate::keys::{self, HASH_LEN, RECORD_LEN};
+use crate::open::{Store, Trees, name};
+use crate::types::MissingIndex;
+
+/// One of the four entry index trees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IndexTree {
+    Records,
+    Patients,
+    ProvUp,
+    ProvDown,
+}
+
+impl IndexTree {
+    pub(crate) const ALL: [IndexTree; 4] = [
+        IndexTree::Records,
+        IndexTree::Patients,
+        IndexTree::ProvUp,
+        IndexTree::ProvDown,
+    ];
+
+    pub(crate) fn tree(self, trees: &Trees) -> &sled::Tree {
+        match self {
+            IndexTree::Records => &trees.records,
+            IndexTree::Patients => &trees.patients,
+            IndexTree::ProvUp => &trees.prov_up,
+            IndexTree::ProvDown => &trees.prov_down,
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            IndexTree::Records => name::RECORDS,
+            IndexTree::Patients => name::PATIENTS,
+            IndexTree::ProvUp => name::PROV_UP,
+            IndexTree::ProvDown => name::PROV_DOWN,
+        }
+    }
+
+    /// The entry a key of this tree points at, or `None` if the key is malformed.
+    pub(crate) fn entry_of(self, key: &[u8]) -> Option<EntryRef> {
+        match self {
+            IndexTree::Records => keys::entry_after(key, RECORD_LEN),
+            IndexTree::Patients => keys::entry_after(key, HASH_LEN),
+            IndexTree::ProvUp => keys::decode_entry_key(key.get(..keys::ENTRY_KEY_LEN)?),
+            IndexTree::ProvDown => keys::prov_down_child(key),
+        }
+    }
+}
+
+/// One index entry a block implies: where, and what to report if it is missing.
+pub(crate) struct Implied {
+    pub(crate) tree: IndexTree,
+    pub(crate) key: Vec<u8>,
+    pub(crate) item: MissingIndex,
+}
+
+/// Every entry-index entry `block` implies, in block order.
+pub(crate) fn implied(block: &Block) -> Vec<Implied> {
+    let mut out = Vec::new();
+    for (index, entry) in (0u32..).zip(&block.entries) {
+        let at = block.entry_ref(index);
+        out.push(Implied {
+            tree: IndexTree::Records,
+            key: keys::record_key(&entry.record, &at),
+            item: MissingIndex::Record {
+                record: entry.record,
+                at,
+            },
+        });
+        out.push(Implied {
+            tree: IndexTree::Patients,
+            key: keys::patient_key(&entry.patient, &at),
+            item: MissingIndex::Patient {
+                patient: entry.patient,
+                at,
+            },
+        });
+        for parent in &entry.parents {
+            out.push(Implied {
+                tree: IndexTree::ProvUp,
+                key: keys::prov_up_key(&at, parent),
+                item: MissingIndex::ParentEdge {
+                    child: at,
+                    parent: *parent,
+                },
+            });
+            out.push(Implied {
+                tree: IndexTree::ProvDown,
+                key: keys::prov_down_key(parent, &at),
+                item: MissingIndex::ChildEdge {
+                    parent: *parent,
+                    child: at,
+                },
+            });
+        }
+    }
+    out
+}
+
+/// The certificate a block carries, under its content address.
+pub(crate) fn carried_certificate(block: &Block) -> Option<(CertHash, &[u8])> {
+    block
+        .certificate
+        .as_deref()
+        .map(|der| (CertHash::of(der), der))
+}
+
+impl Store {
+    /// Where the record's entries are, ascending by (chain, height, index).
+    pub fn record_entries(&self, record: &RecordId) -> Result<Vec<EntryRef>, StoreError> {
+        self.entries_under(IndexTree::Records, &record.0)
+    }
+
+    /// Where the patient's entries are, ascending by (chain, height, index).
+    pub fn patient_entries(&self, patient: &PatientRef) -> Result<Vec<EntryRef>, StoreError> {
+        self.entries_under(IndexTree::Patients, &patient.0)
+    }
+
+    /// The parents `child` names (from `prov_up`), entries before records, each group ascending.
+    pub fn parents_of(&self, child: &EntryRef) -> Result<Vec<Parent>, StoreError> {
+        let tree = &self.trees().prov_up;
+        let mut parents = Vec::new();
+        for item in tree.scan_prefix(keys::entry_key(child)) {
+            let (key, _) = item.engine()?;
+            match keys::split_parent_key(&key[keys::ENTRY_KEY_LEN..]) {
+                Some((parent, [])) => parents.push(parent),
+                _ => return Err(bad(name::PROV_UP, &key)),
+            }
+        }
+        Ok(parents)
+    }
+
+    /// The entries naming `parent` (from `prov_down`), ascending.
+    pub fn children_of(&self, parent: &Parent) -> Result<Vec<EntryRef>, StoreError> {
+        self.entries_under(IndexTree::ProvDown, &keys::parent_key(parent))
+    }
+
+    /// The EntryRefs under `prefix` in a tree whose keys are prefix ‖ EntryRef key.
+    fn entries_under(&self, which: IndexTree, prefix: &[u8]) -> Result<Vec<EntryRef>, StoreError> {
+        let mut out = Vec::new();
+        for item in which.tree(self.trees()).scan_prefix(prefix) {
+            let (key, _) = item.engine()?;
+            match keys::entry_after(&key, prefix.len()) {
+                Some(at) => out.push(at),
+                None => return Err(bad(which.name(), &key)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which of the index entries `block` (stored under `hash`) implies are missing: the chain
+    /// index entry (missing or pointing elsewhere), the entry indexes, the carried certificate.
+    /// Heads are not checked: a head is the top of the chain index, checked by the verifier.
+    pub fn missing_index_entries(
+        &self,
+        block: &Block,
+        hash: &BlockHash,
+    ) -> Result<Vec<MissingIndex>, StoreError> {
+        let trees = self.trees();
+        let mut missing = Vec::new();
+        let (chain, height) = (block.header.chain, block.header.height);
+        let indexed = trees
+            .chain_index
+            .get(keys::height_key(&chain, height))
+            .engine()?;
+        if indexed.as_deref() != Some(hash.as_bytes().as_slice()) {
+            missing.push(MissingIndex::ChainIndex { height });
+        }
+        for entry in implied(block) {
+            if !entry.tree.tree(trees).contains_key(&entry.key).engine()? {
+                missing.push(entry.item);
+            }
+        }
+        if let Some((cert, _)) = carried_certificate(block)
+            && !trees.certificates.contains_key(cert.as_bytes()).engine()?
+        {
+            missing.push(MissingIndex::Certificate { hash: cert });
+        }
+        Ok(missing)
+    }
+}

@@ -1,0 +1,303 @@
+//! Opening the database: the [`Store`] handle, its trees, the schema version check, flushing.
+//!
+//! sled 0.34 can panic (not just fail) on damaged files, so opening runs under
+//! `catch_unwind` and both outcomes become [`StoreError::Unopenable`]: the node then treats the
+//! store as a repair case (move it aside, rebuild from peers) instead of crashing.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::error::{EngineResult, StoreError};
+
+/// The schema version this build writes and reads. Bump it on any layout change.
+pub const SCHEMA_VERSION: u32 = 1;
+/// sled's page cache, in bytes. sled's default is 1 GiB, far more than a node needs: the working
+/// set is the heads and recent blocks.
+pub const CACHE_BYTES: u64 = 64 << 20;
+/// The key of the schema version in `meta` (value: u32 BE).
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+/// Tree names, also used in [`crate::Corruption::BadIndexValue`].
+pub(crate) mod name {
+    pub(crate) const BLOCKS: &str = "blocks";
+    pub(crate) const CHAIN_INDEX: &str = "chain_index";
+    pub(crate) const HEADS: &str = "heads";
+    pub(crate) const PAYLOADS: &str = "payloads";
+    pub(crate) const RECORDS: &str = "records";
+    pub(crate) const PATIENTS: &str = "patients";
+    pub(crate) const PROV_UP: &str = "prov_up";
+    pub(crate) const PROV_DOWN: &str = "prov_down";
+    pub(crate) const CERTIFICATES: &str = "certificates";
+    pub(crate) const EVIDENCE: &str = "evidence";
+    pub(crate) const QUARANTINE: &str = "quarantine";
+    pub(crate) const QUARANTINE_EVENTS: &str = "quarantine_events";
+    pub(crate) const REPORTS: &str = "reports";
+    pub(crate) const META: &str = "meta";
+}
+
+/// Every tree of the store (see the layout in the crate documentation).
+pub(crate) struct Trees {
+    pub(crate) blocks: sled::Tree,
+    pub(crate) chain_index: sled::Tree,
+    pub(crate) heads: sled::Tree,
+    pub(crate) payloads: sled::Tree,
+    pub(crate) records: sled::Tree,
+    pub(crate) patients: sled::Tree,
+    pub(crate) prov_up: sled::Tree,
+    pub(crate) prov_down: sled::Tree,
+    pub(crate) certificates: sled::Tree,
+    pub(crate) evidence: sled::Tree,
+    pub(crate) quarantine: sled::Tree,
+    pub(crate) quarantine_events: sled::Tree,
+    pub(crate) reports: sled::Tree,
+    pub(crate) meta: sled::Tree,
+}
+
+impl Trees {
+    fn open(db: &sled::Db) -> sled::Result<Self> {
+        Ok(Self {
+            blocks: db.open_tree(name::BLOCKS)?,
+            chain_index: db.open_tree(name::CHAIN_INDEX)?,
+            heads: db.open_tree(name::HEADS)?,
+            payloads: db.open_tree(name::PAYLOADS)?,
+            records: db.open_tree(name::RECORDS)?,
+            patients: db.open_tree(name::PATIENTS)?,
+            prov_up: db.open_tree(name::PROV_UP)?,
+            prov_down: db.open_tree(name::PROV_DOWN)?,
+            certificates: db.open_tree(name::CERTIFICATES)?,
+            evidence: db.open_tree(name::EVIDENCE)?,
+            quarantine: db.open_tree(name::QUARANTINE)?,
+            quarantine_events: db.open_tree(name::QUARANTINE_EVENTS)?,
+            reports: db.open_tree(name::REPORTS)?,
+            meta: db.open_tree(name::META)?,
+        })
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) db: sled::Db,
+    pub(crate) trees: Trees,
+    /// Serialises the store's own writers. Writes that read first (next event id, next report
+    /// number, the quarantine's scans, which sled cannot do inside a transaction) must not
+    /// interleave with each other.
+    write_lock: Mutex<()>,
+    path: PathBuf,
+}
+
+/// The node's database. Cheap to clone (all clones share one sled database); `Send + Sync`.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if missing) the store at `path`. A sled error or a sled panic while
+    /// opening becomes `StoreError::Unopenable`, and so does a schema version this build does not
+    /// know. sled's periodic background flush (every 500 ms) is left on; the store flushes
+    /// explicitly wherever durability is promised.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let config = sled::Config::new().path(path).cache_capacity(CACHE_BYTES);
+        Self::open_config(config, path.to_path_buf())
+    }
+
+    /// A store in a temporary directory removed on drop (sled `Config::temporary`), for tests.
+    pub fn open_temporary() -> Result<Store, StoreError> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "medchain-store-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let config = sled::Config::new()
+            .path(&path)
+            .temporary(true)
+            .cache_capacity(CACHE_BYTES);
+        Self::open_config(config, path)
+    }
+
+    fn open_config(config: sled::Config, path: PathBuf) -> Result<Store, StoreError> {
+        let unopenable = |reason: String| StoreError::Unopenable {
+            path: path.display().to_string(),
+            reason,
+        };
+        // sled panics on some damaged files (failed asserts, slicing past the end of a
+        // segment); catching the panic keeps the node alive to report and repair.
+        let opened = catch_unwind(AssertUnwindSafe(|| {
+            let db = config.open()?;
+            let trees = Trees::open(&db)?;
+            Ok::<_, sled::Error>((db, trees))
+        }));
+        let (db, trees) = match opened {
+            Ok(Ok(opened)) => opened,
+            Ok(Err(error)) => return Err(unopenable(error.to_string())),
+            Err(panic) => return Err(unopenable(format!("sled panicked: {}", panic_text(&panic)))),
+        };
+        check_schema(&trees).map_err(unopenable)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                trees,
+                write_lock: Mutex::new(()),
+                path,
+            }),
+        })
+    }
+
+    /// The directory the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Flushes everything to disk; returns after the data is durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.inner.db.flush().engine()?;
+        Ok(())
+    }
+
+    /// The number of stored blocks (for metrics; counts the whole tree, so O(n)).
+    pub fn block_count(&self) -> usize {
+        self.inner.trees.blocks.len()
+    }
+
+    /// The number of stored payload blobs (for metrics; O(n)).
+    pub fn payload_count(&self) -> usize {
+        self.inner.trees.payloads.len()
+    }
+
+    /// The database's size on disk, in bytes (for metrics).
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.inner.db.size_on_disk().engine()
+    }
+
+    pub(crate) fn trees(&self) -> &Trees {
+        &self.inner.trees
+    }
+
+    /// Held by every write that must not interleave with another. The guarded value is `()`, so
+    /// a poisoned lock (a writer panicked) carries no broken state and is taken over.
+    pub(crate) fn write_guard(&self) -> MutexGuard<'_, ()> {
+        self.inner
+            .write_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Checks (or, in a new store, writes) the schema version. A store without a version but with
+/// blocks was not written by medchain, or lost its `meta` tree: refused rather than guessed at.
+fn check_schema(trees: &Trees) -> Result<(), String> {
+    let stored = trees.meta.get(SCHEMA_KEY).map_err(|e| e.to_string())?;
+    match stored {
+        Some(value) => {
+            let version = <[u8; 4]>::try_from(value.as_ref())
+                .map(u32::from_be_bytes)
+                .map_err(|_| format!("malformed schema version {}", hex::encode(&value)))?;
+            if version != SCHEMA_VERSION {
+                return Err(format!(
+                    "unknown schema version {version} (this build reads version {SCHEMA_VERSION})"
+                ));
+            }
+            Ok(())
+        }
+        None if trees.blocks.is_empty() => {
+            trees
+                .meta
+                .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
+                .map_err(|e| e.to_string())?;
+            trees.meta.flush().map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        None => Err("blocks are stored but the schema version is missing".into()),
+    }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "unknown panic".into()
+    }
+}
+
+/// For tests: writes an arbitrary schema version, as a future build would.
+#[cfg(test)]
+pub(crate) fn set_schema_version(store: &Store, version: u32) -> Result<(), StoreError> {
+    store
+        .inner
+        .trees
+        .meta
+        .insert(SCHEMA_KEY, &version.to_be_bytes())
+        .engine()?;
+    store.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unopenable_reason(result: Result<Store, StoreError>) -> String {
+        match result {
+            Err(StoreError::Unopenable { reason, .. }) => reason,
+            other => panic!("expected Unopenable, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn new_store_gets_the_schema_version_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.path(), dir.path());
+        let stored = store.inner.trees.meta.get(SCHEMA_KEY).unwrap().unwrap();
+        assert_eq!(stored.as_ref(), SCHEMA_VERSION.to_be_bytes());
+        drop(store);
+        Store::open(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn unknown_schema_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        set_schema_version(&store, SCHEMA_VERSION + 1).unwrap();
+        drop(store);
+        let reason = unopenable_reason(Store::open(dir.path()));
+        assert!(reason.contains("unknown schema version 2"), "{reason}");
+    }
+
+    #[test]
+    fn blocks_without_schema_version_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .inner
+            .trees
+            .blocks
+            .insert([1u8; 32], &b"x"[..])
+            .unwrap();
+        store.inner.trees.meta.remove(SCHEMA_KEY).unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let reason = unopenable_reason(Store::open(dir.path()));
+        assert!(reason.contains("schema version is missing"), "{reason}");
+    }
+
+    #[test]
+    fn temporary_store_is_removed_on_drop() {
+        let store = Store::open_temporary().unwrap();
+        let path = store.path().to_path_buf();
+        assert!(path.exists());
+        drop(store);
+        assert!(!path.exists());
+    }
+}

@@ -1,0 +1,243 @@
+//! Quarantine: cutting a chain back to below a damaged height, keeping what was cut.
+//!
+//! The verifier calls [`Store::quarantine_from`] when a stored block fails its checks; the chain
+//! crate then refetches the chain from peers and commits the verified blocks again, which makes
+//! them readable once more, and calls [`Store::mark_restored`]. Quarantined bytes are never
+//! deleted and events are never removed: they are the forensic record of the tampering (the
+//! paper's scenario 2) or of the storage fault.
+//!
+//! Planning reads the trees outside the transaction (sled 0.34 transactions cannot iterate),
+//! under the store's write lock so no other store write can interleave; the plan is then applied
+//! in ONE transaction over the nine trees it touches and flushed.
+
+use medchain_protocol::{BlockHash, ChainId, encoding};
+use serde::{Deserialize, Serialize};
+use sled::IVec;
+use sled::transaction::{ConflictableTransactionError, Transactional};
+
+use crate::error::{EngineResult, StoreError, bad, from_transaction};
+use crate::index::IndexTree;
+use crate::keys;
+use crate::logs::next_seq;
+use crate::open::{Store, name};
+use crate::sweep::{Plan, plan};
+use crate::types::{QuarantineEvent, QuarantinedBlock};
+
+/// Upper bound on one encoded event (about 41 bytes per quarantined block plus the reason).
+const MAX_EVENT_BYTES: usize = 64 << 20;
+
+/// An event as stored in `quarantine_events` (the id is the key).
+#[derive(Serialize, Deserialize)]
+struct StoredEvent {
+    chain: ChainId,
+    from_height: u64,
+    time_ms: u64,
+    reason: String,
+    blocks: Vec<StoredBlock>,
+    restored_at_ms: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredBlock {
+    height: u64,
+    index_hash: BlockHash,
+    bytes_present: bool,
+}
+
+impl StoredEvent {
+    fn from_event(event: &QuarantineEvent) -> Self {
+        Self {
+            chain: event.chain,
+            from_height: event.from_height,
+            time_ms: event.time_ms,
+            reason: event.reason.clone(),
+            blocks: event
+                .blocks
+                .iter()
+                .map(|b| StoredBlock {
+                    height: b.height,
+                    index_hash: b.index_hash,
+                    bytes_present: b.bytes_present,
+                })
+                .collect(),
+            restored_at_ms: event.restored_at_ms,
+        }
+    }
+
+    fn into_event(self, id: u64) -> QuarantineEvent {
+        QuarantineEvent {
+            id,
+            chain: self.chain,
+            from_height: self.from_height,
+            time_ms: self.time_ms,
+            reason: self.reason,
+            blocks: self
+                .blocks
+                .into_iter()
+                .map(|b| QuarantinedBlock {
+                    height: b.height,
+                    index_hash: b.index_hash,
+                    bytes_present: b.bytes_present,
+                })
+                .collect(),
+            restored_at_ms: self.restored_at_ms,
+        }
+    }
+}
+
+fn decode_event(key: &[u8], value: &[u8]) -> Result<QuarantineEvent, StoreError> {
+    let id = keys::decode_seq(key).ok_or_else(|| bad(name::QUARANTINE_EVENTS, key))?;
+    let stored: StoredEvent =
+        encoding::decode(value, MAX_EVENT_BYTES).map_err(|_| bad(name::QUARANTINE_EVENTS, key))?;
+    Ok(stored.into_event(id))
+}
+
+/// What happens to the chain's head.
+pub(crate) enum HeadChange {
+    Keep,
+    Remove,
+    Set(IVec),
+}
+
+impl Store {
+    /// Atomically (one transaction) and durably (flush): for every chain-index height >=
+    /// `from_height` of `chain`, copies the raw block bytes (whatever is there, even corrupt) into
+    /// the quarantine tree, removes the block from `blocks`, removes its chain-index entry and
+    /// every records/patients/prov_up/prov_down entry that points at (chain, height >=
+    /// from_height), and sets the head to the chain index's entry at `from_height - 1` (or
+    /// removes it if there is none, or if `from_height == 0`). Returns the event (also stored).
+    ///
+    /// A block that checks out and sits at its indexed height gives its index entries directly;
+    /// otherwise (undecodable, mismatching, missing, or indexed at the wrong height) the four
+    /// entry trees are scanned for entries of the chain at or above `from_height`. A sound block
+    /// the index wrongly names from another position outside the cut range stays in `blocks`
+    /// (its bytes are still copied): it belongs to that other position. A head already below
+    /// `from_height` is kept. Payloads and certificates are kept: they are content-addressed and
+    /// may be shared with blocks that stay.
+    pub fn quarantine_from(
+        &self,
+        chain: &ChainId,
+        from_height: u64,
+        time_ms: u64,
+        reason: &str,
+    ) -> Result<QuarantineEvent, StoreError> {
+        let trees = self.trees();
+        let _writer = self.write_guard();
+        let id = next_seq(&trees.quarantine_events, name::QUARANTINE_EVENTS)?;
+        let plan = plan(self, chain, from_height, id)?;
+        let event = QuarantineEvent {
+            id,
+            chain: *chain,
+            from_height,
+            time_ms,
+            reason: reason.to_string(),
+            blocks: plan.moved.clone(),
+            restored_at_ms: None,
+        };
+        let event_bytes = IVec::from(encoding::encode(&StoredEvent::from_event(&event)));
+        self.apply(chain, id, &plan, &event_bytes)?;
+        self.flush()?;
+        Ok(event)
+    }
+
+    fn apply(&self, chain: &ChainId, id: u64, plan: &Plan, event: &IVec) -> Result<(), StoreError> {
+        let trees = self.trees();
+        let result = (
+            &trees.blocks,
+            &trees.chain_index,
+            &trees.heads,
+            &trees.records,
+            &trees.patients,
+            &trees.prov_up,
+            &trees.prov_down,
+            &trees.quarantine,
+            &trees.quarantine_events,
+        )
+            .transaction(
+                |(
+                    blocks,
+                    chain_index,
+                    heads,
+                    records,
+                    patients,
+                    prov_up,
+                    prov_down,
+                    quarantine,
+                    events,
+                )|
+                 -> Result<(), ConflictableTransactionError<StoreError>> {
+                    for (key, bytes) in &plan.quarantine_writes {
+                        quarantine.insert(key.clone(), bytes.clone())?;
+                    }
+                    for key in &plan.block_removals {
+                        blocks.remove(key.clone())?;
+                    }
+                    for key in &plan.chain_index_removals {
+                        chain_index.remove(key.clone())?;
+                    }
+                    for (which, key) in &plan.entry_removals {
+                        let tree = match which {
+                            IndexTree::Records => records,
+                            IndexTree::Patients => patients,
+                            IndexTree::ProvUp => prov_up,
+                            IndexTree::ProvDown => prov_down,
+                        };
+                        tree.remove(key.clone())?;
+                    }
+                    match &plan.head {
+                        HeadChange::Keep => {}
+                        HeadChange::Remove => {
+                            heads.remove(chain.as_bytes())?;
+                        }
+                        HeadChange::Set(value) => {
+                            heads.insert(chain.as_bytes(), value.clone())?;
+                        }
+                    }
+                    events.insert(&keys::seq_key(id)[..], event.clone())?;
+                    Ok(())
+                },
+            );
+        from_transaction(result)
+    }
+
+    /// Every quarantine event, newest first.
+    pub fn quarantine_events(&self) -> Result<Vec<QuarantineEvent>, StoreError> {
+        let mut events = Vec::new();
+        for item in self.trees().quarantine_events.iter().rev() {
+            let (key, value) = item.engine()?;
+            events.push(decode_event(&key, &value)?);
+        }
+        Ok(events)
+    }
+
+    /// Raw bytes of one quarantined block (forensics).
+    pub fn quarantined_bytes(
+        &self,
+        event: u64,
+        height: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let value = self
+            .trees()
+            .quarantine
+            .get(keys::quarantine_key(event, height))
+            .engine()?;
+        Ok(value.map(|v| v.to_vec()))
+    }
+
+    /// Marks an event restored (the chain was refilled with verified blocks); keeps the event
+    /// and the bytes. Marking it again moves the time. An unknown event is
+    /// `StoreError::Engine("no quarantine event N")`. Flushes.
+    pub fn mark_restored(&self, event: u64, time_ms: u64) -> Result<(), StoreError> {
+        let tree = &self.trees().quarantine_events;
+        let _writer = self.write_guard();
+        let key = keys::seq_key(event);
+        let Some(value) = tree.get(key).engine()? else {
+            return Err(StoreError::Engine(format!("no quarantine event {event}")));
+        };
+        let mut restored = decode_event(&key, &value)?;
+        restored.restored_at_ms = Some(time_ms);
+        tree.insert(key, encoding::encode(&StoredEvent::from_event(&restored)))
+            .engine()?;
+        self.flush()
+    }
+}

@@ -1,0 +1,153 @@
+//! Planning a quarantine: which bytes to copy, which keys to remove, what the head becomes.
+//!
+//! All reads happen here, before the transaction, because sled 0.34 transactions cannot
+//! iterate. When a block in the cut range cannot vouch for its own index entries (it does not
+//! decode, fails its checks, is missing, or sits at another position than the index says), the
+//! entry trees are swept: every key pointing at the chain at or above the cut is removed.
+
+use medchain_protocol::{BlockHash, ChainId};
+use sled::IVec;
+
+use crate::error::{EngineResult, StoreError};
+use crate::index::{IndexTree, implied};
+use crate::keys;
+use crate::open::{Store, Trees};
+use crate::quarantine::HeadChange;
+use crate::read::checked_block;
+use crate::types::QuarantinedBlock;
+
+/// Everything a quarantine writes, computed outside the transaction.
+pub(crate) struct Plan {
+    pub(crate) moved: Vec<QuarantinedBlock>,
+    pub(crate) quarantine_writes: Vec<(IVec, IVec)>,
+    pub(crate) block_removals: Vec<IVec>,
+    pub(crate) chain_index_removals: Vec<IVec>,
+    pub(crate) entry_removals: Vec<(IndexTree, IVec)>,
+    pub(crate) head: HeadChange,
+}
+
+/// Plans quarantine event `id`: `chain` from `from` on. The caller holds the write lock.
+pub(crate) fn plan(store: &Store, chain: &ChainId, from: u64, id: u64) -> Result<Plan, StoreError> {
+    let trees = store.trees();
+    let mut plan = Plan {
+        moved: Vec::new(),
+        quarantine_writes: Vec::new(),
+        block_removals: Vec::new(),
+        chain_index_removals: Vec::new(),
+        entry_removals: Vec::new(),
+        head: head_change(trees, chain, from)?,
+    };
+    let mut sweep_needed = false;
+    let start = keys::height_key(chain, from);
+    for item in trees.chain_index.range(start..) {
+        let (key, value) = item.engine()?;
+        if !key.starts_with(chain.as_bytes()) {
+            break;
+        }
+        plan.chain_index_removals.push(key.clone());
+        // A key of the wrong length under this chain's prefix is garbage: removed, not listed.
+        let Some((_, height)) = keys::decode_height_key(&key) else {
+            continue;
+        };
+        let Some(hash) = keys::hash32(&value).map(BlockHash) else {
+            sweep_needed = true;
+            plan.moved.push(QuarantinedBlock {
+                height,
+                index_hash: BlockHash::ZERO,
+                bytes_present: false,
+            });
+            continue;
+        };
+        let raw = trees.blocks.get(hash.as_bytes()).engine()?;
+        plan.moved.push(QuarantinedBlock {
+            height,
+            index_hash: hash,
+            bytes_present: raw.is_some(),
+        });
+        let Some(raw) = raw else {
+            sweep_needed = true;
+            continue;
+        };
+        plan.quarantine_writes.push((
+            IVec::from(&keys::quarantine_key(id, height)[..]),
+            raw.clone(),
+        ));
+        match checked_block(&hash, &raw) {
+            Ok(block) if block.header.chain == *chain && block.header.height == height => {
+                plan.block_removals.push(IVec::from(&hash.as_bytes()[..]));
+                plan.entry_removals.extend(
+                    implied(&block)
+                        .into_iter()
+                        .map(|entry| (entry.tree, IVec::from(entry.key))),
+                );
+            }
+            Ok(block) => {
+                // A sound block from another position: the block that belonged here is unknown.
+                sweep_needed = true;
+                let inside_cut = block.header.chain == *chain && block.header.height >= from;
+                if inside_cut {
+                    plan.block_removals.push(IVec::from(&hash.as_bytes()[..]));
+                }
+            }
+            Err(_) => {
+                sweep_needed = true;
+                plan.block_removals.push(IVec::from(&hash.as_bytes()[..]));
+            }
+        }
+    }
+    if sweep_needed {
+        plan.entry_removals.extend(sweep(trees, chain, from)?);
+    }
+    Ok(plan)
+}
+
+/// The head after the cut: the chain index's entry below the cut, unless the head is already
+/// below it.
+fn head_change(trees: &Trees, chain: &ChainId, from: u64) -> Result<HeadChange, StoreError> {
+    let current = trees.heads.get(chain.as_bytes()).engine()?;
+    let below_cut = current
+        .as_deref()
+        .and_then(keys::decode_head_value)
+        .is_some_and(|(height, _)| height < from);
+    if below_cut {
+        return Ok(HeadChange::Keep);
+    }
+    let Some(below) = from.checked_sub(1) else {
+        return Ok(HeadChange::Remove);
+    };
+    let indexed = trees
+        .chain_index
+        .get(keys::height_key(chain, below))
+        .engine()?;
+    Ok(match indexed.as_deref().and_then(keys::hash32) {
+        Some(hash) => HeadChange::Set(IVec::from(&keys::head_value(below, &BlockHash(hash))[..])),
+        None => HeadChange::Remove,
+    })
+}
+
+/// Every key of the four entry trees pointing at `chain` at height `from` or above. `prov_up`
+/// keys start with the child's position, so a range scan suffices there; the others are keyed
+/// by record, patient or parent first and are scanned whole.
+fn sweep(trees: &Trees, chain: &ChainId, from: u64) -> Result<Vec<(IndexTree, IVec)>, StoreError> {
+    let mut found = Vec::new();
+    for which in IndexTree::ALL {
+        let tree = which.tree(trees);
+        let iter = match which {
+            IndexTree::ProvUp => tree.range(keys::height_key(chain, from)..),
+            _ => tree.iter(),
+        };
+        for item in iter {
+            let (key, _) = item.engine()?;
+            if which == IndexTree::ProvUp && !key.starts_with(chain.as_bytes()) {
+                break;
+            }
+            if let Some(at) = which.entry_of(&key)
+                && at.chain == *chain
+                && at.height >= from
+            {
+                found.push((which, key));
+            }
+        }
+    }
+    Ok(found)
+}

@@ -1,0 +1,147 @@
+//! Committing blocks with all their index entries, and storing payloads.
+//!
+//! A batch of blocks commits in ONE sled transaction over the eight trees it touches, then the
+//! database is flushed: sled writes are durable only after a flush, and a block must never be
+//! acknowledged, nor be visible without its index entries, before it is durable (BRIEF section 5).
+//! Every key is computed before the transaction, because sled may run the closure more than once.
+//!
+//! sled 0.34 notes that shape this code: a transaction cannot iterate, so everything it needs
+//! is a point read; inside the closure only the transactional views may be used (a plain tree
+//! call there would take sled's global concurrency lock, already held for writing, and
+//! deadlock); and every transactional `insert` also reads the old value, so index values are
+//! empty to keep that read cheap.
+
+use medchain_protocol::{ChainId, PayloadHash};
+use sled::IVec;
+use sled::transaction::{ConflictableTransactionError, Transactional, TransactionalTree};
+
+use crate::error::{EngineResult, StoreError, bad, from_transaction};
+use crate::index::{IndexTree, carried_certificate, implied};
+use crate::keys;
+use crate::open::{Store, name};
+use crate::types::BlockWrite;
+
+/// One block's writes, computed outside the transaction.
+struct Prepared {
+    hash: IVec,
+    bytes: IVec,
+    height_key: IVec,
+    chain: ChainId,
+    height: u64,
+    head_value: IVec,
+    index: Vec<(IndexTree, IVec)>,
+    certificate: Option<(IVec, IVec)>,
+}
+
+fn prepare(write: &BlockWrite<'_>) -> Prepared {
+    let header = &write.block.header;
+    Prepared {
+        hash: IVec::from(&write.hash.as_bytes()[..]),
+        bytes: IVec::from(write.encoded),
+        height_key: IVec::from(&keys::height_key(&header.chain, header.height)[..]),
+        chain: header.chain,
+        height: header.height,
+        head_value: IVec::from(&keys::head_value(header.height, &write.hash)[..]),
+        index: implied(write.block)
+            .into_iter()
+            .map(|entry| (entry.tree, IVec::from(entry.key)))
+            .collect(),
+        certificate: carried_certificate(write.block)
+            .map(|(hash, der)| (IVec::from(&hash.as_bytes()[..]), IVec::from(der))),
+    }
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+/// The height of the head stored in the transaction's view of `heads`.
+fn head_height(heads: &TransactionalTree, chain: &ChainId) -> TxResult<Option<u64>> {
+    match heads.get(chain.as_bytes())? {
+        None => Ok(None),
+        Some(value) => match keys::decode_head_value(&value) {
+            Some((height, _)) => Ok(Some(height)),
+            None => Err(ConflictableTransactionError::Abort(bad(
+                name::HEADS,
+                chain.as_bytes(),
+            ))),
+        },
+    }
+}
+
+impl Store {
+    /// Commits the blocks and ALL their index entries in ONE sled transaction over the trees
+    /// (blocks, chain_index, heads, records, patients, prov_up, prov_down, certificates), then
+    /// flushes before returning. Heads move only upward (a head is replaced only by a higher one).
+    /// Committing a block already stored (same hash) is a no-op for it: its index entries are not
+    /// rewritten. The caller commits at most one block per (chain, height); a second would
+    /// overwrite the chain index entry.
+    pub fn commit_blocks(&self, blocks: &[BlockWrite<'_>]) -> Result<(), StoreError> {
+        if blocks.is_empty() {
+            return Ok(());
+        }
+        let prepared: Vec<Prepared> = blocks.iter().map(prepare).collect();
+        let trees = self.trees();
+        let _writer = self.write_guard();
+        let result = (
+            &trees.blocks,
+            &trees.chain_index,
+            &trees.heads,
+            &trees.records,
+            &trees.patients,
+            &trees.prov_up,
+            &trees.prov_down,
+            &trees.certificates,
+        )
+            .transaction(
+                |(blocks, chain_index, heads, records, patients, prov_up, prov_down, certs)| {
+                    for block in &prepared {
+                        // Reads see this transaction's own writes, so a block repeated within
+                        // the batch is skipped too.
+                        if blocks.get(&block.hash)?.is_some() {
+                            continue;
+                        }
+                        blocks.insert(block.hash.clone(), block.bytes.clone())?;
+                        chain_index.insert(block.height_key.clone(), block.hash.clone())?;
+                        for (which, key) in &block.index {
+                            let tree = match which {
+                                IndexTree::Records => records,
+                                IndexTree::Patients => patients,
+                                IndexTree::ProvUp => prov_up,
+                                IndexTree::ProvDown => prov_down,
+                            };
+                            tree.insert(key.clone(), IVec::default())?;
+                        }
+                        if let Some((hash, der)) = &block.certificate
+                            && certs.get(hash)?.is_none()
+                        {
+                            certs.insert(hash.clone(), der.clone())?;
+                        }
+                        let current = head_height(heads, &block.chain)?;
+                        if current.is_none_or(|h| block.height > h) {
+                            heads.insert(block.chain.as_bytes(), block.head_value.clone())?;
+                        }
+                    }
+                    Ok(())
+                },
+            );
+        from_transaction(result)?;
+        self.flush()
+    }
+
+    /// Stores payload blobs by content address (hash computed here); idempotent. Flushed by the
+    /// next flush/commit_blocks (the caller stores payloads before the block referencing them).
+    pub fn put_payloads(&self, payloads: &[&[u8]]) -> Result<Vec<PayloadHash>, StoreError> {
+        let tree = &self.trees().payloads;
+        let mut hashes = Vec::with_capacity(payloads.len());
+        for payload in payloads {
+            let hash = PayloadHash::of(payload);
+            // Content-addressed: identical bytes already there need no rewrite; different bytes
+            // under the key are damage, and writing the right ones repairs it.
+            let stored = tree.get(hash.as_bytes()).engine()?;
+            if stored.as_deref() != Some(*payload) {
+                tree.insert(hash.as_bytes(), *payload).engine()?;
+            }
+            hashes.push(hash);
+        }
+        Ok(hashes)
+    }
+}
