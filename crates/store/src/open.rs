@@ -8,6 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::error::{EngineResult, StoreError};
 
@@ -130,19 +131,19 @@ impl Store {
             path: path.display().to_string(),
             reason,
         };
-        // sled panics on some damaged files (failed asserts, slicing past the end of a
-        // segment); catching the panic keeps the node alive to report and repair.
-        let opened = catch_unwind(AssertUnwindSafe(|| {
-            let db = config.open()?;
-            let trees = Trees::open(&db)?;
-            Ok::<_, sled::Error>((db, trees))
-        }));
-        let (db, trees) = match opened {
-            Ok(Ok(opened)) => opened,
-            Ok(Err(error)) => return Err(unopenable(error.to_string())),
-            Err(panic) => return Err(unopenable(format!("sled panicked: {}", panic_text(&panic)))),
-        };
-        check_schema(&trees).map_err(unopenable)?;
+        // sled writes `conf` when it creates a database; if it is there, there is data to keep.
+        let existed = path.join("conf").exists();
+        let (db, trees) = open_sled(&config).map_err(unopenable)?;
+        // sled 0.34 does not fail on a damaged log whose metadata it cannot read: it silently
+        // starts a new, empty database in the same files. That would look like a fresh node.
+        if existed && !db.was_recovered() {
+            return Err(unopenable(
+                "sled could not recover the existing database (damaged files) and would start \
+                 an empty one"
+                    .into(),
+            ));
+        }
+        check_schema(&trees, existed).map_err(unopenable)?;
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
@@ -193,9 +194,48 @@ impl Store {
     }
 }
 
-/// Checks (or, in a new store, writes) the schema version. A store without a version but with
-/// blocks was not written by medchain, or lost its `meta` tree: refused rather than guessed at.
-fn check_schema(trees: &Trees) -> Result<(), String> {
+/// How long `open` waits for sled's file lock to be released (see [`open_sled`]).
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens the database and its trees, once or, while the file lock is taken, until [`LOCK_WAIT`]
+/// has passed. sled 0.34 releases its lock only when its last background write finishes, which
+/// can be a moment after the last handle is dropped, so a close and a reopen in one process can
+/// collide. A lock held for longer (the store is really open elsewhere) still fails.
+fn open_sled(config: &sled::Config) -> Result<(sled::Db, Trees), String> {
+    let start = Instant::now();
+    loop {
+        match open_once(config) {
+            Err(reason) if reason.contains(LOCK_ERROR) && start.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// How sled 0.34 words a lock failure (an `io::ErrorKind::Other`, so the text is all there is).
+const LOCK_ERROR: &str = "could not acquire lock";
+
+/// One attempt. sled panics on some damaged files (failed asserts, slicing past the end of a
+/// segment); catching the panic keeps the node alive to report and repair.
+fn open_once(config: &sled::Config) -> Result<(sled::Db, Trees), String> {
+    let opened = catch_unwind(AssertUnwindSafe(|| {
+        let db = config.open()?;
+        let trees = Trees::open(&db)?;
+        Ok::<_, sled::Error>((db, trees))
+    }));
+    match opened {
+        Ok(Ok(opened)) => Ok(opened),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(panic) => Err(format!("sled panicked: {}", panic_text(&panic))),
+    }
+}
+
+/// Checks (or, in a new store, writes) the schema version. Every store this crate creates gets
+/// its version written and flushed at once, so an existing database without one is damaged (sled
+/// 0.34 can recover its metadata yet lose every tree's contents, and then opens "successfully",
+/// empty) or is not a medchain store: refused rather than taken for a fresh node.
+fn check_schema(trees: &Trees, existed: bool) -> Result<(), String> {
     let stored = trees.meta.get(SCHEMA_KEY).map_err(|e| e.to_string())?;
     match stored {
         Some(value) => {
@@ -209,7 +249,7 @@ fn check_schema(trees: &Trees) -> Result<(), String> {
             }
             Ok(())
         }
-        None if trees.blocks.is_empty() => {
+        None if !existed => {
             trees
                 .meta
                 .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
@@ -217,7 +257,11 @@ fn check_schema(trees: &Trees) -> Result<(), String> {
             trees.meta.flush().map_err(|e| e.to_string())?;
             Ok(())
         }
-        None => Err("blocks are stored but the schema version is missing".into()),
+        None => Err(
+            "the schema version is missing from an existing database (damaged files, or not a \
+             medchain store)"
+                .into(),
+        ),
     }
 }
 
@@ -285,6 +329,17 @@ mod tests {
             .blocks
             .insert([1u8; 32], &b"x"[..])
             .unwrap();
+        store.inner.trees.meta.remove(SCHEMA_KEY).unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let reason = unopenable_reason(Store::open(dir.path()));
+        assert!(reason.contains("schema version is missing"), "{reason}");
+    }
+
+    #[test]
+    fn an_existing_database_without_schema_version_is_refused_even_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
         store.inner.trees.meta.remove(SCHEMA_KEY).unwrap();
         store.flush().unwrap();
         drop(store);

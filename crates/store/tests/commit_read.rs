@@ -1,5 +1,7 @@
 //! Committing blocks and reading everything back: blocks, heads, the chain index, the entry
 //! indexes, certificates, payloads; and all of it surviving a close and reopen.
+// Helpers outside #[test] functions unwrap and panic too: a failure is a test failure.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 mod common;
 

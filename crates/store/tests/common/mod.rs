@@ -1,5 +1,5 @@
 //! Shared builders for the store's integration tests: real signed blocks on real chains.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::panic)]
 
 use medchain_protocol::identity::MemberKey;
 use medchain_protocol::*;
