@@ -129,6 +129,8 @@ impl Store {
 
     /// Stores payload blobs by content address (hash computed here); idempotent. Flushed by the
     /// next flush/commit_blocks (the caller stores payloads before the block referencing them).
+    /// Identical bytes already stored are not rewritten; different (damaged) bytes under the same
+    /// address are replaced, so storing a payload fetched again from a peer repairs it.
     pub fn put_payloads(&self, payloads: &[&[u8]]) -> Result<Vec<PayloadHash>, StoreError> {
         let tree = &self.trees().payloads;
         let mut hashes = Vec::with_capacity(payloads.len());

@@ -255,3 +255,40 @@ fn clones_share_one_database() {
     let handle = std::thread::spawn(move || other.heads().unwrap().len());
     assert_eq!(handle.join().unwrap(), 1);
 }
+
+#[test]
+fn concurrent_commits_and_reads() {
+    let store = Store::open_temporary().unwrap();
+    let chains: Vec<Chain> = (10..14u8)
+        .map(|seed| {
+            let mut c = Chain::new(seed);
+            for _ in 0..8 {
+                c.push_creates(2);
+            }
+            c
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for c in &chains {
+            let store = store.clone();
+            scope.spawn(move || {
+                for block in &c.blocks {
+                    commit(&store, std::slice::from_ref(block));
+                    // Reads interleave with other threads' transactions.
+                    assert_eq!(store.head(&c.id).unwrap(), Some(head_of(block)));
+                }
+            });
+        }
+    });
+    for c in &chains {
+        assert_eq!(store.blocks_range(&c.id, 0, 100).unwrap(), c.blocks);
+    }
+    assert_eq!(store.heads().unwrap().len(), chains.len());
+}
+
+/// The store is shared between the node's tasks.
+#[test]
+fn store_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+    assert_send_sync::<Store>();
+}
