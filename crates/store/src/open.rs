@@ -102,10 +102,13 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if missing) the store at `path`. A sled error or a sled panic while
-    /// opening becomes `StoreError::Unopenable`, and so does a schema version this build does not
-    /// know. sled's periodic background flush (every 500 ms) is left on; the store flushes
-    /// explicitly wherever durability is promised.
+    /// Opens (creating if missing) the store at `path`. `StoreError::Unopenable` for: a sled error
+    /// or a sled panic while opening; a schema version this build does not know; an existing
+    /// database that sled could not recover (it would silently start an empty one) or that lacks
+    /// the schema version; and a store still locked by another open handle after waiting up to
+    /// 2 s (sled frees its lock a moment after the last handle drops). sled's periodic background
+    /// flush (every 500 ms) is left on; the store flushes explicitly wherever durability is
+    /// promised, so it never depends on it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let config = sled::Config::new().path(path).cache_capacity(CACHE_BYTES);
         Self::open_config(config, path.to_path_buf())

@@ -111,9 +111,11 @@ impl Store {
     /// otherwise (undecodable, mismatching, missing, or indexed at the wrong height) the four
     /// entry trees are scanned for entries of the chain at or above `from_height`. A sound block
     /// the index wrongly names from another position outside the cut range stays in `blocks`
-    /// (its bytes are still copied): it belongs to that other position. A head already below
-    /// `from_height` is kept. Payloads and certificates are kept: they are content-addressed and
-    /// may be shared with blocks that stay.
+    /// (its bytes are still copied): it belongs to that other position; a block the index does
+    /// not reach stays too (an orphan, committed again in full by a later `commit_blocks`). A
+    /// head already below `from_height` is kept (a missing one is set like a cut one). Payloads
+    /// and certificates are kept: they are content-addressed and may be shared with blocks that
+    /// stay.
     pub fn quarantine_from(
         &self,
         chain: &ChainId,

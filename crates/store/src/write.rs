@@ -53,6 +53,23 @@ fn prepare(write: &BlockWrite<'_>) -> Prepared {
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
+/// The block's bytes, its chain index entry and its carried certificate.
+fn write_block(
+    block: &Prepared,
+    blocks: &TransactionalTree,
+    chain_index: &TransactionalTree,
+    certs: &TransactionalTree,
+) -> TxResult<()> {
+    blocks.insert(block.hash.clone(), block.bytes.clone())?;
+    chain_index.insert(block.height_key.clone(), block.hash.clone())?;
+    if let Some((hash, der)) = &block.certificate
+        && certs.get(hash)?.is_none()
+    {
+        certs.insert(hash.clone(), der.clone())?;
+    }
+    Ok(())
+}
+
 /// The height of the head stored in the transaction's view of `heads`.
 fn head_height(heads: &TransactionalTree, chain: &ChainId) -> TxResult<Option<u64>> {
     match heads.get(chain.as_bytes())? {
@@ -71,9 +88,13 @@ impl Store {
     /// Commits the blocks and ALL their index entries in ONE sled transaction over the trees
     /// (blocks, chain_index, heads, records, patients, prov_up, prov_down, certificates), then
     /// flushes before returning. Heads move only upward (a head is replaced only by a higher one).
-    /// Committing a block already stored (same hash) is a no-op for it: its index entries are not
-    /// rewritten. The caller commits at most one block per (chain, height); a second would
-    /// overwrite the chain index entry.
+    /// Committing a block already stored (same hash, and named by the chain index at its height)
+    /// is a no-op for it: its bytes and index entries are not rewritten; only the head rule still
+    /// applies, which in a consistent store changes nothing (it matters after a quarantine that
+    /// found no block right below its cut and removed the head). A stored block the chain index
+    /// does not name (an orphan left by a quarantine) is committed again in full. The caller
+    /// commits at most one block per (chain, height); a second would overwrite the chain index
+    /// entry.
     pub fn commit_blocks(&self, blocks: &[BlockWrite<'_>]) -> Result<(), StoreError> {
         if blocks.is_empty() {
             return Ok(());
@@ -94,26 +115,24 @@ impl Store {
             .transaction(
                 |(blocks, chain_index, heads, records, patients, prov_up, prov_down, certs)| {
                     for block in &prepared {
-                        // Reads see this transaction's own writes, so a block repeated within
-                        // the batch is skipped too.
-                        if blocks.get(&block.hash)?.is_some() {
-                            continue;
-                        }
-                        blocks.insert(block.hash.clone(), block.bytes.clone())?;
-                        chain_index.insert(block.height_key.clone(), block.hash.clone())?;
-                        for (which, key) in &block.index {
-                            let tree = match which {
-                                IndexTree::Records => records,
-                                IndexTree::Patients => patients,
-                                IndexTree::ProvUp => prov_up,
-                                IndexTree::ProvDown => prov_down,
-                            };
-                            tree.insert(key.clone(), IVec::default())?;
-                        }
-                        if let Some((hash, der)) = &block.certificate
-                            && certs.get(hash)?.is_none()
-                        {
-                            certs.insert(hash.clone(), der.clone())?;
+                        // Stored and named by the chain index: only the head rule applies. Bytes
+                        // the index does not name (an orphan a quarantine could not attribute)
+                        // are committed again. Reads see this transaction's own writes, so a
+                        // block repeated within the batch is skipped too.
+                        let indexed = chain_index.get(&block.height_key)?;
+                        let stored = indexed.as_ref() == Some(&block.hash)
+                            && blocks.get(&block.hash)?.is_some();
+                        if !stored {
+                            write_block(block, blocks, chain_index, certs)?;
+                            for (which, key) in &block.index {
+                                let tree = match which {
+                                    IndexTree::Records => records,
+                                    IndexTree::Patients => patients,
+                                    IndexTree::ProvUp => prov_up,
+                                    IndexTree::ProvDown => prov_down,
+                                };
+                                tree.insert(key.clone(), IVec::default())?;
+                            }
                         }
                         let current = head_height(heads, &block.chain)?;
                         if current.is_none_or(|h| block.height > h) {

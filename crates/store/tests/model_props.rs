@@ -91,7 +91,9 @@ impl Model {
             }
             Op::Quarantine(c, from) => {
                 self.stored.retain(|&(sc, sh)| sc != *c || sh < *from);
-                if self.heads.get(c).is_some_and(|&h| h >= *from) {
+                // A head below the cut stays; otherwise (above it, or none) the head becomes the
+                // block right below the cut, if there is one.
+                if !self.heads.get(c).is_some_and(|&h| h < *from) {
                     match from.checked_sub(1) {
                         Some(below) if self.stored.contains(&(*c, below)) => {
                             self.heads.insert(*c, below);
@@ -208,7 +210,7 @@ fn check(store: &Store, model: &Model) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
     fn store_matches_the_model(ops in prop::collection::vec(op(), 1..10)) {

@@ -207,6 +207,15 @@ fn a_missing_block_or_malformed_index_value_is_listed_and_swept() {
         assert!(store.parents_of(&a.at(h, 1)).unwrap().is_empty());
     }
     assert_eq!(store.parents_of(&b.at(0, 0)).unwrap().len(), 1);
+    // Refilling: block 3, an unindexed orphan, is committed again in full.
+    commit(&store, &a.blocks[3..]);
+    assert_eq!(store.blocks_range(&a.id, 0, 100).unwrap(), a.blocks);
+    for block in &a.blocks {
+        assert_eq!(
+            store.missing_index_entries(block, &block.hash()).unwrap(),
+            vec![]
+        );
+    }
 }
 
 #[test]
@@ -232,6 +241,16 @@ fn a_sound_block_indexed_at_the_wrong_height_is_not_destroyed() {
         store.block(&a.blocks[4].hash()).unwrap().as_ref(),
         Some(&a.blocks[4])
     );
+    // Refilling the chain commits the orphan again in full instead of skipping it as stored.
+    commit(&store, &a.blocks[3..]);
+    assert_eq!(store.blocks_range(&a.id, 0, 100).unwrap(), a.blocks);
+    assert_eq!(store.head(&a.id).unwrap(), Some(head_of(&a.blocks[4])));
+    for block in &a.blocks {
+        assert_eq!(
+            store.missing_index_entries(block, &block.hash()).unwrap(),
+            vec![]
+        );
+    }
 }
 
 #[test]
