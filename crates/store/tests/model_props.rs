@@ -93,7 +93,7 @@ impl Model {
                 self.stored.retain(|&(sc, sh)| sc != *c || sh < *from);
                 // A head below the cut stays; otherwise (above it, or none) the head becomes the
                 // block right below the cut, if there is one.
-                if !self.heads.get(c).is_some_and(|&h| h < *from) {
+                if self.heads.get(c).is_none_or(|&h| h >= *from) {
                     match from.checked_sub(1) {
                         Some(below) if self.stored.contains(&(*c, below)) => {
                             self.heads.insert(*c, below);
