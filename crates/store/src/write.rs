@@ -8,8 +8,8 @@
 //! sled 0.34 notes that shape this code: a transaction cannot iterate, so everything it needs
 //! is a point read; inside the closure only the transactional views may be used (a plain tree
 //! call there would take sled's global concurrency lock, already held for writing, and
-//! deadlock); and every transactional `insert` also reads the old value, so index values are
-//! empty to keep that read cheap.
+//! deadlock); and every transactional `insert` also reads the key's old value, so a commit costs
+//! a point read per index entry on top of the write.
 
 use medchain_protocol::{ChainId, PayloadHash};
 use sled::IVec;
