@@ -1,8 +1,33 @@
 //! `medchain-chain`: the rules of the ledger.
 //!
-//! This crate will own block validation as typestate (bytes become a `VerifiedBlock` only through
-//! decode, structure, certificate, signature, linkage and payload checks), ingest with an
-//! out-of-order buffer, authoring of the local provider's chain, equivocation evidence, the
-//! provenance graph, and the periodic verifier with repair planning (issue 3).
+//! - [`validate`]: validation as typestate; a block becomes a [`VerifiedBlock`] only through
+//!   decode, structure, certificate, signature, linkage and payload checks.
+//! - [`ledger`]: the [`Ledger`], sole owner of the store's write path: ingest with an
+//!   out-of-order [`buffer`], range ingest for sync, commits, equivocation evidence.
+//! - [`author`]: the local provider writes entries as the next blocks of its chain.
+//! - [`equivocation`]: checking evidence of a provider signing two blocks for one height.
+//! - [`provenance`], [`render`]: a record's history across chains, as data, text and DOT.
+//! - [`verifier`]: the full scan of stored chains and repair by quarantine.
+//! - [`trust`]: the consortium root and CRLs, with a verified-certificate cache.
+//! - [`error`]: why a block is refused and how the network should treat the sender.
 //!
-//! Allowed dependencies: `medchain-protocol`, `medchain-store`. Nothing here is implemented yet.
+//! Allowed dependencies: `medchain-protocol`, `medchain-store`.
+
+pub mod author;
+pub mod buffer;
+pub mod equivocation;
+pub mod error;
+pub mod ledger;
+pub mod provenance;
+pub mod render;
+pub mod trust;
+pub mod validate;
+pub mod verifier;
+
+pub use author::{Author, AuthorError, Authored, EntryDraft, PayloadDraft};
+pub use error::{Rejection, Verdict};
+pub use ledger::{Committed, Gap, Ingested, Ledger};
+pub use provenance::{History, Limits, history};
+pub use trust::Trust;
+pub use validate::{Decoded, VerifiedBlock};
+pub use verifier::{Repair, Report, Violation, ViolationKind};

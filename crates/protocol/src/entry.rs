@@ -13,7 +13,7 @@ use crate::limits::{MAX_ACTOR_LEN, MAX_CONTENT_TYPE_LEN, MAX_PARENTS, MAX_PAYLOA
 use crate::patient::PatientRef;
 
 /// What an entry does to its record. The discriminants are the wire values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum EntryKind {
     /// A new record with its first version. No parents.
     Create,

@@ -35,4 +35,4 @@ pub use role::{
     UnknownRole,
 };
 pub use verify::{Consortium, Member};
-pub use x509::serial_of;
+pub use x509::{org_of, public_key_of, serial_of};

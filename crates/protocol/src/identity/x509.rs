@@ -18,6 +18,19 @@ pub fn serial_of(cert_der: &[u8]) -> Option<Vec<u8>> {
     parse_cert(cert_der).ok().map(|c| c.raw_serial().to_vec())
 }
 
+/// The Ed25519 public key a certificate binds, if it parses and holds one. This says nothing about
+/// whether the certificate is valid: use [`Consortium::verify`](super::Consortium::verify) for that.
+pub fn public_key_of(cert_der: &[u8]) -> Option<[u8; 32]> {
+    parse_cert(cert_der)
+        .ok()
+        .and_then(|c| ed25519_key(c.public_key()))
+}
+
+/// The organisation (subject O=) a certificate names, if it parses. Not a validity check.
+pub fn org_of(cert_der: &[u8]) -> Option<String> {
+    parse_cert(cert_der).ok().and_then(|c| subject_org(&c))
+}
+
 /// Parses one DER certificate; trailing bytes are refused.
 pub(crate) fn parse_cert(der: &[u8]) -> Result<X509Certificate<'_>, CertError> {
     match X509Certificate::from_der(der) {

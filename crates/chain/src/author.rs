@@ -1,0 +1,307 @@
+//! Authoring: the local provider turns submitted entries into the next blocks of its own chain.
+//!
+//! Many entries go into one block (up to the protocol's limit), which is what makes throughput:
+//! one signature, one transaction and one flush per block, not per record. Every authored block
+//! then runs through the same validation pipeline as a block from a peer before it is committed,
+//! so our own node cannot write what it would refuse from others (an expired or revoked
+//! certificate of our own, say).
+
+use medchain_protocol::identity::MemberKey;
+use medchain_protocol::limits::{
+    MAX_ENTRIES_PER_BLOCK, MAX_INLINE_PAYLOAD_BYTES, MAX_INLINE_PAYLOADS_TOTAL, MAX_WITNESSES,
+};
+use medchain_protocol::{
+    BlockDraft, BlockHash, CertHash, ChainHead, ChainId, Entry, EntryError, EntryKind, EntryRef,
+    Parent, PatientRef, PayloadHash, PayloadRef, RecordId,
+};
+use medchain_store::StoreError;
+
+use crate::error::Rejection;
+use crate::ledger::Ledger;
+use crate::validate::{Decoded, VerifiedBlock, verify_block};
+
+/// The local provider: its key and certificate.
+pub struct Author {
+    key: MemberKey,
+    certificate: Vec<u8>,
+    chain: ChainId,
+}
+
+impl std::fmt::Debug for Author {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Author")
+            .field("chain", &self.chain)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A payload submitted with an entry.
+#[derive(Clone, Debug)]
+pub struct PayloadDraft {
+    /// The bytes (opaque: may be ciphertext).
+    pub bytes: Vec<u8>,
+    /// Their media type.
+    pub content_type: String,
+}
+
+/// An entry as submitted, before it has a position.
+#[derive(Clone, Debug)]
+pub struct EntryDraft {
+    /// What happens.
+    pub kind: EntryKind,
+    /// The record acted on, for amend, access and dispose; `None` for kinds that create a
+    /// record (its ID is derived from the entry's position).
+    pub record: Option<RecordId>,
+    /// The patient, already pseudonymised.
+    pub patient: PatientRef,
+    /// Who acts.
+    pub actor: String,
+    /// The payload, for kinds that carry one.
+    pub payload: Option<PayloadDraft>,
+    /// Parents.
+    pub parents: Vec<Parent>,
+}
+
+/// Why authoring failed. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorError {
+    /// The certificate's key is not the author's key.
+    #[error("the member certificate does not certify this node's key")]
+    KeyMismatch,
+    /// Nothing to write.
+    #[error("no entries")]
+    Empty,
+    /// A draft breaks an entry rule.
+    #[error("entry {index}: {error}")]
+    Entry {
+        /// Index among the submitted drafts.
+        index: usize,
+        /// The rule broken.
+        error: EntryError,
+    },
+    /// A creating kind was given a record ID, or another kind none.
+    #[error("entry {index}: {kind} entries {}", if kind.creates_record() { "get a new record ID and take none" } else { "need the record ID they act on" })]
+    RecordId {
+        /// Index among the submitted drafts.
+        index: usize,
+        /// The kind.
+        kind: EntryKind,
+    },
+    /// Our own block failed validation (e.g. our certificate expired or was revoked).
+    #[error("our own block does not validate: {0}")]
+    SelfCheck(Rejection),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// A block this node authored, committed and flushed, with the positions of its entries.
+#[derive(Debug, Clone)]
+pub struct Authored {
+    /// The block.
+    pub block: VerifiedBlock,
+    /// Where each submitted entry went, in submission order.
+    pub refs: Vec<EntryRef>,
+    /// The record ID of each entry.
+    pub records: Vec<RecordId>,
+}
+
+impl Author {
+    /// The local provider with `key` and its member certificate (DER).
+    pub fn new(key: MemberKey, certificate: Vec<u8>) -> Result<Self, AuthorError> {
+        let certified = medchain_protocol::identity::public_key_of(&certificate);
+        if certified != Some(key.public_key()) {
+            return Err(AuthorError::KeyMismatch);
+        }
+        let chain = ChainId::from_public_key(&key.public_key());
+        Ok(Self {
+            key,
+            certificate,
+            chain,
+        })
+    }
+
+    /// Our chain.
+    pub fn chain(&self) -> ChainId {
+        self.chain
+    }
+
+    /// Our certificate (DER).
+    pub fn certificate(&self) -> &[u8] {
+        &self.certificate
+    }
+}
+
+impl Ledger {
+    /// Writes `drafts` as the next block(s) of the author's chain: validated, committed and
+    /// flushed before this returns. All drafts are checked first; if any is invalid nothing is
+    /// written.
+    pub fn author(
+        &mut self,
+        author: &Author,
+        drafts: Vec<EntryDraft>,
+        now_ms: u64,
+    ) -> Result<Vec<Authored>, AuthorError> {
+        if drafts.is_empty() {
+            return Err(AuthorError::Empty);
+        }
+        check_record_ids(&drafts)?;
+        let mut out = Vec::new();
+        let mut offset = 0;
+        let mut chunks = drafts.into_iter().peekable();
+        while chunks.peek().is_some() {
+            let chunk: Vec<EntryDraft> = chunks.by_ref().take(MAX_ENTRIES_PER_BLOCK).collect();
+            let len = chunk.len();
+            let authored = self
+                .author_block(author, chunk, now_ms)
+                .map_err(|e| shift_index(e, offset))?;
+            offset += len;
+            out.push(authored);
+        }
+        Ok(out)
+    }
+
+    fn author_block(
+        &mut self,
+        author: &Author,
+        drafts: Vec<EntryDraft>,
+        now_ms: u64,
+    ) -> Result<Authored, AuthorError> {
+        let store = self.store().clone();
+        let head = store.head(&author.chain)?;
+        let (height, prev) = head.map_or((0, BlockHash::ZERO), |h| (h.height + 1, h.hash));
+        let previous = match head {
+            Some(h) => store.block(&h.hash)?,
+            None => None,
+        };
+        let time_ms = previous
+            .as_ref()
+            .map_or(now_ms, |p| now_ms.max(p.header.time_ms));
+        let carry_certificate = previous
+            .as_ref()
+            .is_none_or(|p| p.header.cert != CertHash::of(&author.certificate));
+
+        let mut entries = Vec::with_capacity(drafts.len());
+        let mut payloads: Vec<Vec<u8>> = Vec::new();
+        for (index, draft) in drafts.into_iter().enumerate() {
+            let position = EntryRef {
+                chain: author.chain,
+                height,
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+            };
+            let (entry, payload) = entry_at(draft, position);
+            entry
+                .check_structure(position)
+                .map_err(|error| AuthorError::Entry { index, error })?;
+            payloads.extend(payload);
+            entries.push(entry);
+        }
+        let block = BlockDraft {
+            chain: author.chain,
+            height,
+            prev,
+            time_ms,
+            certificate: author.certificate.clone(),
+            carry_certificate,
+            witnesses: witnesses(&store.heads()?, &author.chain),
+            entries,
+        }
+        .seal(&author.key);
+
+        // Every payload is kept locally; the small ones also travel inline with the block.
+        let all: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+        store.put_payloads(&all)?;
+        let inline = inline_selection(payloads);
+        let verified = verify_block(
+            Decoded::from_block(block, inline),
+            self.trust(),
+            &store,
+            now_ms,
+        )
+        .map_err(AuthorError::SelfCheck)?;
+        self.commit(std::slice::from_ref(&verified))?;
+        let refs = verified.entry_refs();
+        let records = verified.block().entries.iter().map(|e| e.record).collect();
+        Ok(Authored {
+            block: verified,
+            refs,
+            records,
+        })
+    }
+}
+
+fn check_record_ids(drafts: &[EntryDraft]) -> Result<(), AuthorError> {
+    for (index, draft) in drafts.iter().enumerate() {
+        if draft.kind.creates_record() == draft.record.is_some() {
+            return Err(AuthorError::RecordId {
+                index,
+                kind: draft.kind,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn shift_index(error: AuthorError, offset: usize) -> AuthorError {
+    match error {
+        AuthorError::Entry { index, error } => AuthorError::Entry {
+            index: index + offset,
+            error,
+        },
+        other => other,
+    }
+}
+
+/// The entry for `draft` at `position`, and its payload bytes.
+fn entry_at(draft: EntryDraft, position: EntryRef) -> (Entry, Option<Vec<u8>>) {
+    let record = match draft.record {
+        Some(record) => record,
+        None => RecordId::derive(&position.chain, position.height, position.index),
+    };
+    let (payload_ref, bytes) = match draft.payload {
+        Some(p) => (
+            Some(PayloadRef {
+                hash: PayloadHash::of(&p.bytes),
+                len: p.bytes.len() as u64,
+                content_type: p.content_type,
+            }),
+            Some(p.bytes),
+        ),
+        None => (None, None),
+    };
+    let entry = Entry {
+        kind: draft.kind,
+        record,
+        patient: draft.patient,
+        actor: draft.actor,
+        payload: payload_ref,
+        parents: draft.parents,
+    };
+    (entry, bytes)
+}
+
+/// Up to [`MAX_WITNESSES`] heads of other chains, sorted by chain (as the protocol requires).
+fn witnesses(heads: &[ChainHead], own: &ChainId) -> Vec<ChainHead> {
+    let mut out: Vec<ChainHead> = heads.iter().filter(|h| &h.chain != own).copied().collect();
+    out.sort_by_key(|h| h.chain);
+    out.truncate(MAX_WITNESSES);
+    out
+}
+
+/// The payloads small enough to travel inline, unique, within the total limit.
+fn inline_selection(payloads: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let mut total = 0;
+    let mut seen = std::collections::HashSet::new();
+    payloads
+        .into_iter()
+        .filter(|p| {
+            let fits = p.len() <= MAX_INLINE_PAYLOAD_BYTES
+                && total + p.len() <= MAX_INLINE_PAYLOADS_TOTAL
+                && seen.insert(PayloadHash::of(p));
+            if fits {
+                total += p.len();
+            }
+            fits
+        })
+        .collect()
+}

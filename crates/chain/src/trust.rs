@@ -1,0 +1,88 @@
+//! Who may write: the consortium's trust configuration with a cache of verified certificates.
+//!
+//! Verifying an X.509 path costs far more than an Ed25519 signature, and a chain has one
+//! certificate for thousands of blocks, so each certificate is verified once (for the provider
+//! role, at the time of the first block that uses it) and its validity window is kept. Later
+//! blocks only check their time against the window. Replacing the CRL builds a new `Trust`, which
+//! drops the cache, so a revocation takes effect at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use medchain_protocol::identity::{CertError, Consortium, Member, Role};
+use medchain_protocol::{CertHash, ChainId};
+
+/// Most cached certificates; past this the cache is cleared (there is one per member, so a
+/// consortium hitting this is far larger than the design expects, or someone is probing).
+const MAX_CACHED_CERTS: usize = 4096;
+
+/// A provider certificate that has been verified against the consortium.
+#[derive(Clone, Debug)]
+pub struct Provider {
+    /// The member the certificate describes.
+    pub member: Member,
+    /// The chain its key owns.
+    pub chain: ChainId,
+}
+
+/// The consortium root, its revocation lists, and the verified-certificate cache.
+#[derive(Clone, Debug)]
+pub struct Trust {
+    consortium: Arc<Consortium>,
+    cache: Arc<Mutex<HashMap<CertHash, Provider>>>,
+}
+
+impl Trust {
+    /// Trust rooted in `consortium`.
+    pub fn new(consortium: Consortium) -> Self {
+        Self {
+            consortium: Arc::new(consortium),
+            cache: Arc::default(),
+        }
+    }
+
+    /// The consortium.
+    pub fn consortium(&self) -> &Consortium {
+        &self.consortium
+    }
+
+    /// Verifies `cert_der` as a provider certificate valid at `at_ms` (ms since the epoch).
+    pub fn provider(&self, cert_der: &[u8], at_ms: u64) -> Result<Provider, CertError> {
+        let hash = CertHash::of(cert_der);
+        let at = i64::try_from(at_ms / 1000).unwrap_or(i64::MAX);
+        if let Some(provider) = self.cached(&hash) {
+            let member = &provider.member;
+            if at < member.not_before {
+                return Err(CertError::NotYetValid {
+                    not_before: member.not_before,
+                    at,
+                });
+            }
+            if at > member.not_after {
+                return Err(CertError::Expired {
+                    not_after: member.not_after,
+                    at,
+                });
+            }
+            return Ok(provider);
+        }
+        let member = self
+            .consortium
+            .verify(cert_der, at_ms / 1000, Some(Role::Provider))?;
+        let provider = Provider {
+            chain: ChainId::from_public_key(&member.public_key),
+            member,
+        };
+        if let Ok(mut cache) = self.cache.lock() {
+            if cache.len() >= MAX_CACHED_CERTS {
+                cache.clear();
+            }
+            cache.insert(hash, provider.clone());
+        }
+        Ok(provider)
+    }
+
+    fn cached(&self, hash: &CertHash) -> Option<Provider> {
+        self.cache.lock().ok()?.get(hash).cloned()
+    }
+}

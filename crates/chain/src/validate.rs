@@ -1,0 +1,411 @@
+//! Block validation as typestate: bytes become a [`VerifiedBlock`] only through every check.
+//!
+//! ```text
+//! Decoded --check_structure--> Structured --check_certificate--> Certified
+//!   --check_signature--> Signed --check_linkage--> Linked --check_payloads--> VerifiedBlock
+//! ```
+//!
+//! Each stage is a type whose only constructor is the previous stage's check, and
+//! `VerifiedBlock`'s fields are private to this module, so no code path can hand the store a
+//! block that skipped a check. The cheap checks come first (structure before any signature
+//! work); the certificate is checked before the signature so that a forged block from a
+//! non-member is refused with the reason that matters ("unknown issuer").
+
+use medchain_protocol::{Block, BlockHash, BlockMessage, ChainId, EntryRef, PayloadHash};
+use medchain_store::Store;
+
+use crate::error::Rejection;
+use crate::trust::{Provider, Trust};
+
+/// How far ahead of our clock a block's time may be (clock skew between hospitals).
+pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
+
+/// A canonically decoded block (and any inline payloads that came with it).
+#[derive(Debug)]
+pub struct Decoded {
+    block: Block,
+    encoded: Vec<u8>,
+    payloads: Vec<serde_bytes::ByteBuf>,
+}
+
+impl Decoded {
+    /// Decodes canonical block bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Rejection> {
+        Ok(Self {
+            block: Block::decode(bytes)?,
+            encoded: bytes.to_vec(),
+            payloads: Vec::new(),
+        })
+    }
+
+    /// A block that arrived by gossip with its inline payloads.
+    pub fn from_message(message: BlockMessage) -> Self {
+        Self {
+            encoded: message.block.encode(),
+            block: message.block,
+            payloads: message.payloads,
+        }
+    }
+
+    /// A block already in memory (from a sync response, or our own authoring), with payloads
+    /// that travel with it.
+    pub fn from_block(block: Block, payloads: Vec<Vec<u8>>) -> Self {
+        Self {
+            encoded: block.encode(),
+            block,
+            payloads: payloads.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// The block, unverified.
+    pub fn block(&self) -> &Block {
+        &self.block
+    }
+
+    /// Structure: version, counts, entries root, genesis and certificate-hash rules, witnesses,
+    /// every entry's own rules, and the encoded size limit.
+    pub fn check_structure(self) -> Result<Structured, Rejection> {
+        if self.encoded.len() > medchain_protocol::limits::MAX_BLOCK_BYTES {
+            return Err(medchain_protocol::DecodeError::TooLarge {
+                len: self.encoded.len(),
+                max: medchain_protocol::limits::MAX_BLOCK_BYTES,
+            }
+            .into());
+        }
+        self.block.check_structure()?;
+        let hash = self.block.hash();
+        Ok(Structured { d: self, hash })
+    }
+}
+
+/// A structurally valid block with its hash.
+#[derive(Debug)]
+pub struct Structured {
+    d: Decoded,
+    hash: BlockHash,
+}
+
+impl Structured {
+    /// The block, not yet proven to be signed by anyone.
+    pub fn block(&self) -> &Block {
+        &self.d.block
+    }
+
+    /// The block hash.
+    pub fn hash(&self) -> BlockHash {
+        self.hash
+    }
+
+    /// Certificate: the block's signer certificate chains to the consortium root, carries the
+    /// provider role, was valid at the block's time, is not revoked, and its key owns the
+    /// block's chain. The certificate is the one the block carries, else its verified
+    /// predecessor's (when validating a run in memory), else the one the store holds.
+    pub fn check_certificate(
+        self,
+        trust: &Trust,
+        store: &Store,
+        previous: Option<&VerifiedBlock>,
+    ) -> Result<Certified, Rejection> {
+        let header = &self.d.block.header;
+        let from_previous = previous
+            .filter(|p| p.block.header.cert == header.cert)
+            .map(|p| p.certificate.clone());
+        let cert = match (&self.d.block.certificate, from_previous) {
+            (Some(der), _) => der.clone(),
+            (None, Some(der)) => der,
+            (None, None) => store
+                .certificate(&header.cert)?
+                .ok_or(Rejection::UnknownCertificate(header.cert))?,
+        };
+        let provider = trust
+            .provider(&cert, header.time_ms)
+            .map_err(Rejection::Certificate)?;
+        if provider.chain != header.chain {
+            return Err(Rejection::ChainKeyMismatch(header.chain));
+        }
+        Ok(Certified {
+            s: self,
+            provider,
+            certificate: cert,
+        })
+    }
+}
+
+/// A block whose signer is a valid provider of its chain.
+#[derive(Debug)]
+pub struct Certified {
+    s: Structured,
+    provider: Provider,
+    certificate: Vec<u8>,
+}
+
+impl Certified {
+    /// Signature: Ed25519 by the certificate's key over the domain-prefixed block hash.
+    pub fn check_signature(self) -> Result<Signed, Rejection> {
+        let block = &self.s.d.block;
+        if !block.verify_signature(&self.provider.member.public_key) {
+            return Err(Rejection::BadSignature);
+        }
+        Ok(Signed { c: self })
+    }
+}
+
+/// A block proven to be signed by its chain's provider. It may still not fit our copy of the
+/// chain (gap, duplicate, equivocation).
+#[derive(Debug)]
+pub struct Signed {
+    c: Certified,
+}
+
+/// Where a signed block stands against our copy of its chain.
+pub enum Position {
+    /// The block is the next one.
+    Next,
+    /// We hold blocks up to `expected - 1`; this block is further ahead.
+    Ahead {
+        /// The next height we need.
+        expected: u64,
+    },
+    /// We hold this very block.
+    Held,
+    /// We hold a different block at this height.
+    Conflict(BlockHash),
+}
+
+/// Where a block with this header and hash stands against the store.
+pub fn position(store: &Store, block: &Block, hash: &BlockHash) -> Result<Position, Rejection> {
+    let header = &block.header;
+    let expected = store.head(&header.chain)?.map_or(0, |head| head.height + 1);
+    if header.height < expected {
+        return Ok(match store.block_hash_at(&header.chain, header.height)? {
+            Some(held) if &held == hash => Position::Held,
+            Some(held) => Position::Conflict(held),
+            // A hole below the head: only a damaged store has one; the verifier repairs it.
+            None => Position::Ahead { expected },
+        });
+    }
+    if header.height > expected {
+        return Ok(Position::Ahead { expected });
+    }
+    Ok(Position::Next)
+}
+
+impl Signed {
+    /// The block.
+    pub fn block(&self) -> &Block {
+        &self.c.s.d.block
+    }
+
+    /// The block hash.
+    pub fn hash(&self) -> BlockHash {
+        self.c.s.hash
+    }
+
+    /// The signer's certificate DER.
+    pub fn certificate(&self) -> &[u8] {
+        &self.c.certificate
+    }
+
+    /// Where this block stands against the store.
+    pub fn position(&self, store: &Store) -> Result<Position, Rejection> {
+        let header = &self.block().header;
+        let expected = store.head(&header.chain)?.map_or(0, |head| head.height + 1);
+        if header.height < expected {
+            return Ok(match store.block_hash_at(&header.chain, header.height)? {
+                Some(held) if held == self.hash() => Position::Held,
+                Some(held) => Position::Conflict(held),
+                // A hole below the head: only a damaged store has one; the verifier repairs it.
+                None => Position::Ahead { expected },
+            });
+        }
+        if header.height > expected {
+            return Ok(Position::Ahead { expected });
+        }
+        Ok(Position::Next)
+    }
+
+    /// Linkage against the store: the block must be the next one of its chain and link to the
+    /// block we hold below it.
+    pub fn check_linkage(self, store: &Store, now_ms: u64) -> Result<Linked, Rejection> {
+        let header = &self.block().header;
+        match self.position(store)? {
+            Position::Next => {}
+            Position::Held => return Err(Rejection::Duplicate(self.hash())),
+            Position::Conflict(_) => {
+                return Err(Rejection::Equivocation {
+                    chain: header.chain,
+                    height: header.height,
+                });
+            }
+            Position::Ahead { expected } => {
+                return Err(Rejection::Gap {
+                    chain: header.chain,
+                    from: expected,
+                    to: header.height,
+                });
+            }
+        }
+        let previous = match header.height {
+            0 => None,
+            h => Some(
+                store
+                    .block_at(&header.chain, h - 1)?
+                    .ok_or(Rejection::Gap {
+                        chain: header.chain,
+                        from: h - 1,
+                        to: h,
+                    })?,
+            ),
+        };
+        self.check_link_to(previous.as_ref(), now_ms)
+    }
+
+    /// Linkage against a given predecessor (`None` for genesis): used when validating a run of
+    /// consecutive blocks in memory before committing them together, and by the verifier.
+    pub fn check_link_to(self, previous: Option<&Block>, now_ms: u64) -> Result<Linked, Rejection> {
+        let header = &self.block().header;
+        if header.time_ms > now_ms.saturating_add(MAX_CLOCK_SKEW_MS) {
+            return Err(Rejection::FromTheFuture {
+                ahead_ms: header.time_ms - now_ms,
+            });
+        }
+        if let Some(previous) = previous {
+            let (prev_hash, prev) = (previous.hash(), &previous.header);
+            if prev.chain != header.chain || prev.height + 1 != header.height {
+                return Err(Rejection::BrokenLink {
+                    height: header.height.saturating_sub(1),
+                });
+            }
+            if header.prev != prev_hash {
+                return Err(Rejection::BrokenLink {
+                    height: prev.height,
+                });
+            }
+            if header.time_ms < prev.time_ms {
+                return Err(Rejection::TimeGoesBackwards);
+            }
+            if self.block().certificate.is_none() && header.cert != prev.cert {
+                return Err(Rejection::CertificateNotCarried);
+            }
+        }
+        Ok(Linked { s: self })
+    }
+}
+
+/// A block that fits our copy of its chain.
+#[derive(Debug)]
+pub struct Linked {
+    s: Signed,
+}
+
+impl Linked {
+    /// Payload hashes: every inline payload is referenced by an entry with its exact hash and
+    /// length (payloads are content-addressed, so the hash is the check).
+    pub fn check_payloads(self) -> Result<VerifiedBlock, Rejection> {
+        let Signed { c } = self.s;
+        let Certified {
+            s,
+            provider,
+            certificate,
+        } = c;
+        let Structured { d, hash } = s;
+        let Decoded {
+            block,
+            encoded,
+            payloads,
+        } = d;
+        let message = BlockMessage { block, payloads };
+        let payload_hashes = message.check_payloads()?;
+        Ok(VerifiedBlock {
+            block: message.block,
+            hash,
+            encoded,
+            payloads: message.payloads.into_iter().map(|p| p.into_vec()).collect(),
+            payload_hashes,
+            provider,
+            certificate,
+        })
+    }
+}
+
+/// A block that passed every check. Only this module can make one; the ledger commits only these.
+#[derive(Debug, Clone)]
+pub struct VerifiedBlock {
+    block: Block,
+    hash: BlockHash,
+    encoded: Vec<u8>,
+    payloads: Vec<Vec<u8>>,
+    payload_hashes: Vec<PayloadHash>,
+    provider: Provider,
+    certificate: Vec<u8>,
+}
+
+impl VerifiedBlock {
+    /// The block.
+    pub fn block(&self) -> &Block {
+        &self.block
+    }
+
+    /// Its hash.
+    pub fn hash(&self) -> BlockHash {
+        self.hash
+    }
+
+    /// Its canonical bytes.
+    pub fn encoded(&self) -> &[u8] {
+        &self.encoded
+    }
+
+    /// Inline payloads that came with it (verified to belong to its entries).
+    pub fn payloads(&self) -> &[Vec<u8>] {
+        &self.payloads
+    }
+
+    /// The signer's certificate (DER), carried or held.
+    pub fn certificate(&self) -> &[u8] {
+        &self.certificate
+    }
+
+    /// The verified signer.
+    pub fn provider(&self) -> &Provider {
+        &self.provider
+    }
+
+    /// The chain.
+    pub fn chain(&self) -> ChainId {
+        self.block.header.chain
+    }
+
+    /// The height.
+    pub fn height(&self) -> u64 {
+        self.block.header.height
+    }
+
+    /// Positions of its entries.
+    pub fn entry_refs(&self) -> Vec<EntryRef> {
+        (0u32..)
+            .zip(&self.block.entries)
+            .map(|(i, _)| self.block.entry_ref(i))
+            .collect()
+    }
+
+    /// Hashes of its inline payloads.
+    pub fn payload_hashes(&self) -> &[PayloadHash] {
+        &self.payload_hashes
+    }
+}
+
+/// Runs every check against the store: the whole pipeline for one block.
+pub fn verify_block(
+    decoded: Decoded,
+    trust: &Trust,
+    store: &Store,
+    now_ms: u64,
+) -> Result<VerifiedBlock, Rejection> {
+    decoded
+        .check_structure()?
+        .check_certificate(trust, store, None)?
+        .check_signature()?
+        .check_linkage(store, now_ms)?
+        .check_payloads()
+}

@@ -1,0 +1,428 @@
+//! The chain verifier: a full scan of every stored chain, and the repair it plans.
+//!
+//! The paper's scenario 2: an attacker with access to a provider's repository modifies stored
+//! chains. The verifier re-checks every block as if it had just arrived (hash, structure, entries
+//! root, certificate, signature, link to the block below), every payload we hold against its
+//! content address and length, and every index entry the block implies. It reports the first
+//! violation of each chain with its height and kind. Repair moves the violating block and every
+//! block after it into quarantine (kept for forensics, never deleted) and returns the range to
+//! fetch from peers; blocks fetched back go through the normal validation.
+
+use medchain_protocol::identity::CertError;
+use medchain_protocol::{Block, BlockHash, ChainHead, ChainId, PayloadHash};
+use medchain_store::{Corruption, QuarantineEvent, Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Rejection;
+use crate::ledger::Ledger;
+use crate::trust::Trust;
+use crate::validate::Decoded;
+
+/// Most missing payloads listed in one report.
+pub const MAX_LISTED_MISSING_PAYLOADS: usize = 1024;
+
+/// What is wrong at a violating height.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ViolationKind {
+    /// The chain index has no block at this height, or the block it names is not stored.
+    MissingBlock,
+    /// The stored bytes do not decode as a block.
+    Undecodable,
+    /// The stored block does not hash to the key it is stored under.
+    HashMismatch,
+    /// The stored entries do not match the header's entries root.
+    EntriesRootMismatch,
+    /// The index names a block of another chain or height here (blocks swapped or index
+    /// rewritten).
+    Misplaced,
+    /// The block does not link to the block below it.
+    BrokenLink,
+    /// The block breaks a structural rule.
+    BadStructure,
+    /// The block's certificate is not a valid provider certificate for it.
+    BadCertificate,
+    /// The signature does not verify (e.g. re-signed with a foreign key).
+    BadSignature,
+    /// A payload we hold does not match its entry's hash or length.
+    PayloadCorrupt,
+    /// An index entry the block implies is missing.
+    IndexInconsistent,
+    /// The head record disagrees with the chain index.
+    HeadMismatch,
+}
+
+impl ViolationKind {
+    /// A short stable label for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ViolationKind::MissingBlock => "missing_block",
+            ViolationKind::Undecodable => "undecodable",
+            ViolationKind::HashMismatch => "hash_mismatch",
+            ViolationKind::EntriesRootMismatch => "entries_root_mismatch",
+            ViolationKind::Misplaced => "misplaced",
+            ViolationKind::BrokenLink => "broken_link",
+            ViolationKind::BadStructure => "bad_structure",
+            ViolationKind::BadCertificate => "bad_certificate",
+            ViolationKind::BadSignature => "bad_signature",
+            ViolationKind::PayloadCorrupt => "payload_corrupt",
+            ViolationKind::IndexInconsistent => "index_inconsistent",
+            ViolationKind::HeadMismatch => "head_mismatch",
+        }
+    }
+}
+
+/// The first violation found in one chain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    /// The chain.
+    pub chain: ChainId,
+    /// The height of the first violating block.
+    pub height: u64,
+    /// What is wrong.
+    pub kind: ViolationKind,
+    /// For operators: the exact finding.
+    pub detail: String,
+    /// The corrupt payload, for `PayloadCorrupt`.
+    pub payload: Option<PayloadHash>,
+}
+
+/// The result of one full scan.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// When the scan started, ms since the epoch.
+    pub started_ms: u64,
+    /// When it finished.
+    pub finished_ms: u64,
+    /// Chains scanned.
+    pub chains: u64,
+    /// Blocks checked.
+    pub blocks: u64,
+    /// Entries checked.
+    pub entries: u64,
+    /// Payloads re-hashed.
+    pub payloads: u64,
+    /// Payloads referenced but not held here (to fetch; not a violation).
+    pub missing_payloads: Vec<PayloadHash>,
+    /// Chains whose provider certificate has since been revoked (their blocks stay valid as
+    /// accepted; operators should know).
+    pub revoked_chains: Vec<ChainId>,
+    /// The first violation of each damaged chain.
+    pub violations: Vec<Violation>,
+}
+
+impl Report {
+    /// Whether every chain verified clean.
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// Scans every chain in `store`.
+pub fn scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Report, StoreError> {
+    let mut report = Report {
+        started_ms: now_ms,
+        ..Report::default()
+    };
+    for head in store.heads()? {
+        report.chains += 1;
+        if let Some(violation) = scan_chain(store, trust, &head, now_ms, &mut report)? {
+            report.violations.push(violation);
+        }
+    }
+    Ok(report)
+}
+
+fn violation(
+    chain: ChainId,
+    height: u64,
+    kind: ViolationKind,
+    detail: impl Into<String>,
+) -> Violation {
+    Violation {
+        chain,
+        height,
+        kind,
+        detail: detail.into(),
+        payload: None,
+    }
+}
+
+/// Checks one chain from genesis to its head; the first violation, if any.
+fn scan_chain(
+    store: &Store,
+    trust: &Trust,
+    head: &ChainHead,
+    now_ms: u64,
+    report: &mut Report,
+) -> Result<Option<Violation>, StoreError> {
+    let chain = head.chain;
+    let index = store.chain_index(&chain)?;
+    let mut previous: Option<Block> = None;
+    for height in 0..=head.height {
+        let found = index
+            .iter()
+            .find(|(h, _)| *h == height)
+            .map(|(_, hash)| *hash);
+        let Some(hash) = found else {
+            return Ok(Some(violation(
+                chain,
+                height,
+                ViolationKind::MissingBlock,
+                "no chain index entry",
+            )));
+        };
+        let block = match store.block(&hash) {
+            Ok(Some(block)) => block,
+            Ok(None) => {
+                return Ok(Some(violation(
+                    chain,
+                    height,
+                    ViolationKind::MissingBlock,
+                    format!("block {hash} is not stored"),
+                )));
+            }
+            Err(StoreError::Corrupt(corruption)) => {
+                return Ok(Some(violation(
+                    chain,
+                    height,
+                    corruption_kind(&corruption),
+                    corruption.to_string(),
+                )));
+            }
+            Err(other) => return Err(other),
+        };
+        if let Some(v) = check_block(
+            store,
+            trust,
+            &block,
+            hash,
+            previous.as_ref(),
+            now_ms,
+            report,
+        )? {
+            return Ok(Some(v));
+        }
+        report.blocks += 1;
+        report.entries += block.entries.len() as u64;
+        previous = Some(block);
+    }
+    let at_head = index
+        .iter()
+        .find(|(h, _)| *h == head.height)
+        .map(|(_, hash)| *hash);
+    if at_head != Some(head.hash) {
+        return Ok(Some(violation(
+            chain,
+            head.height,
+            ViolationKind::HeadMismatch,
+            format!("head names {} but the index holds {:?}", head.hash, at_head),
+        )));
+    }
+    Ok(None)
+}
+
+fn corruption_kind(corruption: &Corruption) -> ViolationKind {
+    match corruption {
+        Corruption::UndecodableBlock { .. } => ViolationKind::Undecodable,
+        Corruption::BlockHashMismatch { .. } => ViolationKind::HashMismatch,
+        Corruption::EntriesRootMismatch { .. } => ViolationKind::EntriesRootMismatch,
+        Corruption::IndexMismatch { .. } => ViolationKind::Misplaced,
+        Corruption::MissingBlock { .. } => ViolationKind::MissingBlock,
+        Corruption::PayloadHashMismatch { .. } => ViolationKind::PayloadCorrupt,
+        Corruption::BadIndexValue { .. } => ViolationKind::IndexInconsistent,
+    }
+}
+
+/// Re-validates one stored block as if it had just arrived, then its payloads and indexes.
+fn check_block(
+    store: &Store,
+    trust: &Trust,
+    block: &Block,
+    hash: BlockHash,
+    previous: Option<&Block>,
+    now_ms: u64,
+    report: &mut Report,
+) -> Result<Option<Violation>, StoreError> {
+    let (chain, height) = (block.header.chain, block.header.height);
+    let expected_height = previous.map_or(0, |p| p.header.height + 1);
+    if height != expected_height || previous.is_some_and(|p| p.header.chain != chain) {
+        let at = expected_height;
+        return Ok(Some(violation(
+            chain,
+            at,
+            ViolationKind::Misplaced,
+            format!("index names block {hash}, which is height {height}"),
+        )));
+    }
+    let checked = Decoded::from_block(block.clone(), Vec::new())
+        .check_structure()
+        .and_then(|s| s.check_certificate(trust, store, None))
+        .and_then(|c| c.check_signature())
+        .and_then(|s| s.check_link_to(previous, now_ms.max(block.header.time_ms)));
+    match checked {
+        Ok(_) => {}
+        Err(Rejection::Certificate(CertError::Revoked)) => {
+            if !report.revoked_chains.contains(&chain) {
+                report.revoked_chains.push(chain);
+            }
+        }
+        Err(Rejection::Store(error)) => return Err(error),
+        Err(rejection) => {
+            let kind = match &rejection {
+                Rejection::Structure(medchain_protocol::BlockError::EntriesRootMismatch) => {
+                    ViolationKind::EntriesRootMismatch
+                }
+                Rejection::Structure(_)
+                | Rejection::Malformed(_)
+                | Rejection::InlinePayloads(_) => ViolationKind::BadStructure,
+                Rejection::BadSignature => ViolationKind::BadSignature,
+                Rejection::BrokenLink { .. }
+                | Rejection::TimeGoesBackwards
+                | Rejection::CertificateNotCarried => ViolationKind::BrokenLink,
+                _ => ViolationKind::BadCertificate,
+            };
+            return Ok(Some(violation(chain, height, kind, rejection.to_string())));
+        }
+    }
+    for entry in &block.entries {
+        let Some(payload) = &entry.payload else {
+            continue;
+        };
+        match store.payload(&payload.hash) {
+            Ok(Some(bytes)) if bytes.len() as u64 == payload.len => report.payloads += 1,
+            Ok(Some(bytes)) => {
+                let mut v = violation(
+                    chain,
+                    height,
+                    ViolationKind::PayloadCorrupt,
+                    format!(
+                        "payload {} holds {} bytes, entry says {}",
+                        payload.hash,
+                        bytes.len(),
+                        payload.len
+                    ),
+                );
+                v.payload = Some(payload.hash);
+                return Ok(Some(v));
+            }
+            Ok(None) => {
+                if report.missing_payloads.len() < MAX_LISTED_MISSING_PAYLOADS {
+                    report.missing_payloads.push(payload.hash);
+                }
+            }
+            Err(StoreError::Corrupt(corruption)) => {
+                let mut v = violation(
+                    chain,
+                    height,
+                    ViolationKind::PayloadCorrupt,
+                    corruption.to_string(),
+                );
+                v.payload = Some(payload.hash);
+                return Ok(Some(v));
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    let missing = store.missing_index_entries(block, &hash)?;
+    if let Some(first) = missing.first() {
+        return Ok(Some(violation(
+            chain,
+            height,
+            ViolationKind::IndexInconsistent,
+            format!("{} index entries missing, first {first:?}", missing.len()),
+        )));
+    }
+    Ok(None)
+}
+
+/// What repairing one violation did: the blocks quarantined and the range to fetch.
+#[derive(Clone, Debug)]
+pub struct Repair {
+    /// The quarantine event (kept in the store).
+    pub event: QuarantineEvent,
+    /// The chain to re-fetch.
+    pub chain: ChainId,
+    /// The first height to re-fetch.
+    pub from_height: u64,
+    /// The corrupt payload to re-fetch, if the violation was a payload.
+    pub payload: Option<PayloadHash>,
+}
+
+impl Ledger {
+    /// Runs a full scan and keeps its report in the store.
+    pub fn verify(
+        &self,
+        now_ms: u64,
+        finished_ms: impl FnOnce() -> u64,
+    ) -> Result<Report, StoreError> {
+        let mut report = scan(self.store(), self.trust(), now_ms)?;
+        report.finished_ms = finished_ms();
+        self.store()
+            .put_report(&medchain_protocol::encoding::encode(&report))?;
+        Ok(report)
+    }
+
+    /// Quarantines the violating block and everything after it in its chain; returns the range
+    /// to fetch from peers.
+    pub fn quarantine(&mut self, violation: &Violation, now_ms: u64) -> Result<Repair, StoreError> {
+        let reason = format!(
+            "{} at height {}: {}",
+            violation.kind.as_str(),
+            violation.height,
+            violation.detail
+        );
+        let event =
+            self.store()
+                .quarantine_from(&violation.chain, violation.height, now_ms, &reason)?;
+        Ok(Repair {
+            event,
+            chain: violation.chain,
+            from_height: violation.height,
+            payload: violation.payload,
+        })
+    }
+
+    /// Puts back a payload fetched from a peer after its stored copy was found corrupt: the bytes
+    /// are stored under their own hash, replacing what was there.
+    pub fn restore_payload(&mut self, bytes: &[u8]) -> Result<PayloadHash, StoreError> {
+        let hashes = self.store().put_payloads(&[bytes])?;
+        self.store().flush()?;
+        Ok(hashes
+            .first()
+            .copied()
+            .unwrap_or_else(|| PayloadHash::of(bytes)))
+    }
+
+    /// Marks every open quarantine event whose chain has been refilled past its last
+    /// quarantined height as restored. Returns the events marked.
+    pub fn complete_restores(&mut self, now_ms: u64) -> Result<Vec<QuarantineEvent>, StoreError> {
+        let mut done = Vec::new();
+        for event in self.store().quarantine_events()? {
+            if event.restored_at_ms.is_some() {
+                continue;
+            }
+            let needed = event
+                .blocks
+                .iter()
+                .map(|b| b.height)
+                .max()
+                .unwrap_or(event.from_height);
+            let head = self.store().head(&event.chain)?;
+            if head.is_some_and(|h| h.height >= needed) {
+                self.store().mark_restored(event.id, now_ms)?;
+                done.push(event);
+            }
+        }
+        Ok(done)
+    }
+
+    /// Past verifier reports, newest first.
+    pub fn reports(&self, limit: usize) -> Result<Vec<Report>, StoreError> {
+        Ok(self
+            .store()
+            .reports(limit)?
+            .into_iter()
+            .filter_map(|(_, bytes)| medchain_protocol::encoding::decode(&bytes, 1 << 20).ok())
+            .collect())
+    }
+}

@@ -1,0 +1,225 @@
+//! The verifier finds each kind of tampering at the right chain and height, and quarantine plus
+//! restore from a clean copy brings the chain back exactly (the paper's scenario 2, Figure 4).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod common;
+
+use common::*;
+use medchain_chain::{Author, Decoded, Ledger, ViolationKind};
+use medchain_protocol::identity::{MemberKey, Role};
+use medchain_protocol::{Block, ChainId, EntryRef};
+use medchain_store::tamper;
+
+/// A node holding chains of A (6 blocks) and B (3 blocks), and a clean copy of the same.
+struct World {
+    c: Consortia,
+    a: Author,
+    b: Author,
+    node: Ledger,
+    clean: Ledger,
+}
+
+fn world() -> World {
+    let c = Consortia::new("Consortium");
+    let (a, b) = (c.provider("Hospital A"), c.provider("Hospital B"));
+    let mut clean = c.ledger();
+    grow(&mut clean, &a, 6, "a");
+    grow(&mut clean, &b, 3, "b");
+    let mut node = c.ledger();
+    for chain in [a.chain(), b.chain()] {
+        let (done, failure) = node.ingest_range(chain_blocks(&clean, &chain), now_ms());
+        assert!(failure.is_none(), "{failure:?}");
+        assert!(!done.is_empty());
+        copy_payloads(&clean, &node, &chain);
+    }
+    World {
+        c,
+        a,
+        b,
+        node,
+        clean,
+    }
+}
+
+fn copy_payloads(from: &Ledger, to: &Ledger, chain: &ChainId) {
+    for block in chain_blocks(from, chain) {
+        for entry in &block.entries {
+            if let Some(p) = &entry.payload {
+                let bytes = from.store().payload(&p.hash).unwrap().unwrap();
+                to.store().put_payloads(&[&bytes]).unwrap();
+            }
+        }
+    }
+}
+
+fn hash_at(l: &Ledger, chain: &ChainId, h: u64) -> medchain_protocol::BlockHash {
+    l.store().block_hash_at(chain, h).unwrap().unwrap()
+}
+
+/// Verifies, expects exactly one violation at (chain, height, kind), repairs from the clean copy,
+/// and checks the chain is identical to the clean one and verifies clean.
+fn expect_found_and_repaired(w: &mut World, chain: ChainId, height: u64, kind: ViolationKind) {
+    let report = w.node.verify(now_ms(), now_ms).unwrap();
+    assert_eq!(report.violations.len(), 1, "{:#?}", report.violations);
+    let v = &report.violations[0];
+    assert_eq!(
+        (v.chain, v.height, v.kind),
+        (chain, height, kind),
+        "{}",
+        v.detail
+    );
+
+    let repair = w.node.quarantine(v, now_ms()).unwrap();
+    assert_eq!(repair.from_height, height);
+    assert!(!repair.event.blocks.is_empty());
+    let head = w.node.store().head(&chain).unwrap();
+    assert_eq!(
+        head.map(|h| h.height + 1).unwrap_or(0),
+        height,
+        "quarantined from {height}"
+    );
+
+    if let Some(payload) = repair.payload {
+        let bytes = w.clean.store().payload(&payload).unwrap().unwrap();
+        w.node.restore_payload(&bytes).unwrap();
+    }
+    let missing: Vec<Block> = chain_blocks(&w.clean, &chain).split_off(height as usize);
+    let (done, failure) = w.node.ingest_range(missing, now_ms());
+    assert!(failure.is_none(), "{failure:?}");
+    assert!(!done.is_empty());
+    let restored = w.node.complete_restores(now_ms()).unwrap();
+    assert_eq!(restored.len(), 1);
+
+    assert_eq!(
+        chain_blocks(&w.node, &chain),
+        chain_blocks(&w.clean, &chain)
+    );
+    let after = w.node.verify(now_ms(), now_ms).unwrap();
+    assert!(after.is_clean(), "{:#?}", after.violations);
+    // The quarantine keeps the event and the bytes for forensics.
+    let events = w.node.store().quarantine_events().unwrap();
+    assert!(events[0].restored_at_ms.is_some());
+}
+
+#[test]
+fn clean_store_verifies_clean() {
+    let w = world();
+    let report = w.node.verify(now_ms(), now_ms).unwrap();
+    assert!(report.is_clean(), "{:#?}", report.violations);
+    assert_eq!(report.chains, 2);
+    assert_eq!(report.blocks, 9);
+    assert_eq!(report.payloads, 9);
+    assert_eq!(w.node.reports(10).unwrap().len(), 1);
+}
+
+#[test]
+fn flipped_byte_in_entries_is_found() {
+    let mut w = world();
+    let hash = hash_at(&w.node, &w.a.chain(), 3);
+    let mut bytes = w.node.store().raw_block_bytes(&hash).unwrap().unwrap();
+    let at = bytes.len() - 10; // inside the last entry
+    bytes[at] ^= 0x01;
+    tamper::overwrite_block_bytes(w.node.store(), &hash, &bytes).unwrap();
+    let chain = w.a.chain();
+    let kind = match w.node.store().block(&hash) {
+        Err(medchain_store::StoreError::Corrupt(
+            medchain_store::Corruption::UndecodableBlock { .. },
+        )) => ViolationKind::Undecodable,
+        _ => ViolationKind::EntriesRootMismatch,
+    };
+    expect_found_and_repaired(&mut w, chain, 3, kind);
+}
+
+#[test]
+fn flipped_byte_in_header_is_found() {
+    let mut w = world();
+    let hash = hash_at(&w.node, &w.b.chain(), 1);
+    let mut bytes = w.node.store().raw_block_bytes(&hash).unwrap().unwrap();
+    bytes[40] ^= 0x01; // inside the header's prev hash
+    tamper::overwrite_block_bytes(w.node.store(), &hash, &bytes).unwrap();
+    let chain = w.b.chain();
+    expect_found_and_repaired(&mut w, chain, 1, ViolationKind::HashMismatch);
+}
+
+#[test]
+fn flipped_payload_byte_is_found() {
+    let mut w = world();
+    let block = w.node.store().block_at(&w.a.chain(), 2).unwrap().unwrap();
+    let payload = block.entries[0].payload.clone().unwrap();
+    let mut bytes = w.node.store().payload(&payload.hash).unwrap().unwrap();
+    bytes[5] ^= 0x01;
+    tamper::overwrite_payload(w.node.store(), &payload.hash, &bytes).unwrap();
+    let chain = w.a.chain();
+    expect_found_and_repaired(&mut w, chain, 2, ViolationKind::PayloadCorrupt);
+}
+
+#[test]
+fn deleted_block_is_found() {
+    let mut w = world();
+    let hash = hash_at(&w.node, &w.a.chain(), 4);
+    tamper::remove_block(w.node.store(), &hash).unwrap();
+    let chain = w.a.chain();
+    expect_found_and_repaired(&mut w, chain, 4, ViolationKind::MissingBlock);
+}
+
+#[test]
+fn swapped_blocks_are_found() {
+    let mut w = world();
+    let chain = w.a.chain();
+    let (h2, h3) = (hash_at(&w.node, &chain, 2), hash_at(&w.node, &chain, 3));
+    tamper::set_chain_index(w.node.store(), &chain, 2, &h3).unwrap();
+    tamper::set_chain_index(w.node.store(), &chain, 3, &h2).unwrap();
+    expect_found_and_repaired(&mut w, chain, 2, ViolationKind::Misplaced);
+}
+
+#[test]
+fn rewritten_index_entry_is_found() {
+    let mut w = world();
+    let chain = w.b.chain();
+    let block = w.node.store().block_at(&chain, 2).unwrap().unwrap();
+    let at = EntryRef {
+        chain,
+        height: 2,
+        index: 0,
+    };
+    tamper::remove_record_index(w.node.store(), &block.entries[0].record, &at).unwrap();
+    expect_found_and_repaired(&mut w, chain, 2, ViolationKind::IndexInconsistent);
+}
+
+#[test]
+fn block_resigned_with_foreign_key_is_found() {
+    let mut w = world();
+    let chain = w.a.chain();
+    let hash = hash_at(&w.node, &chain, 5);
+    let mut block = w.node.store().block(&hash).unwrap().unwrap();
+    let foreign =
+        MemberKey::from_pkcs8_der(&w.c.member(Role::Provider, "Mallory").key_pkcs8_der).unwrap();
+    block.signature = block.header.sign(&foreign);
+    tamper::overwrite_block_bytes(w.node.store(), &hash, &block.encode()).unwrap();
+    expect_found_and_repaired(&mut w, chain, 5, ViolationKind::BadSignature);
+}
+
+#[test]
+fn only_the_damaged_chain_is_reported() {
+    let w = world();
+    let hash = hash_at(&w.node, &w.b.chain(), 0);
+    tamper::remove_block(w.node.store(), &hash).unwrap();
+    let report = w.node.verify(now_ms(), now_ms).unwrap();
+    assert_eq!(report.violations.len(), 1);
+    assert_eq!(report.violations[0].chain, w.b.chain());
+    assert_eq!(report.blocks, 6, "chain A was still checked in full");
+    // A repaired chain accepts new blocks from its provider afterwards.
+    let mut w = w;
+    let v = report.violations[0].clone();
+    w.node.quarantine(&v, now_ms()).unwrap();
+    let (done, failure) = w
+        .node
+        .ingest_range(chain_blocks(&w.clean, &w.b.chain()), now_ms());
+    assert!(failure.is_none() && done.len() == 3);
+    grow(&mut w.clean, &w.b, 1, "later");
+    let next = chain_blocks(&w.clean, &w.b.chain())[3].clone();
+    w.node
+        .ingest(Decoded::from_block(next, vec![]), now_ms())
+        .unwrap();
+}
