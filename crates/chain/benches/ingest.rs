@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use medchain_chain::{Author, Decoded, EntryDraft, Ledger, PayloadDraft, Trust};
+use medchain_chain::{Author, Decoded, EntryDraft, Ingested, Ledger, PayloadDraft, Trust};
 use medchain_protocol::identity::{self, Consortium, MemberKey, Role};
 use medchain_protocol::{BlockMessage, EntryKind, PatientRef, PayloadHash, PseudonymKey};
 use medchain_store::Store;
@@ -103,8 +103,9 @@ fn chain(f: &mut Fixture, blocks: usize, per_block: usize) -> Vec<BlockMessage> 
 }
 
 fn bench_ingest(c: &mut Criterion) {
-    let mut f = fixture();
     for (per_block, blocks) in [(1usize, 64usize), (16, 16), (256, 4)] {
+        // A fresh provider per group, so every chain starts at genesis.
+        let mut f = fixture();
         let messages = chain(&mut f, blocks, per_block);
         let bytes: Vec<Vec<u8>> = messages.iter().map(|m| m.block.encode()).collect();
         let mut group = c.benchmark_group(format!("ingest/{per_block}"));
@@ -121,7 +122,8 @@ fn bench_ingest(c: &mut Criterion) {
                 },
                 |(_dir, mut ledger, messages)| {
                     for m in messages {
-                        ledger.ingest(Decoded::from_message(m), now_ms()).unwrap();
+                        let outcome = ledger.ingest(Decoded::from_message(m), now_ms()).unwrap();
+                        assert!(matches!(outcome, Ingested::Committed(_)), "{outcome:?}");
                     }
                 },
                 BatchSize::PerIteration,
