@@ -28,11 +28,11 @@ impl History {
             .collect();
         if !sources.is_empty() {
             out.push_str("derived from:\n");
-            self.text_up(&mut out, &self.root, "  ", &mut shown);
+            self.text_walk(&mut out, &self.root, "  ", &mut shown, true);
         }
         if self.derivations.iter().any(|d| d.from == self.root) {
             out.push_str("used in:\n");
-            self.text_down(&mut out, &self.root, "  ", &mut shown);
+            self.text_walk(&mut out, &self.root, "  ", &mut shown, false);
         }
         if !self.unresolved.is_empty() {
             let _ = writeln!(
@@ -47,40 +47,35 @@ impl History {
         out
     }
 
-    fn text_up(
+    /// Follows derivations from `record` towards its sources (`up`) or what came of it, printing
+    /// each record reached once.
+    fn text_walk(
         &self,
         out: &mut String,
         record: &RecordId,
         indent: &str,
         shown: &mut HashSet<RecordId>,
+        up: bool,
     ) {
-        for d in self.derivations.iter().filter(|d| &d.to == record) {
+        for d in &self.derivations {
+            let (arrow, near, far) = if up {
+                ("<-", &d.to, &d.from)
+            } else {
+                ("->", &d.from, &d.to)
+            };
+            if near != record {
+                continue;
+            }
             let _ = writeln!(
                 out,
-                "{indent}<- {} by {} ({})",
-                d.from.short(),
+                "{indent}{arrow} {} by {} ({})",
+                far.short(),
                 d.kind,
                 d.via
             );
             let deeper = format!("{indent}   ");
-            if self.text_node(out, &d.from, &deeper, shown) {
-                self.text_up(out, &d.from, &deeper, shown);
-            }
-        }
-    }
-
-    fn text_down(
-        &self,
-        out: &mut String,
-        record: &RecordId,
-        indent: &str,
-        shown: &mut HashSet<RecordId>,
-    ) {
-        for d in self.derivations.iter().filter(|d| &d.from == record) {
-            let _ = writeln!(out, "{indent}-> {} by {} ({})", d.to.short(), d.kind, d.via);
-            let deeper = format!("{indent}   ");
-            if self.text_node(out, &d.to, &deeper, shown) {
-                self.text_down(out, &d.to, &deeper, shown);
+            if self.text_node(out, far, &deeper, shown) {
+                self.text_walk(out, far, &deeper, shown, up);
             }
         }
     }
@@ -109,6 +104,7 @@ impl History {
             if node.disposed { ", disposed" } else { "" },
             match node.accesses {
                 0 => String::new(),
+                1 => ", 1 access".to_owned(),
                 n => format!(", {n} accesses"),
             }
         );

@@ -145,10 +145,7 @@ fn derived_record_history_is_exact() {
 
     let text = h.to_text();
     assert!(
-        text.starts_with(&format!(
-            "record {} at Hospital C, 1 accesses\n",
-            f.c_record
-        )),
+        text.starts_with(&format!("record {} at Hospital C, 1 access\n", f.c_record)),
         "{text}"
     );
     assert!(text.contains("derived from:\n"), "{text}");
