@@ -115,6 +115,11 @@ byte_id!(
     EntriesRoot, 32, "entries root"
 );
 byte_id!(
+    /// A patient as the chains know them: a keyed hash of the identifier (made by
+    /// [`PatientRef::pseudonymise`](crate::patient)); never the identifier itself.
+    PatientRef, 32, "patient ref"
+);
+byte_id!(
     /// A medical record: derived from the position of the entry that created it, so IDs are
     /// unique across the network and nobody can claim another provider's record ID.
     RecordId, 16, "record ID"

@@ -8,10 +8,10 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::hash::Domain;
+pub use crate::ids::PatientRef;
 
 /// The consortium's secret key for patient pseudonyms. Zeroed on drop; never printed.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -59,10 +59,6 @@ pub enum PatientError {
     BadKey,
 }
 
-/// A patient as the chains know them: a keyed hash of the identifier.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct PatientRef(pub [u8; 32]);
-
 impl PatientRef {
     /// The longest identifier accepted, in bytes.
     pub const MAX_IDENTIFIER_LEN: usize = 256;
@@ -82,23 +78,6 @@ impl PatientRef {
         let reference = blake3::keyed_hash(&sub_key, identifier.as_bytes());
         sub_key.zeroize();
         Ok(Self(*reference.as_bytes()))
-    }
-
-    /// Lowercase hex.
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-}
-
-impl fmt::Display for PatientRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for PatientRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PatientRef({})", self.to_hex())
     }
 }
 
