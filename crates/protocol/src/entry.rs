@@ -12,8 +12,10 @@ use crate::ids::{EntryRef, PayloadHash, RecordId};
 use crate::limits::{MAX_ACTOR_LEN, MAX_CONTENT_TYPE_LEN, MAX_PARENTS, MAX_PAYLOAD_BYTES};
 use crate::patient::PatientRef;
 
-/// What an entry does to its record. The discriminants are the wire values.
+/// What an entry does to its record. The variant order gives the wire values (postcard encodes
+/// the index); the lowercase names are for human-readable formats (the API's JSON).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum EntryKind {
     /// A new record with its first version. No parents.
     Create,

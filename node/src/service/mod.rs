@@ -1,0 +1,282 @@
+//! The node's service layer: everything the HTTP API (and later the network glue) asks of the
+//! ledger, with the rules of a hospital node around it.
+//!
+//! - Writes (`submit`) pseudonymise the patient, check the payload, author the next block of our
+//!   chain and return once it is flushed. Auditor nodes cannot write.
+//! - Reads (`record`, `history`, `patient_records`) are audited: a provider node writes an
+//!   `access` entry (who read what) to its own chain; an auditor node, which writes to no chain,
+//!   appends the same facts to a local audit log. Reads never return a patient identifier.
+//!
+//! The ledger sits behind a mutex: sled calls block, so async callers use `spawn_blocking`.
+
+mod audit;
+mod error;
+mod request;
+mod view;
+
+use std::sync::{Mutex, MutexGuard};
+
+use medchain_chain::provenance::{self, History, Limits, Version};
+use medchain_chain::{Author, EntryDraft, Ledger, Report};
+use medchain_protocol::identity::org_of;
+use medchain_protocol::{
+    Block, ChainId, EntryKind, EntryRef, EquivocationEvidence, Parent, PatientRef, PseudonymKey,
+    RecordId,
+};
+
+pub use audit::AuditTrail;
+pub use error::ServiceError;
+pub use request::NewRecord;
+pub use view::{ChainView, PatientRecord, RecordView, RecordWritten};
+
+/// Most blocks one listing returns.
+pub const MAX_BLOCKS_PER_LISTING: u32 = 256;
+
+/// The node's service.
+pub struct Service {
+    ledger: Mutex<Ledger>,
+    author: Option<Author>,
+    pseudonyms: PseudonymKey,
+    audit: AuditTrail,
+    clock: fn() -> u64,
+}
+
+impl Service {
+    /// A service over `ledger`; `author` is `Some` on a provider node.
+    pub fn new(
+        ledger: Ledger,
+        author: Option<Author>,
+        pseudonyms: PseudonymKey,
+        audit: AuditTrail,
+        clock: fn() -> u64,
+    ) -> Self {
+        Self {
+            ledger: Mutex::new(ledger),
+            author,
+            pseudonyms,
+            audit,
+            clock,
+        }
+    }
+
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        // A panic while holding the lock leaves the ledger as consistent as the store (every
+        // write is one transaction), so a poisoned lock is taken over, not propagated.
+        self.ledger
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Writes a record entry as the next block of our chain.
+    pub fn submit(&self, request: NewRecord) -> Result<RecordWritten, ServiceError> {
+        let author = self.writer()?;
+        let draft = request.into_draft(&self.pseudonyms)?;
+        let authored = self.ledger().author(author, vec![draft], (self.clock)())?;
+        let first = authored
+            .into_iter()
+            .next()
+            .ok_or_else(|| ServiceError::BadRequest("nothing was written".into()))?;
+        Ok(RecordWritten {
+            record: first.records[0],
+            entry: first.refs[0],
+            block: first.block.hash(),
+        })
+    }
+
+    fn writer(&self) -> Result<&Author, ServiceError> {
+        self.author.as_ref().ok_or_else(|| {
+            ServiceError::Forbidden(
+                "this is an auditor node: it reads every chain and writes to none".into(),
+            )
+        })
+    }
+
+    /// The latest version of a record, with its payload; the read is audited.
+    pub fn record(&self, record: RecordId, actor: &str) -> Result<RecordView, ServiceError> {
+        let history = self.history_of(
+            record,
+            Limits {
+                max_depth: 0,
+                max_records: 1,
+            },
+        )?;
+        let node =
+            history.records.into_iter().next().ok_or_else(|| {
+                ServiceError::NotFound(format!("record {record} is not known here"))
+            })?;
+        let latest = node.versions.last().cloned().ok_or_else(|| {
+            ServiceError::NotFound(format!("record {record} has no versions here"))
+        })?;
+        let patient = self.patient_of(&latest.at)?;
+        let (payload, payload_note) = self.payload_json(&latest)?;
+        self.audit_read(actor, record, patient, latest.at)?;
+        Ok(RecordView {
+            record,
+            patient,
+            versions: node.versions.len(),
+            disposed: node.disposed,
+            latest,
+            payload,
+            payload_note,
+        })
+    }
+
+    /// The history of a record across chains; the read is audited.
+    pub fn history(&self, record: RecordId, actor: &str) -> Result<History, ServiceError> {
+        let history = self.history_of(record, Limits::default())?;
+        if let Some(latest) = history.records.first().and_then(|n| n.versions.last()) {
+            let patient = self.patient_of(&latest.at)?;
+            self.audit_read(actor, record, patient, latest.at)?;
+        }
+        Ok(history)
+    }
+
+    fn history_of(&self, record: RecordId, limits: Limits) -> Result<History, ServiceError> {
+        let ledger = self.ledger();
+        Ok(provenance::history(ledger.store(), record, limits)?)
+    }
+
+    /// Every record of a patient (by identifier, pseudonymised here); the read is audited.
+    pub fn patient_records(
+        &self,
+        identifier: &str,
+        actor: &str,
+    ) -> Result<Vec<PatientRecord>, ServiceError> {
+        let patient = PatientRef::pseudonymise(&self.pseudonyms, identifier)
+            .map_err(|e| ServiceError::BadRequest(format!("patient: {e}")))?;
+        let refs = self.ledger().store().patient_entries(&patient)?;
+        let mut records: Vec<PatientRecord> = Vec::new();
+        for at in refs {
+            let Some(entry) = self.entry(&at)? else {
+                continue;
+            };
+            if entry.kind == EntryKind::Access {
+                continue;
+            }
+            match records.iter_mut().find(|r| r.record == entry.record) {
+                Some(r) => r.entries.push(at),
+                None => records.push(PatientRecord {
+                    record: entry.record,
+                    entries: vec![at],
+                }),
+            }
+        }
+        for r in &records {
+            if let Some(last) = r.entries.last() {
+                self.audit_read(actor, r.record, patient, *last)?;
+            }
+        }
+        Ok(records)
+    }
+
+    fn entry(&self, at: &EntryRef) -> Result<Option<medchain_protocol::Entry>, ServiceError> {
+        let block = self.ledger().store().block_at(&at.chain, at.height)?;
+        Ok(block.and_then(|b| b.entries.get(at.index as usize).cloned()))
+    }
+
+    fn patient_of(&self, at: &EntryRef) -> Result<PatientRef, ServiceError> {
+        self.entry(at)?
+            .map(|e| e.patient)
+            .ok_or_else(|| ServiceError::NotFound(format!("entry {at} is not held here")))
+    }
+
+    fn payload_json(
+        &self,
+        version: &Version,
+    ) -> Result<(Option<serde_json::Value>, Option<&'static str>), ServiceError> {
+        let Some(hash) = version.payload else {
+            return Ok((None, Some("this version carries no payload")));
+        };
+        let Some(bytes) = self.ledger().store().payload(&hash)? else {
+            return Ok((None, Some("payload not yet fetched by this node")));
+        };
+        Ok(match serde_json::from_slice(&bytes) {
+            Ok(json) => (Some(json), None),
+            Err(_) => (None, Some("payload is not JSON")),
+        })
+    }
+
+    /// Records a read: an access entry on our chain (provider), a local log line (auditor).
+    fn audit_read(
+        &self,
+        actor: &str,
+        record: RecordId,
+        patient: PatientRef,
+        version: EntryRef,
+    ) -> Result<(), ServiceError> {
+        match (&self.audit, &self.author) {
+            (AuditTrail::Off, _) => Ok(()),
+            (AuditTrail::Chain, Some(author)) => {
+                let access = EntryDraft {
+                    kind: EntryKind::Access,
+                    record: Some(record),
+                    patient,
+                    actor: actor.to_owned(),
+                    payload: None,
+                    parents: vec![Parent::Entry(version)],
+                };
+                self.ledger().author(author, vec![access], (self.clock)())?;
+                Ok(())
+            }
+            (AuditTrail::Chain, None) => Err(ServiceError::Unavailable(
+                "on-chain audit needs a provider node".into(),
+            )),
+            (AuditTrail::LocalLog(log), _) => log
+                .append(actor, record, patient, version, (self.clock)())
+                .map_err(|e| ServiceError::Unavailable(format!("audit log: {e}"))),
+        }
+    }
+
+    /// Every chain this node holds, with its provider organisation.
+    pub fn chains(&self) -> Result<Vec<ChainView>, ServiceError> {
+        let ledger = self.ledger();
+        let store = ledger.store();
+        let mut out = Vec::new();
+        for head in store.heads()? {
+            let org = store
+                .block_at(&head.chain, 0)?
+                .and_then(|g| g.certificate)
+                .as_deref()
+                .and_then(org_of);
+            out.push(ChainView { head, org });
+        }
+        Ok(out)
+    }
+
+    /// Blocks of a chain from a height, at most `limit` (capped).
+    pub fn blocks(
+        &self,
+        chain: &ChainId,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<Block>, ServiceError> {
+        Ok(self
+            .ledger()
+            .store()
+            .blocks_range(chain, from, limit.min(MAX_BLOCKS_PER_LISTING))?)
+    }
+
+    /// Equivocation evidence held.
+    pub fn evidence(&self) -> Result<Vec<EquivocationEvidence>, ServiceError> {
+        Ok(self.ledger().store().evidence()?)
+    }
+
+    /// Runs the verifier now.
+    pub fn verify(&self) -> Result<Report, ServiceError> {
+        let clock = self.clock;
+        Ok(self.ledger().verify(clock(), clock)?)
+    }
+
+    /// Past verifier reports, newest first.
+    pub fn reports(&self, limit: usize) -> Result<Vec<Report>, ServiceError> {
+        Ok(self.ledger().reports(limit)?)
+    }
+
+    /// Runs `f` with the ledger (for the network glue).
+    pub fn with_ledger<T>(&self, f: impl FnOnce(&mut Ledger) -> T) -> T {
+        f(&mut self.ledger())
+    }
+}
+
+#[cfg(test)]
+mod tests;
