@@ -1,0 +1,90 @@
+//! The HTTP API (axum): JSON under `/v1`, its OpenAPI document at `/v1/openapi.json`, and
+//! `/health`, `/ready` for orchestration. Every `/v1` call needs the bearer token; reads of
+//! records are audited (see the service layer). Bodies are limited in size; every error is JSON.
+//!
+//! Handlers never touch sled from the async runtime: each call runs on the blocking pool.
+
+mod auth;
+mod error;
+mod ledger;
+mod records;
+mod status;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::routing::{get, post};
+use medchain_protocol::identity::Role;
+
+pub use error::{ApiError, ApiResult};
+
+use crate::service::{Service, ServiceError};
+
+/// Largest request body: an 8 MiB payload as JSON, with room for the envelope.
+pub const MAX_BODY_BYTES: usize = 12 << 20;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The service.
+    pub service: Arc<Service>,
+    /// The API token writes and reads need.
+    pub token: Arc<str>,
+    /// Provider or auditor.
+    pub role: Role,
+}
+
+/// The router for `state`.
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/records", post(records::create))
+        .route("/records/{id}", get(records::get))
+        .route("/records/{id}/history", get(records::history))
+        .route("/patients/{identifier}/records", get(records::of_patient))
+        .route("/chains", get(ledger::chains))
+        .route("/chains/{chain}/blocks", get(ledger::blocks))
+        .route("/evidence", get(ledger::evidence))
+        .route("/verify", post(ledger::verify))
+        .route("/verify/reports", get(ledger::reports))
+        .route("/status", get(status::status))
+        .route("/peers", get(status::peers))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .route("/openapi.json", get(status::openapi));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/health", get(status::health))
+        .route("/ready", get(status::ready))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no such endpoint; see /v1/openapi.json",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Runs a service call on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    state: AppState,
+    call: impl FnOnce(&Service) -> Result<T, ServiceError> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(move || call(&state.service))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the request was interrupted",
+            )
+        })?
+        .map_err(ApiError::from)
+}
+
+#[cfg(test)]
+mod tests;

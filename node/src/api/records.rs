@@ -1,0 +1,110 @@
+//! Record endpoints: write a record, read its latest version, its history, a patient's records.
+//! Reads are audited, so they need the acting user in the `X-Medchain-Actor` header.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use medchain_protocol::RecordId;
+use medchain_protocol::entry::is_printable_text;
+use medchain_protocol::limits::MAX_ACTOR_LEN;
+use serde::Deserialize;
+
+use super::error::{ApiError, ApiResult};
+use super::{AppState, blocking};
+use crate::service::NewRecord;
+
+/// The header naming who reads (for the audit trail).
+pub const ACTOR_HEADER: &str = "x-medchain-actor";
+
+fn actor(headers: &HeaderMap) -> ApiResult<String> {
+    let actor = headers
+        .get(ACTOR_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "reads are audited: send the acting user in the X-Medchain-Actor header",
+            )
+        })?;
+    if !is_printable_text(actor, MAX_ACTOR_LEN) {
+        return Err(ApiError::bad_request(format!(
+            "X-Medchain-Actor must be 1 to {MAX_ACTOR_LEN} bytes of printable text"
+        )));
+    }
+    Ok(actor.to_owned())
+}
+
+fn record_id(text: &str) -> ApiResult<RecordId> {
+    text.parse()
+        .map_err(|_| ApiError::bad_request("record ID must be 32 hex characters"))
+}
+
+/// `POST /v1/records`: answers once the block holding the entry is flushed to disk.
+pub async fn create(
+    State(state): State<AppState>,
+    body: Result<Json<NewRecord>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(request) = body
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
+    let written = blocking(state, move |s| s.submit(request)).await?;
+    Ok((StatusCode::CREATED, Json(written)).into_response())
+}
+
+/// `GET /v1/records/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let (record, actor) = (record_id(&id)?, actor(&headers)?);
+    let view = blocking(state, move |s| s.record(record, &actor)).await?;
+    Ok(Json(view).into_response())
+}
+
+/// The `format` of a history.
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    /// json (default), text, or dot.
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// `GET /v1/records/{id}/history?format=json|text|dot`.
+pub async fn history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<HistoryQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let (record, actor) = (record_id(&id)?, actor(&headers)?);
+    let format = query.format.unwrap_or_else(|| "json".into());
+    if !matches!(format.as_str(), "json" | "text" | "dot") {
+        return Err(ApiError::bad_request("format must be json, text or dot"));
+    }
+    let history = blocking(state, move |s| s.history(record, &actor)).await?;
+    Ok(match format.as_str() {
+        "text" => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            history.to_text(),
+        )
+            .into_response(),
+        "dot" => (
+            [(header::CONTENT_TYPE, "text/vnd.graphviz; charset=utf-8")],
+            history.to_dot(),
+        )
+            .into_response(),
+        _ => Json(history).into_response(),
+    })
+}
+
+/// `GET /v1/patients/{identifier}/records`. The identifier is pseudonymised at once and never
+/// stored or echoed.
+pub async fn of_patient(
+    State(state): State<AppState>,
+    Path(identifier): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let actor = actor(&headers)?;
+    let records = blocking(state, move |s| s.patient_records(&identifier, &actor)).await?;
+    Ok(Json(records).into_response())
+}

@@ -1,0 +1,49 @@
+//! Health, readiness, status, peers and the OpenAPI document.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::error::{ApiError, ApiResult};
+use super::{AppState, blocking};
+
+/// The OpenAPI 3 document of this API.
+const OPENAPI: &str = include_str!("openapi.json");
+
+/// `GET /health`: the process is up.
+pub async fn health() -> Response {
+    Json(serde_json::json!({ "status": "ok" })).into_response()
+}
+
+/// `GET /ready`: the store answers.
+pub async fn ready(State(state): State<AppState>) -> ApiResult<Response> {
+    blocking(state, |s| s.chains().map(|c| c.len())).await?;
+    Ok(Json(serde_json::json!({ "status": "ready" })).into_response())
+}
+
+/// `GET /v1/status`.
+pub async fn status(State(state): State<AppState>) -> ApiResult<Response> {
+    let role = state.role;
+    let chains = blocking(state, |s| s.chains()).await?;
+    Ok(Json(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "role": role.as_str(),
+        "chains": chains.len(),
+        "blocks": chains.iter().map(|c| c.head.height + 1).sum::<u64>(),
+    }))
+    .into_response())
+}
+
+/// `GET /v1/peers`: the network layer is not wired into the node yet, and this says so.
+pub async fn peers() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "peers are not available: this build's node does not run the network layer yet",
+    )
+}
+
+/// `GET /v1/openapi.json`.
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}

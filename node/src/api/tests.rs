@@ -1,0 +1,312 @@
+//! The API over a real service and ledger, driven in-process (no socket).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use medchain_chain::{Author, Ledger, Trust};
+use medchain_protocol::PseudonymKey;
+use medchain_protocol::identity::{self, Consortium, MemberKey, Role};
+use medchain_store::Store;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use super::records::ACTOR_HEADER;
+use super::*;
+use crate::service::AuditTrail;
+
+const TOKEN: &str = "test-token-0123456789";
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn app(role: Role) -> Router {
+    let now = (now_ms() / 1000) as i64;
+    let ca = identity::create_root_ca("Consortium", now - 86_400, 3650).unwrap();
+    let member = identity::issue_member(
+        &ca.cert_der,
+        &ca.key_pkcs8_der,
+        role,
+        "Hospital A",
+        now - 86_400,
+        365,
+    )
+    .unwrap();
+    let trust = Trust::new(Consortium::new(ca.cert_der.clone(), vec![]).unwrap());
+    let ledger = Ledger::new(Store::open_temporary().unwrap(), trust);
+    let key = MemberKey::from_pkcs8_der(&member.key_pkcs8_der).unwrap();
+    let author =
+        (role == Role::Provider).then(|| Author::new(key, member.cert_der.clone()).unwrap());
+    let audit = if role == Role::Provider {
+        AuditTrail::Chain
+    } else {
+        AuditTrail::Off
+    };
+    let service = Service::new(
+        ledger,
+        author,
+        PseudonymKey::from_bytes([3; 32]),
+        audit,
+        now_ms,
+    );
+    router(AppState {
+        service: Arc::new(service),
+        token: TOKEN.into(),
+        role,
+    })
+}
+
+async fn call(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+    auth: bool,
+) -> (StatusCode, String) {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(ACTOR_HEADER, "nurse-7");
+    if auth {
+        request = request.header("authorization", format!("Bearer {TOKEN}"));
+    }
+    let request = match body {
+        Some(json) => request
+            .header("content-type", "application/json")
+            .body(Body::from(json.to_string())),
+        None => request.body(Body::empty()),
+    }
+    .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap()
+}
+
+#[tokio::test]
+async fn write_then_read_history_and_listings() {
+    let app = app(Role::Provider);
+    let body = json!({"kind": "create", "patient": "MRN-0042", "payload": {"resourceType": "Observation", "v": 1}, "actor": "dr-1"});
+    let (status, text) = call(&app, "POST", "/v1/records", Some(body), true).await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
+    let written = json_of(&text);
+    let record = written["record"].as_str().unwrap().to_owned();
+    assert_eq!(record.len(), 32);
+
+    let (status, text) = call(&app, "GET", &format!("/v1/records/{record}"), None, true).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let view = json_of(&text);
+    assert_eq!(
+        view["payload"],
+        json!({"resourceType": "Observation", "v": 1})
+    );
+    assert_eq!(view["latest"]["kind"], "create");
+    assert!(!text.contains("MRN-0042"));
+
+    let (status, text) = call(
+        &app,
+        "GET",
+        &format!("/v1/records/{record}/history?format=text"),
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        text.starts_with(&format!("record {record} at Hospital A")),
+        "{text}"
+    );
+    let (_, dot) = call(
+        &app,
+        "GET",
+        &format!("/v1/records/{record}/history?format=dot"),
+        None,
+        true,
+    )
+    .await;
+    assert!(dot.starts_with("digraph history"));
+
+    let (status, text) = call(&app, "GET", "/v1/patients/MRN-0042/records", None, true).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_of(&text).as_array().unwrap().len(), 1);
+
+    let (_, text) = call(&app, "GET", "/v1/chains", None, true).await;
+    let chains = json_of(&text);
+    let chain = chains[0]["chain"].as_str().unwrap().to_owned();
+    assert_eq!(chains[0]["org"], "Hospital A");
+    // The create, then one access entry per audited read (record, two histories, patient).
+    assert_eq!(chains[0]["height"], 4);
+    let (_, text) = call(
+        &app,
+        "GET",
+        &format!("/v1/chains/{chain}/blocks?from=1&limit=2"),
+        None,
+        true,
+    )
+    .await;
+    let blocks = json_of(&text);
+    assert_eq!(blocks.as_array().unwrap().len(), 2);
+    assert_eq!(blocks[0]["entries"][0]["kind"], "access");
+
+    let (status, text) = call(&app, "POST", "/v1/verify", None, true).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_of(&text)["violations"], json!([]));
+    let (_, text) = call(&app, "GET", "/v1/verify/reports", None, true).await;
+    assert_eq!(json_of(&text).as_array().unwrap().len(), 1);
+    let (_, text) = call(&app, "GET", "/v1/evidence", None, true).await;
+    assert_eq!(json_of(&text), json!([]));
+    let (_, text) = call(&app, "GET", "/v1/status", None, true).await;
+    assert_eq!(json_of(&text)["role"], "provider");
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_4xx() {
+    let app = app(Role::Provider);
+    /// method, path, body, authenticated, expected status, text the error must contain.
+    type Case = (
+        &'static str,
+        &'static str,
+        Option<Value>,
+        bool,
+        StatusCode,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "GET",
+            "/v1/chains",
+            None,
+            false,
+            StatusCode::UNAUTHORIZED,
+            "missing API token",
+        ),
+        (
+            "POST",
+            "/v1/records",
+            Some(json!({"kind": "create"})),
+            true,
+            StatusCode::BAD_REQUEST,
+            "invalid request body",
+        ),
+        (
+            "POST",
+            "/v1/records",
+            Some(json!({"kind": "create", "patient": "MRN-1", "payload": {"x": 1}, "actor": "a"})),
+            true,
+            StatusCode::BAD_REQUEST,
+            "resourceType",
+        ),
+        (
+            "GET",
+            "/v1/records/nothex",
+            None,
+            true,
+            StatusCode::BAD_REQUEST,
+            "32 hex",
+        ),
+        (
+            "GET",
+            "/v1/records/00112233445566778899aabbccddeeff",
+            None,
+            true,
+            StatusCode::NOT_FOUND,
+            "not known",
+        ),
+        (
+            "GET",
+            "/v1/records/00112233445566778899aabbccddeeff/history?format=pdf",
+            None,
+            true,
+            StatusCode::BAD_REQUEST,
+            "format",
+        ),
+        (
+            "GET",
+            "/v1/chains/zz/blocks",
+            None,
+            true,
+            StatusCode::BAD_REQUEST,
+            "chain ID",
+        ),
+        (
+            "GET",
+            "/v1/peers",
+            None,
+            true,
+            StatusCode::NOT_IMPLEMENTED,
+            "network layer",
+        ),
+        (
+            "GET",
+            "/v1/nothing",
+            None,
+            true,
+            StatusCode::NOT_FOUND,
+            "no such endpoint",
+        ),
+    ];
+    for (method, uri, body, auth, status, needle) in cases {
+        let (got, text) = call(&app, method, uri, body, auth).await;
+        assert_eq!(got, status, "{method} {uri}: {text}");
+        assert!(
+            json_of(&text)["error"].as_str().unwrap().contains(needle),
+            "{method} {uri}: {text}"
+        );
+    }
+    // A wrong token, and a read without an actor.
+    let request = Request::builder()
+        .uri("/v1/chains")
+        .header("authorization", "Bearer wrong")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(request).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let request = Request::builder()
+        .uri("/v1/records/00112233445566778899aabbccddeeff")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // An oversized body is refused before it is parsed.
+    let huge = "x".repeat(MAX_BODY_BYTES + 1);
+    let request = Request::builder()
+        .method("POST")
+        .uri("/v1/records")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "application/json")
+        .body(Body::from(huge))
+        .unwrap();
+    let status = app.clone().oneshot(request).await.unwrap().status();
+    assert!(
+        status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::BAD_REQUEST,
+        "{status}"
+    );
+    // Open endpoints.
+    let (status, _) = call(&app, "GET", "/health", None, false).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, text) = call(&app, "GET", "/v1/openapi.json", None, false).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_of(&text)["openapi"], "3.0.3");
+}
+
+#[tokio::test]
+async fn auditor_refuses_writes_with_403() {
+    let app = app(Role::Auditor);
+    let body = json!({"kind": "create", "patient": "MRN-1", "payload": {"resourceType": "Patient"}, "actor": "a"});
+    let (status, text) = call(&app, "POST", "/v1/records", Some(body), true).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(text.contains("auditor node"), "{text}");
+}
