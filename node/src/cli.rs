@@ -9,9 +9,21 @@ use medchain_protocol::identity::Role;
 #[derive(Debug, Parser)]
 #[command(name = "medchain", version, about, long_about = None)]
 pub struct Cli {
+    /// Log format of the daemon and of commands that log: text (default) or json.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The top-level commands.
@@ -21,6 +33,53 @@ pub enum Command {
     /// verify a certificate.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// Write a node configuration (and its API token) for a member issued by `ca issue`.
+    Init(Init),
+    /// Run the node daemon until SIGINT or SIGTERM.
+    Run(Run),
+}
+
+/// Arguments of `init`.
+#[derive(Debug, Args)]
+pub struct Init {
+    /// The node's role; must match the member certificate's.
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+    /// The consortium CA directory or a copy of its public files (ca.pem, crl.pem).
+    #[arg(long)]
+    pub ca: PathBuf,
+    /// The member directory written by `ca issue` (member.pem, member.key, pseudonym.key).
+    #[arg(long)]
+    pub member: PathBuf,
+    /// Where the node keeps its store, token and logs (created if missing).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Network name: peers on another network are refused.
+    #[arg(long, default_value = "medchain-local")]
+    pub network: String,
+    /// HTTP API address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub api_listen: std::net::SocketAddr,
+    /// Peer-to-peer listen multiaddress (repeatable).
+    #[arg(long = "p2p-listen", default_value = "/ip4/127.0.0.1/tcp/7000")]
+    pub p2p_listen: Vec<String>,
+    /// Bootstrap peer multiaddress with /p2p/<peer id> (repeatable).
+    #[arg(long)]
+    pub bootstrap: Vec<String>,
+    /// Seconds between verifier scans (0 = only on demand).
+    #[arg(long, default_value_t = 300)]
+    pub verifier_interval: u64,
+    /// Configuration file to write (default: DATA_DIR/medchain.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// Arguments of `run`.
+#[derive(Debug, Args)]
+pub struct Run {
+    /// The configuration file written by `medchain init`.
+    #[arg(long)]
+    pub config: PathBuf,
 }
 
 /// `medchain ca ...`
@@ -114,7 +173,7 @@ pub struct CaVerify {
 }
 
 /// A member role on the command line.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RoleArg {
     /// May publish records.
     Provider,

@@ -56,3 +56,13 @@ pub fn write_public(path: &Path, contents: &[u8]) -> Result<()> {
 pub fn read_text(path: &Path) -> Result<String> {
     fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
+
+/// `N` random bytes from the operating system, as lowercase hex (for secrets and tokens).
+pub fn random_hex<const N: usize>() -> Result<String> {
+    use ring::rand::{SecureRandom, SystemRandom};
+    let mut bytes = zeroize::Zeroizing::new([0u8; N]);
+    SystemRandom::new()
+        .fill(&mut bytes[..])
+        .map_err(|_| anyhow::anyhow!("the system random number generator failed"))?;
+    Ok(hex::encode(&bytes[..]))
+}

@@ -1,20 +1,20 @@
 //! `medchain`: the hospital node's daemon and command-line tool.
 //!
-//! Today it holds the consortium's certificate authority commands (`medchain ca ...`); the daemon
-//! (`medchain init`, `medchain run`) and the API client commands arrive with issues 5 and 6.
+//! It holds the consortium's certificate authority commands (`medchain ca ...`), node set-up
+//! (`medchain init`) and the daemon (`medchain run`: the HTTP API over the ledger, the scheduled
+//! verifier). The network layer and the API client commands arrive with issues 4 and 5.
 //!
 //! Layout: [`cli`] defines the command line; each module under [`commands`] runs one command
 //! group; [`files`] does the careful file handling (secret keys are written with mode 0600 and
-//! never overwritten); [`service`] is what the API asks of the ledger (writes, audited reads).
+//! never overwritten); [`config`] is the TOML configuration; [`service`] is what the API asks of
+//! the ledger (writes, audited reads); [`api`] is the HTTP API; [`daemon`] runs them.
 
+mod api;
 mod cli;
 mod commands;
+mod config;
+mod daemon;
 mod files;
-// The API and the service layer are exercised by their tests today; the daemon (`medchain run`,
-// issue 5) is their caller.
-#[cfg_attr(not(test), allow(dead_code))]
-mod api;
-#[cfg_attr(not(test), allow(dead_code))]
 mod service;
 
 use std::process::ExitCode;

@@ -204,7 +204,12 @@ fn keys_are_private_and_never_overwritten() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        for key in [c.ca.join("ca.key"), c.provider.join("member.key")] {
+        for key in [
+            c.ca.join("ca.key"),
+            c.provider.join("member.key"),
+            c.ca.join("pseudonym.key"),
+            c.provider.join("pseudonym.key"),
+        ] {
             let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{}", key.display());
         }

@@ -1,6 +1,8 @@
 //! Runs a parsed command line: one module per command group.
 
-mod ca;
+pub mod ca;
+mod init;
+mod run;
 
 use std::process::ExitCode;
 
@@ -10,5 +12,7 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Ca(command) => ca::run(command),
+        Command::Init(args) => init::run(&args),
+        Command::Run(args) => run::run(&args, cli.log_format),
     }
 }

@@ -24,7 +24,7 @@ use medchain_protocol::{
     RecordId,
 };
 
-pub use audit::AuditTrail;
+pub use audit::{AuditLog, AuditTrail};
 pub use error::ServiceError;
 pub use request::NewRecord;
 pub use view::{ChainView, PatientRecord, RecordView, RecordWritten};
@@ -71,6 +71,7 @@ impl Service {
     pub fn submit(&self, request: NewRecord) -> Result<RecordWritten, ServiceError> {
         let author = self.writer()?;
         let draft = request.into_draft(&self.pseudonyms)?;
+        self.refuse_while_own_chain_quarantined(author)?;
         let authored = self.ledger().author(author, vec![draft], (self.clock)())?;
         let first = authored
             .into_iter()
@@ -81,6 +82,23 @@ impl Service {
             entry: first.refs[0],
             block: first.block.hash(),
         })
+    }
+
+    /// Writing while part of our own chain is in quarantine would sign new blocks at heights the
+    /// network already holds: equivocation. Writes wait until the chain is restored.
+    fn refuse_while_own_chain_quarantined(&self, author: &Author) -> Result<(), ServiceError> {
+        let open = self
+            .ledger()
+            .store()
+            .quarantine_events()?
+            .into_iter()
+            .any(|e| e.chain == author.chain() && e.restored_at_ms.is_none());
+        if open {
+            return Err(ServiceError::Unavailable(
+                "this node's own chain is being repaired from peers; writes resume once it is restored".into(),
+            ));
+        }
+        Ok(())
     }
 
     fn writer(&self) -> Result<&Author, ServiceError> {

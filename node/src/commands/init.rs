@@ -1,0 +1,87 @@
+//! `medchain init`: writes a node's configuration and API token.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use super::ca::{CA_CERT, CA_CRL, MEMBER_CERT, MEMBER_KEY, PSEUDONYM_KEY};
+use crate::cli::{Init, RoleArg};
+use crate::config::{
+    ApiSection, AuditSection, Config, IdentitySection, NodeSection, P2pSection, VerifierSection,
+};
+use crate::files::{ensure_dir, random_hex, refuse_existing, write_public, write_secret};
+
+/// The API token file in a data directory.
+pub const API_TOKEN: &str = "api.token";
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
+}
+
+fn existing(path: PathBuf) -> Result<PathBuf> {
+    if !path.exists() {
+        bail!("{} does not exist", path.display());
+    }
+    absolute(&path)
+}
+
+/// Runs `init`.
+pub fn run(args: &Init) -> Result<ExitCode> {
+    ensure_dir(&args.data_dir)?;
+    let data_dir = absolute(&args.data_dir)?;
+    let config_path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| data_dir.join("medchain.toml"));
+    let token_path = data_dir.join(API_TOKEN);
+    refuse_existing(&[&config_path, &token_path])?;
+    let crl = args.ca.join(CA_CRL);
+    let config = Config {
+        node: NodeSection {
+            role: match args.role {
+                RoleArg::Provider => "provider".into(),
+                RoleArg::Auditor => "auditor".into(),
+            },
+            network: args.network.clone(),
+            data_dir: data_dir.clone(),
+        },
+        identity: IdentitySection {
+            ca_cert: existing(args.ca.join(CA_CERT))?,
+            crl: if crl.exists() {
+                Some(absolute(&crl)?)
+            } else {
+                None
+            },
+            member_cert: existing(args.member.join(MEMBER_CERT))?,
+            member_key: existing(args.member.join(MEMBER_KEY))?,
+            pseudonym_key: existing(args.member.join(PSEUDONYM_KEY))?,
+        },
+        p2p: P2pSection {
+            listen: args.p2p_listen.clone(),
+            bootstrap: args.bootstrap.clone(),
+        },
+        api: ApiSection {
+            listen: args.api_listen,
+            token_file: token_path.clone(),
+        },
+        verifier: VerifierSection {
+            interval_secs: args.verifier_interval,
+        },
+        audit: AuditSection {
+            reads: "on".into(),
+            local_log: data_dir.join("audit.jsonl"),
+        },
+    };
+    config.check()?;
+    let token = zeroize::Zeroizing::new(random_hex::<32>()?);
+    write_secret(&token_path, format!("{}\n", token.as_str()).as_bytes())?;
+    write_public(&config_path, config.to_documented_toml()?.as_bytes())?;
+    println!("configuration {}", config_path.display());
+    println!("api token     {} (mode 0600)", token_path.display());
+    println!(
+        "start with:   medchain run --config {}",
+        config_path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,239 @@
+//! The node's configuration file (TOML): what `medchain init` writes and `medchain run` reads.
+//!
+//! Paths in the file are absolute (init resolves them), so the daemon does not depend on the
+//! directory it is started from. Secrets (member key, pseudonym key, API token) stay in their own
+//! files with mode 0600; the configuration only names them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Who this node is.
+    pub node: NodeSection,
+    /// Consortium identity files.
+    pub identity: IdentitySection,
+    /// Peer-to-peer networking.
+    pub p2p: P2pSection,
+    /// The HTTP API.
+    pub api: ApiSection,
+    /// The chain verifier.
+    pub verifier: VerifierSection,
+    /// The audit trail of reads.
+    pub audit: AuditSection,
+}
+
+/// `[node]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// `provider` (publishes its hospital's records) or `auditor` (reads only).
+    pub role: String,
+    /// The network name: peers on another network are refused; gossip topics are namespaced by it.
+    pub network: String,
+    /// Where the store and the node's own files live.
+    pub data_dir: PathBuf,
+}
+
+/// `[identity]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySection {
+    /// The consortium root CA certificate (PEM).
+    pub ca_cert: PathBuf,
+    /// The consortium revocation list (PEM); re-read at start.
+    pub crl: Option<PathBuf>,
+    /// This member's certificate (PEM).
+    pub member_cert: PathBuf,
+    /// This member's private key (PKCS#8 PEM, mode 0600): also its libp2p identity.
+    pub member_key: PathBuf,
+    /// The consortium's patient-pseudonym secret (64 hex characters, mode 0600).
+    pub pseudonym_key: PathBuf,
+}
+
+/// `[p2p]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P2pSection {
+    /// Multiaddresses to listen on.
+    pub listen: Vec<String>,
+    /// Multiaddresses (with /p2p/<peer id>) of peers to dial at start and redial.
+    pub bootstrap: Vec<String>,
+}
+
+/// `[api]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    /// Address to serve HTTP on. Keep it on loopback or a private interface and put TLS in front.
+    pub listen: SocketAddr,
+    /// File holding the bearer token every /v1 call needs (mode 0600).
+    pub token_file: PathBuf,
+}
+
+/// `[verifier]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifierSection {
+    /// Seconds between full scans (0 turns the schedule off; `POST /v1/verify` still works).
+    pub interval_secs: u64,
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// `on` (default): a provider writes an access entry per read; an auditor appends to
+    /// `local_log`. `off`: reads are not recorded (discouraged).
+    pub reads: String,
+    /// The auditor's local log of reads (JSON lines).
+    pub local_log: PathBuf,
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read configuration {}", path.display()))?;
+        let config: Config = toml::from_str(&text)
+            .with_context(|| format!("configuration {} is invalid", path.display()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks values that TOML types cannot express.
+    pub fn check(&self) -> Result<()> {
+        if !matches!(self.node.role.as_str(), "provider" | "auditor") {
+            bail!(
+                "node.role must be \"provider\" or \"auditor\", not {:?}",
+                self.node.role
+            );
+        }
+        if !matches!(self.audit.reads.as_str(), "on" | "off") {
+            bail!(
+                "audit.reads must be \"on\" or \"off\", not {:?}",
+                self.audit.reads
+            );
+        }
+        let network = &self.node.network;
+        if network.is_empty()
+            || network.len() > medchain_protocol::limits::MAX_NETWORK_NAME_LEN
+            || !network
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        {
+            bail!("node.network must be 1 to 64 characters of letters, digits, '-', '_' or '.'");
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML with a comment above each section.
+    pub fn to_documented_toml(&self) -> Result<String> {
+        let body = toml::to_string(self).context("cannot serialise the configuration")?;
+        let mut out = String::from(
+            "# medchain node configuration, written by `medchain init`.\n\
+             # Reference: docs/operations.md. Paths are absolute; secrets live in their own 0600 files.\n",
+        );
+        for line in body.lines() {
+            if let Some(comment) = section_comment(line) {
+                out.push('\n');
+                out.push_str(comment);
+                out.push('\n');
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        Ok(out)
+    }
+}
+
+fn section_comment(line: &str) -> Option<&'static str> {
+    Some(match line.trim() {
+        "[node]" => {
+            "# role: provider (publishes its hospital's records) or auditor (reads only).\n# network: peers on another network are refused."
+        }
+        "[identity]" => {
+            "# The consortium root, its revocation list, this member's certificate and key,\n# and the consortium's patient-pseudonym secret."
+        }
+        "[p2p]" => {
+            "# listen: multiaddresses; bootstrap: peers to dial at start (with /p2p/<peer id>)."
+        }
+        "[api]" => {
+            "# HTTP API. Every /v1 call needs `Authorization: Bearer <token from token_file>`.\n# Keep it on loopback or a private interface, behind TLS."
+        }
+        "[verifier]" => {
+            "# Full scan of every stored chain every interval_secs (0 = only on demand)."
+        }
+        "[audit]" => {
+            "# reads = on: every read is recorded (access entries on a provider's chain,\n# local_log on an auditor). off: not recorded (discouraged)."
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Config {
+        Config {
+            node: NodeSection {
+                role: "provider".into(),
+                network: "medchain-local".into(),
+                data_dir: "/var/lib/medchain".into(),
+            },
+            identity: IdentitySection {
+                ca_cert: "/etc/medchain/ca.pem".into(),
+                crl: Some("/etc/medchain/crl.pem".into()),
+                member_cert: "/etc/medchain/member.pem".into(),
+                member_key: "/etc/medchain/member.key".into(),
+                pseudonym_key: "/etc/medchain/pseudonym.key".into(),
+            },
+            p2p: P2pSection {
+                listen: vec!["/ip4/127.0.0.1/tcp/7000".into()],
+                bootstrap: vec![],
+            },
+            api: ApiSection {
+                listen: "127.0.0.1:8080".parse().unwrap(),
+                token_file: "/var/lib/medchain/api.token".into(),
+            },
+            verifier: VerifierSection { interval_secs: 300 },
+            audit: AuditSection {
+                reads: "on".into(),
+                local_log: "/var/lib/medchain/audit.jsonl".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn documented_toml_round_trips() {
+        let config = sample();
+        let text = config.to_documented_toml().unwrap();
+        assert!(text.contains("# role: provider"));
+        let back: Config = toml::from_str(&text).unwrap();
+        assert_eq!(back, config);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let mut c = sample();
+        c.node.role = "admin".into();
+        assert!(c.check().unwrap_err().to_string().contains("node.role"));
+        let mut c = sample();
+        c.node.network = "has space".into();
+        assert!(c.check().is_err());
+        let mut c = sample();
+        c.audit.reads = "maybe".into();
+        assert!(c.check().is_err());
+        let text = sample()
+            .to_documented_toml()
+            .unwrap()
+            .replace("[verifier]", "[verifier]\nsurprise = 1");
+        assert!(toml::from_str::<Config>(&text).is_err());
+    }
+}
