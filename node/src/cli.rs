@@ -37,6 +37,109 @@ pub enum Command {
     Init(Init),
     /// Run the node daemon until SIGINT or SIGTERM.
     Run(Run),
+    /// Records, through a node's API.
+    #[command(subcommand)]
+    Record(RecordCommand),
+    /// Chains held by a node, and its verifier.
+    #[command(subcommand)]
+    Chain(ChainCommand),
+    /// A node's status.
+    Status(Connect),
+    /// A node's peers.
+    Peers(Connect),
+}
+
+/// How a client command reaches a node's API: its configuration file (API address and token
+/// file), or the address and token file given directly.
+#[derive(Debug, Clone, Args)]
+pub struct Connect {
+    /// The node's configuration file (gives the API address and token).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// The API's base URL, e.g. http://127.0.0.1:8080 (instead of --config).
+    #[arg(long, global = true)]
+    pub api: Option<String>,
+    /// The API token file (instead of --config).
+    #[arg(long, global = true)]
+    pub token_file: Option<PathBuf>,
+}
+
+/// `medchain record ...`
+#[derive(Debug, Subcommand)]
+pub enum RecordCommand {
+    /// Write a record entry (create, amend, derive, merge, dispose).
+    Add(RecordAdd),
+    /// Read a record's latest version (audited).
+    Get(RecordGet),
+    /// A record's history across chains (audited).
+    History(RecordHistory),
+}
+
+/// Arguments of `record add`.
+#[derive(Debug, Args)]
+pub struct RecordAdd {
+    /// How to reach the node.
+    #[command(flatten)]
+    pub connect: Connect,
+    /// create, amend, derive, merge or dispose.
+    #[arg(long, default_value = "create")]
+    pub kind: String,
+    /// The patient's identifier (pseudonymised by the node; never stored).
+    #[arg(long)]
+    pub patient: String,
+    /// A JSON file with the payload, or - for standard input.
+    #[arg(long)]
+    pub payload: Option<PathBuf>,
+    /// The payload's media type.
+    #[arg(long)]
+    pub content_type: Option<String>,
+    /// A parent: chain/height/index or a record ID (repeatable).
+    #[arg(long = "parent")]
+    pub parents: Vec<String>,
+    /// The record acted on (amend, dispose).
+    #[arg(long)]
+    pub record: Option<String>,
+    /// Who acts (this hospital's staff or system identifier).
+    #[arg(long)]
+    pub actor: String,
+}
+
+/// Arguments of `record get`.
+#[derive(Debug, Args)]
+pub struct RecordGet {
+    /// How to reach the node.
+    #[command(flatten)]
+    pub connect: Connect,
+    /// The record ID.
+    pub id: String,
+    /// Who reads (recorded in the audit trail).
+    #[arg(long)]
+    pub actor: String,
+}
+
+/// Arguments of `record history`.
+#[derive(Debug, Args)]
+pub struct RecordHistory {
+    /// How to reach the node.
+    #[command(flatten)]
+    pub connect: Connect,
+    /// The record ID.
+    pub id: String,
+    /// Who reads (recorded in the audit trail).
+    #[arg(long)]
+    pub actor: String,
+    /// text (default), json or dot.
+    #[arg(long, default_value = "text")]
+    pub format: String,
+}
+
+/// `medchain chain ...`
+#[derive(Debug, Subcommand)]
+pub enum ChainCommand {
+    /// Every chain the node holds.
+    List(Connect),
+    /// Run the node's verifier now and print its report; exit status 1 on a violation.
+    Verify(Connect),
 }
 
 /// Arguments of `init`.

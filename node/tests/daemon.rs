@@ -293,3 +293,94 @@ fn start_expecting_violation(s: &Setup) -> Node {
     });
     node
 }
+
+fn cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn cli_client_commands_talk_to_the_node() {
+    let s = setup();
+    let node = start(&s);
+    // The node listens on an ephemeral port, so the client is told the address directly
+    // (with a fixed api.listen, `--config FILE` alone is enough).
+    let api = format!("http://{}", node.api);
+    let token = s.data.join("api.token");
+    let conn = ["--api", api.as_str(), "--token-file", p(&token)];
+    let payload = s.data.join("obs.json");
+    std::fs::write(
+        &payload,
+        r#"{"resourceType":"Observation","status":"final"}"#,
+    )
+    .unwrap();
+    let (code, out, err) = cli(&[
+        "record",
+        "add",
+        conn[0],
+        conn[1],
+        conn[2],
+        conn[3],
+        "--patient",
+        "MRN-77",
+        "--payload",
+        p(&payload),
+        "--actor",
+        "dr-1",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let written: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let record = written["record"].as_str().unwrap();
+
+    let (code, out, _) = cli(&[
+        "record", "get", record, conn[0], conn[1], conn[2], conn[3], "--actor", "nurse-1",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"status\": \"final\""), "{out}");
+    let (code, out, _) = cli(&[
+        "record", "history", record, conn[0], conn[1], conn[2], conn[3], "--actor", "nurse-1",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with(&format!("record {record} at Hospital A")),
+        "{out}"
+    );
+    let (code, out, _) = cli(&["chain", "list", conn[0], conn[1], conn[2], conn[3]]);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"org\": \"Hospital A\""), "{out}");
+    let (code, out, _) = cli(&["chain", "verify", conn[0], conn[1], conn[2], conn[3]]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = cli(&["status", conn[0], conn[1], conn[2], conn[3]]);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"role\": \"provider\""), "{out}");
+    // Refusals come back with the node's reason and status 1.
+    let (code, _, err) = cli(&["peers", conn[0], conn[1], conn[2], conn[3]]);
+    assert_eq!(code, 1);
+    assert!(err.contains("refused (501)"), "{err}");
+    let (code, _, err) = cli(&[
+        "record",
+        "add",
+        conn[0],
+        conn[1],
+        conn[2],
+        conn[3],
+        "--kind",
+        "amend",
+        "--patient",
+        "MRN-77",
+        "--payload",
+        p(&payload),
+        "--actor",
+        "dr-1",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("refused (400)"), "{err}");
+    assert!(!err.contains("MRN-77"), "{err}");
+    let (code, _, err) = cli(&["status"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(node.terminate(), 0);
+}

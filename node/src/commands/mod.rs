@@ -1,6 +1,7 @@
 //! Runs a parsed command line: one module per command group.
 
 pub mod ca;
+mod client;
 mod init;
 mod run;
 
@@ -14,5 +15,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ca(command) => ca::run(command),
         Command::Init(args) => init::run(&args),
         Command::Run(args) => run::run(&args, cli.log_format),
+        Command::Record(command) => client::record(command),
+        Command::Chain(command) => client::chain(command),
+        Command::Status(connect) => client::get_json(&connect, "/v1/status"),
+        Command::Peers(connect) => client::get_json(&connect, "/v1/peers"),
     }
 }
