@@ -15,6 +15,7 @@ mod commands;
 mod config;
 mod daemon;
 mod files;
+mod metrics;
 mod service;
 
 use std::process::ExitCode;

@@ -21,6 +21,7 @@ use medchain_protocol::identity::Role;
 
 pub use error::{ApiError, ApiResult};
 
+use crate::metrics::Metrics;
 use crate::service::{Service, ServiceError};
 
 /// Largest request body: an 8 MiB payload as JSON, with room for the envelope.
@@ -35,6 +36,8 @@ pub struct AppState {
     pub token: Arc<str>,
     /// Provider or auditor.
     pub role: Role,
+    /// The node's metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The router for `state`.
@@ -60,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1)
         .route("/health", get(status::health))
         .route("/ready", get(status::ready))
+        .route("/metrics", get(status::metrics))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -67,7 +71,36 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// Counts every request and its latency by route pattern (never by concrete path, which may
+/// hold a patient identifier).
+async fn observe(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let labels = crate::metrics::RequestLabels {
+        route: route.clone(),
+        method,
+        status: response.status().as_u16(),
+    };
+    state.metrics.api_requests.get_or_create(&labels).inc();
+    state
+        .metrics
+        .api_latency
+        .get_or_create(&crate::metrics::RouteLabels { route })
+        .observe(started.elapsed().as_secs_f64());
+    response
 }
 
 /// Runs a service call on the blocking pool.

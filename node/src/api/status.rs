@@ -22,6 +22,27 @@ pub async fn ready(State(state): State<AppState>) -> ApiResult<Response> {
     Ok(Json(serde_json::json!({ "status": "ready" })).into_response())
 }
 
+/// `GET /metrics`: Prometheus text. Chain heights are read from the store now.
+pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
+    let metrics = state.metrics.clone();
+    let chains = blocking(state, |s| s.chains()).await?;
+    for chain in chains {
+        let labels = crate::metrics::ChainLabels {
+            chain: chain.head.chain.to_hex(),
+        };
+        let height = i64::try_from(chain.head.height).unwrap_or(i64::MAX);
+        metrics.chain_height.get_or_create(&labels).set(height);
+    }
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics.encode(),
+    )
+        .into_response())
+}
+
 /// `GET /v1/status`.
 pub async fn status(State(state): State<AppState>) -> ApiResult<Response> {
     let role = state.role;

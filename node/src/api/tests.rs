@@ -59,6 +59,7 @@ fn app(role: Role) -> Router {
         service: Arc::new(service),
         token: TOKEN.into(),
         role,
+        metrics: Arc::new(crate::metrics::Metrics::new()),
     })
 }
 
@@ -167,6 +168,17 @@ async fn write_then_read_history_and_listings() {
     assert_eq!(json_of(&text), json!([]));
     let (_, text) = call(&app, "GET", "/v1/status", None, true).await;
     assert_eq!(json_of(&text)["role"], "provider");
+    let (status, text) = call(&app, "GET", "/metrics", None, false).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        text.contains(&format!("medchain_chain_height{{chain=\"{chain}\"}} 4")),
+        "{text}"
+    );
+    assert!(text.contains("route=\"/v1/records/{id}\""), "{text}");
+    assert!(
+        !text.contains(&record),
+        "a concrete path leaked into metric labels"
+    );
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ use tracing::{info, warn};
 
 use crate::api::{AppState, router};
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::service::{AuditLog, AuditTrail, Service};
 
 /// Runs the node until SIGINT or SIGTERM.
@@ -46,17 +47,21 @@ pub async fn run(config: Config) -> Result<()> {
         startup::now_ms,
     ));
 
+    let metrics = Arc::new(Metrics::new());
+
     // A store tampered with while the node was stopped is found before anything is served.
     {
-        let service = service.clone();
-        tokio::task::spawn_blocking(move || verifier::check_and_quarantine(&service))
+        let (service, metrics) = (service.clone(), metrics.clone());
+        tokio::task::spawn_blocking(move || verifier::check_and_quarantine(&service, &metrics))
             .await
             .context("start-up integrity check failed")?;
     }
     let verifier = (config.verifier.interval_secs > 0).then(|| {
+        let interval = Duration::from_secs(config.verifier.interval_secs);
         tokio::spawn(verifier::schedule(
             service.clone(),
-            Duration::from_secs(config.verifier.interval_secs),
+            metrics.clone(),
+            interval,
         ))
     });
 
@@ -69,6 +74,7 @@ pub async fn run(config: Config) -> Result<()> {
         service: service.clone(),
         token: token.trim().into(),
         role,
+        metrics,
     });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

@@ -11,11 +11,13 @@ use medchain_chain::Report;
 use tracing::{error, info, warn};
 
 use super::startup::now_ms;
+use crate::metrics::{KindLabels, Metrics};
 use crate::service::Service;
 
 /// Runs one full scan, logs it, and quarantines every violation found.
-pub fn check_and_quarantine(service: &Service) -> Option<Report> {
+pub fn check_and_quarantine(service: &Service, metrics: &Metrics) -> Option<Report> {
     info!("integrity check: scanning every stored chain");
+    metrics.verifier_runs.inc();
     let report = match service.verify() {
         Ok(report) => report,
         Err(e) => {
@@ -35,9 +37,16 @@ pub fn check_and_quarantine(service: &Service) -> Option<Report> {
     }
     for v in &report.violations {
         error!(chain = %v.chain, height = v.height, kind = v.kind.as_str(), detail = %v.detail, "integrity violation detected");
+        metrics
+            .violations
+            .get_or_create(&KindLabels {
+                kind: v.kind.as_str().to_owned(),
+            })
+            .inc();
         let repaired = service.with_ledger(|ledger| ledger.quarantine(v, now_ms()));
         match repaired {
             Ok(repair) => {
+                metrics.quarantines.inc();
                 warn!(chain = %repair.chain, from_height = repair.from_height, blocks = repair.event.blocks.len(), event = repair.event.id, "erase completed: blocks moved to quarantine (kept for forensics)");
                 warn!(chain = %repair.chain, from_height = repair.from_height, "request blocks from peers: not possible yet, this node does not run the network layer; the chain stays quarantined");
             }
@@ -48,13 +57,13 @@ pub fn check_and_quarantine(service: &Service) -> Option<Report> {
 }
 
 /// Scans every `interval` until the task is dropped.
-pub async fn schedule(service: Arc<Service>, interval: Duration) {
+pub async fn schedule(service: Arc<Service>, metrics: Arc<Metrics>, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.tick().await; // the first tick is immediate; start-up already scanned
     loop {
         ticker.tick().await;
-        let service = service.clone();
-        if tokio::task::spawn_blocking(move || check_and_quarantine(&service))
+        let (service, metrics) = (service.clone(), metrics.clone());
+        if tokio::task::spawn_blocking(move || check_and_quarantine(&service, &metrics))
             .await
             .is_err()
         {
