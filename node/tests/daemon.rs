@@ -94,7 +94,8 @@ impl Drop for Node {
     }
 }
 
-fn start(setup: &Setup) -> Node {
+/// Starts the daemon with JSON logs; does not wait for anything.
+fn spawn(setup: &Setup) -> Node {
     let mut child = Command::new(BIN)
         .args(["--log-format", "json", "run", "--config", p(&setup.config)])
         .stderr(Stdio::piped())
@@ -110,18 +111,28 @@ fn start(setup: &Setup) -> Node {
             }
         }
     });
-    let mut node = Node {
+    Node {
         child,
         api: String::new(),
         lines,
-    };
-    let ready = node.wait_for("node ready", Duration::from_secs(30));
-    let json: serde_json::Value = serde_json::from_str(&ready).unwrap();
-    node.api = json["fields"]["api"].as_str().unwrap().to_owned();
+    }
+}
+
+/// Starts the daemon and waits (bounded) until it serves.
+fn start(setup: &Setup) -> Node {
+    let mut node = spawn(setup);
+    node.wait_ready();
     node
 }
 
 impl Node {
+    /// Waits (bounded) for the "node ready" line and takes the API address from it.
+    fn wait_ready(&mut self) {
+        let ready = self.wait_for("node ready", Duration::from_secs(30));
+        let json: serde_json::Value = serde_json::from_str(&ready).unwrap();
+        self.api = json["fields"]["api"].as_str().unwrap().to_owned();
+    }
+
     /// Waits (bounded) for a log line containing `needle`; returns it.
     fn wait_for(&mut self, needle: &str, limit: Duration) -> String {
         let deadline = Instant::now() + limit;
@@ -236,9 +247,8 @@ fn tampering_while_stopped_is_found_at_start() {
         medchain_store::tamper::overwrite_block_bytes(&store, &hash, &bytes).unwrap();
     }
 
-    let mut node = start_expecting_violation(&s);
-    let line = node.wait_for("erase completed", Duration::from_secs(5));
-    assert!(line.contains("\"from_height\":2"), "{line}");
+    let (node, erase) = start_expecting_violation(&s);
+    assert!(erase.contains("\"from_height\":2"), "{erase}");
     // Our own chain is quarantined: writing now would equivocate, so writes wait.
     let body = r#"{"kind":"create","patient":"MRN-9","payload":{"resourceType":"Observation"},"actor":"dr-1"}"#;
     let (status, text) = node.http("POST", "/v1/records", &s.token, Some(body));
@@ -248,28 +258,10 @@ fn tampering_while_stopped_is_found_at_start() {
     assert!(reports.contains("\"height\":2"), "{reports}");
 }
 
-/// Starts a node whose start-up scan must report a violation before it is ready.
-fn start_expecting_violation(s: &Setup) -> Node {
-    let mut child = Command::new(BIN)
-        .args(["--log-format", "json", "run", "--config", p(&s.config)])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut node = Node {
-        child,
-        api: String::new(),
-        lines,
-    };
+/// Starts a node whose start-up scan must report a violation before it is ready; returns it
+/// with the "erase completed" log line.
+fn start_expecting_violation(s: &Setup) -> (Node, String) {
+    let mut node = spawn(s);
     let violation = node.wait_for("integrity violation detected", Duration::from_secs(30));
     assert!(violation.contains("\"height\":2"), "{violation}");
     assert!(
@@ -277,21 +269,8 @@ fn start_expecting_violation(s: &Setup) -> Node {
         "{violation}"
     );
     let erase = node.wait_for("erase completed", Duration::from_secs(10));
-    let ready = node.wait_for("node ready", Duration::from_secs(30));
-    let json: serde_json::Value = serde_json::from_str(&ready).unwrap();
-    node.api = json["fields"]["api"].as_str().unwrap().to_owned();
-    // Keep the erase line available for the caller's check.
-    let (tx, rx) = mpsc::channel();
-    tx.send(erase).unwrap();
-    let rest = std::mem::replace(&mut node.lines, rx);
-    std::thread::spawn(move || {
-        for line in rest {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    node
+    node.wait_ready();
+    (node, erase)
 }
 
 fn cli(args: &[&str]) -> (i32, String, String) {

@@ -1,60 +1,28 @@
 //! The API over a real service and ledger, driven in-process (no socket).
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use medchain_chain::{Author, Ledger, Trust};
-use medchain_protocol::PseudonymKey;
-use medchain_protocol::identity::{self, Consortium, MemberKey, Role};
-use medchain_store::Store;
+use medchain_protocol::identity::Role;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::records::ACTOR_HEADER;
 use super::*;
 use crate::service::AuditTrail;
+use crate::service::tests::{consortium, service_in};
 
 const TOKEN: &str = "test-token-0123456789";
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
 fn app(role: Role) -> Router {
-    let now = (now_ms() / 1000) as i64;
-    let ca = identity::create_root_ca("Consortium", now - 86_400, 3650).unwrap();
-    let member = identity::issue_member(
-        &ca.cert_der,
-        &ca.key_pkcs8_der,
-        role,
-        "Hospital A",
-        now - 86_400,
-        365,
-    )
-    .unwrap();
-    let trust = Trust::new(Consortium::new(ca.cert_der.clone(), vec![]).unwrap());
-    let ledger = Ledger::new(Store::open_temporary().unwrap(), trust);
-    let key = MemberKey::from_pkcs8_der(&member.key_pkcs8_der).unwrap();
-    let author =
-        (role == Role::Provider).then(|| Author::new(key, member.cert_der.clone()).unwrap());
     let audit = if role == Role::Provider {
         AuditTrail::Chain
     } else {
         AuditTrail::Off
     };
-    let service = Service::new(
-        ledger,
-        author,
-        PseudonymKey::from_bytes([3; 32]),
-        audit,
-        now_ms,
-    );
+    let service = service_in(&consortium(), role, audit);
     router(AppState {
         service: Arc::new(service),
         token: TOKEN.into(),

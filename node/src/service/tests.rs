@@ -11,14 +11,14 @@ use serde_json::json;
 use super::audit::AuditLog;
 use super::*;
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64
 }
 
-fn consortium() -> identity::IssuedCa {
+pub(crate) fn consortium() -> identity::IssuedCa {
     identity::create_root_ca("Consortium", (now_ms() / 1000) as i64 - 86_400, 3650).unwrap()
 }
 
@@ -26,7 +26,8 @@ fn service(role: Role, audit: AuditTrail) -> Service {
     service_in(&consortium(), role, audit)
 }
 
-fn service_in(ca: &identity::IssuedCa, role: Role, audit: AuditTrail) -> Service {
+/// A service of a member with `role` of consortium `ca`, on a temporary store.
+pub(crate) fn service_in(ca: &identity::IssuedCa, role: Role, audit: AuditTrail) -> Service {
     let now = (now_ms() / 1000) as i64;
     let member = identity::issue_member(
         &ca.cert_der,
