@@ -4,6 +4,7 @@
 
 use libp2p::PeerId;
 use libp2p::request_response::{self, Message, ResponseChannel};
+use medchain_protocol::limits::MAX_BLOCKS_PER_RANGE;
 use medchain_protocol::message::{Hello, SyncError, SyncErrorCode, SyncRequest, SyncResponse};
 use tokio::sync::oneshot;
 
@@ -136,6 +137,14 @@ impl EventLoop {
                 refusal(SyncErrorCode::NotAdmitted, "membership refused")
             };
             return self.respond(channel, response);
+        }
+        if let SyncRequest::Blocks { limit, .. } = &request
+            && (*limit == 0 || *limit > MAX_BLOCKS_PER_RANGE)
+        {
+            return self.respond(
+                channel,
+                refusal(SyncErrorCode::BadRequest, "block range limit out of bounds"),
+            );
         }
         let Some(role) = self.peers.role(&peer) else {
             return self.respond(
