@@ -101,6 +101,13 @@ pub enum Command {
         /// The addresses.
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
+    /// Whether we have a connection to a peer.
+    IsConnected {
+        /// The peer.
+        peer: PeerId,
+        /// Whether it is connected.
+        reply: oneshot::Sender<bool>,
+    },
     /// Admitted peers and their roles.
     AdmittedPeers {
         /// The peers.
@@ -239,6 +246,12 @@ impl Client {
     /// The addresses we listen on.
     pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, Error> {
         self.call(|reply| Command::ListenAddrs { reply }).await
+    }
+
+    /// Whether we have a connection to `peer` (admitted or not).
+    pub async fn is_connected(&self, peer: PeerId) -> Result<bool, Error> {
+        self.call(|reply| Command::IsConnected { peer, reply })
+            .await
     }
 
     /// Admitted peers and their roles.

@@ -303,6 +303,9 @@ impl EventLoop {
             Command::ListenAddrs { reply } => {
                 let _ = reply.send(self.swarm.listeners().cloned().collect());
             }
+            Command::IsConnected { peer, reply } => {
+                let _ = reply.send(self.swarm.is_connected(&peer));
+            }
             Command::AdmittedPeers { reply } => {
                 let _ = reply.send(self.peers.admitted());
             }
