@@ -60,6 +60,7 @@ impl Ca {
 #[derive(Default)]
 pub struct Seen {
     pub gossip: Vec<Vec<u8>>,
+    pub gossip_ids: Vec<(medchain_net::MessageId, PeerId)>,
     pub admitted: Vec<(PeerId, Role)>,
     pub refused: Vec<(PeerId, String)>,
     pub requests: Vec<SyncRequest>,
@@ -70,6 +71,8 @@ pub struct Seen {
 pub struct Store {
     pub payloads: HashMap<PayloadHash, Vec<u8>>,
     pub blocks: Vec<Block>,
+    /// Never judge gossip (to exercise the judgement timeout).
+    pub mute: bool,
 }
 
 pub struct Node {
@@ -137,7 +140,15 @@ async fn drive(
                 } else {
                     Acceptance::Accept
                 };
-                seen.lock().expect("lock").gossip.push(message.data.clone());
+                {
+                    let mut seen = seen.lock().expect("lock");
+                    seen.gossip.push(message.data.clone());
+                    seen.gossip_ids
+                        .push((message.id.clone(), message.propagation_source));
+                }
+                if store.mute {
+                    continue;
+                }
                 let _ = client
                     .report(message.id, message.propagation_source, verdict)
                     .await;
