@@ -1,7 +1,7 @@
 //! The one task that owns the Swarm: it takes [`Command`]s from the clients, turns swarm events
 //! into [`Event`]s, and keeps the state tied to the swarm (pending requests, messages awaiting
-//! judgement, membership, bootstrap redials). Gossip handling is in [`crate::gossip`], sync and
-//! membership handling in [`crate::sync`].
+//! judgement, membership, bootstrap redials). Gossip handling is in `gossip.rs`, sync and
+//! membership handling in `sync.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;

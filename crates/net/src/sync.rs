@@ -52,6 +52,10 @@ impl EventLoop {
         if self.peers.role(&peer).is_some() {
             return true;
         }
+        if !self.swarm.is_connected(&peer) {
+            // Late answer from a peer already gone (or already refused and disconnected).
+            return false;
+        }
         match check_hello(&self.consortium, &self.network, hello, &peer, now_unix()) {
             Ok(member) => {
                 if self.peers.admit(peer, member.role) {
