@@ -99,9 +99,8 @@ impl EventLoop {
                         SyncResponse::Hello(hello) => {
                             self.on_hello(peer, &hello);
                         }
-                        other => {
-                            tracing::debug!(%peer, ?other, "hello answered without a hello");
-                        }
+                        // Not logged in full: a response may carry payload bytes.
+                        _ => tracing::debug!(%peer, "hello answered without a hello"),
                     }
                 } else if let Some(reply) = self.requests.remove(&request_id) {
                     let _ = reply.send(Ok(response));
