@@ -197,6 +197,31 @@ mod tests {
         });
     }
 
+    /// A stream that never delivers a byte.
+    struct Stalled;
+
+    impl futures::AsyncRead for Stalled {
+        fn poll_read(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            _: &mut [u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            std::task::Poll::Pending
+        }
+    }
+
+    #[test]
+    fn a_stalled_frame_times_out() {
+        block_on(async {
+            let mut codec = SyncCodec::new(Duration::from_millis(50));
+            let err = codec
+                .read_response(&PROTOCOL, &mut Stalled)
+                .await
+                .expect_err("stalled");
+            assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        });
+    }
+
     #[test]
     fn garbage_and_truncated_frames_are_errors() {
         block_on(async {

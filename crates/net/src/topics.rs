@@ -86,4 +86,15 @@ mod tests {
         assert_eq!(a.lookup(&a.hash(Topic::Evidence)), Some(Topic::Evidence));
         assert_eq!(a.lookup(&b.hash(Topic::Blocks)), None);
     }
+
+    #[test]
+    fn filter_allows_only_our_topics() {
+        use libp2p::gossipsub::TopicSubscriptionFilter;
+        let a = Topics::new("alpha");
+        let mut filter = a.filter();
+        assert!(filter.can_subscribe(&a.hash(Topic::Blocks)));
+        assert!(filter.can_subscribe(&a.hash(Topic::Evidence)));
+        assert!(!filter.can_subscribe(&Topics::new("beta").hash(Topic::Blocks)));
+        assert!(!filter.can_subscribe(&IdentTopic::new("/meshsub/spam").hash()));
+    }
 }

@@ -6,8 +6,11 @@ mod common;
 use std::time::Duration;
 
 use common::{BAD, Ca, Node, Store, config, eventually, spawn};
+use libp2p::gossipsub::PublishError;
 use medchain_net::Topic;
+use medchain_net::behaviour::MAX_TRANSMIT_SIZE;
 use medchain_protocol::identity::Role;
+use medchain_protocol::limits::MAX_GOSSIP_BYTES;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -121,6 +124,54 @@ async fn rejected_message_stops_at_the_first_hop_and_lowers_the_score() {
         for node in nodes {
             node.shutdown().await;
         }
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_sized_messages_fit_and_larger_ones_are_refused() {
+    tokio::time::timeout(LIMIT, async {
+        let ca = Ca::new("Size CA");
+        let (cfg, _) = config(&ca, Role::Provider, "Hospital A");
+        let a = spawn(cfg, Store::default()).await;
+        let (mut cfg, _) = config(&ca, Role::Provider, "Hospital B");
+        cfg.bootstrap = vec![a.address.clone()];
+        let b = spawn(cfg, Store::default()).await;
+        eventually("mesh formed", Duration::from_secs(20), async || {
+            !a.client
+                .mesh_peers(Topic::Blocks)
+                .await
+                .unwrap_or_default()
+                .is_empty()
+        })
+        .await;
+        // A block message at its protocol limit is far over gossipsub's 64 KiB default.
+        let block = vec![9u8; MAX_GOSSIP_BYTES];
+        a.client
+            .publish(Topic::Blocks, block.clone())
+            .await
+            .expect("publish");
+        let evidence = b"evidence".to_vec();
+        a.client
+            .publish(Topic::Evidence, evidence.clone())
+            .await
+            .expect("publish");
+        eventually("both delivered", Duration::from_secs(10), async || {
+            b.got(&block) && b.got(&evidence)
+        })
+        .await;
+        let too_large = vec![1u8; MAX_TRANSMIT_SIZE + 1];
+        let result = a.client.publish(Topic::Blocks, too_large).await;
+        assert!(
+            matches!(
+                result,
+                Err(medchain_net::Error::Publish(PublishError::MessageTooLarge))
+            ),
+            "{result:?}"
+        );
+        a.shutdown().await;
+        b.shutdown().await;
     })
     .await
     .expect("test timed out");
