@@ -26,6 +26,9 @@ pub enum Error {
     /// The sync request failed (timeout, connection closed, unsupported, decode error).
     #[error("sync request failed: {0}")]
     Request(#[from] libp2p::request_response::OutboundFailure),
+    /// Hellos belong to the network layer; the node cannot send one.
+    #[error("hello requests are sent by the network layer only")]
+    HelloReserved,
     /// The response channel had already closed (the peer gave up or disconnected).
     #[error("the requesting peer is gone")]
     ResponseDropped,

@@ -27,6 +27,10 @@ impl EventLoop {
         request: SyncRequest,
         reply: oneshot::Sender<Result<SyncResponse, Error>>,
     ) {
+        if matches!(request, SyncRequest::Hello(_)) {
+            let _ = reply.send(Err(Error::HelloReserved));
+            return;
+        }
         if self.peers.role(&peer).is_none() {
             let _ = reply.send(Err(Error::NotAdmitted(peer)));
             return;

@@ -72,6 +72,13 @@ async fn block_range_payload_and_heads_return_the_right_data() {
 
         let heads = a.client.heads(b.peer_id).await.expect("heads");
         assert_eq!(heads, SyncResponse::Heads(Vec::new()));
+        let hello = medchain_protocol::message::Hello {
+            network: common::NETWORK.to_owned(),
+            certificate: vec![1],
+            agent: "x".to_owned(),
+        };
+        let result = a.client.request(b.peer_id, SyncRequest::Hello(hello)).await;
+        assert!(matches!(result, Err(Error::HelloReserved)), "{result:?}");
         a.shutdown().await;
         b.shutdown().await;
     })
