@@ -1,0 +1,140 @@
+//! `net::Config`: everything the network layer needs, passed in by the caller (no environment
+//! variables or files are read here).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use libp2p::Multiaddr;
+use libp2p::identity::Keypair;
+use medchain_protocol::identity::{Consortium, MemberKey};
+
+/// Timeouts and bounds of the network layer.
+#[derive(Clone, Debug)]
+pub struct Timeouts {
+    /// A gossip message the node has not judged within this time is reported as Ignore.
+    pub validation: Duration,
+    /// A peer that has not proven membership within this time is disconnected and blocked.
+    pub hello: Duration,
+    /// An outbound sync request without a response within this time fails.
+    pub request: Duration,
+    /// Reading one sync frame (request or response) must finish within this time.
+    pub decode: Duration,
+    /// Connections with nothing to do are closed after this time.
+    pub idle_connection: Duration,
+    /// Gossipsub heartbeat interval.
+    pub heartbeat: Duration,
+    /// Delay of the first gossipsub heartbeat (the mesh forms only after it).
+    pub heartbeat_initial_delay: Duration,
+    /// First delay before redialling a lost bootstrap peer; doubled on each failure.
+    pub redial_initial: Duration,
+    /// Longest delay between redials of a bootstrap peer.
+    pub redial_max: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            validation: Duration::from_secs(10),
+            hello: Duration::from_secs(5),
+            request: Duration::from_secs(30),
+            decode: Duration::from_secs(10),
+            idle_connection: Duration::from_secs(60),
+            heartbeat: Duration::from_secs(1),
+            heartbeat_initial_delay: Duration::from_millis(500),
+            redial_initial: Duration::from_secs(1),
+            redial_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Bounds on queues and concurrency.
+#[derive(Clone, Debug)]
+pub struct Bounds {
+    /// Capacity of the command channel (client to event loop).
+    pub commands: usize,
+    /// Capacity of the event channel (event loop to node). When full, gossip is Ignored and
+    /// sync requests are answered `Busy` rather than queued.
+    pub events: usize,
+    /// Gossip messages awaiting the node's judgement; beyond this, new ones are Ignored.
+    pub pending_validations: usize,
+    /// Concurrent sync streams per connection (inbound and outbound).
+    pub streams_per_connection: usize,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            commands: 256,
+            events: 1024,
+            pending_validations: 4096,
+            streams_per_connection: 16,
+        }
+    }
+}
+
+/// Configuration of one node's network layer.
+#[derive(Clone)]
+pub struct Config {
+    /// Network name: namespaces the gossip topics and must match every peer's hello.
+    pub network: String,
+    /// The node's libp2p identity, which is its member key.
+    pub keypair: Keypair,
+    /// The trust configuration used to check peers' certificates.
+    pub consortium: Arc<Consortium>,
+    /// Our member certificate (DER), sent in our hello.
+    pub certificate: Vec<u8>,
+    /// Software name and version sent in our hello and identify.
+    pub agent: String,
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Bootstrap peers, each ending in `/p2p/<peer id>`; redialled with backoff when lost.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Bounds.
+    pub bounds: Bounds,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("network", &self.network)
+            .field("peer_id", &self.keypair.public().to_peer_id())
+            .field("listen", &self.listen)
+            .field("bootstrap", &self.bootstrap)
+            .field("timeouts", &self.timeouts)
+            .field("bounds", &self.bounds)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The member key could not be turned into a libp2p identity.
+#[derive(Debug, thiserror::Error)]
+#[error("member key is not a valid libp2p Ed25519 key: {0}")]
+pub struct KeyError(#[from] libp2p::identity::DecodingError);
+
+impl Config {
+    /// A configuration with default timeouts and bounds, no listen addresses and no bootstrap
+    /// peers. The libp2p identity is derived from the member key, so the PeerId is bound to the
+    /// member certificate by the key itself.
+    pub fn new(
+        network: impl Into<String>,
+        member_key: &MemberKey,
+        certificate: Vec<u8>,
+        consortium: Arc<Consortium>,
+    ) -> Result<Self, KeyError> {
+        let mut seed = member_key.secret_seed();
+        let keypair = Keypair::ed25519_from_bytes(&mut seed[..])?;
+        Ok(Config {
+            network: network.into(),
+            keypair,
+            consortium,
+            certificate,
+            agent: concat!("medchain/", env!("CARGO_PKG_VERSION")).to_owned(),
+            listen: Vec::new(),
+            bootstrap: Vec::new(),
+            timeouts: Timeouts::default(),
+            bounds: Bounds::default(),
+        })
+    }
+}

@@ -1,0 +1,325 @@
+//! The one task that owns the Swarm: it takes [`Command`]s from the clients, turns swarm events
+//! into [`Event`]s, and keeps the state tied to the swarm (pending requests, messages awaiting
+//! judgement, membership, bootstrap redials). Gossip handling is in `gossip.rs`, sync and
+//! membership handling in `sync.rs`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::gossipsub::MessageId;
+use libp2p::request_response::OutboundRequestId;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{PeerId, Swarm, SwarmBuilder, noise, tcp, yamux};
+use medchain_protocol::identity::Consortium;
+use medchain_protocol::message::{Hello, SyncResponse};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::behaviour::{Behaviour, BehaviourEvent, BuildError};
+use crate::client::{Client, Command, Error};
+use crate::config::{Bounds, Config, Timeouts};
+use crate::event::Event;
+use crate::membership::{Peers, Refusal};
+use crate::redial::{Redial, peer_of};
+use crate::topics::{Topic, Topics};
+
+/// How often timeouts (validation, hello, redial) are checked.
+const TICK: Duration = Duration::from_millis(200);
+
+/// Why the network task could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The behaviour could not be built.
+    #[error(transparent)]
+    Behaviour(#[from] BuildError),
+    /// The TCP transport's noise upgrade could not be set up.
+    #[error("noise: {0}")]
+    Noise(#[from] noise::Error),
+    /// Listening on an address failed.
+    #[error("listen: {0}")]
+    Listen(#[from] libp2p::TransportError<std::io::Error>),
+    /// Subscribing to a topic failed.
+    #[error("subscribe: {0}")]
+    Subscribe(#[from] libp2p::gossipsub::SubscriptionError),
+}
+
+/// The state owned by the network task.
+pub(crate) struct EventLoop {
+    pub(crate) swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    pub(crate) events: mpsc::Sender<Event>,
+    pub(crate) network: String,
+    pub(crate) consortium: Arc<Consortium>,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) bounds: Bounds,
+    pub(crate) topics: Topics,
+    pub(crate) hello: Hello,
+    pub(crate) peers: Peers,
+    pub(crate) redial: Redial,
+    /// Outbound hellos, by request.
+    pub(crate) hellos: HashMap<OutboundRequestId, PeerId>,
+    /// Outbound sync requests of the node, by request.
+    pub(crate) requests: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, Error>>>,
+    /// Gossip awaiting judgement: relaying peer and deadline.
+    pub(crate) validations: HashMap<MessageId, (PeerId, Instant)>,
+}
+
+/// Starts the network task on the current tokio runtime: builds the swarm, listens, subscribes
+/// to our topics, dials the bootstrap peers. Returns the client, the event stream and the task.
+pub fn start(
+    config: Config,
+) -> Result<(Client, mpsc::Receiver<Event>, JoinHandle<()>), StartError> {
+    let topics = Topics::new(&config.network);
+    let behaviour = Behaviour::new(&config, &topics, &config.keypair)?;
+    let idle = config.timeouts.idle_connection;
+    let mut swarm = SwarmBuilder::with_existing_identity(config.keypair.clone())
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
+        .with_quic()
+        .with_behaviour(|_| behaviour)
+        .map_err(|never: std::convert::Infallible| -> StartError { match never {} })?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+        .build();
+    for address in &config.listen {
+        swarm.listen_on(address.clone())?;
+    }
+    for topic in Topic::ALL {
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&topic.ident(&config.network))?;
+    }
+    let (redial, anonymous) = Redial::new(
+        &config.bootstrap,
+        config.timeouts.redial_initial,
+        config.timeouts.redial_max,
+        Instant::now(),
+    );
+    for address in anonymous {
+        if let Err(error) = swarm.dial(address.clone()) {
+            tracing::warn!(%address, %error, "bootstrap dial failed");
+        }
+    }
+    let (command_tx, command_rx) = mpsc::channel(config.bounds.commands.max(1));
+    let (event_tx, event_rx) = mpsc::channel(config.bounds.events.max(1));
+    let peer_id = *swarm.local_peer_id();
+    let hello = Hello {
+        network: config.network.clone(),
+        certificate: config.certificate.clone(),
+        agent: config.agent.clone(),
+    };
+    let event_loop = EventLoop {
+        swarm,
+        commands: command_rx,
+        events: event_tx,
+        network: config.network,
+        consortium: config.consortium,
+        timeouts: config.timeouts,
+        bounds: config.bounds,
+        topics,
+        hello,
+        peers: Peers::default(),
+        redial,
+        hellos: HashMap::new(),
+        requests: HashMap::new(),
+        validations: HashMap::new(),
+    };
+    let task = tokio::spawn(event_loop.run());
+    Ok((Client::new(command_tx, peer_id), event_rx, task))
+}
+
+impl EventLoop {
+    async fn run(mut self) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.recv() => match command {
+                    Some(Command::Shutdown { reply }) => {
+                        let _ = reply.send(());
+                        break;
+                    }
+                    Some(command) => self.on_command(command),
+                    None => break,
+                },
+                _ = tick.tick() => self.on_tick(Instant::now()),
+            }
+        }
+        tracing::debug!("network task stopped");
+    }
+
+    /// Hands an event to the node without waiting; returns it back if the channel is full or
+    /// closed, so the caller can answer for the node.
+    pub(crate) fn emit(&self, event: Event) -> Result<(), Box<Event>> {
+        self.events.try_send(event).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(event) | mpsc::error::TrySendError::Closed(event) => {
+                tracing::warn!("event channel full or closed; event dropped");
+                Box::new(event)
+            }
+        })
+    }
+
+    fn on_tick(&mut self, now: Instant) {
+        self.expire_validations(now);
+        for peer in self.peers.expired(now) {
+            self.refuse(peer, Refusal::Timeout);
+        }
+        for address in self.redial.due(now) {
+            tracing::debug!(%address, "dialling bootstrap peer");
+            if let Err(error) = self.swarm.dial(address.clone()) {
+                tracing::debug!(%address, %error, "bootstrap dial failed");
+                if let Some(peer) = peer_of(&address) {
+                    self.redial.lost(&peer, now);
+                }
+            }
+        }
+    }
+
+    /// Refuses a peer: blocks it (closing its connections) and reports why.
+    pub(crate) fn refuse(&mut self, peer: PeerId, reason: Refusal) {
+        tracing::warn!(%peer, %reason, "peer refused");
+        self.swarm.behaviour_mut().block_list.block_peer(peer);
+        self.peers.disconnected(&peer);
+        self.redial.forget(&peer);
+        let _ = self.emit(Event::PeerRefused { peer, reason });
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => {
+                tracing::trace!(?event, "identify");
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(_)) => {}
+            SwarmEvent::Behaviour(BehaviourEvent::BlockList(never)) => match never {},
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+                let _ = self.emit(Event::Listening(address));
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                if num_established.get() == 1 {
+                    tracing::debug!(peer = %peer_id, "connected");
+                    self.redial.connected(&peer_id);
+                    self.peers
+                        .connected(peer_id, Instant::now() + self.timeouts.hello);
+                    let request =
+                        medchain_protocol::message::SyncRequest::Hello(self.hello.clone());
+                    let id = self
+                        .swarm
+                        .behaviour_mut()
+                        .sync
+                        .send_request(&peer_id, request);
+                    self.hellos.insert(id, peer_id);
+                    let address = endpoint.get_remote_address().clone();
+                    let _ = self.emit(Event::Connected {
+                        peer: peer_id,
+                        address,
+                    });
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    tracing::debug!(peer = %peer_id, "disconnected");
+                    self.peers.disconnected(&peer_id);
+                    self.redial.lost(&peer_id, Instant::now());
+                    let _ = self.emit(Event::Disconnected(peer_id));
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                tracing::debug!(?peer_id, %error, "outgoing connection failed");
+                if let Some(peer) = peer_id {
+                    self.redial.lost(&peer, Instant::now());
+                }
+            }
+            other => tracing::trace!(?other, "swarm event"),
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Publish { topic, data, reply } => {
+                let result = self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(self.topics.hash(topic), data)
+                    .map_err(Error::from);
+                let _ = reply.send(result);
+            }
+            Command::Request {
+                peer,
+                request,
+                reply,
+            } => self.send_request(peer, request, reply),
+            Command::Respond {
+                handle,
+                response,
+                reply,
+            } => {
+                let result = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(handle.0, response)
+                    .map_err(|_| Error::ResponseDropped);
+                let _ = reply.send(result);
+            }
+            Command::Report {
+                id,
+                propagation_source,
+                acceptance,
+                reply,
+            } => {
+                let _ = reply.send(self.report(&id, propagation_source, acceptance));
+            }
+            Command::Dial { address, reply } => {
+                let _ = reply.send(self.swarm.dial(address).map_err(Error::from));
+            }
+            Command::Disconnect { peer, reply } => {
+                let _ = reply.send(self.swarm.disconnect_peer_id(peer).is_ok());
+            }
+            Command::Block { peer, reply } => {
+                self.swarm.behaviour_mut().block_list.block_peer(peer);
+                self.redial.forget(&peer);
+                let _ = reply.send(());
+            }
+            Command::ListenAddrs { reply } => {
+                let _ = reply.send(self.swarm.listeners().cloned().collect());
+            }
+            Command::IsConnected { peer, reply } => {
+                let _ = reply.send(self.swarm.is_connected(&peer));
+            }
+            Command::AdmittedPeers { reply } => {
+                let _ = reply.send(self.peers.admitted());
+            }
+            Command::PeerScore { peer, reply } => {
+                let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
+            }
+            Command::MeshPeers { topic, reply } => {
+                let hash = self.topics.hash(topic);
+                let peers = self.swarm.behaviour().gossipsub.mesh_peers(&hash).copied();
+                let _ = reply.send(peers.collect());
+            }
+            Command::Shutdown { reply } => {
+                let _ = reply.send(());
+            }
+        }
+    }
+}

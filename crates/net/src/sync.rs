@@ -1,0 +1,174 @@
+//! Sync and membership handling in the network task: hellos are answered and checked here (an
+//! admitted peer is announced, a refused one blocked); other requests from admitted peers go to
+//! the node with a reply handle, those from anyone else are refused.
+
+use libp2p::PeerId;
+use libp2p::request_response::{self, Message, ResponseChannel};
+use medchain_protocol::limits::MAX_BLOCKS_PER_RANGE;
+use medchain_protocol::message::{Hello, SyncError, SyncErrorCode, SyncRequest, SyncResponse};
+use tokio::sync::oneshot;
+
+use crate::client::Error;
+use crate::event::{Event, InboundRequest, ResponseHandle};
+use crate::event_loop::EventLoop;
+use crate::membership::{Refusal, check_hello, now_unix};
+
+fn refusal(code: SyncErrorCode, message: &str) -> SyncResponse {
+    SyncResponse::Error(SyncError {
+        code,
+        message: message.to_owned(),
+    })
+}
+
+impl EventLoop {
+    pub(crate) fn send_request(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+        reply: oneshot::Sender<Result<SyncResponse, Error>>,
+    ) {
+        if matches!(request, SyncRequest::Hello(_)) {
+            let _ = reply.send(Err(Error::HelloReserved));
+            return;
+        }
+        if self.peers.role(&peer).is_none() {
+            let _ = reply.send(Err(Error::NotAdmitted(peer)));
+            return;
+        }
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+        self.requests.insert(id, reply);
+    }
+
+    fn respond(&mut self, channel: ResponseChannel<SyncResponse>, response: SyncResponse) {
+        if self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_response(channel, response)
+            .is_err()
+        {
+            tracing::debug!("sync response channel closed");
+        }
+    }
+
+    /// Checks a peer's hello; admits or refuses it. Returns whether it is admitted.
+    fn on_hello(&mut self, peer: PeerId, hello: &Hello) -> bool {
+        if self.peers.role(&peer).is_some() {
+            return true;
+        }
+        if !self.swarm.is_connected(&peer) {
+            // Late answer from a peer already gone (or already refused and disconnected).
+            return false;
+        }
+        match check_hello(&self.consortium, &self.network, hello, &peer, now_unix()) {
+            Ok(member) => {
+                if self.peers.admit(peer, member.role) {
+                    tracing::info!(%peer, org = %member.org, role = %member.role.as_str(), "peer admitted");
+                    let _ = self.emit(Event::PeerAdmitted {
+                        peer,
+                        role: member.role,
+                        org: member.org,
+                    });
+                }
+                true
+            }
+            Err(reason) => {
+                self.refuse(peer, reason);
+                false
+            }
+        }
+    }
+
+    pub(crate) fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => self.on_request(peer, request, channel),
+            request_response::Event::Message {
+                peer,
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if self.hellos.remove(&request_id).is_some() {
+                    match response {
+                        SyncResponse::Hello(hello) => {
+                            self.on_hello(peer, &hello);
+                        }
+                        // Not logged in full: a response may carry payload bytes.
+                        _ => tracing::debug!(%peer, "hello answered without a hello"),
+                    }
+                } else if let Some(reply) = self.requests.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if self.hellos.remove(&request_id).is_some() {
+                    // The peer may still prove itself with its own hello before the deadline.
+                    tracing::debug!(%peer, %error, "{}", Refusal::ExchangeFailed);
+                } else if let Some(reply) = self.requests.remove(&request_id) {
+                    tracing::debug!(%peer, %error, "sync request failed");
+                    let _ = reply.send(Err(Error::Request(error)));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "inbound sync request failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+        channel: ResponseChannel<SyncResponse>,
+    ) {
+        if let SyncRequest::Hello(hello) = &request {
+            let response = if self.on_hello(peer, hello) {
+                SyncResponse::Hello(self.hello.clone())
+            } else {
+                refusal(SyncErrorCode::NotAdmitted, "membership refused")
+            };
+            return self.respond(channel, response);
+        }
+        if let SyncRequest::Blocks { limit, .. } = &request
+            && (*limit == 0 || *limit > MAX_BLOCKS_PER_RANGE)
+        {
+            return self.respond(
+                channel,
+                refusal(SyncErrorCode::BadRequest, "block range limit out of bounds"),
+            );
+        }
+        let Some(role) = self.peers.role(&peer) else {
+            return self.respond(
+                channel,
+                refusal(SyncErrorCode::NotAdmitted, "send a valid hello first"),
+            );
+        };
+        let event = Event::SyncRequest(InboundRequest {
+            peer,
+            role,
+            request,
+            reply: ResponseHandle(channel),
+        });
+        if let Err(event) = self.emit(event)
+            && let Event::SyncRequest(refused) = *event
+        {
+            self.respond(refused.reply.0, refusal(SyncErrorCode::Busy, "node busy"));
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Test harness: a consortium, nodes on loopback TCP, and a driver per node that plays the part
+//! of the node (judges gossip by a policy, answers sync requests from a map of payloads and a
+//! chain of blocks) and records what it saw.
+
+#![allow(dead_code, missing_docs, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use medchain_net::{Acceptance, Config, Event, Multiaddr, PeerId, Refusal};
+use medchain_protocol::identity::{
+    Consortium, IssuedCa, MemberKey, Role, create_root_ca, issue_member,
+};
+use medchain_protocol::ids::{BlockHash, ChainId, PayloadHash};
+use medchain_protocol::message::{SyncRequest, SyncResponse};
+use medchain_protocol::{Block, BlockDraft};
+use tokio::task::JoinHandle;
+
+pub const NETWORK: &str = "testnet";
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+/// A root CA and its trust configuration.
+pub struct Ca {
+    pub issued: IssuedCa,
+    pub consortium: Arc<Consortium>,
+}
+
+impl Ca {
+    pub fn new(name: &str) -> Self {
+        let issued = create_root_ca(name, now() - 3600, 30).expect("root CA");
+        let consortium =
+            Arc::new(Consortium::new(issued.cert_der.clone(), Vec::new()).expect("consortium"));
+        Ca { issued, consortium }
+    }
+
+    /// A member certificate and its key.
+    pub fn member(&self, role: Role, org: &str) -> (Vec<u8>, MemberKey) {
+        let member = issue_member(
+            &self.issued.cert_der,
+            &self.issued.key_pkcs8_der,
+            role,
+            org,
+            now() - 3600,
+            30,
+        )
+        .expect("member");
+        let key = MemberKey::from_pkcs8_der(&member.key_pkcs8_der).expect("key");
+        (member.cert_der, key)
+    }
+}
+
+/// What a node's driver saw.
+#[derive(Default)]
+pub struct Seen {
+    pub gossip: Vec<Vec<u8>>,
+    pub gossip_ids: Vec<(medchain_net::MessageId, PeerId)>,
+    pub admitted: Vec<(PeerId, Role)>,
+    pub refused: Vec<(PeerId, String)>,
+    pub requests: Vec<SyncRequest>,
+}
+
+/// Data a node serves to sync requests.
+#[derive(Default, Clone)]
+pub struct Store {
+    pub payloads: HashMap<PayloadHash, Vec<u8>>,
+    pub blocks: Vec<Block>,
+    /// Never judge gossip (to exercise the judgement timeout).
+    pub mute: bool,
+}
+
+pub struct Node {
+    pub client: medchain_net::Client,
+    pub peer_id: PeerId,
+    pub address: Multiaddr,
+    pub seen: Arc<Mutex<Seen>>,
+    task: JoinHandle<()>,
+    driver: JoinHandle<()>,
+}
+
+/// Gossip whose data starts with this is Rejected by the drivers; the rest is Accepted.
+pub const BAD: &[u8] = b"bad";
+
+pub fn config(ca: &Ca, role: Role, org: &str) -> (Config, MemberKey) {
+    let (cert, key) = ca.member(role, org);
+    let config = test_config(ca.consortium.clone(), cert, &key);
+    (config, key)
+}
+
+pub fn test_config(consortium: Arc<Consortium>, cert: Vec<u8>, key: &MemberKey) -> Config {
+    let mut config = Config::new(NETWORK, key, cert, consortium).expect("config");
+    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")];
+    config.timeouts.heartbeat = Duration::from_millis(100);
+    config.timeouts.heartbeat_initial_delay = Duration::from_millis(100);
+    config.timeouts.request = Duration::from_secs(5);
+    config.timeouts.decode = Duration::from_secs(2);
+    config
+}
+
+pub async fn spawn(config: Config, store: Store) -> Node {
+    let (client, mut events, task) = medchain_net::start(config).expect("start");
+    let address = loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Some(Event::Listening(address))) => break address,
+            Ok(Some(_)) => continue,
+            _ => panic!("no listen address"),
+        }
+    };
+    let peer_id = client.peer_id();
+    let address = address.with(libp2p::multiaddr::Protocol::P2p(peer_id));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let driver = tokio::spawn(drive(client.clone(), events, seen.clone(), store));
+    Node {
+        client,
+        peer_id,
+        address,
+        seen,
+        task,
+        driver,
+    }
+}
+
+async fn drive(
+    client: medchain_net::Client,
+    mut events: tokio::sync::mpsc::Receiver<Event>,
+    seen: Arc<Mutex<Seen>>,
+    store: Store,
+) {
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Gossip(message) => {
+                let verdict = if message.data.starts_with(BAD) {
+                    Acceptance::Reject
+                } else {
+                    Acceptance::Accept
+                };
+                {
+                    let mut seen = seen.lock().expect("lock");
+                    seen.gossip.push(message.data.clone());
+                    seen.gossip_ids
+                        .push((message.id.clone(), message.propagation_source));
+                }
+                if store.mute {
+                    continue;
+                }
+                let _ = client
+                    .report(message.id, message.propagation_source, verdict)
+                    .await;
+            }
+            Event::SyncRequest(inbound) => {
+                seen.lock()
+                    .expect("lock")
+                    .requests
+                    .push(inbound.request.clone());
+                let response = answer(&store, &inbound.request);
+                let _ = client.respond(inbound.reply, response).await;
+            }
+            Event::PeerAdmitted { peer, role, .. } => {
+                seen.lock().expect("lock").admitted.push((peer, role));
+            }
+            Event::PeerRefused { peer, reason } => {
+                let reason = match reason {
+                    Refusal::KeyMismatch => "key mismatch".to_owned(),
+                    Refusal::Timeout => "timeout".to_owned(),
+                    other => other.to_string(),
+                };
+                seen.lock().expect("lock").refused.push((peer, reason));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn answer(store: &Store, request: &SyncRequest) -> SyncResponse {
+    match request {
+        SyncRequest::Heads => SyncResponse::Heads(Vec::new()),
+        SyncRequest::Blocks { chain, from, limit } => SyncResponse::Blocks(
+            store
+                .blocks
+                .iter()
+                .filter(|b| b.header.chain == *chain && b.header.height >= *from)
+                .take(*limit as usize)
+                .cloned()
+                .collect(),
+        ),
+        SyncRequest::Payload(hash) => match store.payloads.get(hash) {
+            Some(bytes) => SyncResponse::Payload(serde_bytes::ByteBuf::from(bytes.clone())),
+            None => SyncResponse::NotFound,
+        },
+        SyncRequest::Hello(_) => SyncResponse::NotFound,
+    }
+}
+
+impl Node {
+    pub fn admitted(&self, peer: &PeerId) -> Option<Role> {
+        let seen = self.seen.lock().expect("lock");
+        seen.admitted
+            .iter()
+            .find(|(p, _)| p == peer)
+            .map(|(_, role)| *role)
+    }
+
+    pub fn refused(&self, peer: &PeerId) -> Option<String> {
+        let seen = self.seen.lock().expect("lock");
+        seen.refused
+            .iter()
+            .find(|(p, _)| p == peer)
+            .map(|(_, reason)| reason.clone())
+    }
+
+    pub fn got(&self, data: &[u8]) -> bool {
+        self.seen
+            .lock()
+            .expect("lock")
+            .gossip
+            .iter()
+            .any(|d| d == data)
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.client.shutdown().await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+        self.driver.abort();
+    }
+}
+
+/// Polls `condition` every 50 ms until it holds, or panics after `limit`.
+pub async fn eventually(what: &str, limit: Duration, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if condition().await {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A chain of `n` empty blocks signed by `key`.
+pub fn chain_of(key: &MemberKey, cert: &[u8], n: u64) -> (ChainId, Vec<Block>) {
+    let chain = ChainId::from_public_key(&key.public_key());
+    let mut prev = BlockHash::ZERO;
+    let mut blocks = Vec::new();
+    for height in 0..n {
+        let block = BlockDraft {
+            chain,
+            height,
+            prev,
+            time_ms: 1_700_000_000_000 + height,
+            certificate: cert.to_vec(),
+            carry_certificate: height == 0,
+            witnesses: Vec::new(),
+            entries: Vec::new(),
+        }
+        .seal(key);
+        prev = block.hash();
+        blocks.push(block);
+    }
+    (chain, blocks)
+}

@@ -1,0 +1,210 @@
+//! Membership gating over loopback TCP: a non-member, a revoked member and a peer presenting
+//! someone else's certificate are refused, disconnected and blocked within 5 s; an auditor is
+//! admitted as a reader but what it publishes is Rejected before it reaches any node.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Ca, Store, config, eventually, now, spawn, test_config};
+use medchain_net::{Topic, start};
+use medchain_protocol::identity::{Consortium, Role, revoke};
+use medchain_protocol::message::SyncResponse;
+
+const LIMIT: Duration = Duration::from_secs(60);
+/// The brief: refused within 5 s (plus a little for the test's polling).
+const REFUSAL: Duration = Duration::from_millis(5500);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_member_is_disconnected_and_blocked() {
+    tokio::time::timeout(LIMIT, async {
+        let ca = Ca::new("Consortium CA");
+        let foreign = Ca::new("Foreign CA");
+        let (cfg, _) = config(&ca, Role::Provider, "Hospital M");
+        let member = spawn(cfg, Store::default()).await;
+        // The outsider trusts our root, so only its own certificate is at fault.
+        let (cert, key) = foreign.member(Role::Provider, "Outsider");
+        let mut cfg = test_config(ca.consortium.clone(), cert, &key);
+        cfg.bootstrap = vec![member.address.clone()];
+        let outsider = spawn(cfg, Store::default()).await;
+        eventually("outsider refused", REFUSAL, async || {
+            member.refused(&outsider.peer_id).is_some()
+        })
+        .await;
+        assert!(member.admitted(&outsider.peer_id).is_none());
+        eventually(
+            "outsider disconnected",
+            Duration::from_secs(2),
+            async || {
+                !member
+                    .client
+                    .is_connected(outsider.peer_id)
+                    .await
+                    .unwrap_or(true)
+            },
+        )
+        .await;
+        // Blocked: a new dial is not even connected.
+        let _ = outsider.client.dial(member.address.clone()).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            !member
+                .client
+                .is_connected(outsider.peer_id)
+                .await
+                .expect("state")
+        );
+        let admitted = member.client.admitted_peers().await.expect("peers");
+        assert!(admitted.is_empty(), "{admitted:?}");
+        member.shutdown().await;
+        outsider.shutdown().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_member_and_borrowed_certificate_are_refused() {
+    tokio::time::timeout(LIMIT, async {
+        let ca = Ca::new("Revoking CA");
+        let (revoked_cert, revoked_key) = ca.member(Role::Provider, "Revoked");
+        let crl = revoke(
+            &ca.issued.cert_der,
+            &ca.issued.key_pkcs8_der,
+            None,
+            &revoked_cert,
+            now(),
+        )
+        .expect("crl");
+        let consortium =
+            Arc::new(Consortium::new(ca.issued.cert_der.clone(), vec![crl]).expect("trust"));
+        let (honest_cert, honest_key) = ca.member(Role::Provider, "Honest");
+        let member = spawn(
+            test_config(consortium.clone(), honest_cert.clone(), &honest_key),
+            Store::default(),
+        )
+        .await;
+
+        let mut cfg = test_config(consortium.clone(), revoked_cert, &revoked_key);
+        cfg.bootstrap = vec![member.address.clone()];
+        let revoked = spawn(cfg, Store::default()).await;
+
+        // A thief with the honest member's certificate but its own key.
+        let (_, thief_key) = ca.member(Role::Provider, "Thief");
+        let mut cfg = test_config(consortium, honest_cert, &thief_key);
+        cfg.bootstrap = vec![member.address.clone()];
+        let thief = spawn(cfg, Store::default()).await;
+
+        eventually("both refused", REFUSAL, async || {
+            member.refused(&revoked.peer_id).is_some() && member.refused(&thief.peer_id).is_some()
+        })
+        .await;
+        assert_eq!(
+            member.refused(&thief.peer_id).as_deref(),
+            Some("key mismatch")
+        );
+        assert!(
+            member
+                .client
+                .admitted_peers()
+                .await
+                .expect("peers")
+                .is_empty()
+        );
+        member.shutdown().await;
+        revoked.shutdown().await;
+        thief.shutdown().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auditor_is_admitted_but_cannot_publish() {
+    tokio::time::timeout(LIMIT, async {
+        let ca = Ca::new("Audit CA");
+        let (cfg, _) = config(&ca, Role::Provider, "Hospital 2");
+        let p2 = spawn(cfg, Store::default()).await;
+        let (mut cfg, _) = config(&ca, Role::Provider, "Hospital 1");
+        cfg.bootstrap = vec![p2.address.clone()];
+        let p1 = spawn(cfg, Store::default()).await;
+        let (mut cfg, _) = config(&ca, Role::Auditor, "Audit Office");
+        cfg.bootstrap = vec![p1.address.clone()];
+        let auditor = spawn(cfg, Store::default()).await;
+
+        eventually("auditor admitted", Duration::from_secs(10), async || {
+            p1.admitted(&auditor.peer_id) == Some(Role::Auditor)
+                && p1.admitted(&p2.peer_id) == Some(Role::Provider)
+        })
+        .await;
+        for node in [&p1, &p2, &auditor] {
+            eventually("mesh formed", Duration::from_secs(20), async || {
+                !node
+                    .client
+                    .mesh_peers(Topic::Blocks)
+                    .await
+                    .unwrap_or_default()
+                    .is_empty()
+            })
+            .await;
+        }
+
+        // The auditor reads: sync requests are answered, provider gossip reaches it.
+        let heads = auditor.client.heads(p1.peer_id).await.expect("heads");
+        assert_eq!(heads, SyncResponse::Heads(Vec::new()));
+        let from_provider = b"provider block".to_vec();
+        p2.client
+            .publish(Topic::Blocks, from_provider.clone())
+            .await
+            .expect("publish");
+        eventually(
+            "provider gossip delivered",
+            Duration::from_secs(10),
+            async || p1.got(&from_provider) && auditor.got(&from_provider),
+        )
+        .await;
+
+        // The auditor publishes: Rejected at the first hop before the node sees it.
+        let before = p1
+            .client
+            .peer_score(auditor.peer_id)
+            .await
+            .expect("score")
+            .unwrap_or(0.0);
+        let from_auditor = b"auditor block".to_vec();
+        auditor
+            .client
+            .publish(Topic::Blocks, from_auditor.clone())
+            .await
+            .expect("publish");
+        eventually("auditor penalised", Duration::from_secs(10), async || {
+            let score = p1.client.peer_score(auditor.peer_id).await.ok().flatten();
+            score.is_some_and(|s| s < before - 10.0)
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!p1.got(&from_auditor) && !p2.got(&from_auditor));
+        auditor.shutdown().await;
+        p1.shutdown().await;
+        p2.shutdown().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starts_without_listen_addresses_and_shuts_down() {
+    // Starting with no listen address still yields a working client.
+    tokio::time::timeout(LIMIT, async {
+        let ca = Ca::new("Bare CA");
+        let (mut cfg, _) = config(&ca, Role::Provider, "Hospital");
+        cfg.listen.clear();
+        let (client, _events, task) = start(cfg).expect("start");
+        assert!(client.listen_addrs().await.expect("addrs").is_empty());
+        client.shutdown().await.expect("shutdown");
+        task.await.expect("task");
+    })
+    .await
+    .expect("test timed out");
+}
