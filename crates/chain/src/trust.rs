@@ -46,6 +46,11 @@ impl Trust {
         &self.consortium
     }
 
+    /// The consortium, shared (the network layer checks peers' certificates against it).
+    pub fn shared_consortium(&self) -> Arc<Consortium> {
+        self.consortium.clone()
+    }
+
     /// Verifies `cert_der` as a provider certificate valid at `at_ms` (ms since the epoch).
     pub fn provider(&self, cert_der: &[u8], at_ms: u64) -> Result<Provider, CertError> {
         let hash = CertHash::of(cert_der);

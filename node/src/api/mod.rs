@@ -38,6 +38,8 @@ pub struct AppState {
     pub role: Role,
     /// The node's metrics.
     pub metrics: Arc<Metrics>,
+    /// The network client, when the node runs the network layer.
+    pub net: Option<medchain_net::Client>,
 }
 
 /// The router for `state`.

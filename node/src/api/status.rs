@@ -56,11 +56,25 @@ pub async fn status(State(state): State<AppState>) -> ApiResult<Response> {
     .into_response())
 }
 
-/// `GET /v1/peers`: the network layer is not wired into the node yet, and this says so.
-pub async fn peers() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "peers are not available: this build's node does not run the network layer yet",
+/// `GET /v1/peers`: the admitted peers and their roles.
+pub async fn peers(State(state): State<AppState>) -> ApiResult<Response> {
+    let Some(net) = &state.net else {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "this node does not run the network layer",
+        ));
+    };
+    let peers = net
+        .admitted_peers()
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("network: {e}")))?;
+    let list: Vec<_> = peers
+        .into_iter()
+        .map(|(peer, role)| serde_json::json!({ "peer": peer.to_string(), "role": role.as_str() }))
+        .collect();
+    Ok(
+        Json(serde_json::json!({ "local": net.peer_id().to_string(), "peers": list }))
+            .into_response(),
     )
 }
 

@@ -28,6 +28,7 @@ fn app(role: Role) -> Router {
         token: TOKEN.into(),
         role,
         metrics: Arc::new(crate::metrics::Metrics::new()),
+        net: None,
     })
 }
 

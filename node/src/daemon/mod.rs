@@ -4,6 +4,7 @@
 //! (gossip, sync, repair from peers) is wired in by issue 5 once `medchain-net` lands.
 
 pub mod logging;
+pub mod network;
 pub mod startup;
 pub mod verifier;
 
@@ -22,7 +23,7 @@ use crate::service::{AuditLog, AuditTrail, Service};
 /// Runs the node until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> Result<()> {
     let trust = startup::trust(&config)?;
-    let (author, role, _network_key) = startup::member(&config, &trust)?;
+    let (author, role, network_key) = startup::member(&config, &trust)?;
     let pseudonyms = startup::pseudonyms(&config)?;
     let (store, moved_aside) = startup::store(&config)?;
     if moved_aside.is_some() {
@@ -39,13 +40,19 @@ pub async fn run(config: Config) -> Result<()> {
         (_, Some(_)) => AuditTrail::Chain,
         (_, None) => AuditTrail::LocalLog(AuditLog::new(config.audit.local_log.clone())),
     };
-    let service = Arc::new(Service::new(
-        Ledger::new(store, trust),
-        author,
-        pseudonyms,
-        audit,
-        startup::now_ms,
-    ));
+    let (publish_tx, publish_rx) = tokio::sync::mpsc::channel(1024);
+    let consortium = trust.shared_consortium();
+    let own_certificate = identity_certificate(&config)?;
+    let service = Arc::new(
+        Service::new(
+            Ledger::new(store, trust),
+            author,
+            pseudonyms,
+            audit,
+            startup::now_ms,
+        )
+        .with_publisher(publish_tx),
+    );
 
     let metrics = Arc::new(Metrics::new());
 
@@ -65,6 +72,28 @@ pub async fn run(config: Config) -> Result<()> {
         ))
     });
 
+    // The network: gossip, sync, membership; the glue ties it to the ledger.
+    let mut net_config = medchain_net::Config::new(
+        config.node.network.clone(),
+        &network_key,
+        own_certificate,
+        consortium,
+    )
+    .context("the member key is not usable as a network identity")?;
+    net_config.listen = parse_addrs(&config.p2p.listen, "p2p.listen")?;
+    net_config.bootstrap = parse_addrs(&config.p2p.bootstrap, "p2p.bootstrap")?;
+    let (client, events, net_task) =
+        medchain_net::start(net_config).context("cannot start the network")?;
+    info!(peer_id = %client.peer_id(), "network started");
+    let (stop_glue, glue_stopped) = tokio::sync::oneshot::channel::<()>();
+    let glue = tokio::spawn(network::Glue::new(service.clone(), client.clone()).run(
+        events,
+        publish_rx,
+        async move {
+            let _ = glue_stopped.await;
+        },
+    ));
+
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.api.listen))?;
@@ -75,6 +104,7 @@ pub async fn run(config: Config) -> Result<()> {
         token: token.trim().into(),
         role,
         metrics,
+        net: Some(client.clone()),
     });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
@@ -84,6 +114,10 @@ pub async fn run(config: Config) -> Result<()> {
     if let Some(task) = verifier {
         task.abort();
     }
+    let _ = stop_glue.send(());
+    let _ = glue.await;
+    let _ = client.shutdown().await;
+    let _ = net_task.await;
     let flushed =
         tokio::task::spawn_blocking(move || service.with_ledger(|l| l.store().flush())).await;
     match flushed {
@@ -92,6 +126,22 @@ pub async fn run(config: Config) -> Result<()> {
         Err(_) => warn!("final flush was interrupted"),
     }
     Ok(())
+}
+
+fn parse_addrs(addrs: &[String], key: &str) -> Result<Vec<medchain_net::Multiaddr>> {
+    addrs
+        .iter()
+        .map(|a| {
+            a.parse()
+                .with_context(|| format!("{key}: {a:?} is not a multiaddress"))
+        })
+        .collect()
+}
+
+fn identity_certificate(config: &Config) -> Result<Vec<u8>> {
+    let pem = std::fs::read_to_string(&config.identity.member_cert)
+        .with_context(|| format!("cannot read {}", config.identity.member_cert.display()))?;
+    medchain_protocol::identity::pem_to_der_cert(&pem).context("member certificate is not readable")
 }
 
 /// Resolves on SIGINT or SIGTERM.

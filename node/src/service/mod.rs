@@ -17,12 +17,14 @@ mod view;
 use std::sync::{Mutex, MutexGuard};
 
 use medchain_chain::provenance::{self, History, Limits, Version};
-use medchain_chain::{Author, EntryDraft, Ledger, Report};
+use medchain_chain::{Author, Authored, EntryDraft, Ledger, Report};
+use medchain_protocol::BlockMessage;
 use medchain_protocol::identity::org_of;
 use medchain_protocol::{
     Block, ChainId, EntryKind, EntryRef, EquivocationEvidence, Parent, PatientRef, PseudonymKey,
     RecordId,
 };
+use tokio::sync::mpsc;
 
 pub use audit::{AuditLog, AuditTrail};
 pub use error::ServiceError;
@@ -39,6 +41,7 @@ pub struct Service {
     pseudonyms: PseudonymKey,
     audit: AuditTrail,
     clock: fn() -> u64,
+    publisher: Option<mpsc::Sender<BlockMessage>>,
 }
 
 impl Service {
@@ -56,7 +59,39 @@ impl Service {
             pseudonyms,
             audit,
             clock,
+            publisher: None,
         }
+    }
+
+    /// Sends every block this node authors to `publisher` (the network glue gossips them).
+    pub fn with_publisher(mut self, publisher: mpsc::Sender<BlockMessage>) -> Self {
+        self.publisher = Some(publisher);
+        self
+    }
+
+    /// Authors `drafts` and hands the blocks to the publisher.
+    fn author(
+        &self,
+        author: &Author,
+        drafts: Vec<EntryDraft>,
+    ) -> Result<Vec<Authored>, ServiceError> {
+        let authored = self.ledger().author(author, drafts, (self.clock)())?;
+        if let Some(publisher) = &self.publisher {
+            for a in &authored {
+                let message = BlockMessage {
+                    block: a.block.block().clone(),
+                    payloads: a.block.payloads().iter().cloned().map(Into::into).collect(),
+                };
+                // A full queue only delays replication: peers fetch the block by sync.
+                if publisher.try_send(message).is_err() {
+                    tracing::warn!(
+                        height = a.block.height(),
+                        "publish queue full; peers will fetch the block by sync"
+                    );
+                }
+            }
+        }
+        Ok(authored)
     }
 
     fn ledger(&self) -> MutexGuard<'_, Ledger> {
@@ -72,7 +107,7 @@ impl Service {
         let author = self.writer()?;
         let draft = request.into_draft(&self.pseudonyms)?;
         self.refuse_while_own_chain_quarantined(author)?;
-        let authored = self.ledger().author(author, vec![draft], (self.clock)())?;
+        let authored = self.author(author, vec![draft])?;
         let first = authored
             .into_iter()
             .next()
@@ -233,7 +268,7 @@ impl Service {
                     payload: None,
                     parents: vec![Parent::Entry(version)],
                 };
-                self.ledger().author(author, vec![access], (self.clock)())?;
+                self.author(author, vec![access])?;
                 Ok(())
             }
             (AuditTrail::Chain, None) => Err(ServiceError::Unavailable(

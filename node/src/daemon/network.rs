@@ -1,0 +1,408 @@
+//! The glue between the network and the ledger: the only place that knows both.
+//!
+//! - Gossip in: decode, validate through the ledger, report Accept / Reject / Ignore to
+//!   gossipsub (nothing is forwarded before that), fetch the gap or missing payloads, gossip new
+//!   equivocation evidence. Refusals are logged like the paper's Figure 3.
+//! - Sync in: answer heads, block ranges (trimmed to the response limit) and payloads.
+//! - Blocks we author: gossiped on the blocks topic.
+//! - Anti-entropy: every few seconds, and when a peer is admitted, compare heads with each
+//!   admitted peer and fetch what is missing, so a node that was offline (or whose store was
+//!   repaired into quarantine) catches up without new gossip. Blocks fetched go through the same
+//!   validation; a range that does not verify is dropped and another peer is asked next round.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use medchain_chain::{Decoded, Ingested, Rejection, Verdict};
+use medchain_net::{Acceptance, Client, Event, GossipMessage, InboundRequest, PeerId, Topic};
+use medchain_protocol::limits::{MAX_BLOCKS_PER_RANGE, MAX_HEADS, MAX_SYNC_RESPONSE_BYTES};
+use medchain_protocol::message::{SyncError, SyncErrorCode, WireMessage};
+use medchain_protocol::{
+    Block, BlockMessage, ChainId, EquivocationEvidence, PayloadHash, SyncRequest, SyncResponse,
+};
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+use super::startup::now_ms;
+use crate::service::Service;
+
+/// Seconds between anti-entropy rounds.
+pub const ANTI_ENTROPY_SECS: u64 = 5;
+
+/// Shared state of the glue.
+#[derive(Clone)]
+pub struct Glue {
+    service: Arc<Service>,
+    client: Client,
+    syncing: Arc<Mutex<HashSet<PeerId>>>,
+}
+
+impl Glue {
+    /// The glue over `service` and the network `client`.
+    pub fn new(service: Arc<Service>, client: Client) -> Self {
+        Self {
+            service,
+            client,
+            syncing: Arc::default(),
+        }
+    }
+
+    /// Runs until the event stream ends or `stop` resolves.
+    pub async fn run(
+        self,
+        mut events: mpsc::Receiver<Event>,
+        mut published: mpsc::Receiver<BlockMessage>,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        let mut anti_entropy = tokio::time::interval(Duration::from_secs(ANTI_ENTROPY_SECS));
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => self.on_event(event),
+                    None => break,
+                },
+                Some(message) = published.recv() => {
+                    let height = message.block.header.height;
+                    if let Err(e) = self.client.publish(Topic::Blocks, message.to_wire()).await {
+                        // No peers in the mesh yet: they fetch it by sync.
+                        debug!(height, error = %e, "block not gossiped");
+                    }
+                }
+                _ = anti_entropy.tick() => {
+                    let glue = self.clone();
+                    tokio::spawn(async move { glue.anti_entropy().await });
+                }
+                () = &mut stop => break,
+            }
+        }
+    }
+
+    fn on_event(&self, event: Event) {
+        let glue = self.clone();
+        match event {
+            Event::Gossip(message) => {
+                tokio::spawn(async move { glue.on_gossip(message).await });
+            }
+            Event::SyncRequest(request) => {
+                tokio::spawn(async move { glue.answer(request).await });
+            }
+            Event::PeerAdmitted { peer, role, org } => {
+                info!(%peer, role = role.as_str(), %org, "peer admitted");
+                tokio::spawn(async move { glue.sync_with(peer).await });
+            }
+            Event::PeerRefused { peer, reason } => {
+                warn!(%peer, reason = %reason, "peer refused, disconnected and blocked")
+            }
+            Event::Listening(address) => info!(%address, "p2p listening"),
+            Event::Connected { .. } | Event::Disconnected(_) => {}
+        }
+    }
+
+    async fn on_gossip(&self, message: GossipMessage) {
+        let acceptance = match message.topic {
+            Topic::Blocks => self.on_block(&message).await,
+            Topic::Evidence => self.on_evidence(&message).await,
+        };
+        if let Err(e) = self
+            .client
+            .report(message.id, message.propagation_source, acceptance)
+            .await
+        {
+            debug!(error = %e, "validation result not reported");
+        }
+    }
+
+    async fn on_block(&self, message: &GossipMessage) -> Acceptance {
+        let decoded = match BlockMessage::from_wire(&message.data) {
+            Ok(block) => Decoded::from_message(block),
+            Err(e) => {
+                warn!(peer = %message.source, reason = "malformed", detail = %e, "drop block");
+                return Acceptance::Reject;
+            }
+        };
+        let (chain, height) = (decoded.block().header.chain, decoded.block().header.height);
+        let service = self.service.clone();
+        let outcome = blocking(move || service.with_ledger(|l| l.ingest(decoded, now_ms()))).await;
+        match outcome {
+            Some(Ok(Ingested::Committed(run))) => {
+                for c in &run {
+                    debug!(chain = %c.chain, height = c.height, entries = c.entries, "block accepted");
+                }
+                self.fetch_missing_payloads(message.propagation_source, chain, height)
+                    .await;
+                Acceptance::Accept
+            }
+            Some(Ok(Ingested::Buffered(gap))) => {
+                info!(chain = %gap.chain, from = gap.from, to = gap.to, "gap: requesting blocks");
+                let glue = self.clone();
+                let peer = message.propagation_source;
+                tokio::spawn(async move { glue.sync_chain(peer, gap.chain, gap.to + 1).await });
+                Acceptance::Ignore
+            }
+            Some(Ok(Ingested::Equivocation { evidence, new })) => {
+                error!(%chain, height, "equivocation: a second block signed for this height; the first stays, evidence kept");
+                if new {
+                    self.publish_evidence(&evidence).await;
+                }
+                Acceptance::Ignore
+            }
+            Some(Err(rejection)) => {
+                log_drop(&rejection, &chain, height, &message.source);
+                verdict(&rejection)
+            }
+            None => Acceptance::Ignore,
+        }
+    }
+
+    async fn on_evidence(&self, message: &GossipMessage) -> Acceptance {
+        let Ok(evidence) = EquivocationEvidence::from_wire(&message.data) else {
+            return Acceptance::Reject;
+        };
+        let service = self.service.clone();
+        match blocking(move || service.with_ledger(|l| l.ingest_evidence(&evidence))).await {
+            Some(Ok(true)) => {
+                warn!("equivocation evidence received and kept");
+                Acceptance::Accept
+            }
+            Some(Ok(false)) => Acceptance::Ignore,
+            Some(Err(rejection)) => verdict(&rejection),
+            None => Acceptance::Ignore,
+        }
+    }
+
+    async fn publish_evidence(&self, evidence: &EquivocationEvidence) {
+        if let Err(e) = self
+            .client
+            .publish(Topic::Evidence, evidence.to_wire())
+            .await
+        {
+            debug!(error = %e, "evidence not gossiped");
+        }
+    }
+
+    /// Answers one sync request from the store.
+    async fn answer(&self, request: InboundRequest) {
+        let service = self.service.clone();
+        let query = request.request.clone();
+        let response =
+            blocking(move || respond(&service, query))
+                .await
+                .unwrap_or(SyncResponse::Error(SyncError {
+                    code: SyncErrorCode::Internal,
+                    message: "the responder failed".into(),
+                }));
+        if let Err(e) = self.client.respond(request.reply, response).await {
+            debug!(peer = %request.peer, error = %e, "sync response not sent");
+        }
+    }
+
+    /// One anti-entropy round with every admitted peer.
+    async fn anti_entropy(&self) {
+        let Ok(peers) = self.client.admitted_peers().await else {
+            return;
+        };
+        for (peer, _) in peers {
+            self.sync_with(peer).await;
+        }
+    }
+
+    /// Fetches from `peer` every block it holds that we do not.
+    async fn sync_with(&self, peer: PeerId) {
+        if !self
+            .syncing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(peer)
+        {
+            return;
+        }
+        if let Ok(SyncResponse::Heads(heads)) = self.client.heads(peer).await {
+            for head in heads {
+                let ours = self.our_next_height(head.chain).await;
+                if head.height + 1 > ours {
+                    self.sync_chain(peer, head.chain, head.height + 1).await;
+                }
+            }
+        }
+        self.syncing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&peer);
+        let service = self.service.clone();
+        if let Some(Ok(restored)) =
+            blocking(move || service.with_ledger(|l| l.complete_restores(now_ms()))).await
+        {
+            for event in restored {
+                info!(chain = %event.chain, from_height = event.from_height, event = event.id, "chain restored from peers: confirmed");
+            }
+        }
+    }
+
+    async fn our_next_height(&self, chain: ChainId) -> u64 {
+        let service = self.service.clone();
+        blocking(move || service.with_ledger(|l| l.store().head(&chain)))
+            .await
+            .and_then(Result::ok)
+            .flatten()
+            .map_or(0, |h| h.height + 1)
+    }
+
+    /// Fetches `chain` from `peer` until our copy reaches `until` (exclusive) or the peer stops
+    /// answering with blocks that verify.
+    async fn sync_chain(&self, peer: PeerId, chain: ChainId, until: u64) {
+        loop {
+            let from = self.our_next_height(chain).await;
+            if from >= until {
+                return;
+            }
+            let blocks = match self
+                .client
+                .blocks(peer, chain, from, MAX_BLOCKS_PER_RANGE)
+                .await
+            {
+                Ok(SyncResponse::Blocks(blocks)) if !blocks.is_empty() => blocks,
+                Ok(_) | Err(_) => return,
+            };
+            info!(%peer, %chain, from, count = blocks.len(), "request blocks from peer");
+            let service = self.service.clone();
+            let result =
+                blocking(move || service.with_ledger(|l| l.ingest_range(blocks, now_ms()))).await;
+            let Some((committed, failure)) = result else {
+                return;
+            };
+            if let Some(rejection) = failure {
+                warn!(%peer, %chain, from, reason = rejection.reason(), detail = %rejection, "range from peer does not verify; asking another peer next round");
+                if committed.is_empty() {
+                    return;
+                }
+            }
+            if committed.is_empty() {
+                return;
+            }
+            let last = committed.last().map_or(from, |c| c.height);
+            info!(%peer, %chain, from, to = last, "blocks confirmed");
+            self.fetch_missing_payloads(peer, chain, from).await;
+        }
+    }
+
+    /// Fetches from `peer` the payloads of `chain` from height `from` that we do not hold.
+    async fn fetch_missing_payloads(&self, peer: PeerId, chain: ChainId, from: u64) {
+        let service = self.service.clone();
+        let missing = blocking(move || missing_payloads(&service, chain, from))
+            .await
+            .unwrap_or_default();
+        for hash in missing {
+            match self.client.payload(peer, hash).await {
+                Ok(SyncResponse::Payload(bytes)) if PayloadHash::of(&bytes) == hash => {
+                    let service = self.service.clone();
+                    let stored =
+                        blocking(move || service.with_ledger(|l| l.restore_payload(&bytes))).await;
+                    if !matches!(stored, Some(Ok(_))) {
+                        warn!(payload = %hash, "payload could not be stored");
+                    }
+                }
+                Ok(SyncResponse::Payload(_)) => {
+                    warn!(%peer, payload = %hash, "peer sent a payload that does not match its hash")
+                }
+                _ => debug!(%peer, payload = %hash, "payload not available from peer"),
+            }
+        }
+    }
+}
+
+fn verdict(rejection: &Rejection) -> Acceptance {
+    match rejection.verdict() {
+        Verdict::Reject => Acceptance::Reject,
+        Verdict::Ignore | Verdict::Duplicate => Acceptance::Ignore,
+    }
+}
+
+/// The paper's Figure 3: a dropped block with its chain, height, certificate and reason.
+fn log_drop(rejection: &Rejection, chain: &ChainId, height: u64, source: &PeerId) {
+    match rejection.verdict() {
+        Verdict::Reject => {
+            warn!(%chain, height, peer = %source, reason = rejection.reason(), detail = %rejection, "drop block")
+        }
+        Verdict::Ignore => {
+            debug!(%chain, height, peer = %source, reason = rejection.reason(), "block not applied now")
+        }
+        Verdict::Duplicate => {}
+    }
+}
+
+/// Runs blocking ledger work off the async runtime; `None` if the task failed.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    tokio::task::spawn_blocking(work).await.ok()
+}
+
+/// The answer to a sync request, from the store.
+fn respond(service: &Service, request: SyncRequest) -> SyncResponse {
+    let internal = |e: medchain_store::StoreError| {
+        error!(error = %e, "store failed while answering a peer");
+        SyncResponse::Error(SyncError {
+            code: SyncErrorCode::Internal,
+            message: "store error".into(),
+        })
+    };
+    service.with_ledger(|ledger| {
+        let store = ledger.store();
+        match request {
+            SyncRequest::Heads => match store.heads() {
+                Ok(mut heads) => {
+                    heads.truncate(MAX_HEADS);
+                    SyncResponse::Heads(heads)
+                }
+                Err(e) => internal(e),
+            },
+            SyncRequest::Blocks { chain, from, limit } => {
+                match store.blocks_range(&chain, from, limit.min(MAX_BLOCKS_PER_RANGE)) {
+                    Ok(blocks) => SyncResponse::Blocks(fit_response(blocks)),
+                    Err(e) => internal(e),
+                }
+            }
+            SyncRequest::Payload(hash) => match store.payload(&hash) {
+                Ok(Some(bytes)) => SyncResponse::Payload(bytes.into()),
+                Ok(None) => SyncResponse::NotFound,
+                Err(e) => internal(e),
+            },
+            SyncRequest::Hello(_) => SyncResponse::Error(SyncError {
+                code: SyncErrorCode::BadRequest,
+                message: "hello is answered by the network layer".into(),
+            }),
+        }
+    })
+}
+
+/// The longest prefix of `blocks` that fits a sync response.
+fn fit_response(blocks: Vec<Block>) -> Vec<Block> {
+    let budget = MAX_SYNC_RESPONSE_BYTES - 64 * 1024;
+    let mut used = 0;
+    blocks
+        .into_iter()
+        .take_while(|b| {
+            used += b.encode().len() + 8;
+            used <= budget
+        })
+        .collect()
+}
+
+fn missing_payloads(service: &Service, chain: ChainId, from: u64) -> Vec<PayloadHash> {
+    service.with_ledger(|ledger| {
+        let store = ledger.store();
+        let Ok(blocks) = store.blocks_range(&chain, from, MAX_BLOCKS_PER_RANGE) else {
+            return Vec::new();
+        };
+        let mut missing = Vec::new();
+        for entry in blocks.iter().flat_map(|b| &b.entries) {
+            if let Some(p) = &entry.payload
+                && !store.has_payload(&p.hash).unwrap_or(true)
+                && !missing.contains(&p.hash)
+            {
+                missing.push(p.hash);
+            }
+        }
+        missing
+    })
+}

@@ -1,0 +1,238 @@
+//! Helpers to run `medchain` daemons as an operator would: a consortium on disk, nodes started
+//! as processes with JSON logs, HTTP calls on loopback, bounded waits, and cleanup on drop.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_medchain");
+
+pub fn medchain(args: &[&str]) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "medchain {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// A node set up on disk.
+pub struct Setup {
+    _tmp: Option<tempfile::TempDir>,
+    pub config: PathBuf,
+    pub data: PathBuf,
+    pub token: String,
+}
+
+/// A consortium CA in a temporary directory.
+pub struct Ca {
+    pub tmp: tempfile::TempDir,
+    pub dir: PathBuf,
+}
+
+impl Ca {
+    pub fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ca");
+        medchain(&["ca", "init", "--name", "Test Consortium", "--out", p(&dir)]);
+        Self { tmp, dir }
+    }
+
+    /// Issues a member and writes its node configuration (ephemeral ports, bootstrap peers).
+    pub fn node(&self, name: &str, role: &str, org: &str, bootstrap: &[String]) -> Setup {
+        let member = self.tmp.path().join(format!("{name}-member"));
+        let data = self.tmp.path().join(name);
+        medchain(&[
+            "ca",
+            "issue",
+            "--ca",
+            p(&self.dir),
+            "--role",
+            role,
+            "--org",
+            org,
+            "--out",
+            p(&member),
+        ]);
+        let mut args = vec![
+            "init".to_owned(),
+            "--role".into(),
+            role.into(),
+            "--ca".into(),
+            p(&self.dir).into(),
+            "--member".into(),
+            p(&member).into(),
+            "--data-dir".into(),
+            p(&data).into(),
+            "--api-listen".into(),
+            "127.0.0.1:0".into(),
+            "--verifier-interval".into(),
+            "0".into(),
+            "--p2p-listen".into(),
+            "/ip4/127.0.0.1/tcp/0".into(),
+        ];
+        for peer in bootstrap {
+            args.push("--bootstrap".into());
+            args.push(peer.clone());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        medchain(&args);
+        let token = std::fs::read_to_string(data.join("api.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        Setup {
+            _tmp: None,
+            config: data.join("medchain.toml"),
+            data,
+            token,
+        }
+    }
+}
+
+/// One provider in its own consortium.
+pub fn setup() -> Setup {
+    let ca = Ca::new();
+    let mut setup = ca.node("a", "provider", "Hospital A", &[]);
+    setup._tmp = Some(ca.tmp);
+    setup
+}
+
+/// A running node; killed on drop.
+pub struct Node {
+    pub child: Child,
+    pub api: String,
+    pub p2p: String,
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the daemon with JSON logs; does not wait for anything.
+pub fn spawn(setup: &Setup) -> Node {
+    let mut child = Command::new(BIN)
+        .args(["--log-format", "json", "run", "--config", p(&setup.config)])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Node {
+        child,
+        api: String::new(),
+        p2p: String::new(),
+        lines,
+    }
+}
+
+/// Starts the daemon and waits (bounded) until it serves.
+pub fn start(setup: &Setup) -> Node {
+    let mut node = spawn(setup);
+    node.wait_ready();
+    node
+}
+
+impl Node {
+    /// Waits (bounded) for the "node ready" line and takes the API address from it.
+    pub fn wait_ready(&mut self) {
+        // "network started", "p2p listening" and "node ready" come in any order.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (mut peer_id, mut address, mut api) = (None, None, None);
+        while peer_id.is_none() || address.is_none() || api.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                panic!("node not ready within 30 s");
+            };
+            let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            let field = |name: &str| json["fields"][name].as_str().map(str::to_owned);
+            match json["fields"]["message"].as_str() {
+                Some("network started") => peer_id = field("peer_id"),
+                Some("p2p listening") => address = field("address"),
+                Some("node ready") => api = field("api"),
+                _ => {}
+            }
+        }
+        self.api = api.unwrap_or_default();
+        self.p2p = format!(
+            "{}/p2p/{}",
+            address.unwrap_or_default(),
+            peer_id.unwrap_or_default()
+        );
+    }
+
+    /// Waits (bounded) for a log line containing `needle`; returns it.
+    pub fn wait_for(&mut self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with {needle:?} within {limit:?}"),
+            }
+        }
+    }
+
+    pub fn http(&self, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, String) {
+        let mut stream = TcpStream::connect(&self.api).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let body = body.unwrap_or("");
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nX-Medchain-Actor: nurse-7\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.api,
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response[9..12].parse().unwrap();
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(mut self) -> i32 {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node did not stop within 15 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
