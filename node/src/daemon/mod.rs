@@ -1,7 +1,8 @@
 //! The node daemon: start-up, the API server, the verifier schedule, and clean shutdown.
 //!
-//! Today the daemon serves one node's ledger over the API and audits it; the network layer
-//! (gossip, sync, repair from peers) is wired in by issue 5 once `medchain-net` lands.
+//! Start-up checks identity and store and scans the store before anything is served; then the
+//! network (gossip, sync, anti-entropy, repair from peers), the API and the verifier schedule run
+//! until SIGINT or SIGTERM.
 
 pub mod logging;
 pub mod network;

@@ -218,7 +218,17 @@ impl Glue {
         {
             return;
         }
-        if let Ok(SyncResponse::Heads(heads)) = self.client.heads(peer).await {
+        let answer = self.client.heads(peer).await;
+        match &answer {
+            Ok(SyncResponse::Heads(heads)) => {
+                debug!(%peer, chains = heads.len(), "anti-entropy: heads received")
+            }
+            Ok(other) => {
+                debug!(%peer, answer = ?std::mem::discriminant(other), "anti-entropy: peer did not send heads")
+            }
+            Err(e) => debug!(%peer, error = %e, "anti-entropy: heads request failed"),
+        }
+        if let Ok(SyncResponse::Heads(heads)) = answer {
             for head in heads {
                 let ours = self.our_next_height(head.chain).await;
                 if head.height + 1 > ours {

@@ -1,8 +1,8 @@
 //! The scheduled chain verifier and its log lines, in the spirit of the paper's Figure 4.
 //!
 //! A violation quarantines the damaged block and everything after it (kept for forensics). The
-//! range then has to come back from peers; until the network layer is wired into the node, the
-//! chain stays quarantined and the log says so.
+//! range then comes back from peers by anti-entropy (see `network`), through the normal
+//! validation, and the quarantine event is marked restored.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,7 +48,7 @@ pub fn check_and_quarantine(service: &Service, metrics: &Metrics) -> Option<Repo
             Ok(repair) => {
                 metrics.quarantines.inc();
                 warn!(chain = %repair.chain, from_height = repair.from_height, blocks = repair.event.blocks.len(), event = repair.event.id, "erase completed: blocks moved to quarantine (kept for forensics)");
-                warn!(chain = %repair.chain, from_height = repair.from_height, "request blocks from peers: not possible yet, this node does not run the network layer; the chain stays quarantined");
+                warn!(chain = %repair.chain, from_height = repair.from_height, "request blocks from peers: the range is fetched from peers by anti-entropy");
             }
             Err(e) => error!(chain = %v.chain, error = %e, "quarantine failed"),
         }

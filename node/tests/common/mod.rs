@@ -113,6 +113,8 @@ pub struct Node {
     pub api: String,
     pub p2p: String,
     pub lines: mpsc::Receiver<String>,
+    /// Every log line received so far, so a wait never loses a line another wait read.
+    pub seen: Vec<String>,
 }
 
 impl Drop for Node {
@@ -144,6 +146,7 @@ pub fn spawn(setup: &Setup) -> Node {
         api: String::new(),
         p2p: String::new(),
         lines,
+        seen: Vec::new(),
     }
 }
 
@@ -158,45 +161,43 @@ impl Node {
     /// Waits (bounded) for the "node ready" line and takes the API address from it.
     pub fn wait_ready(&mut self) {
         // "network started", "p2p listening" and "node ready" come in any order.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let (mut peer_id, mut address, mut api) = (None, None, None);
-        while peer_id.is_none() || address.is_none() || api.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = self.lines.recv_timeout(left) else {
-                panic!("node not ready within 30 s");
-            };
-            let Ok(json) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue;
-            };
-            let field = |name: &str| json["fields"][name].as_str().map(str::to_owned);
-            match json["fields"]["message"].as_str() {
-                Some("network started") => peer_id = field("peer_id"),
-                Some("p2p listening") => address = field("address"),
-                Some("node ready") => api = field("api"),
-                _ => {}
-            }
-        }
-        self.api = api.unwrap_or_default();
-        self.p2p = format!(
-            "{}/p2p/{}",
-            address.unwrap_or_default(),
-            peer_id.unwrap_or_default()
-        );
+        let peer_id = self.field_of("network started", "peer_id");
+        let address = self.field_of("p2p listening", "address");
+        self.api = self.field_of("node ready", "api");
+        self.p2p = format!("{address}/p2p/{peer_id}");
     }
 
-    /// Waits (bounded) for a log line containing `needle`; returns it.
+    /// A field of the first log line whose message is `message` (waiting for it, bounded).
+    fn field_of(&mut self, message: &str, field: &str) -> String {
+        let line = self.wait_for(message, Duration::from_secs(30));
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        json["fields"][field].as_str().unwrap().to_owned()
+    }
+
+    /// Waits (bounded) for a log line containing `needle` (or finds one already received).
     pub fn wait_for(&mut self, needle: &str, limit: Duration) -> String {
+        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
         let deadline = Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("no log line with {needle:?} within {limit:?}"),
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => {
+                    let tail = self.seen[self.seen.len().saturating_sub(40)..].join("\n");
+                    panic!("no log line with {needle:?} within {limit:?}; last lines:\n{tail}")
+                }
             }
         }
     }
 
+    /// One HTTP/1.1 request on loopback with the token and an actor header.
     pub fn http(&self, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, String) {
         let mut stream = TcpStream::connect(&self.api).unwrap();
         stream

@@ -1,0 +1,131 @@
+//! Three daemons on loopback (two providers and an auditor): replication, catch-up after
+//! downtime, and self-repair from peers of a store tampered with while its node was stopped.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn write(node: &Node, token: &str, patient: &str, n: u32) -> String {
+    let body = format!(
+        r#"{{"kind":"create","patient":"{patient}","payload":{{"resourceType":"Observation","n":{n}}},"actor":"dr-1"}}"#
+    );
+    let (status, text) = node.http("POST", "/v1/records", token, Some(&body));
+    assert_eq!(status, 201, "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["record"].as_str().unwrap().to_owned()
+}
+
+/// Polls (bounded) until `node` serves `record` with its payload.
+fn eventually_readable(node: &Node, token: &str, record: &str, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let (status, text) = node.http("GET", &format!("/v1/records/{record}"), token, None);
+        if status == 200 && text.contains("\"resourceType\":\"Observation\"") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "record {record} not readable within {limit:?}: {status} {text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn chains(node: &Node, token: &str) -> serde_json::Value {
+    let (status, text) = node.http("GET", "/v1/chains", token, None);
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn records_replicate_and_a_restarted_node_catches_up() {
+    let ca = Ca::new();
+    let a_setup = ca.node("a", "provider", "Hospital A", &[]);
+    let a = start(&a_setup);
+    let b_setup = ca.node("b", "provider", "Hospital B", std::slice::from_ref(&a.p2p));
+    let c_setup = ca.node("c", "auditor", "Auditors", std::slice::from_ref(&a.p2p));
+    let b = start(&b_setup);
+    let c = start(&c_setup);
+
+    let from_a = write(&a, &a_setup.token, "MRN-1", 1);
+    let from_b = write(&b, &b_setup.token, "MRN-2", 2);
+    for (node, token) in [
+        (&a, &a_setup.token),
+        (&b, &b_setup.token),
+        (&c, &c_setup.token),
+    ] {
+        eventually_readable(node, token, &from_a, Duration::from_secs(30));
+        eventually_readable(node, token, &from_b, Duration::from_secs(30));
+    }
+    let (status, peers) = c.http("GET", "/v1/peers", &c_setup.token, None);
+    assert_eq!(status, 200);
+    assert!(peers.contains("provider"), "{peers}");
+
+    // The auditor goes down; the providers keep writing; it comes back and catches up by
+    // anti-entropy alone (nothing new is gossiped after it returns).
+    assert_eq!(c.terminate(), 0);
+    let later: Vec<String> = (10..15)
+        .map(|n| write(&a, &a_setup.token, "MRN-3", n))
+        .collect();
+    let c = start(&c_setup);
+    for record in &later {
+        eventually_readable(&c, &c_setup.token, record, Duration::from_secs(30));
+    }
+    // The auditor holds both providers' chains and wrote none of its own.
+    assert_eq!(chains(&c, &c_setup.token).as_array().unwrap().len(), 2);
+    drop((a, b, c));
+}
+
+#[test]
+fn a_store_tampered_while_stopped_is_repaired_from_peers() {
+    let ca = Ca::new();
+    let a_setup = ca.node("a", "provider", "Hospital A", &[]);
+    let a = start(&a_setup);
+    let b_setup = ca.node("b", "provider", "Hospital B", std::slice::from_ref(&a.p2p));
+    let b = start(&b_setup);
+    let records: Vec<String> = (0..4)
+        .map(|n| write(&a, &a_setup.token, "MRN-7", n))
+        .collect();
+    for record in &records {
+        eventually_readable(&b, &b_setup.token, record, Duration::from_secs(30));
+    }
+    assert_eq!(b.terminate(), 0);
+    let a_chain: medchain_protocol::ChainId = chains(&a, &a_setup.token)
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["org"] == "Hospital A")
+        .and_then(|c| c["chain"].as_str())
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // An attacker edits B's copy of A's chain at height 2 while B is down.
+    {
+        let store = medchain_store::Store::open(&b_setup.data.join("store")).unwrap();
+        let hash = store.block_hash_at(&a_chain, 2).unwrap().unwrap();
+        let mut bytes = store.raw_block_bytes(&hash).unwrap().unwrap();
+        let last = bytes.len() - 3;
+        bytes[last] ^= 0x01;
+        medchain_store::tamper::overwrite_block_bytes(&store, &hash, &bytes).unwrap();
+    }
+
+    let mut b = spawn(&b_setup);
+    let violation = b.wait_for("integrity violation detected", Duration::from_secs(30));
+    assert!(violation.contains("\"height\":2"), "{violation}");
+    b.wait_for("erase completed", Duration::from_secs(10));
+    let restored = b.wait_for("chain restored from peers", Duration::from_secs(60));
+    assert!(restored.contains("\"from_height\":2"), "{restored}");
+    b.wait_ready();
+    for record in &records {
+        eventually_readable(&b, &b_setup.token, record, Duration::from_secs(30));
+    }
+    let (status, text) = b.http("POST", "/v1/verify", &b_setup.token, None);
+    assert_eq!(status, 200);
+    assert!(text.contains("\"violations\":[]"), "{text}");
+    drop(a);
+}
