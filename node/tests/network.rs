@@ -61,6 +61,25 @@ fn records_replicate_and_a_restarted_node_catches_up() {
         eventually_readable(node, token, &from_a, Duration::from_secs(30));
         eventually_readable(node, token, &from_b, Duration::from_secs(30));
     }
+    // Acknowledged only when replicated: both other nodes hold A's block.
+    let body = r#"{"kind":"create","patient":"MRN-4","payload":{"resourceType":"Observation"},"actor":"dr-1"}"#;
+    let (status, text) = a.http(
+        "POST",
+        "/v1/records?ack=replicated&min=2",
+        &a_setup.token,
+        Some(body),
+    );
+    assert_eq!(status, 201, "{text}");
+    assert!(text.contains("\"replicated_to\":2"), "{text}");
+    // More peers than exist: a timeout that says the record is safe locally.
+    let (status, text) = a.http(
+        "POST",
+        "/v1/records?ack=replicated&min=5&timeout_ms=300",
+        &a_setup.token,
+        Some(body),
+    );
+    assert_eq!(status, 504, "{text}");
+    assert!(text.contains("stored and flushed locally"), "{text}");
     let (status, peers) = c.http("GET", "/v1/peers", &c_setup.token, None);
     assert_eq!(status, 200);
     assert!(peers.contains("provider"), "{peers}");

@@ -8,6 +8,7 @@ mod auth;
 mod error;
 mod ledger;
 mod records;
+mod replication;
 mod status;
 
 use std::sync::Arc;

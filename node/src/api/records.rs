@@ -39,15 +39,63 @@ fn record_id(text: &str) -> ApiResult<RecordId> {
         .map_err(|_| ApiError::bad_request("record ID must be 32 hex characters"))
 }
 
-/// `POST /v1/records`: answers once the block holding the entry is flushed to disk.
+/// How a write is acknowledged.
+#[derive(Debug, Deserialize)]
+pub struct AckQuery {
+    /// `local` (default): once flushed here. `replicated`: once `min` peers hold the block.
+    #[serde(default)]
+    ack: Option<String>,
+    /// Peers that must hold the block for `ack=replicated` (default 1).
+    #[serde(default)]
+    min: Option<usize>,
+    /// How long to wait for them, milliseconds (default 10000, at most 60000).
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+/// `POST /v1/records`: answers once the block holding the entry is flushed to disk, or with
+/// `?ack=replicated&min=N` once N peers hold it (504 if they do not in time: the record is then
+/// stored locally and keeps replicating).
 pub async fn create(
     State(state): State<AppState>,
+    Query(ack): Query<AckQuery>,
     body: Result<Json<NewRecord>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(request) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
+    let replicated = match ack.ack.as_deref() {
+        None | Some("local") => None,
+        Some("replicated") => Some((
+            ack.min.unwrap_or(1),
+            ack.timeout_ms.unwrap_or(10_000).min(60_000),
+        )),
+        Some(_) => return Err(ApiError::bad_request("ack must be local or replicated")),
+    };
+    let net = state.net.clone();
     let written = blocking(state, move |s| s.submit(request)).await?;
-    Ok((StatusCode::CREATED, Json(written)).into_response())
+    let Some((min, timeout_ms)) = replicated else {
+        return Ok((StatusCode::CREATED, Json(written)).into_response());
+    };
+    let Some(net) = net else {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "ack=replicated needs the network layer",
+        ));
+    };
+    let (chain, height) = (written.entry.chain, written.entry.height);
+    let held = super::replication::wait_for_peers(&net, chain, height, min, timeout_ms).await;
+    if held < min {
+        return Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "record {} is stored and flushed locally (block {}), but only {held} of the {min} peers asked for confirmed it within {timeout_ms} ms; it keeps replicating",
+                written.record, written.block
+            ),
+        ));
+    }
+    let mut body = serde_json::to_value(&written).unwrap_or_default();
+    body["replicated_to"] = held.into();
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 /// `GET /v1/records/{id}`.
