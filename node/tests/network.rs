@@ -148,3 +148,63 @@ fn a_store_tampered_while_stopped_is_repaired_from_peers() {
     assert!(text.contains("\"violations\":[]"), "{text}");
     drop(a);
 }
+
+#[test]
+fn an_unopenable_store_is_moved_aside_and_rebuilt_from_peers() {
+    let ca = Ca::new();
+    let a_setup = ca.node("a", "provider", "Hospital A", &[]);
+    let a = start(&a_setup);
+    let b_setup = ca.node("b", "provider", "Hospital B", std::slice::from_ref(&a.p2p));
+    let b = start(&b_setup);
+    let own: Vec<String> = (0..3)
+        .map(|n| write(&b, &b_setup.token, "MRN-8", n))
+        .collect();
+    for record in &own {
+        eventually_readable(&a, &a_setup.token, record, Duration::from_secs(30));
+    }
+    assert_eq!(b.terminate(), 0);
+
+    // Raw corruption of every file of B's store: sled cannot open it any more.
+    let store_dir = b_setup.data.join("store");
+    for entry in walk(&store_dir) {
+        let len = std::fs::metadata(&entry).unwrap().len() as usize;
+        std::fs::write(&entry, vec![0xA5; len.max(64)]).unwrap();
+    }
+
+    let mut b = spawn(&b_setup);
+    b.wait_for("store cannot be opened", Duration::from_secs(30));
+    b.wait_for("damaged store moved aside", Duration::from_secs(10));
+    b.wait_ready();
+    let aside: Vec<_> = std::fs::read_dir(&b_setup.data)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("store.unopenable-")
+        })
+        .collect();
+    assert_eq!(aside.len(), 1, "the damaged store is kept");
+    // B's own chain comes back from A, then B writes again (at the next height, not over it).
+    b.wait_for("writes resume", Duration::from_secs(30));
+    for record in &own {
+        eventually_readable(&b, &b_setup.token, record, Duration::from_secs(30));
+    }
+    let next = write(&b, &b_setup.token, "MRN-8", 9);
+    eventually_readable(&a, &a_setup.token, &next, Duration::from_secs(30));
+    let (_, evidence) = a.http("GET", "/v1/evidence", &a_setup.token, None);
+    assert_eq!(evidence, "[]", "the rebuilt node must not equivocate");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -27,8 +27,11 @@ pub async fn run(config: Config) -> Result<()> {
     let (author, role, network_key) = startup::member(&config, &trust)?;
     let pseudonyms = startup::pseudonyms(&config)?;
     let (store, moved_aside) = startup::store(&config)?;
-    if moved_aside.is_some() {
-        warn!("every chain must be rebuilt from peers before this node is complete");
+    let rebuilding = moved_aside.is_some();
+    if rebuilding {
+        warn!(
+            "every chain must be rebuilt from peers before this node is complete; writes wait until it has caught up with a peer"
+        );
     }
     let token = std::fs::read_to_string(&config.api.token_file).with_context(|| {
         format!(
@@ -54,6 +57,9 @@ pub async fn run(config: Config) -> Result<()> {
         )
         .with_publisher(publish_tx),
     );
+    if rebuilding {
+        service.pause_writes();
+    }
 
     let metrics = Arc::new(Metrics::new());
 

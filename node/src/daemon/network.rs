@@ -235,6 +235,9 @@ impl Glue {
                     self.sync_chain(peer, head.chain, head.height + 1).await;
                 }
             }
+            if self.service.resume_writes() {
+                info!(%peer, "caught up with a peer after the store was rebuilt: writes resume");
+            }
         }
         self.syncing
             .lock()

@@ -42,6 +42,9 @@ pub struct Service {
     audit: AuditTrail,
     clock: fn() -> u64,
     publisher: Option<mpsc::Sender<BlockMessage>>,
+    /// Set while our own chain may be incomplete (the store was rebuilt): writing then could
+    /// sign blocks at heights the network already holds.
+    writes_paused: std::sync::atomic::AtomicBool,
 }
 
 impl Service {
@@ -60,7 +63,20 @@ impl Service {
             audit,
             clock,
             publisher: None,
+            writes_paused: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Refuses writes until [`Service::resume_writes`] (after catching up with a peer).
+    pub fn pause_writes(&self) {
+        self.writes_paused
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Allows writes again; returns whether they were paused.
+    pub fn resume_writes(&self) -> bool {
+        self.writes_paused
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Sends every block this node authors to `publisher` (the network glue gossips them).
@@ -75,6 +91,8 @@ impl Service {
         author: &Author,
         drafts: Vec<EntryDraft>,
     ) -> Result<Vec<Authored>, ServiceError> {
+        // Every write of this node (records, and the access entries of audited reads) passes here.
+        self.refuse_while_own_chain_quarantined(author)?;
         let authored = self.ledger().author(author, drafts, (self.clock)())?;
         if let Some(publisher) = &self.publisher {
             for a in &authored {
@@ -106,7 +124,6 @@ impl Service {
     pub fn submit(&self, request: NewRecord) -> Result<RecordWritten, ServiceError> {
         let author = self.writer()?;
         let draft = request.into_draft(&self.pseudonyms)?;
-        self.refuse_while_own_chain_quarantined(author)?;
         let authored = self.author(author, vec![draft])?;
         let first = authored
             .into_iter()
@@ -122,6 +139,12 @@ impl Service {
     /// Writing while part of our own chain is in quarantine would sign new blocks at heights the
     /// network already holds: equivocation. Writes wait until the chain is restored.
     fn refuse_while_own_chain_quarantined(&self, author: &Author) -> Result<(), ServiceError> {
+        if self.writes_paused.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ServiceError::Unavailable(
+                "this node's store was rebuilt; writes resume once it has caught up with a peer"
+                    .into(),
+            ));
+        }
         let open = self
             .ledger()
             .store()
