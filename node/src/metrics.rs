@@ -38,6 +38,13 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+/// Labels by refusal reason.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// `Rejection::reason()` of the chain crate.
+    pub reason: String,
+}
+
 /// Labels by chain.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ChainLabels {
@@ -60,6 +67,14 @@ pub struct Metrics {
     pub quarantines: Counter,
     /// Height of each chain held.
     pub chain_height: Family<ChainLabels, Gauge>,
+    /// Blocks accepted (gossip and sync).
+    pub blocks_accepted: Counter,
+    /// Blocks refused, by reason.
+    pub blocks_rejected: Family<ReasonLabels, Counter>,
+    /// How far behind the best peer each chain was at the last anti-entropy round, in blocks.
+    pub chain_lag: Family<ChainLabels, Gauge>,
+    /// Peers admitted now.
+    pub peers: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -78,6 +93,10 @@ impl Metrics {
         let violations = Family::<KindLabels, Counter>::default();
         let quarantines = Counter::default();
         let chain_height = Family::<ChainLabels, Gauge>::default();
+        let blocks_accepted = Counter::default();
+        let blocks_rejected = Family::<ReasonLabels, Counter>::default();
+        let chain_lag = Family::<ChainLabels, Gauge>::default();
+        let peers = Gauge::default();
         registry.register(
             "api_requests",
             "HTTP API requests by route, method and status",
@@ -108,6 +127,22 @@ impl Metrics {
             "Height of each chain held",
             chain_height.clone(),
         );
+        registry.register(
+            "blocks_accepted",
+            "Blocks accepted from gossip and sync",
+            blocks_accepted.clone(),
+        );
+        registry.register(
+            "blocks_rejected",
+            "Blocks refused, by reason",
+            blocks_rejected.clone(),
+        );
+        registry.register(
+            "chain_lag_blocks",
+            "Blocks each chain was behind the best peer at the last anti-entropy round",
+            chain_lag.clone(),
+        );
+        registry.register("peers", "Peers admitted", peers.clone());
         Self {
             registry: Mutex::new(registry),
             api_requests,
@@ -116,6 +151,10 @@ impl Metrics {
             violations,
             quarantines,
             chain_height,
+            blocks_accepted,
+            blocks_rejected,
+            chain_lag,
+            peers,
         }
     }
 

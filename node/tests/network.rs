@@ -83,6 +83,14 @@ fn records_replicate_and_a_restarted_node_catches_up() {
     let (status, peers) = c.http("GET", "/v1/peers", &c_setup.token, None);
     assert_eq!(status, 200);
     assert!(peers.contains("provider"), "{peers}");
+    let (_, metrics) = c.http("GET", "/metrics", &c_setup.token, None);
+    let accepted = metrics
+        .lines()
+        .find(|l| l.starts_with("medchain_blocks_accepted_total "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(accepted >= 2, "{metrics}");
 
     // The auditor goes down; the providers keep writing; it comes back and catches up by
     // anti-entropy alone (nothing new is gossiped after it returns).

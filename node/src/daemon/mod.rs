@@ -93,13 +93,15 @@ pub async fn run(config: Config) -> Result<()> {
         medchain_net::start(net_config).context("cannot start the network")?;
     info!(peer_id = %client.peer_id(), "network started");
     let (stop_glue, glue_stopped) = tokio::sync::oneshot::channel::<()>();
-    let glue = tokio::spawn(network::Glue::new(service.clone(), client.clone()).run(
-        events,
-        publish_rx,
-        async move {
-            let _ = glue_stopped.await;
-        },
-    ));
+    let glue = tokio::spawn(
+        network::Glue::new(service.clone(), client.clone(), metrics.clone()).run(
+            events,
+            publish_rx,
+            async move {
+                let _ = glue_stopped.await;
+            },
+        ),
+    );
 
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await

@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use super::startup::now_ms;
+use crate::metrics::{ChainLabels, Metrics, ReasonLabels};
 use crate::service::Service;
 
 /// Seconds between anti-entropy rounds.
@@ -35,16 +36,28 @@ pub const ANTI_ENTROPY_SECS: u64 = 5;
 pub struct Glue {
     service: Arc<Service>,
     client: Client,
+    metrics: Arc<Metrics>,
     syncing: Arc<Mutex<HashSet<PeerId>>>,
 }
 
 impl Glue {
     /// The glue over `service` and the network `client`.
-    pub fn new(service: Arc<Service>, client: Client) -> Self {
+    pub fn new(service: Arc<Service>, client: Client, metrics: Arc<Metrics>) -> Self {
         Self {
             service,
             client,
+            metrics,
             syncing: Arc::default(),
+        }
+    }
+
+    fn count_rejection(&self, rejection: &Rejection) {
+        if rejection.verdict() != Verdict::Duplicate {
+            let reason = rejection.reason().to_owned();
+            self.metrics
+                .blocks_rejected
+                .get_or_create(&ReasonLabels { reason })
+                .inc();
         }
     }
 
@@ -127,6 +140,7 @@ impl Glue {
         let outcome = blocking(move || service.with_ledger(|l| l.ingest(decoded, now_ms()))).await;
         match outcome {
             Some(Ok(Ingested::Committed(run))) => {
+                self.metrics.blocks_accepted.inc_by(run.len() as u64);
                 for c in &run {
                     debug!(chain = %c.chain, height = c.height, entries = c.entries, "block accepted");
                 }
@@ -149,6 +163,7 @@ impl Glue {
                 Acceptance::Ignore
             }
             Some(Err(rejection)) => {
+                self.count_rejection(&rejection);
                 log_drop(&rejection, &chain, height, &message.source);
                 verdict(&rejection)
             }
@@ -200,7 +215,13 @@ impl Glue {
 
     /// One anti-entropy round with every admitted peer.
     async fn anti_entropy(&self) {
-        let Ok(peers) = self.client.admitted_peers().await else {
+        let peers = self.client.admitted_peers().await;
+        if let Ok(peers) = &peers {
+            self.metrics
+                .peers
+                .set(i64::try_from(peers.len()).unwrap_or(i64::MAX));
+        }
+        let Ok(peers) = peers else {
             return;
         };
         for (peer, _) in peers {
@@ -231,6 +252,13 @@ impl Glue {
         if let Ok(SyncResponse::Heads(heads)) = answer {
             for head in heads {
                 let ours = self.our_next_height(head.chain).await;
+                let lag = (head.height + 1).saturating_sub(ours);
+                self.metrics
+                    .chain_lag
+                    .get_or_create(&ChainLabels {
+                        chain: head.chain.to_hex(),
+                    })
+                    .set(i64::try_from(lag).unwrap_or(i64::MAX));
                 if head.height + 1 > ours {
                     self.sync_chain(peer, head.chain, head.height + 1).await;
                 }
@@ -285,11 +313,10 @@ impl Glue {
             let Some((committed, failure)) = result else {
                 return;
             };
-            if let Some(rejection) = failure {
+            self.metrics.blocks_accepted.inc_by(committed.len() as u64);
+            if let Some(rejection) = &failure {
+                self.count_rejection(rejection);
                 warn!(%peer, %chain, from, reason = rejection.reason(), detail = %rejection, "range from peer does not verify; asking another peer next round");
-                if committed.is_empty() {
-                    return;
-                }
             }
             if committed.is_empty() {
                 return;
