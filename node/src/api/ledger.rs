@@ -9,9 +9,24 @@ use serde::{Deserialize, Serialize};
 use super::error::{ApiError, ApiResult};
 use super::{AppState, blocking};
 
-/// `GET /v1/chains`.
+/// `GET /v1/chains`: heads, provider organisations, and how far each chain was behind the best
+/// peer at the last anti-entropy round.
 pub async fn chains(State(state): State<AppState>) -> ApiResult<Response> {
-    Ok(Json(blocking(state, |s| s.chains()).await?).into_response())
+    let metrics = state.metrics.clone();
+    let chains = blocking(state, |s| s.chains()).await?;
+    let views: Vec<serde_json::Value> = chains
+        .into_iter()
+        .map(|c| {
+            let labels = crate::metrics::ChainLabels {
+                chain: c.head.chain.to_hex(),
+            };
+            let lag = metrics.chain_lag.get_or_create(&labels).get();
+            let mut view = serde_json::to_value(&c).unwrap_or_default();
+            view["lag_behind_peers"] = lag.into();
+            view
+        })
+        .collect();
+    Ok(Json(views).into_response())
 }
 
 /// Query of a block listing.
@@ -109,9 +124,23 @@ pub async fn evidence(State(state): State<AppState>) -> ApiResult<Response> {
     Ok(Json(views).into_response())
 }
 
-/// `POST /v1/verify`: runs the verifier now and answers its report.
+/// `POST /v1/verify`: runs the verifier now, quarantines what it finds (the range then comes
+/// back from peers), and answers its report.
 pub async fn verify(State(state): State<AppState>) -> ApiResult<Response> {
-    Ok(Json(blocking(state, |s| s.verify()).await?).into_response())
+    let metrics = state.metrics.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        crate::daemon::verifier::check_and_quarantine(&state.service, &metrics)
+    })
+    .await
+    .ok()
+    .flatten()
+    .ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "the verifier could not run; see the node's log",
+        )
+    })?;
+    Ok(Json(report).into_response())
 }
 
 /// `GET /v1/verify/reports`: the last 20 reports, newest first.
