@@ -26,6 +26,28 @@ pub struct Config {
     pub verifier: VerifierSection,
     /// The audit trail of reads.
     pub audit: AuditSection,
+    /// How concurrent writes are batched into blocks.
+    #[serde(default)]
+    pub batching: BatchingSection,
+}
+
+/// `[batching]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchingSection {
+    /// Most record writes in one block (1 to 1024).
+    pub max_entries: usize,
+    /// How long the first of concurrent writes waits for others to share its block, ms (0 to 1000).
+    pub max_delay_ms: u64,
+}
+
+impl Default for BatchingSection {
+    fn default() -> Self {
+        Self {
+            max_entries: medchain_protocol::limits::MAX_ENTRIES_PER_BLOCK,
+            max_delay_ms: 2,
+        }
+    }
 }
 
 /// `[node]`
@@ -120,6 +142,17 @@ impl Config {
                 self.audit.reads
             );
         }
+        if !(1..=medchain_protocol::limits::MAX_ENTRIES_PER_BLOCK)
+            .contains(&self.batching.max_entries)
+        {
+            bail!(
+                "batching.max_entries must be 1 to {}",
+                medchain_protocol::limits::MAX_ENTRIES_PER_BLOCK
+            );
+        }
+        if self.batching.max_delay_ms > 1000 {
+            bail!("batching.max_delay_ms must be at most 1000");
+        }
         let network = &self.node.network;
         if network.is_empty()
             || network.len() > medchain_protocol::limits::MAX_NETWORK_NAME_LEN
@@ -207,6 +240,7 @@ mod tests {
                 reads: "on".into(),
                 local_log: "/var/lib/medchain/audit.jsonl".into(),
             },
+            batching: BatchingSection::default(),
         }
     }
 

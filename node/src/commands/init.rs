@@ -8,7 +8,8 @@ use anyhow::{Context, Result, bail};
 use super::ca::{CA_CERT, CA_CRL, MEMBER_CERT, MEMBER_KEY, PSEUDONYM_KEY};
 use crate::cli::{Init, RoleArg};
 use crate::config::{
-    ApiSection, AuditSection, Config, IdentitySection, NodeSection, P2pSection, VerifierSection,
+    ApiSection, AuditSection, BatchingSection, Config, IdentitySection, NodeSection, P2pSection,
+    VerifierSection,
 };
 use crate::files::{ensure_dir, random_hex, refuse_existing, write_public, write_secret};
 
@@ -72,6 +73,7 @@ pub fn run(args: &Init) -> Result<ExitCode> {
             reads: "on".into(),
             local_log: data_dir.join("audit.jsonl"),
         },
+        batching: BatchingSection::default(),
     };
     config.check()?;
     let token = zeroize::Zeroizing::new(random_hex::<32>()?);

@@ -55,7 +55,11 @@ pub async fn run(config: Config) -> Result<()> {
             audit,
             startup::now_ms,
         )
-        .with_publisher(publish_tx),
+        .with_publisher(publish_tx)
+        .with_batching(crate::service::BatchLimits {
+            max_entries: config.batching.max_entries,
+            max_delay: Duration::from_millis(config.batching.max_delay_ms),
+        }),
     );
     if rebuilding {
         service.pause_writes();

@@ -22,6 +22,9 @@ pub enum ServiceError {
     /// The store failed (HTTP 500).
     #[error("storage error: {0}")]
     Store(#[from] StoreError),
+    /// A batched write failed for a reason reported by another thread (HTTP 500).
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl ServiceError {
@@ -32,7 +35,7 @@ impl ServiceError {
             ServiceError::Forbidden(_) => 403,
             ServiceError::NotFound(_) => 404,
             ServiceError::Unavailable(_) => 503,
-            ServiceError::Store(_) => 500,
+            ServiceError::Store(_) | ServiceError::Failed(_) => 500,
         }
     }
 }

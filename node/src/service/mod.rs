@@ -10,6 +10,7 @@
 //! The ledger sits behind a mutex: sled calls block, so async callers use `spawn_blocking`.
 
 mod audit;
+mod batch;
 mod error;
 mod request;
 mod view;
@@ -27,6 +28,7 @@ use medchain_protocol::{
 use tokio::sync::mpsc;
 
 pub use audit::{AuditLog, AuditTrail};
+pub use batch::Limits as BatchLimits;
 pub use error::ServiceError;
 pub use request::NewRecord;
 pub use view::{ChainView, PatientRecord, RecordView, RecordWritten};
@@ -45,6 +47,7 @@ pub struct Service {
     /// Set while our own chain may be incomplete (the store was rebuilt): writing then could
     /// sign blocks at heights the network already holds.
     writes_paused: std::sync::atomic::AtomicBool,
+    batcher: batch::Batcher,
 }
 
 impl Service {
@@ -64,7 +67,17 @@ impl Service {
             clock,
             publisher: None,
             writes_paused: std::sync::atomic::AtomicBool::new(false),
+            batcher: batch::Batcher::new(BatchLimits {
+                max_entries: medchain_protocol::limits::MAX_ENTRIES_PER_BLOCK,
+                max_delay: std::time::Duration::from_millis(2),
+            }),
         }
+    }
+
+    /// Sets how concurrent record writes are batched into blocks.
+    pub fn with_batching(mut self, limits: BatchLimits) -> Self {
+        self.batcher = batch::Batcher::new(limits);
+        self
     }
 
     /// Refuses writes until [`Service::resume_writes`] (after catching up with a peer).
@@ -124,15 +137,13 @@ impl Service {
     pub fn submit(&self, request: NewRecord) -> Result<RecordWritten, ServiceError> {
         let author = self.writer()?;
         let draft = request.into_draft(&self.pseudonyms)?;
-        let authored = self.author(author, vec![draft])?;
-        let first = authored
-            .into_iter()
-            .next()
-            .ok_or_else(|| ServiceError::BadRequest("nothing was written".into()))?;
+        let (record, entry, block) = self.batcher.write(draft, |drafts| {
+            Ok(batch::placed(&self.author(author, drafts)?))
+        })?;
         Ok(RecordWritten {
-            record: first.records[0],
-            entry: first.refs[0],
-            block: first.block.hash(),
+            record,
+            entry,
+            block,
         })
     }
 

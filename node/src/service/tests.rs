@@ -222,3 +222,46 @@ fn auditor_node_reads_but_cannot_write_and_logs_locally() {
         "the audit log must not hold the identifier"
     );
 }
+
+#[test]
+fn concurrent_writes_share_blocks_and_a_bad_one_fails_alone() {
+    let s = std::sync::Arc::new(service(Role::Provider, AuditTrail::Off).with_batching(
+        BatchLimits {
+            max_entries: 1024,
+            max_delay: std::time::Duration::from_millis(50),
+        },
+    ));
+    let threads: Vec<_> = (0..16)
+        .map(|i| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let actor = if i == 7 { " padded" } else { "dr-1" };
+                let request: NewRecord = serde_json::from_value(json!({
+                    "kind": "create",
+                    "patient": format!("MRN-{i}"),
+                    "payload": {"resourceType": "Observation", "i": i},
+                    "actor": actor,
+                }))
+                .unwrap();
+                s.submit(request)
+            })
+        })
+        .collect();
+    let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let (ok, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    assert_eq!(ok.len(), 15);
+    assert_eq!(failed.len(), 1);
+    let err = failed.into_iter().next().unwrap().unwrap_err();
+    assert_eq!(err.status(), 400);
+    assert!(err.to_string().contains("actor"), "{err}");
+    let mut records: Vec<_> = ok.into_iter().map(|r| r.unwrap().record).collect();
+    records.sort();
+    records.dedup();
+    assert_eq!(records.len(), 15);
+    let blocks = s.chains().unwrap()[0].head.height + 1;
+    assert!(
+        blocks < 15,
+        "15 concurrent writes took {blocks} blocks: not batched"
+    );
+    assert!(s.verify().unwrap().is_clean());
+}
