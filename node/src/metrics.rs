@@ -1,9 +1,10 @@
 //! Prometheus metrics, served as text at `/metrics`.
 //!
-//! One registry for the node; libp2p's own metrics join it when the network layer is wired in.
+//! One registry for the node; libp2p's own metrics (swarm, gossipsub, identify, ping) join it
+//! under `medchain_libp2p_`.
 //! Chain heights are read from the store at scrape time, so they can never drift from it.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -54,7 +55,7 @@ pub struct ChainLabels {
 
 /// The node's metrics.
 pub struct Metrics {
-    registry: Mutex<Registry>,
+    registry: Arc<Mutex<Registry>>,
     /// API requests by route, method and status.
     pub api_requests: Family<RequestLabels, Counter>,
     /// API latency by route, seconds.
@@ -144,7 +145,7 @@ impl Metrics {
         );
         registry.register("peers", "Peers admitted", peers.clone());
         Self {
-            registry: Mutex::new(registry),
+            registry: Arc::new(Mutex::new(registry)),
             api_requests,
             api_latency,
             verifier_runs,
@@ -156,6 +157,11 @@ impl Metrics {
             chain_lag,
             peers,
         }
+    }
+
+    /// The registry, for the network layer to add libp2p's own metrics to.
+    pub fn shared_registry(&self) -> Arc<Mutex<Registry>> {
+        self.registry.clone()
     }
 
     /// The metrics in Prometheus text format.

@@ -91,6 +91,10 @@ fn records_replicate_and_a_restarted_node_catches_up() {
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
     assert!(accepted >= 2, "{metrics}");
+    assert!(
+        metrics.contains("medchain_libp2p_gossipsub"),
+        "libp2p's own metrics are missing:\n{metrics}"
+    );
 
     // The auditor is killed (SIGKILL); the providers keep writing; it comes back and catches up
     // by anti-entropy alone (nothing new is gossiped after it returns).

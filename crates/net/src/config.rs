@@ -93,6 +93,9 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// Bounds.
     pub bounds: Bounds,
+    /// A Prometheus registry for libp2p's own metrics (swarm, gossipsub, identify, ping), named
+    /// `libp2p_*` under the registry's prefix; `None` to record none.
+    pub metrics: Option<Arc<std::sync::Mutex<prometheus_client::registry::Registry>>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -135,6 +138,7 @@ impl Config {
             bootstrap: Vec::new(),
             timeouts: Timeouts::default(),
             bounds: Bounds::default(),
+            metrics: None,
         })
     }
 }

@@ -64,6 +64,8 @@ pub(crate) struct EventLoop {
     pub(crate) requests: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, Error>>>,
     /// Gossip awaiting judgement: relaying peer and deadline.
     pub(crate) validations: HashMap<MessageId, (PeerId, Instant)>,
+    /// libp2p's own metrics, when the caller gave a registry.
+    metrics: Option<libp2p::metrics::Metrics>,
 }
 
 /// Starts the network task on the current tokio runtime: builds the swarm, listens, subscribes
@@ -114,7 +116,13 @@ pub fn start(
         certificate: config.certificate.clone(),
         agent: config.agent.clone(),
     };
+    let metrics = config.metrics.as_ref().map(|registry| {
+        let mut registry = registry.lock().unwrap_or_else(|p| p.into_inner());
+        // libp2p names its metrics `libp2p_*` itself.
+        libp2p::metrics::Metrics::new(&mut registry)
+    });
     let event_loop = EventLoop {
+        metrics,
         swarm,
         commands: command_rx,
         events: event_tx,
@@ -192,6 +200,16 @@ impl EventLoop {
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        if let Some(metrics) = &self.metrics {
+            use libp2p::metrics::Recorder;
+            metrics.record(&event);
+            match &event {
+                SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => metrics.record(e),
+                SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => metrics.record(e),
+                SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => metrics.record(e),
+                _ => {}
+            }
+        }
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.on_gossip(event),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),

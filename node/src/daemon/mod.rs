@@ -93,6 +93,7 @@ pub async fn run(config: Config) -> Result<()> {
     .context("the member key is not usable as a network identity")?;
     net_config.listen = parse_addrs(&config.p2p.listen, "p2p.listen")?;
     net_config.bootstrap = parse_addrs(&config.p2p.bootstrap, "p2p.bootstrap")?;
+    net_config.metrics = Some(metrics.shared_registry());
     let (client, events, net_task) =
         medchain_net::start(net_config).context("cannot start the network")?;
     info!(peer_id = %client.peer_id(), "network started");
