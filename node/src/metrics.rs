@@ -66,6 +66,8 @@ pub struct Metrics {
     pub violations: Family<KindLabels, Counter>,
     /// Quarantine events started.
     pub quarantines: Counter,
+    /// Quarantine events completed: the range came back from peers and verified.
+    pub repairs: Counter,
     /// Height of each chain held.
     pub chain_height: Family<ChainLabels, Gauge>,
     /// Blocks accepted (gossip and sync).
@@ -93,6 +95,7 @@ impl Metrics {
         let verifier_runs = Counter::default();
         let violations = Family::<KindLabels, Counter>::default();
         let quarantines = Counter::default();
+        let repairs = Counter::default();
         let chain_height = Family::<ChainLabels, Gauge>::default();
         let blocks_accepted = Counter::default();
         let blocks_rejected = Family::<ReasonLabels, Counter>::default();
@@ -144,6 +147,11 @@ impl Metrics {
             chain_lag.clone(),
         );
         registry.register("peers", "Peers admitted", peers.clone());
+        registry.register(
+            "repairs",
+            "Quarantined ranges restored from peers",
+            repairs.clone(),
+        );
         Self {
             registry: Arc::new(Mutex::new(registry)),
             api_requests,
@@ -151,6 +159,7 @@ impl Metrics {
             verifier_runs,
             violations,
             quarantines,
+            repairs,
             chain_height,
             blocks_accepted,
             blocks_rejected,

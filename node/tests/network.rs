@@ -158,6 +158,12 @@ fn a_store_tampered_while_stopped_is_repaired_from_peers() {
     for record in &records {
         eventually_readable(&b, &b_setup.token, record, Duration::from_secs(30));
     }
+    let (_, metrics) = b.http("GET", "/metrics", &b_setup.token, None);
+    assert!(metrics.contains("medchain_repairs_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("medchain_quarantines_total 1"),
+        "{metrics}"
+    );
     let (status, text) = b.http("POST", "/v1/verify", &b_setup.token, None);
     assert_eq!(status, 200);
     assert!(text.contains("\"violations\":[]"), "{text}");

@@ -275,6 +275,7 @@ impl Glue {
         if let Some(Ok(restored)) =
             blocking(move || service.with_ledger(|l| l.complete_restores(now_ms()))).await
         {
+            self.metrics.repairs.inc_by(restored.len() as u64);
             for event in restored {
                 info!(chain = %event.chain, from_height = event.from_height, event = event.id, "chain restored from peers: confirmed");
             }
