@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# A local medchain testnet: a consortium CA and N provider + M auditor nodes, each its own
+# process on loopback ports, with state under testnet/run/net (git-ignored).
+#
+#   scripts/testnet.sh up [--providers N] [--auditors M]   create and start (default 3 + 1)
+#   scripts/testnet.sh status [--json]                     one line per node
+#   scripts/testnet.sh logs NAME                           the node's last 100 log lines
+#   scripts/testnet.sh stop NAME | start NAME              stop (SIGTERM) or start one node
+#   scripts/testnet.sh down                                stop every node this script started
+#
+# Nodes are named hospital-1..N and auditor-1..M. Only processes whose PIDs this script wrote are
+# ever signalled. The paper's scenarios as a demo arrive with `scripts/testnet.sh demo` (issue 6).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+root=testnet/run/net
+bin=target/release/medchain
+
+die() { echo "testnet: $*" >&2; exit 1; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+nodes() { [ -d "$root/nodes" ] && ls "$root/nodes" | sort || true; }
+pid_of() { cat "$root/nodes/$1/pid" 2>/dev/null || true; }
+alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+
+start_node() {
+  local name=$1 dir="$root/nodes/$1"
+  alive "$name" && { echo "$name already running (pid $(pid_of "$name"))"; return; }
+  nohup "$bin" --log-format json run --config "$dir/data/medchain.toml" >>"$dir/node.log" 2>&1 &
+  echo $! >"$dir/pid"
+  # Ready when the API answers (bounded: 60 s).
+  for _ in $(seq 1 120); do
+    if "$bin" status --config "$dir/data/medchain.toml" >/dev/null 2>&1; then return; fi
+    alive "$name" || die "$name exited; see $dir/node.log"
+    sleep 0.5
+  done
+  die "$name not ready within 60 s; see $dir/node.log"
+}
+
+stop_node() {
+  local name=$1 pid
+  pid=$(pid_of "$name")
+  if ! alive "$name"; then echo "$name is not running"; return; fi
+  kill -TERM "$pid"
+  for _ in $(seq 1 60); do alive "$name" || { echo "$name stopped"; return; }; sleep 0.25; done
+  echo "$name did not stop within 15 s; sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+table() {
+  printf '%-12s %-9s %-24s %-62s %-8s %s\n' NAME ROLE API P2P PID DATA
+  for name in $(nodes); do
+    local dir="$root/nodes/$name" pid state
+    pid=$(pid_of "$name"); alive "$name" && state=$pid || state="stopped"
+    printf '%-12s %-9s %-24s %-62s %-8s %s\n' "$name" "$(cat "$dir/role")" "http://$(cat "$dir/api")" \
+      "$(cat "$dir/p2p")" "$state" "$dir/data"
+  done
+}
+
+up() {
+  local providers=3 auditors=1
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --providers) providers=$2; shift 2 ;;
+      --auditors) auditors=$2; shift 2 ;;
+      *) die "unknown option $1" ;;
+    esac
+  done
+  for name in $(nodes); do alive "$name" && die "the testnet is running; run 'scripts/testnet.sh down' first"; done
+  echo "building medchain (release; the first build takes a few minutes)"
+  cargo build --release --locked -q -p medchain-node
+  rm -rf "$root" && mkdir -p "$root/nodes"
+  "$bin" ca init --name "Local Testnet Consortium" --out "$root/ca" >/dev/null
+  local bootstrap=() names=()
+  for i in $(seq 1 "$providers"); do names+=("hospital-$i:provider:Hospital $i"); done
+  for i in $(seq 1 "$auditors"); do names+=("auditor-$i:auditor:Auditor $i"); done
+  for spec in "${names[@]}"; do
+    IFS=: read -r name role org <<<"$spec"
+    local dir="$root/nodes/$name" api p2p peer
+    mkdir -p "$dir"
+    peer=$("$bin" ca issue --ca "$root/ca" --role "$role" --org "$org" --out "$dir/member" | awk '/peer id/ {print $3}')
+    api="127.0.0.1:$(free_port)"
+    p2p="/ip4/127.0.0.1/tcp/$(free_port)"
+    local args=(init --role "$role" --ca "$root/ca" --member "$dir/member" --data-dir "$dir/data"
+      --network medchain-local --api-listen "$api" --p2p-listen "$p2p" --verifier-interval 60)
+    # Every node dials every node made before it, so the network is a full mesh, not a star.
+    for peer_addr in "${bootstrap[@]}"; do args+=(--bootstrap "$peer_addr"); done
+    "$bin" "${args[@]}" >/dev/null
+    echo "$role" >"$dir/role"; echo "$api" >"$dir/api"; echo "$p2p/p2p/$peer" >"$dir/p2p"
+    bootstrap+=("$p2p/p2p/$peer")
+  done
+  for name in $(nodes); do start_node "$name"; done
+  table
+}
+
+status() {
+  if [ "${1:-}" = "--json" ]; then
+    local first=1
+    printf '['
+    for name in $(nodes); do
+      local dir="$root/nodes/$name" pid running=false
+      pid=$(pid_of "$name"); alive "$name" && running=true
+      [ $first = 1 ] || printf ','; first=0
+      printf '{"name":"%s","role":"%s","api":"http://%s","p2p":"%s","pid":%s,"running":%s,"data_dir":"%s"}' \
+        "$name" "$(cat "$dir/role")" "$(cat "$dir/api")" "$(cat "$dir/p2p")" "${pid:-null}" "$running" "$dir/data"
+    done
+    printf ']\n'
+  else
+    table
+  fi
+}
+
+[ $# -ge 1 ] || { sed -n '2,12p' "$0"; exit 2; }
+command=$1; shift
+case $command in
+  up) up "$@" ;;
+  status) status "$@" ;;
+  logs) [ $# -eq 1 ] || die "usage: logs NAME"; tail -n 100 "$root/nodes/$1/node.log" ;;
+  stop) [ $# -eq 1 ] || die "usage: stop NAME"; [ -d "$root/nodes/$1" ] || die "no node $1"; stop_node "$1" ;;
+  start) [ $# -eq 1 ] || die "usage: start NAME"; [ -d "$root/nodes/$1" ] || die "no node $1"; start_node "$1"; table ;;
+  down) for name in $(nodes); do stop_node "$name"; done ;;
+  *) die "unknown command $command (up, status, logs, stop, start, down)" ;;
+esac
