@@ -47,6 +47,35 @@ pub enum Command {
     Status(Connect),
     /// A node's peers.
     Peers(Connect),
+    /// Attack simulation on a stopped node's store (the paper's scenario 2): rewrites stored
+    /// bytes past every check, as an attacker with access to the repository would.
+    #[command(subcommand)]
+    Maintenance(MaintenanceCommand),
+}
+
+/// `medchain maintenance ...`: attack simulation, for demonstrations and drills only.
+#[derive(Debug, Subcommand)]
+pub enum MaintenanceCommand {
+    /// Flip one byte of the stored block at (chain, height): the verifier must find it.
+    TamperBlock(TamperBlock),
+}
+
+/// Arguments of `maintenance tamper-block`.
+#[derive(Debug, Args)]
+pub struct TamperBlock {
+    /// The node's data directory (the node must be stopped).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// The chain ID (64 hex characters).
+    #[arg(long)]
+    pub chain: String,
+    /// The height of the block to alter.
+    #[arg(long)]
+    pub height: u64,
+    /// Which byte to flip, counted from the end of the stored block (default 3: inside the last
+    /// entry, so the header still hashes right and only the entries root exposes it).
+    #[arg(long, default_value_t = 3)]
+    pub from_end: usize,
 }
 
 /// How a client command reaches a node's API: its configuration file (API address and token

@@ -138,15 +138,19 @@ fn a_store_tampered_while_stopped_is_repaired_from_peers() {
         .parse()
         .unwrap();
 
-    // An attacker edits B's copy of A's chain at height 2 while B is down.
-    {
-        let store = medchain_store::Store::open(&b_setup.data.join("store")).unwrap();
-        let hash = store.block_hash_at(&a_chain, 2).unwrap().unwrap();
-        let mut bytes = store.raw_block_bytes(&hash).unwrap().unwrap();
-        let last = bytes.len() - 3;
-        bytes[last] ^= 0x01;
-        medchain_store::tamper::overwrite_block_bytes(&store, &hash, &bytes).unwrap();
-    }
+    // An attacker edits B's copy of A's chain at height 2 while B is down (the documented
+    // attack-simulation subcommand).
+    let chain_hex = a_chain.to_hex();
+    medchain(&[
+        "maintenance",
+        "tamper-block",
+        "--data-dir",
+        p(&b_setup.data),
+        "--chain",
+        &chain_hex,
+        "--height",
+        "2",
+    ]);
 
     let mut b = spawn(&b_setup);
     let violation = b.wait_for("integrity violation detected", Duration::from_secs(30));

@@ -3,6 +3,7 @@
 pub mod ca;
 mod client;
 mod init;
+mod maintenance;
 mod run;
 
 use std::process::ExitCode;
@@ -19,5 +20,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Chain(command) => client::chain(command),
         Command::Status(connect) => client::get_json(&connect, "/v1/status"),
         Command::Peers(connect) => client::get_json(&connect, "/v1/peers"),
+        Command::Maintenance(command) => maintenance::run(command),
     }
 }
