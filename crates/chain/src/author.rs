@@ -182,7 +182,7 @@ impl Ledger {
             .is_none_or(|p| p.header.cert != CertHash::of(&author.certificate));
 
         let mut entries = Vec::with_capacity(drafts.len());
-        let mut payloads: Vec<Vec<u8>> = Vec::new();
+        let mut payloads: Vec<(PayloadHash, Vec<u8>)> = Vec::new();
         for (index, draft) in drafts.into_iter().enumerate() {
             let position = EntryRef {
                 chain: author.chain,
@@ -193,7 +193,9 @@ impl Ledger {
             entry
                 .check_structure(position)
                 .map_err(|error| AuthorError::Entry { index, error })?;
-            payloads.extend(payload);
+            if let (Some(bytes), Some(reference)) = (payload, &entry.payload) {
+                payloads.push((reference.hash, bytes));
+            }
             entries.push(entry);
         }
         let block = BlockDraft {
@@ -209,7 +211,7 @@ impl Ledger {
         .seal(&author.key);
 
         // Every payload is kept locally; the small ones also travel inline with the block.
-        let all: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+        let all: Vec<&[u8]> = payloads.iter().map(|(_, bytes)| bytes.as_slice()).collect();
         store.put_payloads(&all)?;
         let inline = inline_selection(payloads);
         let verified = verify_block(
@@ -288,20 +290,22 @@ fn witnesses(heads: &[ChainHead], own: &ChainId) -> Vec<ChainHead> {
     out
 }
 
-/// The payloads small enough to travel inline, unique, within the total limit.
-fn inline_selection(payloads: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+/// The payloads small enough to travel inline, unique, within the total limit. Uniqueness uses
+/// the hashes already computed for the entries' payload references.
+fn inline_selection(payloads: Vec<(PayloadHash, Vec<u8>)>) -> Vec<Vec<u8>> {
     let mut total = 0;
     let mut seen = std::collections::HashSet::new();
     payloads
         .into_iter()
-        .filter(|p| {
+        .filter(|(hash, p)| {
             let fits = p.len() <= MAX_INLINE_PAYLOAD_BYTES
                 && total + p.len() <= MAX_INLINE_PAYLOADS_TOTAL
-                && seen.insert(PayloadHash::of(p));
+                && seen.insert(*hash);
             if fits {
                 total += p.len();
             }
             fits
         })
+        .map(|(_, p)| p)
         .collect()
 }

@@ -156,13 +156,12 @@ fn scan_chain(
     report: &mut Report,
 ) -> Result<Option<Violation>, StoreError> {
     let chain = head.chain;
-    let index = store.chain_index(&chain)?;
+    // One lookup table per chain: a linear search per height would make the scan quadratic.
+    let index: std::collections::HashMap<u64, BlockHash> =
+        store.chain_index(&chain)?.into_iter().collect();
     let mut previous: Option<Block> = None;
     for height in 0..=head.height {
-        let found = index
-            .iter()
-            .find(|(h, _)| *h == height)
-            .map(|(_, hash)| *hash);
+        let found = index.get(&height).copied();
         let Some(hash) = found else {
             return Ok(Some(violation(
                 chain,
@@ -206,10 +205,7 @@ fn scan_chain(
         report.entries += block.entries.len() as u64;
         previous = Some(block);
     }
-    let at_head = index
-        .iter()
-        .find(|(h, _)| *h == head.height)
-        .map(|(_, hash)| *hash);
+    let at_head = index.get(&head.height).copied();
     if at_head != Some(head.hash) {
         return Ok(Some(violation(
             chain,
