@@ -157,7 +157,7 @@ pub struct RecordHistory {
     /// Who reads (recorded in the audit trail).
     #[arg(long)]
     pub actor: String,
-    /// text (default), json or dot.
+    /// text (default), json, dot or svg.
     #[arg(long, default_value = "text")]
     pub format: String,
 }

@@ -20,6 +20,7 @@ pub mod error;
 pub mod ledger;
 pub mod provenance;
 pub mod render;
+pub mod svg;
 pub mod trust;
 pub mod validate;
 pub mod verifier;

@@ -149,7 +149,7 @@ impl History {
     }
 }
 
-fn version_line(v: &Version) -> String {
+pub(crate) fn version_line(v: &Version) -> String {
     format!(
         "{:<7} {}/{}/{}  {}  by {}{}",
         v.kind.as_str(),

@@ -218,3 +218,44 @@ fn limits_truncate_and_unknown_records_are_errors() {
     let unknown = medchain_protocol::RecordId([9; 16]);
     assert!(history(f.node.store(), unknown, Limits::default()).is_err());
 }
+
+/// The y coordinate of the SVG text line that names `record`.
+fn svg_row_of(svg: &str, record: &medchain_protocol::RecordId) -> f64 {
+    let line = svg
+        .lines()
+        .find(|l| l.contains(&format!(">record {record}<")))
+        .unwrap_or_else(|| panic!("record {record} not drawn:\n{svg}"));
+    let y = line
+        .split("y=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    y.parse().unwrap()
+}
+
+#[test]
+fn svg_draws_sources_above_the_merged_record() {
+    let f = figure5();
+    let h = history(f.node.store(), f.c_record, Limits::default()).unwrap();
+    let svg = h.to_svg();
+    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+    assert!(svg.ends_with("</svg>\n"));
+    assert_eq!(svg.matches("<line ").count(), 2, "{svg}");
+    assert_eq!(svg.matches("<rect x=").count(), 3, "{svg}");
+    assert_eq!(
+        svg.matches("stroke-width=\"3\"").count(),
+        1,
+        "root is bold once"
+    );
+    let (a, b, c) = (
+        svg_row_of(&svg, &f.a_record),
+        svg_row_of(&svg, &f.b_record),
+        svg_row_of(&svg, &f.c_record),
+    );
+    assert_eq!(a, b, "both sources on one row");
+    assert!(c > a, "the merged record is drawn below its sources");
+    assert_eq!(svg.matches(">merge<").count(), 2);
+    assert!(!svg.contains("&&") && !svg.contains("<<"));
+}

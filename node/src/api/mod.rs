@@ -6,6 +6,7 @@
 
 mod auth;
 mod error;
+mod intake;
 mod ledger;
 mod records;
 mod replication;
@@ -52,6 +53,8 @@ pub fn router(state: AppState) -> Router {
         .route("/patients/{identifier}/records", get(records::of_patient))
         .route("/chains", get(ledger::chains))
         .route("/chains/{chain}/blocks", get(ledger::blocks))
+        .route("/chains/{chain}/blocks/{height}/wire", get(intake::export))
+        .route("/blocks", post(intake::submit))
         .route("/evidence", get(ledger::evidence))
         .route("/verify", post(ledger::verify))
         .route("/verify/reports", get(ledger::reports))

@@ -112,12 +112,12 @@ pub async fn get(
 /// The `format` of a history.
 #[derive(Debug, Deserialize)]
 pub struct HistoryQuery {
-    /// json (default), text, or dot.
+    /// json (default), text, dot or svg.
     #[serde(default)]
     format: Option<String>,
 }
 
-/// `GET /v1/records/{id}/history?format=json|text|dot`.
+/// `GET /v1/records/{id}/history?format=json|text|dot|svg`.
 pub async fn history(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -126,8 +126,10 @@ pub async fn history(
 ) -> ApiResult<Response> {
     let (record, actor) = (record_id(&id)?, actor(&headers)?);
     let format = query.format.unwrap_or_else(|| "json".into());
-    if !matches!(format.as_str(), "json" | "text" | "dot") {
-        return Err(ApiError::bad_request("format must be json, text or dot"));
+    if !matches!(format.as_str(), "json" | "text" | "dot" | "svg") {
+        return Err(ApiError::bad_request(
+            "format must be json, text, dot or svg",
+        ));
     }
     let history = blocking(state, move |s| s.history(record, &actor)).await?;
     Ok(match format.as_str() {
@@ -141,6 +143,7 @@ pub async fn history(
             history.to_dot(),
         )
             .into_response(),
+        "svg" => ([(header::CONTENT_TYPE, "image/svg+xml")], history.to_svg()).into_response(),
         _ => Json(history).into_response(),
     })
 }

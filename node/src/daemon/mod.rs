@@ -4,6 +4,7 @@
 //! network (gossip, sync, anti-entropy, repair from peers), the API and the verifier schedule run
 //! until SIGINT or SIGTERM.
 
+pub mod intake;
 pub mod logging;
 pub mod network;
 pub mod startup;

@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use medchain_chain::{Decoded, Ingested, Rejection, Verdict};
+use medchain_chain::{Rejection, Verdict};
 use medchain_net::{Acceptance, Client, Event, GossipMessage, InboundRequest, PeerId, Topic};
 use medchain_protocol::limits::{MAX_BLOCKS_PER_RANGE, MAX_HEADS, MAX_SYNC_RESPONSE_BYTES};
 use medchain_protocol::message::{SyncError, SyncErrorCode, WireMessage};
@@ -24,8 +24,9 @@ use medchain_protocol::{
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
+use super::intake::{Intake, count_rejection, take_block};
 use super::startup::now_ms;
-use crate::metrics::{ChainLabels, Metrics, ReasonLabels};
+use crate::metrics::{ChainLabels, Metrics};
 use crate::service::Service;
 
 /// Seconds between anti-entropy rounds.
@@ -48,16 +49,6 @@ impl Glue {
             client,
             metrics,
             syncing: Arc::default(),
-        }
-    }
-
-    fn count_rejection(&self, rejection: &Rejection) {
-        if rejection.verdict() != Verdict::Duplicate {
-            let reason = rejection.reason().to_owned();
-            self.metrics
-                .blocks_rejected
-                .get_or_create(&ReasonLabels { reason })
-                .inc();
         }
     }
 
@@ -128,46 +119,34 @@ impl Glue {
     }
 
     async fn on_block(&self, message: &GossipMessage) -> Acceptance {
-        let decoded = match BlockMessage::from_wire(&message.data) {
-            Ok(block) => Decoded::from_message(block),
-            Err(e) => {
-                warn!(peer = %message.source, reason = "malformed", detail = %e, "drop block");
-                return Acceptance::Reject;
-            }
-        };
-        let (chain, height) = (decoded.block().header.chain, decoded.block().header.height);
-        let service = self.service.clone();
-        let outcome = blocking(move || service.with_ledger(|l| l.ingest(decoded, now_ms()))).await;
-        match outcome {
-            Some(Ok(Ingested::Committed(run))) => {
-                self.metrics.blocks_accepted.inc_by(run.len() as u64);
-                for c in &run {
-                    debug!(chain = %c.chain, height = c.height, entries = c.entries, "block accepted");
-                }
-                self.fetch_missing_payloads(message.propagation_source, chain, height)
+        let source = message.source;
+        match take_block(&self.service, &self.metrics, &message.data, &source).await {
+            Intake::Committed(run) => {
+                if let Some(first) = run.first() {
+                    self.fetch_missing_payloads(
+                        message.propagation_source,
+                        first.chain,
+                        first.height,
+                    )
                     .await;
+                }
                 Acceptance::Accept
             }
-            Some(Ok(Ingested::Buffered(gap))) => {
-                info!(chain = %gap.chain, from = gap.from, to = gap.to, "gap: requesting blocks");
+            Intake::Buffered(gap) => {
                 let glue = self.clone();
                 let peer = message.propagation_source;
                 tokio::spawn(async move { glue.sync_chain(peer, gap.chain, gap.to + 1).await });
                 Acceptance::Ignore
             }
-            Some(Ok(Ingested::Equivocation { evidence, new })) => {
-                error!(%chain, height, "equivocation: a second block signed for this height; the first stays, evidence kept");
+            Intake::Equivocation { evidence, new } => {
                 if new {
                     self.publish_evidence(&evidence).await;
                 }
                 Acceptance::Ignore
             }
-            Some(Err(rejection)) => {
-                self.count_rejection(&rejection);
-                log_drop(&rejection, &chain, height, &message.source);
-                verdict(&rejection)
-            }
-            None => Acceptance::Ignore,
+            Intake::Malformed(_) => Acceptance::Reject,
+            Intake::Refused { rejection, .. } => verdict(&rejection),
+            Intake::Interrupted => Acceptance::Ignore,
         }
     }
 
@@ -187,7 +166,8 @@ impl Glue {
         }
     }
 
-    async fn publish_evidence(&self, evidence: &EquivocationEvidence) {
+    /// Gossips equivocation evidence on its topic.
+    pub async fn publish_evidence(&self, evidence: &EquivocationEvidence) {
         if let Err(e) = self
             .client
             .publish(Topic::Evidence, evidence.to_wire())
@@ -316,7 +296,7 @@ impl Glue {
             };
             self.metrics.blocks_accepted.inc_by(committed.len() as u64);
             if let Some(rejection) = &failure {
-                self.count_rejection(rejection);
+                count_rejection(&self.metrics, rejection);
                 warn!(%peer, %chain, from, reason = rejection.reason(), detail = %rejection, "range from peer does not verify; asking another peer next round");
             }
             if committed.is_empty() {
@@ -357,19 +337,6 @@ fn verdict(rejection: &Rejection) -> Acceptance {
     match rejection.verdict() {
         Verdict::Reject => Acceptance::Reject,
         Verdict::Ignore | Verdict::Duplicate => Acceptance::Ignore,
-    }
-}
-
-/// The paper's Figure 3: a dropped block with its chain, height, certificate and reason.
-fn log_drop(rejection: &Rejection, chain: &ChainId, height: u64, source: &PeerId) {
-    match rejection.verdict() {
-        Verdict::Reject => {
-            warn!(%chain, height, peer = %source, reason = rejection.reason(), detail = %rejection, "drop block")
-        }
-        Verdict::Ignore => {
-            debug!(%chain, height, peer = %source, reason = rejection.reason(), "block not applied now")
-        }
-        Verdict::Duplicate => {}
     }
 }
 
