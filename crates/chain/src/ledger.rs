@@ -11,6 +11,7 @@ use medchain_store::{BlockWrite, Store, StoreError};
 use crate::buffer::{OutOfOrder, Pending};
 use crate::error::Rejection;
 use crate::trust::Trust;
+use crate::validate::Admission;
 use crate::validate::{Decoded, Position, Signed, VerifiedBlock, position};
 
 /// A block now durably held.
@@ -122,7 +123,7 @@ impl Ledger {
             };
         }
         let signed = structured
-            .check_certificate(&self.trust, &self.store, None)?
+            .check_certificate(&self.trust, &self.store, None, Admission::New)?
             .check_signature()?;
         match at {
             Position::Held => Err(Rejection::Duplicate(hash)),
@@ -198,7 +199,7 @@ impl Ledger {
     ) -> Result<Option<VerifiedBlock>, Rejection> {
         let signed = Decoded::from_block(block, Vec::new())
             .check_structure()?
-            .check_certificate(&self.trust, &self.store, previous)?
+            .check_certificate(&self.trust, &self.store, previous, Admission::History)?
             .check_signature()?;
         let linked = match previous {
             Some(previous) => signed.check_link_to(Some(previous.block()), now_ms)?,
@@ -229,7 +230,7 @@ impl Ledger {
             let checked = match next {
                 Pending::Signed(signed) => Ok(signed),
                 Pending::Unverified(structured) => structured
-                    .check_certificate(&self.trust, &self.store, Some(last))
+                    .check_certificate(&self.trust, &self.store, Some(last), Admission::History)
                     .and_then(|certified| certified.check_signature()),
             };
             match checked

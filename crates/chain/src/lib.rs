@@ -30,5 +30,5 @@ pub use error::{Rejection, Verdict};
 pub use ledger::{Committed, Gap, Ingested, Ledger};
 pub use provenance::{History, Limits, history};
 pub use trust::Trust;
-pub use validate::{Decoded, VerifiedBlock};
+pub use validate::{Admission, Decoded, VerifiedBlock};
 pub use verifier::{Repair, Report, Violation, ViolationKind};

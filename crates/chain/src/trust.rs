@@ -29,14 +29,21 @@ pub struct Provider {
 #[derive(Clone, Debug)]
 pub struct Trust {
     consortium: Arc<Consortium>,
+    /// The same root without revocation lists: for blocks signed before their certificate's
+    /// revocation date.
+    unrevoked: Option<Arc<Consortium>>,
     cache: Arc<Mutex<HashMap<CertHash, Provider>>>,
 }
 
 impl Trust {
     /// Trust rooted in `consortium`.
     pub fn new(consortium: Consortium) -> Self {
+        let unrevoked = Consortium::new(consortium.root_cert_der().to_vec(), Vec::new())
+            .ok()
+            .map(Arc::new);
         Self {
             consortium: Arc::new(consortium),
+            unrevoked,
             cache: Arc::default(),
         }
     }
@@ -85,6 +92,31 @@ impl Trust {
             cache.insert(hash, provider.clone());
         }
         Ok(provider)
+    }
+
+    /// Like [`Trust::provider`], for a block that is already part of the shared history: a range
+    /// synced from a member, or a stored block being re-verified. A revoked certificate still
+    /// covers blocks timed before its revocation date, so revoking a hospital stops its new
+    /// blocks without erasing what it published while it was trusted. (New blocks arriving by
+    /// gossip or `POST /v1/blocks` use the strict rule: a revoked signer could backdate them.)
+    pub fn provider_in_history(&self, cert_der: &[u8], at_ms: u64) -> Result<Provider, CertError> {
+        match self.provider(cert_der, at_ms) {
+            Err(CertError::Revoked) => {
+                let at = i64::try_from(at_ms / 1000).unwrap_or(i64::MAX);
+                let revoked_at = self.consortium.revoked_at(cert_der).unwrap_or(i64::MIN);
+                let unrevoked = self.unrevoked.as_ref().ok_or(CertError::Revoked)?;
+                if at >= revoked_at {
+                    return Err(CertError::Revoked);
+                }
+                // Not cached: the cache answers the strict rule.
+                let member = unrevoked.verify(cert_der, at_ms / 1000, Some(Role::Provider))?;
+                Ok(Provider {
+                    chain: ChainId::from_public_key(&member.public_key),
+                    member,
+                })
+            }
+            other => other,
+        }
     }
 
     fn cached(&self, hash: &CertHash) -> Option<Provider> {

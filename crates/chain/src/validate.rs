@@ -20,6 +20,16 @@ use crate::trust::{Provider, Trust};
 /// How far ahead of our clock a block's time may be (clock skew between hospitals).
 pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
 
+/// Which certificate rule a block is judged by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// A new block (gossip, `POST /v1/blocks`): its certificate must not be revoked at all.
+    New,
+    /// A block of the shared history (a synced range, a stored block re-verified): a revoked
+    /// certificate still covers blocks timed before its revocation date.
+    History,
+}
+
 /// A canonically decoded block (and any inline payloads that came with it).
 #[derive(Debug)]
 pub struct Decoded {
@@ -105,6 +115,7 @@ impl Structured {
         trust: &Trust,
         store: &Store,
         previous: Option<&VerifiedBlock>,
+        admission: Admission,
     ) -> Result<Certified, Rejection> {
         let header = &self.d.block.header;
         let from_previous = previous
@@ -117,9 +128,11 @@ impl Structured {
                 .certificate(&header.cert)?
                 .ok_or(Rejection::UnknownCertificate(header.cert))?,
         };
-        let provider = trust
-            .provider(&cert, header.time_ms)
-            .map_err(Rejection::Certificate)?;
+        let provider = match admission {
+            Admission::New => trust.provider(&cert, header.time_ms),
+            Admission::History => trust.provider_in_history(&cert, header.time_ms),
+        }
+        .map_err(Rejection::Certificate)?;
         if provider.chain != header.chain {
             return Err(Rejection::ChainKeyMismatch(header.chain));
         }
@@ -404,7 +417,7 @@ pub fn verify_block(
 ) -> Result<VerifiedBlock, Rejection> {
     decoded
         .check_structure()?
-        .check_certificate(trust, store, None)?
+        .check_certificate(trust, store, None, Admission::New)?
         .check_signature()?
         .check_linkage(store, now_ms)?
         .check_payloads()

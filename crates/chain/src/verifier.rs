@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Rejection;
 use crate::ledger::Ledger;
 use crate::trust::Trust;
+use crate::validate::Admission;
 use crate::validate::Decoded;
 
 /// Most missing payloads listed in one report.
@@ -252,7 +253,7 @@ fn check_block(
     }
     let checked = Decoded::from_block(block.clone(), Vec::new())
         .check_structure()
-        .and_then(|s| s.check_certificate(trust, store, None))
+        .and_then(|s| s.check_certificate(trust, store, None, Admission::History))
         .and_then(|c| c.check_signature())
         .and_then(|s| s.check_link_to(previous, now_ms.max(block.header.time_ms)));
     match checked {

@@ -292,3 +292,59 @@ fn authoring_batches_and_derives_record_ids() {
     assert!(err.to_string().starts_with("entry 1"), "{err}");
     assert_eq!(node.store().head(&a.chain()).unwrap().unwrap().height, 1);
 }
+
+/// Revocation stops new blocks at once, but what the provider published before its revocation
+/// date stays history: a node syncing it later accepts it, the verifier finds it clean, and a
+/// block dated after the revocation is refused even inside a synced range.
+#[test]
+fn revocation_keeps_history_and_stops_new_blocks() {
+    let c = Consortia::new("Consortium");
+    let member = c.member(Role::Provider, "Hospital R");
+    let provider = author_of(&member);
+    let mut source = c.ledger();
+    let before = now_ms() - 60_000;
+    let mut history = Vec::new();
+    for (i, at) in [before, before + 1000].into_iter().enumerate() {
+        let authored = source
+            .author(&provider, vec![create(&format!("MRN-{i}"), "{}")], at)
+            .unwrap();
+        history.push(authored[0].block.block().clone());
+    }
+    let crl = identity::revoke(
+        &c.ca.cert_der,
+        &c.ca.key_pkcs8_der,
+        None,
+        &member.cert_der,
+        (before / 1000) as i64 + 30,
+    )
+    .unwrap();
+
+    // A node that learns of the chain only now, with the revocation list.
+    let mut late = c.ledger();
+    late.set_trust(c.trust_with_crl(crl.clone()));
+    let (committed, failure) = late.ingest_range(history.clone(), now_ms());
+    assert!(failure.is_none(), "{failure:?}");
+    assert_eq!(committed.len(), 2);
+    let report = late.verify(now_ms(), now_ms).unwrap();
+    assert!(report.violations.is_empty(), "{report:?}");
+    assert!(report.revoked_chains.is_empty(), "{report:?}");
+
+    // The same history arriving as new gossip is refused: the strict rule.
+    let mut fresh = c.ledger();
+    fresh.set_trust(c.trust_with_crl(crl.clone()));
+    let err = fresh
+        .ingest(Decoded::from_block(history[0].clone(), vec![]), now_ms())
+        .unwrap_err();
+    assert_eq!(err.reason(), "revoked");
+
+    // A block signed after the revocation date is refused even in a synced range.
+    let after = source
+        .author(&provider, vec![create("MRN-9", "{}")], now_ms())
+        .unwrap()[0]
+        .block
+        .block()
+        .clone();
+    let (committed, failure) = late.ingest_range(vec![after], now_ms());
+    assert!(committed.is_empty());
+    assert_eq!(failure.map(|f| f.reason()), Some("revoked"));
+}

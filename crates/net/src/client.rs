@@ -3,7 +3,9 @@
 
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
 use libp2p::{Multiaddr, PeerId};
-use medchain_protocol::identity::Role;
+use std::sync::Arc;
+
+use medchain_protocol::identity::{Consortium, Role};
 use medchain_protocol::ids::{ChainId, PayloadHash};
 use medchain_protocol::message::{SyncRequest, SyncResponse};
 use tokio::sync::{mpsc, oneshot};
@@ -128,6 +130,14 @@ pub enum Command {
         /// The topic.
         topic: Topic,
         /// The peers.
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    /// Replace the consortium trust (a new revocation list): admitted peers whose certificate no
+    /// longer verifies are refused, disconnected and blocked.
+    SetConsortium {
+        /// The new trust.
+        consortium: Arc<Consortium>,
+        /// The peers refused because of it.
         reply: oneshot::Sender<Vec<PeerId>>,
     },
     /// Stop the network task.
@@ -260,6 +270,13 @@ impl Client {
     /// Admitted peers and their roles.
     pub async fn admitted_peers(&self) -> Result<Vec<(PeerId, Role)>, Error> {
         self.call(|reply| Command::AdmittedPeers { reply }).await
+    }
+
+    /// Replaces the consortium trust (after a new revocation list); returns the admitted peers
+    /// it refused.
+    pub async fn set_consortium(&self, consortium: Arc<Consortium>) -> Result<Vec<PeerId>, Error> {
+        self.call(|reply| Command::SetConsortium { consortium, reply })
+            .await
     }
 
     /// A peer's gossipsub score.

@@ -324,6 +324,26 @@ impl EventLoop {
             Command::IsConnected { peer, reply } => {
                 let _ = reply.send(self.swarm.is_connected(&peer));
             }
+            Command::SetConsortium { consortium, reply } => {
+                self.consortium = consortium;
+                let now = crate::membership::now_unix();
+                let failing: Vec<(PeerId, crate::membership::Refusal)> = self
+                    .peers
+                    .admitted_certificates()
+                    .into_iter()
+                    .filter_map(|(peer, certificate)| {
+                        self.consortium
+                            .verify(certificate, now, None)
+                            .err()
+                            .map(|e| (peer, e.into()))
+                    })
+                    .collect();
+                let refused = failing.iter().map(|(peer, _)| *peer).collect();
+                for (peer, reason) in failing {
+                    self.refuse(peer, reason);
+                }
+                let _ = reply.send(refused);
+            }
             Command::AdmittedPeers { reply } => {
                 let _ = reply.send(self.peers.admitted());
             }

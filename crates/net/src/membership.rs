@@ -62,8 +62,9 @@ pub fn check_hello(
 enum State {
     /// Connected; must be admitted before the deadline.
     Pending { deadline: Instant },
-    /// Proven member.
-    Admitted { role: Role },
+    /// Proven member, with the certificate it proved itself with (re-checked when the
+    /// consortium's revocation list changes).
+    Admitted { role: Role, certificate: Vec<u8> },
 }
 
 /// The membership table of connected peers.
@@ -85,17 +86,29 @@ impl Peers {
         self.peers.remove(peer);
     }
 
-    /// Admits the peer with `role`; returns true if it was not admitted before.
-    pub fn admit(&mut self, peer: PeerId, role: Role) -> bool {
+    /// Admits the peer with `role` on `certificate`; returns true if it was not admitted before.
+    pub fn admit(&mut self, peer: PeerId, role: Role, certificate: Vec<u8>) -> bool {
         let was = matches!(self.peers.get(&peer), Some(State::Admitted { .. }));
-        self.peers.insert(peer, State::Admitted { role });
+        self.peers
+            .insert(peer, State::Admitted { role, certificate });
         !was
+    }
+
+    /// Admitted peers and the certificates they were admitted on.
+    pub fn admitted_certificates(&self) -> Vec<(PeerId, &[u8])> {
+        self.peers
+            .iter()
+            .filter_map(|(peer, state)| match state {
+                State::Admitted { certificate, .. } => Some((*peer, certificate.as_slice())),
+                State::Pending { .. } => None,
+            })
+            .collect()
     }
 
     /// The peer's role, if it is admitted.
     pub fn role(&self, peer: &PeerId) -> Option<Role> {
         match self.peers.get(peer) {
-            Some(State::Admitted { role }) => Some(*role),
+            Some(State::Admitted { role, .. }) => Some(*role),
             _ => None,
         }
     }
@@ -105,7 +118,7 @@ impl Peers {
         self.peers
             .iter()
             .filter_map(|(peer, state)| match state {
-                State::Admitted { role } => Some((*peer, *role)),
+                State::Admitted { role, .. } => Some((*peer, *role)),
                 State::Pending { .. } => None,
             })
             .collect()
@@ -141,8 +154,8 @@ mod tests {
         let b = PeerId::random();
         peers.connected(a, now);
         peers.connected(b, now);
-        assert!(peers.admit(b, Role::Auditor));
-        assert!(!peers.admit(b, Role::Auditor));
+        assert!(peers.admit(b, Role::Auditor, vec![1]));
+        assert!(!peers.admit(b, Role::Auditor, vec![1]));
         assert_eq!(peers.expired(now + Duration::from_millis(1)), vec![a]);
         assert_eq!(peers.role(&b), Some(Role::Auditor));
         assert_eq!(peers.role(&a), None);

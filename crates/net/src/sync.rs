@@ -62,7 +62,10 @@ impl EventLoop {
         }
         match check_hello(&self.consortium, &self.network, hello, &peer, now_unix()) {
             Ok(member) => {
-                if self.peers.admit(peer, member.role) {
+                if self
+                    .peers
+                    .admit(peer, member.role, hello.certificate.clone())
+                {
                     tracing::info!(%peer, org = %member.org, role = %member.role.as_str(), "peer admitted");
                     let _ = self.emit(Event::PeerAdmitted {
                         peer,

@@ -208,3 +208,53 @@ async fn starts_without_listen_addresses_and_shuts_down() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_revocation_list_refuses_an_admitted_peer() {
+    tokio::time::timeout(LIMIT, async {
+        let ca = Ca::new("Live CRL CA");
+        let (cfg, _) = config(&ca, Role::Provider, "Hospital 1");
+        let first = spawn(cfg, Store::default()).await;
+        let (later_revoked_cert, key) = ca.member(Role::Provider, "Hospital 2");
+        let mut cfg = test_config(ca.consortium.clone(), later_revoked_cert.clone(), &key);
+        cfg.bootstrap = vec![first.address.clone()];
+        let second = spawn(cfg, Store::default()).await;
+        let (cfg, _) = config(&ca, Role::Auditor, "Auditor");
+        let mut third_cfg = cfg;
+        third_cfg.bootstrap = vec![first.address.clone()];
+        let third = spawn(third_cfg, Store::default()).await;
+        eventually("both admitted", Duration::from_secs(10), async || {
+            first.admitted(&second.peer_id).is_some() && first.admitted(&third.peer_id).is_some()
+        })
+        .await;
+
+        let crl = revoke(
+            &ca.issued.cert_der,
+            &ca.issued.key_pkcs8_der,
+            None,
+            &later_revoked_cert,
+            now(),
+        )
+        .expect("crl");
+        let consortium =
+            Arc::new(Consortium::new(ca.issued.cert_der.clone(), vec![crl]).expect("trust"));
+        let refused = first.client.set_consortium(consortium).await.expect("set");
+        assert_eq!(refused, vec![second.peer_id]);
+        eventually("revoked peer disconnected", REFUSAL, async || {
+            !first
+                .client
+                .is_connected(second.peer_id)
+                .await
+                .unwrap_or(true)
+        })
+        .await;
+        assert!(first.refused(&second.peer_id).is_some());
+        let admitted = first.client.admitted_peers().await.expect("peers");
+        assert_eq!(admitted, vec![(third.peer_id, Role::Auditor)]);
+        first.shutdown().await;
+        second.shutdown().await;
+        third.shutdown().await;
+    })
+    .await
+    .expect("test timed out");
+}

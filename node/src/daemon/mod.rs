@@ -7,6 +7,7 @@
 pub mod intake;
 pub mod logging;
 pub mod network;
+pub mod revocation;
 pub mod startup;
 pub mod verifier;
 
@@ -88,7 +89,7 @@ pub async fn run(config: Config) -> Result<()> {
     let mut net_config = medchain_net::Config::new(
         config.node.network.clone(),
         &network_key,
-        own_certificate,
+        own_certificate.clone(),
         consortium,
     )
     .context("the member key is not usable as a network identity")?;
@@ -108,6 +109,13 @@ pub async fn run(config: Config) -> Result<()> {
             },
         ),
     );
+
+    let crl_watch = tokio::spawn(revocation::watch(
+        config.clone(),
+        own_certificate,
+        service.clone(),
+        client.clone(),
+    ));
 
     let listener = tokio::net::TcpListener::bind(config.api.listen)
         .await
@@ -129,6 +137,7 @@ pub async fn run(config: Config) -> Result<()> {
     if let Some(task) = verifier {
         task.abort();
     }
+    crl_watch.abort();
     let _ = stop_glue.send(());
     let _ = glue.await;
     let _ = client.shutdown().await;

@@ -191,6 +191,20 @@ impl Consortium {
         })
     }
 
+    /// When the certificate was revoked (unix seconds; the earliest date if several lists name
+    /// it), or `None` if no revocation list names it (or it cannot be parsed).
+    ///
+    /// Revocation stops new blocks at once; blocks a provider signed before its revocation date
+    /// stay part of the shared history, so peers that sync or re-verify them later need the date.
+    pub fn revoked_at(&self, cert_der: &[u8]) -> Option<i64> {
+        let cert = parse_cert(cert_der).ok()?;
+        self.crls
+            .iter()
+            .filter_map(|crl| crl.find_serial(cert.raw_serial()).ok().flatten())
+            .map(|entry| i64::try_from(entry.revocation_date.as_secs()).unwrap_or(i64::MAX))
+            .min()
+    }
+
     /// Maps webpki's error to ours, reading the certificate again where that helps.
     #[allow(deprecated)] // the context-free variants are still matched for completeness
     fn map_error(&self, err: webpki::Error, cert_der: &[u8], required: Option<Role>) -> CertError {
