@@ -7,17 +7,46 @@
 #   scripts/testnet.sh logs NAME                           the node's last 100 log lines
 #   scripts/testnet.sh stop NAME | start NAME              stop (SIGTERM) or start one node
 #   scripts/testnet.sh down                                stop every node this script started
+#   scripts/testnet.sh demo                                the paper's scenarios (starts the
+#                                                          testnet first if it is not running)
 #
 # Nodes are named hospital-1..N and auditor-1..M. Only processes whose PIDs this script wrote are
-# ever signalled. The paper's scenarios as a demo arrive with `scripts/testnet.sh demo` (issue 6).
+# ever signalled.
+#
+# Environment: MEDCHAIN_TESTNET_DIR moves the state directory (tests use a temporary one);
+# MEDCHAIN_BIN_DIR uses medchain and medchain-demo from there instead of building the release.
 set -euo pipefail
+self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/.."
 
-root=testnet/run/net
-bin=target/release/medchain
+root=${MEDCHAIN_TESTNET_DIR:-testnet/run/net}
+bin_dir=${MEDCHAIN_BIN_DIR:-target/release}
+bin=$bin_dir/medchain
 
 die() { echo "testnet: $*" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# A TCP port on 127.0.0.1 that nothing listens on and this run has not handed out, in $port.
+# (Bash only: a fresh machine may have no python or ss.)
+handed_out=" "
+next_port() {
+  while :; do
+    port=$((20000 + RANDOM % 12000)) # below the kernel's ephemeral range (32768+)
+    case "$handed_out" in *" $port "*) continue ;; esac
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      handed_out+="$port "
+      return
+    fi
+  done
+}
+
+build() {
+  if [ -n "${MEDCHAIN_BIN_DIR:-}" ]; then
+    [ -x "$bin" ] && [ -x "$bin_dir/medchain-demo" ] || die "MEDCHAIN_BIN_DIR=$bin_dir lacks medchain or medchain-demo"
+    return
+  fi
+  echo "building medchain (release; the first build takes a few minutes)"
+  cargo build --release --locked -q -p medchain-node
+}
 nodes() { [ -d "$root/nodes" ] && ls "$root/nodes" | sort || true; }
 pid_of() { cat "$root/nodes/$1/pid" 2>/dev/null || true; }
 alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
@@ -66,8 +95,7 @@ up() {
     esac
   done
   for name in $(nodes); do alive "$name" && die "the testnet is running; run 'scripts/testnet.sh down' first"; done
-  echo "building medchain (release; the first build takes a few minutes)"
-  cargo build --release --locked -q -p medchain-node
+  build
   rm -rf "$root" && mkdir -p "$root/nodes"
   "$bin" ca init --name "Local Testnet Consortium" --out "$root/ca" >/dev/null
   local bootstrap=() names=()
@@ -78,8 +106,8 @@ up() {
     local dir="$root/nodes/$name" api p2p peer
     mkdir -p "$dir"
     peer=$("$bin" ca issue --ca "$root/ca" --role "$role" --org "$org" --out "$dir/member" | awk '/peer id/ {print $3}')
-    api="127.0.0.1:$(free_port)"
-    p2p="/ip4/127.0.0.1/tcp/$(free_port)"
+    next_port; api="127.0.0.1:$port"
+    next_port; p2p="/ip4/127.0.0.1/tcp/$port"
     local args=(init --role "$role" --ca "$root/ca" --member "$dir/member" --data-dir "$dir/data"
       --network medchain-local --api-listen "$api" --p2p-listen "$p2p" --verifier-interval 60)
     # Every node dials every node made before it, so the network is a full mesh, not a star.
@@ -109,7 +137,22 @@ status() {
   fi
 }
 
-[ $# -ge 1 ] || { sed -n '2,12p' "$0"; exit 2; }
+demo() {
+  local running=0 total=0
+  for name in $(nodes); do total=$((total + 1)); alive "$name" && running=$((running + 1)); done
+  if [ "$running" = 0 ]; then
+    up
+  elif [ "$running" != "$total" ]; then
+    die "$running of $total nodes are running; start them (or 'down' then 'demo') first"
+  else
+    build
+  fi
+  "$bin_dir/medchain-demo" --testnet "$root" --script "$self" --medchain "$bin"
+  echo
+  echo "The testnet keeps running: scripts/testnet.sh status | logs NAME | down"
+}
+
+[ $# -ge 1 ] || { sed -n '2,18p' "$0"; exit 2; }
 command=$1; shift
 case $command in
   up) up "$@" ;;
@@ -118,5 +161,6 @@ case $command in
   stop) [ $# -eq 1 ] || die "usage: stop NAME"; [ -d "$root/nodes/$1" ] || die "no node $1"; stop_node "$1" ;;
   start) [ $# -eq 1 ] || die "usage: start NAME"; [ -d "$root/nodes/$1" ] || die "no node $1"; start_node "$1"; table ;;
   down) for name in $(nodes); do stop_node "$name"; done ;;
-  *) die "unknown command $command (up, status, logs, stop, start, down)" ;;
+  demo) demo ;;
+  *) die "unknown command $command (up, status, logs, stop, start, down, demo)" ;;
 esac

@@ -1,0 +1,291 @@
+//! The running testnet as the demo sees it: the nodes `scripts/testnet.sh` wrote under its state
+//! directory, their APIs (with their tokens), their logs, and stopping/starting them through the
+//! script (which alone owns their PIDs).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+/// One node of the testnet.
+pub struct Node {
+    /// hospital-N or auditor-N.
+    pub name: String,
+    /// provider or auditor.
+    pub role: String,
+    /// http://127.0.0.1:PORT
+    pub api: String,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    /// Its member directory (certificate and key).
+    pub member_dir: PathBuf,
+    /// Its log file.
+    pub log: PathBuf,
+    token: String,
+}
+
+/// An HTTP answer.
+pub struct Answer {
+    /// Status code.
+    pub status: u16,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The body as JSON (null if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// The testnet.
+pub struct Testnet {
+    /// Its state directory (testnet/run/net by default).
+    pub root: PathBuf,
+    /// The testnet script.
+    pub script: PathBuf,
+    /// The medchain binary.
+    pub medchain: PathBuf,
+    /// Every node, providers first.
+    pub nodes: Vec<Node>,
+    agent: ureq::Agent,
+}
+
+impl Testnet {
+    /// Reads the testnet the script wrote under `root`.
+    pub fn load(root: &Path, script: &Path, medchain: &Path) -> Result<Self> {
+        let mut nodes = Vec::new();
+        let dir = root.join("nodes");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .with_context(|| {
+                format!(
+                    "no testnet at {} (run `scripts/testnet.sh up`)",
+                    dir.display()
+                )
+            })?
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect();
+        names.sort_by_key(|n| (n.starts_with("auditor"), n.clone()));
+        for name in names {
+            let node_dir = dir.join(&name);
+            let read = |file: &str| -> Result<String> {
+                Ok(std::fs::read_to_string(node_dir.join(file))
+                    .with_context(|| format!("{name}: cannot read {file}"))?
+                    .trim()
+                    .to_owned())
+            };
+            let data_dir = node_dir.join("data");
+            let config: toml::Table = read("data/medchain.toml")?
+                .parse()
+                .with_context(|| format!("{name}: medchain.toml does not parse"))?;
+            let token_file = config
+                .get("api")
+                .and_then(|a| a.get("token_file"))
+                .and_then(|t| t.as_str())
+                .with_context(|| format!("{name}: no api.token_file"))?;
+            let token = std::fs::read_to_string(token_file)
+                .with_context(|| format!("{name}: cannot read its API token"))?
+                .trim()
+                .to_owned();
+            nodes.push(Node {
+                role: read("role")?,
+                api: format!("http://{}", read("api")?),
+                data_dir,
+                member_dir: node_dir.join("member"),
+                log: node_dir.join("node.log"),
+                token,
+                name,
+            });
+        }
+        if nodes.iter().filter(|n| n.role == "provider").count() < 3
+            || !nodes.iter().any(|n| n.role == "auditor")
+        {
+            bail!("the demo needs at least 3 providers and 1 auditor (scripts/testnet.sh up)");
+        }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Ok(Self {
+            root: root.to_path_buf(),
+            script: script.to_path_buf(),
+            medchain: medchain.to_path_buf(),
+            nodes,
+            agent,
+        })
+    }
+
+    /// The node called `name`.
+    pub fn node(&self, name: &str) -> &Node {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap_or(&self.nodes[0])
+    }
+
+    /// Where the demo writes its files.
+    pub fn out_dir(&self) -> Result<PathBuf> {
+        let dir = self.root.join("demo");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(dir)
+    }
+
+    /// GET `path` on `node` (reads are audited: the demo acts as "demo-auditor").
+    pub fn get(&self, node: &Node, path: &str) -> Result<Answer> {
+        let response = self
+            .agent
+            .get(format!("{}{path}", node.api))
+            .header("Authorization", &format!("Bearer {}", node.token))
+            .header("X-Medchain-Actor", "demo-auditor")
+            .call();
+        answer(response, node)
+    }
+
+    /// GET `path` as JSON, failing unless 200.
+    pub fn get_json(&self, node: &Node, path: &str) -> Result<Value> {
+        let answer = self.get(node, path)?;
+        if answer.status != 200 {
+            bail!(
+                "{} GET {path}: {} {}",
+                node.name,
+                answer.status,
+                answer.text()
+            );
+        }
+        Ok(answer.json())
+    }
+
+    /// POST a JSON body.
+    pub fn post_json(&self, node: &Node, path: &str, body: &Value) -> Result<Answer> {
+        let response = self
+            .agent
+            .post(format!("{}{path}", node.api))
+            .header("Authorization", &format!("Bearer {}", node.token))
+            .send_json(body);
+        answer(response, node)
+    }
+
+    /// POST bytes (`application/octet-stream`).
+    pub fn post_bytes(&self, node: &Node, path: &str, body: &[u8]) -> Result<Answer> {
+        let response = self
+            .agent
+            .post(format!("{}{path}", node.api))
+            .header("Authorization", &format!("Bearer {}", node.token))
+            .header("Content-Type", "application/octet-stream")
+            .send(body);
+        answer(response, node)
+    }
+
+    /// Runs the testnet script (`stop NAME`, `start NAME`).
+    pub fn script(&self, args: &[&str]) -> Result<()> {
+        let output = Command::new(&self.script)
+            .args(args)
+            .output()
+            .with_context(|| format!("cannot run {}", self.script.display()))?;
+        if !output.status.success() {
+            bail!(
+                "scripts/testnet.sh {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        println!("  $ scripts/testnet.sh {}: done", args.join(" "));
+        Ok(())
+    }
+
+    /// Runs `medchain ARGS` and returns its standard output; fails on a non-zero exit.
+    pub fn medchain(&self, args: &[&str]) -> Result<String> {
+        let output = Command::new(&self.medchain)
+            .args(args)
+            .output()
+            .with_context(|| format!("cannot run {}", self.medchain.display()))?;
+        if !output.status.success() {
+            bail!(
+                "medchain {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// The heads every node holds, as sorted `chain height hash` lines.
+    pub fn heads(&self, node: &Node) -> Result<Vec<String>> {
+        let chains = self.get_json(node, "/v1/chains")?;
+        let mut heads: Vec<String> = chains
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                format!(
+                    "{} {} {}",
+                    c["chain"].as_str().unwrap_or("?"),
+                    c["height"],
+                    c["hash"].as_str().unwrap_or("?")
+                )
+            })
+            .collect();
+        heads.sort();
+        Ok(heads)
+    }
+}
+
+fn answer(
+    response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    node: &Node,
+) -> Result<Answer> {
+    let mut response =
+        response.with_context(|| format!("cannot reach {} at {}", node.name, node.api))?;
+    let status = response.status().as_u16();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .context("cannot read the answer")?;
+    Ok(Answer { status, body })
+}
+
+/// Polls `condition` every 250 ms until it holds or `limit` passes.
+pub fn wait_for(
+    what: &str,
+    limit: Duration,
+    mut condition: impl FnMut() -> Result<bool>,
+) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        if condition().unwrap_or(false) {
+            return Ok(());
+        }
+        if started.elapsed() > limit {
+            bail!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// JSON log lines of `node` that mention `needle`, from byte `from` of its log on.
+pub fn log_lines(node: &Node, from: u64, needle: &str) -> Vec<Value> {
+    let text = std::fs::read(&node.log).unwrap_or_default();
+    let start = usize::try_from(from).unwrap_or(0).min(text.len());
+    String::from_utf8_lossy(&text[start..])
+        .lines()
+        .filter(|l| l.contains(needle))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The current length of `node`'s log (to read only what comes after).
+pub fn log_mark(node: &Node) -> u64 {
+    std::fs::metadata(&node.log).map(|m| m.len()).unwrap_or(0)
+}
