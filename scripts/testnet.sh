@@ -20,7 +20,7 @@ self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/.."
 
 root=${MEDCHAIN_TESTNET_DIR:-testnet/run/net}
-bin_dir=${MEDCHAIN_BIN_DIR:-target/release}
+bin_dir=${MEDCHAIN_BIN_DIR:-${CARGO_TARGET_DIR:-target}/release}
 bin=$bin_dir/medchain
 
 die() { echo "testnet: $*" >&2; exit 1; }

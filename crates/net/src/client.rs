@@ -211,6 +211,11 @@ impl Client {
         self.request(peer, SyncRequest::Payload(hash)).await
     }
 
+    /// Asks an admitted peer for the equivocation evidence it holds, after the first `skip` items.
+    pub async fn evidence(&self, peer: PeerId, skip: u32) -> Result<SyncResponse, Error> {
+        self.request(peer, SyncRequest::Evidence { skip }).await
+    }
+
     /// Answers an inbound sync request.
     pub async fn respond(
         &self,

@@ -40,6 +40,8 @@ pub const MAX_SYNC_RESPONSE_BYTES: usize = 16 << 20;
 pub const MAX_BLOCKS_PER_RANGE: u32 = 256;
 /// Chain heads in one heads response (one per chain in the consortium).
 pub const MAX_HEADS: usize = 4096;
+/// Most evidence items in one sync answer (64 x 16 KiB stays far below the response limit).
+pub const MAX_EVIDENCE_PER_RESPONSE: usize = 64;
 /// Bytes of a network name (the gossip topic namespace).
 pub const MAX_NETWORK_NAME_LEN: usize = 64;
 /// Bytes of free text in a hello (software agent) or a sync error message.

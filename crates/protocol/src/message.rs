@@ -60,6 +60,13 @@ pub enum SyncRequest {
     },
     /// "Give me this payload."
     Payload(PayloadHash),
+    /// "Give me the equivocation evidence you hold", skipping the first `skip` items of the
+    /// responder's list: at most [`MAX_EVIDENCE_PER_RESPONSE`](crate::limits::MAX_EVIDENCE_PER_RESPONSE)
+    /// per answer. Anti-entropy for evidence, whose gossip is best-effort.
+    Evidence {
+        /// Items already received.
+        skip: u32,
+    },
 }
 
 /// A member introducing itself.
@@ -90,6 +97,8 @@ pub enum SyncResponse {
     NotFound,
     /// The request was refused.
     Error(SyncError),
+    /// Equivocation evidence, in the responder's order; fewer than the maximum when its list ends.
+    Evidence(Vec<EquivocationEvidence>),
 }
 
 /// A refused sync request.

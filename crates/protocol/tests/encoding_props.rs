@@ -54,7 +54,22 @@ proptest! {
         prop_assert_eq!(SyncRequest::from_wire(&request.to_wire()).unwrap(), request);
         let response = SyncResponse::Heads(heads);
         prop_assert_eq!(SyncResponse::from_wire(&response.to_wire()).unwrap(), response);
+        let request = SyncRequest::Evidence { skip: limit };
+        prop_assert_eq!(SyncRequest::from_wire(&request.to_wire()).unwrap(), request);
     }
+}
+
+#[test]
+fn evidence_sync_bytes() {
+    // Appended variants: older messages keep their bytes.
+    assert_eq!(
+        SyncRequest::Evidence { skip: 300 }.to_wire(),
+        vec![0x01, 0x04, 0xac, 0x02]
+    );
+    assert_eq!(
+        SyncResponse::Evidence(vec![]).to_wire(),
+        vec![0x01, 0x06, 0x00]
+    );
 }
 
 #[test]

@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use medchain_chain::{Rejection, Verdict};
 use medchain_net::{Acceptance, Client, Event, GossipMessage, InboundRequest, PeerId, Topic};
-use medchain_protocol::limits::{MAX_BLOCKS_PER_RANGE, MAX_HEADS, MAX_SYNC_RESPONSE_BYTES};
+use medchain_protocol::limits::{
+    MAX_BLOCKS_PER_RANGE, MAX_EVIDENCE_PER_RESPONSE, MAX_HEADS, MAX_SYNC_RESPONSE_BYTES,
+};
 use medchain_protocol::message::{SyncError, SyncErrorCode, WireMessage};
 use medchain_protocol::{
     Block, BlockMessage, ChainId, EquivocationEvidence, PayloadHash, SyncRequest, SyncResponse,
@@ -243,6 +245,7 @@ impl Glue {
                     self.sync_chain(peer, head.chain, head.height + 1).await;
                 }
             }
+            self.sync_evidence(peer).await;
             if self.service.resume_writes() {
                 info!(%peer, "caught up with a peer after the store was rebuilt: writes resume");
             }
@@ -259,6 +262,37 @@ impl Glue {
             for event in restored {
                 info!(chain = %event.chain, from_height = event.from_height, event = event.id, "chain restored from peers: confirmed");
             }
+        }
+    }
+
+    /// Fetches the equivocation evidence `peer` holds and keeps what is new and checks out, so
+    /// evidence reaches a node that missed its gossip (it was restarting, or outside the mesh).
+    async fn sync_evidence(&self, peer: PeerId) {
+        let mut skip = 0_u32;
+        // Bounded: at most 64 pages per round.
+        for _ in 0..64 {
+            let Ok(SyncResponse::Evidence(items)) = self.client.evidence(peer, skip).await else {
+                return;
+            };
+            let count = items.len().min(MAX_EVIDENCE_PER_RESPONSE);
+            for evidence in items.into_iter().take(MAX_EVIDENCE_PER_RESPONSE) {
+                let service = self.service.clone();
+                let (chain, height) = (evidence.first.header.chain, evidence.first.header.height);
+                match blocking(move || service.with_ledger(|l| l.ingest_evidence(&evidence))).await
+                {
+                    Some(Ok(true)) => {
+                        warn!(%peer, %chain, height, "equivocation evidence received from a peer by anti-entropy and kept")
+                    }
+                    Some(Err(rejection)) => {
+                        warn!(%peer, reason = rejection.reason(), detail = %rejection, "evidence from peer does not check out")
+                    }
+                    _ => {}
+                }
+            }
+            if count < MAX_EVIDENCE_PER_RESPONSE {
+                return;
+            }
+            skip = skip.saturating_add(MAX_EVIDENCE_PER_RESPONSE as u32);
         }
     }
 
@@ -373,6 +407,15 @@ fn respond(service: &Service, request: SyncRequest) -> SyncResponse {
             SyncRequest::Payload(hash) => match store.payload(&hash) {
                 Ok(Some(bytes)) => SyncResponse::Payload(bytes.into()),
                 Ok(None) => SyncResponse::NotFound,
+                Err(e) => internal(e),
+            },
+            SyncRequest::Evidence { skip } => match store.evidence() {
+                Ok(all) => SyncResponse::Evidence(
+                    all.into_iter()
+                        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+                        .take(MAX_EVIDENCE_PER_RESPONSE)
+                        .collect(),
+                ),
                 Err(e) => internal(e),
             },
             SyncRequest::Hello(_) => SyncResponse::Error(SyncError {

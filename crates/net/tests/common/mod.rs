@@ -193,6 +193,7 @@ fn answer(store: &Store, request: &SyncRequest) -> SyncResponse {
             Some(bytes) => SyncResponse::Payload(serde_bytes::ByteBuf::from(bytes.clone())),
             None => SyncResponse::NotFound,
         },
+        SyncRequest::Evidence { .. } => SyncResponse::Evidence(Vec::new()),
         SyncRequest::Hello(_) => SyncResponse::NotFound,
     }
 }
