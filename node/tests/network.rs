@@ -233,3 +233,86 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// Evidence made while a node is down reaches it by anti-entropy when it comes back (gossip
+/// alone would have lost it: the node was not there to hear it).
+#[test]
+fn evidence_reaches_a_node_that_was_down() {
+    use medchain_protocol::identity::{MemberKey, pem_to_der_cert};
+    use medchain_protocol::message::WireMessage;
+    use medchain_protocol::{BlockDraft, BlockMessage};
+
+    let ca = Ca::new();
+    let a_setup = ca.node("a", "provider", "Hospital A", &[]);
+    let a = start(&a_setup);
+    let b_setup = ca.node("b", "provider", "Hospital B", std::slice::from_ref(&a.p2p));
+    let b = start(&b_setup);
+    let record = write(&a, &a_setup.token, "MRN-7", 7);
+    eventually_readable(&b, &b_setup.token, &record, Duration::from_secs(30));
+    assert_eq!(b.terminate(), 0);
+
+    // The insider: A's own key re-signs a modified copy of A's block 0, handed to A.
+    let chain = chains(&a, &a_setup.token)[0]["chain"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let agent = ureq::agent();
+    let auth = format!("Bearer {}", a_setup.token);
+    let mut answer = agent
+        .get(format!("http://{}/v1/chains/{chain}/blocks/0/wire", a.api))
+        .header("Authorization", &auth)
+        .call()
+        .unwrap();
+    let original = BlockMessage::from_wire(&answer.body_mut().read_to_vec().unwrap())
+        .unwrap()
+        .block;
+    let member = ca.tmp.path().join("a-member");
+    let key =
+        MemberKey::from_pkcs8_pem(&std::fs::read_to_string(member.join("member.key")).unwrap())
+            .unwrap();
+    let certificate =
+        pem_to_der_cert(&std::fs::read_to_string(member.join("member.pem")).unwrap()).unwrap();
+    let mut entries = original.entries.clone();
+    entries[0].actor = "dr-mallory".into();
+    let h = &original.header;
+    let forged = BlockDraft {
+        chain: h.chain,
+        height: h.height,
+        prev: h.prev,
+        time_ms: h.time_ms,
+        certificate,
+        carry_certificate: original.certificate.is_some(),
+        witnesses: h.witnesses.clone(),
+        entries,
+    }
+    .seal(&key);
+    let wire = BlockMessage {
+        block: forged,
+        payloads: vec![],
+    }
+    .to_wire();
+    let response = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .post(format!("http://{}/v1/blocks", a.api))
+        .header("Authorization", &auth)
+        .header("Content-Type", "application/octet-stream")
+        .send(&wire[..])
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 409);
+
+    let mut b = start(&b_setup);
+    b.wait_for(
+        "received from a peer by anti-entropy and kept",
+        Duration::from_secs(30),
+    );
+    let (status, text) = b.http("GET", "/v1/evidence", &b_setup.token, None);
+    assert_eq!(status, 200);
+    let evidence: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(evidence.as_array().unwrap().len(), 1, "{evidence}");
+    assert_eq!(evidence[0]["chain"], chain.as_str());
+    assert_eq!(evidence[0]["first"], original.hash().to_hex().as_str());
+    assert_eq!(b.terminate(), 0);
+    assert_eq!(a.terminate(), 0);
+}
