@@ -252,7 +252,14 @@ fn evidence_reaches_a_node_that_was_down() {
     assert_eq!(b.terminate(), 0);
 
     // The insider: A's own key re-signs a modified copy of A's block 0, handed to A.
-    let chain = chains(&a, &a_setup.token)[0]["chain"]
+    // A holds B's chain too (B's audited reads wrote access entries): take A's own.
+    let held = chains(&a, &a_setup.token);
+    let chain = held
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["org"] == "Hospital A")
+        .unwrap()["chain"]
         .as_str()
         .unwrap()
         .to_owned();

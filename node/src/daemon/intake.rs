@@ -56,12 +56,7 @@ pub async fn take_block(
     let decoded = match BlockMessage::from_wire(bytes) {
         Ok(message) => Decoded::from_message(message),
         Err(e) => {
-            metrics
-                .blocks_rejected
-                .get_or_create(&ReasonLabels {
-                    reason: "malformed".to_owned(),
-                })
-                .inc();
+            count_reason(metrics, "malformed");
             warn!(%source, reason = "malformed", detail = %e, "drop block");
             return Intake::Malformed(e.to_string());
         }
@@ -103,13 +98,17 @@ pub async fn take_block(
 /// Counts a refusal by reason (duplicates are not refusals worth counting).
 pub fn count_rejection(metrics: &Metrics, rejection: &Rejection) {
     if rejection.verdict() != Verdict::Duplicate {
-        metrics
-            .blocks_rejected
-            .get_or_create(&ReasonLabels {
-                reason: rejection.reason().to_owned(),
-            })
-            .inc();
+        count_reason(metrics, rejection.reason());
     }
+}
+
+fn count_reason(metrics: &Metrics, reason: &str) {
+    metrics
+        .blocks_rejected
+        .get_or_create(&ReasonLabels {
+            reason: reason.to_owned(),
+        })
+        .inc();
 }
 
 /// The paper's Figure 3: a dropped block with its chain, height, source and reason.

@@ -168,8 +168,7 @@ impl Glue {
         }
     }
 
-    /// Gossips equivocation evidence on its topic.
-    pub async fn publish_evidence(&self, evidence: &EquivocationEvidence) {
+    async fn publish_evidence(&self, evidence: &EquivocationEvidence) {
         if let Err(e) = self
             .client
             .publish(Topic::Evidence, evidence.to_wire())

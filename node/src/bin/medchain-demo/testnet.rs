@@ -124,14 +124,6 @@ impl Testnet {
         })
     }
 
-    /// The node called `name`.
-    pub fn node(&self, name: &str) -> &Node {
-        self.nodes
-            .iter()
-            .find(|n| n.name == name)
-            .unwrap_or(&self.nodes[0])
-    }
-
     /// Where the demo writes its files.
     pub fn out_dir(&self) -> Result<PathBuf> {
         let dir = self.root.join("demo");
