@@ -76,6 +76,9 @@ pub struct TamperBlock {
     /// entry, so the header still hashes right and only the entries root exposes it).
     #[arg(long, default_value_t = 3)]
     pub from_end: usize,
+    /// How many consecutive blocks to alter, from `--height` on (default 1).
+    #[arg(long, default_value_t = 1)]
+    pub count: u64,
 }
 
 /// How a client command reaches a node's API: its configuration file (API address and token

@@ -48,6 +48,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/records", post(records::create))
+        .route("/records/batch", post(records::create_batch))
         .route("/records/{id}", get(records::get))
         .route("/records/{id}/history", get(records::history))
         .route("/patients/{identifier}/records", get(records::of_patient))

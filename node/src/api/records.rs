@@ -98,6 +98,52 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// Most records in one `POST /v1/records/batch`.
+pub const MAX_RECORDS_PER_BATCH: usize = 1024;
+
+/// A batch import: `POST /v1/records/batch`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRecords {
+    /// The records, each as `POST /v1/records` takes it.
+    records: Vec<NewRecord>,
+}
+
+/// `POST /v1/records/batch`: writes up to [`MAX_RECORDS_PER_BATCH`] records (a legacy import, a
+/// ward's morning round) and answers once every block holding them is flushed. Each record is
+/// answered on its own, in order (`status` 201 with where it went, or its error): one bad record
+/// does not fail the others.
+pub async fn create_batch(
+    State(state): State<AppState>,
+    body: Result<Json<NewRecords>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(NewRecords { records }) = body
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
+    if records.is_empty() || records.len() > MAX_RECORDS_PER_BATCH {
+        return Err(ApiError::bad_request(format!(
+            "a batch holds 1 to {MAX_RECORDS_PER_BATCH} records"
+        )));
+    }
+    let answers = blocking(state, move |s| s.submit_many(records)).await?;
+    let written = answers.iter().filter(|a| a.is_ok()).count();
+    let results: Vec<serde_json::Value> = answers
+        .into_iter()
+        .map(|answer| match answer {
+            Ok(w) => {
+                let mut v = serde_json::to_value(&w).unwrap_or_default();
+                v["status"] = 201.into();
+                v
+            }
+            Err(e) => serde_json::json!({"status": e.status(), "error": e.to_string()}),
+        })
+        .collect();
+    let failed = results.len() - written;
+    Ok(
+        Json(serde_json::json!({"written": written, "failed": failed, "results": results}))
+            .into_response(),
+    )
+}
+
 /// `GET /v1/records/{id}`.
 pub async fn get(
     State(state): State<AppState>,

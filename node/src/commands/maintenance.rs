@@ -32,22 +32,26 @@ fn tamper_block(args: &TamperBlock) -> Result<ExitCode> {
             path.display()
         )
     })?;
-    let hash = store
-        .block_hash_at(&chain, args.height)?
-        .with_context(|| format!("no block at height {} of chain {chain}", args.height))?;
-    let mut bytes = store
-        .raw_block_bytes(&hash)?
-        .context("the block's bytes are not stored")?;
-    if args.from_end == 0 || args.from_end > bytes.len() {
-        bail!("--from-end must be 1 to {}", bytes.len());
+    if args.count == 0 {
+        bail!("--count must be at least 1");
     }
-    let at = bytes.len() - args.from_end;
-    bytes[at] ^= 0x01;
-    tamper::overwrite_block_bytes(&store, &hash, &bytes)?;
-    println!(
-        "ATTACK SIMULATION: flipped byte {at} of block {hash} (chain {chain}, height {})",
-        args.height
-    );
+    for height in args.height..args.height.saturating_add(args.count) {
+        let hash = store
+            .block_hash_at(&chain, height)?
+            .with_context(|| format!("no block at height {height} of chain {chain}"))?;
+        let mut bytes = store
+            .raw_block_bytes(&hash)?
+            .context("the block's bytes are not stored")?;
+        if args.from_end == 0 || args.from_end > bytes.len() {
+            bail!("--from-end must be 1 to {}", bytes.len());
+        }
+        let at = bytes.len() - args.from_end;
+        bytes[at] ^= 0x01;
+        tamper::overwrite_block_bytes(&store, &hash, &bytes)?;
+        println!(
+            "ATTACK SIMULATION: flipped byte {at} of block {hash} (chain {chain}, height {height})"
+        );
+    }
     println!(
         "the stored copy no longer matches what was signed; start the node to see it found and repaired"
     );

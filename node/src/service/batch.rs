@@ -62,26 +62,58 @@ impl Batcher {
         draft: EntryDraft,
         author: impl Fn(Vec<EntryDraft>) -> Result<Vec<Placed>, ServiceError>,
     ) -> Result<Placed, ServiceError> {
+        self.write_many(vec![draft], author)
+            .pop()
+            .unwrap_or_else(|| Err(ServiceError::Failed("the batch lost a write".into())))
+    }
+
+    /// Writes `drafts` (in order, possibly over several blocks) together with whatever arrives
+    /// meanwhile; answers each draft in order.
+    pub fn write_many(
+        &self,
+        drafts: Vec<EntryDraft>,
+        author: impl Fn(Vec<EntryDraft>) -> Result<Vec<Placed>, ServiceError>,
+    ) -> Vec<Result<Placed, ServiceError>> {
         let mut queue = self.lock();
-        let ticket = queue.next_ticket;
-        queue.next_ticket += 1;
-        queue.pending.push((ticket, draft));
+        let mut tickets = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            let ticket = queue.next_ticket;
+            queue.next_ticket += 1;
+            queue.pending.push((ticket, draft));
+            tickets.push(ticket);
+        }
+        let mut mine: HashMap<u64, Answer> = HashMap::with_capacity(tickets.len());
         loop {
-            if let Some(answer) = queue.answers.remove(&ticket) {
-                return answer.map_err(|(status, message)| from_parts(status, message));
+            for ticket in &tickets {
+                if let Some(answer) = queue.answers.remove(ticket) {
+                    mine.insert(*ticket, answer);
+                }
+            }
+            if mine.len() == tickets.len() {
+                return tickets
+                    .iter()
+                    .map(|t| {
+                        mine.remove(t)
+                            .unwrap_or_else(|| Err((500, "the batch lost a write".into())))
+                            .map_err(|(status, message)| from_parts(status, message))
+                    })
+                    .collect();
             }
             if queue.leading {
                 queue = self.answered.wait(queue).unwrap_or_else(|p| p.into_inner());
                 continue;
             }
             queue.leading = true;
+            let max_entries = self.limits.max_entries.max(1);
+            // A full block's worth already waiting: no reason to wait for more.
+            if queue.pending.len() < max_entries {
+                drop(queue);
+                std::thread::sleep(self.limits.max_delay);
+                queue = self.lock();
+            }
+            let take = queue.pending.len().min(max_entries);
+            let batch: Vec<(u64, EntryDraft)> = queue.pending.drain(..take).collect();
             drop(queue);
-            std::thread::sleep(self.limits.max_delay);
-            let batch: Vec<(u64, EntryDraft)> = {
-                let mut q = self.lock();
-                let take = q.pending.len().min(self.limits.max_entries.max(1));
-                q.pending.drain(..take).collect()
-            };
             let answers = write_batch(batch, &author);
             queue = self.lock();
             queue.answers.extend(answers);

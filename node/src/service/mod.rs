@@ -147,6 +147,51 @@ impl Service {
         })
     }
 
+    /// Writes several records (a batch import): each is answered on its own, in order; a record
+    /// that breaks a rule fails alone. They share blocks with each other and with concurrent
+    /// writes.
+    pub fn submit_many(
+        &self,
+        requests: Vec<NewRecord>,
+    ) -> Result<Vec<Result<RecordWritten, ServiceError>>, ServiceError> {
+        let author = self.writer()?;
+        let mut answers: Vec<Option<Result<RecordWritten, ServiceError>>> =
+            Vec::with_capacity(requests.len());
+        let mut drafts = Vec::with_capacity(requests.len());
+        for request in requests {
+            match request.into_draft(&self.pseudonyms) {
+                Ok(draft) => {
+                    drafts.push(draft);
+                    answers.push(None);
+                }
+                Err(e) => answers.push(Some(Err(e))),
+            }
+        }
+        let mut placed = self
+            .batcher
+            .write_many(drafts, |drafts| {
+                Ok(batch::placed(&self.author(author, drafts)?))
+            })
+            .into_iter();
+        Ok(answers
+            .into_iter()
+            .map(|answer| {
+                answer.unwrap_or_else(|| {
+                    placed
+                        .next()
+                        .unwrap_or_else(|| {
+                            Err(ServiceError::Failed("the batch lost a write".into()))
+                        })
+                        .map(|(record, entry, block)| RecordWritten {
+                            record,
+                            entry,
+                            block,
+                        })
+                })
+            })
+            .collect())
+    }
+
     /// Writing while part of our own chain is in quarantine would sign new blocks at heights the
     /// network already holds: equivocation. Writes wait until the chain is restored.
     fn refuse_while_own_chain_quarantined(&self, author: &Author) -> Result<(), ServiceError> {

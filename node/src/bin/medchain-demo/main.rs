@@ -12,6 +12,9 @@
 
 mod forge;
 mod scenarios;
+// Shared with medchain-bench; each binary uses part of it.
+#[allow(dead_code)]
+#[path = "../shared/testnet.rs"]
 mod testnet;
 
 use std::path::PathBuf;
@@ -39,7 +42,9 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let net = match testnet::Testnet::load(&args.testnet, &args.script, &args.medchain) {
+    let net = match testnet::Testnet::load(&args.testnet, &args.script, &args.medchain)
+        .and_then(|net| net.require(3, 1).map(|()| net))
+    {
         Ok(net) => net,
         Err(e) => {
             eprintln!("demo: {e:#}");

@@ -1,6 +1,8 @@
-//! The running testnet as the demo sees it: the nodes `scripts/testnet.sh` wrote under its state
-//! directory, their APIs (with their tokens), their logs, and stopping/starting them through the
-//! script (which alone owns their PIDs).
+//! A running local testnet as the demo and the benchmark see it: the nodes `scripts/testnet.sh`
+//! wrote under its state directory, their APIs (with their tokens), their logs and PIDs, and
+//! stopping/starting them through the script (which alone signals them).
+//!
+//! Shared by the `medchain-demo` and `medchain-bench` binaries (each includes this file).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,7 +25,23 @@ pub struct Node {
     pub member_dir: PathBuf,
     /// Its log file.
     pub log: PathBuf,
+    /// Its PID file (written by the script).
+    pub pid_file: PathBuf,
     token: String,
+}
+
+impl Node {
+    /// The bearer token of its API.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The PID of its running process, if the script recorded one.
+    pub fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(&self.pid_file)
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+    }
 }
 
 /// An HTTP answer.
@@ -101,14 +119,10 @@ impl Testnet {
                 data_dir,
                 member_dir: node_dir.join("member"),
                 log: node_dir.join("node.log"),
+                pid_file: node_dir.join("pid"),
                 token,
                 name,
             });
-        }
-        if nodes.iter().filter(|n| n.role == "provider").count() < 3
-            || !nodes.iter().any(|n| n.role == "auditor")
-        {
-            bail!("the demo needs at least 3 providers and 1 auditor (scripts/testnet.sh up)");
         }
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -122,6 +136,22 @@ impl Testnet {
             nodes,
             agent,
         })
+    }
+
+    /// Fails unless the testnet has at least `providers` providers and `auditors` auditors.
+    pub fn require(&self, providers: usize, auditors: usize) -> Result<()> {
+        let count = |role: &str| self.nodes.iter().filter(|n| n.role == role).count();
+        if count("provider") < providers || count("auditor") < auditors {
+            bail!(
+                "this needs at least {providers} providers and {auditors} auditor(s) (scripts/testnet.sh up)"
+            );
+        }
+        Ok(())
+    }
+
+    /// The providers.
+    pub fn providers(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.role == "provider")
     }
 
     /// Where the demo writes its files.
