@@ -2,7 +2,7 @@
 //!
 //! It holds the consortium's certificate authority commands (`medchain ca ...`), node set-up
 //! (`medchain init`) and the daemon (`medchain run`: the HTTP API over the ledger, the scheduled
-//! verifier). The network layer and the API client commands arrive with issues 4 and 5.
+//! verifier, the network layer) and the API client commands.
 //!
 //! Layout: [`cli`] defines the command line; each module under [`commands`] runs one command
 //! group; [`files`] does the careful file handling (secret keys are written with mode 0600 and

@@ -210,10 +210,14 @@ impl Ledger {
         }
         .seal(&author.key);
 
-        // Every payload is kept locally; the small ones also travel inline with the block.
-        let all: Vec<&[u8]> = payloads.iter().map(|(_, bytes)| bytes.as_slice()).collect();
-        store.put_payloads(&all)?;
-        let inline = inline_selection(payloads);
+        // Every payload is kept locally; the small ones travel inline with the block (and are
+        // stored with it by the commit), the others are stored here, before the block.
+        let (inline, kept_apart) = inline_selection(payloads);
+        if !kept_apart.is_empty() {
+            let apart: Vec<(PayloadHash, &[u8])> =
+                kept_apart.iter().map(|(h, p)| (*h, p.as_slice())).collect();
+            store.put_hashed_payloads(&apart)?;
+        }
         let verified = verify_block(
             Decoded::from_block(block, inline),
             self.trust(),
@@ -290,22 +294,26 @@ fn witnesses(heads: &[ChainHead], own: &ChainId) -> Vec<ChainHead> {
     out
 }
 
-/// The payloads small enough to travel inline, unique, within the total limit. Uniqueness uses
-/// the hashes already computed for the entries' payload references.
-fn inline_selection(payloads: Vec<(PayloadHash, Vec<u8>)>) -> Vec<Vec<u8>> {
+/// A payload with its hash.
+type Hashed = (PayloadHash, Vec<u8>);
+
+/// Splits a block's payloads into those that travel inline and those kept apart (too large, or
+/// over the block's inline total); each payload once, by the hashes already computed for the
+/// entries' payload references.
+fn inline_selection(payloads: Vec<Hashed>) -> (Vec<Vec<u8>>, Vec<Hashed>) {
     let mut total = 0;
     let mut seen = std::collections::HashSet::new();
-    payloads
-        .into_iter()
-        .filter(|(hash, p)| {
-            let fits = p.len() <= MAX_INLINE_PAYLOAD_BYTES
-                && total + p.len() <= MAX_INLINE_PAYLOADS_TOTAL
-                && seen.insert(*hash);
-            if fits {
-                total += p.len();
-            }
-            fits
-        })
-        .map(|(_, p)| p)
-        .collect()
+    let (mut inline, mut apart) = (Vec::new(), Vec::new());
+    for (hash, p) in payloads {
+        if !seen.insert(hash) {
+            continue;
+        }
+        if p.len() <= MAX_INLINE_PAYLOAD_BYTES && total + p.len() <= MAX_INLINE_PAYLOADS_TOTAL {
+            total += p.len();
+            inline.push(p);
+        } else {
+            apart.push((hash, p));
+        }
+    }
+    (inline, apart)
 }

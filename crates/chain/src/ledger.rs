@@ -5,7 +5,7 @@
 //! take a `VerifiedBlock` or run the validation pipeline themselves. Reads go through
 //! [`Ledger::store`].
 
-use medchain_protocol::{Block, BlockHash, ChainId, EquivocationEvidence};
+use medchain_protocol::{Block, BlockHash, BlockMessage, ChainId, EquivocationEvidence};
 use medchain_store::{BlockWrite, Store, StoreError};
 
 use crate::buffer::{OutOfOrder, Pending};
@@ -167,10 +167,27 @@ impl Ledger {
         blocks: Vec<Block>,
         now_ms: u64,
     ) -> (Vec<Committed>, Option<Rejection>) {
+        let messages = blocks
+            .into_iter()
+            .map(|block| BlockMessage {
+                block,
+                payloads: Vec::new(),
+            })
+            .collect();
+        self.ingest_messages(messages, now_ms)
+    }
+
+    /// [`Ledger::ingest_range`] for blocks that come with payloads (a sync `Range` answer): the
+    /// payloads are checked against the entries and stored in the same transaction.
+    pub fn ingest_messages(
+        &mut self,
+        messages: Vec<BlockMessage>,
+        now_ms: u64,
+    ) -> (Vec<Committed>, Option<Rejection>) {
         let mut run: Vec<VerifiedBlock> = Vec::new();
         let mut failure = None;
-        for block in blocks {
-            match self.verify_in_run(block, run.last(), now_ms) {
+        for message in messages {
+            match self.verify_in_run(message, run.last(), now_ms) {
                 Ok(Some(verified)) => run.push(verified),
                 Ok(None) => {}
                 Err(rejection) => {
@@ -189,15 +206,15 @@ impl Ledger {
         }
     }
 
-    /// Validates `block` as the successor of `previous` (in memory) or of the store's head.
+    /// Validates `message`'s block as the successor of `previous` (in memory) or of the store's head.
     /// `Ok(None)` for a block we already hold.
     fn verify_in_run(
         &mut self,
-        block: Block,
+        message: BlockMessage,
         previous: Option<&VerifiedBlock>,
         now_ms: u64,
     ) -> Result<Option<VerifiedBlock>, Rejection> {
-        let signed = Decoded::from_block(block, Vec::new())
+        let signed = Decoded::from_message(message)
             .check_structure()?
             .check_certificate(&self.trust, &self.store, previous, Admission::History)?
             .check_signature()?;
@@ -252,12 +269,18 @@ impl Ledger {
         if blocks.is_empty() {
             return Ok(Vec::new());
         }
-        let payloads: Vec<&[u8]> = blocks
+        // Hashed once, by validation: the store does not hash them again.
+        let payloads: Vec<(medchain_protocol::PayloadHash, &[u8])> = blocks
             .iter()
-            .flat_map(|b| b.payloads().iter().map(Vec::as_slice))
+            .flat_map(|b| {
+                b.payload_hashes()
+                    .iter()
+                    .copied()
+                    .zip(b.payloads().iter().map(Vec::as_slice))
+            })
             .collect();
         if !payloads.is_empty() {
-            self.store.put_payloads(&payloads)?;
+            self.store.put_hashed_payloads(&payloads)?;
         }
         let writes: Vec<BlockWrite<'_>> = blocks
             .iter()

@@ -348,3 +348,57 @@ fn revocation_keeps_history_and_stops_new_blocks() {
     assert!(committed.is_empty());
     assert_eq!(failure.map(|f| f.reason()), Some("revoked"));
 }
+
+#[test]
+fn a_synced_range_brings_its_payloads_and_a_stray_payload_stops_it() {
+    let c = Consortia::new("Consortium");
+    let a = c.provider("Hospital A");
+    let mut source = c.ledger();
+    let mut messages = Vec::new();
+    for i in 0..3 {
+        let authored = source
+            .author(
+                &a,
+                vec![create(&format!("MRN-{i}"), &format!("{{\"n\":{i}}}"))],
+                now_ms(),
+            )
+            .unwrap();
+        let block = authored[0].block.block().clone();
+        let payloads = authored[0]
+            .block
+            .payloads()
+            .iter()
+            .cloned()
+            .map(Into::into)
+            .collect();
+        messages.push(medchain_protocol::BlockMessage { block, payloads });
+    }
+    let hash_of =
+        |m: &medchain_protocol::BlockMessage| m.block.entries[0].payload.as_ref().unwrap().hash;
+
+    // Blocks and payloads arrive together and are stored in one go.
+    let mut node = c.ledger();
+    let (committed, failure) = node.ingest_messages(messages[..2].to_vec(), now_ms());
+    assert!(failure.is_none(), "{failure:?}");
+    assert_eq!(committed.len(), 2);
+    for m in &messages[..2] {
+        assert_eq!(
+            node.store().payload(&hash_of(m)).unwrap().as_deref(),
+            Some(&m.payloads[0][..])
+        );
+    }
+
+    // A payload the block does not reference stops the range there: nothing of it is stored.
+    let mut stray = messages[2].clone();
+    stray.payloads = vec![b"{\"not\":\"referenced\"}".to_vec().into()];
+    let (committed, failure) = node.ingest_messages(vec![stray], now_ms());
+    assert!(committed.is_empty());
+    assert_eq!(failure.map(|f| f.verdict()), Some(Verdict::Reject));
+    assert!(
+        node.store()
+            .payload(&hash_of(&messages[2]))
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(node.store().head(&a.chain()).unwrap().unwrap().height, 1);
+}

@@ -206,6 +206,18 @@ impl Client {
             .await
     }
 
+    /// Asks a peer for up to `limit` blocks of `chain` from `from`, each with its inline payloads.
+    pub async fn range(
+        &self,
+        peer: PeerId,
+        chain: ChainId,
+        from: u64,
+        limit: u32,
+    ) -> Result<SyncResponse, Error> {
+        self.request(peer, SyncRequest::Range { chain, from, limit })
+            .await
+    }
+
     /// Asks a peer for a payload.
     pub async fn payload(&self, peer: PeerId, hash: PayloadHash) -> Result<SyncResponse, Error> {
         self.request(peer, SyncRequest::Payload(hash)).await

@@ -148,7 +148,7 @@ impl EventLoop {
             };
             return self.respond(channel, response);
         }
-        if let SyncRequest::Blocks { limit, .. } = &request
+        if let SyncRequest::Blocks { limit, .. } | SyncRequest::Range { limit, .. } = &request
             && (*limit == 0 || *limit > MAX_BLOCKS_PER_RANGE)
         {
             return self.respond(

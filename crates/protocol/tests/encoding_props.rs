@@ -56,6 +56,8 @@ proptest! {
         prop_assert_eq!(SyncResponse::from_wire(&response.to_wire()).unwrap(), response);
         let request = SyncRequest::Evidence { skip: limit };
         prop_assert_eq!(SyncRequest::from_wire(&request.to_wire()).unwrap(), request);
+        let request = SyncRequest::Range { chain: ChainId(chain), from, limit };
+        prop_assert_eq!(SyncRequest::from_wire(&request.to_wire()).unwrap(), request);
     }
 }
 
@@ -69,6 +71,28 @@ fn evidence_sync_bytes() {
     assert_eq!(
         SyncResponse::Evidence(vec![]).to_wire(),
         vec![0x01, 0x06, 0x00]
+    );
+}
+
+#[test]
+fn range_sync_bytes() {
+    // Appended variants: request 5 (chain, from, limit as varints), response 7 (a sequence of
+    // block messages).
+    let mut expected = vec![0x01, 0x05];
+    expected.extend([0xab; 32]);
+    expected.extend([0xac, 0x02, 0x40]);
+    assert_eq!(
+        SyncRequest::Range {
+            chain: ChainId([0xab; 32]),
+            from: 300,
+            limit: 64
+        }
+        .to_wire(),
+        expected
+    );
+    assert_eq!(
+        SyncResponse::Range(vec![]).to_wire(),
+        vec![0x01, 0x07, 0x00]
     );
 }
 

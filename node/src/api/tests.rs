@@ -292,6 +292,73 @@ async fn auditor_refuses_writes_with_403() {
     assert!(text.contains("auditor node"), "{text}");
 }
 
+#[tokio::test]
+async fn batch_import_answers_each_record_and_a_bad_one_fails_alone() {
+    let app = app(Role::Provider);
+    let good = |n: u32| json!({"kind": "create", "patient": format!("MRN-{n}"), "payload": {"resourceType": "Observation", "n": n}, "actor": "import-7"});
+    let bad = json!({"kind": "create", "patient": "MRN-9", "actor": "import-7"});
+    let body = json!({"records": [good(1), bad, good(2)]});
+    let (status, text) = call(&app, "POST", "/v1/records/batch", Some(body), true).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let answer = json_of(&text);
+    assert_eq!(
+        (answer["written"].as_u64(), answer["failed"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let results = answer["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0]["status"], 201);
+    assert_eq!(results[1]["status"], 400);
+    assert!(
+        results[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("needs a payload"),
+        "{text}"
+    );
+    assert_eq!(results[2]["status"], 201);
+    // Written in order, readable, and never echoing the patient identifier.
+    assert!(!text.contains("MRN-"), "{text}");
+    let first = results[0]["entry"]["index"].as_u64().unwrap();
+    let second = results[2]["entry"]["index"].as_u64().unwrap();
+    assert!(results[0]["entry"]["height"] == results[2]["entry"]["height"] && first < second);
+    let record = results[2]["record"].as_str().unwrap();
+    let (status, text) = call(&app, "GET", &format!("/v1/records/{record}"), None, true).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(json_of(&text)["payload"]["n"], 2);
+
+    let (status, text) = call(
+        &app,
+        "POST",
+        "/v1/records/batch",
+        Some(json!({"records": []})),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    let many: Vec<Value> = (0..1025).map(good).collect();
+    let (status, text) = call(
+        &app,
+        "POST",
+        "/v1/records/batch",
+        Some(json!({"records": many})),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("1 to 1024"), "{text}");
+    let auditor = super::tests::app(Role::Auditor);
+    let (status, _) = call(
+        &auditor,
+        "POST",
+        "/v1/records/batch",
+        Some(json!({"records": [good(3)]})),
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
 async fn call_bytes(app: &Router, method: &str, uri: &str, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
     let request = Request::builder()
         .method(method)

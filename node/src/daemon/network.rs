@@ -17,7 +17,8 @@ use std::time::Duration;
 use medchain_chain::{Rejection, Verdict};
 use medchain_net::{Acceptance, Client, Event, GossipMessage, InboundRequest, PeerId, Topic};
 use medchain_protocol::limits::{
-    MAX_BLOCKS_PER_RANGE, MAX_EVIDENCE_PER_RESPONSE, MAX_HEADS, MAX_SYNC_RESPONSE_BYTES,
+    MAX_BLOCKS_PER_RANGE, MAX_EVIDENCE_PER_RESPONSE, MAX_HEADS, MAX_INLINE_PAYLOAD_BYTES,
+    MAX_INLINE_PAYLOADS_TOTAL, MAX_SYNC_RESPONSE_BYTES,
 };
 use medchain_protocol::message::{SyncError, SyncErrorCode, WireMessage};
 use medchain_protocol::{
@@ -312,18 +313,19 @@ impl Glue {
             if from >= until {
                 return;
             }
-            let blocks = match self
+            let messages = match self
                 .client
-                .blocks(peer, chain, from, MAX_BLOCKS_PER_RANGE)
+                .range(peer, chain, from, MAX_BLOCKS_PER_RANGE)
                 .await
             {
-                Ok(SyncResponse::Blocks(blocks)) if !blocks.is_empty() => blocks,
+                Ok(SyncResponse::Range(messages)) if !messages.is_empty() => messages,
                 Ok(_) | Err(_) => return,
             };
-            info!(%peer, %chain, from, count = blocks.len(), "request blocks from peer");
+            info!(%peer, %chain, from, count = messages.len(), "request blocks from peer");
             let service = self.service.clone();
             let result =
-                blocking(move || service.with_ledger(|l| l.ingest_range(blocks, now_ms()))).await;
+                blocking(move || service.with_ledger(|l| l.ingest_messages(messages, now_ms())))
+                    .await;
             let Some((committed, failure)) = result else {
                 return;
             };
@@ -403,6 +405,15 @@ fn respond(service: &Service, request: SyncRequest) -> SyncResponse {
                     Err(e) => internal(e),
                 }
             }
+            SyncRequest::Range { chain, from, limit } => {
+                match store.blocks_range(&chain, from, limit.min(MAX_BLOCKS_PER_RANGE)) {
+                    Ok(blocks) => match with_inline_payloads(store, blocks) {
+                        Ok(messages) => SyncResponse::Range(messages),
+                        Err(e) => internal(e),
+                    },
+                    Err(e) => internal(e),
+                }
+            }
             SyncRequest::Payload(hash) => match store.payload(&hash) {
                 Ok(Some(bytes)) => SyncResponse::Payload(bytes.into()),
                 Ok(None) => SyncResponse::NotFound,
@@ -438,6 +449,43 @@ fn fit_response(blocks: Vec<Block>) -> Vec<Block> {
         .collect()
 }
 
+/// The longest prefix of `blocks` that fits a sync response, each block with the payloads we
+/// hold that may travel inline (at most [`MAX_INLINE_PAYLOAD_BYTES`] each and
+/// [`MAX_INLINE_PAYLOADS_TOTAL`] per block, once each): the rest the requester fetches by hash.
+fn with_inline_payloads(
+    store: &medchain_store::Store,
+    blocks: Vec<Block>,
+) -> Result<Vec<BlockMessage>, medchain_store::StoreError> {
+    let budget = MAX_SYNC_RESPONSE_BYTES - 64 * 1024;
+    let mut used = 0;
+    let mut out = Vec::with_capacity(blocks.len());
+    for block in blocks {
+        let mut payloads = Vec::new();
+        let mut seen = HashSet::new();
+        let mut inline = 0;
+        for p in block.entries.iter().filter_map(|e| e.payload.as_ref()) {
+            let len = usize::try_from(p.len).unwrap_or(usize::MAX);
+            if len > MAX_INLINE_PAYLOAD_BYTES
+                || inline + len > MAX_INLINE_PAYLOADS_TOTAL
+                || !seen.insert(p.hash)
+            {
+                continue;
+            }
+            if let Some(bytes) = store.payload(&p.hash)? {
+                inline += bytes.len();
+                payloads.push(bytes.into());
+            }
+        }
+        // Sizes as encoded: the block, and each payload with its length prefix.
+        used += block.encode().len() + inline + 8 * (payloads.len() + 2);
+        if used > budget && !out.is_empty() {
+            break;
+        }
+        out.push(BlockMessage { block, payloads });
+    }
+    Ok(out)
+}
+
 fn missing_payloads(service: &Service, chain: ChainId, from: u64) -> Vec<PayloadHash> {
     service.with_ledger(|ledger| {
         let store = ledger.store();
@@ -445,10 +493,11 @@ fn missing_payloads(service: &Service, chain: ChainId, from: u64) -> Vec<Payload
             return Vec::new();
         };
         let mut missing = Vec::new();
+        let mut seen = HashSet::new();
         for entry in blocks.iter().flat_map(|b| &b.entries) {
             if let Some(p) = &entry.payload
+                && seen.insert(p.hash)
                 && !store.has_payload(&p.hash).unwrap_or(true)
-                && !missing.contains(&p.hash)
             {
                 missing.push(p.hash);
             }

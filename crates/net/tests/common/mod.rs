@@ -193,6 +193,18 @@ fn answer(store: &Store, request: &SyncRequest) -> SyncResponse {
             Some(bytes) => SyncResponse::Payload(serde_bytes::ByteBuf::from(bytes.clone())),
             None => SyncResponse::NotFound,
         },
+        SyncRequest::Range { chain, from, limit } => SyncResponse::Range(
+            store
+                .blocks
+                .iter()
+                .filter(|b| b.header.chain == *chain && b.header.height >= *from)
+                .take(*limit as usize)
+                .map(|b| medchain_protocol::BlockMessage {
+                    block: b.clone(),
+                    payloads: Vec::new(),
+                })
+                .collect(),
+        ),
         SyncRequest::Evidence { .. } => SyncResponse::Evidence(Vec::new()),
         SyncRequest::Hello(_) => SyncResponse::NotFound,
     }

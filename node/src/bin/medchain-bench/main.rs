@@ -60,9 +60,10 @@ pub struct Args {
     /// most 10,000: half the 20,000 records/s goal).
     #[arg(long)]
     rate: Option<f64>,
-    /// Records per request in the latency phase (default 1: one clinician's write each).
-    #[arg(long, default_value_t = 1)]
-    latency_batch: usize,
+    /// Records per request in the latency phase (default: as --batch, so the load is half the
+    /// measured throughput in the same shape; 1 measures single clinicians' writes).
+    #[arg(long)]
+    latency_batch: Option<usize>,
     /// Records the network holds when the fresh auditor joins (default 1,000,000; 100,000
     /// with --quick).
     #[arg(long)]

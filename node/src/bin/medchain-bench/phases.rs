@@ -171,7 +171,10 @@ fn latency(args: &Args, providers: &[Target], watch: &Watch, throughput: f64) ->
         .unwrap_or((throughput / 2.0).min(10_000.0))
         .max(1.0);
     let duration = args.latency_time();
-    let batch = args.latency_batch.clamp(1, load::MAX_BATCH as usize);
+    let batch = args
+        .latency_batch
+        .unwrap_or(args.batch)
+        .clamp(1, load::MAX_BATCH as usize);
     say(format!(
         "latency: {rate:.0} records/s offered in requests of {batch}, {duration:?}, open loop"
     ));
