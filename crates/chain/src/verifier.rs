@@ -118,60 +118,17 @@ impl Report {
     }
 }
 
-/// Scans every chain in `store`, several chains at a time (one thread per available core): the
-/// scan is bound by point reads per entry, which run in parallel in sled.
+/// Scans every chain in `store`.
 pub fn scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Report, StoreError> {
-    let heads = store.heads()?;
-    let workers = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(heads.len())
-        .max(1);
-    type Outcome = Result<(Report, Option<Violation>), StoreError>;
-    let outcomes: Vec<std::sync::Mutex<Option<Outcome>>> =
-        heads.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(head) = heads.get(i) else {
-                        break;
-                    };
-                    let mut part = Report::default();
-                    let outcome =
-                        scan_chain(store, trust, head, now_ms, &mut part).map(|v| (part, v));
-                    if let Some(slot) = outcomes.get(i) {
-                        *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
-                    }
-                }
-            });
-        }
-    });
-    // Merged in head order, so a report reads the same whatever thread scanned what.
     let mut report = Report {
         started_ms: now_ms,
         ..Report::default()
     };
-    for outcome in outcomes {
-        let outcome = outcome
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-            .ok_or_else(|| {
-                StoreError::Engine("a verifier thread stopped without a result".into())
-            })?;
-        let (part, violation) = outcome?;
+    for head in store.heads()? {
         report.chains += 1;
-        report.blocks += part.blocks;
-        report.entries += part.entries;
-        report.payloads += part.payloads;
-        for hash in part.missing_payloads {
-            if report.missing_payloads.len() < MAX_LISTED_MISSING_PAYLOADS {
-                report.missing_payloads.push(hash);
-            }
+        if let Some(violation) = scan_chain(store, trust, &head, now_ms, &mut report)? {
+            report.violations.push(violation);
         }
-        report.revoked_chains.extend(part.revoked_chains);
-        report.violations.extend(violation);
     }
     Ok(report)
 }
