@@ -31,6 +31,9 @@ fi
 bin_dir=${MEDCHAIN_BIN_DIR:-${CARGO_TARGET_DIR:-target}/release}
 export MEDCHAIN_BIN_DIR=$bin_dir
 export MEDCHAIN_TESTNET_DIR=${MEDCHAIN_BENCH_DIR:-testnet/run/bench}
+# No scheduled scans: a full scan would land in the middle of another phase; the verifier phase
+# measures one on its own.
+export MEDCHAIN_VERIFIER_INTERVAL=0
 results=bench/results
 mkdir -p "$results"
 

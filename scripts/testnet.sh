@@ -14,7 +14,8 @@
 # ever signalled.
 #
 # Environment: MEDCHAIN_TESTNET_DIR moves the state directory (tests use a temporary one);
-# MEDCHAIN_BIN_DIR uses medchain and medchain-demo from there instead of building the release.
+# MEDCHAIN_BIN_DIR uses medchain and medchain-demo from there instead of building the release;
+# MEDCHAIN_VERIFIER_INTERVAL sets the nodes' scheduled scan, seconds (default 60; 0 = on demand).
 set -euo pipefail
 self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/.."
@@ -58,13 +59,14 @@ start_node() {
   # hold freed memory; measured peak RSS 650 -> 375 MiB at 100,000 records (docs/performance.md).
   MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2} nohup "$bin" --log-format json run --config "$dir/data/medchain.toml" >>"$dir/node.log" 2>&1 &
   echo $! >"$dir/pid"
-  # Ready when the API answers (bounded: 60 s).
-  for _ in $(seq 1 120); do
+  # Ready when the API answers, after the start-up scan (bounded: 600 s; a store of a million
+  # records takes over a minute to scan).
+  for _ in $(seq 1 1200); do
     if "$bin" status --config "$dir/data/medchain.toml" >/dev/null 2>&1; then return; fi
     alive "$name" || die "$name exited; see $dir/node.log"
     sleep 0.5
   done
-  die "$name not ready within 60 s; see $dir/node.log"
+  die "$name not ready within 600 s; see $dir/node.log"
 }
 
 stop_node() {
@@ -111,7 +113,8 @@ up() {
     next_port; api="127.0.0.1:$port"
     next_port; p2p="/ip4/127.0.0.1/tcp/$port"
     local args=(init --role "$role" --ca "$root/ca" --member "$dir/member" --data-dir "$dir/data"
-      --network medchain-local --api-listen "$api" --p2p-listen "$p2p" --verifier-interval 60)
+      --network medchain-local --api-listen "$api" --p2p-listen "$p2p"
+      --verifier-interval "${MEDCHAIN_VERIFIER_INTERVAL:-60}")
     # Every node dials every node made before it, so the network is a full mesh, not a star.
     for peer_addr in "${bootstrap[@]}"; do args+=(--bootstrap "$peer_addr"); done
     "$bin" "${args[@]}" >/dev/null

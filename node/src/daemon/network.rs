@@ -35,6 +35,12 @@ use crate::service::Service;
 /// Seconds between anti-entropy rounds.
 pub const ANTI_ENTROPY_SECS: u64 = 5;
 
+/// Gossip messages and sync requests handled at once. More waited on the ledger's lock each
+/// holding its block (about a megabyte with payloads): a provider under load grew past 1 GiB
+/// of such waiting work. Beyond this, events wait in the network layer's bounded channel, and
+/// what it drops comes back by anti-entropy.
+const MAX_IN_FLIGHT: usize = 4;
+
 /// Shared state of the glue.
 #[derive(Clone)]
 pub struct Glue {
@@ -42,6 +48,7 @@ pub struct Glue {
     client: Client,
     metrics: Arc<Metrics>,
     syncing: Arc<Mutex<HashSet<PeerId>>>,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl Glue {
@@ -52,6 +59,7 @@ impl Glue {
             client,
             metrics,
             syncing: Arc::default(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
         }
     }
 
@@ -67,7 +75,7 @@ impl Glue {
         loop {
             tokio::select! {
                 event = events.recv() => match event {
-                    Some(event) => self.on_event(event),
+                    Some(event) => self.on_event(event).await,
                     None => break,
                 },
                 Some(message) = published.recv() => {
@@ -86,14 +94,27 @@ impl Glue {
         }
     }
 
-    fn on_event(&self, event: Event) {
+    /// Handles one network event; waits while [`MAX_IN_FLIGHT`] messages are being handled.
+    async fn on_event(&self, event: Event) {
         let glue = self.clone();
         match event {
             Event::Gossip(message) => {
-                tokio::spawn(async move { glue.on_gossip(message).await });
+                let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    glue.on_gossip(message).await;
+                    drop(permit);
+                });
             }
             Event::SyncRequest(request) => {
-                tokio::spawn(async move { glue.answer(request).await });
+                let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    glue.answer(request).await;
+                    drop(permit);
+                });
             }
             Event::PeerAdmitted { peer, role, org } => {
                 info!(%peer, role = role.as_str(), %org, "peer admitted");

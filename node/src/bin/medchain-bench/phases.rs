@@ -332,11 +332,27 @@ fn catch_up(net: &Testnet) -> Result<CatchUp> {
 fn verifier(net: &Testnet) -> Result<Verifier> {
     let auditor = auditor(net)?;
     say(format!("verifier: full scan on {}", auditor.name));
-    let answer = net.post_json(auditor, "/v1/verify", &Value::Null)?;
-    if answer.status != 200 {
-        bail!("POST /v1/verify: {} {}", answer.status, answer.text());
+    // A full scan of a large store takes longer than the testnet client's 60 s limit.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(1800)))
+        .build()
+        .into();
+    let mut answer = agent
+        .post(format!("{}/v1/verify", auditor.api))
+        .header("Authorization", &format!("Bearer {}", auditor.token()))
+        .send_empty()
+        .with_context(|| format!("POST /v1/verify on {}", auditor.name))?;
+    let status = answer.status().as_u16();
+    let report: Value = answer
+        .body_mut()
+        .with_config()
+        .limit(16 << 20)
+        .read_json()
+        .context("unreadable verifier report")?;
+    if status != 200 {
+        bail!("POST /v1/verify: {status} {report}");
     }
-    let report = answer.json();
     let violations = report["violations"].as_array().map_or(0, Vec::len);
     if violations > 0 {
         bail!("the verifier found {violations} violations on a clean store: {report}");
