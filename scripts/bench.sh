@@ -11,7 +11,8 @@
 #
 # Result: bench/results/latest.json (and a copy named by time) plus a table on stdout.
 # Environment: MEDCHAIN_BENCH_DIR moves the testnet state (default testnet/run/bench);
-# MEDCHAIN_BIN_DIR uses binaries from there instead of building the release.
+# MEDCHAIN_BENCH_RESULTS moves the results (default bench/results); MEDCHAIN_BIN_DIR uses
+# binaries from there instead of building the release (the test suite does all three).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +35,7 @@ export MEDCHAIN_TESTNET_DIR=${MEDCHAIN_BENCH_DIR:-testnet/run/bench}
 # No scheduled scans: a full scan would land in the middle of another phase; the verifier phase
 # measures one on its own.
 export MEDCHAIN_VERIFIER_INTERVAL=0
-results=bench/results
+results=${MEDCHAIN_BENCH_RESULTS:-bench/results}
 mkdir -p "$results"
 
 scripts/testnet.sh down >/dev/null 2>&1 || true

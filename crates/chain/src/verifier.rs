@@ -9,8 +9,8 @@
 //! fetch from peers; blocks fetched back go through the normal validation.
 
 use medchain_protocol::identity::CertError;
-use medchain_protocol::{Block, BlockHash, ChainHead, ChainId, PayloadHash};
-use medchain_store::{Corruption, QuarantineEvent, Store, StoreError};
+use medchain_protocol::{Block, BlockHash, CertHash, ChainHead, ChainId, PayloadHash};
+use medchain_store::{Corruption, IndexDigest, QuarantineEvent, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Rejection;
@@ -118,20 +118,100 @@ impl Report {
     }
 }
 
-/// Scans every chain in `store`.
+/// Scans every chain in `store`: first by ordered passes ([`ordered_scan`]); if anything there
+/// does not check out, point by point ([`full_scan`]), which names each damaged chain's first
+/// violation.
 pub fn scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Report, StoreError> {
+    match ordered_scan(store, trust, now_ms)? {
+        Some(clean) => Ok(clean),
+        None => full_scan(store, trust, now_ms),
+    }
+}
+
+/// Every block checked as in the full scan, but payloads and index entries by ordered passes
+/// (see `medchain_store::IndexDigest`): one pass over the payload tree for the referenced
+/// payloads, one over each index tree against a keyed digest of the keys the blocks imply.
+/// `Some` only for a clean store; `None` as soon as anything does not check out.
+fn ordered_scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Option<Report>, StoreError> {
+    let keys = IndexDigest::new();
+    let mut implied = keys.same_keys();
+    let mut refs: Vec<(PayloadHash, u64)> = Vec::new();
     let mut report = Report {
         started_ms: now_ms,
         ..Report::default()
     };
     for head in store.heads()? {
         report.chains += 1;
-        if let Some(violation) = scan_chain(store, trust, &head, now_ms, &mut report)? {
+        let mut per_block = |block: &Block,
+                             hash: BlockHash,
+                             previous: Option<&Block>,
+                             report: &mut Report|
+         -> Result<Option<Violation>, StoreError> {
+            if let Some(v) =
+                check_signed_block(store, trust, block, hash, previous, now_ms, report)?
+            {
+                return Ok(Some(v));
+            }
+            if let Some(der) = &block.certificate
+                && !matches!(store.certificate(&CertHash::of(der)), Ok(Some(_)))
+            {
+                let detail = "carried certificate not held";
+                let (chain, height) = (block.header.chain, block.header.height);
+                return Ok(Some(violation(
+                    chain,
+                    height,
+                    ViolationKind::IndexInconsistent,
+                    detail,
+                )));
+            }
+            implied.add_block(block);
+            refs.extend(
+                block
+                    .entries
+                    .iter()
+                    .filter_map(|e| e.payload.as_ref().map(|p| (p.hash, p.len))),
+            );
+            Ok(None)
+        };
+        if scan_chain(store, &head, &mut report, &mut per_block)?.is_some() {
+            return Ok(None);
+        }
+    }
+    let pass = store.check_payloads_in_order(refs)?;
+    if !pass.damaged.is_empty() || !store.index_digest(&keys)?.matches(&implied) {
+        return Ok(None);
+    }
+    report.payloads = pass.held;
+    report.missing_payloads = pass
+        .missing
+        .into_iter()
+        .take(MAX_LISTED_MISSING_PAYLOADS)
+        .collect();
+    Ok(Some(report))
+}
+
+/// Scans every chain point by point: each block, then each of its payloads and index entries.
+fn full_scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Report, StoreError> {
+    let mut report = Report {
+        started_ms: now_ms,
+        ..Report::default()
+    };
+    for head in store.heads()? {
+        report.chains += 1;
+        let mut per_block =
+            |block: &Block, hash: BlockHash, previous: Option<&Block>, report: &mut Report| {
+                check_block(store, trust, block, hash, previous, now_ms, report)
+            };
+        if let Some(violation) = scan_chain(store, &head, &mut report, &mut per_block)? {
             report.violations.push(violation);
         }
     }
     Ok(report)
 }
+
+/// Checks of one stored block, given the block below it.
+type PerBlock<'a> = dyn FnMut(&Block, BlockHash, Option<&Block>, &mut Report) -> Result<Option<Violation>, StoreError>
+    + 'a;
 
 fn violation(
     chain: ChainId,
@@ -148,13 +228,13 @@ fn violation(
     }
 }
 
-/// Checks one chain from genesis to its head; the first violation, if any.
+/// Checks one chain from genesis to its head, each block with `per_block`; the first
+/// violation, if any.
 fn scan_chain(
     store: &Store,
-    trust: &Trust,
     head: &ChainHead,
-    now_ms: u64,
     report: &mut Report,
+    per_block: &mut PerBlock<'_>,
 ) -> Result<Option<Violation>, StoreError> {
     let chain = head.chain;
     // One lookup table per chain: a linear search per height would make the scan quadratic.
@@ -191,15 +271,7 @@ fn scan_chain(
             }
             Err(other) => return Err(other),
         };
-        if let Some(v) = check_block(
-            store,
-            trust,
-            &block,
-            hash,
-            previous.as_ref(),
-            now_ms,
-            report,
-        )? {
+        if let Some(v) = per_block(&block, hash, previous.as_ref(), report)? {
             return Ok(Some(v));
         }
         report.blocks += 1;
@@ -230,8 +302,9 @@ fn corruption_kind(corruption: &Corruption) -> ViolationKind {
     }
 }
 
-/// Re-validates one stored block as if it had just arrived, then its payloads and indexes.
-fn check_block(
+/// Re-validates one stored block as if it had just arrived: position, structure, entries root,
+/// certificate, signature and link to the block below.
+fn check_signed_block(
     store: &Store,
     trust: &Trust,
     block: &Block,
@@ -281,6 +354,23 @@ fn check_block(
             return Ok(Some(violation(chain, height, kind, rejection.to_string())));
         }
     }
+    Ok(None)
+}
+
+/// Re-validates one stored block as if it had just arrived, then its payloads and indexes.
+fn check_block(
+    store: &Store,
+    trust: &Trust,
+    block: &Block,
+    hash: BlockHash,
+    previous: Option<&Block>,
+    now_ms: u64,
+    report: &mut Report,
+) -> Result<Option<Violation>, StoreError> {
+    if let Some(v) = check_signed_block(store, trust, block, hash, previous, now_ms, report)? {
+        return Ok(Some(v));
+    }
+    let (chain, height) = (block.header.chain, block.header.height);
     for entry in &block.entries {
         let Some(payload) = &entry.payload else {
             continue;

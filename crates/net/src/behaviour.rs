@@ -137,6 +137,9 @@ pub fn topic_score_params() -> TopicScoreParams {
     }
 }
 
+/// Gossip messages queued for sending per connection.
+const GOSSIP_QUEUE_PER_CONNECTION: usize = 128;
+
 fn gossipsub(config: &Config, topics: &Topics) -> Result<Gossipsub, BuildError> {
     let gossip_config = gossipsub::ConfigBuilder::default()
         .validate_messages()
@@ -145,6 +148,10 @@ fn gossipsub(config: &Config, topics: &Topics) -> Result<Gossipsub, BuildError> 
         .max_transmit_size(MAX_TRANSMIT_SIZE)
         .heartbeat_interval(config.timeouts.heartbeat)
         .heartbeat_initial_delay(config.timeouts.heartbeat_initial_delay)
+        // Per connection, messages waiting to be sent (default 5000). Ours are blocks of up to
+        // 2 MiB: 5000 of them could hold gigabytes for one slow peer. What a full queue drops,
+        // the peer fetches by anti-entropy.
+        .connection_handler_queue_len(GOSSIP_QUEUE_PER_CONNECTION)
         .build()?;
     let mut behaviour = gossipsub::Behaviour::new_with_subscription_filter(
         MessageAuthenticity::Signed(config.keypair.clone()),

@@ -45,6 +45,7 @@
 //! - `quarantine`, `sweep`: cutting a chain back. `logs`: evidence and reports.
 //! - [`tamper`]: attack simulation (raw writes past every check).
 
+mod digest;
 mod error;
 mod index;
 mod keys;
@@ -57,6 +58,7 @@ pub mod tamper;
 mod types;
 mod write;
 
+pub use digest::{IndexDigest, PayloadPass};
 pub use error::{Corruption, StoreError};
 pub use open::{CACHE_BYTES, SCHEMA_VERSION, Store};
 pub use types::{BlockWrite, MissingIndex, QuarantineEvent, QuarantinedBlock};
