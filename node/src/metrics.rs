@@ -78,6 +78,8 @@ pub struct Metrics {
     pub chain_lag: Family<ChainLabels, Gauge>,
     /// Peers admitted now.
     pub peers: Gauge,
+    /// Blocks waiting in the out-of-order buffer for earlier heights.
+    pub buffered_blocks: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -101,6 +103,12 @@ impl Metrics {
         let blocks_rejected = Family::<ReasonLabels, Counter>::default();
         let chain_lag = Family::<ChainLabels, Gauge>::default();
         let peers = Gauge::default();
+        let buffered_blocks = Gauge::default();
+        registry.register(
+            "buffered_blocks",
+            "Blocks waiting in the out-of-order buffer for earlier heights",
+            buffered_blocks.clone(),
+        );
         registry.register(
             "api_requests",
             "HTTP API requests by route, method and status",
@@ -165,6 +173,7 @@ impl Metrics {
             blocks_rejected,
             chain_lag,
             peers,
+            buffered_blocks,
         }
     }
 

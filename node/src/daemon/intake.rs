@@ -63,9 +63,19 @@ pub async fn take_block(
     };
     let (chain, height) = (decoded.block().header.chain, decoded.block().header.height);
     let service = service.clone();
-    let outcome =
-        tokio::task::spawn_blocking(move || service.with_ledger(|l| l.ingest(decoded, now_ms())))
-            .await;
+    let outcome = tokio::task::spawn_blocking(move || {
+        service.with_ledger(|l| {
+            let outcome = l.ingest(decoded, now_ms());
+            (outcome, l.buffered())
+        })
+    })
+    .await
+    .map(|(outcome, buffered)| {
+        metrics
+            .buffered_blocks
+            .set(i64::try_from(buffered).unwrap_or(i64::MAX));
+        outcome
+    });
     match outcome {
         Ok(Ok(Ingested::Committed(run))) => {
             metrics.blocks_accepted.inc_by(run.len() as u64);

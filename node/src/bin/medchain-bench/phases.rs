@@ -262,17 +262,26 @@ fn memory(net: &Testnet) -> Result<Vec<NodeMemory>> {
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0)
         };
+        // What the node itself holds in memory for later: blocks waiting for earlier heights.
+        let metrics = net.get(node, "/metrics")?.text();
+        let buffered_blocks = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("medchain_buffered_blocks "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
         out.push(NodeMemory {
             name: node.name.clone(),
             role: node.role.clone(),
             peak_mib: kib("VmHWM:") as f64 / 1024.0,
             current_mib: kib("VmRSS:") as f64 / 1024.0,
+            threads: kib("Threads:"),
+            buffered_blocks,
         });
     }
     for m in &out {
         say(format!(
-            "  {}: peak RSS {:.0} MiB, now {:.0} MiB",
-            m.name, m.peak_mib, m.current_mib
+            "  {}: peak RSS {:.0} MiB, now {:.0} MiB, {} threads, {} blocks buffered",
+            m.name, m.peak_mib, m.current_mib, m.threads, m.buffered_blocks
         ));
     }
     Ok(out)

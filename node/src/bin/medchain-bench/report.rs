@@ -188,6 +188,10 @@ pub struct NodeMemory {
     pub peak_mib: f64,
     /// Resident set when read (VmRSS), MiB.
     pub current_mib: f64,
+    /// Threads when read.
+    pub threads: u64,
+    /// Blocks in its out-of-order buffer when read (its `medchain_buffered_blocks` metric).
+    pub buffered_blocks: u64,
 }
 
 /// One figure against its goal and its bound.
