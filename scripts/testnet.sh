@@ -55,9 +55,7 @@ alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/
 start_node() {
   local name=$1 dir="$root/nodes/$1"
   alive "$name" && { echo "$name already running (pid $(pid_of "$name"))"; return; }
-  # Two malloc arenas: glibc's default (8 per core) let the API's many blocking threads each
-  # hold freed memory; measured peak RSS 650 -> 375 MiB at 100,000 records (docs/performance.md).
-  MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2} nohup "$bin" --log-format json run --config "$dir/data/medchain.toml" >>"$dir/node.log" 2>&1 &
+  nohup "$bin" --log-format json run --config "$dir/data/medchain.toml" >>"$dir/node.log" 2>&1 &
   echo $! >"$dir/pid"
   # Ready when the API answers, after the start-up scan (bounded: 600 s; a store of a million
   # records takes over a minute to scan).
