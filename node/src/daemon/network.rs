@@ -329,39 +329,78 @@ impl Glue {
     /// Fetches `chain` from `peer` until our copy reaches `until` (exclusive) or the peer stops
     /// answering with blocks that verify.
     async fn sync_chain(&self, peer: PeerId, chain: ChainId, until: u64) {
+        // One range at a time: fetching the next while committing this one was measured and
+        // gained nothing (the commit and the responder's reads share the same two cores).
         loop {
             let from = self.our_next_height(chain).await;
             if from >= until {
                 return;
             }
-            let messages = match self
-                .client
-                .range(peer, chain, from, MAX_BLOCKS_PER_RANGE)
-                .await
-            {
-                Ok(SyncResponse::Range(messages)) if !messages.is_empty() => messages,
-                Ok(_) | Err(_) => return,
-            };
-            info!(%peer, %chain, from, count = messages.len(), "request blocks from peer");
-            let service = self.service.clone();
-            let result =
-                blocking(move || service.with_ledger(|l| l.ingest_messages(messages, now_ms())))
-                    .await;
-            let Some((committed, failure)) = result else {
+            let Some(messages) = self.fetch_range(peer, chain, from).await else {
                 return;
             };
-            self.metrics.blocks_accepted.inc_by(committed.len() as u64);
-            if let Some(rejection) = &failure {
-                count_rejection(&self.metrics, rejection);
-                warn!(%peer, %chain, from, reason = rejection.reason(), detail = %rejection, "range from peer does not verify; asking another peer next round");
-            }
-            if committed.is_empty() {
+            if !self.ingest_range(peer, chain, from, messages).await {
                 return;
             }
-            let last = committed.last().map_or(from, |c| c.height);
-            info!(%peer, %chain, from, to = last, "blocks confirmed");
+        }
+    }
+
+    /// Asks `peer` for the range of `chain` from `from`; `None` if it has none or fails.
+    async fn fetch_range(
+        &self,
+        peer: PeerId,
+        chain: ChainId,
+        from: u64,
+    ) -> Option<Vec<BlockMessage>> {
+        match self
+            .client
+            .range(peer, chain, from, MAX_BLOCKS_PER_RANGE)
+            .await
+        {
+            Ok(SyncResponse::Range(messages)) if !messages.is_empty() => Some(messages),
+            _ => None,
+        }
+    }
+
+    /// Validates and commits one range from `peer`; whether anything was committed.
+    async fn ingest_range(
+        &self,
+        peer: PeerId,
+        chain: ChainId,
+        from: u64,
+        messages: Vec<BlockMessage>,
+    ) -> bool {
+        info!(%peer, %chain, from, count = messages.len(), "request blocks from peer");
+        // Payloads too large to travel inline are fetched by hash afterwards; when every block
+        // brought all of its payloads, there is nothing to look for.
+        let all_inline = messages.iter().all(|m| {
+            let referenced: HashSet<PayloadHash> = m
+                .block
+                .entries
+                .iter()
+                .filter_map(|e| e.payload.as_ref().map(|p| p.hash))
+                .collect();
+            referenced.len() == m.payloads.len()
+        });
+        let service = self.service.clone();
+        let result =
+            blocking(move || service.with_ledger(|l| l.ingest_messages(messages, now_ms()))).await;
+        let Some((committed, failure)) = result else {
+            return false;
+        };
+        self.metrics.blocks_accepted.inc_by(committed.len() as u64);
+        if let Some(rejection) = &failure {
+            count_rejection(&self.metrics, rejection);
+            warn!(%peer, %chain, from, reason = rejection.reason(), detail = %rejection, "range from peer does not verify; asking another peer next round");
+        }
+        let Some(last) = committed.last().map(|c| c.height) else {
+            return false;
+        };
+        info!(%peer, %chain, from, to = last, "blocks confirmed");
+        if !all_inline {
             self.fetch_missing_payloads(peer, chain, from).await;
         }
+        true
     }
 
     /// Fetches from `peer` the payloads of `chain` from height `from` that we do not hold.
