@@ -4,8 +4,8 @@
 #
 #   scripts/bench.sh [--quick] [--providers N] [medchain-bench options...]
 #
-# --quick finishes in under 2 minutes (shorter phases, 100,000 records for catch-up); the full
-# run fills the network to 1,000,000 records. Every other option goes to medchain-bench
+# --quick finishes in about a minute (shorter phases, 100,000 records for catch-up); the full
+# run fills the network to 1,000,000 records (about 8 minutes on 2 cores). Every other option goes to medchain-bench
 # (`target/release/medchain-bench --help`): --concurrency, --batch, --record-bytes, --seconds,
 # --rate, --latency-batch, --catch-up-records, --corrupt-blocks, --poll-ms.
 #

@@ -80,6 +80,11 @@ pub struct Metrics {
     pub peers: Gauge,
     /// Blocks waiting in the out-of-order buffer for earlier heights.
     pub buffered_blocks: Gauge,
+    /// Bytes the process has allocated and not freed (jemalloc's `stats.allocated`).
+    pub heap_allocated: Gauge,
+    /// Bytes of memory the allocator holds resident (`stats.resident`): allocated, plus freed
+    /// pages not yet returned, plus its own metadata.
+    pub heap_resident: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -104,6 +109,18 @@ impl Metrics {
         let chain_lag = Family::<ChainLabels, Gauge>::default();
         let peers = Gauge::default();
         let buffered_blocks = Gauge::default();
+        let heap_allocated = Gauge::default();
+        let heap_resident = Gauge::default();
+        registry.register(
+            "heap_allocated_bytes",
+            "Bytes allocated and not freed (jemalloc stats.allocated, at the last scrape)",
+            heap_allocated.clone(),
+        );
+        registry.register(
+            "heap_resident_bytes",
+            "Bytes the allocator holds resident (jemalloc stats.resident, at the last scrape)",
+            heap_resident.clone(),
+        );
         registry.register(
             "buffered_blocks",
             "Blocks waiting in the out-of-order buffer for earlier heights",
@@ -174,12 +191,35 @@ impl Metrics {
             chain_lag,
             peers,
             buffered_blocks,
+            heap_allocated,
+            heap_resident,
         }
     }
 
     /// The registry, for the network layer to add libp2p's own metrics to.
     pub fn shared_registry(&self) -> Arc<Mutex<Registry>> {
         self.registry.clone()
+    }
+
+    /// Reads the allocator's statistics into the heap gauges (they are not kept current by
+    /// themselves: jemalloc refreshes them when its epoch advances).
+    pub fn refresh_heap(&self) {
+        if tikv_jemalloc_ctl::epoch::advance().is_err() {
+            return;
+        }
+        let gauge = |g: &Gauge, v: Result<usize, tikv_jemalloc_ctl::Error>| {
+            if let Ok(bytes) = v {
+                g.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+            }
+        };
+        gauge(
+            &self.heap_allocated,
+            tikv_jemalloc_ctl::stats::allocated::read(),
+        );
+        gauge(
+            &self.heap_resident,
+            tikv_jemalloc_ctl::stats::resident::read(),
+        );
     }
 
     /// The metrics in Prometheus text format.

@@ -33,6 +33,7 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
         let height = i64::try_from(chain.head.height).unwrap_or(i64::MAX);
         metrics.chain_height.get_or_create(&labels).set(height);
     }
+    metrics.refresh_heap();
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -264,11 +264,15 @@ fn memory(net: &Testnet) -> Result<Vec<NodeMemory>> {
         };
         // What the node itself holds in memory for later: blocks waiting for earlier heights.
         let metrics = net.get(node, "/metrics")?.text();
-        let buffered_blocks = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("medchain_buffered_blocks "))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
+        let gauge = |name: &str| -> u64 {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        let buffered_blocks = gauge("medchain_buffered_blocks");
+        let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
         out.push(NodeMemory {
             name: node.name.clone(),
             role: node.role.clone(),
@@ -276,12 +280,20 @@ fn memory(net: &Testnet) -> Result<Vec<NodeMemory>> {
             current_mib: kib("VmRSS:") as f64 / 1024.0,
             threads: kib("Threads:"),
             buffered_blocks,
+            heap_allocated_mib: mib(gauge("medchain_heap_allocated_bytes")),
+            heap_resident_mib: mib(gauge("medchain_heap_resident_bytes")),
         });
     }
     for m in &out {
         say(format!(
-            "  {}: peak RSS {:.0} MiB, now {:.0} MiB, {} threads, {} blocks buffered",
-            m.name, m.peak_mib, m.current_mib, m.threads, m.buffered_blocks
+            "  {}: peak RSS {:.0} MiB, now {:.0} MiB (heap: {:.0} MiB allocated, {:.0} MiB held by the allocator), {} threads, {} blocks buffered",
+            m.name,
+            m.peak_mib,
+            m.current_mib,
+            m.heap_allocated_mib,
+            m.heap_resident_mib,
+            m.threads,
+            m.buffered_blocks
         ));
     }
     Ok(out)

@@ -192,6 +192,10 @@ pub struct NodeMemory {
     pub threads: u64,
     /// Blocks in its out-of-order buffer when read (its `medchain_buffered_blocks` metric).
     pub buffered_blocks: u64,
+    /// Heap allocated and not freed when read (`medchain_heap_allocated_bytes`), MiB.
+    pub heap_allocated_mib: f64,
+    /// Heap the allocator holds resident when read (`medchain_heap_resident_bytes`), MiB.
+    pub heap_resident_mib: f64,
 }
 
 /// One figure against its goal and its bound.
