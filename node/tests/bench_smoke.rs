@@ -4,9 +4,11 @@
 //! Bounded in time; the script always takes its testnet down.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -38,24 +40,15 @@ fn bench_runs_every_phase_and_writes_its_result() {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    let ok = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.success();
-        }
-        if started.elapsed() > LIMIT {
-            // SIGKILL skips the script's trap: take its testnet down here.
-            let _ = child.kill();
-            let _ = child.wait();
-            let _ = Command::new(repo.join("scripts/testnet.sh"))
-                .arg("down")
-                .env("MEDCHAIN_TESTNET_DIR", &state)
-                .env("MEDCHAIN_BIN_DIR", bin_dir)
-                .output();
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let ok = common::wait_bounded(&mut child, LIMIT);
+    if !ok {
+        // A killed script skips its trap: take its testnet down here.
+        let _ = Command::new(repo.join("scripts/testnet.sh"))
+            .arg("down")
+            .env("MEDCHAIN_TESTNET_DIR", &state)
+            .env("MEDCHAIN_BIN_DIR", bin_dir)
+            .output();
+    }
     let out = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(ok, "bench failed or timed out:\n{out}");
     assert!(out.contains("records committed on every node"), "{out}");

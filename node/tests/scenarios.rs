@@ -4,9 +4,11 @@
 //! Bounded in time; the testnet is always taken down (by the PIDs the script wrote).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -33,18 +35,7 @@ fn script(state: &Path, args: &[&str], limit: Duration) -> (bool, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    let ok = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.success();
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let ok = common::wait_bounded(&mut child, limit);
     (ok, std::fs::read_to_string(out).unwrap_or_default())
 }
 

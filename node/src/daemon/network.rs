@@ -339,7 +339,7 @@ impl Glue {
             let Some(messages) = self.fetch_range(peer, chain, from).await else {
                 return;
             };
-            if !self.ingest_range(peer, chain, from, messages).await {
+            if !self.commit_range(peer, chain, from, messages).await {
                 return;
             }
         }
@@ -363,7 +363,7 @@ impl Glue {
     }
 
     /// Validates and commits one range from `peer`; whether anything was committed.
-    async fn ingest_range(
+    async fn commit_range(
         &self,
         peer: PeerId,
         chain: ChainId,

@@ -237,3 +237,19 @@ impl Node {
         }
     }
 }
+
+/// Waits for `child` up to `limit`; on time-out kills it. Whether it exited successfully.
+pub fn wait_bounded(child: &mut Child, limit: Duration) -> bool {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.success();
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -165,10 +165,11 @@ fn send(
     Ok((chain, height, written.len() as u64, failed))
 }
 
-fn agent() -> ureq::Agent {
+/// An HTTP client that answers every status as a response, giving up after `timeout`.
+pub fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
+        .timeout_global(Some(timeout))
         .build()
         .into()
 }
@@ -190,7 +191,7 @@ impl Run<'_> {
         // Requests are numbered once per process; a request's records are numbered from
         // request x the largest batch, so no two records of a run share a payload.
         let (path, body) = body(request * MAX_BATCH, self.shape);
-        thread_local! { static AGENT: ureq::Agent = agent(); }
+        thread_local! { static AGENT: ureq::Agent = agent(Duration::from_secs(60)); }
         let result = AGENT.with(|agent| send(agent, target, &path, &body));
         match result {
             Ok((chain, height, records, failed)) => {

@@ -71,8 +71,8 @@ pub fn run(args: &Args) -> Result<BenchResult> {
     })();
     watch.stop();
     let (throughput, latency, memory, catch_up, verifier, repair) = result?;
-    Ok(BenchResult::new(
-        Machine::read(),
+    Ok(BenchResult {
+        machine: Machine::read(),
         workload,
         primitives,
         throughput,
@@ -81,7 +81,9 @@ pub fn run(args: &Args) -> Result<BenchResult> {
         verifier,
         repair,
         memory,
-    ))
+        rows: Vec::new(),
+    }
+    .finish())
 }
 
 /// The highest height each chain reached in `acks`.
@@ -354,11 +356,7 @@ fn verifier(net: &Testnet) -> Result<Verifier> {
     let auditor = auditor(net)?;
     say(format!("verifier: full scan on {}", auditor.name));
     // A full scan of a large store takes longer than the testnet client's 60 s limit.
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(1800)))
-        .build()
-        .into();
+    let agent = load::agent(Duration::from_secs(1800));
     let mut answer = agent
         .post(format!("{}/v1/verify", auditor.api))
         .header("Authorization", &format!("Bearer {}", auditor.token()))

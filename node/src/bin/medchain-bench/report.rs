@@ -240,38 +240,35 @@ pub struct BenchResult {
     pub repair: Repair,
     /// Memory of every node after the fill.
     pub memory: Vec<NodeMemory>,
-    /// Each figure against its goal and bound.
+    /// Each figure against its goal and bound (filled by [`BenchResult::finish`]).
     pub rows: Vec<Row>,
 }
 
 impl BenchResult {
-    /// Gathers the phases' results and computes the rows.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        machine: Machine,
-        workload: Workload,
-        primitives: Primitives,
-        throughput: Throughput,
-        latency: Latency,
-        mut catch_up: CatchUp,
-        verifier: Verifier,
-        repair: Repair,
-        memory: Vec<NodeMemory>,
-    ) -> Self {
-        // The auditor's verifier, right after it caught up, counts what it fetched.
+    /// Fills in what the phases' results imply together: the catch-up count (the auditor's
+    /// verifier, right after it caught up, counts what it fetched) and the rows.
+    pub fn finish(mut self) -> Self {
+        let (throughput, latency, verifier, repair) = (
+            &self.throughput,
+            &self.latency,
+            &self.verifier,
+            &self.repair,
+        );
+        let catch_up = &mut self.catch_up;
         catch_up.records = verifier.entries;
         catch_up.records_per_s = verifier.entries as f64 / catch_up.seconds.max(1e-9);
-        let p = &primitives;
+        let catch_up = &self.catch_up;
+        let p = &self.primitives;
         let per_block =
             |entries_per_block: f64| 1.0 / (p.ed25519_verifies_per_s * entries_per_block.max(1.0));
         let store_one = 1.0 / p.sled_inserts_per_s
             + 1.0 / p.blake3_records_per_s
             + per_block(throughput.entries_per_block);
-        let nodes = (workload.providers + workload.auditors) as f64;
-        let cores = machine.cores as f64;
+        let nodes = (self.workload.providers + self.workload.auditors) as f64;
+        let cores = self.machine.cores as f64;
         let scan_entries_per_block = verifier.entries as f64 / (verifier.blocks.max(1)) as f64;
         let verify_one = 1.0 / p.blake3_records_per_s + per_block(scan_entries_per_block);
-        let peak = memory.iter().map(|m| m.peak_mib).fold(0.0, f64::max);
+        let peak = self.memory.iter().map(|m| m.peak_mib).fold(0.0, f64::max);
         let row = |figure: &str,
                    measured: f64,
                    unit: &str,
@@ -344,18 +341,8 @@ impl BenchResult {
                 None,
             ),
         ];
-        Self {
-            machine,
-            workload,
-            primitives,
-            throughput,
-            latency,
-            catch_up,
-            verifier,
-            repair,
-            memory,
-            rows,
-        }
+        self.rows = rows;
+        self
     }
 }
 

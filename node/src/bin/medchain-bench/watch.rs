@@ -61,10 +61,9 @@ impl Watch {
     pub fn everywhere(&self, chain: &str, height: u64) -> Option<Instant> {
         (0..self.seen.len())
             .map(|n| self.first_seen(n, chain, height))
-            .try_fold(None::<Instant>, |latest, t| {
-                t.map(|t| Some(latest.map_or(t, |l| l.max(t))))
-            })
-            .flatten()
+            .collect::<Option<Vec<Instant>>>()?
+            .into_iter()
+            .max()
     }
 
     /// Waits until every node shows every (chain, height) in `wanted`, up to `limit`; answers
@@ -114,11 +113,7 @@ impl Watch {
 }
 
 fn poll(node: &Target, table: &Mutex<Seen>, stop: &AtomicBool, period: Duration) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
+    let agent = crate::load::agent(Duration::from_secs(10));
     while !stop.load(Ordering::Relaxed) {
         let next = Instant::now() + period;
         let answer = agent
