@@ -131,7 +131,7 @@ impl Ledger {
             Position::Ahead { expected } => {
                 self.buffer_ahead(Pending::Signed(signed), chain, expected, height)
             }
-            Position::Next => {
+            Position::Next | Position::Hole => {
                 let first = signed
                     .check_linkage(&self.store, now_ms)?
                     .check_payloads()?;
@@ -206,7 +206,8 @@ impl Ledger {
         }
     }
 
-    /// Validates `message`'s block as the successor of `previous` (in memory) or of the store's head.
+    /// Validates `message`'s block as the successor of `previous` (in memory) if it is the block
+    /// right below, else against the store (the next block, or one filling a hole).
     /// `Ok(None)` for a block we already hold.
     fn verify_in_run(
         &mut self,
@@ -214,23 +215,33 @@ impl Ledger {
         previous: Option<&VerifiedBlock>,
         now_ms: u64,
     ) -> Result<Option<VerifiedBlock>, Rejection> {
+        let header = &message.block.header;
+        let below = previous
+            .filter(|p| p.chain() == header.chain && p.height().checked_add(1) == Some(header.height));
         let signed = Decoded::from_message(message)
             .check_structure()?
-            .check_certificate(&self.trust, &self.store, previous, Admission::History)?
+            .check_certificate(&self.trust, &self.store, below, Admission::History)?
             .check_signature()?;
-        let linked = match previous {
-            Some(previous) => signed.check_link_to(Some(previous.block()), now_ms)?,
-            None => match signed.position(&self.store)? {
-                Position::Held => return Ok(None),
-                Position::Conflict(held) => {
-                    self.equivocation(&signed, &held)?;
-                    return Err(Rejection::Equivocation {
-                        chain: signed.block().header.chain,
-                        height: signed.block().header.height,
-                    });
+        let position = signed.position(&self.store)?;
+        match position {
+            Position::Held => return Ok(None),
+            Position::Conflict(held) => {
+                self.equivocation(&signed, &held)?;
+                return Err(Rejection::Equivocation {
+                    chain: signed.block().header.chain,
+                    height: signed.block().header.height,
+                });
+            }
+            Position::Next | Position::Ahead { .. } | Position::Hole => {}
+        }
+        let linked = match below {
+            Some(previous) => {
+                if let Position::Hole = position {
+                    signed.check_held_successor(&self.store)?;
                 }
-                _ => signed.check_linkage(&self.store, now_ms)?,
-            },
+                signed.check_link_to(Some(previous.block()), now_ms)?
+            }
+            None => signed.check_linkage(&self.store, now_ms)?,
         };
         linked.check_payloads().map(Some)
     }

@@ -7,7 +7,8 @@
 //! - [`author`]: the local provider writes entries as the next blocks of its chain.
 //! - [`equivocation`]: checking evidence of a provider signing two blocks for one height.
 //! - [`provenance`], [`render`]: a record's history across chains, as data, text and DOT.
-//! - [`verifier`]: the full scan of stored chains and repair by quarantine.
+//! - [`verifier`]: the full scan of stored chains and repair by quarantine (its reports are
+//!   kept in the store by `stored_report`).
 //! - [`trust`]: the consortium root and CRLs, with a verified-certificate cache.
 //! - [`error`]: why a block is refused and how the network should treat the sender.
 //!
@@ -20,6 +21,7 @@ pub mod error;
 pub mod ledger;
 pub mod provenance;
 pub mod render;
+mod stored_report;
 pub mod svg;
 pub mod trust;
 pub mod validate;

@@ -179,6 +179,9 @@ pub enum Position {
         /// The next height we need.
         expected: u64,
     },
+    /// Below our head, at a height we hold nothing: a range the verifier moved into quarantine,
+    /// to be filled again from peers.
+    Hole,
     /// We hold this very block.
     Held,
     /// We hold a different block at this height.
@@ -193,8 +196,7 @@ pub fn position(store: &Store, block: &Block, hash: &BlockHash) -> Result<Positi
         return Ok(match store.block_hash_at(&header.chain, header.height)? {
             Some(held) if &held == hash => Position::Held,
             Some(held) => Position::Conflict(held),
-            // A hole below the head: only a damaged store has one; the verifier repairs it.
-            None => Position::Ahead { expected },
+            None => Position::Hole,
         });
     }
     if header.height > expected {
@@ -221,28 +223,18 @@ impl Signed {
 
     /// Where this block stands against the store.
     pub fn position(&self, store: &Store) -> Result<Position, Rejection> {
-        let header = &self.block().header;
-        let expected = store.head(&header.chain)?.map_or(0, |head| head.height + 1);
-        if header.height < expected {
-            return Ok(match store.block_hash_at(&header.chain, header.height)? {
-                Some(held) if held == self.hash() => Position::Held,
-                Some(held) => Position::Conflict(held),
-                // A hole below the head: only a damaged store has one; the verifier repairs it.
-                None => Position::Ahead { expected },
-            });
-        }
-        if header.height > expected {
-            return Ok(Position::Ahead { expected });
-        }
-        Ok(Position::Next)
+        position(store, self.block(), &self.hash())
     }
 
-    /// Linkage against the store: the block must be the next one of its chain and link to the
-    /// block we hold below it.
+    /// Linkage against the store: the block must be the next one of its chain, or fill a hole,
+    /// and link to the block we hold below it; a block filling a hole must also be the one the
+    /// block we hold above it links to.
     pub fn check_linkage(self, store: &Store, now_ms: u64) -> Result<Linked, Rejection> {
         let header = &self.block().header;
-        match self.position(store)? {
+        let position = self.position(store)?;
+        match position {
             Position::Next => {}
+            Position::Hole => self.check_held_successor(store)?,
             Position::Held => return Err(Rejection::Duplicate(self.hash())),
             Position::Conflict(_) => {
                 return Err(Rejection::Equivocation {
@@ -271,6 +263,24 @@ impl Signed {
             ),
         };
         self.check_link_to(previous.as_ref(), now_ms)
+    }
+
+    /// A block filling a hole must be the one the block we hold above it names as its
+    /// predecessor. Both are signed by the chain's provider, so a mismatch means the peer's copy
+    /// and ours differ: the block is refused and the hole waits for another peer.
+    pub fn check_held_successor(&self, store: &Store) -> Result<(), Rejection> {
+        let header = &self.block().header;
+        let Some(above) = header.height.checked_add(1) else {
+            return Ok(());
+        };
+        match store.block_at(&header.chain, above)? {
+            Some(successor) if successor.header.prev != self.hash() => {
+                Err(Rejection::BrokenLink {
+                    height: header.height,
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Linkage against a given predecessor (`None` for genesis): used when validating a run of

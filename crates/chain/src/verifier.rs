@@ -3,10 +3,12 @@
 //! The paper's scenario 2: an attacker with access to a provider's repository modifies stored
 //! chains. The verifier re-checks every block as if it had just arrived (hash, structure, entries
 //! root, certificate, signature, link to the block below), every payload we hold against its
-//! content address and length, and every index entry the block implies. It reports the first
-//! violation of each chain with its height and kind. Repair moves the violating block and every
-//! block after it into quarantine (kept for forensics, never deleted) and returns the range to
-//! fetch from peers; blocks fetched back go through the normal validation.
+//! content address and length, and every index entry the block implies. It reports each damaged
+//! run of a chain (consecutive heights that do not check out) with its first kind and height
+//! and its last height. Repair moves the run into quarantine (kept for forensics, never
+//! deleted) and returns it as the range to fetch from peers; the blocks above it stay. Blocks
+//! fetched back go through the normal validation, and the last of them must be the block the
+//! one we kept above the run links to.
 
 use medchain_protocol::identity::CertError;
 use medchain_protocol::{Block, BlockHash, CertHash, ChainHead, ChainId, PayloadHash};
@@ -14,7 +16,7 @@ use medchain_store::{Corruption, IndexDigest, QuarantineEvent, Store, StoreError
 use serde::{Deserialize, Serialize};
 
 use crate::error::Rejection;
-use crate::ledger::Ledger;
+use crate::ledger::{Gap, Ledger};
 use crate::trust::Trust;
 use crate::validate::Admission;
 use crate::validate::Decoded;
@@ -72,19 +74,21 @@ impl ViolationKind {
     }
 }
 
-/// The first violation found in one chain.
+/// One damaged run of a chain: consecutive heights that do not check out.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
     /// The chain.
     pub chain: ChainId,
     /// The height of the first violating block.
     pub height: u64,
-    /// What is wrong.
+    /// What is wrong at `height`.
     pub kind: ViolationKind,
-    /// For operators: the exact finding.
+    /// For operators: the exact finding at `height`.
     pub detail: String,
     /// The corrupt payload, for `PayloadCorrupt`.
     pub payload: Option<PayloadHash>,
+    /// The last height of the run (inclusive): the block above it checks out on its own.
+    pub to_height: u64,
 }
 
 /// The result of one full scan.
@@ -107,7 +111,7 @@ pub struct Report {
     /// Chains whose provider certificate has since been revoked (their blocks stay valid as
     /// accepted; operators should know).
     pub revoked_chains: Vec<ChainId>,
-    /// The first violation of each damaged chain.
+    /// Every damaged run, by chain and ascending height.
     pub violations: Vec<Violation>,
 }
 
@@ -119,8 +123,7 @@ impl Report {
 }
 
 /// Scans every chain in `store`: first by ordered passes ([`ordered_scan`]); if anything there
-/// does not check out, point by point ([`full_scan`]), which names each damaged chain's first
-/// violation.
+/// does not check out, point by point ([`full_scan`]), which names each damaged run.
 pub fn scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Report, StoreError> {
     match ordered_scan(store, trust, now_ms)? {
         Some(clean) => Ok(clean),
@@ -143,13 +146,10 @@ fn ordered_scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Option<Repo
     for head in store.heads()? {
         report.chains += 1;
         let mut per_block = |block: &Block,
-                             hash: BlockHash,
-                             previous: Option<&Block>,
+                             at: Below<'_>,
                              report: &mut Report|
          -> Result<Option<Violation>, StoreError> {
-            if let Some(v) =
-                check_signed_block(store, trust, block, hash, previous, now_ms, report)?
-            {
+            if let Some(v) = check_signed_block(store, trust, block, at, now_ms, report)? {
                 return Ok(Some(v));
             }
             if let Some(der) = &block.certificate
@@ -173,7 +173,7 @@ fn ordered_scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Option<Repo
             );
             Ok(None)
         };
-        if scan_chain(store, &head, &mut report, &mut per_block)?.is_some() {
+        if !scan_chain(store, &head, &mut report, &mut per_block)?.is_empty() {
             return Ok(None);
         }
     }
@@ -198,20 +198,29 @@ fn full_scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Report, StoreE
     };
     for head in store.heads()? {
         report.chains += 1;
-        let mut per_block =
-            |block: &Block, hash: BlockHash, previous: Option<&Block>, report: &mut Report| {
-                check_block(store, trust, block, hash, previous, now_ms, report)
-            };
-        if let Some(violation) = scan_chain(store, &head, &mut report, &mut per_block)? {
-            report.violations.push(violation);
-        }
+        let mut per_block = |block: &Block, at: Below<'_>, report: &mut Report| {
+            check_block(store, trust, block, at, now_ms, report)
+        };
+        let runs = scan_chain(store, &head, &mut report, &mut per_block)?;
+        report.violations.extend(runs);
     }
     Ok(report)
 }
 
-/// Checks of one stored block, given the block below it.
-type PerBlock<'a> = dyn FnMut(&Block, BlockHash, Option<&Block>, &mut Report) -> Result<Option<Violation>, StoreError>
-    + 'a;
+/// Checks of one stored block, given where it stands.
+type PerBlock<'a> =
+    dyn FnMut(&Block, Below<'_>, &mut Report) -> Result<Option<Violation>, StoreError> + 'a;
+
+/// Where a stored block stands in the scan: its chain-index height and hash, and the block
+/// right below it if that one checked out (`None` at genesis, or above a damaged run, where the
+/// link cannot be checked here: the block fetched back for the run is checked against it).
+#[derive(Clone, Copy)]
+struct Below<'a> {
+    chain: ChainId,
+    height: u64,
+    hash: BlockHash,
+    previous: Option<&'a Block>,
+}
 
 fn violation(
     chain: ChainId,
@@ -225,69 +234,104 @@ fn violation(
         kind,
         detail: detail.into(),
         payload: None,
+        to_height: height,
     }
 }
 
-/// Checks one chain from genesis to its head, each block with `per_block`; the first
-/// violation, if any.
+/// Checks one chain from genesis to its head, each block with `per_block`; every damaged run,
+/// in ascending order. A run ends where a block checks out on its own (its link to the damaged
+/// block below cannot be judged until that block is fetched back).
 fn scan_chain(
     store: &Store,
     head: &ChainHead,
     report: &mut Report,
     per_block: &mut PerBlock<'_>,
-) -> Result<Option<Violation>, StoreError> {
+) -> Result<Vec<Violation>, StoreError> {
     let chain = head.chain;
     // One lookup table per chain: a linear search per height would make the scan quadratic.
     let index: std::collections::HashMap<u64, BlockHash> =
         store.chain_index(&chain)?.into_iter().collect();
+    let mut runs = Vec::new();
+    let mut open: Option<Violation> = None;
     let mut previous: Option<Block> = None;
     for height in 0..=head.height {
-        let found = index.get(&height).copied();
-        let Some(hash) = found else {
-            return Ok(Some(violation(
-                chain,
-                height,
-                ViolationKind::MissingBlock,
-                "no chain index entry",
-            )));
-        };
-        let block = match store.block(&hash) {
-            Ok(Some(block)) => block,
-            Ok(None) => {
-                return Ok(Some(violation(
-                    chain,
-                    height,
-                    ViolationKind::MissingBlock,
-                    format!("block {hash} is not stored"),
-                )));
+        match check_height(store, &index, chain, height, previous.as_ref(), report, per_block)? {
+            Ok(block) => {
+                runs.extend(open.take());
+                previous = Some(block);
             }
-            Err(StoreError::Corrupt(corruption)) => {
-                return Ok(Some(violation(
-                    chain,
-                    height,
-                    corruption_kind(&corruption),
-                    corruption.to_string(),
-                )));
+            Err(found) => {
+                match &mut open {
+                    Some(run) => run.to_height = height,
+                    None => open = Some(found),
+                }
+                previous = None;
             }
-            Err(other) => return Err(other),
-        };
-        if let Some(v) = per_block(&block, hash, previous.as_ref(), report)? {
-            return Ok(Some(v));
         }
-        report.blocks += 1;
-        report.entries += block.entries.len() as u64;
-        previous = Some(block);
     }
     let at_head = index.get(&head.height).copied();
-    if at_head != Some(head.hash) {
-        return Ok(Some(violation(
+    if at_head != Some(head.hash) && open.is_none() {
+        open = Some(violation(
             chain,
             head.height,
             ViolationKind::HeadMismatch,
             format!("head names {} but the index holds {:?}", head.hash, at_head),
-        )));
+        ));
     }
-    Ok(None)
+    runs.extend(open);
+    Ok(runs)
+}
+
+/// The block the chain index names at `height`, if it checks out; else the violation there.
+fn check_height(
+    store: &Store,
+    index: &std::collections::HashMap<u64, BlockHash>,
+    chain: ChainId,
+    height: u64,
+    previous: Option<&Block>,
+    report: &mut Report,
+    per_block: &mut PerBlock<'_>,
+) -> Result<Result<Block, Violation>, StoreError> {
+    let Some(hash) = index.get(&height).copied() else {
+        return Ok(Err(violation(
+            chain,
+            height,
+            ViolationKind::MissingBlock,
+            "no chain index entry",
+        )));
+    };
+    let block = match store.block(&hash) {
+        Ok(Some(block)) => block,
+        Ok(None) => {
+            return Ok(Err(violation(
+                chain,
+                height,
+                ViolationKind::MissingBlock,
+                format!("block {hash} is not stored"),
+            )));
+        }
+        Err(StoreError::Corrupt(corruption)) => {
+            return Ok(Err(violation(
+                chain,
+                height,
+                corruption_kind(&corruption),
+                corruption.to_string(),
+            )));
+        }
+        Err(other) => return Err(other),
+    };
+    let at = Below {
+        chain,
+        height,
+        hash,
+        previous,
+    };
+    if let Some(v) = per_block(&block, at, report)? {
+        return Ok(Err(v));
+    }
+    report.blocks += 1;
+    report.entries += block.entries.len() as u64;
+    Ok(Ok(block))
 }
 
 fn corruption_kind(corruption: &Corruption) -> ViolationKind {
@@ -303,23 +347,26 @@ fn corruption_kind(corruption: &Corruption) -> ViolationKind {
 }
 
 /// Re-validates one stored block as if it had just arrived: position, structure, entries root,
-/// certificate, signature and link to the block below.
+/// certificate, signature and link to the block below (when that one checked out).
 fn check_signed_block(
     store: &Store,
     trust: &Trust,
     block: &Block,
-    hash: BlockHash,
-    previous: Option<&Block>,
+    at: Below<'_>,
     now_ms: u64,
     report: &mut Report,
 ) -> Result<Option<Violation>, StoreError> {
     let (chain, height) = (block.header.chain, block.header.height);
-    let expected_height = previous.map_or(0, |p| p.header.height + 1);
-    if height != expected_height || previous.is_some_and(|p| p.header.chain != chain) {
-        let at = expected_height;
+    let Below {
+        chain: scanned,
+        height: indexed_at,
+        hash,
+        previous,
+    } = at;
+    if height != indexed_at || chain != scanned {
         return Ok(Some(violation(
-            chain,
-            at,
+            scanned,
+            indexed_at,
             ViolationKind::Misplaced,
             format!("index names block {hash}, which is height {height}"),
         )));
@@ -362,14 +409,14 @@ fn check_block(
     store: &Store,
     trust: &Trust,
     block: &Block,
-    hash: BlockHash,
-    previous: Option<&Block>,
+    at: Below<'_>,
     now_ms: u64,
     report: &mut Report,
 ) -> Result<Option<Violation>, StoreError> {
-    if let Some(v) = check_signed_block(store, trust, block, hash, previous, now_ms, report)? {
+    if let Some(v) = check_signed_block(store, trust, block, at, now_ms, report)? {
         return Ok(Some(v));
     }
+    let hash = at.hash;
     let (chain, height) = (block.header.chain, block.header.height);
     for entry in &block.entries {
         let Some(payload) = &entry.payload else {
@@ -431,6 +478,8 @@ pub struct Repair {
     pub chain: ChainId,
     /// The first height to re-fetch.
     pub from_height: u64,
+    /// The last height to re-fetch (inclusive).
+    pub to_height: u64,
     /// The corrupt payload to re-fetch, if the violation was a payload.
     pub payload: Option<PayloadHash>,
 }
@@ -445,28 +494,61 @@ impl Ledger {
         let mut report = scan(self.store(), self.trust(), now_ms)?;
         report.finished_ms = finished_ms();
         self.store()
-            .put_report(&medchain_protocol::encoding::encode(&report))?;
+            .put_report(&crate::stored_report::encode(&report))?;
         Ok(report)
     }
 
-    /// Quarantines the violating block and everything after it in its chain; returns the range
-    /// to fetch from peers.
+    /// Quarantines the violation's damaged run (the blocks above it stay); returns the range to
+    /// fetch from peers.
     pub fn quarantine(&mut self, violation: &Violation, now_ms: u64) -> Result<Repair, StoreError> {
         let reason = format!(
-            "{} at height {}: {}",
+            "{} at height {} (damaged through {}): {}",
             violation.kind.as_str(),
             violation.height,
+            violation.to_height,
             violation.detail
         );
-        let event =
-            self.store()
-                .quarantine_from(&violation.chain, violation.height, now_ms, &reason)?;
+        let heights = violation.height..=violation.to_height.max(violation.height);
+        let event = self
+            .store()
+            .quarantine_range(&violation.chain, heights, now_ms, &reason)?;
         Ok(Repair {
-            event,
             chain: violation.chain,
-            from_height: violation.height,
+            from_height: event.from_height,
+            to_height: event.to_height,
             payload: violation.payload,
+            event,
         })
+    }
+
+    /// The heights still missing of every open quarantine event that lies below its chain's
+    /// head. Anti-entropy fetches these from peers: comparing heads cannot show them. An event
+    /// that reached the head cut the head back, so the heads show it.
+    pub fn holes(&self) -> Result<Vec<Gap>, StoreError> {
+        let mut holes = Vec::new();
+        for event in self.store().quarantine_events()? {
+            if event.restored_at_ms.is_some() {
+                continue;
+            }
+            let below_head = self
+                .store()
+                .head(&event.chain)?
+                .is_some_and(|head| head.height > event.to_height);
+            if !below_head {
+                continue;
+            }
+            let missing =
+                self.store()
+                    .first_unindexed(&event.chain, event.from_height, event.to_height)?;
+            if let Some(from) = missing {
+                holes.push(Gap {
+                    chain: event.chain,
+                    from,
+                    to: event.to_height.saturating_add(1),
+                });
+            }
+        }
+        Ok(holes)
     }
 
     /// Puts back a payload fetched from a peer after its stored copy was found corrupt: the bytes
@@ -480,22 +562,25 @@ impl Ledger {
             .unwrap_or_else(|| PayloadHash::of(bytes)))
     }
 
-    /// Marks every open quarantine event whose chain has been refilled past its last
-    /// quarantined height as restored. Returns the events marked.
+    /// Marks every open quarantine event whose whole range is held again as restored. Returns
+    /// the events marked.
     pub fn complete_restores(&mut self, now_ms: u64) -> Result<Vec<QuarantineEvent>, StoreError> {
         let mut done = Vec::new();
         for event in self.store().quarantine_events()? {
             if event.restored_at_ms.is_some() {
                 continue;
             }
-            let needed = event
-                .blocks
-                .iter()
-                .map(|b| b.height)
-                .max()
-                .unwrap_or(event.from_height);
+            // The head check first: it is one read, and a range cut from the head is refilled
+            // only once the head is back above it.
             let head = self.store().head(&event.chain)?;
-            if head.is_some_and(|h| h.height >= needed) {
+            if head.is_none_or(|h| h.height < event.to_height) {
+                continue;
+            }
+            let refilled = self
+                .store()
+                .first_unindexed(&event.chain, event.from_height, event.to_height)?
+                .is_none();
+            if refilled {
                 self.store().mark_restored(event.id, now_ms)?;
                 done.push(event);
             }
@@ -509,7 +594,7 @@ impl Ledger {
             .store()
             .reports(limit)?
             .into_iter()
-            .filter_map(|(_, bytes)| medchain_protocol::encoding::decode(&bytes, 1 << 20).ok())
+            .filter_map(|(_, bytes)| crate::stored_report::decode(&bytes))
             .collect())
     }
 }

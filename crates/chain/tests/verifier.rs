@@ -57,39 +57,57 @@ fn hash_at(l: &Ledger, chain: &ChainId, h: u64) -> medchain_protocol::BlockHash 
     l.store().block_hash_at(chain, h).unwrap().unwrap()
 }
 
-/// Verifies, expects exactly one violation at (chain, height, kind), repairs from the clean copy,
-/// and checks the chain is identical to the clean one and verifies clean.
-fn expect_found_and_repaired(w: &mut World, chain: ChainId, height: u64, kind: ViolationKind) {
+/// Verifies, expects exactly one damaged run at (chain, height..=to, kind), quarantines it (only
+/// it: the blocks above stay), refills exactly that range from the clean copy, and checks the
+/// chain is identical to the clean one and verifies clean.
+fn expect_found_and_repaired(
+    w: &mut World,
+    chain: ChainId,
+    heights: std::ops::RangeInclusive<u64>,
+    kind: ViolationKind,
+) {
+    let (height, to) = (*heights.start(), *heights.end());
     let report = w.node.verify(now_ms(), now_ms).unwrap();
     assert_eq!(report.violations.len(), 1, "{:#?}", report.violations);
     let v = &report.violations[0];
     assert_eq!(
-        (v.chain, v.height, v.kind),
-        (chain, height, kind),
+        (v.chain, v.height, v.to_height, v.kind),
+        (chain, height, to, kind),
         "{}",
         v.detail
     );
 
+    let top = w.clean.store().head(&chain).unwrap().unwrap().height;
     let repair = w.node.quarantine(v, now_ms()).unwrap();
-    assert_eq!(repair.from_height, height);
+    assert_eq!((repair.from_height, repair.to_height), (height, to));
     assert!(!repair.event.blocks.is_empty());
-    let head = w.node.store().head(&chain).unwrap();
-    assert_eq!(
-        head.map(|h| h.height + 1).unwrap_or(0),
-        height,
-        "quarantined from {height}"
-    );
+    let head = w.node.store().head(&chain).unwrap().map(|h| h.height + 1);
+    let expected_head = if to == top { height } else { top + 1 };
+    assert_eq!(head.unwrap_or(0), expected_head, "quarantined {height}..={to}");
+    for h in heights.clone() {
+        assert_eq!(w.node.store().block_hash_at(&chain, h).unwrap(), None);
+    }
+    let holes = w.node.holes().unwrap();
+    if to < top {
+        assert_eq!(holes.len(), 1, "{holes:?}");
+        assert_eq!((holes[0].from, holes[0].to), (height, to + 1));
+    } else {
+        assert!(holes.is_empty(), "a cut head is found by comparing heads");
+    }
+    assert!(w.node.complete_restores(now_ms()).unwrap().is_empty());
 
     if let Some(payload) = repair.payload {
         let bytes = w.clean.store().payload(&payload).unwrap().unwrap();
         w.node.restore_payload(&bytes).unwrap();
     }
-    let missing: Vec<Block> = chain_blocks(&w.clean, &chain).split_off(height as usize);
+    let range = usize::try_from(height).unwrap()..=usize::try_from(to).unwrap();
+    let missing: Vec<Block> = chain_blocks(&w.clean, &chain)[range].to_vec();
     let (done, failure) = w.node.ingest_range(missing, now_ms());
     assert!(failure.is_none(), "{failure:?}");
-    assert!(!done.is_empty());
+    assert_eq!(done.len() as u64, to - height + 1);
     let restored = w.node.complete_restores(now_ms()).unwrap();
     assert_eq!(restored.len(), 1);
+    assert!(w.node.holes().unwrap().is_empty());
 
     assert_eq!(
         chain_blocks(&w.node, &chain),
@@ -128,7 +146,7 @@ fn flipped_byte_in_entries_is_found() {
         )) => ViolationKind::Undecodable,
         _ => ViolationKind::EntriesRootMismatch,
     };
-    expect_found_and_repaired(&mut w, chain, 3, kind);
+    expect_found_and_repaired(&mut w, chain, 3..=3, kind);
 }
 
 #[test]
@@ -139,7 +157,7 @@ fn flipped_byte_in_header_is_found() {
     bytes[40] ^= 0x01; // inside the header's prev hash
     tamper::overwrite_block_bytes(w.node.store(), &hash, &bytes).unwrap();
     let chain = w.b.chain();
-    expect_found_and_repaired(&mut w, chain, 1, ViolationKind::HashMismatch);
+    expect_found_and_repaired(&mut w, chain, 1..=1, ViolationKind::HashMismatch);
 }
 
 #[test]
@@ -151,7 +169,7 @@ fn flipped_payload_byte_is_found() {
     bytes[5] ^= 0x01;
     tamper::overwrite_payload(w.node.store(), &payload.hash, &bytes).unwrap();
     let chain = w.a.chain();
-    expect_found_and_repaired(&mut w, chain, 2, ViolationKind::PayloadCorrupt);
+    expect_found_and_repaired(&mut w, chain, 2..=2, ViolationKind::PayloadCorrupt);
 }
 
 #[test]
@@ -160,7 +178,7 @@ fn deleted_block_is_found() {
     let hash = hash_at(&w.node, &w.a.chain(), 4);
     tamper::remove_block(w.node.store(), &hash).unwrap();
     let chain = w.a.chain();
-    expect_found_and_repaired(&mut w, chain, 4, ViolationKind::MissingBlock);
+    expect_found_and_repaired(&mut w, chain, 4..=4, ViolationKind::MissingBlock);
 }
 
 #[test]
@@ -170,7 +188,7 @@ fn swapped_blocks_are_found() {
     let (h2, h3) = (hash_at(&w.node, &chain, 2), hash_at(&w.node, &chain, 3));
     tamper::set_chain_index(w.node.store(), &chain, 2, &h3).unwrap();
     tamper::set_chain_index(w.node.store(), &chain, 3, &h2).unwrap();
-    expect_found_and_repaired(&mut w, chain, 2, ViolationKind::Misplaced);
+    expect_found_and_repaired(&mut w, chain, 2..=3, ViolationKind::Misplaced);
 }
 
 #[test]
@@ -184,7 +202,7 @@ fn rewritten_index_entry_is_found() {
         index: 0,
     };
     tamper::remove_record_index(w.node.store(), &block.entries[0].record, &at).unwrap();
-    expect_found_and_repaired(&mut w, chain, 2, ViolationKind::IndexInconsistent);
+    expect_found_and_repaired(&mut w, chain, 2..=2, ViolationKind::IndexInconsistent);
 }
 
 #[test]
@@ -197,7 +215,7 @@ fn block_resigned_with_foreign_key_is_found() {
         MemberKey::from_pkcs8_der(&w.c.member(Role::Provider, "Mallory").key_pkcs8_der).unwrap();
     block.signature = block.header.sign(&foreign);
     tamper::overwrite_block_bytes(w.node.store(), &hash, &block.encode()).unwrap();
-    expect_found_and_repaired(&mut w, chain, 5, ViolationKind::BadSignature);
+    expect_found_and_repaired(&mut w, chain, 5..=5, ViolationKind::BadSignature);
 }
 
 #[test]
@@ -208,7 +226,7 @@ fn only_the_damaged_chain_is_reported() {
     let report = w.node.verify(now_ms(), now_ms).unwrap();
     assert_eq!(report.violations.len(), 1);
     assert_eq!(report.violations[0].chain, w.b.chain());
-    assert_eq!(report.blocks, 6, "chain A was still checked in full");
+    assert_eq!(report.blocks, 8, "chain A was still checked in full, and B above the damage");
     // A repaired chain accepts new blocks from its provider afterwards.
     let mut w = w;
     let v = report.violations[0].clone();
@@ -216,10 +234,82 @@ fn only_the_damaged_chain_is_reported() {
     let (done, failure) = w
         .node
         .ingest_range(chain_blocks(&w.clean, &w.b.chain()), now_ms());
-    assert!(failure.is_none() && done.len() == 3);
+    assert!(failure.is_none() && done.len() == 1, "{failure:?} {done:?}");
     grow(&mut w.clean, &w.b, 1, "later");
     let next = chain_blocks(&w.clean, &w.b.chain())[3].clone();
     w.node
         .ingest(Decoded::from_block(next, vec![]), now_ms())
         .unwrap();
+}
+
+/// Overwrites the stored bytes of `chain`'s block at `height` with bytes that do not decode.
+fn garble(w: &World, chain: &ChainId, height: u64) {
+    let hash = hash_at(&w.node, chain, height);
+    tamper::overwrite_block_bytes(w.node.store(), &hash, b"garbage").unwrap();
+}
+
+#[test]
+fn separate_damaged_runs_are_repaired_separately() {
+    let mut w = world();
+    let chain = w.a.chain();
+    garble(&w, &chain, 1);
+    garble(&w, &chain, 4);
+    let report = w.node.verify(now_ms(), now_ms).unwrap();
+    let runs: Vec<(u64, u64)> = report
+        .violations
+        .iter()
+        .map(|v| (v.height, v.to_height))
+        .collect();
+    assert_eq!(runs, vec![(1, 1), (4, 4)], "{:#?}", report.violations);
+    assert_eq!(report.blocks, 4 + 3, "the sound blocks of A, and B");
+    for v in &report.violations {
+        w.node.quarantine(v, now_ms()).unwrap();
+    }
+    let holes: Vec<(u64, u64)> = w.node.holes().unwrap().iter().map(|g| (g.from, g.to)).collect();
+    assert_eq!(holes.len(), 2);
+    assert!(holes.contains(&(1, 2)) && holes.contains(&(4, 5)), "{holes:?}");
+    // A whole-chain answer (as a peer sends from height 0) fills both and skips what is held.
+    let (done, failure) = w.node.ingest_range(chain_blocks(&w.clean, &chain), now_ms());
+    assert!(failure.is_none(), "{failure:?}");
+    assert_eq!(done.iter().map(|c| c.height).collect::<Vec<_>>(), vec![1, 4]);
+    assert_eq!(w.node.complete_restores(now_ms()).unwrap().len(), 2);
+    assert_eq!(chain_blocks(&w.node, &chain), chain_blocks(&w.clean, &chain));
+    assert!(w.node.verify(now_ms(), now_ms).unwrap().is_clean());
+}
+
+#[test]
+fn a_hole_is_filled_only_by_the_block_the_one_above_links_to() {
+    let mut w = world();
+    let chain = w.a.chain();
+    // A fork of A's chain from height 3, signed with A's own key: every block checks out alone.
+    let mut fork = w.c.ledger();
+    let (_, failure) = fork.ingest_range(chain_blocks(&w.clean, &chain)[..3].to_vec(), now_ms());
+    assert!(failure.is_none());
+    grow(&mut fork, &w.a, 1, "fork");
+    let forked = chain_blocks(&fork, &chain)[3].clone();
+    assert_ne!(forked, chain_blocks(&w.clean, &chain)[3]);
+
+    garble(&w, &chain, 3);
+    let report = w.node.verify(now_ms(), now_ms).unwrap();
+    w.node.quarantine(&report.violations[0], now_ms()).unwrap();
+    let (done, failure) = w.node.ingest_range(vec![forked.clone()], now_ms());
+    assert!(done.is_empty());
+    assert!(
+        matches!(failure, Some(medchain_chain::Rejection::BrokenLink { height: 3 })),
+        "{failure:?}"
+    );
+    let gossiped = w
+        .node
+        .ingest(Decoded::from_block(forked, vec![]), now_ms());
+    assert!(
+        matches!(gossiped, Err(medchain_chain::Rejection::BrokenLink { height: 3 })),
+        "gossip takes the same rule: {gossiped:?}"
+    );
+    assert_eq!(w.node.holes().unwrap().len(), 1, "the hole waits for the right block");
+
+    let right = chain_blocks(&w.clean, &chain)[3].clone();
+    let (done, failure) = w.node.ingest_range(vec![right], now_ms());
+    assert!(failure.is_none() && done.len() == 1, "{failure:?}");
+    assert_eq!(w.node.complete_restores(now_ms()).unwrap().len(), 1);
+    assert!(w.node.verify(now_ms(), now_ms).unwrap().is_clean());
 }

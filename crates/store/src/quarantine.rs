@@ -1,14 +1,17 @@
-//! Quarantine: cutting a chain back to below a damaged height, keeping what was cut.
+//! Quarantine: moving a damaged run of a chain's blocks aside, keeping what was moved.
 //!
-//! The verifier calls [`Store::quarantine_from`] when a stored block fails its checks; the chain
-//! crate then refetches the chain from peers and commits the verified blocks again, which makes
-//! them readable once more, and calls [`Store::mark_restored`]. Quarantined bytes are never
+//! The verifier calls [`Store::quarantine_range`] with the damaged heights when stored blocks
+//! fail their checks; the chain crate then refetches those heights from peers and commits the
+//! verified blocks again, which makes them readable once more, and calls
+//! [`Store::mark_restored`]. Blocks above the damaged run stay: only the run is refetched. Quarantined bytes are never
 //! deleted and events are never removed: they are the forensic record of the tampering (the
 //! paper's scenario 2) or of the storage fault.
 //!
 //! Planning reads the trees outside the transaction (sled 0.34 transactions cannot iterate),
 //! under the store's write lock so no other store write can interleave; the plan is then applied
 //! in ONE transaction over the nine trees it touches and flushed.
+
+use std::ops::RangeInclusive;
 
 use medchain_protocol::{BlockHash, ChainId, encoding};
 use serde::{Deserialize, Serialize};
@@ -35,6 +38,34 @@ struct StoredEvent {
     reason: String,
     blocks: Vec<StoredBlock>,
     restored_at_ms: Option<u64>,
+    to_height: u64,
+}
+
+/// The layout before events had an end height (stores written up to 2026-11-25): such an event
+/// cut its chain from `from_height` to the head, so its range ends at its last moved block.
+#[derive(Serialize, Deserialize)]
+struct StoredEventBeforeRanges {
+    chain: ChainId,
+    from_height: u64,
+    time_ms: u64,
+    reason: String,
+    blocks: Vec<StoredBlock>,
+    restored_at_ms: Option<u64>,
+}
+
+impl From<StoredEventBeforeRanges> for StoredEvent {
+    fn from(old: StoredEventBeforeRanges) -> Self {
+        let last_moved = old.blocks.iter().map(|b| b.height).max();
+        Self {
+            to_height: last_moved.unwrap_or(old.from_height),
+            chain: old.chain,
+            from_height: old.from_height,
+            time_ms: old.time_ms,
+            reason: old.reason,
+            blocks: old.blocks,
+            restored_at_ms: old.restored_at_ms,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -61,6 +92,7 @@ impl StoredEvent {
                 })
                 .collect(),
             restored_at_ms: event.restored_at_ms,
+            to_height: event.to_height,
         }
     }
 
@@ -69,6 +101,7 @@ impl StoredEvent {
             id,
             chain: self.chain,
             from_height: self.from_height,
+            to_height: self.to_height,
             time_ms: self.time_ms,
             reason: self.reason,
             blocks: self
@@ -87,8 +120,13 @@ impl StoredEvent {
 
 fn decode_event(key: &[u8], value: &[u8]) -> Result<QuarantineEvent, StoreError> {
     let id = keys::decode_seq(key).ok_or_else(|| bad(name::QUARANTINE_EVENTS, key))?;
-    let stored: StoredEvent =
-        encoding::decode(value, MAX_EVENT_BYTES).map_err(|_| bad(name::QUARANTINE_EVENTS, key))?;
+    // Strict decoding keeps the two layouts apart: an old event is truncated as a new one, and
+    // a new one has trailing bytes as an old one.
+    let stored: StoredEvent = encoding::decode(value, MAX_EVENT_BYTES)
+        .or_else(|_| {
+            encoding::decode::<StoredEventBeforeRanges>(value, MAX_EVENT_BYTES).map(Into::into)
+        })
+        .map_err(|_| bad(name::QUARANTINE_EVENTS, key))?;
     Ok(stored.into_event(id))
 }
 
@@ -100,22 +138,7 @@ pub(crate) enum HeadChange {
 }
 
 impl Store {
-    /// Atomically (one transaction) and durably (flush): for every chain-index height >=
-    /// `from_height` of `chain`, copies the raw block bytes (whatever is there, even corrupt) into
-    /// the quarantine tree, removes the block from `blocks`, removes its chain-index entry and
-    /// every records/patients/prov_up/prov_down entry that points at (chain, height >=
-    /// from_height), and sets the head to the chain index's entry at `from_height - 1` (or
-    /// removes it if there is none, or if `from_height == 0`). Returns the event (also stored).
-    ///
-    /// A block that checks out and sits at its indexed height gives its index entries directly;
-    /// otherwise (undecodable, mismatching, missing, or indexed at the wrong height) the four
-    /// entry trees are scanned for entries of the chain at or above `from_height`. A sound block
-    /// the index wrongly names from another position outside the cut range stays in `blocks`
-    /// (its bytes are still copied): it belongs to that other position; a block the index does
-    /// not reach stays too (an orphan, committed again in full by a later `commit_blocks`). A
-    /// head already below `from_height` is kept (a missing one is set like a cut one). Payloads
-    /// and certificates are kept: they are content-addressed and may be shared with blocks that
-    /// stay.
+    /// [`Store::quarantine_range`] from `from_height` through the top of the chain.
     pub fn quarantine_from(
         &self,
         chain: &ChainId,
@@ -123,14 +146,44 @@ impl Store {
         time_ms: u64,
         reason: &str,
     ) -> Result<QuarantineEvent, StoreError> {
+        self.quarantine_range(chain, from_height..=u64::MAX, time_ms, reason)
+    }
+
+    /// Atomically (one transaction) and durably (flush): for every chain-index height of `chain`
+    /// in `heights`, copies the raw block bytes (whatever is there, even corrupt) into
+    /// the quarantine tree, removes the block from `blocks`, removes its chain-index entry and
+    /// every records/patients/prov_up/prov_down entry that points at (chain, height in
+    /// `heights`). A head inside `heights` is set to the chain index's entry below the range (or
+    /// removed if there is none, or if the range starts at 0); a head above the range is kept,
+    /// and the chain then has a hole that only blocks fetched again fill. Returns the event (also
+    /// stored); its `to_height` is the range's end, or the chain's top if the range reaches past
+    /// it.
+    ///
+    /// A block that checks out and sits at its indexed height gives its index entries directly;
+    /// otherwise (undecodable, mismatching, missing, or indexed at the wrong height) the four
+    /// entry trees are scanned for entries of the chain in `heights`. A sound block the index
+    /// wrongly names from another position outside the cut range stays in `blocks`
+    /// (its bytes are still copied): it belongs to that other position; a block the index does
+    /// not reach stays too (an orphan, committed again in full by a later `commit_blocks`). A
+    /// head below the range is kept (a missing one is set like a cut one). Payloads
+    /// and certificates are kept: they are content-addressed and may be shared with blocks that
+    /// stay.
+    pub fn quarantine_range(
+        &self,
+        chain: &ChainId,
+        heights: RangeInclusive<u64>,
+        time_ms: u64,
+        reason: &str,
+    ) -> Result<QuarantineEvent, StoreError> {
         let trees = self.trees();
         let _writer = self.write_guard();
         let id = next_seq(&trees.quarantine_events, name::QUARANTINE_EVENTS)?;
-        let plan = plan(self, chain, from_height, id)?;
+        let plan = plan(self, chain, &heights, id)?;
         let event = QuarantineEvent {
             id,
             chain: *chain,
-            from_height,
+            from_height: *heights.start(),
+            to_height: plan.to_height,
             time_ms,
             reason: reason.to_string(),
             blocks: plan.moved.clone(),
@@ -241,5 +294,39 @@ impl Store {
         tree.insert(key, encoding::encode(&StoredEvent::from_event(&restored)))
             .engine()?;
         self.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code
+
+    use super::*;
+
+    #[test]
+    fn an_event_written_before_ranges_reads_back_ending_at_its_last_moved_block() {
+        let old = StoredEventBeforeRanges {
+            chain: ChainId([7; 32]),
+            from_height: 3,
+            time_ms: 11,
+            reason: "entries root mismatch at height 3".into(),
+            blocks: (3..6)
+                .map(|height| StoredBlock {
+                    height,
+                    index_hash: BlockHash([1; 32]),
+                    bytes_present: true,
+                })
+                .collect(),
+            restored_at_ms: None,
+        };
+        let key = keys::seq_key(4);
+        let event = decode_event(&key, &encoding::encode(&old)).unwrap();
+        assert_eq!((event.id, event.from_height, event.to_height), (4, 3, 5));
+        assert_eq!(event.blocks.len(), 3);
+        // A current event round-trips, end height included.
+        let again = encoding::encode(&StoredEvent::from_event(&event));
+        assert_eq!(decode_event(&key, &again).unwrap(), event);
+        // Bytes that are neither layout are a corrupt store, not a silently skipped event.
+        assert!(decode_event(&key, &again[..again.len() - 2]).is_err());
     }
 }

@@ -165,6 +165,31 @@ impl Store {
         Ok(index)
     }
 
+    /// The first height in `from..=to` of `chain` the chain index holds nothing at (keys only,
+    /// no block is read); `None` if every height is indexed.
+    pub fn first_unindexed(
+        &self,
+        chain: &ChainId,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let range = keys::height_key(chain, from)..=keys::height_key(chain, to);
+        let mut expected = from;
+        for item in self.trees().chain_index.range(range) {
+            let (key, _) = item.engine()?;
+            let (_, height) =
+                keys::decode_height_key(&key).ok_or_else(|| bad(name::CHAIN_INDEX, &key))?;
+            if height != expected {
+                return Ok(Some(expected));
+            }
+            if height == to {
+                return Ok(None);
+            }
+            expected = height + 1;
+        }
+        Ok(Some(expected))
+    }
+
     /// The payload with this content address, checked: `Corrupt(PayloadHashMismatch)` if the
     /// stored bytes do not hash to the key.
     pub fn payload(&self, hash: &PayloadHash) -> Result<Option<Vec<u8>>, StoreError> {

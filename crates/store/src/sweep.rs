@@ -3,7 +3,9 @@
 //! All reads happen here, before the transaction, because sled 0.34 transactions cannot
 //! iterate. When a block in the cut range cannot vouch for its own index entries (it does not
 //! decode, fails its checks, is missing, or sits at another position than the index says), the
-//! entry trees are swept: every key pointing at the chain at or above the cut is removed.
+//! entry trees are swept: every key pointing at the chain inside the cut range is removed.
+
+use std::ops::RangeInclusive;
 
 use medchain_protocol::{BlockHash, ChainId};
 use sled::IVec;
@@ -24,22 +26,38 @@ pub(crate) struct Plan {
     pub(crate) chain_index_removals: Vec<IVec>,
     pub(crate) entry_removals: Vec<(IndexTree, IVec)>,
     pub(crate) head: HeadChange,
+    /// The range's end, or the chain's top if the range reaches past it.
+    pub(crate) to_height: u64,
 }
 
-/// Plans quarantine event `id`: `chain` from `from` on. The caller holds the write lock.
-pub(crate) fn plan(store: &Store, chain: &ChainId, from: u64, id: u64) -> Result<Plan, StoreError> {
+/// Plans quarantine event `id`: the `heights` of `chain`. The caller holds the write lock.
+pub(crate) fn plan(
+    store: &Store,
+    chain: &ChainId,
+    heights: &RangeInclusive<u64>,
+    id: u64,
+) -> Result<Plan, StoreError> {
     let trees = store.trees();
+    let (from, to) = (*heights.start(), *heights.end());
+    let current_head = trees
+        .heads
+        .get(chain.as_bytes())
+        .engine()?
+        .as_deref()
+        .and_then(keys::decode_head_value)
+        .map(|(height, _)| height);
     let mut plan = Plan {
         moved: Vec::new(),
         quarantine_writes: Vec::new(),
         block_removals: Vec::new(),
         chain_index_removals: Vec::new(),
         entry_removals: Vec::new(),
-        head: head_change(trees, chain, from)?,
+        head: head_change(trees, chain, current_head, heights)?,
+        to_height: to.min(current_head.unwrap_or(from).max(from)),
     };
     let mut sweep_needed = false;
-    let start = keys::height_key(chain, from);
-    for item in trees.chain_index.range(start..) {
+    let range = keys::height_key(chain, from)..=keys::height_key(chain, to);
+    for item in trees.chain_index.range(range) {
         let (key, value) = item.engine()?;
         if !key.starts_with(chain.as_bytes()) {
             break;
@@ -49,6 +67,7 @@ pub(crate) fn plan(store: &Store, chain: &ChainId, from: u64, id: u64) -> Result
         let Some((_, height)) = keys::decode_height_key(&key) else {
             continue;
         };
+        plan.to_height = plan.to_height.max(height.min(to));
         let Some(hash) = keys::hash32(&value).map(BlockHash) else {
             sweep_needed = true;
             plan.moved.push(QuarantinedBlock {
@@ -84,7 +103,8 @@ pub(crate) fn plan(store: &Store, chain: &ChainId, from: u64, id: u64) -> Result
             Ok(block) => {
                 // A sound block from another position: the block that belonged here is unknown.
                 sweep_needed = true;
-                let inside_cut = block.header.chain == *chain && block.header.height >= from;
+                let inside_cut =
+                    block.header.chain == *chain && heights.contains(&block.header.height);
                 if inside_cut {
                     plan.block_removals.push(IVec::from(&hash.as_bytes()[..]));
                 }
@@ -96,20 +116,21 @@ pub(crate) fn plan(store: &Store, chain: &ChainId, from: u64, id: u64) -> Result
         }
     }
     if sweep_needed {
-        plan.entry_removals.extend(sweep(trees, chain, from)?);
+        plan.entry_removals.extend(sweep(trees, chain, heights)?);
     }
     Ok(plan)
 }
 
-/// The head after the cut: the chain index's entry below the cut, unless the head is already
-/// below it.
-fn head_change(trees: &Trees, chain: &ChainId, from: u64) -> Result<HeadChange, StoreError> {
-    let current = trees.heads.get(chain.as_bytes()).engine()?;
-    let below_cut = current
-        .as_deref()
-        .and_then(keys::decode_head_value)
-        .is_some_and(|(height, _)| height < from);
-    if below_cut {
+/// The head after the cut: the chain index's entry below the cut, unless the head is outside
+/// the cut (below it, or above it: the cut then leaves a hole).
+fn head_change(
+    trees: &Trees,
+    chain: &ChainId,
+    current: Option<u64>,
+    heights: &RangeInclusive<u64>,
+) -> Result<HeadChange, StoreError> {
+    let from = *heights.start();
+    if current.is_some_and(|height| !heights.contains(&height)) {
         return Ok(HeadChange::Keep);
     }
     let Some(below) = from.checked_sub(1) else {
@@ -125,15 +146,19 @@ fn head_change(trees: &Trees, chain: &ChainId, from: u64) -> Result<HeadChange, 
     })
 }
 
-/// Every key of the four entry trees pointing at `chain` at height `from` or above. `prov_up`
+/// Every key of the four entry trees pointing at `chain` at a height in `heights`. `prov_up`
 /// keys start with the child's position, so a range scan suffices there; the others are keyed
 /// by record, patient or parent first and are scanned whole.
-fn sweep(trees: &Trees, chain: &ChainId, from: u64) -> Result<Vec<(IndexTree, IVec)>, StoreError> {
+fn sweep(
+    trees: &Trees,
+    chain: &ChainId,
+    heights: &RangeInclusive<u64>,
+) -> Result<Vec<(IndexTree, IVec)>, StoreError> {
     let mut found = Vec::new();
     for which in IndexTree::ALL {
         let tree = which.tree(trees);
         let iter = match which {
-            IndexTree::ProvUp => tree.range(keys::height_key(chain, from)..),
+            IndexTree::ProvUp => tree.range(keys::height_key(chain, *heights.start())..),
             _ => tree.iter(),
         };
         for item in iter {
@@ -141,10 +166,13 @@ fn sweep(trees: &Trees, chain: &ChainId, from: u64) -> Result<Vec<(IndexTree, IV
             if which == IndexTree::ProvUp && !key.starts_with(chain.as_bytes()) {
                 break;
             }
-            if let Some(at) = which.entry_of(&key)
-                && at.chain == *chain
-                && at.height >= from
-            {
+            let Some(at) = which.entry_of(&key) else {
+                continue;
+            };
+            if which == IndexTree::ProvUp && at.chain == *chain && at.height > *heights.end() {
+                break;
+            }
+            if at.chain == *chain && heights.contains(&at.height) {
                 found.push((which, key));
             }
         }

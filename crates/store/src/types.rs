@@ -60,7 +60,7 @@ pub enum MissingIndex {
     },
 }
 
-/// One quarantine event: blocks moved out of a chain from `from_height` on.
+/// One quarantine event: blocks moved out of a chain from `from_height` through `to_height`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuarantineEvent {
     /// Increasing, from 1.
@@ -69,6 +69,9 @@ pub struct QuarantineEvent {
     pub chain: ChainId,
     /// The first height moved out.
     pub from_height: u64,
+    /// The last height of the range moved out (inclusive). The event is restored once every
+    /// height from `from_height` through it is held again.
+    pub to_height: u64,
     /// When, as given by the caller (milliseconds since the Unix epoch).
     pub time_ms: u64,
     /// Why, as given by the caller, e.g. "entries root mismatch at height 5".

@@ -290,3 +290,75 @@ fn marking_an_unknown_event_is_an_error() {
     let store = Store::open_temporary().unwrap();
     assert!(matches!(store.mark_restored(42, 1), Err(StoreError::Engine(m)) if m.contains("42")));
 }
+
+#[test]
+fn quarantining_a_run_below_the_head_leaves_a_hole_and_keeps_what_is_above() {
+    let (store, a, b) = setup();
+    let event = store
+        .quarantine_range(&a.id, 2..=3, 7, "hash mismatch at heights 2-3")
+        .unwrap();
+    assert_eq!((event.from_height, event.to_height), (2, 3));
+    assert_eq!(event.blocks, moved(&a, 2..4));
+    // The head and the block above the run stay; the run is gone from every read and index.
+    assert_eq!(store.head(&a.id).unwrap(), Some(head_of(&a.blocks[4])));
+    assert_eq!(store.block_at(&a.id, 4).unwrap().as_ref(), Some(&a.blocks[4]));
+    assert_eq!(store.blocks_range(&a.id, 0, 100).unwrap(), a.blocks[..2]);
+    for h in 2..4 {
+        assert_eq!(store.block_at(&a.id, h).unwrap(), None);
+        assert!(store.parents_of(&a.at(h, 1)).unwrap().is_empty());
+        assert!(
+            store
+                .record_entries(&RecordId::derive(&a.id, h, 0))
+                .unwrap()
+                .is_empty()
+        );
+    }
+    for block in [&a.blocks[0], &a.blocks[1], &a.blocks[4]] {
+        assert_eq!(
+            store.missing_index_entries(block, &block.hash()).unwrap(),
+            vec![]
+        );
+    }
+    let amended = RecordId::derive(&a.id, 0, 0);
+    assert_eq!(
+        store.record_entries(&amended).unwrap(),
+        vec![a.at(0, 0), a.at(1, 1), a.at(4, 1)]
+    );
+    assert_eq!(store.head(&b.id).unwrap(), Some(head_of(&b.blocks[0])));
+
+    // Filling the hole brings every read back; the head does not move.
+    commit(&store, &a.blocks[2..4]);
+    assert_eq!(store.blocks_range(&a.id, 0, 100).unwrap(), a.blocks);
+    assert_eq!(store.head(&a.id).unwrap(), Some(head_of(&a.blocks[4])));
+    for block in &a.blocks {
+        assert_eq!(
+            store.missing_index_entries(block, &block.hash()).unwrap(),
+            vec![]
+        );
+    }
+}
+
+#[test]
+fn a_damaged_run_is_swept_only_within_its_range() {
+    let (store, a, _) = setup();
+    // Block 2 no longer decodes, so its index entries are found by sweeping the entry trees.
+    tamper::overwrite_block_bytes(&store, &a.blocks[2].hash(), b"garbage").unwrap();
+    store.quarantine_range(&a.id, 2..=2, 1, "undecodable").unwrap();
+    assert!(store.record_entries(&RecordId::derive(&a.id, 2, 0)).unwrap().is_empty());
+    for h in [1, 3, 4] {
+        let block = &a.blocks[h];
+        assert_eq!(
+            store.missing_index_entries(block, &block.hash()).unwrap(),
+            vec![],
+            "height {h} keeps its entries"
+        );
+    }
+}
+
+#[test]
+fn a_range_reaching_past_the_top_ends_at_the_top() {
+    let (store, a, b) = setup();
+    let event = store.quarantine_range(&a.id, 3..=10, 1, "to the top").unwrap();
+    assert_eq!((event.from_height, event.to_height), (3, 4));
+    assert_cut(&store, &a, &b, 3);
+}

@@ -1,0 +1,116 @@
+//! Verifier reports as kept in the store: the current layout, and the one before violations
+//! named the end of their damaged run (stores written up to 2026-11-25), so past reports stay
+//! readable after an upgrade.
+
+use medchain_protocol::{ChainId, PayloadHash, encoding};
+use serde::{Deserialize, Serialize};
+
+use crate::verifier::{Report, Violation, ViolationKind};
+
+/// Largest stored report decoded.
+const MAX_REPORT_BYTES: usize = 1 << 20;
+
+/// The bytes a report is kept as.
+pub fn encode(report: &Report) -> Vec<u8> {
+    encoding::encode(report)
+}
+
+/// A stored report in either layout; `None` for bytes that are neither. Strict decoding keeps
+/// the layouts apart: each leaves the other truncated or with trailing bytes.
+pub fn decode(bytes: &[u8]) -> Option<Report> {
+    encoding::decode::<Report>(bytes, MAX_REPORT_BYTES)
+        .ok()
+        .or_else(|| {
+            encoding::decode::<ReportBeforeRuns>(bytes, MAX_REPORT_BYTES)
+                .ok()
+                .map(Into::into)
+        })
+}
+
+#[derive(Serialize, Deserialize)]
+struct ReportBeforeRuns {
+    started_ms: u64,
+    finished_ms: u64,
+    chains: u64,
+    blocks: u64,
+    entries: u64,
+    payloads: u64,
+    missing_payloads: Vec<PayloadHash>,
+    revoked_chains: Vec<ChainId>,
+    violations: Vec<ViolationBeforeRuns>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ViolationBeforeRuns {
+    chain: ChainId,
+    height: u64,
+    kind: ViolationKind,
+    detail: String,
+    payload: Option<PayloadHash>,
+}
+
+impl From<ReportBeforeRuns> for Report {
+    fn from(old: ReportBeforeRuns) -> Self {
+        Report {
+            started_ms: old.started_ms,
+            finished_ms: old.finished_ms,
+            chains: old.chains,
+            blocks: old.blocks,
+            entries: old.entries,
+            payloads: old.payloads,
+            missing_payloads: old.missing_payloads,
+            revoked_chains: old.revoked_chains,
+            violations: old
+                .violations
+                .into_iter()
+                // Such a report named only the first violating height of each chain.
+                .map(|v| Violation {
+                    chain: v.chain,
+                    height: v.height,
+                    kind: v.kind,
+                    detail: v.detail,
+                    payload: v.payload,
+                    to_height: v.height,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code
+
+    use super::*;
+
+    fn old_report() -> ReportBeforeRuns {
+        ReportBeforeRuns {
+            started_ms: 1,
+            finished_ms: 2,
+            chains: 3,
+            blocks: 4,
+            entries: 5,
+            payloads: 6,
+            missing_payloads: vec![],
+            revoked_chains: vec![],
+            violations: vec![ViolationBeforeRuns {
+                chain: ChainId([9; 32]),
+                height: 7,
+                kind: ViolationKind::HashMismatch,
+                detail: "flipped".into(),
+                payload: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_report_stored_before_runs_reads_back() {
+        let report = decode(&encoding::encode(&old_report())).unwrap();
+        assert_eq!((report.chains, report.blocks), (3, 4));
+        let v = &report.violations[0];
+        assert_eq!((v.height, v.to_height, v.kind), (7, 7, ViolationKind::HashMismatch));
+        // And a current one round-trips.
+        assert_eq!(decode(&encode(&report)).unwrap(), report);
+        assert!(decode(b"not a report").is_none());
+    }
+}
