@@ -155,7 +155,14 @@ fn a_store_tampered_while_stopped_is_repaired_from_peers() {
     let mut b = spawn(&b_setup);
     let violation = b.wait_for("integrity violation detected", Duration::from_secs(30));
     assert!(violation.contains("\"height\":2"), "{violation}");
-    b.wait_for("erase completed", Duration::from_secs(10));
+    let erase = b.wait_for("erase completed", Duration::from_secs(10));
+    // Only the damaged block is moved aside: the block above it stays, so the hole is fetched.
+    assert!(erase.contains("\"to_height\":2"), "{erase}");
+    let request = b.wait_for(
+        "request quarantined range from peer",
+        Duration::from_secs(60),
+    );
+    assert!(request.contains("\"from\":2,\"to\":2"), "{request}");
     let restored = b.wait_for("chain restored from peers", Duration::from_secs(60));
     assert!(restored.contains("\"from_height\":2"), "{restored}");
     b.wait_ready();

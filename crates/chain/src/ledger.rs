@@ -216,8 +216,9 @@ impl Ledger {
         now_ms: u64,
     ) -> Result<Option<VerifiedBlock>, Rejection> {
         let header = &message.block.header;
-        let below = previous
-            .filter(|p| p.chain() == header.chain && p.height().checked_add(1) == Some(header.height));
+        let below = previous.filter(|p| {
+            p.chain() == header.chain && p.height().checked_add(1) == Some(header.height)
+        });
         let signed = Decoded::from_message(message)
             .check_structure()?
             .check_certificate(&self.trust, &self.store, below, Admission::History)?

@@ -108,7 +108,10 @@ mod tests {
         let report = decode(&encoding::encode(&old_report())).unwrap();
         assert_eq!((report.chains, report.blocks), (3, 4));
         let v = &report.violations[0];
-        assert_eq!((v.height, v.to_height, v.kind), (7, 7, ViolationKind::HashMismatch));
+        assert_eq!(
+            (v.height, v.to_height, v.kind),
+            (7, 7, ViolationKind::HashMismatch)
+        );
         // And a current one round-trips.
         assert_eq!(decode(&encode(&report)).unwrap(), report);
         assert!(decode(b"not a report").is_none());

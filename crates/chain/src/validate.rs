@@ -274,11 +274,9 @@ impl Signed {
             return Ok(());
         };
         match store.block_at(&header.chain, above)? {
-            Some(successor) if successor.header.prev != self.hash() => {
-                Err(Rejection::BrokenLink {
-                    height: header.height,
-                })
-            }
+            Some(successor) if successor.header.prev != self.hash() => Err(Rejection::BrokenLink {
+                height: header.height,
+            }),
             _ => Ok(()),
         }
     }

@@ -255,7 +255,15 @@ fn scan_chain(
     let mut open: Option<Violation> = None;
     let mut previous: Option<Block> = None;
     for height in 0..=head.height {
-        match check_height(store, &index, chain, height, previous.as_ref(), report, per_block)? {
+        match check_height(
+            store,
+            &index,
+            chain,
+            height,
+            previous.as_ref(),
+            report,
+            per_block,
+        )? {
             Ok(block) => {
                 runs.extend(open.take());
                 previous = Some(block);

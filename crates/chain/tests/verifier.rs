@@ -83,7 +83,11 @@ fn expect_found_and_repaired(
     assert!(!repair.event.blocks.is_empty());
     let head = w.node.store().head(&chain).unwrap().map(|h| h.height + 1);
     let expected_head = if to == top { height } else { top + 1 };
-    assert_eq!(head.unwrap_or(0), expected_head, "quarantined {height}..={to}");
+    assert_eq!(
+        head.unwrap_or(0),
+        expected_head,
+        "quarantined {height}..={to}"
+    );
     for h in heights.clone() {
         assert_eq!(w.node.store().block_hash_at(&chain, h).unwrap(), None);
     }
@@ -226,7 +230,10 @@ fn only_the_damaged_chain_is_reported() {
     let report = w.node.verify(now_ms(), now_ms).unwrap();
     assert_eq!(report.violations.len(), 1);
     assert_eq!(report.violations[0].chain, w.b.chain());
-    assert_eq!(report.blocks, 8, "chain A was still checked in full, and B above the damage");
+    assert_eq!(
+        report.blocks, 8,
+        "chain A was still checked in full, and B above the damage"
+    );
     // A repaired chain accepts new blocks from its provider afterwards.
     let mut w = w;
     let v = report.violations[0].clone();
@@ -265,15 +272,32 @@ fn separate_damaged_runs_are_repaired_separately() {
     for v in &report.violations {
         w.node.quarantine(v, now_ms()).unwrap();
     }
-    let holes: Vec<(u64, u64)> = w.node.holes().unwrap().iter().map(|g| (g.from, g.to)).collect();
+    let holes: Vec<(u64, u64)> = w
+        .node
+        .holes()
+        .unwrap()
+        .iter()
+        .map(|g| (g.from, g.to))
+        .collect();
     assert_eq!(holes.len(), 2);
-    assert!(holes.contains(&(1, 2)) && holes.contains(&(4, 5)), "{holes:?}");
+    assert!(
+        holes.contains(&(1, 2)) && holes.contains(&(4, 5)),
+        "{holes:?}"
+    );
     // A whole-chain answer (as a peer sends from height 0) fills both and skips what is held.
-    let (done, failure) = w.node.ingest_range(chain_blocks(&w.clean, &chain), now_ms());
+    let (done, failure) = w
+        .node
+        .ingest_range(chain_blocks(&w.clean, &chain), now_ms());
     assert!(failure.is_none(), "{failure:?}");
-    assert_eq!(done.iter().map(|c| c.height).collect::<Vec<_>>(), vec![1, 4]);
+    assert_eq!(
+        done.iter().map(|c| c.height).collect::<Vec<_>>(),
+        vec![1, 4]
+    );
     assert_eq!(w.node.complete_restores(now_ms()).unwrap().len(), 2);
-    assert_eq!(chain_blocks(&w.node, &chain), chain_blocks(&w.clean, &chain));
+    assert_eq!(
+        chain_blocks(&w.node, &chain),
+        chain_blocks(&w.clean, &chain)
+    );
     assert!(w.node.verify(now_ms(), now_ms).unwrap().is_clean());
 }
 
@@ -295,17 +319,25 @@ fn a_hole_is_filled_only_by_the_block_the_one_above_links_to() {
     let (done, failure) = w.node.ingest_range(vec![forked.clone()], now_ms());
     assert!(done.is_empty());
     assert!(
-        matches!(failure, Some(medchain_chain::Rejection::BrokenLink { height: 3 })),
+        matches!(
+            failure,
+            Some(medchain_chain::Rejection::BrokenLink { height: 3 })
+        ),
         "{failure:?}"
     );
-    let gossiped = w
-        .node
-        .ingest(Decoded::from_block(forked, vec![]), now_ms());
+    let gossiped = w.node.ingest(Decoded::from_block(forked, vec![]), now_ms());
     assert!(
-        matches!(gossiped, Err(medchain_chain::Rejection::BrokenLink { height: 3 })),
+        matches!(
+            gossiped,
+            Err(medchain_chain::Rejection::BrokenLink { height: 3 })
+        ),
         "gossip takes the same rule: {gossiped:?}"
     );
-    assert_eq!(w.node.holes().unwrap().len(), 1, "the hole waits for the right block");
+    assert_eq!(
+        w.node.holes().unwrap().len(),
+        1,
+        "the hole waits for the right block"
+    );
 
     let right = chain_blocks(&w.clean, &chain)[3].clone();
     let (done, failure) = w.node.ingest_range(vec![right], now_ms());

@@ -301,7 +301,10 @@ fn quarantining_a_run_below_the_head_leaves_a_hole_and_keeps_what_is_above() {
     assert_eq!(event.blocks, moved(&a, 2..4));
     // The head and the block above the run stay; the run is gone from every read and index.
     assert_eq!(store.head(&a.id).unwrap(), Some(head_of(&a.blocks[4])));
-    assert_eq!(store.block_at(&a.id, 4).unwrap().as_ref(), Some(&a.blocks[4]));
+    assert_eq!(
+        store.block_at(&a.id, 4).unwrap().as_ref(),
+        Some(&a.blocks[4])
+    );
     assert_eq!(store.blocks_range(&a.id, 0, 100).unwrap(), a.blocks[..2]);
     for h in 2..4 {
         assert_eq!(store.block_at(&a.id, h).unwrap(), None);
@@ -343,8 +346,15 @@ fn a_damaged_run_is_swept_only_within_its_range() {
     let (store, a, _) = setup();
     // Block 2 no longer decodes, so its index entries are found by sweeping the entry trees.
     tamper::overwrite_block_bytes(&store, &a.blocks[2].hash(), b"garbage").unwrap();
-    store.quarantine_range(&a.id, 2..=2, 1, "undecodable").unwrap();
-    assert!(store.record_entries(&RecordId::derive(&a.id, 2, 0)).unwrap().is_empty());
+    store
+        .quarantine_range(&a.id, 2..=2, 1, "undecodable")
+        .unwrap();
+    assert!(
+        store
+            .record_entries(&RecordId::derive(&a.id, 2, 0))
+            .unwrap()
+            .is_empty()
+    );
     for h in [1, 3, 4] {
         let block = &a.blocks[h];
         assert_eq!(
@@ -358,7 +368,9 @@ fn a_damaged_run_is_swept_only_within_its_range() {
 #[test]
 fn a_range_reaching_past_the_top_ends_at_the_top() {
     let (store, a, b) = setup();
-    let event = store.quarantine_range(&a.id, 3..=10, 1, "to the top").unwrap();
+    let event = store
+        .quarantine_range(&a.id, 3..=10, 1, "to the top")
+        .unwrap();
     assert_eq!((event.from_height, event.to_height), (3, 4));
     assert_cut(&store, &a, &b, 3);
 }

@@ -5,10 +5,12 @@
 //!   equivocation evidence. Refusals are logged like the paper's Figure 3.
 //! - Sync in: answer heads, block ranges (trimmed to the response limit) and payloads.
 //! - Blocks we author: gossiped on the blocks topic.
-//! - Anti-entropy: every few seconds, and when a peer is admitted, compare heads with each
-//!   admitted peer and fetch what is missing, so a node that was offline (or whose store was
-//!   repaired into quarantine) catches up without new gossip. Blocks fetched go through the same
-//!   validation; a range that does not verify is dropped and another peer is asked next round.
+//! - Anti-entropy: every few seconds, when a peer is admitted, and at once when the verifier has
+//!   quarantined a damaged run, compare heads with each admitted peer and fetch what is missing,
+//!   then fetch the holes quarantine left below our heads (heads do not show those), so a node
+//!   that was offline or whose store was repaired catches up without new gossip. Blocks fetched
+//!   go through the same validation; a range that does not verify is dropped and another peer
+//!   is asked next round.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -22,7 +24,8 @@ use medchain_protocol::limits::{
 };
 use medchain_protocol::message::{SyncError, SyncErrorCode, WireMessage};
 use medchain_protocol::{
-    Block, BlockMessage, ChainId, EquivocationEvidence, PayloadHash, SyncRequest, SyncResponse,
+    Block, BlockMessage, ChainHead, ChainId, EquivocationEvidence, PayloadHash, SyncRequest,
+    SyncResponse,
 };
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
@@ -86,6 +89,10 @@ impl Glue {
                     }
                 }
                 _ = anti_entropy.tick() => {
+                    let glue = self.clone();
+                    tokio::spawn(async move { glue.anti_entropy().await });
+                }
+                () = self.service.repair_requested() => {
                     let glue = self.clone();
                     tokio::spawn(async move { glue.anti_entropy().await });
                 }
@@ -253,6 +260,7 @@ impl Glue {
             Err(e) => debug!(%peer, error = %e, "anti-entropy: heads request failed"),
         }
         if let Ok(SyncResponse::Heads(heads)) = answer {
+            self.fill_holes(peer, &heads).await;
             for head in heads {
                 let ours = self.our_next_height(head.chain).await;
                 let lag = (head.height + 1).saturating_sub(ours);
@@ -336,40 +344,77 @@ impl Glue {
             if from >= until {
                 return;
             }
-            let Some(messages) = self.fetch_range(peer, chain, from).await else {
+            let Some(messages) = self
+                .fetch_range(peer, chain, from, MAX_BLOCKS_PER_RANGE)
+                .await
+            else {
                 return;
             };
-            if !self.commit_range(peer, chain, from, messages).await {
+            if self
+                .commit_range(peer, chain, from, messages)
+                .await
+                .is_none()
+            {
                 return;
             }
         }
     }
 
-    /// Asks `peer` for the range of `chain` from `from`; `None` if it has none or fails.
+    /// Fetches from `peer` the holes quarantine left below our heads, for the chains whose head
+    /// `peer` holds above the hole. Before the heads comparison: a hole blocks nothing there,
+    /// but the data in it is unreadable until it is filled.
+    async fn fill_holes(&self, peer: PeerId, heads: &[ChainHead]) {
+        let service = self.service.clone();
+        let Some(Ok(holes)) = blocking(move || service.with_ledger(|l| l.holes())).await else {
+            return;
+        };
+        for hole in holes {
+            let covered = heads
+                .iter()
+                .any(|h| h.chain == hole.chain && h.height + 1 >= hole.to);
+            if !covered {
+                continue;
+            }
+            info!(%peer, chain = %hole.chain, from = hole.from, to = hole.to - 1, "request quarantined range from peer");
+            let mut from = hole.from;
+            while from < hole.to {
+                let limit = u32::try_from(hole.to - from)
+                    .unwrap_or(u32::MAX)
+                    .min(MAX_BLOCKS_PER_RANGE);
+                let Some(messages) = self.fetch_range(peer, hole.chain, from, limit).await else {
+                    break;
+                };
+                match self.commit_range(peer, hole.chain, from, messages).await {
+                    Some(last) if last >= from => from = last + 1,
+                    _ => break,
+                }
+            }
+        }
+    }
+
+    /// Asks `peer` for up to `limit` blocks of `chain` from `from`; `None` if it has none or
+    /// fails.
     async fn fetch_range(
         &self,
         peer: PeerId,
         chain: ChainId,
         from: u64,
+        limit: u32,
     ) -> Option<Vec<BlockMessage>> {
-        match self
-            .client
-            .range(peer, chain, from, MAX_BLOCKS_PER_RANGE)
-            .await
-        {
+        match self.client.range(peer, chain, from, limit).await {
             Ok(SyncResponse::Range(messages)) if !messages.is_empty() => Some(messages),
             _ => None,
         }
     }
 
-    /// Validates and commits one range from `peer`; whether anything was committed.
+    /// Validates and commits one range from `peer`; the last height committed, if any.
     async fn commit_range(
         &self,
         peer: PeerId,
         chain: ChainId,
         from: u64,
         messages: Vec<BlockMessage>,
-    ) -> bool {
+    ) -> Option<u64> {
         info!(%peer, %chain, from, count = messages.len(), "request blocks from peer");
         // Payloads too large to travel inline are fetched by hash afterwards; when every block
         // brought all of its payloads, there is nothing to look for.
@@ -385,22 +430,18 @@ impl Glue {
         let service = self.service.clone();
         let result =
             blocking(move || service.with_ledger(|l| l.ingest_messages(messages, now_ms()))).await;
-        let Some((committed, failure)) = result else {
-            return false;
-        };
+        let (committed, failure) = result?;
         self.metrics.blocks_accepted.inc_by(committed.len() as u64);
         if let Some(rejection) = &failure {
             count_rejection(&self.metrics, rejection);
             warn!(%peer, %chain, from, reason = rejection.reason(), detail = %rejection, "range from peer does not verify; asking another peer next round");
         }
-        let Some(last) = committed.last().map(|c| c.height) else {
-            return false;
-        };
+        let last = committed.last().map(|c| c.height)?;
         info!(%peer, %chain, from, to = last, "blocks confirmed");
         if !all_inline {
             self.fetch_missing_payloads(peer, chain, from).await;
         }
-        true
+        Some(last)
     }
 
     /// Fetches from `peer` the payloads of `chain` from height `from` that we do not hold.

@@ -1,8 +1,8 @@
 //! The scheduled chain verifier and its log lines, in the spirit of the paper's Figure 4.
 //!
-//! A violation quarantines the damaged block and everything after it (kept for forensics). The
-//! range then comes back from peers by anti-entropy (see `network`), through the normal
-//! validation, and the quarantine event is marked restored.
+//! A violation quarantines its damaged run of blocks (kept for forensics; the blocks above it
+//! stay). The glue is woken to fetch the run from peers at once (see `network`); the blocks come
+//! back through the normal validation, and the quarantine event is marked restored.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +36,7 @@ pub fn check_and_quarantine(service: &Service, metrics: &Metrics) -> Option<Repo
         return Some(report);
     }
     for v in &report.violations {
-        error!(chain = %v.chain, height = v.height, kind = v.kind.as_str(), detail = %v.detail, "integrity violation detected");
+        error!(chain = %v.chain, height = v.height, to_height = v.to_height, kind = v.kind.as_str(), detail = %v.detail, "integrity violation detected");
         metrics
             .violations
             .get_or_create(&KindLabels {
@@ -47,8 +47,9 @@ pub fn check_and_quarantine(service: &Service, metrics: &Metrics) -> Option<Repo
         match repaired {
             Ok(repair) => {
                 metrics.quarantines.inc();
-                warn!(chain = %repair.chain, from_height = repair.from_height, blocks = repair.event.blocks.len(), event = repair.event.id, "erase completed: blocks moved to quarantine (kept for forensics)");
-                warn!(chain = %repair.chain, from_height = repair.from_height, "request blocks from peers: the range is fetched from peers by anti-entropy");
+                warn!(chain = %repair.chain, from_height = repair.from_height, to_height = repair.to_height, blocks = repair.event.blocks.len(), event = repair.event.id, "erase completed: blocks moved to quarantine (kept for forensics)");
+                warn!(chain = %repair.chain, from_height = repair.from_height, to_height = repair.to_height, "request blocks from peers: the range is fetched from peers by anti-entropy");
+                service.request_repair();
             }
             Err(e) => error!(chain = %v.chain, error = %e, "quarantine failed"),
         }

@@ -48,6 +48,9 @@ pub struct Service {
     /// sign blocks at heights the network already holds.
     writes_paused: std::sync::atomic::AtomicBool,
     batcher: batch::Batcher,
+    /// Wakes the network glue when the verifier has quarantined something, so the range is
+    /// fetched from peers now rather than at the next anti-entropy round.
+    repair_wanted: tokio::sync::Notify,
 }
 
 impl Service {
@@ -67,6 +70,7 @@ impl Service {
             clock,
             publisher: None,
             writes_paused: std::sync::atomic::AtomicBool::new(false),
+            repair_wanted: tokio::sync::Notify::new(),
             batcher: batch::Batcher::new(BatchLimits {
                 max_entries: medchain_protocol::limits::MAX_ENTRIES_PER_BLOCK,
                 max_delay: std::time::Duration::from_millis(2),
@@ -90,6 +94,17 @@ impl Service {
     pub fn resume_writes(&self) -> bool {
         self.writes_paused
             .swap(false, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Asks the network glue to fetch quarantined ranges from peers now. Callable from any
+    /// thread; requests made while none is waited for are kept (one wake-up for all of them).
+    pub fn request_repair(&self) {
+        self.repair_wanted.notify_one();
+    }
+
+    /// Resolves at the next [`Service::request_repair`] (at once if one is pending).
+    pub async fn repair_requested(&self) {
+        self.repair_wanted.notified().await;
     }
 
     /// Sends every block this node authors to `publisher` (the network glue gossips them).

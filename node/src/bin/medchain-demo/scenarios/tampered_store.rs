@@ -126,6 +126,7 @@ fn restart_and_repair(
             "chain",
             "height",
             "from_height",
+            "to_height",
             "kind",
             "detail",
             "reason",
