@@ -1,6 +1,6 @@
 //! Verifier reports as kept in the store: the current layout, and the one before violations
-//! named the end of their damaged run (stores written up to 2026-11-25), so past reports stay
-//! readable after an upgrade.
+//! named the end of their damaged run and reports counted heights awaiting repair (stores
+//! written up to 2026-11-25), so past reports stay readable after an upgrade.
 
 use medchain_protocol::{ChainId, PayloadHash, encoding};
 use serde::{Deserialize, Serialize};
@@ -73,6 +73,7 @@ impl From<ReportBeforeRuns> for Report {
                     to_height: v.height,
                 })
                 .collect(),
+            awaiting_repair: 0,
         }
     }
 }

@@ -10,6 +10,9 @@
 //! fetched back go through the normal validation, and the last of them must be the block the
 //! one we kept above the run links to.
 
+use std::collections::HashMap;
+use std::ops::RangeInclusive;
+
 use medchain_protocol::identity::CertError;
 use medchain_protocol::{Block, BlockHash, CertHash, ChainHead, ChainId, PayloadHash};
 use medchain_store::{Corruption, IndexDigest, QuarantineEvent, Store, StoreError};
@@ -113,6 +116,9 @@ pub struct Report {
     pub revoked_chains: Vec<ChainId>,
     /// Every damaged run, by chain and ascending height.
     pub violations: Vec<Violation>,
+    /// Heights moved into quarantine by an earlier scan and not fetched back yet: known and
+    /// being repaired, so not reported again as violations.
+    pub awaiting_repair: u64,
 }
 
 impl Report {
@@ -136,6 +142,7 @@ pub fn scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Report, StoreEr
 /// payloads, one over each index tree against a keyed digest of the keys the blocks imply.
 /// `Some` only for a clean store; `None` as soon as anything does not check out.
 fn ordered_scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Option<Report>, StoreError> {
+    let repairing = open_repairs(store)?;
     let keys = IndexDigest::new();
     let mut implied = keys.same_keys();
     let mut refs: Vec<(PayloadHash, u64)> = Vec::new();
@@ -173,7 +180,8 @@ fn ordered_scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Option<Repo
             );
             Ok(None)
         };
-        if !scan_chain(store, &head, &mut report, &mut per_block)?.is_empty() {
+        let awaiting = repairing.get(&head.chain).map_or(&[][..], Vec::as_slice);
+        if !scan_chain(store, &head, awaiting, &mut report, &mut per_block)?.is_empty() {
             return Ok(None);
         }
     }
@@ -192,6 +200,7 @@ fn ordered_scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Option<Repo
 
 /// Scans every chain point by point: each block, then each of its payloads and index entries.
 fn full_scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Report, StoreError> {
+    let repairing = open_repairs(store)?;
     let mut report = Report {
         started_ms: now_ms,
         ..Report::default()
@@ -201,10 +210,34 @@ fn full_scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Report, StoreE
         let mut per_block = |block: &Block, at: Below<'_>, report: &mut Report| {
             check_block(store, trust, block, at, now_ms, report)
         };
-        let runs = scan_chain(store, &head, &mut report, &mut per_block)?;
+        let awaiting = repairing.get(&head.chain).map_or(&[][..], Vec::as_slice);
+        let runs = scan_chain(store, &head, awaiting, &mut report, &mut per_block)?;
         report.violations.extend(runs);
     }
     Ok(report)
+}
+
+/// The ranges of every open quarantine event, by chain.
+fn open_repairs(store: &Store) -> Result<HashMap<ChainId, Vec<RangeInclusive<u64>>>, StoreError> {
+    let mut open: HashMap<ChainId, Vec<RangeInclusive<u64>>> = HashMap::new();
+    for event in store.quarantine_events()? {
+        if event.restored_at_ms.is_none() {
+            open.entry(event.chain)
+                .or_default()
+                .push(event.from_height..=event.to_height);
+        }
+    }
+    Ok(open)
+}
+
+/// What one height of a chain holds, as the scan judges it.
+enum AtHeight {
+    /// A block that checks out.
+    Sound(Block),
+    /// Damage.
+    Damaged(Violation),
+    /// Nothing, inside a range an open quarantine event is fetching back.
+    AwaitingRepair,
 }
 
 /// Checks of one stored block, given where it stands.
@@ -240,35 +273,51 @@ fn violation(
 
 /// Checks one chain from genesis to its head, each block with `per_block`; every damaged run,
 /// in ascending order. A run ends where a block checks out on its own (its link to the damaged
-/// block below cannot be judged until that block is fetched back).
+/// block below cannot be judged until that block is fetched back). Heights missing inside the
+/// `awaiting` ranges (open quarantine events) are counted, not reported again.
 fn scan_chain(
     store: &Store,
     head: &ChainHead,
+    awaiting: &[RangeInclusive<u64>],
     report: &mut Report,
     per_block: &mut PerBlock<'_>,
 ) -> Result<Vec<Violation>, StoreError> {
     let chain = head.chain;
     // One lookup table per chain: a linear search per height would make the scan quadratic.
-    let index: std::collections::HashMap<u64, BlockHash> =
-        store.chain_index(&chain)?.into_iter().collect();
+    let index: HashMap<u64, BlockHash> = store.chain_index(&chain)?.into_iter().collect();
     let mut runs = Vec::new();
     let mut open: Option<Violation> = None;
     let mut previous: Option<Block> = None;
     for height in 0..=head.height {
-        match check_height(
-            store,
-            &index,
-            chain,
-            height,
-            previous.as_ref(),
-            report,
-            per_block,
-        )? {
-            Ok(block) => {
+        let at = match index.get(&height).copied() {
+            None if awaiting.iter().any(|r| r.contains(&height)) => AtHeight::AwaitingRepair,
+            None => AtHeight::Damaged(violation(
+                chain,
+                height,
+                ViolationKind::MissingBlock,
+                "no chain index entry",
+            )),
+            Some(hash) => {
+                let below = Below {
+                    chain,
+                    height,
+                    hash,
+                    previous: previous.as_ref(),
+                };
+                check_height(store, below, report, per_block)?
+            }
+        };
+        match at {
+            AtHeight::Sound(block) => {
                 runs.extend(open.take());
                 previous = Some(block);
             }
-            Err(found) => {
+            AtHeight::AwaitingRepair => {
+                runs.extend(open.take());
+                report.awaiting_repair += 1;
+                previous = None;
+            }
+            AtHeight::Damaged(found) => {
                 match &mut open {
                     Some(run) => run.to_height = height,
                     None => open = Some(found),
@@ -290,28 +339,23 @@ fn scan_chain(
     Ok(runs)
 }
 
-/// The block the chain index names at `height`, if it checks out; else the violation there.
+/// The block the chain index names at `at`, judged by `per_block`.
 fn check_height(
     store: &Store,
-    index: &std::collections::HashMap<u64, BlockHash>,
-    chain: ChainId,
-    height: u64,
-    previous: Option<&Block>,
+    at: Below<'_>,
     report: &mut Report,
     per_block: &mut PerBlock<'_>,
-) -> Result<Result<Block, Violation>, StoreError> {
-    let Some(hash) = index.get(&height).copied() else {
-        return Ok(Err(violation(
-            chain,
-            height,
-            ViolationKind::MissingBlock,
-            "no chain index entry",
-        )));
-    };
+) -> Result<AtHeight, StoreError> {
+    let Below {
+        chain,
+        height,
+        hash,
+        ..
+    } = at;
     let block = match store.block(&hash) {
         Ok(Some(block)) => block,
         Ok(None) => {
-            return Ok(Err(violation(
+            return Ok(AtHeight::Damaged(violation(
                 chain,
                 height,
                 ViolationKind::MissingBlock,
@@ -319,7 +363,7 @@ fn check_height(
             )));
         }
         Err(StoreError::Corrupt(corruption)) => {
-            return Ok(Err(violation(
+            return Ok(AtHeight::Damaged(violation(
                 chain,
                 height,
                 corruption_kind(&corruption),
@@ -328,18 +372,12 @@ fn check_height(
         }
         Err(other) => return Err(other),
     };
-    let at = Below {
-        chain,
-        height,
-        hash,
-        previous,
-    };
     if let Some(v) = per_block(&block, at, report)? {
-        return Ok(Err(v));
+        return Ok(AtHeight::Damaged(v));
     }
     report.blocks += 1;
     report.entries += block.entries.len() as u64;
-    Ok(Ok(block))
+    Ok(AtHeight::Sound(block))
 }
 
 fn corruption_kind(corruption: &Corruption) -> ViolationKind {

@@ -99,6 +99,11 @@ fn expect_found_and_repaired(
         assert!(holes.is_empty(), "a cut head is found by comparing heads");
     }
     assert!(w.node.complete_restores(now_ms()).unwrap().is_empty());
+    // A scan while the range is away knows it is being repaired: no second event.
+    let during = w.node.verify(now_ms(), now_ms).unwrap();
+    assert!(during.is_clean(), "{:#?}", during.violations);
+    let away = if to < top { to - height + 1 } else { 0 };
+    assert_eq!(during.awaiting_repair, away);
 
     if let Some(payload) = repair.payload {
         let bytes = w.clean.store().payload(&payload).unwrap().unwrap();
@@ -119,6 +124,7 @@ fn expect_found_and_repaired(
     );
     let after = w.node.verify(now_ms(), now_ms).unwrap();
     assert!(after.is_clean(), "{:#?}", after.violations);
+    assert_eq!(after.awaiting_repair, 0);
     // The quarantine keeps the event and the bytes for forensics.
     let events = w.node.store().quarantine_events().unwrap();
     assert!(events[0].restored_at_ms.is_some());

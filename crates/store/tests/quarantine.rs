@@ -158,10 +158,11 @@ fn an_undecodable_block_is_swept_from_the_indexes() {
 }
 
 #[test]
-fn tampered_entries_do_not_decide_what_is_removed() {
+fn a_tampered_block_names_what_is_removed_and_the_refill_restores_the_rest() {
     let (store, a, b) = setup();
-    // The tampered entries name another patient: removing the keys they imply would leave the
-    // real block's index entries behind. The sweep finds them by position instead.
+    // The tampered entries name another patient: the key the altered entry now implies is
+    // removed with the others (each names position 4), and the original patient key stays,
+    // unread because block 4 is not held, until the verified block is committed again.
     let mut forged = a.blocks[4].clone();
     forged.entries[1].patient = patient(9);
     let bytes = forged.encode();
@@ -169,9 +170,24 @@ fn tampered_entries_do_not_decide_what_is_removed() {
     store
         .quarantine_from(&a.id, 4, 1, "entries root mismatch")
         .unwrap();
-    assert_cut(&store, &a, &b, 4);
     assert_eq!(store.raw_block_bytes(&forged.hash()).unwrap(), None);
     assert_eq!(store.quarantined_bytes(1, 4).unwrap(), Some(bytes));
+    assert_eq!(store.block_at(&a.id, 4).unwrap(), None);
+    assert!(
+        store
+            .record_entries(&RecordId::derive(&a.id, 4, 0))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.parents_of(&a.at(4, 1)).unwrap().is_empty());
+    assert!(store.patient_entries(&patient(9)).unwrap().is_empty());
+    assert_eq!(store.head(&a.id).unwrap(), Some(head_of(&a.blocks[3])));
+
+    commit(&store, &a.blocks[4..]);
+    assert_cut(&store, &a, &b, 5);
+    let patient3: Vec<EntryRef> = (1..5).map(|h| a.at(h, 1)).collect();
+    assert_eq!(store.patient_entries(&patient(3)).unwrap(), patient3);
+    assert!(store.patient_entries(&patient(9)).unwrap().is_empty());
 }
 
 #[test]

@@ -31,6 +31,7 @@ pub fn check_and_quarantine(service: &Service, metrics: &Metrics) -> Option<Repo
             blocks = report.blocks,
             entries = report.entries,
             payloads = report.payloads,
+            awaiting_repair = report.awaiting_repair,
             "integrity check passed"
         );
         return Some(report);
