@@ -29,6 +29,26 @@ pub struct Config {
     /// How concurrent writes are batched into blocks.
     #[serde(default)]
     pub batching: BatchingSection,
+    /// The local store.
+    #[serde(default)]
+    pub store: StoreSection,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// sled's page cache in MiB (4 to 4096), counted as sled counts it: pages at their size on
+    /// disk. The pages it keeps in memory take several times that.
+    pub cache_mib: u64,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self {
+            cache_mib: medchain_store::CACHE_BYTES >> 20,
+        }
+    }
 }
 
 /// `[batching]`
@@ -150,6 +170,9 @@ impl Config {
                 medchain_protocol::limits::MAX_ENTRIES_PER_BLOCK
             );
         }
+        if !(4..=4096).contains(&self.store.cache_mib) {
+            bail!("store.cache_mib must be 4 to 4096");
+        }
         if self.batching.max_delay_ms > 1000 {
             bail!("batching.max_delay_ms must be at most 1000");
         }
@@ -205,6 +228,9 @@ fn section_comment(line: &str) -> Option<&'static str> {
         "[audit]" => {
             "# reads = on: every read is recorded (access entries on a provider's chain,\n# local_log on an auditor). off: not recorded (discouraged)."
         }
+        "[store]" => {
+            "# cache_mib: sled's page cache (4 to 4096), counted at the pages' size on disk;\n# in memory they take several times that."
+        }
         _ => return None,
     })
 }
@@ -241,6 +267,7 @@ mod tests {
                 local_log: "/var/lib/medchain/audit.jsonl".into(),
             },
             batching: BatchingSection::default(),
+            store: StoreSection::default(),
         }
     }
 
@@ -264,6 +291,14 @@ mod tests {
         let mut c = sample();
         c.audit.reads = "maybe".into();
         assert!(c.check().is_err());
+        let mut c = sample();
+        c.store.cache_mib = 2;
+        assert!(
+            c.check()
+                .unwrap_err()
+                .to_string()
+                .contains("store.cache_mib")
+        );
         let text = sample()
             .to_documented_toml()
             .unwrap()

@@ -14,9 +14,11 @@ use crate::error::{EngineResult, StoreError};
 
 /// The schema version this build writes and reads. Bump it on any layout change.
 pub const SCHEMA_VERSION: u32 = 1;
-/// sled's page cache, in bytes. sled's default is 1 GiB, far more than a node needs: the working
-/// set is the heads and recent blocks.
-pub const CACHE_BYTES: u64 = 64 << 20;
+/// sled's page cache, in bytes, unless the caller says otherwise ([`Store::open_with_cache`]).
+/// sled's default is 1 GiB, far more than a node needs: the working set is the heads and recent
+/// blocks. sled counts pages at their size on disk; the pages it holds in memory take several
+/// times that (see docs/performance.md), so this bounds memory only loosely.
+pub const CACHE_BYTES: u64 = 32 << 20;
 /// The key of the schema version in `meta` (value: u32 BE).
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -110,7 +112,13 @@ impl Store {
     /// flush (every 500 ms) is left on; the store flushes explicitly wherever durability is
     /// promised, so it never depends on it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let config = sled::Config::new().path(path).cache_capacity(CACHE_BYTES);
+        Self::open_with_cache(path, CACHE_BYTES)
+    }
+
+    /// [`Store::open`] with sled's page cache set to `cache_bytes` (as sled counts it: pages at
+    /// their size on disk).
+    pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
         Self::open_config(config, path.to_path_buf())
     }
 

@@ -1,7 +1,7 @@
 //! Committing blocks with all their index entries, and storing payloads.
 //!
-//! A batch of blocks commits in ONE sled transaction over the eight trees it touches, then the
-//! database is flushed: sled writes are durable only after a flush, and a block must never be
+//! A block commits in ONE sled transaction over the eight trees it touches (consecutive small
+//! blocks share one), then the database is flushed: sled writes are durable only after a flush, and a block must never be
 //! acknowledged, nor be visible without its index entries, before it is durable (BRIEF section 5).
 //! Every key is computed before the transaction, because sled may run the closure more than once.
 //!
@@ -53,6 +53,28 @@ fn prepare(write: &BlockWrite<'_>) -> Prepared {
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
+/// Most index entries (or payloads) written in one sled transaction or batch. sled copies a
+/// tree node on every write to it and frees the old copy only when the transaction's epoch
+/// ends, so one transaction over a whole sync range (twenty thousand records) held hundreds of
+/// megabytes of old node copies at once (heap profile in docs/performance.md).
+pub(crate) const MAX_WRITES_PER_TRANSACTION: usize = 64;
+
+/// `prepared` cut into consecutive groups of whole blocks, each of at most
+/// [`MAX_WRITES_PER_TRANSACTION`] index entries (a bigger block is a group of its own).
+fn groups(prepared: &[Prepared]) -> Vec<&[Prepared]> {
+    let mut out = Vec::new();
+    let (mut start, mut writes) = (0, 0);
+    for (i, block) in prepared.iter().enumerate() {
+        if i > start && writes + block.index.len() > MAX_WRITES_PER_TRANSACTION {
+            out.push(&prepared[start..i]);
+            (start, writes) = (i, 0);
+        }
+        writes += block.index.len();
+    }
+    out.push(&prepared[start..]);
+    out
+}
+
 /// The block's bytes, its chain index entry and its carried certificate.
 fn write_block(
     block: &Prepared,
@@ -85,9 +107,11 @@ fn head_height(heads: &TransactionalTree, chain: &ChainId) -> TxResult<Option<u6
 }
 
 impl Store {
-    /// Commits the blocks and ALL their index entries in ONE sled transaction over the trees
-    /// (blocks, chain_index, heads, records, patients, prov_up, prov_down, certificates), then
-    /// flushes before returning. Heads move only upward (a head is replaced only by a higher one).
+    /// Commits the blocks and ALL their index entries, each block in ONE sled transaction over
+    /// the trees (blocks, chain_index, heads, records, patients, prov_up, prov_down,
+    /// certificates), then flushes before returning. Consecutive blocks share a transaction up
+    /// to [`MAX_WRITES_PER_TRANSACTION`] index entries; a crash before the flush leaves a prefix
+    /// of them, each whole (blocks arrive in chain order, so a prefix is a shorter valid chain). Heads move only upward (a head is replaced only by a higher one).
     /// Committing a block already stored (same hash, and named by the chain index at its height)
     /// is a no-op for it: its bytes and index entries are not rewritten; only the head rule still
     /// applies, which in a consistent store changes nothing (it matters after a quarantine that
@@ -100,8 +124,16 @@ impl Store {
             return Ok(());
         }
         let prepared: Vec<Prepared> = blocks.iter().map(prepare).collect();
-        let trees = self.trees();
         let _writer = self.write_guard();
+        for group in groups(&prepared) {
+            self.commit_group(group)?;
+        }
+        self.flush()
+    }
+
+    /// One transaction over the trees for `prepared` (see [`Store::commit_blocks`]).
+    fn commit_group(&self, prepared: &[Prepared]) -> Result<(), StoreError> {
+        let trees = self.trees();
         let result = (
             &trees.blocks,
             &trees.chain_index,
@@ -114,7 +146,7 @@ impl Store {
         )
             .transaction(
                 |(blocks, chain_index, heads, records, patients, prov_up, prov_down, certs)| {
-                    for block in &prepared {
+                    for block in prepared {
                         // Stored and named by the chain index: only the head rule applies. Bytes
                         // the index does not name (an orphan a quarantine could not attribute)
                         // are committed again. Reads see this transaction's own writes, so a
@@ -142,8 +174,7 @@ impl Store {
                     Ok(())
                 },
             );
-        from_transaction(result)?;
-        self.flush()
+        from_transaction(result)
     }
 
     /// Stores payload blobs by content address (hash computed here); idempotent. Flushed by the
@@ -162,10 +193,13 @@ impl Store {
     /// visible share of a commit. One batch: each payload is written under its hash; identical
     /// bytes are simply written again, damaged ones are replaced.
     pub fn put_hashed_payloads(&self, payloads: &[(PayloadHash, &[u8])]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for (hash, payload) in payloads {
-            batch.insert(hash.as_bytes(), *payload);
+        for chunk in payloads.chunks(MAX_WRITES_PER_TRANSACTION) {
+            let mut batch = sled::Batch::default();
+            for (hash, payload) in chunk {
+                batch.insert(hash.as_bytes(), *payload);
+            }
+            self.trees().payloads.apply_batch(batch).engine()?;
         }
-        self.trees().payloads.apply_batch(batch).engine()
+        Ok(())
     }
 }

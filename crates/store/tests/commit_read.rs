@@ -292,3 +292,37 @@ fn store_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
     assert_send_sync::<Store>();
 }
+
+#[test]
+fn a_long_run_commits_whole_across_several_transactions() {
+    // 40 blocks of 8 creates each imply 640 index entries: more than one transaction's worth.
+    let store = Store::open_temporary().unwrap();
+    let mut chain = Chain::new(7);
+    for _ in 0..40 {
+        chain.push_creates(8);
+    }
+    commit(&store, &chain.blocks);
+    assert_eq!(
+        store.head(&chain.id).unwrap(),
+        chain.blocks.last().map(head_of)
+    );
+    assert_eq!(store.blocks_range(&chain.id, 0, 100).unwrap(), chain.blocks);
+    for block in &chain.blocks {
+        assert_eq!(
+            store.missing_index_entries(block, &block.hash()).unwrap(),
+            vec![]
+        );
+    }
+}
+
+#[test]
+fn many_payloads_are_stored_across_several_batches() {
+    let store = Store::open_temporary().unwrap();
+    let bodies: Vec<Vec<u8>> = (0..300u32).map(|i| i.to_be_bytes().repeat(8)).collect();
+    let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+    let hashes = store.put_payloads(&refs).unwrap();
+    assert_eq!(hashes.len(), 300);
+    for (hash, body) in hashes.iter().zip(&bodies) {
+        assert_eq!(store.payload(hash).unwrap().as_ref(), Some(body));
+    }
+}

@@ -74,6 +74,7 @@ pub fn run(args: &Init) -> Result<ExitCode> {
             local_log: data_dir.join("audit.jsonl"),
         },
         batching: BatchingSection::default(),
+        store: crate::config::StoreSection::default(),
     };
     config.check()?;
     let token = zeroize::Zeroizing::new(random_hex::<32>()?);

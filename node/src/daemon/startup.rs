@@ -84,7 +84,8 @@ pub fn pseudonyms(config: &Config) -> Result<PseudonymKey> {
 /// Returns the store and the path of a store moved aside, if any.
 pub fn store(config: &Config) -> Result<(Store, Option<PathBuf>)> {
     let path = config.node.data_dir.join("store");
-    match Store::open(&path) {
+    let cache_bytes = config.store.cache_mib << 20;
+    match Store::open_with_cache(&path, cache_bytes) {
         Ok(store) => Ok((store, None)),
         Err(StoreError::Unopenable { reason, .. }) => {
             let aside = config
@@ -96,7 +97,8 @@ pub fn store(config: &Config) -> Result<(Store, Option<PathBuf>)> {
                 format!("cannot move the damaged store aside to {}", aside.display())
             })?;
             warn!(kept = %aside.display(), "damaged store moved aside; starting empty and rebuilding every chain from peers");
-            let store = Store::open(&path).context("cannot create a fresh store")?;
+            let store = Store::open_with_cache(&path, cache_bytes)
+                .context("cannot create a fresh store")?;
             Ok((store, Some(aside)))
         }
         Err(other) => Err(other).context("cannot open the store"),
