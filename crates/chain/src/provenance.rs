@@ -145,10 +145,19 @@ impl<'a> Reader<'a> {
 
     /// The record's node, and the parents named by its entries (with the naming entry).
     fn record(&mut self, record: RecordId) -> Result<(RecordNode, NamedParents), StoreError> {
-        let refs = self.store.record_entries(&record)?;
+        // Only entries held here that are versions of this record: an index key planted or
+        // left by damage names another entry.
+        let mut versions = Vec::new();
+        for at in self.store.record_entries(&record)? {
+            if let Some((entry, time_ms)) = self.entry(&at)?
+                && entry.record == record
+            {
+                versions.push((at, entry, time_ms));
+            }
+        }
         let mut node = RecordNode {
             record,
-            chain: refs.first().map(|r| r.chain),
+            chain: versions.first().map(|(at, _, _)| at.chain),
             org: None,
             versions: Vec::new(),
             accesses: 0,
@@ -158,10 +167,7 @@ impl<'a> Reader<'a> {
             node.org = self.org(chain)?;
         }
         let mut parents = Vec::new();
-        for at in refs {
-            let Some((entry, time_ms)) = self.entry(&at)? else {
-                continue;
-            };
+        for (at, entry, time_ms) in versions {
             match entry.kind {
                 EntryKind::Access => node.accesses += 1,
                 kind => {
@@ -310,15 +316,27 @@ impl Walk {
             if self.visit(reader, record)?.is_none() {
                 continue;
             }
-            let mut named_by = reader.store.children_of(&Parent::Record(record))?;
+            let mut named_by: Vec<(Parent, EntryRef)> = reader
+                .store
+                .children_of(&Parent::Record(record))?
+                .into_iter()
+                .map(|child| (Parent::Record(record), child))
+                .collect();
             for at in reader.store.record_entries(&record)? {
-                named_by.extend(reader.store.children_of(&Parent::Entry(at))?);
+                // Only the record's own entries (the index could name another).
+                if !matches!(reader.entry(&at)?, Some((entry, _)) if entry.record == record) {
+                    continue;
+                }
+                let parent = Parent::Entry(at);
+                let children = reader.store.children_of(&parent)?;
+                named_by.extend(children.into_iter().map(|child| (parent, child)));
             }
-            for via in named_by {
+            for (parent, via) in named_by {
                 let Some((entry, _)) = reader.entry(&via)? else {
                     continue;
                 };
-                if entry.record == record {
+                // The child must really name this parent (the index could say otherwise).
+                if entry.record == record || !entry.parents.contains(&parent) {
                     continue;
                 }
                 self.derivations.push(Derivation {

@@ -259,3 +259,15 @@ fn svg_draws_sources_above_the_merged_record() {
     assert_eq!(svg.matches(">merge<").count(), 2);
     assert!(!svg.contains("&&") && !svg.contains("<<"));
 }
+
+#[test]
+fn planted_index_entries_do_not_change_a_history() {
+    let f = figure5();
+    let before = history(f.node.store(), f.a_record, Limits::default()).unwrap();
+    let merge = history(f.node.store(), f.c_record, Limits::default()).unwrap();
+    let merge_at = merge.records[0].versions[0].at;
+    // The merged entry named as a version of A's record: a lie the entry itself contradicts.
+    medchain_store::tamper::plant_record_index(f.node.store(), &f.a_record, &merge_at).unwrap();
+    let after = history(f.node.store(), f.a_record, Limits::default()).unwrap();
+    assert_eq!(after, before);
+}

@@ -6,7 +6,7 @@
 //! bytes with no validation, no index maintenance and no transaction, then flushes, so the damage
 //! survives a restart like a real edit of the files would. Never call them in normal operation.
 
-use medchain_protocol::{BlockHash, ChainId, EntryRef, PayloadHash, RecordId};
+use medchain_protocol::{BlockHash, ChainId, EntryRef, PatientRef, PayloadHash, RecordId};
 
 use crate::error::{EngineResult, StoreError};
 use crate::keys;
@@ -86,6 +86,34 @@ pub fn set_chain_index_raw(
         .trees()
         .chain_index
         .insert(keys::height_key(chain, height), value)
+        .engine()?;
+    store.flush()
+}
+
+/// Plants a `records` index entry naming `at` as a version of `record` (it is not).
+pub fn plant_record_index(
+    store: &Store,
+    record: &RecordId,
+    at: &EntryRef,
+) -> Result<(), StoreError> {
+    store
+        .trees()
+        .records
+        .insert(keys::record_key(record, at), &[][..])
+        .engine()?;
+    store.flush()
+}
+
+/// Plants a `patients` index entry naming `at` as an entry of `patient` (it is not).
+pub fn plant_patient_index(
+    store: &Store,
+    patient: &PatientRef,
+    at: &EntryRef,
+) -> Result<(), StoreError> {
+    store
+        .trees()
+        .patients
+        .insert(keys::patient_key(patient, at), &[][..])
         .engine()?;
     store.flush()
 }

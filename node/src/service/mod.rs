@@ -294,10 +294,12 @@ impl Service {
         let refs = self.ledger().store().patient_entries(&patient)?;
         let mut records: Vec<PatientRecord> = Vec::new();
         for at in refs {
+            // The index is a lookup aid, not the truth: an entry planted in it (or left by
+            // damage) must not show one patient's record under another.
             let Some(entry) = self.entry(&at)? else {
                 continue;
             };
-            if entry.kind == EntryKind::Access {
+            if entry.patient != patient || entry.kind == EntryKind::Access {
                 continue;
             }
             match records.iter_mut().find(|r| r.record == entry.record) {

@@ -265,3 +265,28 @@ fn concurrent_writes_share_blocks_and_a_bad_one_fails_alone() {
     );
     assert!(s.verify().unwrap().is_clean());
 }
+
+#[test]
+fn a_planted_patient_index_entry_does_not_show_another_patients_record() {
+    let s = service(Role::Provider, AuditTrail::Off);
+    let ours = s
+        .submit(new_record(json!({"resourceType": "Observation"})))
+        .unwrap();
+    let theirs: NewRecord = serde_json::from_value(json!({
+        "kind": "create",
+        "patient": "MRN-7777",
+        "payload": {"resourceType": "Observation"},
+        "actor": "dr-401542",
+    }))
+    .unwrap();
+    let theirs = s.submit(theirs).unwrap();
+    // Someone with access to the store files adds the other patient's entry under ours.
+    let ours_ref =
+        PatientRef::pseudonymise(&PseudonymKey::from_bytes([3; 32]), "MRN-0042").unwrap();
+    medchain_store::tamper::plant_patient_index(s.ledger().store(), &ours_ref, &theirs.entry)
+        .unwrap();
+    let records = s.patient_records("MRN-0042", "nurse-7").unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].record, ours.record);
+    assert_eq!(records[0].entries, vec![ours.entry]);
+}
