@@ -48,6 +48,15 @@ impl Decoded {
         })
     }
 
+    /// Decodes canonical block bytes the caller owns (no copy).
+    pub fn from_vec(bytes: Vec<u8>) -> Result<Self, Rejection> {
+        Ok(Self {
+            block: Block::decode(&bytes)?,
+            encoded: bytes,
+            payloads: Vec::new(),
+        })
+    }
+
     /// A block that arrived by gossip with its inline payloads.
     pub fn from_message(message: BlockMessage) -> Self {
         Self {
@@ -365,6 +374,11 @@ impl VerifiedBlock {
     /// The block.
     pub fn block(&self) -> &Block {
         &self.block
+    }
+
+    /// The block, taking it out of its proof (for a caller done with validation).
+    pub fn into_block(self) -> Block {
+        self.block
     }
 
     /// Its hash.

@@ -153,12 +153,9 @@ fn ordered_scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Option<Repo
     for head in store.heads()? {
         report.chains += 1;
         let mut per_block = |block: &Block,
-                             at: Below<'_>,
-                             report: &mut Report|
+                             _: Below<'_>,
+                             _: &mut Report|
          -> Result<Option<Violation>, StoreError> {
-            if let Some(v) = check_signed_block(store, trust, block, at, now_ms, report)? {
-                return Ok(Some(v));
-            }
             if let Some(der) = &block.certificate
                 && !matches!(store.certificate(&CertHash::of(der)), Ok(Some(_)))
             {
@@ -181,7 +178,12 @@ fn ordered_scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Option<Repo
             Ok(None)
         };
         let awaiting = repairing.get(&head.chain).map_or(&[][..], Vec::as_slice);
-        if !scan_chain(store, &head, awaiting, &mut report, &mut per_block)?.is_empty() {
+        let scan = Scan {
+            store,
+            trust,
+            now_ms,
+        };
+        if !scan_chain(scan, &head, awaiting, &mut report, &mut per_block)?.is_empty() {
             return Ok(None);
         }
     }
@@ -208,10 +210,15 @@ fn full_scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Report, StoreE
     for head in store.heads()? {
         report.chains += 1;
         let mut per_block = |block: &Block, at: Below<'_>, report: &mut Report| {
-            check_block(store, trust, block, at, now_ms, report)
+            check_payloads_and_indexes(store, block, at, report)
         };
         let awaiting = repairing.get(&head.chain).map_or(&[][..], Vec::as_slice);
-        let runs = scan_chain(store, &head, awaiting, &mut report, &mut per_block)?;
+        let scan = Scan {
+            store,
+            trust,
+            now_ms,
+        };
+        let runs = scan_chain(scan, &head, awaiting, &mut report, &mut per_block)?;
         report.violations.extend(runs);
     }
     Ok(report)
@@ -240,7 +247,16 @@ enum AtHeight {
     AwaitingRepair,
 }
 
-/// Checks of one stored block, given where it stands.
+/// What every check of a scan needs.
+#[derive(Clone, Copy)]
+struct Scan<'a> {
+    store: &'a Store,
+    trust: &'a Trust,
+    now_ms: u64,
+}
+
+/// The checks of one stored block beyond re-validating it (which [`check_height`] does), given
+/// where it stands.
 type PerBlock<'a> =
     dyn FnMut(&Block, Below<'_>, &mut Report) -> Result<Option<Violation>, StoreError> + 'a;
 
@@ -276,7 +292,7 @@ fn violation(
 /// block below cannot be judged until that block is fetched back). Heights missing inside the
 /// `awaiting` ranges (open quarantine events) are counted, not reported again.
 fn scan_chain(
-    store: &Store,
+    scan: Scan<'_>,
     head: &ChainHead,
     awaiting: &[RangeInclusive<u64>],
     report: &mut Report,
@@ -284,7 +300,7 @@ fn scan_chain(
 ) -> Result<Vec<Violation>, StoreError> {
     let chain = head.chain;
     // One lookup table per chain: a linear search per height would make the scan quadratic.
-    let index: HashMap<u64, BlockHash> = store.chain_index(&chain)?.into_iter().collect();
+    let index: HashMap<u64, BlockHash> = scan.store.chain_index(&chain)?.into_iter().collect();
     let mut runs = Vec::new();
     let mut open: Option<Violation> = None;
     let mut previous: Option<Block> = None;
@@ -304,7 +320,7 @@ fn scan_chain(
                     hash,
                     previous: previous.as_ref(),
                 };
-                check_height(store, below, report, per_block)?
+                check_height(scan, below, report, per_block)?
             }
         };
         match at {
@@ -339,9 +355,10 @@ fn scan_chain(
     Ok(runs)
 }
 
-/// The block the chain index names at `at`, judged by `per_block`.
+/// The block the chain index names at `at`: read raw and decoded once, re-validated as if it
+/// had just arrived, then judged by `per_block`.
 fn check_height(
-    store: &Store,
+    scan: Scan<'_>,
     at: Below<'_>,
     report: &mut Report,
     per_block: &mut PerBlock<'_>,
@@ -352,25 +369,34 @@ fn check_height(
         hash,
         ..
     } = at;
-    let block = match store.block(&hash) {
-        Ok(Some(block)) => block,
-        Ok(None) => {
-            return Ok(AtHeight::Damaged(violation(
-                chain,
-                height,
-                ViolationKind::MissingBlock,
-                format!("block {hash} is not stored"),
-            )));
-        }
-        Err(StoreError::Corrupt(corruption)) => {
-            return Ok(AtHeight::Damaged(violation(
-                chain,
-                height,
-                corruption_kind(&corruption),
-                corruption.to_string(),
-            )));
-        }
-        Err(other) => return Err(other),
+    let damaged = |corruption: Corruption| {
+        AtHeight::Damaged(violation(
+            chain,
+            height,
+            corruption_kind(&corruption),
+            corruption.to_string(),
+        ))
+    };
+    let Some(bytes) = scan.store.raw_block_bytes(&hash)? else {
+        return Ok(AtHeight::Damaged(violation(
+            chain,
+            height,
+            ViolationKind::MissingBlock,
+            format!("block {hash} is not stored"),
+        )));
+    };
+    let Ok(decoded) = Decoded::from_vec(bytes) else {
+        return Ok(damaged(Corruption::UndecodableBlock { key: hash }));
+    };
+    // The header hash first, as the store's checked read does: a header that does not hash to
+    // its key is reported as that, whatever else is wrong with it.
+    let actual = decoded.block().hash();
+    if actual != hash {
+        return Ok(damaged(Corruption::BlockHashMismatch { key: hash, actual }));
+    }
+    let block = match check_signed_block(scan, decoded, at, report)? {
+        Ok(block) => block,
+        Err(v) => return Ok(AtHeight::Damaged(v)),
     };
     if let Some(v) = per_block(&block, at, report)? {
         return Ok(AtHeight::Damaged(v));
@@ -393,75 +419,82 @@ fn corruption_kind(corruption: &Corruption) -> ViolationKind {
 }
 
 /// Re-validates one stored block as if it had just arrived: position, structure, entries root,
-/// certificate, signature and link to the block below (when that one checked out).
+/// certificate, signature and link to the block below (when that one checked out). The block
+/// back, or the violation.
 fn check_signed_block(
-    store: &Store,
-    trust: &Trust,
-    block: &Block,
+    scan: Scan<'_>,
+    decoded: Decoded,
     at: Below<'_>,
-    now_ms: u64,
     report: &mut Report,
-) -> Result<Option<Violation>, StoreError> {
-    let (chain, height) = (block.header.chain, block.header.height);
-    let Below {
-        chain: scanned,
-        height: indexed_at,
-        hash,
-        previous,
-    } = at;
-    if height != indexed_at || chain != scanned {
-        return Ok(Some(violation(
-            scanned,
-            indexed_at,
+) -> Result<Result<Block, Violation>, StoreError> {
+    let header = &decoded.block().header;
+    let (chain, height, time_ms) = (header.chain, header.height, header.time_ms);
+    if height != at.height || chain != at.chain {
+        return Ok(Err(violation(
+            at.chain,
+            at.height,
             ViolationKind::Misplaced,
-            format!("index names block {hash}, which is height {height}"),
+            format!("index names block {}, which is height {height}", at.hash),
         )));
     }
-    let checked = Decoded::from_block(block.clone(), Vec::new())
+    let checked = decoded
         .check_structure()
-        .and_then(|s| s.check_certificate(trust, store, None, Admission::History))
+        .and_then(|s| s.check_certificate(scan.trust, scan.store, None, Admission::History))
         .and_then(|c| c.check_signature())
-        .and_then(|s| s.check_link_to(previous, now_ms.max(block.header.time_ms)));
-    match checked {
-        Ok(_) => {}
-        Err(Rejection::Certificate(CertError::Revoked)) => {
+        .and_then(|s| s.check_link_to(at.previous, scan.now_ms.max(time_ms)))
+        .and_then(|l| l.check_payloads());
+    let rejection = match checked {
+        Ok(verified) => return Ok(Ok(verified.into_block())),
+        Err(rejection) => rejection,
+    };
+    let detail = rejection.to_string();
+    let kind = match rejection {
+        Rejection::Certificate(CertError::Revoked) => {
+            // Accepted when it arrived; operators should know. The checks consumed the block:
+            // this rare case reads it again.
             if !report.revoked_chains.contains(&chain) {
                 report.revoked_chains.push(chain);
             }
-        }
-        Err(Rejection::Store(error)) => return Err(error),
-        Err(rejection) => {
-            let kind = match &rejection {
-                Rejection::Structure(medchain_protocol::BlockError::EntriesRootMismatch) => {
-                    ViolationKind::EntriesRootMismatch
-                }
-                Rejection::Structure(_)
-                | Rejection::Malformed(_)
-                | Rejection::InlinePayloads(_) => ViolationKind::BadStructure,
-                Rejection::BadSignature => ViolationKind::BadSignature,
-                Rejection::BrokenLink { .. }
-                | Rejection::TimeGoesBackwards
-                | Rejection::CertificateNotCarried => ViolationKind::BrokenLink,
-                _ => ViolationKind::BadCertificate,
+            return match scan.store.block(&at.hash) {
+                Ok(Some(block)) => Ok(Ok(block)),
+                Ok(None) => Ok(Err(violation(
+                    chain,
+                    height,
+                    ViolationKind::MissingBlock,
+                    format!("block {} is not stored", at.hash),
+                ))),
+                Err(StoreError::Corrupt(c)) => Ok(Err(violation(
+                    chain,
+                    height,
+                    corruption_kind(&c),
+                    c.to_string(),
+                ))),
+                Err(other) => Err(other),
             };
-            return Ok(Some(violation(chain, height, kind, rejection.to_string())));
         }
-    }
-    Ok(None)
+        Rejection::Store(error) => return Err(error),
+        Rejection::Structure(medchain_protocol::BlockError::EntriesRootMismatch) => {
+            ViolationKind::EntriesRootMismatch
+        }
+        Rejection::Structure(_) | Rejection::Malformed(_) | Rejection::InlinePayloads(_) => {
+            ViolationKind::BadStructure
+        }
+        Rejection::BadSignature => ViolationKind::BadSignature,
+        Rejection::BrokenLink { .. }
+        | Rejection::TimeGoesBackwards
+        | Rejection::CertificateNotCarried => ViolationKind::BrokenLink,
+        _ => ViolationKind::BadCertificate,
+    };
+    Ok(Err(violation(chain, height, kind, detail)))
 }
 
-/// Re-validates one stored block as if it had just arrived, then its payloads and indexes.
-fn check_block(
+/// The payloads and index entries of a block that re-validated.
+fn check_payloads_and_indexes(
     store: &Store,
-    trust: &Trust,
     block: &Block,
     at: Below<'_>,
-    now_ms: u64,
     report: &mut Report,
 ) -> Result<Option<Violation>, StoreError> {
-    if let Some(v) = check_signed_block(store, trust, block, at, now_ms, report)? {
-        return Ok(Some(v));
-    }
     let hash = at.hash;
     let (chain, height) = (block.header.chain, block.header.height);
     for entry in &block.entries {
