@@ -237,16 +237,6 @@ fn open_repairs(store: &Store) -> Result<HashMap<ChainId, Vec<RangeInclusive<u64
     Ok(open)
 }
 
-/// What one height of a chain holds, as the scan judges it.
-enum AtHeight {
-    /// A block that checks out.
-    Sound(Block),
-    /// Damage.
-    Damaged(Violation),
-    /// Nothing, inside a range an open quarantine event is fetching back.
-    AwaitingRepair,
-}
-
 /// What every check of a scan needs.
 #[derive(Clone, Copy)]
 struct Scan<'a> {
@@ -290,7 +280,9 @@ fn violation(
 /// Checks one chain from genesis to its head, each block with `per_block`; every damaged run,
 /// in ascending order. A run ends where a block checks out on its own (its link to the damaged
 /// block below cannot be judged until that block is fetched back). Heights missing inside the
-/// `awaiting` ranges (open quarantine events) are counted, not reported again.
+/// `awaiting` ranges (open quarantine events) are counted, not reported again. The walk goes
+/// over the chain index's entries, and heights it does not hold are accounted for as ranges: a
+/// head record naming a height far above the index must not make the scan walk every height.
 fn scan_chain(
     scan: Scan<'_>,
     head: &ChainHead,
@@ -299,60 +291,124 @@ fn scan_chain(
     per_block: &mut PerBlock<'_>,
 ) -> Result<Vec<Violation>, StoreError> {
     let chain = head.chain;
-    // One lookup table per chain: a linear search per height would make the scan quadratic.
-    let index: HashMap<u64, BlockHash> = scan.store.chain_index(&chain)?.into_iter().collect();
-    let mut runs = Vec::new();
-    let mut open: Option<Violation> = None;
+    let mut runs = Runs {
+        chain,
+        done: Vec::new(),
+        open: None,
+    };
+    let mut at_head = None;
+    let mut expected = Some(0_u64);
     let mut previous: Option<Block> = None;
-    for height in 0..=head.height {
-        let at = match index.get(&height).copied() {
-            None if awaiting.iter().any(|r| r.contains(&height)) => AtHeight::AwaitingRepair,
-            None => AtHeight::Damaged(violation(
-                chain,
-                height,
-                ViolationKind::MissingBlock,
-                "no chain index entry",
-            )),
-            Some(hash) => {
-                let below = Below {
-                    chain,
-                    height,
-                    hash,
-                    previous: previous.as_ref(),
-                };
-                check_height(scan, below, report, per_block)?
-            }
+    for (height, hash) in scan.store.chain_index(&chain)? {
+        if height > head.height {
+            break;
+        }
+        if let Some(first_missing) = expected
+            && height > first_missing
+        {
+            runs.missing(first_missing, height - 1, awaiting, report);
+            previous = None;
+        }
+        if height == head.height {
+            at_head = Some(hash);
+        }
+        let below = Below {
+            chain,
+            height,
+            hash,
+            previous: previous.as_ref(),
         };
-        match at {
-            AtHeight::Sound(block) => {
-                runs.extend(open.take());
+        match check_height(scan, below, report, per_block)? {
+            Ok(block) => {
+                runs.close();
                 previous = Some(block);
             }
-            AtHeight::AwaitingRepair => {
-                runs.extend(open.take());
-                report.awaiting_repair += 1;
-                previous = None;
-            }
-            AtHeight::Damaged(found) => {
-                match &mut open {
-                    Some(run) => run.to_height = height,
-                    None => open = Some(found),
-                }
+            Err(found) => {
+                runs.damaged(found, height);
                 previous = None;
             }
         }
+        expected = height.checked_add(1);
     }
-    let at_head = index.get(&head.height).copied();
-    if at_head != Some(head.hash) && open.is_none() {
-        open = Some(violation(
+    if let Some(first_missing) = expected
+        && first_missing <= head.height
+    {
+        runs.missing(first_missing, head.height, awaiting, report);
+    }
+    if at_head != Some(head.hash) && runs.open.is_none() {
+        runs.open = Some(violation(
             chain,
             head.height,
             ViolationKind::HeadMismatch,
             format!("head names {} but the index holds {:?}", head.hash, at_head),
         ));
     }
-    runs.extend(open);
-    Ok(runs)
+    runs.close();
+    Ok(runs.done)
+}
+
+/// The damaged runs of one chain, as the scan goes up it.
+struct Runs {
+    chain: ChainId,
+    done: Vec<Violation>,
+    open: Option<Violation>,
+}
+
+impl Runs {
+    /// A sound height (or one awaiting repair): the open run, if any, ends below it.
+    fn close(&mut self) {
+        self.done.extend(self.open.take());
+    }
+
+    /// Damage from `found.height` through `to`, right above what came before.
+    fn damaged(&mut self, found: Violation, to: u64) {
+        match &mut self.open {
+            Some(run) => run.to_height = to,
+            None => {
+                let mut run = found;
+                run.to_height = to;
+                self.open = Some(run);
+            }
+        }
+    }
+
+    /// Heights `from..=to` the chain index holds nothing at: awaiting repair where an open
+    /// quarantine event covers them, missing blocks elsewhere.
+    fn missing(
+        &mut self,
+        from: u64,
+        to: u64,
+        awaiting: &[RangeInclusive<u64>],
+        report: &mut Report,
+    ) {
+        let mut next = Some(from);
+        while let Some(height) = next.filter(|h| *h <= to) {
+            let end = if let Some(range) = awaiting.iter().find(|r| r.contains(&height)) {
+                let end = (*range.end()).min(to);
+                self.close();
+                report.awaiting_repair = report
+                    .awaiting_repair
+                    .saturating_add((end - height).saturating_add(1));
+                end
+            } else {
+                let end = awaiting
+                    .iter()
+                    .map(|r| *r.start())
+                    .filter(|start| *start > height)
+                    .min()
+                    .map_or(to, |start| (start - 1).min(to));
+                let found = violation(
+                    self.chain,
+                    height,
+                    ViolationKind::MissingBlock,
+                    "no chain index entry",
+                );
+                self.damaged(found, end);
+                end
+            };
+            next = end.checked_add(1);
+        }
+    }
 }
 
 /// The block the chain index names at `at`: read raw and decoded once, re-validated as if it
@@ -362,7 +418,7 @@ fn check_height(
     at: Below<'_>,
     report: &mut Report,
     per_block: &mut PerBlock<'_>,
-) -> Result<AtHeight, StoreError> {
+) -> Result<Result<Block, Violation>, StoreError> {
     let Below {
         chain,
         height,
@@ -370,7 +426,7 @@ fn check_height(
         ..
     } = at;
     let damaged = |corruption: Corruption| {
-        AtHeight::Damaged(violation(
+        Err(violation(
             chain,
             height,
             corruption_kind(&corruption),
@@ -378,7 +434,7 @@ fn check_height(
         ))
     };
     let Some(bytes) = scan.store.raw_block_bytes(&hash)? else {
-        return Ok(AtHeight::Damaged(violation(
+        return Ok(Err(violation(
             chain,
             height,
             ViolationKind::MissingBlock,
@@ -396,14 +452,14 @@ fn check_height(
     }
     let block = match check_signed_block(scan, decoded, at, report)? {
         Ok(block) => block,
-        Err(v) => return Ok(AtHeight::Damaged(v)),
+        Err(v) => return Ok(Err(v)),
     };
     if let Some(v) = per_block(&block, at, report)? {
-        return Ok(AtHeight::Damaged(v));
+        return Ok(Err(v));
     }
     report.blocks += 1;
     report.entries += block.entries.len() as u64;
-    Ok(AtHeight::Sound(block))
+    Ok(Ok(block))
 }
 
 fn corruption_kind(corruption: &Corruption) -> ViolationKind {
@@ -600,30 +656,31 @@ impl Ledger {
         })
     }
 
-    /// The heights still missing of every open quarantine event that lies below its chain's
-    /// head. Anti-entropy fetches these from peers: comparing heads cannot show them. An event
-    /// that reached the head cut the head back, so the heads show it.
+    /// The heights still missing of every open quarantine event, up to its chain's head.
+    /// Anti-entropy fetches these from peers: comparing heads cannot show them. Above the head
+    /// (an event that reached the head cut it back) the heads show what is missing.
     pub fn holes(&self) -> Result<Vec<Gap>, StoreError> {
         let mut holes = Vec::new();
         for event in self.store().quarantine_events()? {
             if event.restored_at_ms.is_some() {
                 continue;
             }
-            let below_head = self
-                .store()
-                .head(&event.chain)?
-                .is_some_and(|head| head.height > event.to_height);
-            if !below_head {
+            // Only what lies at or below the head: above it, comparing heads finds it.
+            let Some(head) = self.store().head(&event.chain)? else {
+                continue;
+            };
+            if head.height < event.from_height {
                 continue;
             }
-            let missing =
-                self.store()
-                    .first_unindexed(&event.chain, event.from_height, event.to_height)?;
-            if let Some(from) = missing {
+            let to = event.to_height.min(head.height);
+            if let Some(from) = self
+                .store()
+                .first_unindexed(&event.chain, event.from_height, to)?
+            {
                 holes.push(Gap {
                     chain: event.chain,
                     from,
-                    to: event.to_height.saturating_add(1),
+                    to: to.saturating_add(1),
                 });
             }
         }

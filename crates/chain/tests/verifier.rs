@@ -351,3 +351,67 @@ fn a_hole_is_filled_only_by_the_block_the_one_above_links_to() {
     assert_eq!(w.node.complete_restores(now_ms()).unwrap().len(), 1);
     assert!(w.node.verify(now_ms(), now_ms).unwrap().is_clean());
 }
+
+#[test]
+fn a_head_named_far_above_the_index_is_found_without_walking_every_height() {
+    let mut w = world();
+    let chain = w.a.chain();
+    let top = hash_at(&w.node, &chain, 5);
+    tamper::set_head(w.node.store(), &chain, u64::MAX - 1, &top).unwrap();
+    let report = w.node.verify(now_ms(), now_ms).unwrap();
+    assert_eq!(report.violations.len(), 1, "{:#?}", report.violations);
+    let v = &report.violations[0];
+    assert_eq!(
+        (v.height, v.to_height, v.kind),
+        (6, u64::MAX - 1, ViolationKind::MissingBlock)
+    );
+    assert_eq!(report.blocks, 9, "every held block was still checked");
+    let repair = w.node.quarantine(v, now_ms()).unwrap();
+    // The head comes back to the highest block held; the event ends where the index does.
+    assert_eq!(
+        w.node.store().head(&chain).unwrap().map(|h| h.height),
+        Some(5)
+    );
+    assert_eq!(repair.to_height, 6);
+    assert!(w.node.verify(now_ms(), now_ms).unwrap().is_clean());
+}
+
+#[test]
+fn a_run_reaching_the_head_above_an_open_hole_keeps_the_blocks_below_the_hole() {
+    let mut w = world();
+    let chain = w.a.chain();
+    garble(&w, &chain, 2);
+    garble(&w, &chain, 3);
+    let first = w.node.verify(now_ms(), now_ms).unwrap();
+    w.node.quarantine(&first.violations[0], now_ms()).unwrap();
+    assert_eq!(
+        w.node.store().head(&chain).unwrap().map(|h| h.height),
+        Some(5)
+    );
+    garble(&w, &chain, 4);
+    garble(&w, &chain, 5);
+    let second = w.node.verify(now_ms(), now_ms).unwrap();
+    assert_eq!(second.awaiting_repair, 2);
+    let runs: Vec<(u64, u64)> = second
+        .violations
+        .iter()
+        .map(|v| (v.height, v.to_height))
+        .collect();
+    assert_eq!(runs, vec![(4, 5)]);
+    w.node.quarantine(&second.violations[0], now_ms()).unwrap();
+    // The head drops below the hole to the highest block held, not to nothing.
+    assert_eq!(
+        w.node.store().head(&chain).unwrap().map(|h| h.height),
+        Some(1)
+    );
+    let (_, failure) = w
+        .node
+        .ingest_range(chain_blocks(&w.clean, &chain), now_ms());
+    assert!(failure.is_none(), "{failure:?}");
+    assert_eq!(w.node.complete_restores(now_ms()).unwrap().len(), 2);
+    assert_eq!(
+        chain_blocks(&w.node, &chain),
+        chain_blocks(&w.clean, &chain)
+    );
+    assert!(w.node.verify(now_ms(), now_ms).unwrap().is_clean());
+}

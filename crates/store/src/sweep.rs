@@ -46,8 +46,14 @@ pub(crate) fn plan(
         .get(chain.as_bytes())
         .engine()?
         .as_deref()
-        .and_then(keys::decode_head_value)
-        .map(|(height, _)| height);
+        .and_then(keys::decode_head_value);
+    // The range ends at the chain index's top at most: a head record naming a height far above
+    // anything held must not make an event that can never be restored.
+    let top = highest_indexed(trees, chain, 0..=u64::MAX, heights)?
+        .map(|(height, _)| height)
+        .into_iter()
+        .chain(last_indexed_in(trees, chain, heights)?)
+        .max();
     let mut plan = Plan {
         moved: Vec::new(),
         quarantine_writes: Vec::new(),
@@ -55,7 +61,7 @@ pub(crate) fn plan(
         chain_index_removals: Vec::new(),
         entry_removals: Vec::new(),
         head: head_change(trees, chain, current_head, heights)?,
-        to_height: to.min(current_head.unwrap_or(from).max(from)),
+        to_height: to.min(top.unwrap_or(from).max(from)),
     };
     let mut sweep_needed = false;
     let range = keys::height_key(chain, from)..=keys::height_key(chain, to);
@@ -69,7 +75,6 @@ pub(crate) fn plan(
         let Some((_, height)) = keys::decode_height_key(&key) else {
             continue;
         };
-        plan.to_height = plan.to_height.max(height.min(to));
         let Some(hash) = keys::hash32(&value).map(BlockHash) else {
             sweep_needed = true;
             plan.moved.push(QuarantinedBlock {
@@ -138,29 +143,88 @@ pub(crate) fn plan(
     Ok(plan)
 }
 
-/// The head after the cut: the chain index's entry below the cut, unless the head is outside
-/// the cut (below it, or above it: the cut then leaves a hole).
+/// The head after the cut: kept if it is outside the cut and the chain index holds its block;
+/// otherwise the highest height the index holds outside the cut and not above the head (below
+/// the cut if there is no head). Never raised: blocks the index names above the head were not
+/// verified by the scan that led here. The cut may lie above an open hole, so the height right
+/// below the cut is not enough.
 fn head_change(
     trees: &Trees,
     chain: &ChainId,
-    current: Option<u64>,
+    current: Option<(u64, BlockHash)>,
     heights: &RangeInclusive<u64>,
 ) -> Result<HeadChange, StoreError> {
-    let from = *heights.start();
-    if current.is_some_and(|height| !heights.contains(&height)) {
-        return Ok(HeadChange::Keep);
-    }
-    let Some(below) = from.checked_sub(1) else {
-        return Ok(HeadChange::Remove);
+    let limit = match current {
+        Some((height, hash)) => {
+            let indexed = trees
+                .chain_index
+                .get(keys::height_key(chain, height))
+                .engine()?;
+            let held = indexed.as_deref().and_then(keys::hash32) == Some(hash.0);
+            if !heights.contains(&height) && held {
+                return Ok(HeadChange::Keep);
+            }
+            height
+        }
+        None => match heights.start().checked_sub(1) {
+            Some(below) => below,
+            None => return Ok(HeadChange::Remove),
+        },
     };
-    let indexed = trees
-        .chain_index
-        .get(keys::height_key(chain, below))
-        .engine()?;
-    Ok(match indexed.as_deref().and_then(keys::hash32) {
-        Some(hash) => HeadChange::Set(IVec::from(&keys::head_value(below, &BlockHash(hash))[..])),
+    Ok(match highest_indexed(trees, chain, 0..=limit, heights)? {
+        Some((height, hash)) => HeadChange::Set(IVec::from(&keys::head_value(height, &hash)[..])),
         None => HeadChange::Remove,
     })
+}
+
+/// The highest chain-index entry of `chain` within `within` and outside `cut` (keys whose value
+/// is not a hash are passed over).
+fn highest_indexed(
+    trees: &Trees,
+    chain: &ChainId,
+    within: RangeInclusive<u64>,
+    cut: &RangeInclusive<u64>,
+) -> Result<Option<(u64, BlockHash)>, StoreError> {
+    let (low, high) = (*within.start(), *within.end());
+    // Above the cut first, then below it: the cut itself is skipped without walking it.
+    let mut spans = Vec::new();
+    if high > *cut.end() {
+        spans.push((low.max(cut.end().saturating_add(1)), high));
+    }
+    if let Some(below) = cut.start().checked_sub(1) {
+        spans.push((low, high.min(below)));
+    }
+    for (start, end) in spans {
+        if start > end {
+            continue;
+        }
+        let range = keys::height_key(chain, start)..=keys::height_key(chain, end);
+        for item in trees.chain_index.range(range).rev() {
+            let (key, value) = item.engine()?;
+            if let (Some((_, height)), Some(hash)) =
+                (keys::decode_height_key(&key), keys::hash32(&value))
+            {
+                return Ok(Some((height, BlockHash(hash))));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The highest height the chain index holds inside `cut`.
+fn last_indexed_in(
+    trees: &Trees,
+    chain: &ChainId,
+    cut: &RangeInclusive<u64>,
+) -> Result<Option<u64>, StoreError> {
+    let range = keys::height_key(chain, *cut.start())..=keys::height_key(chain, *cut.end());
+    match trees.chain_index.range(range).next_back() {
+        Some(item) => {
+            let (key, _) = item.engine()?;
+            Ok(keys::decode_height_key(&key).map(|(_, height)| height))
+        }
+        None => Ok(None),
+    }
 }
 
 /// Every key of the four entry trees pointing at `chain` at a height in `heights`. `prov_up`

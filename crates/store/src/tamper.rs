@@ -117,3 +117,18 @@ pub fn plant_patient_index(
         .engine()?;
     store.flush()
 }
+
+/// Sets the head record of `chain` to (height, hash), whatever the chain index holds.
+pub fn set_head(
+    store: &Store,
+    chain: &ChainId,
+    height: u64,
+    hash: &BlockHash,
+) -> Result<(), StoreError> {
+    store
+        .trees()
+        .heads
+        .insert(chain.as_bytes(), &keys::head_value(height, hash)[..])
+        .engine()?;
+    store.flush()
+}

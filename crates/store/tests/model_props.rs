@@ -61,14 +61,16 @@ fn block(chain: usize, height: u64) -> &'static Block {
 enum Op {
     /// Commit these (chain, height) blocks in this order, in one batch.
     Commit(Vec<(usize, u64)>),
-    /// Quarantine chain from height.
-    Quarantine(usize, u64),
+    /// Quarantine chain from height through to height (inclusive; `u64::MAX`: to the top).
+    Quarantine(usize, u64, u64),
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => prop::collection::vec((0..CHAINS, 0..HEIGHTS), 1..6).prop_map(Op::Commit),
-        1 => (0..CHAINS, 0..HEIGHTS + 1).prop_map(|(c, h)| Op::Quarantine(c, h)),
+        1 => (0..CHAINS, 0..HEIGHTS + 1).prop_map(|(c, h)| Op::Quarantine(c, h, u64::MAX)),
+        1 => (0..CHAINS, 0..HEIGHTS, 0..HEIGHTS)
+            .prop_map(|(c, a, b)| Op::Quarantine(c, a.min(b), a.max(b))),
     ]
 }
 
@@ -89,18 +91,31 @@ impl Model {
                     *head = (*head).max(h);
                 }
             }
-            Op::Quarantine(c, from) => {
-                self.stored.retain(|&(sc, sh)| sc != *c || sh < *from);
-                // A head below the cut stays; otherwise (above it, or none) the head becomes the
-                // block right below the cut, if there is one.
-                if self.heads.get(c).is_none_or(|&h| h >= *from) {
-                    match from.checked_sub(1) {
-                        Some(below) if self.stored.contains(&(*c, below)) => {
-                            self.heads.insert(*c, below);
-                        }
-                        _ => {
-                            self.heads.remove(c);
-                        }
+            Op::Quarantine(c, from, to) => {
+                let cut = *from..=*to;
+                self.stored
+                    .retain(|&(sc, sh)| sc != *c || !cut.contains(&sh));
+                // A head outside the cut whose block is held stays; otherwise the head becomes
+                // the highest held block outside the cut and not above the old head (below the
+                // cut if there was none), if there is one.
+                let limit = match self.heads.get(c) {
+                    Some(&h) if !cut.contains(&h) && self.stored.contains(&(*c, h)) => return,
+                    Some(&h) => Some(h),
+                    None => from.checked_sub(1),
+                };
+                let new = limit.and_then(|limit| {
+                    self.stored
+                        .iter()
+                        .filter(|&&(sc, sh)| sc == *c && sh <= limit && !cut.contains(&sh))
+                        .map(|&(_, sh)| sh)
+                        .max()
+                });
+                match new {
+                    Some(h) => {
+                        self.heads.insert(*c, h);
+                    }
+                    None => {
+                        self.heads.remove(c);
                     }
                 }
             }
@@ -223,8 +238,10 @@ proptest! {
                         positions.iter().map(|&(c, h)| block(c, h).clone()).collect();
                     commit(&store, &blocks);
                 }
-                Op::Quarantine(c, from) => {
-                    store.quarantine_from(&pool()[*c].id, *from, 0, "model test").unwrap();
+                Op::Quarantine(c, from, to) => {
+                    store
+                        .quarantine_range(&pool()[*c].id, *from..=*to, 0, "model test")
+                        .unwrap();
                 }
             }
             model.apply(op);

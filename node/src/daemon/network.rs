@@ -263,15 +263,16 @@ impl Glue {
             self.fill_holes(peer, &heads).await;
             for head in heads {
                 let ours = self.our_next_height(head.chain).await;
-                let lag = (head.height + 1).saturating_sub(ours);
+                let lag = head.height.saturating_add(1).saturating_sub(ours);
                 self.metrics
                     .chain_lag
                     .get_or_create(&ChainLabels {
                         chain: head.chain.to_hex(),
                     })
                     .set(i64::try_from(lag).unwrap_or(i64::MAX));
-                if head.height + 1 > ours {
-                    self.sync_chain(peer, head.chain, head.height + 1).await;
+                if head.height.saturating_add(1) > ours {
+                    self.sync_chain(peer, head.chain, head.height.saturating_add(1))
+                        .await;
                 }
             }
             self.sync_evidence(peer).await;
@@ -331,7 +332,7 @@ impl Glue {
             .await
             .and_then(Result::ok)
             .flatten()
-            .map_or(0, |h| h.height + 1)
+            .map_or(0, |h| h.height.saturating_add(1))
     }
 
     /// Fetches `chain` from `peer` until our copy reaches `until` (exclusive) or the peer stops
@@ -371,7 +372,7 @@ impl Glue {
         for hole in holes {
             let covered = heads
                 .iter()
-                .any(|h| h.chain == hole.chain && h.height + 1 >= hole.to);
+                .any(|h| h.chain == hole.chain && h.height.saturating_add(1) >= hole.to);
             if !covered {
                 continue;
             }

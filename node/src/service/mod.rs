@@ -142,7 +142,8 @@ impl Service {
 
     fn ledger(&self) -> MutexGuard<'_, Ledger> {
         // A panic while holding the lock leaves the ledger as consistent as the store (every
-        // write is one transaction), so a poisoned lock is taken over, not propagated.
+        // block is written in one transaction, and a run of blocks leaves a prefix of whole
+        // blocks), so a poisoned lock is taken over, not propagated.
         self.ledger
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
