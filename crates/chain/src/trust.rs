@@ -104,19 +104,46 @@ impl Trust {
             Err(CertError::Revoked) => {
                 let at = i64::try_from(at_ms / 1000).unwrap_or(i64::MAX);
                 let revoked_at = self.consortium.revoked_at(cert_der).unwrap_or(i64::MIN);
-                let unrevoked = self.unrevoked.as_ref().ok_or(CertError::Revoked)?;
                 if at >= revoked_at {
                     return Err(CertError::Revoked);
                 }
-                // Not cached: the cache answers the strict rule.
-                let member = unrevoked.verify(cert_der, at_ms / 1000, Some(Role::Provider))?;
-                Ok(Provider {
-                    chain: ChainId::from_public_key(&member.public_key),
-                    member,
-                })
+                self.unrevoked_provider(cert_der, at_ms)
             }
             other => other,
         }
+    }
+
+    /// [`Trust::provider`] as if nothing were revoked: for re-verifying stored blocks, which
+    /// were accepted under the trust of their time. Whether the certificate was revoked by the
+    /// block's time is [`Trust::revoked_by`]'s question.
+    pub fn provider_ignoring_revocation(
+        &self,
+        cert_der: &[u8],
+        at_ms: u64,
+    ) -> Result<Provider, CertError> {
+        match self.provider(cert_der, at_ms) {
+            Err(CertError::Revoked) => self.unrevoked_provider(cert_der, at_ms),
+            other => other,
+        }
+    }
+
+    /// Whether the revocation list revokes this certificate at or before `at_ms`.
+    pub fn revoked_by(&self, cert_der: &[u8], at_ms: u64) -> bool {
+        let at = i64::try_from(at_ms / 1000).unwrap_or(i64::MAX);
+        self.consortium
+            .revoked_at(cert_der)
+            .is_some_and(|revoked_at| at >= revoked_at)
+    }
+
+    /// The certificate verified against the root without revocation lists (not cached: the
+    /// cache answers the strict rule).
+    fn unrevoked_provider(&self, cert_der: &[u8], at_ms: u64) -> Result<Provider, CertError> {
+        let unrevoked = self.unrevoked.as_ref().ok_or(CertError::Revoked)?;
+        let member = unrevoked.verify(cert_der, at_ms / 1000, Some(Role::Provider))?;
+        Ok(Provider {
+            chain: ChainId::from_public_key(&member.public_key),
+            member,
+        })
     }
 
     fn cached(&self, hash: &CertHash) -> Option<Provider> {

@@ -25,9 +25,13 @@ pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
 pub enum Admission {
     /// A new block (gossip, `POST /v1/blocks`): its certificate must not be revoked at all.
     New,
-    /// A block of the shared history (a synced range, a stored block re-verified): a revoked
-    /// certificate still covers blocks timed before its revocation date.
+    /// A block of the shared history (a synced range): a revoked certificate still covers
+    /// blocks timed before its revocation date.
     History,
+    /// A stored block re-verified by the verifier: it was accepted under the trust of its time,
+    /// so revocation is set aside for the certificate check (the verifier reports revoked
+    /// chains apart) and the signature and links are still checked.
+    Audit,
 }
 
 /// A canonically decoded block (and any inline payloads that came with it).
@@ -140,6 +144,7 @@ impl Structured {
         let provider = match admission {
             Admission::New => trust.provider(&cert, header.time_ms),
             Admission::History => trust.provider_in_history(&cert, header.time_ms),
+            Admission::Audit => trust.provider_ignoring_revocation(&cert, header.time_ms),
         }
         .map_err(Rejection::Certificate)?;
         if provider.chain != header.chain {

@@ -495,19 +495,29 @@ fn check_signed_block(
     }
     let checked = decoded
         .check_structure()
-        .and_then(|s| s.check_certificate(scan.trust, scan.store, None, Admission::History))
+        .and_then(|s| s.check_certificate(scan.trust, scan.store, None, Admission::Audit))
         .and_then(|c| c.check_signature())
         .and_then(|s| s.check_link_to(at.previous, scan.now_ms.max(time_ms)))
         .and_then(|l| l.check_payloads());
     let rejection = match checked {
-        Ok(verified) => return Ok(Ok(verified.into_block())),
+        Ok(verified) => {
+            // Accepted before this node knew of the revocation: valid as accepted, and
+            // operators should know.
+            if scan.trust.revoked_by(verified.certificate(), time_ms)
+                && !report.revoked_chains.contains(&chain)
+            {
+                report.revoked_chains.push(chain);
+            }
+            return Ok(Ok(verified.into_block()));
+        }
         Err(rejection) => rejection,
     };
     let detail = rejection.to_string();
     let kind = match rejection {
         Rejection::Certificate(CertError::Revoked) => {
-            // Accepted when it arrived; operators should know. The checks consumed the block:
-            // this rare case reads it again.
+            // Only without a root to check against unrevoked (it could not be built): accepted
+            // when it arrived; operators should know. The checks consumed the block: this rare
+            // case reads it again.
             if !report.revoked_chains.contains(&chain) {
                 report.revoked_chains.push(chain);
             }

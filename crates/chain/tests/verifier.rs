@@ -415,3 +415,41 @@ fn a_run_reaching_the_head_above_an_open_hole_keeps_the_blocks_below_the_hole() 
     );
     assert!(w.node.verify(now_ms(), now_ms).unwrap().is_clean());
 }
+
+#[test]
+fn a_revoked_chain_is_listed_and_its_blocks_are_still_checked() {
+    let mut w = world();
+    let chain = w.a.chain();
+    // Hospital A is revoked as of a minute before its first block: the node holds blocks it
+    // accepted before it knew. They stay valid as accepted, and are still checked.
+    let first = w.node.store().block_at(&chain, 0).unwrap().unwrap();
+    let revoked_at = (first.header.time_ms / 1000) as i64 - 60;
+    let crl = medchain_protocol::identity::revoke(
+        &w.c.ca.cert_der,
+        &w.c.ca.key_pkcs8_der,
+        None,
+        w.a.certificate(),
+        revoked_at,
+    )
+    .unwrap();
+    w.node.set_trust(w.c.trust_with_crl(crl));
+    let report = w.node.verify(now_ms(), now_ms).unwrap();
+    assert!(report.is_clean(), "{:#?}", report.violations);
+    assert_eq!(report.revoked_chains, vec![chain]);
+    assert_eq!(report.blocks, 9);
+
+    // A block of that chain re-signed on disk with a foreign key is found, as on any chain.
+    let hash = hash_at(&w.node, &chain, 3);
+    let mut block = w.node.store().block(&hash).unwrap().unwrap();
+    let foreign =
+        MemberKey::from_pkcs8_der(&w.c.member(Role::Provider, "Mallory").key_pkcs8_der).unwrap();
+    block.signature = block.header.sign(&foreign);
+    tamper::overwrite_block_bytes(w.node.store(), &hash, &block.encode()).unwrap();
+    let report = w.node.verify(now_ms(), now_ms).unwrap();
+    let found: Vec<(u64, ViolationKind)> = report
+        .violations
+        .iter()
+        .map(|v| (v.height, v.kind))
+        .collect();
+    assert_eq!(found, vec![(3, ViolationKind::BadSignature)]);
+}
