@@ -27,6 +27,11 @@ use crate::validate::Decoded;
 /// Most missing payloads listed in one report.
 pub const MAX_LISTED_MISSING_PAYLOADS: usize = 1024;
 
+/// Most damaged runs reported (and so quarantined, each its own event) per chain and scan;
+/// further runs are merged into the last one. Damage scattered over thousands of blocks would
+/// otherwise cost thousands of quarantines, each of which may sweep every index key.
+pub const MAX_RUNS_PER_CHAIN: usize = 16;
+
 /// What is wrong at a violating height.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ViolationKind {
@@ -295,6 +300,7 @@ fn scan_chain(
         chain,
         done: Vec::new(),
         open: None,
+        merged: 0,
     };
     let mut at_head = None;
     let mut expected = Some(0_u64);
@@ -343,8 +349,7 @@ fn scan_chain(
             format!("head names {} but the index holds {:?}", head.hash, at_head),
         ));
     }
-    runs.close();
-    Ok(runs.done)
+    Ok(runs.finish())
 }
 
 /// The damaged runs of one chain, as the scan goes up it.
@@ -352,12 +357,38 @@ struct Runs {
     chain: ChainId,
     done: Vec<Violation>,
     open: Option<Violation>,
+    /// Runs merged into the last one past [`MAX_RUNS_PER_CHAIN`].
+    merged: u64,
 }
 
 impl Runs {
     /// A sound height (or one awaiting repair): the open run, if any, ends below it.
     fn close(&mut self) {
-        self.done.extend(self.open.take());
+        let Some(run) = self.open.take() else {
+            return;
+        };
+        let full = self.done.len() >= MAX_RUNS_PER_CHAIN;
+        match self.done.last_mut() {
+            Some(last) if full => {
+                last.to_height = run.to_height;
+                self.merged += 1;
+            }
+            _ => self.done.push(run),
+        }
+    }
+
+    /// The runs found, the last one saying how many it absorbed.
+    fn finish(mut self) -> Vec<Violation> {
+        self.close();
+        if let Some(last) = self.done.last_mut()
+            && self.merged > 0
+        {
+            last.detail = format!(
+                "{} (and {} more damaged runs up to height {}, merged into this one)",
+                last.detail, self.merged, last.to_height
+            );
+        }
+        self.done
     }
 
     /// Damage from `found.height` through `to`, right above what came before.

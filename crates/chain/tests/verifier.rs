@@ -453,3 +453,42 @@ fn a_revoked_chain_is_listed_and_its_blocks_are_still_checked() {
         .collect();
     assert_eq!(found, vec![(3, ViolationKind::BadSignature)]);
 }
+
+#[test]
+fn scattered_damage_is_merged_into_a_bounded_number_of_runs() {
+    let mut w = world();
+    let chain = w.a.chain();
+    grow(&mut w.clean, &w.a, 40, "more");
+    let (_, failure) = w
+        .node
+        .ingest_range(chain_blocks(&w.clean, &chain), now_ms());
+    assert!(failure.is_none(), "{failure:?}");
+    copy_payloads(&w.clean, &w.node, &chain);
+    // Every other block from height 2 to 42: 21 separate runs.
+    for height in (2..=42).step_by(2) {
+        garble(&w, &chain, height);
+    }
+    let report = w.node.verify(now_ms(), now_ms).unwrap();
+    let limit = medchain_chain::verifier::MAX_RUNS_PER_CHAIN;
+    assert_eq!(report.violations.len(), limit, "{:#?}", report.violations);
+    let last = report.violations.last().unwrap();
+    assert_eq!((last.height, last.to_height), (2 * limit as u64, 42));
+    assert!(
+        last.detail.contains("5 more damaged runs"),
+        "{}",
+        last.detail
+    );
+    for v in &report.violations {
+        w.node.quarantine(v, now_ms()).unwrap();
+    }
+    let (_, failure) = w
+        .node
+        .ingest_range(chain_blocks(&w.clean, &chain), now_ms());
+    assert!(failure.is_none(), "{failure:?}");
+    assert_eq!(w.node.complete_restores(now_ms()).unwrap().len(), limit);
+    assert_eq!(
+        chain_blocks(&w.node, &chain),
+        chain_blocks(&w.clean, &chain)
+    );
+    assert!(w.node.verify(now_ms(), now_ms).unwrap().is_clean());
+}
