@@ -130,6 +130,29 @@ fn expect_found_and_repaired(
     assert!(events[0].restored_at_ms.is_some());
 }
 
+/// Re-signs the stored block at (chain, height) with a key from outside the chain, as an
+/// attacker with the files but not the provider's key would.
+fn resign_with_foreign_key(w: &World, chain: &ChainId, height: u64) {
+    let hash = hash_at(&w.node, chain, height);
+    let mut block = w.node.store().block(&hash).unwrap().unwrap();
+    let foreign =
+        MemberKey::from_pkcs8_der(&w.c.member(Role::Provider, "Mallory").key_pkcs8_der).unwrap();
+    block.signature = block.header.sign(&foreign);
+    tamper::overwrite_block_bytes(w.node.store(), &hash, &block.encode()).unwrap();
+}
+
+/// Ingests the clean copy of `chain` whole (as a peer answers from height 0); expects
+/// `restored` quarantine events to complete, the chain to equal the clean one and the store to
+/// verify clean. The heights committed.
+fn refill_from_clean(w: &mut World, chain: &ChainId, restored: usize) -> Vec<u64> {
+    let (done, failure) = w.node.ingest_range(chain_blocks(&w.clean, chain), now_ms());
+    assert!(failure.is_none(), "{failure:?}");
+    assert_eq!(w.node.complete_restores(now_ms()).unwrap().len(), restored);
+    assert_eq!(chain_blocks(&w.node, chain), chain_blocks(&w.clean, chain));
+    assert!(w.node.verify(now_ms(), now_ms).unwrap().is_clean());
+    done.iter().map(|c| c.height).collect()
+}
+
 #[test]
 fn clean_store_verifies_clean() {
     let w = world();
@@ -219,12 +242,7 @@ fn rewritten_index_entry_is_found() {
 fn block_resigned_with_foreign_key_is_found() {
     let mut w = world();
     let chain = w.a.chain();
-    let hash = hash_at(&w.node, &chain, 5);
-    let mut block = w.node.store().block(&hash).unwrap().unwrap();
-    let foreign =
-        MemberKey::from_pkcs8_der(&w.c.member(Role::Provider, "Mallory").key_pkcs8_der).unwrap();
-    block.signature = block.header.sign(&foreign);
-    tamper::overwrite_block_bytes(w.node.store(), &hash, &block.encode()).unwrap();
+    resign_with_foreign_key(&w, &chain, 5);
     expect_found_and_repaired(&mut w, chain, 5..=5, ViolationKind::BadSignature);
 }
 
@@ -291,20 +309,8 @@ fn separate_damaged_runs_are_repaired_separately() {
         "{holes:?}"
     );
     // A whole-chain answer (as a peer sends from height 0) fills both and skips what is held.
-    let (done, failure) = w
-        .node
-        .ingest_range(chain_blocks(&w.clean, &chain), now_ms());
-    assert!(failure.is_none(), "{failure:?}");
-    assert_eq!(
-        done.iter().map(|c| c.height).collect::<Vec<_>>(),
-        vec![1, 4]
-    );
-    assert_eq!(w.node.complete_restores(now_ms()).unwrap().len(), 2);
-    assert_eq!(
-        chain_blocks(&w.node, &chain),
-        chain_blocks(&w.clean, &chain)
-    );
-    assert!(w.node.verify(now_ms(), now_ms).unwrap().is_clean());
+    let done = refill_from_clean(&mut w, &chain, 2);
+    assert_eq!(done, vec![1, 4]);
 }
 
 #[test]
@@ -404,16 +410,7 @@ fn a_run_reaching_the_head_above_an_open_hole_keeps_the_blocks_below_the_hole() 
         w.node.store().head(&chain).unwrap().map(|h| h.height),
         Some(1)
     );
-    let (_, failure) = w
-        .node
-        .ingest_range(chain_blocks(&w.clean, &chain), now_ms());
-    assert!(failure.is_none(), "{failure:?}");
-    assert_eq!(w.node.complete_restores(now_ms()).unwrap().len(), 2);
-    assert_eq!(
-        chain_blocks(&w.node, &chain),
-        chain_blocks(&w.clean, &chain)
-    );
-    assert!(w.node.verify(now_ms(), now_ms).unwrap().is_clean());
+    refill_from_clean(&mut w, &chain, 2);
 }
 
 #[test]
@@ -439,12 +436,7 @@ fn a_revoked_chain_is_listed_and_its_blocks_are_still_checked() {
     assert_eq!(report.blocks, 9);
 
     // A block of that chain re-signed on disk with a foreign key is found, as on any chain.
-    let hash = hash_at(&w.node, &chain, 3);
-    let mut block = w.node.store().block(&hash).unwrap().unwrap();
-    let foreign =
-        MemberKey::from_pkcs8_der(&w.c.member(Role::Provider, "Mallory").key_pkcs8_der).unwrap();
-    block.signature = block.header.sign(&foreign);
-    tamper::overwrite_block_bytes(w.node.store(), &hash, &block.encode()).unwrap();
+    resign_with_foreign_key(&w, &chain, 3);
     let report = w.node.verify(now_ms(), now_ms).unwrap();
     let found: Vec<(u64, ViolationKind)> = report
         .violations
@@ -481,14 +473,5 @@ fn scattered_damage_is_merged_into_a_bounded_number_of_runs() {
     for v in &report.violations {
         w.node.quarantine(v, now_ms()).unwrap();
     }
-    let (_, failure) = w
-        .node
-        .ingest_range(chain_blocks(&w.clean, &chain), now_ms());
-    assert!(failure.is_none(), "{failure:?}");
-    assert_eq!(w.node.complete_restores(now_ms()).unwrap().len(), limit);
-    assert_eq!(
-        chain_blocks(&w.node, &chain),
-        chain_blocks(&w.clean, &chain)
-    );
-    assert!(w.node.verify(now_ms(), now_ms).unwrap().is_clean());
+    refill_from_clean(&mut w, &chain, limit);
 }

@@ -12,24 +12,33 @@ use crate::error::{EngineResult, StoreError};
 use crate::keys;
 use crate::open::Store;
 
+/// Writes `value` under `key` in `tree` (`None`: removes the key), past every check, and
+/// flushes so the damage survives a restart.
+fn write_raw(
+    store: &Store,
+    tree: &sled::Tree,
+    key: &[u8],
+    value: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    match value {
+        Some(value) => tree.insert(key, value).engine().map(drop)?,
+        None => tree.remove(key).engine().map(drop)?,
+    }
+    store.flush()
+}
+
 /// Replaces the bytes stored under a block hash (the key stays).
 pub fn overwrite_block_bytes(
     store: &Store,
     hash: &BlockHash,
     bytes: &[u8],
 ) -> Result<(), StoreError> {
-    store
-        .trees()
-        .blocks
-        .insert(hash.as_bytes(), bytes)
-        .engine()?;
-    store.flush()
+    write_raw(store, &store.trees().blocks, hash.as_bytes(), Some(bytes))
 }
 
 /// Deletes a block's bytes, leaving every index entry that names it.
 pub fn remove_block(store: &Store, hash: &BlockHash) -> Result<(), StoreError> {
-    store.trees().blocks.remove(hash.as_bytes()).engine()?;
-    store.flush()
+    write_raw(store, &store.trees().blocks, hash.as_bytes(), None)
 }
 
 /// Points the chain index entry (chain, height) at `hash`.
@@ -39,12 +48,7 @@ pub fn set_chain_index(
     height: u64,
     hash: &BlockHash,
 ) -> Result<(), StoreError> {
-    store
-        .trees()
-        .chain_index
-        .insert(keys::height_key(chain, height), hash.as_bytes())
-        .engine()?;
-    store.flush()
+    set_chain_index_raw(store, chain, height, hash.as_bytes())
 }
 
 /// Replaces the bytes stored under a payload's content address.
@@ -53,12 +57,7 @@ pub fn overwrite_payload(
     hash: &PayloadHash,
     bytes: &[u8],
 ) -> Result<(), StoreError> {
-    store
-        .trees()
-        .payloads
-        .insert(hash.as_bytes(), bytes)
-        .engine()?;
-    store.flush()
+    write_raw(store, &store.trees().payloads, hash.as_bytes(), Some(bytes))
 }
 
 /// Deletes one `records` index entry.
@@ -67,12 +66,8 @@ pub fn remove_record_index(
     record: &RecordId,
     at: &EntryRef,
 ) -> Result<(), StoreError> {
-    store
-        .trees()
-        .records
-        .remove(keys::record_key(record, at))
-        .engine()?;
-    store.flush()
+    let key = keys::record_key(record, at);
+    write_raw(store, &store.trees().records, &key, None)
 }
 
 /// Writes arbitrary bytes as the chain index value of (chain, height) (a malformed index).
@@ -82,12 +77,8 @@ pub fn set_chain_index_raw(
     height: u64,
     value: &[u8],
 ) -> Result<(), StoreError> {
-    store
-        .trees()
-        .chain_index
-        .insert(keys::height_key(chain, height), value)
-        .engine()?;
-    store.flush()
+    let key = keys::height_key(chain, height);
+    write_raw(store, &store.trees().chain_index, &key, Some(value))
 }
 
 /// Plants a `records` index entry naming `at` as a version of `record` (it is not).
@@ -96,12 +87,8 @@ pub fn plant_record_index(
     record: &RecordId,
     at: &EntryRef,
 ) -> Result<(), StoreError> {
-    store
-        .trees()
-        .records
-        .insert(keys::record_key(record, at), &[][..])
-        .engine()?;
-    store.flush()
+    let key = keys::record_key(record, at);
+    write_raw(store, &store.trees().records, &key, Some(&[]))
 }
 
 /// Plants a `patients` index entry naming `at` as an entry of `patient` (it is not).
@@ -110,12 +97,8 @@ pub fn plant_patient_index(
     patient: &PatientRef,
     at: &EntryRef,
 ) -> Result<(), StoreError> {
-    store
-        .trees()
-        .patients
-        .insert(keys::patient_key(patient, at), &[][..])
-        .engine()?;
-    store.flush()
+    let key = keys::patient_key(patient, at);
+    write_raw(store, &store.trees().patients, &key, Some(&[]))
 }
 
 /// Sets the head record of `chain` to (height, hash), whatever the chain index holds.
@@ -125,10 +108,6 @@ pub fn set_head(
     height: u64,
     hash: &BlockHash,
 ) -> Result<(), StoreError> {
-    store
-        .trees()
-        .heads
-        .insert(chain.as_bytes(), &keys::head_value(height, hash)[..])
-        .engine()?;
-    store.flush()
+    let value = keys::head_value(height, hash);
+    write_raw(store, &store.trees().heads, chain.as_bytes(), Some(&value))
 }

@@ -120,12 +120,7 @@ fn check_everything(store: &Store, a: &Chain, b: &Chain) {
     );
     assert_eq!(store.certificate(&CertHash([0; 32])).unwrap(), None);
     // nothing the blocks imply is missing
-    for block in [a0, a1, b0] {
-        assert_eq!(
-            store.missing_index_entries(block, &block.hash()).unwrap(),
-            vec![]
-        );
-    }
+    assert_indexed(store, [a0, a1, b0]);
 }
 
 #[test]
@@ -307,12 +302,7 @@ fn a_long_run_commits_whole_across_several_transactions() {
         chain.blocks.last().map(head_of)
     );
     assert_eq!(store.blocks_range(&chain.id, 0, 100).unwrap(), chain.blocks);
-    for block in &chain.blocks {
-        assert_eq!(
-            store.missing_index_entries(block, &block.hash()).unwrap(),
-            vec![]
-        );
-    }
+    assert_indexed(&store, &chain.blocks);
 }
 
 #[test]

@@ -56,12 +56,7 @@ fn assert_cut(store: &Store, a: &Chain, b: &Chain, from: u64) {
             .unwrap();
         assert!(children.iter().all(|c| c.chain != a.id), "{children:?}");
     }
-    for block in kept {
-        assert_eq!(
-            store.missing_index_entries(block, &block.hash()).unwrap(),
-            vec![]
-        );
-    }
+    assert_indexed(store, kept);
     // B's own entries and edges stay: its block is still stored and sound.
     assert_eq!(
         store.parents_of(&b.at(0, 0)).unwrap(),
@@ -112,12 +107,7 @@ fn quarantine_cuts_keeps_bytes_and_recommit_restores() {
     commit(&store, &a.blocks[3..]);
     assert_eq!(store.blocks_range(&a.id, 0, 100).unwrap(), a.blocks);
     assert_eq!(store.head(&a.id).unwrap(), Some(head_of(&a.blocks[4])));
-    for block in &a.blocks {
-        assert_eq!(
-            store.missing_index_entries(block, &block.hash()).unwrap(),
-            vec![]
-        );
-    }
+    assert_indexed(&store, &a.blocks);
     store.mark_restored(1, 5_678).unwrap();
     let restored = store.quarantine_events().unwrap();
     assert_eq!(restored.len(), 1);
@@ -226,12 +216,7 @@ fn a_missing_block_or_malformed_index_value_is_listed_and_swept() {
     // Refilling: block 3, an unindexed orphan, is committed again in full.
     commit(&store, &a.blocks[3..]);
     assert_eq!(store.blocks_range(&a.id, 0, 100).unwrap(), a.blocks);
-    for block in &a.blocks {
-        assert_eq!(
-            store.missing_index_entries(block, &block.hash()).unwrap(),
-            vec![]
-        );
-    }
+    assert_indexed(&store, &a.blocks);
 }
 
 #[test]
@@ -261,12 +246,7 @@ fn a_sound_block_indexed_at_the_wrong_height_is_not_destroyed() {
     commit(&store, &a.blocks[3..]);
     assert_eq!(store.blocks_range(&a.id, 0, 100).unwrap(), a.blocks);
     assert_eq!(store.head(&a.id).unwrap(), Some(head_of(&a.blocks[4])));
-    for block in &a.blocks {
-        assert_eq!(
-            store.missing_index_entries(block, &block.hash()).unwrap(),
-            vec![]
-        );
-    }
+    assert_indexed(&store, &a.blocks);
 }
 
 #[test]
@@ -332,12 +312,7 @@ fn quarantining_a_run_below_the_head_leaves_a_hole_and_keeps_what_is_above() {
                 .is_empty()
         );
     }
-    for block in [&a.blocks[0], &a.blocks[1], &a.blocks[4]] {
-        assert_eq!(
-            store.missing_index_entries(block, &block.hash()).unwrap(),
-            vec![]
-        );
-    }
+    assert_indexed(&store, [&a.blocks[0], &a.blocks[1], &a.blocks[4]]);
     let amended = RecordId::derive(&a.id, 0, 0);
     assert_eq!(
         store.record_entries(&amended).unwrap(),
@@ -349,12 +324,7 @@ fn quarantining_a_run_below_the_head_leaves_a_hole_and_keeps_what_is_above() {
     commit(&store, &a.blocks[2..4]);
     assert_eq!(store.blocks_range(&a.id, 0, 100).unwrap(), a.blocks);
     assert_eq!(store.head(&a.id).unwrap(), Some(head_of(&a.blocks[4])));
-    for block in &a.blocks {
-        assert_eq!(
-            store.missing_index_entries(block, &block.hash()).unwrap(),
-            vec![]
-        );
-    }
+    assert_indexed(&store, &a.blocks);
 }
 
 #[test]
@@ -371,14 +341,8 @@ fn a_damaged_run_is_swept_only_within_its_range() {
             .unwrap()
             .is_empty()
     );
-    for h in [1, 3, 4] {
-        let block = &a.blocks[h];
-        assert_eq!(
-            store.missing_index_entries(block, &block.hash()).unwrap(),
-            vec![],
-            "height {h} keeps its entries"
-        );
-    }
+    // The other heights keep their entries.
+    assert_indexed(&store, [1, 3, 4].map(|h| &a.blocks[h]));
 }
 
 #[test]

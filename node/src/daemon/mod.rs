@@ -7,6 +7,7 @@
 pub mod intake;
 pub mod logging;
 pub mod network;
+pub mod responder;
 pub mod revocation;
 pub mod startup;
 pub mod verifier;

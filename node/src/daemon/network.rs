@@ -3,7 +3,7 @@
 //! - Gossip in: decode, validate through the ledger, report Accept / Reject / Ignore to
 //!   gossipsub (nothing is forwarded before that), fetch the gap or missing payloads, gossip new
 //!   equivocation evidence. Refusals are logged like the paper's Figure 3.
-//! - Sync in: answer heads, block ranges (trimmed to the response limit) and payloads.
+//! - Sync in: answered from the store by `responder`.
 //! - Blocks we author: gossiped on the blocks topic.
 //! - Anti-entropy: every few seconds, when a peer is admitted, and at once when the verifier has
 //!   quarantined a damaged run, compare heads with each admitted peer and fetch what is missing,
@@ -18,17 +18,13 @@ use std::time::Duration;
 
 use medchain_chain::{Rejection, Verdict};
 use medchain_net::{Acceptance, Client, Event, GossipMessage, InboundRequest, PeerId, Topic};
-use medchain_protocol::limits::{
-    MAX_BLOCKS_PER_RANGE, MAX_EVIDENCE_PER_RESPONSE, MAX_HEADS, MAX_INLINE_PAYLOAD_BYTES,
-    MAX_INLINE_PAYLOADS_TOTAL, MAX_SYNC_RESPONSE_BYTES,
-};
+use medchain_protocol::limits::{MAX_BLOCKS_PER_RANGE, MAX_EVIDENCE_PER_RESPONSE};
 use medchain_protocol::message::{SyncError, SyncErrorCode, WireMessage};
 use medchain_protocol::{
-    Block, BlockMessage, ChainHead, ChainId, EquivocationEvidence, PayloadHash, SyncRequest,
-    SyncResponse,
+    BlockMessage, ChainHead, ChainId, EquivocationEvidence, PayloadHash, SyncResponse,
 };
 use tokio::sync::mpsc;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 use super::intake::{Intake, count_rejection, take_block};
 use super::startup::now_ms;
@@ -211,13 +207,12 @@ impl Glue {
     async fn answer(&self, request: InboundRequest) {
         let service = self.service.clone();
         let query = request.request.clone();
-        let response =
-            blocking(move || respond(&service, query))
-                .await
-                .unwrap_or(SyncResponse::Error(SyncError {
-                    code: SyncErrorCode::Internal,
-                    message: "the responder failed".into(),
-                }));
+        let response = blocking(move || super::responder::respond(&service, query))
+            .await
+            .unwrap_or(SyncResponse::Error(SyncError {
+                code: SyncErrorCode::Internal,
+                message: "the responder failed".into(),
+            }));
         if let Err(e) = self.client.respond(request.reply, response).await {
             debug!(peer = %request.peer, error = %e, "sync response not sent");
         }
@@ -480,112 +475,6 @@ fn verdict(rejection: &Rejection) -> Acceptance {
 /// Runs blocking ledger work off the async runtime; `None` if the task failed.
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     tokio::task::spawn_blocking(work).await.ok()
-}
-
-/// The answer to a sync request, from the store.
-fn respond(service: &Service, request: SyncRequest) -> SyncResponse {
-    let internal = |e: medchain_store::StoreError| {
-        error!(error = %e, "store failed while answering a peer");
-        SyncResponse::Error(SyncError {
-            code: SyncErrorCode::Internal,
-            message: "store error".into(),
-        })
-    };
-    service.with_ledger(|ledger| {
-        let store = ledger.store();
-        match request {
-            SyncRequest::Heads => match store.heads() {
-                Ok(mut heads) => {
-                    heads.truncate(MAX_HEADS);
-                    SyncResponse::Heads(heads)
-                }
-                Err(e) => internal(e),
-            },
-            SyncRequest::Blocks { chain, from, limit } => {
-                match store.blocks_range(&chain, from, limit.min(MAX_BLOCKS_PER_RANGE)) {
-                    Ok(blocks) => SyncResponse::Blocks(fit_response(blocks)),
-                    Err(e) => internal(e),
-                }
-            }
-            SyncRequest::Range { chain, from, limit } => {
-                match store.blocks_range(&chain, from, limit.min(MAX_BLOCKS_PER_RANGE)) {
-                    Ok(blocks) => match with_inline_payloads(store, blocks) {
-                        Ok(messages) => SyncResponse::Range(messages),
-                        Err(e) => internal(e),
-                    },
-                    Err(e) => internal(e),
-                }
-            }
-            SyncRequest::Payload(hash) => match store.payload(&hash) {
-                Ok(Some(bytes)) => SyncResponse::Payload(bytes.into()),
-                Ok(None) => SyncResponse::NotFound,
-                Err(e) => internal(e),
-            },
-            SyncRequest::Evidence { skip } => match store.evidence() {
-                Ok(all) => SyncResponse::Evidence(
-                    all.into_iter()
-                        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
-                        .take(MAX_EVIDENCE_PER_RESPONSE)
-                        .collect(),
-                ),
-                Err(e) => internal(e),
-            },
-            SyncRequest::Hello(_) => SyncResponse::Error(SyncError {
-                code: SyncErrorCode::BadRequest,
-                message: "hello is answered by the network layer".into(),
-            }),
-        }
-    })
-}
-
-/// The longest prefix of `blocks` that fits a sync response.
-fn fit_response(blocks: Vec<Block>) -> Vec<Block> {
-    let budget = MAX_SYNC_RESPONSE_BYTES - 64 * 1024;
-    let mut used = 0;
-    blocks
-        .into_iter()
-        .take_while(|b| {
-            used += b.encode().len() + 8;
-            used <= budget
-        })
-        .collect()
-}
-
-/// The longest prefix of `blocks` that fits a sync response, each block with the payloads we
-/// hold that may travel inline (at most [`MAX_INLINE_PAYLOAD_BYTES`] each and
-/// [`MAX_INLINE_PAYLOADS_TOTAL`] per block, once each): the rest the requester fetches by hash.
-fn with_inline_payloads(
-    store: &medchain_store::Store,
-    blocks: Vec<Block>,
-) -> Result<Vec<BlockMessage>, medchain_store::StoreError> {
-    let budget = MAX_SYNC_RESPONSE_BYTES - 64 * 1024;
-    let mut used = 0;
-    let mut out = Vec::with_capacity(blocks.len());
-    for block in blocks {
-        let mut payloads = Vec::new();
-        let mut seen = HashSet::new();
-        let mut inline = 0;
-        for p in block.entries.iter().filter_map(|e| e.payload.as_ref()) {
-            let len = usize::try_from(p.len).unwrap_or(usize::MAX);
-            if len > MAX_INLINE_PAYLOAD_BYTES
-                || inline + len > MAX_INLINE_PAYLOADS_TOTAL
-                || !seen.insert(p.hash)
-            {
-                continue;
-            }
-            if let Some(bytes) = store.payload(&p.hash)? {
-                inline += bytes.len();
-                payloads.push(bytes.into());
-            }
-        }
-        // Sizes as encoded: the block, and each payload with its length prefix.
-        used += block.encode().len() + inline + 8 * (payloads.len() + 2);
-        if used > budget && !out.is_empty() {
-            break;
-        }
-        out.push(BlockMessage { block, payloads });
-    }
-    Ok(out)
 }
 
 fn missing_payloads(service: &Service, chain: ChainId, from: u64) -> Vec<PayloadHash> {

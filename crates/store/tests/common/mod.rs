@@ -140,6 +140,18 @@ pub fn commit(store: &Store, blocks: &[Block]) {
     store.commit_blocks(&writes).unwrap();
 }
 
+/// Every index entry each of `blocks` implies is held.
+pub fn assert_indexed<'a>(store: &Store, blocks: impl IntoIterator<Item = &'a Block>) {
+    for block in blocks {
+        assert_eq!(
+            store.missing_index_entries(block, &block.hash()).unwrap(),
+            vec![],
+            "height {}",
+            block.header.height
+        );
+    }
+}
+
 pub fn head_of(block: &Block) -> ChainHead {
     ChainHead {
         chain: block.header.chain,
