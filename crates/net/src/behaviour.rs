@@ -1,6 +1,6 @@
-//! The composed libp2p behaviour: gossipsub (validated, strictly signed, scored, filtered),
-//! the sync request-response protocol, identify, ping, and the block list used by membership
-//! gating.
+//! The composed libp2p behaviour: the block list used by membership gating, connection limits,
+//! gossipsub (validated, strictly signed, scored, filtered), the sync request-response protocol,
+//! identify and ping.
 
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ use medchain_protocol::message::{SyncRequest, SyncResponse};
 
 use crate::codec::{PROTOCOL, SyncCodec};
 use crate::config::Config;
+use crate::connection_limits;
 use crate::topics::{Topic, Topics};
 
 /// The largest gossipsub frame we send or accept: one block message at its protocol limit
@@ -33,12 +34,17 @@ pub type Gossipsub =
 /// The identify protocol version we announce.
 const IDENTIFY_PROTOCOL: &str = "/medchain/id/1";
 
-/// The node's libp2p behaviour.
+/// The node's libp2p behaviour. The swarm asks each field in order whether to accept a
+/// connection: the block list and the limits come first, so a connection they deny never
+/// reaches a behaviour that would record it.
 #[derive(NetworkBehaviour)]
 #[behaviour(to_swarm = "BehaviourEvent")]
 pub struct Behaviour {
-    /// Peers refused by membership gating (or by the node); their connections are denied.
+    /// Peers refused by membership gating (or by the node); their connections are denied. What
+    /// it holds mirrors the event loop's bounded, expiring `BlockRecord`.
     pub block_list: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    /// Limits on pending and established connections.
+    pub connection_limits: connection_limits::Behaviour,
     /// Gossip of blocks and evidence.
     pub gossipsub: Gossipsub,
     /// Sync requests (hello, heads, block ranges, payloads).
@@ -53,7 +59,7 @@ pub struct Behaviour {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum BehaviourEvent {
-    /// The block list has no events.
+    /// The block list and the connection limits have no events.
     BlockList(std::convert::Infallible),
     /// A gossipsub event.
     Gossipsub(gossipsub::Event),
@@ -188,6 +194,7 @@ impl Behaviour {
         );
         Ok(Behaviour {
             block_list: allow_block_list::Behaviour::default(),
+            connection_limits: connection_limits::Behaviour::new((&config.bounds).into()),
             gossipsub: gossipsub(config, topics)?,
             sync,
             identify,

@@ -37,6 +37,9 @@ pub enum Error {
     /// Dialling failed.
     #[error("dial failed: {0}")]
     Dial(#[from] libp2p::swarm::DialError),
+    /// Too many of our sync requests await their response (`Bounds::outbound_requests`).
+    #[error("too many sync requests in flight")]
+    TooManyRequests,
 }
 
 /// A command to the network task; each carries a oneshot for its reply.
@@ -94,12 +97,17 @@ pub enum Command {
         /// Whether it was connected.
         reply: oneshot::Sender<bool>,
     },
-    /// Block a peer: close its connections and refuse new ones.
+    /// Block a peer: close its connections and refuse new ones until the block ends.
     Block {
         /// The peer.
         peer: PeerId,
         /// Done.
         reply: oneshot::Sender<()>,
+    },
+    /// Blocked peers, the soonest to be unblocked first.
+    BlockedPeers {
+        /// The peers.
+        reply: oneshot::Sender<Vec<PeerId>>,
     },
     /// The addresses we listen on.
     ListenAddrs {
@@ -268,9 +276,17 @@ impl Client {
         self.call(|reply| Command::Disconnect { peer, reply }).await
     }
 
-    /// Blocks a peer: closes its connections and refuses new ones.
+    /// Blocks a peer: closes its connections and refuses new ones for `Timeouts::block`, or
+    /// less if `Bounds::blocked_peers` newer blocks push it out. A block is not a membership
+    /// decision: once it ends the peer may connect again and must pass the hello again.
     pub async fn block(&self, peer: PeerId) -> Result<(), Error> {
         self.call(|reply| Command::Block { peer, reply }).await
+    }
+
+    /// Blocked peers (refused by membership gating or blocked by the node), the soonest to be
+    /// unblocked first; never more than `Bounds::blocked_peers`.
+    pub async fn blocked_peers(&self) -> Result<Vec<PeerId>, Error> {
+        self.call(|reply| Command::BlockedPeers { reply }).await
     }
 
     /// The addresses we listen on.

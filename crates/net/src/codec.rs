@@ -4,6 +4,14 @@
 //! The length is checked against the message kind's limit before anything is allocated, and the
 //! whole read must finish within the decode timeout, so a peer can neither make us allocate more
 //! than the limit nor hold a stream open by trickling bytes.
+//!
+//! The answer to a hello is limited to [`MAX_HELLO_BYTES`] rather than the 16 MiB of other sync
+//! responses: anyone who connects is sent our hello, so that answer comes from peers not yet
+//! proven to be members. The frame alone does not say which request it answers, so the codec
+//! remembers it: libp2p's request-response handler clones the codec for each stream and, on an
+//! outbound stream, calls `write_request` then `read_response` on that same clone (and
+//! `read_request` then `write_response` on an inbound one), so the limit set when the request
+//! passes is the one applied to its response.
 
 use std::io;
 use std::time::Duration;
@@ -11,6 +19,7 @@ use std::time::Duration;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 use libp2p::request_response;
+use medchain_protocol::limits::MAX_HELLO_BYTES;
 use medchain_protocol::message::{SyncRequest, SyncResponse, WireMessage};
 
 /// The sync protocol's name.
@@ -19,24 +28,35 @@ pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/medchain/sync/1");
 /// Bytes of the length prefix.
 const PREFIX: usize = 4;
 
-/// The sync codec; carries the decode timeout.
+/// The sync codec; carries the decode timeout and the size limit of the response to the request
+/// this stream carries.
 #[derive(Clone, Debug)]
 pub struct SyncCodec {
     decode_timeout: Duration,
+    response_limit: usize,
 }
 
 impl Default for SyncCodec {
     fn default() -> Self {
-        SyncCodec {
-            decode_timeout: Duration::from_secs(10),
-        }
+        SyncCodec::new(Duration::from_secs(10))
+    }
+}
+
+/// The most bytes the response to `request` may take.
+pub fn response_limit(request: &SyncRequest) -> usize {
+    match request {
+        SyncRequest::Hello(_) => MAX_HELLO_BYTES,
+        _ => SyncResponse::MAX_BYTES,
     }
 }
 
 impl SyncCodec {
     /// A codec whose reads give up after `decode_timeout`.
     pub fn new(decode_timeout: Duration) -> Self {
-        SyncCodec { decode_timeout }
+        SyncCodec {
+            decode_timeout,
+            response_limit: SyncResponse::MAX_BYTES,
+        }
     }
 }
 
@@ -63,33 +83,32 @@ where
     Ok(buf)
 }
 
-/// Reads and decodes one message, within `timeout`.
-async fn read_message<M, T>(io: &mut T, timeout: Duration) -> io::Result<M>
+/// Reads and decodes one message of at most `max` bytes (never more than its kind's limit),
+/// within `timeout`.
+async fn read_message<M, T>(io: &mut T, timeout: Duration, max: usize) -> io::Result<M>
 where
     M: WireMessage,
     T: AsyncRead + Unpin + Send,
 {
-    let frame = tokio::time::timeout(timeout, read_frame(io, M::MAX_BYTES))
+    let frame = tokio::time::timeout(timeout, read_frame(io, max.min(M::MAX_BYTES)))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "sync frame decode timeout"))??;
     M::from_wire(&frame).map_err(invalid)
 }
 
-/// Encodes and writes one message, refusing to send more than its limit.
-async fn write_message<M, T>(io: &mut T, message: &M) -> io::Result<()>
+/// Encodes and writes one message, refusing to send more than `max` bytes (never more than its
+/// kind's limit).
+async fn write_message<M, T>(io: &mut T, message: &M, max: usize) -> io::Result<()>
 where
     M: WireMessage,
     T: AsyncWrite + Unpin + Send,
 {
     let bytes = message.to_wire();
-    if bytes.len() > M::MAX_BYTES {
+    let max = max.min(M::MAX_BYTES);
+    if bytes.len() > max {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!(
-                "sync message of {} bytes, limit {}",
-                bytes.len(),
-                M::MAX_BYTES
-            ),
+            format!("sync message of {} bytes, limit {max}", bytes.len()),
         ));
     }
     let len = u32::try_from(bytes.len()).map_err(invalid)?;
@@ -108,14 +127,18 @@ impl request_response::Codec for SyncCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_message(io, self.decode_timeout).await
+        let request: SyncRequest =
+            read_message(io, self.decode_timeout, SyncRequest::MAX_BYTES).await?;
+        // Our answer on this stream must fit what the requester will accept.
+        self.response_limit = response_limit(&request);
+        Ok(request)
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<SyncResponse>
     where
         T: AsyncRead + Unpin + Send,
     {
-        read_message(io, self.decode_timeout).await
+        read_message(io, self.decode_timeout, self.response_limit).await
     }
 
     async fn write_request<T>(
@@ -127,7 +150,8 @@ impl request_response::Codec for SyncCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_message(io, &request).await
+        self.response_limit = response_limit(&request);
+        write_message(io, &request, SyncRequest::MAX_BYTES).await
     }
 
     async fn write_response<T>(
@@ -139,7 +163,7 @@ impl request_response::Codec for SyncCodec {
     where
         T: AsyncWrite + Unpin + Send,
     {
-        write_message(io, &response).await
+        write_message(io, &response, self.response_limit).await
     }
 }
 
@@ -194,6 +218,74 @@ mod tests {
                     .await
                     .is_err()
             );
+        });
+    }
+
+    #[test]
+    fn the_answer_to_a_hello_is_limited_to_the_hello_size() {
+        block_on(async {
+            let hello = SyncRequest::Hello(medchain_protocol::message::Hello {
+                network: "n".to_owned(),
+                certificate: vec![1],
+                agent: "a".to_owned(),
+            });
+            // A frame one byte over the hello limit, but well within the sync response limit.
+            let over = [
+                &((MAX_HELLO_BYTES + 1) as u32).to_be_bytes()[..],
+                &vec![0u8; MAX_HELLO_BYTES + 1],
+            ]
+            .concat();
+            let mut codec = SyncCodec::default();
+            codec
+                .write_request(&PROTOCOL, &mut Cursor::new(Vec::new()), hello)
+                .await
+                .expect("write");
+            let err = codec
+                .read_response(&PROTOCOL, &mut Cursor::new(over.clone()))
+                .await
+                .expect_err("over the hello limit");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+            assert!(err.to_string().contains("limit"), "{err}");
+
+            // After another request the same frame is read (and fails only to decode).
+            let mut codec = SyncCodec::default();
+            codec
+                .write_request(&PROTOCOL, &mut Cursor::new(Vec::new()), SyncRequest::Heads)
+                .await
+                .expect("write");
+            let err = codec
+                .read_response(&PROTOCOL, &mut Cursor::new(over))
+                .await
+                .expect_err("not a response");
+            assert!(!err.to_string().contains("limit"), "{err}");
+        });
+    }
+
+    #[test]
+    fn a_responder_does_not_answer_a_hello_with_more_than_the_hello_size() {
+        block_on(async {
+            let mut codec = SyncCodec::default();
+            let mut request = Cursor::new(Vec::new());
+            let hello = SyncRequest::Hello(medchain_protocol::message::Hello {
+                network: "n".to_owned(),
+                certificate: vec![1],
+                agent: "a".to_owned(),
+            });
+            codec
+                .write_request(&PROTOCOL, &mut request, hello)
+                .await
+                .expect("write");
+            let mut responder = SyncCodec::default();
+            responder
+                .read_request(&PROTOCOL, &mut Cursor::new(request.into_inner()))
+                .await
+                .expect("read");
+            let big = SyncResponse::Payload(vec![0u8; MAX_HELLO_BYTES].into());
+            let err = responder
+                .write_response(&PROTOCOL, &mut Cursor::new(Vec::new()), big)
+                .await
+                .expect_err("over the hello limit");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         });
     }
 

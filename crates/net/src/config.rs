@@ -29,6 +29,10 @@ pub struct Timeouts {
     pub redial_initial: Duration,
     /// Longest delay between redials of a bootstrap peer.
     pub redial_max: Duration,
+    /// How long a refused or blocked peer stays blocked. After it, the peer may connect again
+    /// (and must pass the hello again: a peer still revoked or foreign is refused and blocked
+    /// anew), so the block list does not grow with every PeerId ever refused. Default 10 min.
+    pub block: Duration,
 }
 
 impl Default for Timeouts {
@@ -43,11 +47,13 @@ impl Default for Timeouts {
             heartbeat_initial_delay: Duration::from_millis(500),
             redial_initial: Duration::from_secs(1),
             redial_max: Duration::from_secs(60),
+            block: Duration::from_secs(600),
         }
     }
 }
 
-/// Bounds on queues and concurrency.
+/// Bounds on queues, concurrency and connections: nothing a peer can make the network layer hold
+/// grows past them. The defaults suit a consortium of up to a few hundred members.
 #[derive(Clone, Debug)]
 pub struct Bounds {
     /// Capacity of the command channel (client to event loop).
@@ -57,8 +63,42 @@ pub struct Bounds {
     pub events: usize,
     /// Gossip messages awaiting the node's judgement; beyond this, new ones are Ignored.
     pub pending_validations: usize,
+    /// Gossip messages relayed by one peer awaiting the node's judgement; beyond this, that
+    /// peer's new messages are Ignored (not forwarded) at once, so one peer cannot fill
+    /// [`pending_validations`](Self::pending_validations) for everyone. Default 512, an eighth
+    /// of the total.
+    pub validations_per_peer: usize,
     /// Concurrent sync streams per connection (inbound and outbound).
     pub streams_per_connection: usize,
+    /// Sync requests of one peer handed to the node and not yet answered; beyond this, the
+    /// network layer answers `Busy` at once without involving the node. Default 2.
+    pub inbound_requests_per_peer: usize,
+    /// Sync requests of the node awaiting their response (all peers together); beyond this,
+    /// [`Client::request`](crate::Client::request) fails with `TooManyRequests`. Default 1024.
+    pub outbound_requests: usize,
+    /// Blocked peers remembered (refused by membership gating or blocked by the node); when
+    /// full, the oldest block ends early. Each block also ends after [`Timeouts::block`].
+    /// Default 4096.
+    pub blocked_peers: usize,
+    /// Established connections with one peer. Two members dialling each other at the same time
+    /// end up with two; one more leaves room for a reconnection overlapping the old connection.
+    /// Default 3.
+    pub connections_per_peer: usize,
+    /// Incoming connections still in their handshake (TCP + noise + yamux, or QUIC). Bounds
+    /// the CPU an outsider can make us spend on handshakes at once; a refused member retries.
+    /// Default 128.
+    pub pending_incoming_connections: usize,
+    /// Outgoing dials not yet established; a bootstrap dial refused by this limit is retried
+    /// with backoff. Default 128.
+    pub pending_outgoing_connections: usize,
+    /// Established incoming connections. Default 768: every member of a few hundred dialling
+    /// us, with room for duplicates and for outsiders awaiting their hello deadline.
+    pub established_incoming_connections: usize,
+    /// Established outgoing connections. Default 512.
+    pub established_outgoing_connections: usize,
+    /// Established connections in both directions. Default 1024. Each costs the multiplexer's
+    /// buffers and up to 128 queued gossip messages of up to 2 MiB for a slow peer.
+    pub established_connections: usize,
 }
 
 impl Default for Bounds {
@@ -67,7 +107,17 @@ impl Default for Bounds {
             commands: 256,
             events: 1024,
             pending_validations: 4096,
+            validations_per_peer: 512,
             streams_per_connection: 16,
+            inbound_requests_per_peer: 2,
+            outbound_requests: 1024,
+            blocked_peers: 4096,
+            connections_per_peer: 3,
+            pending_incoming_connections: 128,
+            pending_outgoing_connections: 128,
+            established_incoming_connections: 768,
+            established_outgoing_connections: 512,
+            established_connections: 1024,
         }
     }
 }

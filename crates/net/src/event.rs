@@ -1,7 +1,7 @@
 //! `net::Event`: what the network layer reports to the node.
 
 use libp2p::gossipsub::MessageId;
-use libp2p::request_response::ResponseChannel;
+use libp2p::request_response::{InboundRequestId, ResponseChannel};
 use libp2p::{Multiaddr, PeerId};
 use medchain_protocol::identity::Role;
 use medchain_protocol::message::{SyncRequest, SyncResponse};
@@ -28,8 +28,15 @@ pub struct GossipMessage {
 
 /// The handle to answer one inbound sync request, with
 /// [`Client::respond`](crate::Client::respond). Dropping it makes the request fail for the peer.
+/// While the node holds it, the request counts against the peer's
+/// `Bounds::inbound_requests_per_peer`.
 #[derive(Debug)]
-pub struct ResponseHandle(pub(crate) ResponseChannel<SyncResponse>);
+pub struct ResponseHandle {
+    pub(crate) channel: ResponseChannel<SyncResponse>,
+    /// Who asked, and which request: to give back the peer's slot when answered.
+    pub(crate) peer: PeerId,
+    pub(crate) request: InboundRequestId,
+}
 
 /// An inbound sync request from an admitted peer (hellos are handled by the network layer).
 #[derive(Debug)]

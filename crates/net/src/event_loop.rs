@@ -1,14 +1,14 @@
 //! The one task that owns the Swarm: it takes [`Command`]s from the clients, turns swarm events
 //! into [`Event`]s, and keeps the state tied to the swarm (pending requests, messages awaiting
-//! judgement, membership, bootstrap redials). Gossip handling is in `gossip.rs`, sync and
-//! membership handling in `sync.rs`.
+//! judgement, membership, blocked peers, bootstrap redials). Gossip handling is in `gossip.rs`,
+//! sync and membership handling in `sync.rs`. Every map here is bounded: by the connection
+//! limits (per connected peer), by `Bounds`, or by the block record's capacity.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use libp2p::gossipsub::MessageId;
 use libp2p::request_response::OutboundRequestId;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{PeerId, Swarm, SwarmBuilder, noise, tcp, yamux};
@@ -18,14 +18,16 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::behaviour::{Behaviour, BehaviourEvent, BuildError};
+use crate::blocklist::BlockRecord;
 use crate::client::{Client, Command, Error};
 use crate::config::{Bounds, Config, Timeouts};
 use crate::event::Event;
 use crate::membership::{Peers, Refusal};
+use crate::quota::{InboundSlots, PendingValidations};
 use crate::redial::{Redial, peer_of};
 use crate::topics::{Topic, Topics};
 
-/// How often timeouts (validation, hello, redial) are checked.
+/// How often timeouts (validation, hello, block, redial) are checked.
 const TICK: Duration = Duration::from_millis(200);
 
 /// Why the network task could not start.
@@ -58,12 +60,17 @@ pub(crate) struct EventLoop {
     pub(crate) hello: Hello,
     pub(crate) peers: Peers,
     pub(crate) redial: Redial,
-    /// Outbound hellos, by request.
+    /// Outbound hellos, by request: at most one per connected peer (sent on its first
+    /// connection, dropped when answered, failed or the peer is gone).
     pub(crate) hellos: HashMap<OutboundRequestId, PeerId>,
-    /// Outbound sync requests of the node, by request.
+    /// Outbound sync requests of the node, by request; at most `Bounds::outbound_requests`.
     pub(crate) requests: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, Error>>>,
-    /// Gossip awaiting judgement: relaying peer and deadline.
-    pub(crate) validations: HashMap<MessageId, (PeerId, Instant)>,
+    /// Gossip awaiting judgement: relaying peer and deadline, with a quota per relay.
+    pub(crate) validations: PendingValidations,
+    /// Sync requests with the node and not yet answered, per peer.
+    pub(crate) inbound: InboundSlots,
+    /// Blocked peers and when their blocks end, mirrored in the behaviour's block list.
+    pub(crate) blocked: BlockRecord,
     /// libp2p's own metrics, when the caller gave a registry.
     metrics: Option<libp2p::metrics::Metrics>,
 }
@@ -129,14 +136,19 @@ pub fn start(
         network: config.network,
         consortium: config.consortium,
         timeouts: config.timeouts,
-        bounds: config.bounds,
+        bounds: config.bounds.clone(),
         topics,
         hello,
         peers: Peers::default(),
         redial,
         hellos: HashMap::new(),
         requests: HashMap::new(),
-        validations: HashMap::new(),
+        validations: PendingValidations::new(
+            config.bounds.pending_validations,
+            config.bounds.validations_per_peer,
+        ),
+        inbound: InboundSlots::new(config.bounds.inbound_requests_per_peer),
+        blocked: BlockRecord::new(config.bounds.blocked_peers),
     };
     let task = tokio::spawn(event_loop.run());
     Ok((Client::new(command_tx, peer_id), event_rx, task))
@@ -176,6 +188,10 @@ impl EventLoop {
 
     fn on_tick(&mut self, now: Instant) {
         self.expire_validations(now);
+        for peer in self.blocked.expired(now) {
+            tracing::debug!(%peer, "block ended");
+            self.swarm.behaviour_mut().block_list.unblock_peer(peer);
+        }
         for peer in self.peers.expired(now) {
             self.refuse(peer, Refusal::Timeout);
         }
@@ -193,10 +209,22 @@ impl EventLoop {
     /// Refuses a peer: blocks it (closing its connections) and reports why.
     pub(crate) fn refuse(&mut self, peer: PeerId, reason: Refusal) {
         tracing::warn!(%peer, %reason, "peer refused");
-        self.swarm.behaviour_mut().block_list.block_peer(peer);
+        self.block(peer);
         self.peers.disconnected(&peer);
-        self.redial.forget(&peer);
         let _ = self.emit(Event::PeerRefused { peer, reason });
+    }
+
+    /// Blocks a peer (closing its connections) until `Timeouts::block` from now, ending the
+    /// oldest block if the record is full, and stops redialling it.
+    fn block(&mut self, peer: PeerId) {
+        let until = Instant::now() + self.timeouts.block;
+        let block_list = &mut self.swarm.behaviour_mut().block_list;
+        if let Some(evicted) = self.blocked.block(peer, until) {
+            tracing::debug!(peer = %evicted, "block ended early: block list full");
+            block_list.unblock_peer(evicted);
+        }
+        block_list.block_peer(peer);
+        self.redial.forget(&peer);
     }
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
@@ -256,6 +284,10 @@ impl EventLoop {
                 if num_established == 0 {
                     tracing::debug!(peer = %peer_id, "disconnected");
                     self.peers.disconnected(&peer_id);
+                    // libp2p also reports each of its requests failed; these make sure nothing
+                    // of the peer stays behind whatever the order of events.
+                    self.inbound.forget(&peer_id);
+                    self.hellos.retain(|_, peer| *peer != peer_id);
                     self.redial.lost(&peer_id, Instant::now());
                     let _ = self.emit(Event::Disconnected(peer_id));
                 }
@@ -291,11 +323,12 @@ impl EventLoop {
                 response,
                 reply,
             } => {
+                self.inbound.give_back(&handle.peer, handle.request);
                 let result = self
                     .swarm
                     .behaviour_mut()
                     .sync
-                    .send_response(handle.0, response)
+                    .send_response(handle.channel, response)
                     .map_err(|_| Error::ResponseDropped);
                 let _ = reply.send(result);
             }
@@ -314,9 +347,11 @@ impl EventLoop {
                 let _ = reply.send(self.swarm.disconnect_peer_id(peer).is_ok());
             }
             Command::Block { peer, reply } => {
-                self.swarm.behaviour_mut().block_list.block_peer(peer);
-                self.redial.forget(&peer);
+                self.block(peer);
                 let _ = reply.send(());
+            }
+            Command::BlockedPeers { reply } => {
+                let _ = reply.send(self.blocked.peers());
             }
             Command::ListenAddrs { reply } => {
                 let _ = reply.send(self.swarm.listeners().cloned().collect());

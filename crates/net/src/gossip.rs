@@ -1,6 +1,8 @@
 //! Gossip handling in the network task: every received message gets exactly one judgement.
-//! Messages from peers that are not admitted, or published by auditors, are judged here; the
-//! rest go to the node, and those it does not judge within the validation timeout are Ignored.
+//! Messages from peers that are not admitted, or published by auditors, are judged here; so are
+//! those beyond the queue of messages awaiting the node (in total, or from their relaying peer);
+//! the rest go to the node, and those it does not judge within the validation timeout are
+//! Ignored.
 
 use std::time::Instant;
 
@@ -10,6 +12,7 @@ use medchain_protocol::identity::Role;
 
 use crate::event::{Event, GossipMessage};
 use crate::event_loop::EventLoop;
+use crate::quota::QueueFull;
 
 impl EventLoop {
     pub(crate) fn on_gossip(&mut self, event: gossipsub::Event) {
@@ -60,12 +63,17 @@ impl EventLoop {
             }
             (Some(Role::Provider), _) => {}
         }
-        if self.validations.len() >= self.bounds.pending_validations {
-            tracing::warn!("too many messages awaiting judgement; ignored");
+        let deadline = Instant::now() + self.timeouts.validation;
+        if let Err(full) = self.validations.insert(id.clone(), relay, deadline) {
+            // Ignored, not Rejected: a busy node is not the relay's fault. Not forwarded either;
+            // the node fetches what it missed by anti-entropy.
+            match full {
+                QueueFull::Total => tracing::warn!(%relay, "{full}; ignored"),
+                // A flooding relay must not flood the log too.
+                QueueFull::Relay => tracing::debug!(%relay, "{full}; ignored"),
+            }
             return self.judge(&id, &relay, MessageAcceptance::Ignore);
         }
-        let deadline = Instant::now() + self.timeouts.validation;
-        self.validations.insert(id.clone(), (relay, deadline));
         let event = Event::Gossip(GossipMessage {
             id: id.clone(),
             topic,
@@ -87,7 +95,7 @@ impl EventLoop {
         acceptance: MessageAcceptance,
     ) -> bool {
         match self.validations.remove(id) {
-            Some((pending_relay, _)) => {
+            Some(pending_relay) => {
                 if pending_relay != relay {
                     tracing::debug!(%relay, %pending_relay, "judgement names another relay");
                 }
@@ -100,15 +108,8 @@ impl EventLoop {
 
     /// Ignores every message whose judgement is overdue.
     pub(crate) fn expire_validations(&mut self, now: Instant) {
-        let overdue: Vec<(MessageId, PeerId)> = self
-            .validations
-            .iter()
-            .filter(|(_, (_, deadline))| *deadline <= now)
-            .map(|(id, (relay, _))| (id.clone(), *relay))
-            .collect();
-        for (id, relay) in overdue {
+        for (id, relay) in self.validations.overdue(now) {
             tracing::debug!(message = %id, "judgement overdue; ignored");
-            self.validations.remove(&id);
             self.judge(&id, &relay, MessageAcceptance::Ignore);
         }
     }

@@ -9,16 +9,21 @@
 //! Layout: [`config`] (what the caller passes in), [`topics`] (gossip topic names and filter),
 //! [`behaviour`] (the composed libp2p behaviour and gossipsub tuning), [`codec`] (sync frames),
 //! [`membership`] (hello checks and the admitted peer table), [`client`] (commands), [`event`]
-//! (what comes out), [`event_loop`] (the task owning the Swarm).
+//! (what comes out), [`event_loop`] (the task owning the Swarm). What a peer can make a node
+//! hold is bounded by [`connection_limits`] (connections), [`blocklist`] (blocked peers) and
+//! [`quota`] (per-peer shares of sync requests and gossip awaiting the node).
 
 pub mod behaviour;
+pub mod blocklist;
 pub mod client;
 pub mod codec;
 pub mod config;
+pub mod connection_limits;
 pub mod event;
 pub mod event_loop;
 mod gossip;
 pub mod membership;
+pub mod quota;
 pub mod redial;
 mod sync;
 pub mod topics;

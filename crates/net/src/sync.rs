@@ -1,9 +1,10 @@
 //! Sync and membership handling in the network task: hellos are answered and checked here (an
 //! admitted peer is announced, a refused one blocked); other requests from admitted peers go to
-//! the node with a reply handle, those from anyone else are refused.
+//! the node with a reply handle, up to the peer's share of requests the node has not answered
+//! yet (beyond it they are answered `Busy` here); those from anyone else are refused.
 
 use libp2p::PeerId;
-use libp2p::request_response::{self, Message, ResponseChannel};
+use libp2p::request_response::{self, InboundRequestId, Message, ResponseChannel};
 use medchain_protocol::limits::MAX_BLOCKS_PER_RANGE;
 use medchain_protocol::message::{Hello, SyncError, SyncErrorCode, SyncRequest, SyncResponse};
 use tokio::sync::oneshot;
@@ -33,6 +34,10 @@ impl EventLoop {
         }
         if self.peers.role(&peer).is_none() {
             let _ = reply.send(Err(Error::NotAdmitted(peer)));
+            return;
+        }
+        if self.requests.len() >= self.bounds.outbound_requests {
+            let _ = reply.send(Err(Error::TooManyRequests));
             return;
         }
         let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
@@ -88,10 +93,12 @@ impl EventLoop {
                 peer,
                 message:
                     Message::Request {
-                        request, channel, ..
+                        request_id,
+                        request,
+                        channel,
                     },
                 ..
-            } => self.on_request(peer, request, channel),
+            } => self.on_request(peer, request_id, request, channel),
             request_response::Event::Message {
                 peer,
                 message:
@@ -127,16 +134,27 @@ impl EventLoop {
                     let _ = reply.send(Err(Error::Request(error)));
                 }
             }
-            request_response::Event::InboundFailure { peer, error, .. } => {
+            // Whatever became of a request the node held (answered, dropped, timed out, the
+            // connection closed), its slot is given back, so a lost handle cannot leak one.
+            request_response::Event::InboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
                 tracing::debug!(%peer, %error, "inbound sync request failed");
+                self.inbound.give_back(&peer, request_id);
             }
-            request_response::Event::ResponseSent { .. } => {}
+            request_response::Event::ResponseSent {
+                peer, request_id, ..
+            } => self.inbound.give_back(&peer, request_id),
         }
     }
 
     fn on_request(
         &mut self,
         peer: PeerId,
+        request_id: InboundRequestId,
         request: SyncRequest,
         channel: ResponseChannel<SyncResponse>,
     ) {
@@ -162,16 +180,31 @@ impl EventLoop {
                 refusal(SyncErrorCode::NotAdmitted, "send a valid hello first"),
             );
         };
+        if !self.inbound.take(peer, request_id) {
+            tracing::debug!(%peer, "too many requests with the node; busy");
+            return self.respond(
+                channel,
+                refusal(SyncErrorCode::Busy, "too many requests in progress"),
+            );
+        }
         let event = Event::SyncRequest(InboundRequest {
             peer,
             role,
             request,
-            reply: ResponseHandle(channel),
+            reply: ResponseHandle {
+                channel,
+                peer,
+                request: request_id,
+            },
         });
         if let Err(event) = self.emit(event)
             && let Event::SyncRequest(refused) = *event
         {
-            self.respond(refused.reply.0, refusal(SyncErrorCode::Busy, "node busy"));
+            self.inbound.give_back(&peer, request_id);
+            self.respond(
+                refused.reply.channel,
+                refusal(SyncErrorCode::Busy, "node busy"),
+            );
         }
     }
 }

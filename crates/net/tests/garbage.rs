@@ -4,78 +4,16 @@
 
 mod common;
 
-use std::io;
 use std::time::Duration;
 
-use common::{Ca, Store, config, eventually, spawn};
-use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
-use libp2p::request_response::{self, ProtocolSupport};
+use common::{Ca, Store, config, eventually, raw, spawn};
+use futures::StreamExt;
+use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{StreamProtocol, SwarmBuilder, noise, tcp, yamux};
-use medchain_net::codec::PROTOCOL;
 use medchain_protocol::identity::Role;
 use medchain_protocol::limits::{MAX_SYNC_REQUEST_BYTES, PROTOCOL_VERSION};
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// Writes requests as raw bytes; reads whatever comes back.
-#[derive(Clone, Default)]
-struct RawCodec;
-
-async fn read_all<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    io.take(1 << 16).read_to_end(&mut buf).await?;
-    Ok(buf)
-}
-
-async fn write_all<T: AsyncWrite + Unpin + Send>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
-    io.write_all(bytes).await?;
-    io.close().await
-}
-
-impl request_response::Codec for RawCodec {
-    type Protocol = StreamProtocol;
-    type Request = Vec<u8>;
-    type Response = Vec<u8>;
-
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        read_all(io).await
-    }
-
-    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        read_all(io).await
-    }
-
-    async fn write_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        request: Vec<u8>,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        write_all(io, &request).await
-    }
-
-    async fn write_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        response: Vec<u8>,
-    ) -> io::Result<()>
-    where
-        T: AsyncWrite + Unpin + Send,
-    {
-        write_all(io, &response).await
-    }
-}
 
 fn frames() -> Vec<Vec<u8>> {
     let mut frames = vec![
@@ -108,23 +46,7 @@ async fn garbage_frames_are_refused_and_a_silent_peer_is_blocked() {
         let (cfg, _) = config(&ca, Role::Provider, "Hospital M");
         let member = spawn(cfg, Store::default()).await;
 
-        let mut raw = SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .expect("tcp")
-            .with_behaviour(|_| {
-                request_response::Behaviour::<RawCodec>::new(
-                    [(PROTOCOL, ProtocolSupport::Full)],
-                    request_response::Config::default(),
-                )
-            })
-            .expect("behaviour")
-            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(30)))
-            .build();
+        let mut raw = raw::sync_swarm();
         let raw_peer = *raw.local_peer_id();
         raw.dial(member.address.clone()).expect("dial");
 

@@ -36,6 +36,9 @@ pub const MAX_EVIDENCE_BYTES: usize = 16 << 10;
 pub const MAX_SYNC_REQUEST_BYTES: usize = 8 << 10;
 /// Bytes of one sync response (a range of blocks, or one payload).
 pub const MAX_SYNC_RESPONSE_BYTES: usize = 16 << 20;
+/// Bytes of the response to a hello (a hello with its certificate, or a refusal). Enforced by
+/// the requester before reading the frame: the answer comes from a peer not yet proven a member.
+pub const MAX_HELLO_BYTES: usize = 8 << 10;
 /// Blocks asked for in one range request.
 pub const MAX_BLOCKS_PER_RANGE: u32 = 256;
 /// Chain heads in one heads response (one per chain in the consortium).

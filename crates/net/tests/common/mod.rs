@@ -4,6 +4,8 @@
 
 #![allow(dead_code, missing_docs, clippy::expect_used, clippy::panic)]
 
+pub mod raw;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -73,6 +75,10 @@ pub struct Store {
     pub blocks: Vec<Block>,
     /// Never judge gossip (to exercise the judgement timeout).
     pub mute: bool,
+    /// Answer each sync request only after this long (each in its own task, so they overlap).
+    pub respond_after: Option<Duration>,
+    /// Drop every sync request's handle without answering.
+    pub drop_requests: bool,
 }
 
 pub struct Node {
@@ -158,8 +164,22 @@ async fn drive(
                     .expect("lock")
                     .requests
                     .push(inbound.request.clone());
+                if store.drop_requests {
+                    continue;
+                }
                 let response = answer(&store, &inbound.request);
-                let _ = client.respond(inbound.reply, response).await;
+                match store.respond_after {
+                    Some(delay) => {
+                        let client = client.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(delay).await;
+                            let _ = client.respond(inbound.reply, response).await;
+                        });
+                    }
+                    None => {
+                        let _ = client.respond(inbound.reply, response).await;
+                    }
+                }
             }
             Event::PeerAdmitted { peer, role, .. } => {
                 seen.lock().expect("lock").admitted.push((peer, role));
