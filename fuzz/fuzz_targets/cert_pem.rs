@@ -1,0 +1,7 @@
+//! Fuzz target `cert_pem`: runs `medchain_fuzz_harness::cert_pem` (see crates/fuzz-harness) on each input,
+//! under the allocation limit of `medchain_fuzz` (fuzz/src/lib.rs).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(init: medchain_fuzz::init(), |data: &[u8]| {
+    medchain_fuzz_harness::cert_pem(data)
+});
