@@ -47,6 +47,10 @@ pub enum Command {
     Status(Connect),
     /// A node's peers.
     Peers(Connect),
+    /// A provider node's writes: they pause at every start and after a rebuild or a repair of
+    /// its own chain until a peer confirms its head; `resume` lifts a pause by hand.
+    #[command(subcommand)]
+    Writes(WritesCommand),
     /// Attack simulation on a stopped node's store (the paper's scenario 2): rewrites stored
     /// bytes past every check, as an attacker with access to the repository would.
     #[command(subcommand)]
@@ -163,6 +167,30 @@ pub struct RecordHistory {
     /// text (default), json, dot or svg.
     #[arg(long, default_value = "text")]
     pub format: String,
+}
+
+/// `medchain writes ...`
+#[derive(Debug, Subcommand)]
+pub enum WritesCommand {
+    /// Lift a pause of writes by hand, recorded with who and why. Only for when no peer that
+    /// holds this node's chain can confirm its head (its only other holder is offline) and you
+    /// know this node holds the newest block of its chain: signing a height a peer holds forks
+    /// the chain for good. Refused while part of the chain awaits repair.
+    Resume(WritesResume),
+}
+
+/// Arguments of `writes resume`.
+#[derive(Debug, Args)]
+pub struct WritesResume {
+    /// How to reach the node.
+    #[command(flatten)]
+    pub connect: Connect,
+    /// Who decides (recorded in the signing record and the node's log).
+    #[arg(long)]
+    pub actor: String,
+    /// Why (recorded).
+    #[arg(long)]
+    pub reason: String,
 }
 
 /// `medchain chain ...`

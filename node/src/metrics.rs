@@ -78,6 +78,12 @@ pub struct Metrics {
     pub chain_lag: Family<ChainLabels, Gauge>,
     /// Peers admitted now.
     pub peers: Gauge,
+    /// 1 while the last integrity scan could not complete (no record is served), else 0.
+    pub store_unverified: Gauge,
+    /// Payloads the verifier found damaged or missing, waiting to be fetched by hash.
+    pub payloads_wanted: Gauge,
+    /// 1 while writes are paused (this node's head is not confirmed by a peer), else 0.
+    pub writes_paused: Gauge,
     /// Blocks waiting in the out-of-order buffer for earlier heights.
     pub buffered_blocks: Gauge,
     /// Bytes the process has allocated and not freed (jemalloc's `stats.allocated`).
@@ -109,6 +115,24 @@ impl Metrics {
         let chain_lag = Family::<ChainLabels, Gauge>::default();
         let peers = Gauge::default();
         let buffered_blocks = Gauge::default();
+        let writes_paused = Gauge::default();
+        let store_unverified = Gauge::default();
+        let payloads_wanted = Gauge::default();
+        registry.register(
+            "payloads_wanted",
+            "Payloads found damaged or missing, waiting to be fetched by hash from peers",
+            payloads_wanted.clone(),
+        );
+        registry.register(
+            "store_unverified",
+            "1 while the last integrity scan could not complete: no record is served until one does",
+            store_unverified.clone(),
+        );
+        registry.register(
+            "writes_paused",
+            "1 while writes are paused until a peer that holds this node's chain confirms its head",
+            writes_paused.clone(),
+        );
         let heap_allocated = Gauge::default();
         let heap_resident = Gauge::default();
         registry.register(
@@ -191,6 +215,9 @@ impl Metrics {
             chain_lag,
             peers,
             buffered_blocks,
+            writes_paused,
+            store_unverified,
+            payloads_wanted,
             heap_allocated,
             heap_resident,
         }
@@ -220,6 +247,11 @@ impl Metrics {
             &self.heap_resident,
             tikv_jemalloc_ctl::stats::resident::read(),
         );
+    }
+
+    /// Sets the writes-paused gauge (read at scrape time, like chain heights).
+    pub fn refresh_writes_paused(&self, paused: bool) {
+        self.writes_paused.set(i64::from(paused));
     }
 
     /// The metrics in Prometheus text format.

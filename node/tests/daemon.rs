@@ -36,6 +36,9 @@ fn serves_records_and_stops_cleanly_on_sigterm() {
     assert_eq!(node.terminate(), 0);
 }
 
+/// Every acknowledged record is in the store after kill -9. The restarted node has no peer to
+/// confirm its head, so its writes (and its audited reads, which write an access entry) stay
+/// paused until an operator lifts the pause, which is recorded.
 #[test]
 fn acknowledged_records_survive_kill_9() {
     let s = setup();
@@ -45,10 +48,62 @@ fn acknowledged_records_survive_kill_9() {
     node.child.wait().unwrap();
     drop(node);
     let node = start(&s);
+    // Every acknowledged record's entry is in a block the node holds (an unaudited read).
+    let (status, chains) = node.http("GET", "/v1/chains", &s.token, None);
+    assert_eq!(status, 200, "{chains}");
+    let chain = serde_json::from_str::<serde_json::Value>(&chains).unwrap()[0]["chain"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, blocks) = node.http(
+        "GET",
+        &format!("/v1/chains/{chain}/blocks?from=0&limit=256"),
+        &s.token,
+        None,
+    );
     for record in &records {
-        let (status, text) = node.http("GET", &format!("/v1/records/{record}"), &s.token, None);
-        assert_eq!(status, 200, "record {record} lost after kill -9: {text}");
+        assert!(
+            blocks.contains(record.as_str()),
+            "record {record} lost after kill -9"
+        );
     }
+    // Paused at start, said so in the status, the metric and a 503 with the reason.
+    let (_, status_text) = node.http("GET", "/v1/status", &s.token, None);
+    assert!(
+        status_text.contains("\"kind\":\"started\""),
+        "{status_text}"
+    );
+    let (_, metrics) = node.http("GET", "/metrics", &s.token, None);
+    assert!(metrics.contains("medchain_writes_paused 1"), "{metrics}");
+    let body = r#"{"kind":"create","patient":"MRN-9","payload":{"resourceType":"Observation"},"actor":"dr-1"}"#;
+    let (status, text) = node.http("POST", "/v1/records", &s.token, Some(body));
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("writes are paused"), "{text}");
+    // The operator lifts it by hand (no peer holds this chain), with who and why.
+    let api = format!("http://{}", node.api);
+    let token = s.data.join("api.token");
+    let (code, out, err) = cli(&[
+        "writes",
+        "resume",
+        "--api",
+        &api,
+        "--token-file",
+        p(&token),
+        "--actor",
+        "ops-1",
+        "--reason",
+        "single-node test: no peer holds this chain",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("\"started\""), "{out}");
+    let record = write_record(&node, &s.token, 6);
+    let (status, _) = node.http("GET", &format!("/v1/records/{record}"), &s.token, None);
+    assert_eq!(status, 200);
+    let signing = std::fs::read_to_string(s.data.join("signing.json")).unwrap();
+    assert!(
+        signing.contains("ops-1") && signing.contains("single-node test"),
+        "{signing}"
+    );
     assert_eq!(node.terminate(), 0);
 }
 
@@ -63,13 +118,13 @@ fn tampering_while_stopped_is_found_at_start() {
 
     // The attacker edits the repository while the node is down: height 2 of the only chain.
     {
-        let store = medchain_store::Store::open(&s.data.join("store")).unwrap();
+        let mut store = medchain_store::Store::open(&s.data.join("store")).unwrap();
         let head = store.heads().unwrap()[0];
         let hash = store.block_hash_at(&head.chain, 2).unwrap().unwrap();
         let mut bytes = store.raw_block_bytes(&hash).unwrap().unwrap();
         let last = bytes.len() - 3;
         bytes[last] ^= 0x01;
-        medchain_store::tamper::overwrite_block_bytes(&store, &hash, &bytes).unwrap();
+        medchain_store::tamper::overwrite_block_bytes(&mut store, &hash, &bytes).unwrap();
     }
 
     let (node, erase) = start_expecting_violation(&s);
@@ -78,7 +133,10 @@ fn tampering_while_stopped_is_found_at_start() {
     let body = r#"{"kind":"create","patient":"MRN-9","payload":{"resourceType":"Observation"},"actor":"dr-1"}"#;
     let (status, text) = node.http("POST", "/v1/records", &s.token, Some(body));
     assert_eq!(status, 503, "{text}");
-    assert!(text.contains("being repaired"), "{text}");
+    assert!(
+        text.contains("writes are paused (own_chain_quarantined)"),
+        "{text}"
+    );
     let (_, reports) = node.http("GET", "/v1/verify/reports", &s.token, None);
     assert!(reports.contains("\"height\":2"), "{reports}");
 }
@@ -186,5 +244,41 @@ fn cli_client_commands_talk_to_the_node() {
     assert!(!err.contains("MRN-77"), "{err}");
     let (code, _, err) = cli(&["status"]);
     assert_eq!(code, 2, "{err}");
+    assert_eq!(node.terminate(), 0);
+}
+
+/// A revocation list older (lower cRLNumber) than one the node has taken would lift
+/// revocations: the node refuses it, at start and when it is copied over the file while it
+/// runs, and the newest number it has taken survives restarts.
+#[test]
+fn an_older_revocation_list_is_refused() {
+    let ca = Ca::new();
+    let s = ca.node("a", "provider", "Hospital A", &[]);
+    let crl = ca.dir.join("crl.pem");
+    let old = std::fs::read(&crl).unwrap();
+    medchain(&["ca", "crl", "--ca", p(&ca.dir)]);
+    let node = start(&s);
+    assert_eq!(node.terminate(), 0);
+    assert_eq!(
+        std::fs::read_to_string(s.data.join("crl.number"))
+            .unwrap()
+            .trim(),
+        "2"
+    );
+    // The older list copied back while the node is stopped: it will not start with it.
+    let newer = std::fs::read(&crl).unwrap();
+    std::fs::write(&crl, &old).unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--config", p(&s.config)])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("older than number 2"), "{stderr}");
+    // With the newest list back it starts; the older one copied in while it runs is not taken.
+    std::fs::write(&crl, &newer).unwrap();
+    let mut node = start(&s);
+    std::fs::write(&crl, &old).unwrap();
+    node.wait_for("new revocation list not applied", Duration::from_secs(20));
     assert_eq!(node.terminate(), 0);
 }

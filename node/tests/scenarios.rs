@@ -116,7 +116,7 @@ fn testnet_demo_passes_every_scenario() {
     for (name, api) in &nodes {
         // Figure 1: every node holds the equivocation evidence against Hospital 1.
         let evidence = get(api, "/v1/evidence");
-        let evidence = evidence.as_array().unwrap();
+        let evidence = evidence["evidence"].as_array().unwrap();
         assert_eq!(evidence.len(), 1, "{name}: {evidence:?}");
         assert_eq!(evidence[0]["org"], "Hospital 1");
         // Scenario 1: the outsider's and the auditor's chains are held nowhere; Hospital 9's

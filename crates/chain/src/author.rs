@@ -87,12 +87,20 @@ pub enum AuthorError {
         /// The kind.
         kind: EntryKind,
     },
+    /// This node may not sign now (see `crate::signing`): paused until its head is confirmed,
+    /// or it would sign a new genesis over a chain it had.
+    #[error("{0}")]
+    Signing(#[from] crate::signing::SigningError),
     /// Our own block failed validation (e.g. our certificate expired or was revoked).
     #[error("our own block does not validate: {0}")]
     SelfCheck(Rejection),
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// Our chain's head is at the last height there is (a damaged head record): no block can
+    /// follow it.
+    #[error("this node's chain is at the last possible height; its head record is damaged")]
+    ChainFull,
 }
 
 /// A block this node authored, committed and flushed, with the positions of its entries.
@@ -146,6 +154,8 @@ impl Ledger {
             return Err(AuthorError::Empty);
         }
         check_record_ids(&drafts)?;
+        // The check that allows signing, under the same `&mut self` as the signing.
+        self.check_may_sign(&author.chain)?;
         let mut out = Vec::new();
         let mut offset = 0;
         let mut chunks = drafts.into_iter().peekable();
@@ -169,7 +179,15 @@ impl Ledger {
     ) -> Result<Authored, AuthorError> {
         let store = self.store().clone();
         let head = store.head(&author.chain)?;
-        let (height, prev) = head.map_or((0, BlockHash::ZERO), |h| (h.height + 1, h.hash));
+        let (height, prev) = match head {
+            None => (0, BlockHash::ZERO),
+            // A head at the end of the height range (only a damaged or planted head record gets
+            // there) has no next height: never wrap around to sign a second genesis.
+            Some(h) => match h.height.checked_add(1) {
+                Some(next) => (next, h.hash),
+                None => return Err(AuthorError::ChainFull),
+            },
+        };
         let previous = match head {
             Some(h) => store.block(&h.hash)?,
             None => None,
@@ -216,7 +234,7 @@ impl Ledger {
         if !kept_apart.is_empty() {
             let apart: Vec<(PayloadHash, &[u8])> =
                 kept_apart.iter().map(|(h, p)| (*h, p.as_slice())).collect();
-            store.put_hashed_payloads(&apart)?;
+            self.store.put_hashed_payloads(&apart)?;
         }
         let verified = verify_block(
             Decoded::from_block(block, inline),

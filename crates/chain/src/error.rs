@@ -88,6 +88,15 @@ pub enum Rejection {
     /// The out-of-order buffer is full.
     #[error("out-of-order buffer is full")]
     BufferFull,
+    /// A range answer that is not the consecutive heights of the chain asked for, from the
+    /// height asked for.
+    #[error("range answer is not consecutive heights of chain {chain} from {from}")]
+    RangeShape {
+        /// The chain asked for.
+        chain: ChainId,
+        /// The first height asked for.
+        from: u64,
+    },
     /// The store failed; nothing was accepted.
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -104,7 +113,8 @@ impl Rejection {
             | Rejection::ChainKeyMismatch(_)
             | Rejection::BadSignature
             | Rejection::CertificateNotCarried
-            | Rejection::TimeGoesBackwards => Verdict::Reject,
+            | Rejection::TimeGoesBackwards
+            | Rejection::RangeShape { .. } => Verdict::Reject,
             // An equivocating block (or one linking to the other side of an equivocation) is
             // validly signed: the relaying peer may honestly have seen that side first, so it is
             // not penalised. The block is not forwarded; its evidence travels on its own topic.
@@ -143,6 +153,7 @@ impl Rejection {
             Rejection::Duplicate(_) => "duplicate",
             Rejection::Equivocation { .. } => "equivocation",
             Rejection::BufferFull => "buffer_full",
+            Rejection::RangeShape { .. } => "range_shape",
             Rejection::Store(_) => "store",
         }
     }

@@ -6,9 +6,9 @@
 //! [`Ledger::store`].
 
 use medchain_protocol::{Block, BlockHash, BlockMessage, ChainId, EquivocationEvidence};
-use medchain_store::{BlockWrite, Store, StoreError};
+use medchain_store::{BlockWrite, Store, StoreError, StoreReader};
 
-use crate::buffer::{OutOfOrder, Pending};
+use crate::buffer::{Origin, OutOfOrder, Pending, Waiting};
 use crate::error::Rejection;
 use crate::trust::Trust;
 use crate::validate::Admission;
@@ -56,9 +56,12 @@ pub enum Ingested {
 
 /// The validated, durable copy of every chain this node holds.
 pub struct Ledger {
-    store: Store,
+    /// The write capability: the one `Store` of this database. Never handed out.
+    pub(crate) store: Store,
     trust: Trust,
     buffer: OutOfOrder,
+    /// Our own chain's signing state, on a provider node (see `crate::signing`).
+    pub(crate) signing: Option<crate::signing::Signing>,
 }
 
 impl std::fmt::Debug for Ledger {
@@ -76,12 +79,25 @@ impl Ledger {
             store,
             trust,
             buffer: OutOfOrder::default(),
+            signing: None,
         }
     }
 
-    /// Read access to the store.
-    pub fn store(&self) -> &Store {
+    /// Read access to the store (clone it for a reader that outlives this borrow).
+    pub fn store(&self) -> &StoreReader {
         &self.store
+    }
+
+    /// The write capability, for attack simulation in tests only (cargo feature `tamper`):
+    /// `medchain_store::tamper` needs it. The shipped node does not enable the feature.
+    #[cfg(feature = "tamper")]
+    pub fn store_for_tampering(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// Flushes the store (a clean shutdown).
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        self.store.flush()
     }
 
     /// The trust configuration.
@@ -102,6 +118,18 @@ impl Ledger {
     /// Validates one block and commits it if it is the next of its chain (with any buffered
     /// successors it releases). The store is flushed before this returns `Committed`.
     pub fn ingest(&mut self, decoded: Decoded, now_ms: u64) -> Result<Ingested, Rejection> {
+        self.ingest_from(decoded, Origin::default(), now_ms)
+    }
+
+    /// [`Ledger::ingest`] of a new block (gossip, `POST /v1/blocks`) that came through
+    /// `origin`: if it must wait for earlier heights, it counts against that origin's share of
+    /// the out-of-order buffer, and it is judged as new when released.
+    pub fn ingest_from(
+        &mut self,
+        decoded: Decoded,
+        origin: Origin,
+        now_ms: u64,
+    ) -> Result<Ingested, Rejection> {
         let structured = decoded.check_structure()?;
         let hash = structured.hash();
         let header = &structured.block().header;
@@ -117,7 +145,8 @@ impl Ledger {
             // full check runs when that block arrives.
             return match at {
                 Position::Ahead { expected } => {
-                    self.buffer_ahead(Pending::Unverified(structured), chain, expected, height)
+                    let pending = Pending::Unverified(structured);
+                    self.buffer_ahead(pending, origin, (chain, expected, height), now_ms)
                 }
                 _ => Err(Rejection::UnknownCertificate(cert)),
             };
@@ -129,26 +158,36 @@ impl Ledger {
             Position::Held => Err(Rejection::Duplicate(hash)),
             Position::Conflict(held) => self.equivocation(&signed, &held),
             Position::Ahead { expected } => {
-                self.buffer_ahead(Pending::Signed(signed), chain, expected, height)
+                let pending = Pending::Signed(signed);
+                self.buffer_ahead(pending, origin, (chain, expected, height), now_ms)
             }
             Position::Next | Position::Hole => {
                 let first = signed
                     .check_linkage(&self.store, now_ms)?
                     .check_payloads()?;
                 let run = self.release_buffered(first, now_ms);
-                Ok(Ingested::Committed(self.commit(&run)?))
+                let committed = self.commit(&run)?;
+                self.after_ingest(&committed, now_ms);
+                Ok(Ingested::Committed(committed))
             }
         }
     }
 
+    /// Buffers a new block ahead of a gap: `(chain, expected, height)` says which gap.
     fn buffer_ahead(
         &mut self,
         pending: Pending,
-        chain: ChainId,
-        expected: u64,
-        height: u64,
+        origin: Origin,
+        (chain, expected, height): (ChainId, u64, u64),
+        now_ms: u64,
     ) -> Result<Ingested, Rejection> {
-        if !self.buffer.insert(pending) {
+        let waiting = Waiting {
+            pending,
+            admission: Admission::New,
+            origin,
+            since_ms: now_ms,
+        };
+        if self.buffer.insert(waiting, now_ms).is_err() {
             return Err(Rejection::BufferFull);
         }
         Ok(Ingested::Buffered(Gap {
@@ -177,6 +216,27 @@ impl Ledger {
         self.ingest_messages(messages, now_ms)
     }
 
+    /// A sync `Range` answer for `chain` from `from`: refused whole unless it is consecutive
+    /// heights of that chain starting there (a peer must not slip other chains or heights in),
+    /// then ingested as [`Ledger::ingest_messages`].
+    pub fn ingest_range_answer(
+        &mut self,
+        chain: ChainId,
+        from: u64,
+        messages: Vec<BlockMessage>,
+        now_ms: u64,
+    ) -> (Vec<Committed>, Option<Rejection>) {
+        let consecutive = messages.iter().enumerate().all(|(i, m)| {
+            m.block.header.chain == chain
+                && u64::try_from(i).ok().and_then(|i| from.checked_add(i))
+                    == Some(m.block.header.height)
+        });
+        if !consecutive {
+            return (Vec::new(), Some(Rejection::RangeShape { chain, from }));
+        }
+        self.ingest_messages(messages, now_ms)
+    }
+
     /// [`Ledger::ingest_range`] for blocks that come with payloads (a sync `Range` answer): the
     /// payloads are checked against the entries and stored in the same transaction.
     pub fn ingest_messages(
@@ -186,8 +246,12 @@ impl Ledger {
     ) -> (Vec<Committed>, Option<Rejection>) {
         let mut run: Vec<VerifiedBlock> = Vec::new();
         let mut failure = None;
+        // The last certificate a block of this range was checked under: a block we already
+        // hold is skipped, and the next one may need its certificate (not in the store if
+        // the range is refilling the hole the carrying block left).
+        let mut seen_cert: Option<Vec<u8>> = None;
         for message in messages {
-            match self.verify_in_run(message, run.last(), now_ms) {
+            match self.verify_in_run(message, run.last(), &mut seen_cert, now_ms) {
                 Ok(Some(verified)) => run.push(verified),
                 Ok(None) => {}
                 Err(rejection) => {
@@ -201,7 +265,10 @@ impl Ledger {
             run.extend(released);
         }
         match self.commit(&run) {
-            Ok(committed) => (committed, failure),
+            Ok(committed) => {
+                self.after_ingest(&committed, now_ms);
+                (committed, failure)
+            }
             Err(error) => (Vec::new(), Some(error.into())),
         }
     }
@@ -213,16 +280,26 @@ impl Ledger {
         &mut self,
         message: BlockMessage,
         previous: Option<&VerifiedBlock>,
+        seen_cert: &mut Option<Vec<u8>>,
         now_ms: u64,
     ) -> Result<Option<VerifiedBlock>, Rejection> {
         let header = &message.block.header;
         let below = previous.filter(|p| {
             p.chain() == header.chain && p.height().checked_add(1) == Some(header.height)
         });
+        let known = below
+            .map(|b| b.certificate().to_vec())
+            .or_else(|| seen_cert.clone());
         let signed = Decoded::from_message(message)
             .check_structure()?
-            .check_certificate(&self.trust, &self.store, below, Admission::History)?
+            .check_certificate_known(
+                &self.trust,
+                &self.store,
+                known.as_deref(),
+                Admission::History,
+            )?
             .check_signature()?;
+        *seen_cert = Some(signed.certificate().to_vec());
         let position = signed.position(&self.store)?;
         match position {
             Position::Held => return Ok(None),
@@ -253,13 +330,17 @@ impl Ledger {
         let chain = first.chain();
         let mut run = vec![first];
         while let Some(last) = run.last() {
-            let Some(next) = self.buffer.take(&chain, last.height() + 1) else {
+            let Some(above) = last.height().checked_add(1) else {
                 break;
             };
-            let checked = match next {
+            let Some(next) = self.buffer.take(&chain, above, now_ms) else {
+                break;
+            };
+            // Judged under the admission it arrived with: a new block stays new.
+            let checked = match next.pending {
                 Pending::Signed(signed) => Ok(signed),
                 Pending::Unverified(structured) => structured
-                    .check_certificate(&self.trust, &self.store, Some(last), Admission::History)
+                    .check_certificate(&self.trust, &self.store, Some(last), next.admission)
                     .and_then(|certified| certified.check_signature()),
             };
             match checked
@@ -274,6 +355,23 @@ impl Ledger {
             self.buffer.drop_through(&chain, last.height());
         }
         run
+    }
+
+    /// Blocks from peers were committed: if any is of our own chain, signing pauses (we lacked
+    /// a block of our own chain that a peer had). A signing record that cannot be saved still
+    /// leaves the pause in force in memory, which is the safe side.
+    fn after_ingest(&mut self, committed: &[Committed], now_ms: u64) {
+        let Some(own) = self.own_chain() else {
+            return;
+        };
+        if let Some(highest) = committed
+            .iter()
+            .filter(|c| c.chain == own)
+            .map(|c| c.height)
+            .max()
+        {
+            let _ = self.note_own_blocks_from_peers(highest, now_ms);
+        }
     }
 
     /// Commits verified blocks (and their inline payloads) in one transaction, flushed.

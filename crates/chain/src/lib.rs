@@ -6,9 +6,12 @@
 //!   out-of-order [`buffer`], range ingest for sync, commits, equivocation evidence.
 //! - [`author`]: the local provider writes entries as the next blocks of its chain.
 //! - [`equivocation`]: checking evidence of a provider signing two blocks for one height.
+//! - [`reads`]: reads that serve only blocks signed by their chain's key (checked once each).
 //! - [`provenance`], [`render`]: a record's history across chains, as data, text and DOT.
 //! - [`verifier`]: the full scan of stored chains (its reports are kept in the store by
 //!   `stored_report`); [`repair`]: quarantine of what it finds, the holes to fetch, restores.
+//! - [`signing`]: whether this node may sign the next block of its own chain (never twice at
+//!   one height), with the signing record kept outside the store.
 //! - [`trust`]: the consortium root and CRLs, with a verified-certificate cache.
 //! - [`error`]: why a block is refused and how the network should treat the sender.
 //!
@@ -20,8 +23,10 @@ pub mod equivocation;
 pub mod error;
 pub mod ledger;
 pub mod provenance;
+pub mod reads;
 pub mod render;
 pub mod repair;
+pub mod signing;
 mod stored_report;
 pub mod svg;
 pub mod trust;
@@ -29,10 +34,13 @@ pub mod validate;
 pub mod verifier;
 
 pub use author::{Author, AuthorError, Authored, EntryDraft, PayloadDraft};
+pub use buffer::Origin;
 pub use error::{Rejection, Verdict};
 pub use ledger::{Committed, Gap, Ingested, Ledger};
 pub use provenance::{History, Limits, history};
+pub use reads::Reads;
 pub use repair::Repair;
+pub use signing::{Confirmation, PauseKind, PeerReport, Signing, SigningError};
 pub use trust::Trust;
 pub use validate::{Admission, Decoded, VerifiedBlock};
 pub use verifier::{Report, Violation, ViolationKind};

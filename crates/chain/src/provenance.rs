@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use medchain_protocol::identity::org_of;
 use medchain_protocol::{Block, ChainId, EntryKind, EntryRef, Parent, PayloadHash, RecordId};
-use medchain_store::{Store, StoreError};
+use medchain_store::StoreError;
+
+use crate::reads::Reads;
 use serde::Serialize;
 
 /// Bounds of one history query.
@@ -105,9 +107,9 @@ pub enum HistoryError {
     Store(#[from] StoreError),
 }
 
-/// Reads blocks once per query.
+/// Reads blocks once per query, each checked to be signed by its chain's key.
 struct Reader<'a> {
-    store: &'a Store,
+    reads: &'a Reads,
     blocks: HashMap<(ChainId, u64), Option<Block>>,
     orgs: HashMap<ChainId, Option<String>>,
 }
@@ -115,7 +117,7 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn block(&mut self, chain: ChainId, height: u64) -> Result<Option<&Block>, StoreError> {
         if !self.blocks.contains_key(&(chain, height)) {
-            let block = self.store.block_at(&chain, height)?;
+            let block = self.reads.block_at(&chain, height)?;
             self.blocks.insert((chain, height), block);
         }
         Ok(self.blocks.get(&(chain, height)).and_then(Option::as_ref))
@@ -148,7 +150,7 @@ impl<'a> Reader<'a> {
         // Only entries held here that are versions of this record: an index key planted or
         // left by damage names another entry.
         let mut versions = Vec::new();
-        for at in self.store.record_entries(&record)? {
+        for at in self.reads.store().record_entries(&record)? {
             if let Some((entry, time_ms)) = self.entry(&at)?
                 && entry.record == record
             {
@@ -166,10 +168,14 @@ impl<'a> Reader<'a> {
         if let Some(chain) = node.chain {
             node.org = self.org(chain)?;
         }
+        // Counted from their own index: reading a record never walks its accesses.
+        node.accesses =
+            usize::try_from(self.reads.store().access_count(&record)?).unwrap_or(usize::MAX);
         let mut parents = Vec::new();
         for (at, entry, time_ms) in versions {
             match entry.kind {
-                EntryKind::Access => node.accesses += 1,
+                // Access entries are indexed apart; one here was planted: not a version.
+                EntryKind::Access => {}
                 kind => {
                     node.disposed |= kind == EntryKind::Dispose;
                     parents.extend(entry.parents.iter().map(|p| (at, kind, *p)));
@@ -189,9 +195,9 @@ impl<'a> Reader<'a> {
 }
 
 /// The history of `record`: its versions, what it was derived from and what was derived from it.
-pub fn history(store: &Store, record: RecordId, limits: Limits) -> Result<History, HistoryError> {
+pub fn history(reads: &Reads, record: RecordId, limits: Limits) -> Result<History, HistoryError> {
     let mut reader = Reader {
-        store,
+        reads,
         blocks: HashMap::new(),
         orgs: HashMap::new(),
     };
@@ -317,18 +323,19 @@ impl Walk {
                 continue;
             }
             let mut named_by: Vec<(Parent, EntryRef)> = reader
-                .store
+                .reads
+                .store()
                 .children_of(&Parent::Record(record))?
                 .into_iter()
                 .map(|child| (Parent::Record(record), child))
                 .collect();
-            for at in reader.store.record_entries(&record)? {
+            for at in reader.reads.store().record_entries(&record)? {
                 // Only the record's own entries (the index could name another).
                 if !matches!(reader.entry(&at)?, Some((entry, _)) if entry.record == record) {
                     continue;
                 }
                 let parent = Parent::Entry(at);
-                let children = reader.store.children_of(&parent)?;
+                let children = reader.reads.store().children_of(&parent)?;
                 named_by.extend(children.into_iter().map(|child| (parent, child)));
             }
             for (parent, via) in named_by {

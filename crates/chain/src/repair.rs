@@ -20,8 +20,6 @@ pub struct Repair {
     pub from_height: u64,
     /// The last height to re-fetch (inclusive).
     pub to_height: u64,
-    /// The corrupt payload to re-fetch, if the violation was a payload.
-    pub payload: Option<PayloadHash>,
 }
 
 impl Ledger {
@@ -35,15 +33,26 @@ impl Ledger {
             violation.to_height,
             violation.detail
         );
+        if self.own_chain() == Some(violation.chain) {
+            // Blocks at heights the network holds are about to leave our store: signing now
+            // could sign them again. Paused in memory even if the record cannot be saved.
+            let _ = self.pause_writes(
+                crate::signing::PauseKind::OwnChainQuarantined,
+                format!(
+                    "heights {} to {} of this node's chain are in quarantine, being refetched",
+                    violation.height, violation.to_height
+                ),
+                now_ms,
+            );
+        }
         let heights = violation.height..=violation.to_height.max(violation.height);
         let event = self
-            .store()
+            .store
             .quarantine_range(&violation.chain, heights, now_ms, &reason)?;
         Ok(Repair {
             chain: violation.chain,
             from_height: event.from_height,
             to_height: event.to_height,
-            payload: violation.payload,
             event,
         })
     }
@@ -82,8 +91,8 @@ impl Ledger {
     /// Puts back a payload fetched from a peer after its stored copy was found corrupt: the bytes
     /// are stored under their own hash, replacing what was there.
     pub fn restore_payload(&mut self, bytes: &[u8]) -> Result<PayloadHash, StoreError> {
-        let hashes = self.store().put_payloads(&[bytes])?;
-        self.store().flush()?;
+        let hashes = self.store.put_payloads(&[bytes])?;
+        self.store.flush()?;
         Ok(hashes
             .first()
             .copied()
@@ -109,7 +118,7 @@ impl Ledger {
                 .first_unindexed(&event.chain, event.from_height, event.to_height)?
                 .is_none();
             if refilled {
-                self.store().mark_restored(event.id, now_ms)?;
+                self.store.mark_restored(event.id, now_ms)?;
                 done.push(event);
             }
         }

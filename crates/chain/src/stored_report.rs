@@ -1,8 +1,10 @@
-//! Verifier reports as kept in the store: the current layout, and the one before violations
-//! named the end of their damaged run and reports counted heights awaiting repair (stores
-//! written up to 2026-11-25), so past reports stay readable after an upgrade.
+//! Verifier reports as kept in the store: the current layout; the one before reports listed
+//! damaged payloads and stray entries apart (stores written up to 2026-11-27); and the one
+//! before violations named the end of their damaged run and reports counted heights awaiting
+//! repair (up to 2026-11-25). Past reports stay readable after an upgrade.
 
 use medchain_protocol::{ChainId, PayloadHash, encoding};
+use medchain_store::StrayEntry;
 use serde::{Deserialize, Serialize};
 
 use crate::verifier::{Report, Violation, ViolationKind};
@@ -21,10 +23,49 @@ pub fn decode(bytes: &[u8]) -> Option<Report> {
     encoding::decode::<Report>(bytes, MAX_REPORT_BYTES)
         .ok()
         .or_else(|| {
+            encoding::decode::<ReportBeforeStray>(bytes, MAX_REPORT_BYTES)
+                .ok()
+                .map(Into::into)
+        })
+        .or_else(|| {
             encoding::decode::<ReportBeforeRuns>(bytes, MAX_REPORT_BYTES)
                 .ok()
                 .map(Into::into)
         })
+}
+
+/// The layout before damaged payloads and stray entries were listed apart.
+#[derive(Serialize, Deserialize)]
+struct ReportBeforeStray {
+    started_ms: u64,
+    finished_ms: u64,
+    chains: u64,
+    blocks: u64,
+    entries: u64,
+    payloads: u64,
+    missing_payloads: Vec<PayloadHash>,
+    revoked_chains: Vec<ChainId>,
+    violations: Vec<Violation>,
+    awaiting_repair: u64,
+}
+
+impl From<ReportBeforeStray> for Report {
+    fn from(old: ReportBeforeStray) -> Self {
+        Report {
+            started_ms: old.started_ms,
+            finished_ms: old.finished_ms,
+            chains: old.chains,
+            blocks: old.blocks,
+            entries: old.entries,
+            payloads: old.payloads,
+            missing_payloads: old.missing_payloads,
+            revoked_chains: old.revoked_chains,
+            violations: old.violations,
+            awaiting_repair: old.awaiting_repair,
+            damaged_payloads: Vec::new(),
+            stray: Vec::<StrayEntry>::new(),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -74,6 +115,8 @@ impl From<ReportBeforeRuns> for Report {
                 })
                 .collect(),
             awaiting_repair: 0,
+            damaged_payloads: Vec::new(),
+            stray: Vec::new(),
         }
     }
 }
@@ -102,6 +145,25 @@ mod tests {
                 payload: None,
             }],
         }
+    }
+
+    #[test]
+    fn a_report_stored_before_stray_entries_reads_back() {
+        let old = ReportBeforeStray {
+            started_ms: 1,
+            finished_ms: 2,
+            chains: 3,
+            blocks: 4,
+            entries: 5,
+            payloads: 6,
+            missing_payloads: vec![],
+            revoked_chains: vec![],
+            violations: vec![],
+            awaiting_repair: 7,
+        };
+        let report = decode(&encoding::encode(&old)).unwrap();
+        assert_eq!((report.blocks, report.awaiting_repair), (4, 7));
+        assert!(report.stray.is_empty() && report.damaged_payloads.is_empty());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! non-member is refused with the reason that matters ("unknown issuer").
 
 use medchain_protocol::{Block, BlockHash, BlockMessage, ChainId, EntryRef, PayloadHash};
-use medchain_store::Store;
+use medchain_store::StoreReader;
 
 use crate::error::Rejection;
 use crate::trust::{Provider, Trust};
@@ -119,6 +119,11 @@ impl Structured {
         self.hash
     }
 
+    /// Bytes held: the encoded block and its inline payloads, as received.
+    pub fn size(&self) -> usize {
+        self.d.encoded.len() + self.d.payloads.iter().map(|p| p.len()).sum::<usize>()
+    }
+
     /// Certificate: the block's signer certificate chains to the consortium root, carries the
     /// provider role, was valid at the block's time, is not revoked, and its key owns the
     /// block's chain. The certificate is the one the block carries, else its verified
@@ -126,17 +131,31 @@ impl Structured {
     pub fn check_certificate(
         self,
         trust: &Trust,
-        store: &Store,
+        store: &StoreReader,
         previous: Option<&VerifiedBlock>,
         admission: Admission,
     ) -> Result<Certified, Rejection> {
-        let header = &self.d.block.header;
-        let from_previous = previous
-            .filter(|p| p.block.header.cert == header.cert)
+        let known = previous
+            .filter(|p| p.block.header.cert == self.d.block.header.cert)
             .map(|p| p.certificate.clone());
-        let cert = match (&self.d.block.certificate, from_previous) {
+        self.check_certificate_known(trust, store, known.as_deref(), admission)
+    }
+
+    /// [`Structured::check_certificate`] with a certificate the caller already holds (the
+    /// verifier keeps those its walk has seen carried): used only if it hashes to the one the
+    /// header names; else the carried one, else the store's.
+    pub fn check_certificate_known(
+        self,
+        trust: &Trust,
+        store: &StoreReader,
+        known: Option<&[u8]>,
+        admission: Admission,
+    ) -> Result<Certified, Rejection> {
+        let header = &self.d.block.header;
+        let known = known.filter(|der| medchain_protocol::CertHash::of(der) == header.cert);
+        let cert = match (&self.d.block.certificate, known) {
             (Some(der), _) => der.clone(),
-            (None, Some(der)) => der,
+            (None, Some(der)) => der.to_vec(),
             (None, None) => store
                 .certificate(&header.cert)?
                 .ok_or(Rejection::UnknownCertificate(header.cert))?,
@@ -203,9 +222,16 @@ pub enum Position {
 }
 
 /// Where a block with this header and hash stands against the store.
-pub fn position(store: &Store, block: &Block, hash: &BlockHash) -> Result<Position, Rejection> {
+pub fn position(
+    store: &StoreReader,
+    block: &Block,
+    hash: &BlockHash,
+) -> Result<Position, Rejection> {
     let header = &block.header;
-    let expected = store.head(&header.chain)?.map_or(0, |head| head.height + 1);
+    // A head record at the last height (damaged, or a chain that long) has nothing after it.
+    let expected = store
+        .head(&header.chain)?
+        .map_or(0, |head| head.height.saturating_add(1));
     if header.height < expected {
         return Ok(match store.block_hash_at(&header.chain, header.height)? {
             Some(held) if &held == hash => Position::Held,
@@ -235,15 +261,20 @@ impl Signed {
         &self.c.certificate
     }
 
+    /// Bytes held: the encoded block and its inline payloads, as received.
+    pub fn size(&self) -> usize {
+        self.c.s.size()
+    }
+
     /// Where this block stands against the store.
-    pub fn position(&self, store: &Store) -> Result<Position, Rejection> {
+    pub fn position(&self, store: &StoreReader) -> Result<Position, Rejection> {
         position(store, self.block(), &self.hash())
     }
 
     /// Linkage against the store: the block must be the next one of its chain, or fill a hole,
     /// and link to the block we hold below it; a block filling a hole must also be the one the
     /// block we hold above it links to.
-    pub fn check_linkage(self, store: &Store, now_ms: u64) -> Result<Linked, Rejection> {
+    pub fn check_linkage(self, store: &StoreReader, now_ms: u64) -> Result<Linked, Rejection> {
         let header = &self.block().header;
         let position = self.position(store)?;
         match position {
@@ -282,7 +313,7 @@ impl Signed {
     /// A block filling a hole must be the one the block we hold above it names as its
     /// predecessor. Both are signed by the chain's provider, so a mismatch means the peer's copy
     /// and ours differ: the block is refused and the hole waits for another peer.
-    pub fn check_held_successor(&self, store: &Store) -> Result<(), Rejection> {
+    pub fn check_held_successor(&self, store: &StoreReader) -> Result<(), Rejection> {
         let header = &self.block().header;
         let Some(above) = header.height.checked_add(1) else {
             return Ok(());
@@ -306,7 +337,7 @@ impl Signed {
         }
         if let Some(previous) = previous {
             let (prev_hash, prev) = (previous.hash(), &previous.header);
-            if prev.chain != header.chain || prev.height + 1 != header.height {
+            if prev.chain != header.chain || prev.height.checked_add(1) != Some(header.height) {
                 return Err(Rejection::BrokenLink {
                     height: header.height.saturating_sub(1),
                 });
@@ -439,7 +470,7 @@ impl VerifiedBlock {
 pub fn verify_block(
     decoded: Decoded,
     trust: &Trust,
-    store: &Store,
+    store: &StoreReader,
     now_ms: u64,
 ) -> Result<VerifiedBlock, Rejection> {
     decoded

@@ -107,7 +107,7 @@ fn figure5() -> Figure5 {
 #[test]
 fn derived_record_history_is_exact() {
     let f = figure5();
-    let h = history(f.node.store(), f.c_record, Limits::default()).unwrap();
+    let h = history(&reads(&f.node), f.c_record, Limits::default()).unwrap();
     assert_eq!(h.root, f.c_record);
     let ids: Vec<_> = h.records.iter().map(|r| r.record).collect();
     assert_eq!(ids.len(), 3);
@@ -173,7 +173,7 @@ fn derived_record_history_is_exact() {
 #[test]
 fn source_record_history_shows_descendants() {
     let f = figure5();
-    let h = history(f.node.store(), f.a_record, Limits::default()).unwrap();
+    let h = history(&reads(&f.node), f.a_record, Limits::default()).unwrap();
     assert_eq!(h.records[0].record, f.a_record);
     assert!(
         h.derivations
@@ -194,7 +194,7 @@ fn source_record_history_shows_descendants() {
 fn limits_truncate_and_unknown_records_are_errors() {
     let f = figure5();
     let h = history(
-        f.node.store(),
+        &reads(&f.node),
         f.c_record,
         Limits {
             max_depth: 32,
@@ -205,7 +205,7 @@ fn limits_truncate_and_unknown_records_are_errors() {
     assert_eq!(h.records.len(), 2);
     assert!(h.truncated);
     let h = history(
-        f.node.store(),
+        &reads(&f.node),
         f.c_record,
         Limits {
             max_depth: 0,
@@ -216,7 +216,7 @@ fn limits_truncate_and_unknown_records_are_errors() {
     assert_eq!(h.records.len(), 1);
     assert!(h.truncated);
     let unknown = medchain_protocol::RecordId([9; 16]);
-    assert!(history(f.node.store(), unknown, Limits::default()).is_err());
+    assert!(history(&reads(&f.node), unknown, Limits::default()).is_err());
 }
 
 /// The y coordinate of the SVG text line that names `record`.
@@ -238,7 +238,7 @@ fn svg_row_of(svg: &str, record: &medchain_protocol::RecordId) -> f64 {
 #[test]
 fn svg_draws_sources_above_the_merged_record() {
     let f = figure5();
-    let h = history(f.node.store(), f.c_record, Limits::default()).unwrap();
+    let h = history(&reads(&f.node), f.c_record, Limits::default()).unwrap();
     let svg = h.to_svg();
     assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
     assert!(svg.ends_with("</svg>\n"));
@@ -262,12 +262,17 @@ fn svg_draws_sources_above_the_merged_record() {
 
 #[test]
 fn planted_index_entries_do_not_change_a_history() {
-    let f = figure5();
-    let before = history(f.node.store(), f.a_record, Limits::default()).unwrap();
-    let merge = history(f.node.store(), f.c_record, Limits::default()).unwrap();
+    let mut f = figure5();
+    let before = history(&reads(&f.node), f.a_record, Limits::default()).unwrap();
+    let merge = history(&reads(&f.node), f.c_record, Limits::default()).unwrap();
     let merge_at = merge.records[0].versions[0].at;
     // The merged entry named as a version of A's record: a lie the entry itself contradicts.
-    medchain_store::tamper::plant_record_index(f.node.store(), &f.a_record, &merge_at).unwrap();
-    let after = history(f.node.store(), f.a_record, Limits::default()).unwrap();
+    medchain_store::tamper::plant_record_index(
+        f.node.store_for_tampering(),
+        &f.a_record,
+        &merge_at,
+    )
+    .unwrap();
+    let after = history(&reads(&f.node), f.a_record, Limits::default()).unwrap();
     assert_eq!(after, before);
 }

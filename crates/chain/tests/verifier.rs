@@ -6,56 +6,10 @@
 mod common;
 
 use common::*;
-use medchain_chain::{Author, Decoded, Ledger, ViolationKind};
+use medchain_chain::{Decoded, ViolationKind};
 use medchain_protocol::identity::{MemberKey, Role};
 use medchain_protocol::{Block, ChainId, EntryRef};
 use medchain_store::tamper;
-
-/// A node holding chains of A (6 blocks) and B (3 blocks), and a clean copy of the same.
-struct World {
-    c: Consortia,
-    a: Author,
-    b: Author,
-    node: Ledger,
-    clean: Ledger,
-}
-
-fn world() -> World {
-    let c = Consortia::new("Consortium");
-    let (a, b) = (c.provider("Hospital A"), c.provider("Hospital B"));
-    let mut clean = c.ledger();
-    grow(&mut clean, &a, 6, "a");
-    grow(&mut clean, &b, 3, "b");
-    let mut node = c.ledger();
-    for chain in [a.chain(), b.chain()] {
-        let (done, failure) = node.ingest_range(chain_blocks(&clean, &chain), now_ms());
-        assert!(failure.is_none(), "{failure:?}");
-        assert!(!done.is_empty());
-        copy_payloads(&clean, &node, &chain);
-    }
-    World {
-        c,
-        a,
-        b,
-        node,
-        clean,
-    }
-}
-
-fn copy_payloads(from: &Ledger, to: &Ledger, chain: &ChainId) {
-    for block in chain_blocks(from, chain) {
-        for entry in &block.entries {
-            if let Some(p) = &entry.payload {
-                let bytes = from.store().payload(&p.hash).unwrap().unwrap();
-                to.store().put_payloads(&[&bytes]).unwrap();
-            }
-        }
-    }
-}
-
-fn hash_at(l: &Ledger, chain: &ChainId, h: u64) -> medchain_protocol::BlockHash {
-    l.store().block_hash_at(chain, h).unwrap().unwrap()
-}
 
 /// Verifies, expects exactly one damaged run at (chain, height..=to, kind), quarantines it (only
 /// it: the blocks above stay), refills exactly that range from the clean copy, and checks the
@@ -105,10 +59,6 @@ fn expect_found_and_repaired(
     let away = if to < top { to - height + 1 } else { 0 };
     assert_eq!(during.awaiting_repair, away);
 
-    if let Some(payload) = repair.payload {
-        let bytes = w.clean.store().payload(&payload).unwrap().unwrap();
-        w.node.restore_payload(&bytes).unwrap();
-    }
     let range = usize::try_from(height).unwrap()..=usize::try_from(to).unwrap();
     let missing: Vec<Block> = chain_blocks(&w.clean, &chain)[range].to_vec();
     let (done, failure) = w.node.ingest_range(missing, now_ms());
@@ -132,30 +82,18 @@ fn expect_found_and_repaired(
 
 /// Re-signs the stored block at (chain, height) with a key from outside the chain, as an
 /// attacker with the files but not the provider's key would.
-fn resign_with_foreign_key(w: &World, chain: &ChainId, height: u64) {
+fn resign_with_foreign_key(w: &mut World, chain: &ChainId, height: u64) {
     let hash = hash_at(&w.node, chain, height);
     let mut block = w.node.store().block(&hash).unwrap().unwrap();
     let foreign =
         MemberKey::from_pkcs8_der(&w.c.member(Role::Provider, "Mallory").key_pkcs8_der).unwrap();
     block.signature = block.header.sign(&foreign);
-    tamper::overwrite_block_bytes(w.node.store(), &hash, &block.encode()).unwrap();
-}
-
-/// Ingests the clean copy of `chain` whole (as a peer answers from height 0); expects
-/// `restored` quarantine events to complete, the chain to equal the clean one and the store to
-/// verify clean. The heights committed.
-fn refill_from_clean(w: &mut World, chain: &ChainId, restored: usize) -> Vec<u64> {
-    let (done, failure) = w.node.ingest_range(chain_blocks(&w.clean, chain), now_ms());
-    assert!(failure.is_none(), "{failure:?}");
-    assert_eq!(w.node.complete_restores(now_ms()).unwrap().len(), restored);
-    assert_eq!(chain_blocks(&w.node, chain), chain_blocks(&w.clean, chain));
-    assert!(w.node.verify(now_ms(), now_ms).unwrap().is_clean());
-    done.iter().map(|c| c.height).collect()
+    tamper::overwrite_block_bytes(w.node.store_for_tampering(), &hash, &block.encode()).unwrap();
 }
 
 #[test]
 fn clean_store_verifies_clean() {
-    let w = world();
+    let mut w = world();
     let report = w.node.verify(now_ms(), now_ms).unwrap();
     assert!(report.is_clean(), "{:#?}", report.violations);
     assert_eq!(report.chains, 2);
@@ -171,7 +109,7 @@ fn flipped_byte_in_entries_is_found() {
     let mut bytes = w.node.store().raw_block_bytes(&hash).unwrap().unwrap();
     let at = bytes.len() - 10; // inside the last entry
     bytes[at] ^= 0x01;
-    tamper::overwrite_block_bytes(w.node.store(), &hash, &bytes).unwrap();
+    tamper::overwrite_block_bytes(w.node.store_for_tampering(), &hash, &bytes).unwrap();
     let chain = w.a.chain();
     let kind = match w.node.store().block(&hash) {
         Err(medchain_store::StoreError::Corrupt(
@@ -188,7 +126,7 @@ fn flipped_byte_in_header_is_found() {
     let hash = hash_at(&w.node, &w.b.chain(), 1);
     let mut bytes = w.node.store().raw_block_bytes(&hash).unwrap().unwrap();
     bytes[40] ^= 0x01; // inside the header's prev hash
-    tamper::overwrite_block_bytes(w.node.store(), &hash, &bytes).unwrap();
+    tamper::overwrite_block_bytes(w.node.store_for_tampering(), &hash, &bytes).unwrap();
     let chain = w.b.chain();
     expect_found_and_repaired(&mut w, chain, 1..=1, ViolationKind::HashMismatch);
 }
@@ -200,16 +138,27 @@ fn flipped_payload_byte_is_found() {
     let payload = block.entries[0].payload.clone().unwrap();
     let mut bytes = w.node.store().payload(&payload.hash).unwrap().unwrap();
     bytes[5] ^= 0x01;
-    tamper::overwrite_payload(w.node.store(), &payload.hash, &bytes).unwrap();
-    let chain = w.a.chain();
-    expect_found_and_repaired(&mut w, chain, 2..=2, ViolationKind::PayloadCorrupt);
+    tamper::overwrite_payload(w.node.store_for_tampering(), &payload.hash, &bytes).unwrap();
+    // Named by hash, to refetch; its block is sound and is not quarantined.
+    let report = w.node.verify(now_ms(), now_ms).unwrap();
+    assert!(report.violations.is_empty(), "{:#?}", report.violations);
+    assert_eq!(report.damaged_payloads, vec![payload.hash]);
+    assert!(w.node.store().quarantine_events().unwrap().is_empty());
+    // The point-by-point scan names it the same way.
+    let good = w.clean.store().payload(&payload.hash).unwrap().unwrap();
+    w.node.restore_payload(&good).unwrap();
+    let after = w.node.verify(now_ms(), now_ms).unwrap();
+    assert!(
+        after.is_clean() && after.damaged_payloads.is_empty(),
+        "{after:#?}"
+    );
 }
 
 #[test]
 fn deleted_block_is_found() {
     let mut w = world();
     let hash = hash_at(&w.node, &w.a.chain(), 4);
-    tamper::remove_block(w.node.store(), &hash).unwrap();
+    tamper::remove_block(w.node.store_for_tampering(), &hash).unwrap();
     let chain = w.a.chain();
     expect_found_and_repaired(&mut w, chain, 4..=4, ViolationKind::MissingBlock);
 }
@@ -219,8 +168,8 @@ fn swapped_blocks_are_found() {
     let mut w = world();
     let chain = w.a.chain();
     let (h2, h3) = (hash_at(&w.node, &chain, 2), hash_at(&w.node, &chain, 3));
-    tamper::set_chain_index(w.node.store(), &chain, 2, &h3).unwrap();
-    tamper::set_chain_index(w.node.store(), &chain, 3, &h2).unwrap();
+    tamper::set_chain_index(w.node.store_for_tampering(), &chain, 2, &h3).unwrap();
+    tamper::set_chain_index(w.node.store_for_tampering(), &chain, 3, &h2).unwrap();
     expect_found_and_repaired(&mut w, chain, 2..=3, ViolationKind::Misplaced);
 }
 
@@ -234,7 +183,8 @@ fn rewritten_index_entry_is_found() {
         height: 2,
         index: 0,
     };
-    tamper::remove_record_index(w.node.store(), &block.entries[0].record, &at).unwrap();
+    tamper::remove_record_index(w.node.store_for_tampering(), &block.entries[0].record, &at)
+        .unwrap();
     expect_found_and_repaired(&mut w, chain, 2..=2, ViolationKind::IndexInconsistent);
 }
 
@@ -242,15 +192,15 @@ fn rewritten_index_entry_is_found() {
 fn block_resigned_with_foreign_key_is_found() {
     let mut w = world();
     let chain = w.a.chain();
-    resign_with_foreign_key(&w, &chain, 5);
+    resign_with_foreign_key(&mut w, &chain, 5);
     expect_found_and_repaired(&mut w, chain, 5..=5, ViolationKind::BadSignature);
 }
 
 #[test]
 fn only_the_damaged_chain_is_reported() {
-    let w = world();
+    let mut w = world();
     let hash = hash_at(&w.node, &w.b.chain(), 0);
-    tamper::remove_block(w.node.store(), &hash).unwrap();
+    tamper::remove_block(w.node.store_for_tampering(), &hash).unwrap();
     let report = w.node.verify(now_ms(), now_ms).unwrap();
     assert_eq!(report.violations.len(), 1);
     assert_eq!(report.violations[0].chain, w.b.chain());
@@ -274,17 +224,17 @@ fn only_the_damaged_chain_is_reported() {
 }
 
 /// Overwrites the stored bytes of `chain`'s block at `height` with bytes that do not decode.
-fn garble(w: &World, chain: &ChainId, height: u64) {
+fn garble(w: &mut World, chain: &ChainId, height: u64) {
     let hash = hash_at(&w.node, chain, height);
-    tamper::overwrite_block_bytes(w.node.store(), &hash, b"garbage").unwrap();
+    tamper::overwrite_block_bytes(w.node.store_for_tampering(), &hash, b"garbage").unwrap();
 }
 
 #[test]
 fn separate_damaged_runs_are_repaired_separately() {
     let mut w = world();
     let chain = w.a.chain();
-    garble(&w, &chain, 1);
-    garble(&w, &chain, 4);
+    garble(&mut w, &chain, 1);
+    garble(&mut w, &chain, 4);
     let report = w.node.verify(now_ms(), now_ms).unwrap();
     let runs: Vec<(u64, u64)> = report
         .violations
@@ -325,7 +275,7 @@ fn a_hole_is_filled_only_by_the_block_the_one_above_links_to() {
     let forked = chain_blocks(&fork, &chain)[3].clone();
     assert_ne!(forked, chain_blocks(&w.clean, &chain)[3]);
 
-    garble(&w, &chain, 3);
+    garble(&mut w, &chain, 3);
     let report = w.node.verify(now_ms(), now_ms).unwrap();
     w.node.quarantine(&report.violations[0], now_ms()).unwrap();
     let (done, failure) = w.node.ingest_range(vec![forked.clone()], now_ms());
@@ -363,7 +313,7 @@ fn a_head_named_far_above_the_index_is_found_without_walking_every_height() {
     let mut w = world();
     let chain = w.a.chain();
     let top = hash_at(&w.node, &chain, 5);
-    tamper::set_head(w.node.store(), &chain, u64::MAX - 1, &top).unwrap();
+    tamper::set_head(w.node.store_for_tampering(), &chain, u64::MAX - 1, &top).unwrap();
     let report = w.node.verify(now_ms(), now_ms).unwrap();
     assert_eq!(report.violations.len(), 1, "{:#?}", report.violations);
     let v = &report.violations[0];
@@ -386,16 +336,16 @@ fn a_head_named_far_above_the_index_is_found_without_walking_every_height() {
 fn a_run_reaching_the_head_above_an_open_hole_keeps_the_blocks_below_the_hole() {
     let mut w = world();
     let chain = w.a.chain();
-    garble(&w, &chain, 2);
-    garble(&w, &chain, 3);
+    garble(&mut w, &chain, 2);
+    garble(&mut w, &chain, 3);
     let first = w.node.verify(now_ms(), now_ms).unwrap();
     w.node.quarantine(&first.violations[0], now_ms()).unwrap();
     assert_eq!(
         w.node.store().head(&chain).unwrap().map(|h| h.height),
         Some(5)
     );
-    garble(&w, &chain, 4);
-    garble(&w, &chain, 5);
+    garble(&mut w, &chain, 4);
+    garble(&mut w, &chain, 5);
     let second = w.node.verify(now_ms(), now_ms).unwrap();
     assert_eq!(second.awaiting_repair, 2);
     let runs: Vec<(u64, u64)> = second
@@ -436,7 +386,7 @@ fn a_revoked_chain_is_listed_and_its_blocks_are_still_checked() {
     assert_eq!(report.blocks, 9);
 
     // A block of that chain re-signed on disk with a foreign key is found, as on any chain.
-    resign_with_foreign_key(&w, &chain, 3);
+    resign_with_foreign_key(&mut w, &chain, 3);
     let report = w.node.verify(now_ms(), now_ms).unwrap();
     let found: Vec<(u64, ViolationKind)> = report
         .violations
@@ -455,10 +405,10 @@ fn scattered_damage_is_merged_into_a_bounded_number_of_runs() {
         .node
         .ingest_range(chain_blocks(&w.clean, &chain), now_ms());
     assert!(failure.is_none(), "{failure:?}");
-    copy_payloads(&w.clean, &w.node, &chain);
+    copy_payloads(&w.clean, &mut w.node, &chain);
     // Every other block from height 2 to 42: 21 separate runs.
     for height in (2..=42).step_by(2) {
-        garble(&w, &chain, height);
+        garble(&mut w, &chain, height);
     }
     let report = w.node.verify(now_ms(), now_ms).unwrap();
     let limit = medchain_chain::verifier::MAX_RUNS_PER_CHAIN;

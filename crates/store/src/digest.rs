@@ -17,7 +17,7 @@ use medchain_protocol::{Block, PayloadHash};
 
 use crate::error::{EngineResult, StoreError};
 use crate::index::{IndexTree, implied};
-use crate::open::Store;
+use crate::open::StoreReader;
 
 /// The keyed digest of a set of index keys.
 #[derive(Debug)]
@@ -87,7 +87,7 @@ pub struct PayloadPass {
     pub damaged: Vec<PayloadHash>,
 }
 
-impl Store {
+impl StoreReader {
     /// The digest of every key in the four entry-index trees, under `keys`' keys: one ordered
     /// pass over each tree.
     pub fn index_digest(&self, keys: &IndexDigest) -> Result<IndexDigest, StoreError> {

@@ -1,16 +1,27 @@
-//! The store's errors: the database cannot be opened, the engine failed, or stored data is corrupt.
+//! The store's errors, typed by what the node must do about them.
 //!
-//! Corruption is its own variant, naming the object, because the chain crate's verifier turns it
-//! into a repair (quarantine and refetch) rather than a crash. No sled type appears here: engine
-//! errors are carried as text, so another engine can be put behind the same interface.
+//! - [`StoreError::Corrupt`]: stored data is damaged (a checked read failed, a key or value is
+//!   malformed, or sled itself read corrupted data). The verifier turns it into a violation of
+//!   the chain and height it belongs to and repairs it (quarantine and refetch), or, when the
+//!   damage cannot be attributed or moved aside in place, has the store rebuilt from peers.
+//! - [`StoreError::Unopenable`]: the database is too damaged to open at all: move it aside and
+//!   rebuild.
+//! - [`StoreError::Locked`] and [`StoreError::Io`]: not damage. Another instance holds the store,
+//!   or the operating system refused (permissions, a full disk, an I/O error). These are clear
+//!   errors for an operator; a store is never moved aside or rebuilt because of them.
+//! - [`StoreError::Engine`]: sled was used in a way it does not support (a bug of ours).
+//!
+//! No sled type appears here, so another engine can be put behind the same interface.
+
+use std::io::ErrorKind;
 
 use medchain_protocol::{BlockHash, ChainId, PayloadHash};
 
 /// Errors of the store. No sled type appears in any public signature.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database at `path` cannot be opened (sled error, sled panicked on a damaged file, or an
-    /// unknown schema version).
+    /// The database at `path` cannot be opened because it is damaged (sled error or panic on its
+    /// files, an unknown schema version, a database sled could not recover).
     #[error("store at {path} cannot be opened: {reason}")]
     Unopenable {
         /// The directory that was opened.
@@ -18,12 +29,38 @@ pub enum StoreError {
         /// Why it cannot be opened.
         reason: String,
     },
-    /// The storage engine failed during an operation (I/O error, etc.).
+    /// Another process (or another handle in this one) holds the store's lock: a second
+    /// instance of the node on the same data directory.
+    #[error(
+        "store at {path} is locked by another process (is another medchain node running on this data directory?)"
+    )]
+    Locked {
+        /// The directory that was opened.
+        path: String,
+    },
+    /// The operating system refused a read or write: permissions, a full disk, a read-only
+    /// filesystem, an I/O error. Not damage to the data.
+    #[error("store I/O error ({kind}): {detail}")]
+    Io {
+        /// The kind of I/O error.
+        kind: ErrorKind,
+        /// What the engine said.
+        detail: String,
+    },
+    /// The storage engine was used in a way it does not support.
     #[error("storage engine error: {0}")]
     Engine(String),
     /// Stored data does not match what it claims to be.
     #[error("store corruption: {0}")]
     Corrupt(Corruption),
+}
+
+impl StoreError {
+    /// Whether this is damage to stored data (as opposed to a refusal by the operating system or
+    /// a lock held elsewhere).
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, StoreError::Corrupt(_) | StoreError::Unopenable { .. })
+    }
 }
 
 /// What is corrupt. Each variant names the object, so the verifier can report it.
@@ -91,6 +128,23 @@ pub enum Corruption {
         /// The key, in hex.
         key_hex: String,
     },
+    /// A block whose header hash and entries root check out but whose signature does not verify
+    /// under the key that owns its chain: rewritten, and re-hashed, by someone without the key.
+    /// (The store cannot check signatures; the chain crate's reads report this.)
+    #[error("block at {chain} height {height} is not signed by its chain's key")]
+    Forged {
+        /// The chain.
+        chain: ChainId,
+        /// The height.
+        height: u64,
+    },
+    /// The storage engine could not read its own files: a page failed its checksum, a file is
+    /// truncated, or the engine found its structures inconsistent.
+    #[error("the storage engine read damaged data: {detail}")]
+    Engine {
+        /// What the engine said.
+        detail: String,
+    },
 }
 
 impl From<Corruption> for StoreError {
@@ -107,15 +161,44 @@ pub(crate) fn bad(tree: &'static str, key: &[u8]) -> StoreError {
     })
 }
 
-/// Turns an engine error into text: sled's error type must not cross the crate boundary, so this
-/// is a function rather than a public `From` impl.
+/// How sled 0.34 words a lock failure (an `io::ErrorKind::Other`, so the text is all there is).
+pub(crate) const LOCK_ERROR: &str = "could not acquire lock";
+
+/// Types a sled error by what it means for the node (see the module documentation): sled's
+/// own corruption reports, a truncated file (`UnexpectedEof` on a read), undecodable engine
+/// data and internal inconsistencies are corruption; a held lock is `Locked`; other I/O
+/// errors are `Io`. sled's error type must not cross the crate boundary, so this is a function
+/// rather than a public `From` impl.
 pub(crate) fn engine(error: sled::Error) -> StoreError {
-    StoreError::Engine(error.to_string())
+    match error {
+        sled::Error::Corruption { .. } | sled::Error::ReportableBug(_) => {
+            StoreError::Corrupt(Corruption::Engine {
+                detail: error.to_string(),
+            })
+        }
+        sled::Error::Io(io) => match io.kind() {
+            ErrorKind::UnexpectedEof | ErrorKind::InvalidData => {
+                StoreError::Corrupt(Corruption::Engine {
+                    detail: io.to_string(),
+                })
+            }
+            ErrorKind::Other if io.to_string().contains(LOCK_ERROR) => StoreError::Locked {
+                path: String::new(),
+            },
+            kind => StoreError::Io {
+                kind,
+                detail: io.to_string(),
+            },
+        },
+        sled::Error::CollectionNotFound(_) | sled::Error::Unsupported(_) => {
+            StoreError::Engine(error.to_string())
+        }
+    }
 }
 
 /// `.engine()?` on any sled result.
 pub(crate) trait EngineResult<T> {
-    /// Maps the sled error to [`StoreError::Engine`].
+    /// Types the sled error (see [`engine`]).
     fn engine(self) -> Result<T, StoreError>;
 }
 
@@ -134,4 +217,38 @@ pub(crate) fn from_transaction<T>(
         TransactionError::Abort(error) => error,
         TransactionError::Storage(error) => engine(error),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(kind: ErrorKind, text: &str) -> sled::Error {
+        sled::Error::Io(std::io::Error::new(kind, text.to_string()))
+    }
+
+    #[test]
+    fn sled_errors_are_typed_by_what_they_mean() {
+        let corrupt = engine(sled::Error::Corruption { at: None, bt: () });
+        assert!(matches!(
+            corrupt,
+            StoreError::Corrupt(Corruption::Engine { .. })
+        ));
+        assert!(corrupt.is_corruption());
+        let truncated = engine(io(ErrorKind::UnexpectedEof, "failed to fill buffer"));
+        assert!(truncated.is_corruption());
+        let locked = engine(io(ErrorKind::Other, "could not acquire lock on \"db\""));
+        assert!(matches!(locked, StoreError::Locked { .. }));
+        let denied = engine(io(ErrorKind::PermissionDenied, "denied"));
+        assert!(matches!(
+            denied,
+            StoreError::Io {
+                kind: ErrorKind::PermissionDenied,
+                ..
+            }
+        ));
+        assert!(!denied.is_corruption());
+        let full = engine(io(ErrorKind::StorageFull, "no space left on device"));
+        assert!(!full.is_corruption());
+    }
 }

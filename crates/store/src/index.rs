@@ -3,15 +3,20 @@
 //!
 //! A block implies, for each entry at position `at`: `records[record ‖ at]`,
 //! `patients[patient ‖ at]`, and for each parent `prov_up[at ‖ parent]` and
-//! `prov_down[parent ‖ at]`; plus `certificates[H(der)]` when it carries a certificate. All index
-//! values are empty: the key is the fact. The commit, the quarantine and the verifier's check all
-//! derive these keys from [`implied`], so they cannot disagree.
+//! `prov_down[parent ‖ at]`; except an access entry (an audited read), which implies only
+//! `accesses[record ‖ at]`, so that a record read a million times reads back as fast as one
+//! read once (its versions, its patient's records and its descendants never walk its accesses,
+//! and their count is a key count). Plus `certificates[H(der)]` when it carries a certificate.
+//! All index values are empty: the key is the fact. The commit, the quarantine and the
+//! verifier's check all derive these keys from [`implied`], so they cannot disagree.
 
-use medchain_protocol::{Block, BlockHash, CertHash, EntryRef, Parent, PatientRef, RecordId};
+use medchain_protocol::{
+    Block, BlockHash, CertHash, EntryKind, EntryRef, Parent, PatientRef, RecordId,
+};
 
 use crate::error::{EngineResult, StoreError, bad};
 use crate::keys::{self, HASH_LEN, RECORD_LEN};
-use crate::open::{Store, Trees, name};
+use crate::open::{StoreReader, Trees, name};
 use crate::types::MissingIndex;
 
 /// One of the four entry index trees.
@@ -21,14 +26,16 @@ pub(crate) enum IndexTree {
     Patients,
     ProvUp,
     ProvDown,
+    Accesses,
 }
 
 impl IndexTree {
-    pub(crate) const ALL: [IndexTree; 4] = [
+    pub(crate) const ALL: [IndexTree; 5] = [
         IndexTree::Records,
         IndexTree::Patients,
         IndexTree::ProvUp,
         IndexTree::ProvDown,
+        IndexTree::Accesses,
     ];
 
     pub(crate) fn tree(self, trees: &Trees) -> &sled::Tree {
@@ -37,6 +44,7 @@ impl IndexTree {
             IndexTree::Patients => &trees.patients,
             IndexTree::ProvUp => &trees.prov_up,
             IndexTree::ProvDown => &trees.prov_down,
+            IndexTree::Accesses => &trees.accesses,
         }
     }
 
@@ -46,13 +54,14 @@ impl IndexTree {
             IndexTree::Patients => name::PATIENTS,
             IndexTree::ProvUp => name::PROV_UP,
             IndexTree::ProvDown => name::PROV_DOWN,
+            IndexTree::Accesses => name::ACCESSES,
         }
     }
 
     /// The entry a key of this tree points at, or `None` if the key is malformed.
     pub(crate) fn entry_of(self, key: &[u8]) -> Option<EntryRef> {
         match self {
-            IndexTree::Records => keys::entry_after(key, RECORD_LEN),
+            IndexTree::Records | IndexTree::Accesses => keys::entry_after(key, RECORD_LEN),
             IndexTree::Patients => keys::entry_after(key, HASH_LEN),
             IndexTree::ProvUp => keys::decode_entry_key(key.get(..keys::ENTRY_KEY_LEN)?),
             IndexTree::ProvDown => keys::prov_down_child(key),
@@ -72,6 +81,17 @@ pub(crate) fn implied(block: &Block) -> Vec<Implied> {
     let mut out = Vec::new();
     for (index, entry) in (0u32..).zip(&block.entries) {
         let at = block.entry_ref(index);
+        if entry.kind == EntryKind::Access {
+            out.push(Implied {
+                tree: IndexTree::Accesses,
+                key: keys::record_key(&entry.record, &at),
+                item: MissingIndex::Access {
+                    record: entry.record,
+                    at,
+                },
+            });
+            continue;
+        }
         out.push(Implied {
             tree: IndexTree::Records,
             key: keys::record_key(&entry.record, &at),
@@ -118,10 +138,53 @@ pub(crate) fn carried_certificate(block: &Block) -> Option<(CertHash, &[u8])> {
         .map(|der| (CertHash::of(der), der))
 }
 
-impl Store {
+impl StoreReader {
     /// Where the record's entries are, ascending by (chain, height, index).
     pub fn record_entries(&self, record: &RecordId) -> Result<Vec<EntryRef>, StoreError> {
         self.entries_under(IndexTree::Records, &record.0)
+    }
+
+    /// How many access entries (audited reads) the record has: a count of index keys.
+    pub fn access_count(&self, record: &RecordId) -> Result<u64, StoreError> {
+        let mut count = 0u64;
+        for item in self.trees().accesses.scan_prefix(record.0) {
+            item.engine()?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// At most `limit` of the record's access entries after `after` (from the first if
+    /// `None`), ascending by (chain, height, index).
+    pub fn access_entries(
+        &self,
+        record: &RecordId,
+        after: Option<&EntryRef>,
+        limit: usize,
+    ) -> Result<Vec<EntryRef>, StoreError> {
+        let start = match after {
+            Some(at) => {
+                let mut key = keys::record_key(record, at);
+                key.push(0); // the smallest key after `at`'s
+                key
+            }
+            None => record.0.to_vec(),
+        };
+        let mut out = Vec::new();
+        for item in self.trees().accesses.range(start..) {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, _) = item.engine()?;
+            if !key.starts_with(&record.0) {
+                break;
+            }
+            match keys::entry_after(&key, RECORD_LEN) {
+                Some(at) => out.push(at),
+                None => return Err(bad(name::ACCESSES, &key)),
+            }
+        }
+        Ok(out)
     }
 
     /// Where the patient's entries are, ascending by (chain, height, index).
@@ -184,8 +247,8 @@ impl Store {
                 missing.push(entry.item);
             }
         }
-        if let Some((cert, _)) = carried_certificate(block)
-            && !trees.certificates.contains_key(cert.as_bytes()).engine()?
+        if let Some((cert, der)) = carried_certificate(block)
+            && trees.certificates.get(cert.as_bytes()).engine()?.as_deref() != Some(der)
         {
             missing.push(MissingIndex::Certificate { hash: cert });
         }

@@ -1,7 +1,9 @@
 //! `medchain-store`: persistence of verified blocks, payloads and indexes on sled 0.34, behind a
 //! narrow interface (no sled type leaks out, so another engine can be put behind it).
 //!
-//! The chain crate is the only writer: it commits blocks it has verified. The store's own duties
+//! The chain crate is the only writer: it commits blocks it has verified. The write capability
+//! is a type: [`Store`] (one per open database, not `Clone`, writes take `&mut self`) is owned by
+//! the chain crate's `Ledger`; everyone else reads through a cloneable [`StoreReader`]. The store's own duties
 //! are atomicity (a block and all its index entries commit in one transaction), durability (a
 //! flush before a commit returns; sled is durable only after a flush), and honesty (every block
 //! read is re-checked against its key and its entries root, so damage or tampering on disk is
@@ -26,12 +28,14 @@
 //! | `patients` | patient ref (32) ‖ `E` | empty |
 //! | `prov_up` | child `E` ‖ parent `P` | empty |
 //! | `prov_down` | parent `P` ‖ child `E` | empty |
+//! | `accesses` | record id (16) ‖ `E` | empty: access entries (audited reads), in no other index |
 //! | `certificates` | certificate hash (32) | DER |
 //! | `evidence` | chain (32) ‖ height BE (8) ‖ second block hash (32) | encoded `EquivocationEvidence` |
 //! | `quarantine` | event id BE (8) ‖ height BE (8) | raw bytes that were under the block key |
 //! | `quarantine_events` | event id BE (8) | postcard-encoded event |
 //! | `reports` | sequence BE (8) | opaque verifier report |
-//! | `meta` | `schema_version` | u32 BE; a store with another version is refused |
+//! | `meta` | `schema_version` | u32 BE (2; a store of version 1 is migrated at open, any other is refused) |
+//! | `stray` | sequence BE (8) | postcard: a malformed or planted entry set aside (tree, key, value, why, time) |
 //!
 //! Index values are empty: the key is the fact, and a prefix scan answers "where are this
 //! record's / patient's / parent's entries". `heads` moves only upward on commit, and down only
@@ -39,26 +43,36 @@
 //!
 //! # Modules
 //!
-//! - `open`: the [`Store`] handle, opening (panic-safe), the schema check, flushing.
+//! - `open`: the [`Store`] (the one writer) and [`StoreReader`] handles, opening (panic-safe,
+//!   errors typed by what they mean), the schema check, flushing.
 //! - `write`: [`Store::commit_blocks`] and payloads. `read`: checked reads.
-//! - `index`: the entry indexes and [`Store::missing_index_entries`].
+//! - `index`: the entry indexes and [`StoreReader::missing_index_entries`].
 //! - `quarantine`, `sweep`: cutting a chain back. `logs`: evidence and reports.
-//! - [`tamper`]: attack simulation (raw writes past every check).
+//! - `hygiene`: entries of the wrong shape in any tree, and setting them aside.
+//! - [`signing`]: the signing record, a small file beside the store about the node's own chain.
+//! - `tamper` (cargo feature `tamper`): attack simulation (raw writes past every check, given
+//!   the write capability).
 
 mod digest;
 mod error;
+mod hygiene;
 mod index;
 mod keys;
 mod logs;
+mod migrate;
 mod open;
 mod quarantine;
 mod read;
+pub mod signing;
 mod sweep;
+#[cfg(feature = "tamper")]
 pub mod tamper;
 mod types;
 mod write;
 
 pub use digest::{IndexDigest, PayloadPass};
 pub use error::{Corruption, StoreError};
-pub use open::{CACHE_BYTES, SCHEMA_VERSION, Store};
+pub use hygiene::{MAX_STRAY_PER_SCAN, StrayEntry};
+pub use open::{CACHE_BYTES, SCHEMA_VERSION, Store, StoreReader};
+pub use signing::{SigningRecord, SigningRecordError, SigningState};
 pub use types::{BlockWrite, MissingIndex, QuarantineEvent, QuarantinedBlock};

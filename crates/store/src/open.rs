@@ -6,21 +6,25 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::error::{EngineResult, StoreError};
 
-/// The schema version this build writes and reads. Bump it on any layout change.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema version this build writes and reads. Bump it on any layout change, with a
+/// migration from the one before (`migrate`).
+///
+/// - 1: the first layout.
+/// - 2 (2026-11-27): access entries in `accesses` only, not in the other entry indexes.
+pub const SCHEMA_VERSION: u32 = 2;
 /// sled's page cache, in bytes, unless the caller says otherwise ([`Store::open_with_cache`]).
 /// sled's default is 1 GiB, far more than a node needs: the working set is the heads and recent
 /// blocks. sled counts pages at their size on disk; the pages it holds in memory take several
 /// times that (see docs/performance.md), so this bounds memory only loosely.
 pub const CACHE_BYTES: u64 = 32 << 20;
 /// The key of the schema version in `meta` (value: u32 BE).
-const SCHEMA_KEY: &[u8] = b"schema_version";
+pub(crate) const SCHEMA_KEY: &[u8] = b"schema_version";
 
 /// Tree names, also used in [`crate::Corruption::BadIndexValue`].
 pub(crate) mod name {
@@ -38,7 +42,29 @@ pub(crate) mod name {
     pub(crate) const QUARANTINE_EVENTS: &str = "quarantine_events";
     pub(crate) const REPORTS: &str = "reports";
     pub(crate) const META: &str = "meta";
+    pub(crate) const STRAY: &str = "stray";
+    pub(crate) const ACCESSES: &str = "accesses";
 }
+
+/// Every tree's name, in the order of the layout table.
+pub(crate) const TREE_NAMES: [&str; 16] = [
+    name::BLOCKS,
+    name::CHAIN_INDEX,
+    name::HEADS,
+    name::PAYLOADS,
+    name::RECORDS,
+    name::PATIENTS,
+    name::PROV_UP,
+    name::PROV_DOWN,
+    name::CERTIFICATES,
+    name::EVIDENCE,
+    name::QUARANTINE,
+    name::QUARANTINE_EVENTS,
+    name::REPORTS,
+    name::META,
+    name::STRAY,
+    name::ACCESSES,
+];
 
 /// Every tree of the store (see the layout in the crate documentation).
 pub(crate) struct Trees {
@@ -56,6 +82,8 @@ pub(crate) struct Trees {
     pub(crate) quarantine_events: sled::Tree,
     pub(crate) reports: sled::Tree,
     pub(crate) meta: sled::Tree,
+    pub(crate) stray: sled::Tree,
+    pub(crate) accesses: sled::Tree,
 }
 
 impl Trees {
@@ -75,42 +103,93 @@ impl Trees {
             quarantine_events: db.open_tree(name::QUARANTINE_EVENTS)?,
             reports: db.open_tree(name::REPORTS)?,
             meta: db.open_tree(name::META)?,
+            stray: db.open_tree(name::STRAY)?,
+            accesses: db.open_tree(name::ACCESSES)?,
         })
+    }
+
+    /// The tree called `tree` (one of the names in [`name`]); `meta` for an unknown name.
+    pub(crate) fn by_name(&self, tree: &str) -> &sled::Tree {
+        match tree {
+            name::BLOCKS => &self.blocks,
+            name::CHAIN_INDEX => &self.chain_index,
+            name::HEADS => &self.heads,
+            name::PAYLOADS => &self.payloads,
+            name::RECORDS => &self.records,
+            name::PATIENTS => &self.patients,
+            name::PROV_UP => &self.prov_up,
+            name::PROV_DOWN => &self.prov_down,
+            name::CERTIFICATES => &self.certificates,
+            name::EVIDENCE => &self.evidence,
+            name::QUARANTINE => &self.quarantine,
+            name::QUARANTINE_EVENTS => &self.quarantine_events,
+            name::REPORTS => &self.reports,
+            name::STRAY => &self.stray,
+            name::ACCESSES => &self.accesses,
+            _ => &self.meta,
+        }
     }
 }
 
 pub(crate) struct Inner {
     pub(crate) db: sled::Db,
     pub(crate) trees: Trees,
-    /// Serialises the store's own writers. Writes that read first (next event id, next report
-    /// number, the quarantine's scans, which sled cannot do inside a transaction) must not
-    /// interleave with each other.
-    write_lock: Mutex<()>,
     path: PathBuf,
 }
 
-/// The node's database. Cheap to clone (all clones share one sled database); `Send + Sync`.
+/// A read-only handle on the node's database: cheap to clone, `Send + Sync`, usable from any
+/// thread without the ledger's lock. It cannot write; only the one [`Store`] can.
 #[derive(Clone)]
-pub struct Store {
+pub struct StoreReader {
     pub(crate) inner: Arc<Inner>,
 }
 
-impl std::fmt::Debug for Store {
+/// The node's database and its only writer. Not `Clone`: every write takes `&mut self`, so the
+/// type system, not a convention, makes the holder of this value (the chain crate's `Ledger`)
+/// the one writer. Reads go through [`StoreReader`], which this dereferences to; hand
+/// [`Store::reader`] to whoever needs to read concurrently.
+pub struct Store {
+    reader: StoreReader,
+}
+
+impl std::fmt::Debug for StoreReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
+        f.debug_struct("StoreReader")
             .field("path", &self.inner.path)
             .finish_non_exhaustive()
     }
 }
 
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.reader.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for Store {
+    type Target = StoreReader;
+
+    fn deref(&self) -> &StoreReader {
+        &self.reader
+    }
+}
+
 impl Store {
-    /// Opens (creating if missing) the store at `path`. `StoreError::Unopenable` for: a sled error
-    /// or a sled panic while opening; a schema version this build does not know; an existing
-    /// database that sled could not recover (it would silently start an empty one) or that lacks
-    /// the schema version; and a store still locked by another open handle after waiting up to
-    /// 2 s (sled frees its lock a moment after the last handle drops). sled's periodic background
-    /// flush (every 500 ms) is left on; the store flushes explicitly wherever durability is
-    /// promised, so it never depends on it.
+    /// Opens (creating if missing) the store at `path`.
+    ///
+    /// - `StoreError::Unopenable` (damage: the node moves the store aside and rebuilds): a sled
+    ///   error or panic on its files; a schema version this build does not know; an existing
+    ///   database that sled could not recover (it would silently start an empty one) or that
+    ///   lacks the schema version.
+    /// - `StoreError::Locked`: another handle holds the store after waiting up to 2 s (sled
+    ///   frees its lock a moment after the last handle drops): a second instance.
+    /// - `StoreError::Io`: the operating system refused (permissions, a full disk, a read-only
+    ///   filesystem). Neither of these two is damage; the store is never rebuilt for them.
+    ///
+    /// sled's periodic background flush (every 500 ms) is left on; the store flushes explicitly
+    /// wherever durability is promised, so it never depends on it.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         Self::open_with_cache(path, CACHE_BYTES)
     }
@@ -138,13 +217,20 @@ impl Store {
     }
 
     fn open_config(config: sled::Config, path: PathBuf) -> Result<Store, StoreError> {
+        let shown = path.display().to_string();
         let unopenable = |reason: String| StoreError::Unopenable {
-            path: path.display().to_string(),
+            path: shown.clone(),
             reason,
         };
         // sled writes `conf` when it creates a database; if it is there, there is data to keep.
         let existed = path.join("conf").exists();
-        let (db, trees) = open_sled(&config).map_err(unopenable)?;
+        let (db, trees) = open_sled(&config).map_err(|failure| match failure {
+            OpenFailure::Locked => StoreError::Locked {
+                path: shown.clone(),
+            },
+            OpenFailure::Refused(kind, detail) => StoreError::Io { kind, detail },
+            OpenFailure::Damaged(reason) => unopenable(reason),
+        })?;
         // sled 0.34 does not fail on a damaged log whose metadata it cannot read: it silently
         // starts a new, empty database in the same files. That would look like a fresh node.
         if existed && !db.was_recovered() {
@@ -156,24 +242,27 @@ impl Store {
         }
         check_schema(&trees, existed).map_err(unopenable)?;
         Ok(Store {
-            inner: Arc::new(Inner {
-                db,
-                trees,
-                write_lock: Mutex::new(()),
-                path,
-            }),
+            reader: StoreReader {
+                inner: Arc::new(Inner { db, trees, path }),
+            },
         })
     }
 
-    /// The directory the store lives in.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+    /// A read handle for concurrent readers (cheap: it shares this store's database).
+    pub fn reader(&self) -> StoreReader {
+        self.reader.clone()
     }
 
     /// Flushes everything to disk; returns after the data is durable.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        self.inner.db.flush().engine()?;
-        Ok(())
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        self.flush_now()
+    }
+}
+
+impl StoreReader {
+    /// The directory the store lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
     }
 
     /// The number of stored blocks (for metrics; counts the whole tree, so O(n)).
@@ -195,14 +284,22 @@ impl Store {
         &self.inner.trees
     }
 
-    /// Held by every write that must not interleave with another. The guarded value is `()`, so
-    /// a poisoned lock (a writer panicked) carries no broken state and is taken over.
-    pub(crate) fn write_guard(&self) -> MutexGuard<'_, ()> {
-        self.inner
-            .write_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// Flushes to disk. Only the writer's methods call it: a flush makes the writer's work
+    /// durable, so readers have no business doing it.
+    pub(crate) fn flush_now(&self) -> Result<(), StoreError> {
+        self.inner.db.flush().engine()?;
+        Ok(())
     }
+}
+
+/// Why sled would not open the database, by what the node must do about it.
+enum OpenFailure {
+    /// Another handle holds the lock.
+    Locked,
+    /// The operating system refused (not damage).
+    Refused(std::io::ErrorKind, String),
+    /// The files are damaged (or sled panicked on them).
+    Damaged(String),
 }
 
 /// How long `open` waits for sled's file lock to be released (see [`open_sled`]).
@@ -212,11 +309,11 @@ const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// has passed. sled 0.34 releases its lock only when its last background write finishes, which
 /// can be a moment after the last handle is dropped, so a close and a reopen in one process can
 /// collide. A lock held for longer (the store is really open elsewhere) still fails.
-fn open_sled(config: &sled::Config) -> Result<(sled::Db, Trees), String> {
+fn open_sled(config: &sled::Config) -> Result<(sled::Db, Trees), OpenFailure> {
     let start = Instant::now();
     loop {
         match open_once(config) {
-            Err(reason) if reason.contains(LOCK_ERROR) && start.elapsed() < LOCK_WAIT => {
+            Err(OpenFailure::Locked) if start.elapsed() < LOCK_WAIT => {
                 std::thread::sleep(Duration::from_millis(20));
             }
             result => return result,
@@ -224,12 +321,9 @@ fn open_sled(config: &sled::Config) -> Result<(sled::Db, Trees), String> {
     }
 }
 
-/// How sled 0.34 words a lock failure (an `io::ErrorKind::Other`, so the text is all there is).
-const LOCK_ERROR: &str = "could not acquire lock";
-
 /// One attempt. sled panics on some damaged files (failed asserts, slicing past the end of a
 /// segment); catching the panic keeps the node alive to report and repair.
-fn open_once(config: &sled::Config) -> Result<(sled::Db, Trees), String> {
+fn open_once(config: &sled::Config) -> Result<(sled::Db, Trees), OpenFailure> {
     let opened = catch_unwind(AssertUnwindSafe(|| {
         let db = config.open()?;
         let trees = Trees::open(&db)?;
@@ -237,8 +331,33 @@ fn open_once(config: &sled::Config) -> Result<(sled::Db, Trees), String> {
     }));
     match opened {
         Ok(Ok(opened)) => Ok(opened),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(panic) => Err(format!("sled panicked: {}", panic_text(&panic))),
+        Ok(Err(error)) => Err(classify_open_error(error)),
+        Err(panic) => Err(OpenFailure::Damaged(format!(
+            "sled panicked: {}",
+            panic_text(&panic)
+        ))),
+    }
+}
+
+/// Only real damage makes a store unopenable (and so moved aside and rebuilt): a lock held by
+/// another instance, a permission error, a full disk or a read-only filesystem are the
+/// operator's to fix, and rebuilding would throw away a store that is fine.
+fn classify_open_error(error: sled::Error) -> OpenFailure {
+    use std::io::ErrorKind;
+    let text = error.to_string();
+    match crate::error::engine(error) {
+        StoreError::Locked { .. } => OpenFailure::Locked,
+        StoreError::Io {
+            kind:
+                kind @ (ErrorKind::PermissionDenied
+                | ErrorKind::StorageFull
+                | ErrorKind::QuotaExceeded
+                | ErrorKind::ReadOnlyFilesystem
+                | ErrorKind::OutOfMemory
+                | ErrorKind::Interrupted),
+            detail,
+        } => OpenFailure::Refused(kind, detail),
+        _ => OpenFailure::Damaged(text),
     }
 }
 
@@ -253,6 +372,17 @@ fn check_schema(trees: &Trees, existed: bool) -> Result<(), String> {
             let version = <[u8; 4]>::try_from(value.as_ref())
                 .map(u32::from_be_bytes)
                 .map_err(|_| format!("malformed schema version {}", hex::encode(&value)))?;
+            if version == 1 {
+                crate::migrate::access_index(trees).map_err(|e| {
+                    format!("migrating the store from schema version 1 to 2 failed: {e}")
+                })?;
+                trees
+                    .meta
+                    .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
+                    .map_err(|e| e.to_string())?;
+                trees.meta.flush().map_err(|e| e.to_string())?;
+                return Ok(());
+            }
             if version != SCHEMA_VERSION {
                 return Err(format!(
                     "unknown schema version {version} (this build reads version {SCHEMA_VERSION})"
@@ -288,7 +418,7 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 
 /// For tests: writes an arbitrary schema version, as a future build would.
 #[cfg(test)]
-pub(crate) fn set_schema_version(store: &Store, version: u32) -> Result<(), StoreError> {
+pub(crate) fn set_schema_version(store: &mut Store, version: u32) -> Result<(), StoreError> {
     store
         .inner
         .trees
@@ -323,17 +453,17 @@ mod tests {
     #[test]
     fn unknown_schema_version_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        set_schema_version(&store, SCHEMA_VERSION + 1).unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
+        set_schema_version(&mut store, SCHEMA_VERSION + 1).unwrap();
         drop(store);
         let reason = unopenable_reason(Store::open(dir.path()));
-        assert!(reason.contains("unknown schema version 2"), "{reason}");
+        assert!(reason.contains("unknown schema version 3"), "{reason}");
     }
 
     #[test]
     fn blocks_without_schema_version_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
         store
             .inner
             .trees
@@ -350,12 +480,42 @@ mod tests {
     #[test]
     fn an_existing_database_without_schema_version_is_refused_even_empty() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
         store.inner.trees.meta.remove(SCHEMA_KEY).unwrap();
         store.flush().unwrap();
         drop(store);
         let reason = unopenable_reason(Store::open(dir.path()));
         assert!(reason.contains("schema version is missing"), "{reason}");
+    }
+
+    #[test]
+    fn only_damage_makes_a_store_unopenable() {
+        use std::io::{Error, ErrorKind};
+        let io = |kind, text: &str| sled::Error::Io(Error::new(kind, text.to_string()));
+        assert!(matches!(
+            classify_open_error(io(ErrorKind::Other, "could not acquire lock on \"db\"")),
+            OpenFailure::Locked
+        ));
+        for kind in [
+            ErrorKind::PermissionDenied,
+            ErrorKind::StorageFull,
+            ErrorKind::ReadOnlyFilesystem,
+        ] {
+            assert!(matches!(
+                classify_open_error(io(kind, "refused")),
+                OpenFailure::Refused(k, _) if k == kind
+            ));
+        }
+        for damage in [
+            sled::Error::Corruption { at: None, bt: () },
+            io(ErrorKind::UnexpectedEof, "failed to fill buffer"),
+            sled::Error::ReportableBug("inconsistent".into()),
+        ] {
+            assert!(matches!(
+                classify_open_error(damage),
+                OpenFailure::Damaged(_)
+            ));
+        }
     }
 
     #[test]

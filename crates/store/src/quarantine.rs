@@ -23,7 +23,7 @@ use crate::error::{EngineResult, StoreError, bad, from_transaction};
 use crate::index::IndexTree;
 use crate::keys;
 use crate::logs::next_seq;
-use crate::open::{Store, name};
+use crate::open::{Store, StoreReader, name};
 use crate::sweep::{Plan, plan};
 use crate::types::{QuarantineEvent, QuarantinedBlock};
 
@@ -119,7 +119,7 @@ impl StoredEvent {
     }
 }
 
-fn decode_event(key: &[u8], value: &[u8]) -> Result<QuarantineEvent, StoreError> {
+pub(crate) fn decode_event(key: &[u8], value: &[u8]) -> Result<QuarantineEvent, StoreError> {
     let id = keys::decode_seq(key).ok_or_else(|| bad(name::QUARANTINE_EVENTS, key))?;
     // Strict decoding keeps the two layouts apart: an old event is truncated as a new one, and
     // a new one has trailing bytes as an old one.
@@ -141,7 +141,7 @@ pub(crate) enum HeadChange {
 impl Store {
     /// [`Store::quarantine_range`] from `from_height` through the top of the chain.
     pub fn quarantine_from(
-        &self,
+        &mut self,
         chain: &ChainId,
         from_height: u64,
         time_ms: u64,
@@ -173,14 +173,13 @@ impl Store {
     /// and certificates are kept: they are content-addressed and may be shared with blocks that
     /// stay.
     pub fn quarantine_range(
-        &self,
+        &mut self,
         chain: &ChainId,
         heights: RangeInclusive<u64>,
         time_ms: u64,
         reason: &str,
     ) -> Result<QuarantineEvent, StoreError> {
         let trees = self.trees();
-        let _writer = self.write_guard();
         let id = next_seq(&trees.quarantine_events, name::QUARANTINE_EVENTS)?;
         let plan = plan(self, chain, &heights, id)?;
         let event = QuarantineEvent {
@@ -195,7 +194,7 @@ impl Store {
         };
         let event_bytes = IVec::from(encoding::encode(&StoredEvent::from_event(&event)));
         self.apply(chain, id, &plan, &event_bytes)?;
-        self.flush()?;
+        self.flush_now()?;
         Ok(event)
     }
 
@@ -254,12 +253,34 @@ impl Store {
         Ok(())
     }
 
-    /// Every quarantine event, newest first.
+    /// Marks an event restored (the chain was refilled with verified blocks); keeps the event
+    /// and the bytes. Marking it again moves the time. An unknown event is
+    /// `StoreError::Engine("no quarantine event N")`. Flushes.
+    pub fn mark_restored(&mut self, event: u64, time_ms: u64) -> Result<(), StoreError> {
+        let tree = &self.trees().quarantine_events;
+        let key = keys::seq_key(event);
+        let Some(value) = tree.get(key).engine()? else {
+            return Err(StoreError::Engine(format!("no quarantine event {event}")));
+        };
+        let mut restored = decode_event(&key, &value)?;
+        restored.restored_at_ms = Some(time_ms);
+        tree.insert(key, encoding::encode(&StoredEvent::from_event(&restored)))
+            .engine()?;
+        self.flush_now()
+    }
+}
+
+impl StoreReader {
+    /// Every quarantine event, newest first. An event that does not decode is skipped, not an
+    /// error: one planted or damaged value must not stop every scan and every repair (the
+    /// verifier names it as a stray entry and sets it aside).
     pub fn quarantine_events(&self) -> Result<Vec<QuarantineEvent>, StoreError> {
         let mut events = Vec::new();
         for item in self.trees().quarantine_events.iter().rev() {
             let (key, value) = item.engine()?;
-            events.push(decode_event(&key, &value)?);
+            if let Ok(event) = decode_event(&key, &value) {
+                events.push(event);
+            }
         }
         Ok(events)
     }
@@ -276,23 +297,6 @@ impl Store {
             .get(keys::quarantine_key(event, height))
             .engine()?;
         Ok(value.map(|v| v.to_vec()))
-    }
-
-    /// Marks an event restored (the chain was refilled with verified blocks); keeps the event
-    /// and the bytes. Marking it again moves the time. An unknown event is
-    /// `StoreError::Engine("no quarantine event N")`. Flushes.
-    pub fn mark_restored(&self, event: u64, time_ms: u64) -> Result<(), StoreError> {
-        let tree = &self.trees().quarantine_events;
-        let _writer = self.write_guard();
-        let key = keys::seq_key(event);
-        let Some(value) = tree.get(key).engine()? else {
-            return Err(StoreError::Engine(format!("no quarantine event {event}")));
-        };
-        let mut restored = decode_event(&key, &value)?;
-        restored.restored_at_ms = Some(time_ms);
-        tree.insert(key, encoding::encode(&StoredEvent::from_event(&restored)))
-            .engine()?;
-        self.flush()
     }
 }
 

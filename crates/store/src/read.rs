@@ -11,7 +11,7 @@ use medchain_protocol::{Block, BlockHash, CertHash, ChainHead, ChainId, PayloadH
 
 use crate::error::{Corruption, EngineResult, StoreError, bad};
 use crate::keys;
-use crate::open::{Store, name};
+use crate::open::{StoreReader, name};
 
 /// Decodes and checks the bytes stored under `key`.
 pub(crate) fn checked_block(key: &BlockHash, bytes: &[u8]) -> Result<Block, Corruption> {
@@ -26,7 +26,7 @@ pub(crate) fn checked_block(key: &BlockHash, bytes: &[u8]) -> Result<Block, Corr
     Ok(block)
 }
 
-impl Store {
+impl StoreReader {
     /// The head of `chain`: its highest committed block.
     pub fn head(&self, chain: &ChainId) -> Result<Option<ChainHead>, StoreError> {
         let Some(value) = self.trees().heads.get(chain.as_bytes()).engine()? else {
@@ -41,21 +41,75 @@ impl Store {
         }))
     }
 
-    /// The head of every chain held, sorted by chain.
+    /// The head of every chain held, sorted by chain. Head records of the wrong shape are
+    /// passed over, not an error: one planted value must not make every listing fail (the
+    /// verifier names them as stray entries, and scans the chain from its index).
     pub fn heads(&self) -> Result<Vec<ChainHead>, StoreError> {
         let mut heads = Vec::new();
         for item in self.trees().heads.iter() {
             let (key, value) = item.engine()?;
-            let chain = keys::hash32(&key).ok_or_else(|| bad(name::HEADS, &key))?;
-            let (height, hash) =
-                keys::decode_head_value(&value).ok_or_else(|| bad(name::HEADS, &key))?;
-            heads.push(ChainHead {
-                chain: ChainId(chain),
-                height,
-                hash,
-            });
+            if let (Some(chain), Some((height, hash))) =
+                (keys::hash32(&key), keys::decode_head_value(&value))
+            {
+                heads.push(ChainHead {
+                    chain: ChainId(chain),
+                    height,
+                    hash,
+                });
+            }
         }
         Ok(heads)
+    }
+
+    /// Every chain the chain index holds an entry of, sorted: one seek per chain, not a walk
+    /// over every height.
+    pub fn indexed_chains(&self) -> Result<Vec<ChainId>, StoreError> {
+        let tree = &self.trees().chain_index;
+        let mut chains = Vec::new();
+        let mut from: Vec<u8> = Vec::new();
+        loop {
+            let Some(item) = tree.range(from.as_slice()..).next() else {
+                return Ok(chains);
+            };
+            let (key, _) = item.engine()?;
+            match key.get(..keys::HASH_LEN).and_then(keys::hash32) {
+                Some(prefix) => {
+                    chains.push(ChainId(prefix));
+                    // Every key of this chain sorts below the next 32-byte prefix.
+                    match next_prefix(prefix) {
+                        Some(next) => from = next.to_vec(),
+                        None => return Ok(chains),
+                    }
+                }
+                None => {
+                    // A key shorter than a chain ID (stray): the smallest key after it.
+                    from = key.to_vec();
+                    from.push(0);
+                }
+            }
+        }
+    }
+
+    /// The chain index of one chain as the verifier walks it, ascending: each height with its
+    /// block hash, or `None` where the value is malformed (the height is damaged). Keys of the
+    /// wrong length under the chain's prefix are passed over (stray entries). The second value
+    /// is the engine error that cut the walk short, if sled could not read on: the heights
+    /// above the last one returned are then unreadable.
+    pub fn chain_index_entries(
+        &self,
+        chain: &ChainId,
+    ) -> (Vec<(u64, Option<BlockHash>)>, Option<StoreError>) {
+        let mut index = Vec::new();
+        for item in self.trees().chain_index.scan_prefix(chain.as_bytes()) {
+            let (key, value) = match item.engine() {
+                Ok(pair) => pair,
+                Err(error) => return (index, Some(error)),
+            };
+            if let Some((_, height)) = keys::decode_height_key(&key) {
+                index.push((height, keys::hash32(&value).map(BlockHash)));
+            }
+        }
+        (index, None)
     }
 
     /// The hash the chain index holds for (chain, height), unchecked against the block.
@@ -219,4 +273,17 @@ impl Store {
         }
         Ok(Some(value.to_vec()))
     }
+}
+
+/// The 32-byte value right after `prefix` (as a big-endian number); `None` after all 0xff.
+fn next_prefix(mut prefix: [u8; 32]) -> Option<[u8; 32]> {
+    for byte in prefix.iter_mut().rev() {
+        if *byte == u8::MAX {
+            *byte = 0;
+        } else {
+            *byte += 1;
+            return Some(prefix);
+        }
+    }
+    None
 }

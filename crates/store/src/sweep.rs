@@ -15,7 +15,7 @@ use sled::IVec;
 use crate::error::{Corruption, EngineResult, StoreError};
 use crate::index::{IndexTree, implied};
 use crate::keys;
-use crate::open::{Store, Trees};
+use crate::open::{StoreReader, Trees};
 use crate::quarantine::HeadChange;
 use crate::read::checked_block;
 use crate::types::QuarantinedBlock;
@@ -34,7 +34,7 @@ pub(crate) struct Plan {
 
 /// Plans quarantine event `id`: the `heights` of `chain`. The caller holds the write lock.
 pub(crate) fn plan(
-    store: &Store,
+    store: &StoreReader,
     chain: &ChainId,
     heights: &RangeInclusive<u64>,
     id: u64,

@@ -1,25 +1,31 @@
-//! Attack simulation: raw writes past all checks.
+//! Attack simulation: raw writes past all checks (cargo feature `tamper`).
 //!
 //! The paper's scenario 2 is an attacker with access to a node's repository who modifies the
 //! stored chains. These functions do exactly that, for the tests and for the documented
-//! `medchain` maintenance subcommand that demonstrates detection and repair. Each writes raw
-//! bytes with no validation, no index maintenance and no transaction, then flushes, so the damage
-//! survives a restart like a real edit of the files would. Never call them in normal operation.
+//! `medchain maintenance tamper-block` command that demonstrates detection and repair. Each
+//! writes raw bytes with no validation, no index maintenance and no transaction, then flushes,
+//! so the damage survives a restart like a real edit of the files would.
+//!
+//! Every function takes `&mut Store`, the write capability: in a running node the chain crate's
+//! `Ledger` owns the only `Store` and never hands it out, so no daemon code path can reach these;
+//! the maintenance command opens the store of a *stopped* node itself (sled's lock refuses it
+//! while the node runs). The module exists only with the `tamper` feature.
 
 use medchain_protocol::{BlockHash, ChainId, EntryRef, PatientRef, PayloadHash, RecordId};
 
 use crate::error::{EngineResult, StoreError};
 use crate::keys;
-use crate::open::Store;
+use crate::open::{Store, Trees};
 
-/// Writes `value` under `key` in `tree` (`None`: removes the key), past every check, and
-/// flushes so the damage survives a restart.
+/// Writes `value` under `key` in the tree `pick` selects (`None`: removes the key), past every
+/// check, and flushes so the damage survives a restart.
 fn write_raw(
-    store: &Store,
-    tree: &sled::Tree,
+    store: &mut Store,
+    pick: impl FnOnce(&Trees) -> &sled::Tree,
     key: &[u8],
     value: Option<&[u8]>,
 ) -> Result<(), StoreError> {
+    let tree = pick(store.trees());
     match value {
         Some(value) => tree.insert(key, value).engine().map(drop)?,
         None => tree.remove(key).engine().map(drop)?,
@@ -29,21 +35,30 @@ fn write_raw(
 
 /// Replaces the bytes stored under a block hash (the key stays).
 pub fn overwrite_block_bytes(
-    store: &Store,
+    store: &mut Store,
     hash: &BlockHash,
     bytes: &[u8],
 ) -> Result<(), StoreError> {
-    write_raw(store, &store.trees().blocks, hash.as_bytes(), Some(bytes))
+    write_raw(store, |t| &t.blocks, hash.as_bytes(), Some(bytes))
+}
+
+/// Stores arbitrary bytes under an arbitrary block key (e.g. a re-hashed forgery).
+pub fn put_block_bytes(
+    store: &mut Store,
+    hash: &BlockHash,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    overwrite_block_bytes(store, hash, bytes)
 }
 
 /// Deletes a block's bytes, leaving every index entry that names it.
-pub fn remove_block(store: &Store, hash: &BlockHash) -> Result<(), StoreError> {
-    write_raw(store, &store.trees().blocks, hash.as_bytes(), None)
+pub fn remove_block(store: &mut Store, hash: &BlockHash) -> Result<(), StoreError> {
+    write_raw(store, |t| &t.blocks, hash.as_bytes(), None)
 }
 
 /// Points the chain index entry (chain, height) at `hash`.
 pub fn set_chain_index(
-    store: &Store,
+    store: &mut Store,
     chain: &ChainId,
     height: u64,
     hash: &BlockHash,
@@ -53,61 +68,83 @@ pub fn set_chain_index(
 
 /// Replaces the bytes stored under a payload's content address.
 pub fn overwrite_payload(
-    store: &Store,
+    store: &mut Store,
     hash: &PayloadHash,
     bytes: &[u8],
 ) -> Result<(), StoreError> {
-    write_raw(store, &store.trees().payloads, hash.as_bytes(), Some(bytes))
+    write_raw(store, |t| &t.payloads, hash.as_bytes(), Some(bytes))
+}
+
+/// Deletes a payload.
+pub fn remove_payload(store: &mut Store, hash: &PayloadHash) -> Result<(), StoreError> {
+    write_raw(store, |t| &t.payloads, hash.as_bytes(), None)
 }
 
 /// Deletes one `records` index entry.
 pub fn remove_record_index(
-    store: &Store,
+    store: &mut Store,
     record: &RecordId,
     at: &EntryRef,
 ) -> Result<(), StoreError> {
     let key = keys::record_key(record, at);
-    write_raw(store, &store.trees().records, &key, None)
+    write_raw(store, |t| &t.records, &key, None)
 }
 
 /// Writes arbitrary bytes as the chain index value of (chain, height) (a malformed index).
 pub fn set_chain_index_raw(
-    store: &Store,
+    store: &mut Store,
     chain: &ChainId,
     height: u64,
     value: &[u8],
 ) -> Result<(), StoreError> {
     let key = keys::height_key(chain, height);
-    write_raw(store, &store.trees().chain_index, &key, Some(value))
+    write_raw(store, |t| &t.chain_index, &key, Some(value))
 }
 
 /// Plants a `records` index entry naming `at` as a version of `record` (it is not).
 pub fn plant_record_index(
-    store: &Store,
+    store: &mut Store,
     record: &RecordId,
     at: &EntryRef,
 ) -> Result<(), StoreError> {
     let key = keys::record_key(record, at);
-    write_raw(store, &store.trees().records, &key, Some(&[]))
+    write_raw(store, |t| &t.records, &key, Some(&[]))
 }
 
 /// Plants a `patients` index entry naming `at` as an entry of `patient` (it is not).
 pub fn plant_patient_index(
-    store: &Store,
+    store: &mut Store,
     patient: &PatientRef,
     at: &EntryRef,
 ) -> Result<(), StoreError> {
     let key = keys::patient_key(patient, at);
-    write_raw(store, &store.trees().patients, &key, Some(&[]))
+    write_raw(store, |t| &t.patients, &key, Some(&[]))
 }
 
 /// Sets the head record of `chain` to (height, hash), whatever the chain index holds.
 pub fn set_head(
-    store: &Store,
+    store: &mut Store,
     chain: &ChainId,
     height: u64,
     hash: &BlockHash,
 ) -> Result<(), StoreError> {
     let value = keys::head_value(height, hash);
-    write_raw(store, &store.trees().heads, chain.as_bytes(), Some(&value))
+    write_raw(store, |t| &t.heads, chain.as_bytes(), Some(&value))
+}
+
+/// The trees an attacker can plant raw keys in, by name (see [`plant_raw`]).
+pub const TREES: [&str; 16] = crate::open::TREE_NAMES;
+
+/// Writes an arbitrary key and value into the tree named `tree` (one of [`TREES`]): malformed
+/// keys and values of any shape, as an attacker editing the files could leave them.
+pub fn plant_raw(
+    store: &mut Store,
+    tree: &str,
+    key: &[u8],
+    value: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    let Some(tree) = TREES.iter().copied().find(|name| *name == tree) else {
+        return Err(StoreError::Engine(format!("no tree named {tree}")));
+    };
+    write_raw(store, |t| t.by_name(tree), key, value)
 }

@@ -53,6 +53,13 @@ pub enum MissingIndex {
         /// The entry naming it.
         child: EntryRef,
     },
+    /// `accesses`: the record's access entry (an audited read) at `at`.
+    Access {
+        /// The record read.
+        record: RecordId,
+        /// Where the access entry is.
+        at: EntryRef,
+    },
     /// `certificates`: the certificate the block carries.
     Certificate {
         /// Its hash.

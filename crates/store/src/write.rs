@@ -1,6 +1,6 @@
 //! Committing blocks with all their index entries, and storing payloads.
 //!
-//! A block commits in ONE sled transaction over the eight trees it touches (consecutive small
+//! A block commits in ONE sled transaction over the nine trees it touches (consecutive small
 //! blocks share one), then the database is flushed: sled writes are durable only after a flush, and a block must never be
 //! acknowledged, nor be visible without its index entries, before it is durable (BRIEF section 5).
 //! Every key is computed before the transaction, because sled may run the closure more than once.
@@ -84,8 +84,10 @@ fn write_block(
 ) -> TxResult<()> {
     blocks.insert(block.hash.clone(), block.bytes.clone())?;
     chain_index.insert(block.height_key.clone(), block.hash.clone())?;
+    // Written when absent, and when what is held is not these bytes (damaged or planted: a
+    // refetched block must repair its certificate too).
     if let Some((hash, der)) = &block.certificate
-        && certs.get(hash)?.is_none()
+        && certs.get(hash)?.as_ref() != Some(der)
     {
         certs.insert(hash.clone(), der.clone())?;
     }
@@ -109,7 +111,7 @@ fn head_height(heads: &TransactionalTree, chain: &ChainId) -> TxResult<Option<u6
 impl Store {
     /// Commits the blocks and ALL their index entries, each block in ONE sled transaction over
     /// the trees (blocks, chain_index, heads, records, patients, prov_up, prov_down,
-    /// certificates), then flushes before returning. Consecutive blocks share a transaction up
+    /// certificates, accesses), then flushes before returning. Consecutive blocks share a transaction up
     /// to [`MAX_WRITES_PER_TRANSACTION`] index entries; a crash before the flush leaves a prefix
     /// of them, each whole (blocks arrive in chain order, so a prefix is a shorter valid chain). Heads move only upward (a head is replaced only by a higher one).
     /// Committing a block already stored (same hash, and named by the chain index at its height)
@@ -119,16 +121,15 @@ impl Store {
     /// does not name (an orphan left by a quarantine) is committed again in full. The caller
     /// commits at most one block per (chain, height); a second would overwrite the chain index
     /// entry.
-    pub fn commit_blocks(&self, blocks: &[BlockWrite<'_>]) -> Result<(), StoreError> {
+    pub fn commit_blocks(&mut self, blocks: &[BlockWrite<'_>]) -> Result<(), StoreError> {
         if blocks.is_empty() {
             return Ok(());
         }
         let prepared: Vec<Prepared> = blocks.iter().map(prepare).collect();
-        let _writer = self.write_guard();
         for group in groups(&prepared) {
             self.commit_group(group)?;
         }
-        self.flush()
+        self.flush_now()
     }
 
     /// One transaction over the trees for `prepared` (see [`Store::commit_blocks`]).
@@ -143,9 +144,20 @@ impl Store {
             &trees.prov_up,
             &trees.prov_down,
             &trees.certificates,
+            &trees.accesses,
         )
             .transaction(
-                |(blocks, chain_index, heads, records, patients, prov_up, prov_down, certs)| {
+                |(
+                    blocks,
+                    chain_index,
+                    heads,
+                    records,
+                    patients,
+                    prov_up,
+                    prov_down,
+                    certs,
+                    accesses,
+                )| {
                     for block in prepared {
                         // Stored and named by the chain index: only the head rule applies. Bytes
                         // the index does not name (an orphan a quarantine could not attribute)
@@ -162,6 +174,7 @@ impl Store {
                                     IndexTree::Patients => patients,
                                     IndexTree::ProvUp => prov_up,
                                     IndexTree::ProvDown => prov_down,
+                                    IndexTree::Accesses => accesses,
                                 };
                                 tree.insert(key.clone(), IVec::default())?;
                             }
@@ -181,7 +194,7 @@ impl Store {
     /// next flush/commit_blocks (the caller stores payloads before the block referencing them).
     /// Different (damaged) bytes under the same address are replaced, so storing a payload
     /// fetched again from a peer repairs it.
-    pub fn put_payloads(&self, payloads: &[&[u8]]) -> Result<Vec<PayloadHash>, StoreError> {
+    pub fn put_payloads(&mut self, payloads: &[&[u8]]) -> Result<Vec<PayloadHash>, StoreError> {
         let hashed: Vec<(PayloadHash, &[u8])> =
             payloads.iter().map(|p| (PayloadHash::of(p), *p)).collect();
         self.put_hashed_payloads(&hashed)?;
@@ -192,7 +205,10 @@ impl Store {
     /// them against a block (the ledger's verified blocks): hashing 1 KiB records again was a
     /// visible share of a commit. One batch: each payload is written under its hash; identical
     /// bytes are simply written again, damaged ones are replaced.
-    pub fn put_hashed_payloads(&self, payloads: &[(PayloadHash, &[u8])]) -> Result<(), StoreError> {
+    pub fn put_hashed_payloads(
+        &mut self,
+        payloads: &[(PayloadHash, &[u8])],
+    ) -> Result<(), StoreError> {
         for chunk in payloads.chunks(MAX_WRITES_PER_TRANSACTION) {
             let mut batch = sled::Batch::default();
             for (hash, payload) in chunk {

@@ -125,26 +125,26 @@ fn check_everything(store: &Store, a: &Chain, b: &Chain) {
 
 #[test]
 fn commit_then_read_back() {
-    let store = Store::open_temporary().unwrap();
+    let mut store = Store::open_temporary().unwrap();
     let (a, b) = two_chains();
-    commit(&store, &a.blocks);
-    commit(&store, &b.blocks);
+    commit(&mut store, &a.blocks);
+    commit(&mut store, &b.blocks);
     check_everything(&store, &a, &b);
     assert_eq!(store.block_count(), 3);
 }
 
 #[test]
 fn one_batch_across_chains() {
-    let store = Store::open_temporary().unwrap();
+    let mut store = Store::open_temporary().unwrap();
     let (a, b) = two_chains();
     let all: Vec<Block> = a.blocks.iter().chain(&b.blocks).cloned().collect();
-    commit(&store, &all);
+    commit(&mut store, &all);
     check_everything(&store, &a, &b);
 }
 
 #[test]
 fn payloads_are_content_addressed() {
-    let store = Store::open_temporary().unwrap();
+    let mut store = Store::open_temporary().unwrap();
     let hashes = store
         .put_payloads(&[b"{\"a\":1}", b"second", b"second"])
         .unwrap();
@@ -157,7 +157,7 @@ fn payloads_are_content_addressed() {
     assert!(!store.has_payload(&absent).unwrap());
     assert_eq!(store.payload(&absent).unwrap(), None);
     // Idempotent, and storing the right bytes again repairs damaged ones.
-    tamper::overwrite_payload(&store, &hashes[0], b"forged").unwrap();
+    tamper::overwrite_payload(&mut store, &hashes[0], b"forged").unwrap();
     assert!(store.payload(&hashes[0]).is_err());
     assert_eq!(
         store.put_payloads(&[b"{\"a\":1}"]).unwrap(),
@@ -174,10 +174,10 @@ fn data_survives_close_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = two_chains();
     let payload = {
-        let store = Store::open(dir.path()).unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
         let payload = store.put_payloads(&[b"kept"]).unwrap()[0];
-        commit(&store, &a.blocks);
-        commit(&store, &b.blocks);
+        commit(&mut store, &a.blocks);
+        commit(&mut store, &b.blocks);
         payload
     };
     let store = Store::open(dir.path()).unwrap();
@@ -188,36 +188,36 @@ fn data_survives_close_and_reopen() {
 
 #[test]
 fn heads_never_go_down() {
-    let store = Store::open_temporary().unwrap();
+    let mut store = Store::open_temporary().unwrap();
     let mut c = Chain::new(3);
     for _ in 0..4 {
         c.push_creates(1);
     }
     // The top block first, then the ones below it: the head stays at the top.
-    commit(&store, &c.blocks[3..]);
+    commit(&mut store, &c.blocks[3..]);
     assert_eq!(store.head(&c.id).unwrap(), Some(head_of(&c.blocks[3])));
-    commit(&store, &c.blocks[..3]);
+    commit(&mut store, &c.blocks[..3]);
     assert_eq!(store.head(&c.id).unwrap(), Some(head_of(&c.blocks[3])));
     // Within one batch, in descending order.
-    let store = Store::open_temporary().unwrap();
+    let mut store = Store::open_temporary().unwrap();
     let reversed: Vec<Block> = c.blocks.iter().rev().cloned().collect();
-    commit(&store, &reversed);
+    commit(&mut store, &reversed);
     assert_eq!(store.head(&c.id).unwrap(), Some(head_of(&c.blocks[3])));
     assert_eq!(store.blocks_range(&c.id, 0, 100).unwrap(), c.blocks);
 }
 
 #[test]
 fn recommitting_a_stored_block_is_a_no_op() {
-    let store = Store::open_temporary().unwrap();
+    let mut store = Store::open_temporary().unwrap();
     let mut c = Chain::new(4);
     c.push_creates(2);
     c.push_creates(1);
-    commit(&store, &c.blocks);
+    commit(&mut store, &c.blocks);
     // Damage an index entry: re-committing the stored block must not touch (so not repair) it.
     let rec = RecordId::derive(&c.id, 0, 1);
-    tamper::remove_record_index(&store, &rec, &c.at(0, 1)).unwrap();
-    commit(&store, &c.blocks[..1]);
-    commit(&store, &[c.blocks[0].clone(), c.blocks[0].clone()]);
+    tamper::remove_record_index(&mut store, &rec, &c.at(0, 1)).unwrap();
+    commit(&mut store, &c.blocks[..1]);
+    commit(&mut store, &[c.blocks[0].clone(), c.blocks[0].clone()]);
     assert!(store.record_entries(&rec).unwrap().is_empty());
     assert_eq!(store.head(&c.id).unwrap(), Some(head_of(&c.blocks[1])));
     assert_eq!(store.block_count(), 2);
@@ -227,10 +227,10 @@ fn recommitting_a_stored_block_is_a_no_op() {
 
 #[test]
 fn a_batch_with_the_same_block_twice_stores_it_once() {
-    let store = Store::open_temporary().unwrap();
+    let mut store = Store::open_temporary().unwrap();
     let mut c = Chain::new(5);
     let g = c.push_creates(1);
-    commit(&store, &[g.clone(), g.clone()]);
+    commit(&mut store, &[g.clone(), g.clone()]);
     assert_eq!(store.block_count(), 1);
     assert_eq!(
         store
@@ -241,19 +241,20 @@ fn a_batch_with_the_same_block_twice_stores_it_once() {
 }
 
 #[test]
-fn clones_share_one_database() {
-    let store = Store::open_temporary().unwrap();
-    let other = store.clone();
+fn readers_share_the_writers_database() {
+    let mut store = Store::open_temporary().unwrap();
+    let reader = store.reader();
     let mut c = Chain::new(6);
-    commit(&other, &[c.push_creates(1)]);
-    assert_eq!(store.head(&c.id).unwrap(), Some(head_of(&c.blocks[0])));
-    let handle = std::thread::spawn(move || other.heads().unwrap().len());
+    commit(&mut store, &[c.push_creates(1)]);
+    assert_eq!(reader.head(&c.id).unwrap(), Some(head_of(&c.blocks[0])));
+    let handle = std::thread::spawn(move || reader.heads().unwrap().len());
     assert_eq!(handle.join().unwrap(), 1);
 }
 
+/// One writer commits while readers on other threads read: every read sees whole blocks.
 #[test]
-fn concurrent_commits_and_reads() {
-    let store = Store::open_temporary().unwrap();
+fn reads_run_concurrently_with_the_writer() {
+    let mut store = Store::open_temporary().unwrap();
     let chains: Vec<Chain> = (10..14u8)
         .map(|seed| {
             let mut c = Chain::new(seed);
@@ -263,17 +264,25 @@ fn concurrent_commits_and_reads() {
             c
         })
         .collect();
+    let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
         for c in &chains {
-            let store = store.clone();
+            let reader = store.reader();
+            let done = &done;
             scope.spawn(move || {
-                for block in &c.blocks {
-                    commit(&store, std::slice::from_ref(block));
-                    // Reads interleave with other threads' transactions.
-                    assert_eq!(store.head(&c.id).unwrap(), Some(head_of(block)));
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    // Whatever is visible is a prefix of whole, checked blocks.
+                    let held = reader.blocks_range(&c.id, 0, 100).unwrap();
+                    assert_eq!(held[..], c.blocks[..held.len()]);
                 }
             });
         }
+        for height in 0..8 {
+            for c in &chains {
+                commit(&mut store, std::slice::from_ref(&c.blocks[height]));
+            }
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
     });
     for c in &chains {
         assert_eq!(store.blocks_range(&c.id, 0, 100).unwrap(), c.blocks);
@@ -281,22 +290,24 @@ fn concurrent_commits_and_reads() {
     assert_eq!(store.heads().unwrap().len(), chains.len());
 }
 
-/// The store is shared between the node's tasks.
+/// The writer moves between the node's tasks; readers are shared and cloned freely.
 #[test]
-fn store_is_send_and_sync() {
-    fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+fn writer_is_send_and_sync_and_readers_clone() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    fn assert_clone<T: Clone + Send + Sync + 'static>() {}
     assert_send_sync::<Store>();
+    assert_clone::<medchain_store::StoreReader>();
 }
 
 #[test]
 fn a_long_run_commits_whole_across_several_transactions() {
     // 40 blocks of 8 creates each imply 640 index entries: more than one transaction's worth.
-    let store = Store::open_temporary().unwrap();
+    let mut store = Store::open_temporary().unwrap();
     let mut chain = Chain::new(7);
     for _ in 0..40 {
         chain.push_creates(8);
     }
-    commit(&store, &chain.blocks);
+    commit(&mut store, &chain.blocks);
     assert_eq!(
         store.head(&chain.id).unwrap(),
         chain.blocks.last().map(head_of)
@@ -307,7 +318,7 @@ fn a_long_run_commits_whole_across_several_transactions() {
 
 #[test]
 fn many_payloads_are_stored_across_several_batches() {
-    let store = Store::open_temporary().unwrap();
+    let mut store = Store::open_temporary().unwrap();
     let bodies: Vec<Vec<u8>> = (0..300u32).map(|i| i.to_be_bytes().repeat(8)).collect();
     let refs: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
     let hashes = store.put_payloads(&refs).unwrap();

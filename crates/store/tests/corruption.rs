@@ -12,12 +12,12 @@ use proptest::prelude::*;
 
 /// A store holding chain A with three blocks (two entries each).
 fn stored_chain() -> (Store, Chain) {
-    let store = Store::open_temporary().unwrap();
+    let mut store = Store::open_temporary().unwrap();
     let mut a = Chain::new(1);
     for _ in 0..3 {
         a.push_creates(2);
     }
-    commit(&store, &a.blocks);
+    commit(&mut store, &a.blocks);
     (store, a)
 }
 
@@ -55,14 +55,14 @@ fn last_position(haystack: &[u8], needle: &[u8]) -> usize {
 
 #[test]
 fn flipped_byte_in_the_entries_is_an_entries_root_mismatch() {
-    let (store, a) = stored_chain();
+    let (mut store, a) = stored_chain();
     let block = &a.blocks[1];
     let mut bytes = block.encode();
     // The actor of the last entry: a digit replaced by another digit still decodes canonically.
     let at = last_position(&bytes, b"dr-401542") + 3;
     bytes[at] = b'9';
     assert!(Block::decode(&bytes).is_ok());
-    tamper::overwrite_block_bytes(&store, &block.hash(), &bytes).unwrap();
+    tamper::overwrite_block_bytes(&mut store, &block.hash(), &bytes).unwrap();
     let expected = Corruption::EntriesRootMismatch { key: block.hash() };
     all_reads_report(&store, &a, 1, &expected);
     // The blocks around it still read.
@@ -80,13 +80,13 @@ fn flipped_byte_in_the_entries_is_an_entries_root_mismatch() {
 
 #[test]
 fn flipped_byte_in_the_header_is_a_hash_mismatch() {
-    let (store, a) = stored_chain();
+    let (mut store, a) = stored_chain();
     let block = &a.blocks[2];
     let mut bytes = block.encode();
     // Byte 0 is the version; bytes 1..33 are the chain ID, raw.
     bytes[5] ^= 0x01;
     let actual = Block::decode(&bytes).unwrap().hash();
-    tamper::overwrite_block_bytes(&store, &block.hash(), &bytes).unwrap();
+    tamper::overwrite_block_bytes(&mut store, &block.hash(), &bytes).unwrap();
     let expected = Corruption::BlockHashMismatch {
         key: block.hash(),
         actual,
@@ -96,23 +96,23 @@ fn flipped_byte_in_the_header_is_a_hash_mismatch() {
 
 #[test]
 fn garbage_and_truncated_bytes_are_undecodable() {
-    let (store, a) = stored_chain();
+    let (mut store, a) = stored_chain();
     let hash = a.blocks[0].hash();
     let expected = Corruption::UndecodableBlock { key: hash };
-    tamper::overwrite_block_bytes(&store, &hash, b"\xff\xff garbage \x00").unwrap();
+    tamper::overwrite_block_bytes(&mut store, &hash, b"\xff\xff garbage \x00").unwrap();
     all_reads_report(&store, &a, 0, &expected);
     let encoded = a.blocks[0].encode();
-    tamper::overwrite_block_bytes(&store, &hash, &encoded[..encoded.len() - 1]).unwrap();
+    tamper::overwrite_block_bytes(&mut store, &hash, &encoded[..encoded.len() - 1]).unwrap();
     all_reads_report(&store, &a, 0, &expected);
-    tamper::overwrite_block_bytes(&store, &hash, &[]).unwrap();
+    tamper::overwrite_block_bytes(&mut store, &hash, &[]).unwrap();
     all_reads_report(&store, &a, 0, &expected);
 }
 
 #[test]
 fn chain_index_naming_another_block_is_an_index_mismatch() {
-    let (store, a) = stored_chain();
+    let (mut store, a) = stored_chain();
     let other = a.blocks[0].hash();
-    tamper::set_chain_index(&store, &a.id, 1, &other).unwrap();
+    tamper::set_chain_index(&mut store, &a.id, 1, &other).unwrap();
     let expected = Corruption::IndexMismatch {
         chain: a.id,
         height: 1,
@@ -129,8 +129,8 @@ fn chain_index_naming_another_block_is_an_index_mismatch() {
     );
     // Another chain's block: the mismatch names that chain.
     let mut b = Chain::new(2);
-    commit(&store, &[b.push_creates(1)]);
-    tamper::set_chain_index(&store, &a.id, 2, &b.blocks[0].hash()).unwrap();
+    commit(&mut store, &[b.push_creates(1)]);
+    tamper::set_chain_index(&mut store, &a.id, 2, &b.blocks[0].hash()).unwrap();
     assert_eq!(
         corruption(store.block_at(&a.id, 2)),
         Corruption::IndexMismatch {
@@ -145,9 +145,9 @@ fn chain_index_naming_another_block_is_an_index_mismatch() {
 
 #[test]
 fn chain_index_naming_an_absent_block_is_a_missing_block() {
-    let (store, a) = stored_chain();
+    let (mut store, a) = stored_chain();
     let nowhere = BlockHash([0xab; 32]);
-    tamper::set_chain_index(&store, &a.id, 1, &nowhere).unwrap();
+    tamper::set_chain_index(&mut store, &a.id, 1, &nowhere).unwrap();
     let expected = Corruption::MissingBlock {
         chain: a.id,
         height: 1,
@@ -156,7 +156,7 @@ fn chain_index_naming_an_absent_block_is_a_missing_block() {
     all_reads_report(&store, &a, 1, &expected);
     // A deleted block: the same, under its own hash.
     let hash = a.blocks[2].hash();
-    tamper::remove_block(&store, &hash).unwrap();
+    tamper::remove_block(&mut store, &hash).unwrap();
     assert_eq!(store.block(&hash).unwrap(), None);
     assert_eq!(
         corruption(store.block_at(&a.id, 2)),
@@ -170,8 +170,8 @@ fn chain_index_naming_an_absent_block_is_a_missing_block() {
 
 #[test]
 fn malformed_chain_index_value_is_a_bad_index_value() {
-    let (store, a) = stored_chain();
-    tamper::set_chain_index_raw(&store, &a.id, 1, b"short").unwrap();
+    let (mut store, a) = stored_chain();
+    tamper::set_chain_index_raw(&mut store, &a.id, 1, b"short").unwrap();
     for result in [
         store.block_at(&a.id, 1).map(|_| ()),
         store.block_hash_at(&a.id, 1).map(|_| ()),
@@ -190,9 +190,9 @@ fn malformed_chain_index_value_is_a_bad_index_value() {
 
 #[test]
 fn overwritten_payload_is_a_payload_hash_mismatch() {
-    let store = Store::open_temporary().unwrap();
+    let mut store = Store::open_temporary().unwrap();
     let key = store.put_payloads(&[b"{\"dose\":5}"]).unwrap()[0];
-    tamper::overwrite_payload(&store, &key, b"{\"dose\":50}").unwrap();
+    tamper::overwrite_payload(&mut store, &key, b"{\"dose\":50}").unwrap();
     assert_eq!(
         corruption(store.payload(&key)),
         Corruption::PayloadHashMismatch {
@@ -206,10 +206,10 @@ fn overwritten_payload_is_a_payload_hash_mismatch() {
 
 #[test]
 fn missing_index_entries_finds_removed_and_wrong_entries() {
-    let (store, a) = stored_chain();
+    let (mut store, a) = stored_chain();
     let block = &a.blocks[1];
     let record = RecordId::derive(&a.id, 1, 1);
-    tamper::remove_record_index(&store, &record, &a.at(1, 1)).unwrap();
+    tamper::remove_record_index(&mut store, &record, &a.at(1, 1)).unwrap();
     assert_eq!(
         store.missing_index_entries(block, &block.hash()).unwrap(),
         vec![MissingIndex::Record {
@@ -217,7 +217,7 @@ fn missing_index_entries_finds_removed_and_wrong_entries() {
             at: a.at(1, 1)
         }]
     );
-    tamper::set_chain_index(&store, &a.id, 1, &a.blocks[0].hash()).unwrap();
+    tamper::set_chain_index(&mut store, &a.id, 1, &a.blocks[0].hash()).unwrap();
     assert_eq!(
         store.missing_index_entries(block, &block.hash()).unwrap(),
         vec![
@@ -258,10 +258,10 @@ fn missing_index_entries_finds_removed_and_wrong_entries() {
 /// see it changed. The chain crate's verifier checks signatures against the signer's certificate.
 #[test]
 fn the_signature_is_left_to_the_verifier() {
-    let (store, a) = stored_chain();
+    let (mut store, a) = stored_chain();
     let mut forged = a.blocks[1].clone();
     forged.signature.0[0] ^= 1;
-    tamper::overwrite_block_bytes(&store, &forged.hash(), &forged.encode()).unwrap();
+    tamper::overwrite_block_bytes(&mut store, &forged.hash(), &forged.encode()).unwrap();
     let read = store.block(&forged.hash()).unwrap().unwrap();
     assert_eq!(read.signature, forged.signature);
     assert_eq!(
@@ -277,14 +277,14 @@ proptest! {
     /// never other data, never a panic.
     #[test]
     fn a_changed_byte_never_reads_as_other_data(position in any::<prop::sample::Index>(), xor in 1u8..) {
-        let store = Store::open_temporary().unwrap();
+        let mut store = Store::open_temporary().unwrap();
         let mut a = Chain::new(1);
         let block = a.push_creates(3);
-        commit(&store, std::slice::from_ref(&block));
+        commit(&mut store, std::slice::from_ref(&block));
         let mut bytes = block.encode();
         let i = position.index(bytes.len());
         bytes[i] ^= xor;
-        tamper::overwrite_block_bytes(&store, &block.hash(), &bytes).unwrap();
+        tamper::overwrite_block_bytes(&mut store, &block.hash(), &bytes).unwrap();
         match store.block_at(&a.id, 0) {
             Ok(Some(read)) => {
                 prop_assert_eq!(&read.header, &block.header);

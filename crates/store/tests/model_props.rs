@@ -229,14 +229,14 @@ proptest! {
 
     #[test]
     fn store_matches_the_model(ops in prop::collection::vec(op(), 1..10)) {
-        let store = Store::open_temporary().unwrap();
+        let mut store = Store::open_temporary().unwrap();
         let mut model = Model::default();
         for op in &ops {
             match op {
                 Op::Commit(positions) => {
                     let blocks: Vec<Block> =
                         positions.iter().map(|&(c, h)| block(c, h).clone()).collect();
-                    commit(&store, &blocks);
+                    commit(&mut store, &blocks);
                 }
                 Op::Quarantine(c, from, to) => {
                     store

@@ -10,12 +10,12 @@ use medchain_store::{IndexDigest, Store, tamper};
 
 #[test]
 fn index_digest_matches_the_blocks_and_notices_a_missing_key() {
-    let store = Store::open_temporary().unwrap();
+    let mut store = Store::open_temporary().unwrap();
     let mut a = Chain::new(1);
     for _ in 0..3 {
         a.push_creates(2);
     }
-    commit(&store, &a.blocks);
+    commit(&mut store, &a.blocks);
     let keys = IndexDigest::new();
     let mut implied = keys.same_keys();
     for block in &a.blocks {
@@ -30,16 +30,16 @@ fn index_digest_matches_the_blocks_and_notices_a_missing_key() {
     assert!(!other.matches(&implied));
 
     let block = &a.blocks[1];
-    tamper::remove_record_index(&store, &block.entries[0].record, &block.entry_ref(0)).unwrap();
+    tamper::remove_record_index(&mut store, &block.entries[0].record, &block.entry_ref(0)).unwrap();
     assert!(!store.index_digest(&keys).unwrap().matches(&implied));
 }
 
 #[test]
 fn payload_pass_finds_held_missing_and_damaged() {
-    let store = Store::open_temporary().unwrap();
+    let mut store = Store::open_temporary().unwrap();
     let held = store.put_payloads(&[b"one", b"two", b"three"]).unwrap();
     let absent = PayloadHash::of(b"never stored");
-    tamper::overwrite_payload(&store, &held[1], b"TWO").unwrap();
+    tamper::overwrite_payload(&mut store, &held[1], b"TWO").unwrap();
     let pass = store
         .check_payloads_in_order(vec![
             (held[2], 5),

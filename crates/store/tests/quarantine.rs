@@ -12,7 +12,7 @@ use medchain_store::{QuarantinedBlock, Store, StoreError, tamper};
 /// Chain A with five blocks; block h (h > 0) holds a create and an amend of A/(h-1)/0. Chain B's
 /// genesis derives from A/3/0, so B holds edges into A's cut range that must survive the cut.
 fn setup() -> (Store, Chain, Chain) {
-    let store = Store::open_temporary().unwrap();
+    let mut store = Store::open_temporary().unwrap();
     let mut a = Chain::new(1);
     a.push_creates(1);
     for h in 1..5u64 {
@@ -25,8 +25,8 @@ fn setup() -> (Store, Chain, Chain) {
     let mut b = Chain::new(2);
     let b_id = b.id;
     b.push(vec![derive(b_id, 0, 0, vec![Parent::Entry(a.at(3, 0))])]);
-    commit(&store, &a.blocks);
-    commit(&store, &b.blocks);
+    commit(&mut store, &a.blocks);
+    commit(&mut store, &b.blocks);
     (store, a, b)
 }
 
@@ -79,7 +79,7 @@ fn moved(a: &Chain, heights: std::ops::Range<u64>) -> Vec<QuarantinedBlock> {
 
 #[test]
 fn quarantine_cuts_keeps_bytes_and_recommit_restores() {
-    let (store, a, b) = setup();
+    let (mut store, a, b) = setup();
     let event = store
         .quarantine_from(&a.id, 3, 1_234, "entries root mismatch at height 3")
         .unwrap();
@@ -104,7 +104,7 @@ fn quarantine_cuts_keeps_bytes_and_recommit_restores() {
     assert_eq!(store.quarantined_bytes(1, 2).unwrap(), None);
 
     // The chain is refilled with verified blocks: reads come back, the event and bytes stay.
-    commit(&store, &a.blocks[3..]);
+    commit(&mut store, &a.blocks[3..]);
     assert_eq!(store.blocks_range(&a.id, 0, 100).unwrap(), a.blocks);
     assert_eq!(store.head(&a.id).unwrap(), Some(head_of(&a.blocks[4])));
     assert_indexed(&store, &a.blocks);
@@ -134,9 +134,9 @@ fn quarantine_cuts_keeps_bytes_and_recommit_restores() {
 
 #[test]
 fn an_undecodable_block_is_swept_from_the_indexes() {
-    let (store, a, b) = setup();
+    let (mut store, a, b) = setup();
     let hash = a.blocks[3].hash();
-    tamper::overwrite_block_bytes(&store, &hash, b"\x00garbage").unwrap();
+    tamper::overwrite_block_bytes(&mut store, &hash, b"\x00garbage").unwrap();
     let event = store.quarantine_from(&a.id, 3, 1, "undecodable").unwrap();
     assert_eq!(event.blocks, moved(&a, 3..5));
     assert_cut(&store, &a, &b, 3);
@@ -149,14 +149,14 @@ fn an_undecodable_block_is_swept_from_the_indexes() {
 
 #[test]
 fn a_tampered_block_names_what_is_removed_and_the_refill_restores_the_rest() {
-    let (store, a, b) = setup();
+    let (mut store, a, b) = setup();
     // The tampered entries name another patient: the key the altered entry now implies is
     // removed with the others (each names position 4), and the original patient key stays,
     // unread because block 4 is not held, until the verified block is committed again.
     let mut forged = a.blocks[4].clone();
     forged.entries[1].patient = patient(9);
     let bytes = forged.encode();
-    tamper::overwrite_block_bytes(&store, &forged.hash(), &bytes).unwrap();
+    tamper::overwrite_block_bytes(&mut store, &forged.hash(), &bytes).unwrap();
     store
         .quarantine_from(&a.id, 4, 1, "entries root mismatch")
         .unwrap();
@@ -173,7 +173,7 @@ fn a_tampered_block_names_what_is_removed_and_the_refill_restores_the_rest() {
     assert!(store.patient_entries(&patient(9)).unwrap().is_empty());
     assert_eq!(store.head(&a.id).unwrap(), Some(head_of(&a.blocks[3])));
 
-    commit(&store, &a.blocks[4..]);
+    commit(&mut store, &a.blocks[4..]);
     assert_cut(&store, &a, &b, 5);
     let patient3: Vec<EntryRef> = (1..5).map(|h| a.at(h, 1)).collect();
     assert_eq!(store.patient_entries(&patient(3)).unwrap(), patient3);
@@ -182,9 +182,9 @@ fn a_tampered_block_names_what_is_removed_and_the_refill_restores_the_rest() {
 
 #[test]
 fn a_missing_block_or_malformed_index_value_is_listed_and_swept() {
-    let (store, a, b) = setup();
-    tamper::remove_block(&store, &a.blocks[4].hash()).unwrap();
-    tamper::set_chain_index_raw(&store, &a.id, 3, b"not a hash").unwrap();
+    let (mut store, a, b) = setup();
+    tamper::remove_block(&mut store, &a.blocks[4].hash()).unwrap();
+    tamper::set_chain_index_raw(&mut store, &a.id, 3, b"not a hash").unwrap();
     let event = store.quarantine_from(&a.id, 3, 1, "index damage").unwrap();
     assert_eq!(
         event.blocks,
@@ -214,16 +214,16 @@ fn a_missing_block_or_malformed_index_value_is_listed_and_swept() {
     }
     assert_eq!(store.parents_of(&b.at(0, 0)).unwrap().len(), 1);
     // Refilling: block 3, an unindexed orphan, is committed again in full.
-    commit(&store, &a.blocks[3..]);
+    commit(&mut store, &a.blocks[3..]);
     assert_eq!(store.blocks_range(&a.id, 0, 100).unwrap(), a.blocks);
     assert_indexed(&store, &a.blocks);
 }
 
 #[test]
 fn a_sound_block_indexed_at_the_wrong_height_is_not_destroyed() {
-    let (store, a, b) = setup();
+    let (mut store, a, b) = setup();
     // The index at height 4 names block 1, which also sits (rightly) at height 1.
-    tamper::set_chain_index(&store, &a.id, 4, &a.blocks[1].hash()).unwrap();
+    tamper::set_chain_index(&mut store, &a.id, 4, &a.blocks[1].hash()).unwrap();
     let event = store
         .quarantine_from(&a.id, 3, 1, "index mismatch at height 4")
         .unwrap();
@@ -243,7 +243,7 @@ fn a_sound_block_indexed_at_the_wrong_height_is_not_destroyed() {
         Some(&a.blocks[4])
     );
     // Refilling the chain commits the orphan again in full instead of skipping it as stored.
-    commit(&store, &a.blocks[3..]);
+    commit(&mut store, &a.blocks[3..]);
     assert_eq!(store.blocks_range(&a.id, 0, 100).unwrap(), a.blocks);
     assert_eq!(store.head(&a.id).unwrap(), Some(head_of(&a.blocks[4])));
     assert_indexed(&store, &a.blocks);
@@ -251,7 +251,7 @@ fn a_sound_block_indexed_at_the_wrong_height_is_not_destroyed() {
 
 #[test]
 fn quarantine_above_the_head_moves_nothing() {
-    let (store, a, b) = setup();
+    let (mut store, a, b) = setup();
     let event = store.quarantine_from(&a.id, 7, 1, "nothing there").unwrap();
     assert!(event.blocks.is_empty());
     assert_cut(&store, &a, &b, 5);
@@ -262,12 +262,12 @@ fn quarantine_above_the_head_moves_nothing() {
 fn quarantine_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = {
-        let store = Store::open(dir.path()).unwrap();
+        let mut store = Store::open(dir.path()).unwrap();
         let mut a = Chain::new(1);
         a.push_creates(1);
         a.push_creates(1);
         let b = Chain::new(2);
-        commit(&store, &a.blocks);
+        commit(&mut store, &a.blocks);
         store.quarantine_from(&a.id, 1, 1, "test").unwrap();
         (a, b)
     };
@@ -283,13 +283,13 @@ fn quarantine_survives_reopen() {
 
 #[test]
 fn marking_an_unknown_event_is_an_error() {
-    let store = Store::open_temporary().unwrap();
+    let mut store = Store::open_temporary().unwrap();
     assert!(matches!(store.mark_restored(42, 1), Err(StoreError::Engine(m)) if m.contains("42")));
 }
 
 #[test]
 fn quarantining_a_run_below_the_head_leaves_a_hole_and_keeps_what_is_above() {
-    let (store, a, b) = setup();
+    let (mut store, a, b) = setup();
     let event = store
         .quarantine_range(&a.id, 2..=3, 7, "hash mismatch at heights 2-3")
         .unwrap();
@@ -321,7 +321,7 @@ fn quarantining_a_run_below_the_head_leaves_a_hole_and_keeps_what_is_above() {
     assert_eq!(store.head(&b.id).unwrap(), Some(head_of(&b.blocks[0])));
 
     // Filling the hole brings every read back; the head does not move.
-    commit(&store, &a.blocks[2..4]);
+    commit(&mut store, &a.blocks[2..4]);
     assert_eq!(store.blocks_range(&a.id, 0, 100).unwrap(), a.blocks);
     assert_eq!(store.head(&a.id).unwrap(), Some(head_of(&a.blocks[4])));
     assert_indexed(&store, &a.blocks);
@@ -329,9 +329,9 @@ fn quarantining_a_run_below_the_head_leaves_a_hole_and_keeps_what_is_above() {
 
 #[test]
 fn a_damaged_run_is_swept_only_within_its_range() {
-    let (store, a, _) = setup();
+    let (mut store, a, _) = setup();
     // Block 2 no longer decodes, so its index entries are found by sweeping the entry trees.
-    tamper::overwrite_block_bytes(&store, &a.blocks[2].hash(), b"garbage").unwrap();
+    tamper::overwrite_block_bytes(&mut store, &a.blocks[2].hash(), b"garbage").unwrap();
     store
         .quarantine_range(&a.id, 2..=2, 1, "undecodable")
         .unwrap();
@@ -347,7 +347,7 @@ fn a_damaged_run_is_swept_only_within_its_range() {
 
 #[test]
 fn a_range_reaching_past_the_top_ends_at_the_top() {
-    let (store, a, b) = setup();
+    let (mut store, a, b) = setup();
     let event = store
         .quarantine_range(&a.id, 3..=10, 1, "to the top")
         .unwrap();

@@ -117,11 +117,50 @@ impl From<EquivocationEvidence> for EvidenceView {
     }
 }
 
-/// `GET /v1/evidence`.
-pub async fn evidence(State(state): State<AppState>) -> ApiResult<Response> {
-    let evidence = blocking(state, |s| s.evidence()).await?;
-    let views: Vec<EvidenceView> = evidence.into_iter().map(EvidenceView::from).collect();
-    Ok(Json(views).into_response())
+/// Query of an evidence listing.
+#[derive(Debug, Deserialize)]
+pub struct EvidenceQuery {
+    /// Most items (default 100, at most 1000).
+    #[serde(default)]
+    limit: Option<usize>,
+    /// Start after this `chain/height` (the `next` of the previous page).
+    #[serde(default)]
+    after: Option<String>,
+}
+
+/// Most evidence items in one page.
+pub const MAX_EVIDENCE_PER_PAGE: usize = 1000;
+
+/// `GET /v1/evidence?limit=&after=CHAIN/HEIGHT`: one page of equivocation evidence (one item
+/// per chain and height), with `next` to ask for the page after it (`null` at the end).
+pub async fn evidence(
+    State(state): State<AppState>,
+    Query(query): Query<EvidenceQuery>,
+) -> ApiResult<Response> {
+    let limit = query.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_EVIDENCE_PER_PAGE {
+        return Err(ApiError::bad_request(format!(
+            "limit must be 1 to {MAX_EVIDENCE_PER_PAGE}"
+        )));
+    }
+    let after = match query.after.as_deref() {
+        None => None,
+        Some(text) => Some(parse_position(text).ok_or_else(|| {
+            ApiError::bad_request(
+                "after must be CHAIN/HEIGHT (64 hex characters, a slash, a number)",
+            )
+        })?),
+    };
+    let (page, next) = blocking(state, move |s| s.evidence_page(after, limit)).await?;
+    let views: Vec<EvidenceView> = page.into_iter().map(EvidenceView::from).collect();
+    let next = next.map(|(chain, height)| format!("{chain}/{height}"));
+    Ok(Json(serde_json::json!({ "evidence": views, "next": next })).into_response())
+}
+
+/// `chain/height`.
+fn parse_position(text: &str) -> Option<(ChainId, u64)> {
+    let (chain, height) = text.split_once('/')?;
+    Some((chain.parse().ok()?, height.parse().ok()?))
 }
 
 /// `POST /v1/verify`: runs the verifier now, quarantines what it finds (the range then comes

@@ -51,7 +51,8 @@ pub fn router(state: AppState) -> Router {
         .route("/records/batch", post(records::create_batch))
         .route("/records/{id}", get(records::get))
         .route("/records/{id}/history", get(records::history))
-        .route("/patients/{identifier}/records", get(records::of_patient))
+        .route("/records/{id}/accesses", get(records::accesses))
+        .route("/patients/records", post(records::of_patient))
         .route("/chains", get(ledger::chains))
         .route("/chains/{chain}/blocks", get(ledger::blocks))
         .route("/chains/{chain}/blocks/{height}/wire", get(intake::export))
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/verify/reports", get(ledger::reports))
         .route("/status", get(status::status))
         .route("/peers", get(status::peers))
+        .route("/admin/writes/resume", post(status::resume_writes))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -83,7 +85,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Counts every request and its latency by route pattern (never by concrete path, which may
-/// hold a patient identifier).
+/// hold a patient identifier, and never by anything else a client chooses).
 async fn observe(
     axum::extract::State(state): axum::extract::State<AppState>,
     request: axum::extract::Request,
@@ -93,7 +95,12 @@ async fn observe(
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    // Labels come from fixed sets only: a client inventing methods must not mint series.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "DELETE" | "HEAD" | "OPTIONS" | "PATCH") => m,
+        _ => "other",
+    }
+    .to_owned();
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     let labels = crate::metrics::RequestLabels {

@@ -194,14 +194,60 @@ pub async fn history(
     })
 }
 
-/// `GET /v1/patients/{identifier}/records`. The identifier is pseudonymised at once and never
-/// stored or echoed.
+/// The body of `POST /v1/patients/records`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatientQuery {
+    /// The patient's identifier (a medical record number): in the body, never in a URL, so it
+    /// reaches no access log, proxy log or browser history.
+    patient: String,
+}
+
+/// `POST /v1/patients/records` with `{"patient": ID}`: the patient's records. The identifier is
+/// pseudonymised at once and never stored or echoed; the read is audited.
 pub async fn of_patient(
     State(state): State<AppState>,
-    Path(identifier): Path<String>,
     headers: HeaderMap,
+    body: Result<Json<PatientQuery>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
     let actor = actor(&headers)?;
-    let records = blocking(state, move |s| s.patient_records(&identifier, &actor)).await?;
+    let Json(PatientQuery { patient }) = body
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
+    let records = blocking(state, move |s| s.patient_records(&patient, &actor)).await?;
     Ok(Json(records).into_response())
+}
+
+/// Query of a record's access listing.
+#[derive(Debug, Deserialize)]
+pub struct AccessQuery {
+    /// Start after this entry (`chain/height/index`, the `next` of the previous page).
+    #[serde(default)]
+    after: Option<String>,
+    /// Most entries (default 100, at most 1000).
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// `GET /v1/records/{id}/accesses?after=&limit=`: one page of the record's access entries (who
+/// read which version, when), with `next` for the page after it. Counting and paging come from
+/// their own index, so a record read a million times pages as fast as one read once.
+pub async fn accesses(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<AccessQuery>,
+) -> ApiResult<Response> {
+    let record = record_id(&id)?;
+    let limit = query.limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::bad_request("limit must be 1 to 1000"));
+    }
+    let after = match query.after {
+        None => None,
+        Some(text) => Some(
+            text.parse::<medchain_protocol::EntryRef>()
+                .map_err(|_| ApiError::bad_request("after must be chain/height/index"))?,
+        ),
+    };
+    let page = blocking(state, move |s| s.accesses(record, after, limit)).await?;
+    Ok(Json(page).into_response())
 }

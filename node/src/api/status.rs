@@ -1,4 +1,5 @@
-//! Health, readiness, status, peers and the OpenAPI document.
+//! Health, readiness, status, peers, the operator's lift of a pause of writes, and the OpenAPI
+//! document.
 
 use axum::Json;
 use axum::extract::State;
@@ -16,16 +17,31 @@ pub async fn health() -> Response {
     Json(serde_json::json!({ "status": "ok" })).into_response()
 }
 
-/// `GET /ready`: the store answers.
+/// `GET /ready`: the store answers and the last integrity scan completed (503 with the reason
+/// otherwise: a node that cannot vouch for its store is not ready).
 pub async fn ready(State(state): State<AppState>) -> ApiResult<Response> {
-    blocking(state, |s| s.chains().map(|c| c.len())).await?;
+    blocking(state, |s| {
+        s.integrity().check()?;
+        s.chains().map(|c| c.len())
+    })
+    .await?;
     Ok(Json(serde_json::json!({ "status": "ready" })).into_response())
 }
 
 /// `GET /metrics`: Prometheus text. Chain heights are read from the store now.
 pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
     let metrics = state.metrics.clone();
-    let chains = blocking(state, |s| s.chains()).await?;
+    let (chains, state_paused, wanted) = blocking(state, |s| {
+        Ok((
+            s.chains()?,
+            s.writes_paused().is_some(),
+            s.wanted_payloads().len(),
+        ))
+    })
+    .await?;
+    metrics
+        .payloads_wanted
+        .set(i64::try_from(wanted).unwrap_or(i64::MAX));
     for chain in chains {
         let labels = crate::metrics::ChainLabels {
             chain: chain.head.chain.to_hex(),
@@ -34,6 +50,7 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
         metrics.chain_height.get_or_create(&labels).set(height);
     }
     metrics.refresh_heap();
+    metrics.refresh_writes_paused(state_paused);
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -44,17 +61,51 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
         .into_response())
 }
 
-/// `GET /v1/status`.
+/// `GET /v1/status`: version, role, what the node holds, and whether writes are paused (with
+/// why and since when).
 pub async fn status(State(state): State<AppState>) -> ApiResult<Response> {
     let role = state.role;
-    let chains = blocking(state, |s| s.chains()).await?;
+    let (chains, paused) = blocking(state, |s| Ok((s.chains()?, s.writes_paused()))).await?;
     Ok(Json(serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "role": role.as_str(),
         "chains": chains.len(),
-        "blocks": chains.iter().map(|c| c.head.height + 1).sum::<u64>(),
+        "blocks": chains.iter().map(|c| c.head.height.saturating_add(1)).fold(0u64, u64::saturating_add),
+        "writes_paused": paused,
     }))
     .into_response())
+}
+
+/// The body of `POST /v1/admin/writes/resume`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resume {
+    /// Who lifts the pause (recorded).
+    actor: String,
+    /// Why (recorded).
+    reason: String,
+}
+
+/// `POST /v1/admin/writes/resume`: an operator lifts a pause of writes by hand (the only peer
+/// holding this node's chain is offline, say), recorded with who and why in the signing record
+/// and the log. 409 when it may not be lifted (part of the chain awaits repair, or it would
+/// sign a new genesis); 403 on an auditor.
+pub async fn resume_writes(
+    State(state): State<AppState>,
+    body: Result<Json<Resume>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Response> {
+    let Json(Resume { actor, reason }) = body
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
+    let printable = |text: &str, max: usize| medchain_protocol::entry::is_printable_text(text, max);
+    if !printable(&actor, 128) || !printable(&reason, 1024) {
+        return Err(ApiError::bad_request(
+            "actor (1 to 128 bytes) and reason (1 to 1024 bytes) must be printable text",
+        ));
+    }
+    let (by, why) = (actor.clone(), reason.clone());
+    let lifted = blocking(state, move |s| s.lift_pause(&by, &why)).await?;
+    tracing::warn!(%actor, %reason, lifted = %lifted.kind, detail = %lifted.detail, "writes resumed by an operator");
+    Ok(Json(serde_json::json!({ "resumed": true, "lifted": lifted })).into_response())
 }
 
 /// `GET /v1/peers`: the admitted peers and their roles.

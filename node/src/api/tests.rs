@@ -106,9 +106,37 @@ async fn write_then_read_history_and_listings() {
     .await;
     assert!(dot.starts_with("digraph history"));
 
-    let (status, text) = call(&app, "GET", "/v1/patients/MRN-0042/records", None, true).await;
+    let query = json!({"patient": "MRN-0042"});
+    let (status, text) = call(&app, "POST", "/v1/patients/records", Some(query), true).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json_of(&text).as_array().unwrap().len(), 1);
+    // The identifier never goes in a URL: the old route is gone.
+    let (status, _) = call(&app, "GET", "/v1/patients/MRN-0042/records", None, true).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Every audited read so far, one page of their own index.
+    let (status, text) = call(
+        &app,
+        "GET",
+        &format!("/v1/records/{record}/accesses?limit=2"),
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let page = json_of(&text);
+    assert_eq!(page["total"], 4);
+    assert_eq!(page["accesses"].as_array().unwrap().len(), 2);
+    assert_eq!(page["accesses"][0]["actor"], "nurse-7");
+    let next = page["next"].as_str().unwrap().to_owned();
+    let (_, text) = call(
+        &app,
+        "GET",
+        &format!("/v1/records/{record}/accesses?limit=2&after={next}"),
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(json_of(&text)["accesses"].as_array().unwrap().len(), 2);
 
     let (_, text) = call(&app, "GET", "/v1/chains", None, true).await;
     let chains = json_of(&text);
@@ -134,7 +162,7 @@ async fn write_then_read_history_and_listings() {
     let (_, text) = call(&app, "GET", "/v1/verify/reports", None, true).await;
     assert_eq!(json_of(&text).as_array().unwrap().len(), 1);
     let (_, text) = call(&app, "GET", "/v1/evidence", None, true).await;
-    assert_eq!(json_of(&text), json!([]));
+    assert_eq!(json_of(&text), json!({"evidence": [], "next": null}));
     let (_, text) = call(&app, "GET", "/v1/status", None, true).await;
     assert_eq!(json_of(&text)["role"], "provider");
     let (status, text) = call(&app, "GET", "/metrics", None, false).await;
@@ -488,4 +516,22 @@ async fn blocks_from_outside_are_judged_like_gossip() {
         json_of(&String::from_utf8_lossy(&answer))["reason"],
         "malformed"
     );
+}
+
+/// Metric labels come from fixed sets: methods and paths a client invents mint no series.
+#[tokio::test]
+async fn metric_labels_come_from_fixed_sets() {
+    let app = app(Role::Provider);
+    for method in ["FROB", "BREW", "X-ANY"] {
+        let (status, _) = call(&app, method, "/v1/chains", None, true).await;
+        assert!(status.is_client_error(), "{method}: {status}");
+    }
+    let (_, _) = call(&app, "GET", "/no/such/path/MRN-0042", None, true).await;
+    let (_, metrics) = call(&app, "GET", "/metrics", None, false).await;
+    assert!(
+        !metrics.contains("FROB") && !metrics.contains("BREW"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+    assert!(!metrics.contains("MRN-0042"), "{metrics}");
 }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::cli::{ChainCommand, Connect, RecordAdd, RecordCommand};
+use crate::cli::{ChainCommand, Connect, RecordAdd, RecordCommand, WritesCommand};
 use crate::config::Config;
 
 /// A node's API, reached with its token.
@@ -173,6 +173,22 @@ fn add_body(args: &RecordAdd) -> Result<Value> {
         }
     }
     Ok(body)
+}
+
+/// `writes resume`.
+pub fn writes(command: WritesCommand) -> Result<ExitCode> {
+    match command {
+        WritesCommand::Resume(args) => {
+            let api = Api::connect(&args.connect)?;
+            let body = json!({ "actor": args.actor, "reason": args.reason });
+            Ok(print(api.call(
+                "POST",
+                "/v1/admin/writes/resume",
+                None,
+                Some(&body),
+            )?))
+        }
+    }
 }
 
 /// `chain list|verify`.

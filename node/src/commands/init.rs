@@ -1,4 +1,6 @@
-//! `medchain init`: writes a node's configuration and API token.
+//! `medchain init`: writes a node's configuration, its API token and, for a provider, its
+//! signing record (which says this node has never had a chain: the one case in which it may sign
+//! a genesis without a peer confirming anything; see `medchain_chain::signing`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -36,7 +38,8 @@ pub fn run(args: &Init) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| data_dir.join("medchain.toml"));
     let token_path = data_dir.join(API_TOKEN);
-    refuse_existing(&[&config_path, &token_path])?;
+    let signing_path = data_dir.join(crate::daemon::startup::SIGNING_RECORD);
+    refuse_existing(&[&config_path, &token_path, &signing_path])?;
     let crl = args.ca.join(CA_CRL);
     let config = Config {
         node: NodeSection {
@@ -80,6 +83,15 @@ pub fn run(args: &Init) -> Result<ExitCode> {
     let token = zeroize::Zeroizing::new(random_hex::<32>()?);
     write_secret(&token_path, format!("{}\n", token.as_str()).as_bytes())?;
     write_public(&config_path, config.to_documented_toml()?.as_bytes())?;
+    if matches!(args.role, RoleArg::Provider) {
+        let chain = own_chain(&config.identity.member_cert)?;
+        medchain_store::SigningRecord::create_fresh(&signing_path, chain)
+            .context("cannot write the signing record")?;
+        println!(
+            "signing       {} (this node has never had a chain)",
+            signing_path.display()
+        );
+    }
     println!("configuration {}", config_path.display());
     println!("api token     {} (mode 0600)", token_path.display());
     println!(
@@ -87,4 +99,14 @@ pub fn run(args: &Init) -> Result<ExitCode> {
         config_path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The chain a member certificate's key owns.
+fn own_chain(member_cert: &Path) -> Result<medchain_protocol::ChainId> {
+    let pem = crate::files::read_text(member_cert)?;
+    let der = medchain_protocol::identity::pem_to_der_cert(&pem)
+        .with_context(|| format!("{} is not a certificate", member_cert.display()))?;
+    let key = medchain_protocol::identity::public_key_of(&der)
+        .with_context(|| format!("{} holds no Ed25519 key", member_cert.display()))?;
+    Ok(medchain_protocol::ChainId::from_public_key(&key))
 }

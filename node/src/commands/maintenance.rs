@@ -26,7 +26,7 @@ fn tamper_block(args: &TamperBlock) -> Result<ExitCode> {
         .parse()
         .context("--chain must be 64 hex characters")?;
     let path = args.data_dir.join("store");
-    let store = Store::open(&path).with_context(|| {
+    let mut store = Store::open(&path).with_context(|| {
         format!(
             "cannot open {} (is the node still running? stop it first)",
             path.display()
@@ -47,7 +47,7 @@ fn tamper_block(args: &TamperBlock) -> Result<ExitCode> {
         }
         let at = bytes.len() - args.from_end;
         bytes[at] ^= 0x01;
-        tamper::overwrite_block_bytes(&store, &hash, &bytes)?;
+        tamper::overwrite_block_bytes(&mut store, &hash, &bytes)?;
         println!(
             "ATTACK SIMULATION: flipped byte {at} of block {hash} (chain {chain}, height {height})"
         );

@@ -20,6 +20,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Chain(command) => client::chain(command),
         Command::Status(connect) => client::get_json(&connect, "/v1/status"),
         Command::Peers(connect) => client::get_json(&connect, "/v1/peers"),
+        Command::Writes(command) => client::writes(command),
         Command::Maintenance(command) => maintenance::run(command),
     }
 }

@@ -63,9 +63,11 @@ pub async fn take_block(
     };
     let (chain, height) = (decoded.block().header.chain, decoded.block().header.height);
     let service = service.clone();
+    // A block that must wait for earlier heights counts against its sender's share.
+    let origin = medchain_chain::Origin::named(&source.to_string());
     let outcome = tokio::task::spawn_blocking(move || {
         service.with_ledger(|l| {
-            let outcome = l.ingest(decoded, now_ms());
+            let outcome = l.ingest_from(decoded, origin, now_ms());
             (outcome, l.buffered())
         })
     })

@@ -2,13 +2,21 @@
 //!
 //! Start-up checks identity and store and scans the store before anything is served; then the
 //! network (gossip, sync, anti-entropy, repair from peers), the API and the verifier schedule run
-//! until SIGINT or SIGTERM.
+//! until SIGINT or SIGTERM. When the verifier finds damage it cannot repair in place, the node
+//! marks the store damaged, stops every task, and starts again: the start-up moves the store
+//! aside and rebuilds it from peers, with writes paused (at most [`MAX_REBUILDS_PER_HOUR`]
+//! times an hour; more means a failing disk, and the node stops with an error).
 
+pub mod catch_up;
+pub mod evidence;
 pub mod intake;
 pub mod logging;
 pub mod network;
+pub mod own_chain;
+pub mod payload_repair;
 pub mod responder;
 pub mod revocation;
+pub mod serving;
 pub mod startup;
 pub mod verifier;
 
@@ -24,17 +32,60 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::service::{AuditLog, AuditTrail, Service};
 
-/// Runs the node until SIGINT or SIGTERM.
+/// Most store rebuilds in an hour of one process before it gives up.
+pub const MAX_REBUILDS_PER_HOUR: usize = 3;
+
+/// How one run of the node ended.
+enum Ended {
+    /// SIGINT or SIGTERM.
+    Stopped,
+    /// The store must be moved aside and rebuilt (it is marked damaged).
+    Rebuild,
+}
+
+/// Runs the node until SIGINT or SIGTERM, starting it again with a rebuilt store when the
+/// verifier asks for one.
 pub async fn run(config: Config) -> Result<()> {
+    let stop = stop_on_signals()?;
+    let mut rebuilds: Vec<std::time::Instant> = Vec::new();
+    loop {
+        match run_once(&config, stop.clone()).await? {
+            Ended::Stopped => return Ok(()),
+            Ended::Rebuild => {
+                rebuilds.retain(|at| at.elapsed() < Duration::from_secs(3600));
+                rebuilds.push(std::time::Instant::now());
+                if rebuilds.len() > MAX_REBUILDS_PER_HOUR {
+                    anyhow::bail!(
+                        "the store was found damaged {} times within an hour: the disk may be failing; the node stops (the damaged stores are kept as store.unopenable-*)",
+                        rebuilds.len()
+                    );
+                }
+                warn!("starting again with the store moved aside, to rebuild it from peers");
+            }
+        }
+    }
+}
+
+/// One run of the node, from start-up to its end.
+async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>) -> Result<Ended> {
+    let config = config.clone();
     let trust = startup::trust(&config)?;
+    revocation::admit_crl_number(&config, trust.consortium())
+        .map_err(anyhow::Error::msg)
+        .context("refusing to start with this revocation list")?;
+    let consortium = trust.shared_consortium();
     let (author, role, network_key) = startup::member(&config, &trust)?;
     let pseudonyms = startup::pseudonyms(&config)?;
     let (store, moved_aside) = startup::store(&config)?;
-    let rebuilding = moved_aside.is_some();
-    if rebuilding {
+    if moved_aside.is_some() {
         warn!(
-            "every chain must be rebuilt from peers before this node is complete; writes wait until it has caught up with a peer"
+            "every chain must be rebuilt from peers before this node is complete; writes wait until a peer that holds this node's chain confirms its head"
         );
+    }
+    let mut ledger = Ledger::new(store, trust);
+    if let Some(author) = &author {
+        let signing = startup::signing(&config, author, ledger.store(), moved_aside.as_deref())?;
+        ledger = ledger.with_signing(signing);
     }
     let token = std::fs::read_to_string(&config.api.token_file).with_context(|| {
         format!(
@@ -48,26 +99,15 @@ pub async fn run(config: Config) -> Result<()> {
         (_, None) => AuditTrail::LocalLog(AuditLog::new(config.audit.local_log.clone())),
     };
     let (publish_tx, publish_rx) = tokio::sync::mpsc::channel(1024);
-    let consortium = trust.shared_consortium();
     let own_certificate = identity_certificate(&config)?;
     let service = Arc::new(
-        Service::new(
-            Ledger::new(store, trust),
-            author,
-            pseudonyms,
-            audit,
-            startup::now_ms,
-        )
-        .with_publisher(publish_tx)
-        .with_batching(crate::service::BatchLimits {
-            max_entries: config.batching.max_entries,
-            max_delay: Duration::from_millis(config.batching.max_delay_ms),
-        }),
+        Service::new(ledger, author, pseudonyms, audit, startup::now_ms)
+            .with_publisher(publish_tx)
+            .with_batching(crate::service::BatchLimits {
+                max_entries: config.batching.max_entries,
+                max_delay: Duration::from_millis(config.batching.max_delay_ms),
+            }),
     );
-    if rebuilding {
-        service.pause_writes();
-    }
-
     let metrics = Arc::new(Metrics::new());
 
     // A store tampered with while the node was stopped is found before anything is served.
@@ -77,14 +117,17 @@ pub async fn run(config: Config) -> Result<()> {
             .await
             .context("start-up integrity check failed")?;
     }
-    let verifier = (config.verifier.interval_secs > 0).then(|| {
-        let interval = Duration::from_secs(config.verifier.interval_secs);
-        tokio::spawn(verifier::schedule(
-            service.clone(),
-            metrics.clone(),
-            interval,
-        ))
-    });
+    if let Some(reason) = service.integrity().rebuild_reason() {
+        startup::mark_store_damaged(&config, &reason)?;
+        return Ok(Ended::Rebuild);
+    }
+    let interval = (config.verifier.interval_secs > 0)
+        .then(|| Duration::from_secs(config.verifier.interval_secs));
+    let verifier = tokio::spawn(verifier::schedule(
+        service.clone(),
+        metrics.clone(),
+        interval,
+    ));
 
     // The network: gossip, sync, membership; the glue ties it to the ledger.
     let mut net_config = medchain_net::Config::new(
@@ -130,27 +173,50 @@ pub async fn run(config: Config) -> Result<()> {
         metrics,
         net: Some(client.clone()),
     });
+    let integrity_service = service.clone();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = stop.wait_for(|stopped| *stopped) => {}
+                () = integrity_service.integrity().rebuild_requested() => {
+                    warn!("the store must be rebuilt: stopping every task");
+                }
+            }
+        })
         .await
         .context("the API server failed")?;
 
-    if let Some(task) = verifier {
-        task.abort();
-    }
+    verifier.abort();
     crl_watch.abort();
     let _ = stop_glue.send(());
     let _ = glue.await;
     let _ = client.shutdown().await;
     let _ = net_task.await;
-    let flushed =
-        tokio::task::spawn_blocking(move || service.with_ledger(|l| l.store().flush())).await;
-    match flushed {
-        Ok(Ok(())) => info!("store flushed; shut down cleanly"),
-        Ok(Err(e)) => warn!(error = %e, "final flush failed"),
-        Err(_) => warn!("final flush was interrupted"),
-    }
-    Ok(())
+    // The last reference to the service (and with it the store) goes with this task.
+    let flushed = tokio::task::spawn_blocking(move || {
+        let flushed = service.with_ledger(|l| l.flush());
+        (flushed, service.integrity().rebuild_reason())
+    })
+    .await;
+    let ended = match flushed {
+        Ok((Ok(()), None)) => {
+            info!("store flushed; shut down cleanly");
+            Ended::Stopped
+        }
+        Ok((_, Some(reason))) => {
+            startup::mark_store_damaged(&config, &reason)?;
+            Ended::Rebuild
+        }
+        Ok((Err(e), None)) => {
+            warn!(error = %e, "final flush failed");
+            Ended::Stopped
+        }
+        Err(_) => {
+            warn!("final flush was interrupted");
+            Ended::Stopped
+        }
+    };
+    Ok(ended)
 }
 
 fn parse_addrs(addrs: &[String], key: &str) -> Result<Vec<medchain_net::Multiaddr>> {
@@ -169,22 +235,20 @@ fn identity_certificate(config: &Config) -> Result<Vec<u8>> {
     medchain_protocol::identity::pem_to_der_cert(&pem).context("member certificate is not readable")
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// SIGINT and SIGTERM, listened for from the start of the process: registered before the node
+/// says it is ready, so a signal sent right after that stops it cleanly instead of killing it.
+/// The receiver turns `true` once either arrived (and stays so).
+fn stop_on_signals() -> Result<tokio::sync::watch::Receiver<bool>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => info!("SIGINT received: shutting down"),
+            _ = terminate.recv() => info!("SIGTERM received: shutting down"),
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => info!("SIGINT received: shutting down"),
-        _ = terminate => info!("SIGTERM received: shutting down"),
-    }
+        let _ = stop.send(true);
+    });
+    Ok(stopped)
 }

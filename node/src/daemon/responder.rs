@@ -1,11 +1,13 @@
 //! Answering peers' sync requests from the store: heads, block ranges trimmed to the response
 //! limit (with their inline payloads for `Range`), payloads by hash, equivocation evidence.
+//! Each answer comes with its size in bytes (as encoded, near enough), which the glue charges
+//! to the asking peer's share.
 
 use std::collections::HashSet;
 
 use medchain_protocol::limits::{
-    MAX_BLOCKS_PER_RANGE, MAX_EVIDENCE_PER_RESPONSE, MAX_HEADS, MAX_INLINE_PAYLOAD_BYTES,
-    MAX_INLINE_PAYLOADS_TOTAL, MAX_SYNC_RESPONSE_BYTES,
+    MAX_BLOCKS_PER_RANGE, MAX_EVIDENCE_BYTES, MAX_EVIDENCE_PER_RESPONSE, MAX_HEADS,
+    MAX_INLINE_PAYLOAD_BYTES, MAX_INLINE_PAYLOADS_TOTAL, MAX_SYNC_RESPONSE_BYTES,
 };
 use medchain_protocol::message::{SyncError, SyncErrorCode};
 use medchain_protocol::{Block, BlockMessage, SyncRequest, SyncResponse};
@@ -13,8 +15,8 @@ use tracing::error;
 
 use crate::service::Service;
 
-/// The answer to a sync request, from the store.
-pub fn respond(service: &Service, request: SyncRequest) -> SyncResponse {
+/// The answer to a sync request, from the store, and about how many bytes it takes on the wire.
+pub fn respond(service: &Service, request: SyncRequest) -> (SyncResponse, usize) {
     let internal = |e: medchain_store::StoreError| {
         error!(error = %e, "store failed while answering a peer");
         SyncResponse::Error(SyncError {
@@ -22,73 +24,84 @@ pub fn respond(service: &Service, request: SyncRequest) -> SyncResponse {
             message: "store error".into(),
         })
     };
-    service.with_ledger(|ledger| {
-        let store = ledger.store();
-        match request {
-            SyncRequest::Heads => match store.heads() {
-                Ok(mut heads) => {
-                    heads.truncate(MAX_HEADS);
-                    SyncResponse::Heads(heads)
-                }
-                Err(e) => internal(e),
-            },
-            SyncRequest::Blocks { chain, from, limit } => {
-                match store.blocks_range(&chain, from, limit.min(MAX_BLOCKS_PER_RANGE)) {
-                    Ok(blocks) => SyncResponse::Blocks(fit_response(blocks)),
-                    Err(e) => internal(e),
-                }
+    // Answered from the reader: a peer's sync request never waits for the ledger's lock.
+    let store = service.reader();
+    let small = |response: SyncResponse| (response, 64);
+    match request {
+        SyncRequest::Heads => match store.heads() {
+            Ok(mut heads) => {
+                heads.truncate(MAX_HEADS);
+                let size = heads.len() * 80;
+                (SyncResponse::Heads(heads), size)
             }
-            SyncRequest::Range { chain, from, limit } => {
-                match store.blocks_range(&chain, from, limit.min(MAX_BLOCKS_PER_RANGE)) {
-                    Ok(blocks) => match with_inline_payloads(store, blocks) {
-                        Ok(messages) => SyncResponse::Range(messages),
-                        Err(e) => internal(e),
-                    },
-                    Err(e) => internal(e),
+            Err(e) => small(internal(e)),
+        },
+        SyncRequest::Blocks { chain, from, limit } => {
+            match store.blocks_range(&chain, from, limit.min(MAX_BLOCKS_PER_RANGE)) {
+                Ok(blocks) => {
+                    let (blocks, size) = fit_response(blocks);
+                    (SyncResponse::Blocks(blocks), size)
                 }
+                Err(e) => small(internal(e)),
             }
-            SyncRequest::Payload(hash) => match store.payload(&hash) {
-                Ok(Some(bytes)) => SyncResponse::Payload(bytes.into()),
-                Ok(None) => SyncResponse::NotFound,
-                Err(e) => internal(e),
-            },
-            SyncRequest::Evidence { skip } => match store.evidence() {
-                Ok(all) => SyncResponse::Evidence(
-                    all.into_iter()
-                        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
-                        .take(MAX_EVIDENCE_PER_RESPONSE)
-                        .collect(),
-                ),
-                Err(e) => internal(e),
-            },
-            SyncRequest::Hello(_) => SyncResponse::Error(SyncError {
-                code: SyncErrorCode::BadRequest,
-                message: "hello is answered by the network layer".into(),
-            }),
         }
-    })
+        SyncRequest::Range { chain, from, limit } => {
+            match store.blocks_range(&chain, from, limit.min(MAX_BLOCKS_PER_RANGE)) {
+                Ok(blocks) => match with_inline_payloads(store, blocks) {
+                    Ok((messages, size)) => (SyncResponse::Range(messages), size),
+                    Err(e) => small(internal(e)),
+                },
+                Err(e) => small(internal(e)),
+            }
+        }
+        SyncRequest::Payload(hash) => match store.payload(&hash) {
+            Ok(Some(bytes)) => {
+                let size = bytes.len();
+                (SyncResponse::Payload(bytes.into()), size)
+            }
+            Ok(None) => small(SyncResponse::NotFound),
+            Err(e) => small(internal(e)),
+        },
+        SyncRequest::Evidence { skip } => {
+            let skip = usize::try_from(skip).unwrap_or(usize::MAX);
+            match store.evidence_skipping(skip, MAX_EVIDENCE_PER_RESPONSE) {
+                Ok(page) => {
+                    let size = page.len() * MAX_EVIDENCE_BYTES;
+                    (SyncResponse::Evidence(page), size)
+                }
+                Err(e) => small(internal(e)),
+            }
+        }
+        SyncRequest::Hello(_) => small(SyncResponse::Error(SyncError {
+            code: SyncErrorCode::BadRequest,
+            message: "hello is answered by the network layer".into(),
+        })),
+    }
 }
 
-/// The longest prefix of `blocks` that fits a sync response.
-fn fit_response(blocks: Vec<Block>) -> Vec<Block> {
+/// The longest prefix of `blocks` that fits a sync response, and its size.
+fn fit_response(blocks: Vec<Block>) -> (Vec<Block>, usize) {
     let budget = MAX_SYNC_RESPONSE_BYTES - 64 * 1024;
     let mut used = 0;
-    blocks
-        .into_iter()
-        .take_while(|b| {
-            used += b.encode().len() + 8;
-            used <= budget
-        })
-        .collect()
+    let mut out = Vec::with_capacity(blocks.len());
+    for block in blocks {
+        let size = block.encode().len() + 8;
+        if used + size > budget {
+            break;
+        }
+        used += size;
+        out.push(block);
+    }
+    (out, used)
 }
 
 /// The longest prefix of `blocks` that fits a sync response, each block with the payloads we
 /// hold that may travel inline (at most [`MAX_INLINE_PAYLOAD_BYTES`] each and
 /// [`MAX_INLINE_PAYLOADS_TOTAL`] per block, once each): the rest the requester fetches by hash.
 fn with_inline_payloads(
-    store: &medchain_store::Store,
+    store: &medchain_store::StoreReader,
     blocks: Vec<Block>,
-) -> Result<Vec<BlockMessage>, medchain_store::StoreError> {
+) -> Result<(Vec<BlockMessage>, usize), medchain_store::StoreError> {
     let budget = MAX_SYNC_RESPONSE_BYTES - 64 * 1024;
     let mut used = 0;
     let mut out = Vec::with_capacity(blocks.len());
@@ -116,5 +129,5 @@ fn with_inline_payloads(
         }
         out.push(BlockMessage { block, payloads });
     }
-    Ok(out)
+    Ok((out, used))
 }

@@ -1,13 +1,15 @@
-//! Start-up: load the identity and trust, open the store (moving an unopenable one aside).
+//! Start-up: load the identity and trust, open the store (moving an unopenable one aside), and
+//! load the signing record that decides whether this node may sign (see
+//! `medchain_chain::signing`).
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use medchain_chain::{Author, Trust};
+use medchain_chain::{Author, PauseKind, Signing, Trust};
 use medchain_protocol::PseudonymKey;
 use medchain_protocol::identity::{self, Consortium, MemberKey, Role};
-use medchain_store::{Store, StoreError};
+use medchain_store::{SigningRecord, Store, StoreError, StoreReader};
 use tracing::{error, info, warn};
 
 use crate::config::Config;
@@ -79,28 +81,126 @@ pub fn pseudonyms(config: &Config) -> Result<PseudonymKey> {
     PseudonymKey::from_hex(&text).context("the pseudonym key file is not 64 hex characters")
 }
 
-/// Opens the store under the data directory. A store sled cannot open is moved aside (kept for
-/// forensics) and a fresh one is opened: every chain, ours included, is then rebuilt from peers.
-/// Returns the store and the path of a store moved aside, if any.
+/// The signing record's file in a data directory (outside the store directory, on purpose).
+pub const SIGNING_RECORD: &str = "signing.json";
+/// The marker a node leaves when its store is too damaged to repair in place: the next start
+/// moves the store aside and rebuilds it from peers (it survives a crash in between).
+pub const STORE_DAMAGED: &str = "store.damaged";
+
+/// Marks the store damaged beyond repair in place (durably), with the reason.
+pub fn mark_store_damaged(config: &Config, reason: &str) -> Result<()> {
+    let path = config.node.data_dir.join(STORE_DAMAGED);
+    let text = format!("{} {reason}\n", now_ms());
+    std::fs::write(&path, text)
+        .and_then(|()| std::fs::File::open(&path)?.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    error!(file = %path.display(), %reason, "store marked damaged: it is moved aside and rebuilt from peers");
+    Ok(())
+}
+
+/// Opens the store under the data directory. A store too damaged to open is moved aside (kept
+/// for forensics) and a fresh one is opened: every chain, ours included, is then rebuilt from
+/// peers. A store locked by another process, or refused by the operating system (permissions, a
+/// full disk), is a start-up error: it is not damage, and rebuilding would throw away a store
+/// that is fine. Returns the store and the path of a store moved aside, if any.
 pub fn store(config: &Config) -> Result<(Store, Option<PathBuf>)> {
     let path = config.node.data_dir.join("store");
     let cache_bytes = config.store.cache_mib << 20;
+    let marker = config.node.data_dir.join(STORE_DAMAGED);
+    if let Ok(reason) = std::fs::read_to_string(&marker) {
+        error!(path = %path.display(), reason = %reason.trim(), "the store was marked damaged beyond repair in place");
+        let aside = move_aside(config, &path)?;
+        let store =
+            Store::open_with_cache(&path, cache_bytes).context("cannot create a fresh store")?;
+        std::fs::remove_file(&marker)
+            .with_context(|| format!("cannot remove {}", marker.display()))?;
+        return Ok((store, Some(aside)));
+    }
     match Store::open_with_cache(&path, cache_bytes) {
         Ok(store) => Ok((store, None)),
+        Err(error @ StoreError::Locked { .. }) => Err(error).context(
+            "refusing to start: another medchain node is running on this data directory \
+             (stop it first; two nodes on one store would both sign)",
+        ),
+        Err(error @ StoreError::Io { .. }) => Err(error).context(
+            "cannot open the store (the operating system refused: fix the cause, e.g. \
+             permissions or free disk space, and start again; the store is not damaged)",
+        ),
         Err(StoreError::Unopenable { reason, .. }) => {
-            let aside = config
-                .node
-                .data_dir
-                .join(format!("store.unopenable-{}", now_ms() / 1000));
             error!(path = %path.display(), %reason, "store cannot be opened");
-            std::fs::rename(&path, &aside).with_context(|| {
-                format!("cannot move the damaged store aside to {}", aside.display())
-            })?;
-            warn!(kept = %aside.display(), "damaged store moved aside; starting empty and rebuilding every chain from peers");
+            let aside = move_aside(config, &path)?;
             let store = Store::open_with_cache(&path, cache_bytes)
                 .context("cannot create a fresh store")?;
             Ok((store, Some(aside)))
         }
         Err(other) => Err(other).context("cannot open the store"),
     }
+}
+
+/// Moves a damaged store aside (kept for forensics, never deleted); the path it went to.
+fn move_aside(config: &Config, path: &Path) -> Result<PathBuf> {
+    let mut aside = config
+        .node
+        .data_dir
+        .join(format!("store.unopenable-{}", now_ms() / 1000));
+    // Two in one second (a rebuild right after a move): keep both.
+    for n in 1.. {
+        if !aside.exists() {
+            break;
+        }
+        aside = config
+            .node
+            .data_dir
+            .join(format!("store.unopenable-{}-{n}", now_ms() / 1000));
+    }
+    std::fs::rename(path, &aside)
+        .with_context(|| format!("cannot move the damaged store aside to {}", aside.display()))?;
+    warn!(kept = %aside.display(), "damaged store moved aside; starting empty and rebuilding every chain from peers");
+    Ok(aside)
+}
+
+/// The signing state of a provider node: its signing record (written by `medchain init`),
+/// paused at every start until a peer confirms our head, and paused as `rebuilt` when the store
+/// was just moved aside. A missing record is recreated on the safe side (this node is taken to
+/// have had a chain, so it never signs a new genesis), loudly.
+pub fn signing(
+    config: &Config,
+    author: &Author,
+    store: &StoreReader,
+    rebuilt: Option<&Path>,
+) -> Result<Signing> {
+    let path = config.node.data_dir.join(SIGNING_RECORD);
+    let chain = author.chain();
+    let record = match SigningRecord::load(&path, chain)
+        .context("cannot read the signing record")?
+    {
+        Some(record) => record,
+        None => {
+            warn!(file = %path.display(), "the signing record is missing (medchain init writes it): assuming this node had a chain, so it will not sign a new genesis");
+            SigningRecord::assume_had_chain(&path, chain)
+                .context("cannot write the signing record")?
+        }
+    };
+    let holds = store.head(&chain)?.is_some();
+    let mut signing = Signing::at_start(chain, record, holds, now_ms())
+        .context("cannot write the signing record")?;
+    if let Some(aside) = rebuilt {
+        signing
+            .pause(
+                PauseKind::Rebuilt,
+                format!(
+                    "the store was moved aside to {} and is being rebuilt from peers",
+                    aside.display()
+                ),
+                now_ms(),
+            )
+            .context("cannot write the signing record")?;
+    }
+    match signing.paused() {
+        Some(pause) => {
+            warn!(kind = %pause.kind, detail = %pause.detail, "writes paused until a peer that holds this node's chain confirms its head")
+        }
+        None => info!("writes allowed: this node has no chain yet and never had one"),
+    }
+    Ok(signing)
 }

@@ -7,7 +7,8 @@
 //! waiter on each batch cost more than the writes at a few thousand requests per second). A
 //! leader whose own drafts are answered hands the lead to the writer of the oldest draft still
 //! waiting. A draft that breaks an entry rule is answered with its error and the rest are
-//! retried, so one bad request never fails another's.
+//! retried, so one bad request never fails another's. A panic while writing a batch answers
+//! its writers with the failure and frees the lead: the queue never stalls.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -173,7 +174,26 @@ impl Batcher {
             places.push((slot, at));
             drafts.push((i as u64, draft));
         }
-        for (i, answer) in write_batch(drafts, author) {
+        let tickets: Vec<u64> = drafts.iter().map(|(t, _)| *t).collect();
+        // A panic in the write path (a bug, or the storage engine on damaged files) must not
+        // leave these writers waiting forever nor the lead taken: each is answered with the
+        // failure and the queue goes on.
+        let answers = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            write_batch(drafts, author)
+        }))
+        .unwrap_or_else(|panic| {
+            let text = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(panic = %text, "the write path panicked: the batch's writes failed");
+            tickets
+                .into_iter()
+                .map(|t| (t, Err((500, format!("the write path failed: {text}")))))
+                .collect()
+        });
+        for (i, answer) in answers {
             let Some((slot, at)) = places.get(i as usize) else {
                 continue;
             };
@@ -252,6 +272,7 @@ fn from_parts(status: u16, message: String) -> ServiceError {
         400 => ServiceError::BadRequest(message),
         403 => ServiceError::Forbidden(message),
         404 => ServiceError::NotFound(message),
+        409 => ServiceError::Conflict(message),
         503 => ServiceError::Unavailable(message),
         _ => ServiceError::Failed(message),
     }
@@ -269,4 +290,70 @@ pub fn placed(authored: &[medchain_chain::Authored]) -> Vec<Placed> {
                 .map(move |(r, e)| (*r, *e, hash))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use medchain_chain::EntryDraft;
+    use medchain_protocol::{EntryKind, EntryRef, PatientRef};
+
+    use super::*;
+
+    fn draft() -> EntryDraft {
+        EntryDraft {
+            kind: EntryKind::Create,
+            record: None,
+            patient: PatientRef([1; 32]),
+            actor: "dr-1".into(),
+            payload: None,
+            parents: vec![],
+        }
+    }
+
+    fn place(i: usize) -> Placed {
+        let at = EntryRef {
+            chain: medchain_protocol::ChainId([2; 32]),
+            height: 0,
+            index: u32::try_from(i).unwrap_or(u32::MAX),
+        };
+        (RecordId([3; 16]), at, BlockHash([4; 32]))
+    }
+
+    /// A panic while writing answers every writer of that batch and frees the queue: the next
+    /// writes go through.
+    #[test]
+    fn a_panic_in_the_write_path_fails_its_writes_and_frees_the_queue() {
+        let batcher = Batcher::new(Limits {
+            max_entries: 64,
+            max_delay: Duration::from_millis(20),
+        });
+        let panicked = AtomicBool::new(false);
+        let author = |drafts: Vec<EntryDraft>| -> Result<Vec<Placed>, ServiceError> {
+            if !panicked.swap(true, Ordering::SeqCst) {
+                panic!("simulated failure inside the write path");
+            }
+            Ok((0..drafts.len()).map(place).collect())
+        };
+        let first: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| batcher.write(draft(), author)))
+                .collect();
+            handles.into_iter().map(|h| h.join()).collect()
+        });
+        let failed = first
+            .iter()
+            .filter(|r| matches!(r, Ok(Err(ServiceError::Failed(m))) if m.contains("write path failed")))
+            .count();
+        assert!(failed >= 1, "{first:?}");
+        assert!(
+            first.iter().all(|r| r.is_ok()),
+            "no writer may see the panic itself"
+        );
+        // The queue is free: later writes are answered.
+        for _ in 0..3 {
+            assert!(batcher.write(draft(), author).is_ok());
+        }
+    }
 }

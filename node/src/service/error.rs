@@ -16,6 +16,9 @@ pub enum ServiceError {
     /// Nothing by that name here (HTTP 404).
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with the node's state (HTTP 409).
+    #[error("{0}")]
+    Conflict(String),
     /// The node cannot serve this now (HTTP 503), e.g. its own certificate is not valid.
     #[error("{0}")]
     Unavailable(String),
@@ -34,7 +37,11 @@ impl ServiceError {
             ServiceError::BadRequest(_) => 400,
             ServiceError::Forbidden(_) => 403,
             ServiceError::NotFound(_) => 404,
+            ServiceError::Conflict(_) => 409,
             ServiceError::Unavailable(_) => 503,
+            // Damage found while reading: the node cannot vouch for this answer now (it scans
+            // and repairs); not an error of the request, nor a bug.
+            ServiceError::Store(e) if e.is_corruption() => 503,
             ServiceError::Store(_) | ServiceError::Failed(_) => 500,
         }
     }
@@ -47,7 +54,9 @@ impl From<AuthorError> for ServiceError {
             AuthorError::SelfCheck(rejection) => ServiceError::Unavailable(format!(
                 "this node cannot write: its own block does not validate ({rejection})"
             )),
-            AuthorError::KeyMismatch => ServiceError::Unavailable(error.to_string()),
+            AuthorError::KeyMismatch | AuthorError::Signing(_) | AuthorError::ChainFull => {
+                ServiceError::Unavailable(error.to_string())
+            }
             other => ServiceError::BadRequest(other.to_string()),
         }
     }

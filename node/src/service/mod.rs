@@ -7,31 +7,37 @@
 //!   `access` entry (who read what) to its own chain; an auditor node, which writes to no chain,
 //!   appends the same facts to a local audit log. Reads never return a patient identifier.
 //!
-//! The ledger sits behind a mutex: sled calls block, so async callers use `spawn_blocking`.
+//! The ledger (the store's one writer) sits behind a mutex; reads go through a cloneable
+//! `StoreReader` and never take that lock, so a long write does not hold up readers. sled calls
+//! block, so async callers use `spawn_blocking`.
 
 mod audit;
 mod batch;
 mod error;
+mod integrity;
 mod request;
 mod view;
 
 use std::sync::{Mutex, MutexGuard};
 
 use medchain_chain::provenance::{self, History, Limits, Version};
-use medchain_chain::{Author, Authored, EntryDraft, Ledger, Report};
+use medchain_chain::{Author, Authored, EntryDraft, Ledger, Reads, Report};
 use medchain_protocol::BlockMessage;
 use medchain_protocol::identity::org_of;
 use medchain_protocol::{
     Block, ChainId, EntryKind, EntryRef, EquivocationEvidence, Parent, PatientRef, PseudonymKey,
     RecordId,
 };
+use medchain_store::StoreReader;
+use medchain_store::signing::PersistedPause;
 use tokio::sync::mpsc;
 
 pub use audit::{AuditLog, AuditTrail};
 pub use batch::Limits as BatchLimits;
 pub use error::ServiceError;
+pub use integrity::{Integrity, Verdict, WantedPayloads};
 pub use request::NewRecord;
-pub use view::{ChainView, PatientRecord, RecordView, RecordWritten};
+pub use view::{AccessPage, AccessView, ChainView, PatientRecord, RecordView, RecordWritten};
 
 /// Most blocks one listing returns.
 pub const MAX_BLOCKS_PER_LISTING: u32 = 256;
@@ -39,14 +45,17 @@ pub const MAX_BLOCKS_PER_LISTING: u32 = 256;
 /// The node's service.
 pub struct Service {
     ledger: Mutex<Ledger>,
+    /// Reads, without the ledger's lock, each block checked to be signed by its chain's key.
+    reads: Reads,
+    /// Whether the store can be vouched for; the daemon's scan and rebuild wake-ups.
+    integrity: Integrity,
+    /// Payloads the verifier found damaged or missing, to fetch by hash.
+    wanted_payloads: WantedPayloads,
     author: Option<Author>,
     pseudonyms: PseudonymKey,
     audit: AuditTrail,
     clock: fn() -> u64,
     publisher: Option<mpsc::Sender<BlockMessage>>,
-    /// Set while our own chain may be incomplete (the store was rebuilt): writing then could
-    /// sign blocks at heights the network already holds.
-    writes_paused: std::sync::atomic::AtomicBool,
     batcher: batch::Batcher,
     /// Wakes the network glue when the verifier has quarantined something, so the range is
     /// fetched from peers now rather than at the next anti-entropy round.
@@ -63,13 +72,15 @@ impl Service {
         clock: fn() -> u64,
     ) -> Self {
         Self {
+            reads: Reads::new(ledger.store().clone()),
+            integrity: Integrity::default(),
+            wanted_payloads: WantedPayloads::default(),
             ledger: Mutex::new(ledger),
             author,
             pseudonyms,
             audit,
             clock,
             publisher: None,
-            writes_paused: std::sync::atomic::AtomicBool::new(false),
             repair_wanted: tokio::sync::Notify::new(),
             batcher: batch::Batcher::new(BatchLimits {
                 max_entries: medchain_protocol::limits::MAX_ENTRIES_PER_BLOCK,
@@ -84,16 +95,56 @@ impl Service {
         self
     }
 
-    /// Refuses writes until [`Service::resume_writes`] (after catching up with a peer).
-    pub fn pause_writes(&self) {
-        self.writes_paused
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+    /// Why writes are paused, if they are (see `medchain_chain::signing`).
+    pub fn writes_paused(&self) -> Option<PersistedPause> {
+        self.ledger().writes_paused().cloned()
     }
 
-    /// Allows writes again; returns whether they were paused.
-    pub fn resume_writes(&self) -> bool {
-        self.writes_paused
-            .swap(false, std::sync::atomic::Ordering::SeqCst)
+    /// Our own chain, on a provider node.
+    pub fn own_chain(&self) -> Option<medchain_protocol::ChainId> {
+        self.author.as_ref().map(Author::chain)
+    }
+
+    /// An operator lifts the pause of writes by hand (see `medchain_chain::signing`).
+    pub fn lift_pause(&self, by: &str, why: &str) -> Result<PersistedPause, ServiceError> {
+        let clock = self.clock;
+        self.ledger()
+            .lift_pause(by, why, clock())
+            .map_err(|e| match e {
+                medchain_chain::SigningError::Store(e) => ServiceError::Store(e),
+                medchain_chain::SigningError::NotAProvider => ServiceError::Forbidden(
+                    "this is an auditor node: it has no chain of its own to write".into(),
+                ),
+                other => ServiceError::Conflict(other.to_string()),
+            })
+    }
+
+    /// A read handle on the store (reads never take the ledger's lock).
+    pub fn reader(&self) -> &StoreReader {
+        self.reads.store()
+    }
+
+    /// The store's integrity state.
+    pub fn integrity(&self) -> &Integrity {
+        &self.integrity
+    }
+
+    /// Payloads to fetch by hash from peers.
+    pub fn wanted_payloads(&self) -> &WantedPayloads {
+        &self.wanted_payloads
+    }
+
+    /// A store error met by a read: damage asks for a scan at once (the verifier quarantines
+    /// and repairs it); the read answers 503 meanwhile.
+    fn read_failed(&self, error: impl Into<ServiceError>) -> ServiceError {
+        let error = error.into();
+        if let ServiceError::Store(e) = &error
+            && e.is_corruption()
+        {
+            tracing::error!(error = %e, "a read met damage in the store: scanning now");
+            self.integrity.request_scan();
+        }
+        error
     }
 
     /// Asks the network glue to fetch quarantined ranges from peers now. Callable from any
@@ -119,8 +170,9 @@ impl Service {
         author: &Author,
         drafts: Vec<EntryDraft>,
     ) -> Result<Vec<Authored>, ServiceError> {
-        // Every write of this node (records, and the access entries of audited reads) passes here.
-        self.refuse_while_own_chain_quarantined(author)?;
+        // Every write of this node (records, and the access entries of audited reads) passes
+        // here; the ledger refuses to sign while its head is not confirmed (never twice at one
+        // height), checking under the same lock as the signing.
         let authored = self.ledger().author(author, drafts, (self.clock)())?;
         if let Some(publisher) = &self.publisher {
             for a in &authored {
@@ -208,29 +260,6 @@ impl Service {
             .collect())
     }
 
-    /// Writing while part of our own chain is in quarantine would sign new blocks at heights the
-    /// network already holds: equivocation. Writes wait until the chain is restored.
-    fn refuse_while_own_chain_quarantined(&self, author: &Author) -> Result<(), ServiceError> {
-        if self.writes_paused.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(ServiceError::Unavailable(
-                "this node's store was rebuilt; writes resume once it has caught up with a peer"
-                    .into(),
-            ));
-        }
-        let open = self
-            .ledger()
-            .store()
-            .quarantine_events()?
-            .into_iter()
-            .any(|e| e.chain == author.chain() && e.restored_at_ms.is_none());
-        if open {
-            return Err(ServiceError::Unavailable(
-                "this node's own chain is being repaired from peers; writes resume once it is restored".into(),
-            ));
-        }
-        Ok(())
-    }
-
     fn writer(&self) -> Result<&Author, ServiceError> {
         self.author.as_ref().ok_or_else(|| {
             ServiceError::Forbidden(
@@ -241,6 +270,7 @@ impl Service {
 
     /// The latest version of a record, with its payload; the read is audited.
     pub fn record(&self, record: RecordId, actor: &str) -> Result<RecordView, ServiceError> {
+        self.integrity.check()?;
         let history = self.history_of(
             record,
             Limits {
@@ -271,6 +301,7 @@ impl Service {
 
     /// The history of a record across chains; the read is audited.
     pub fn history(&self, record: RecordId, actor: &str) -> Result<History, ServiceError> {
+        self.integrity.check()?;
         let history = self.history_of(record, Limits::default())?;
         if let Some(latest) = history.records.first().and_then(|n| n.versions.last()) {
             let patient = self.patient_of(&latest.at)?;
@@ -280,8 +311,7 @@ impl Service {
     }
 
     fn history_of(&self, record: RecordId, limits: Limits) -> Result<History, ServiceError> {
-        let ledger = self.ledger();
-        Ok(provenance::history(ledger.store(), record, limits)?)
+        provenance::history(&self.reads, record, limits).map_err(|e| self.read_failed(e))
     }
 
     /// Every record of a patient (by identifier, pseudonymised here); the read is audited.
@@ -290,9 +320,14 @@ impl Service {
         identifier: &str,
         actor: &str,
     ) -> Result<Vec<PatientRecord>, ServiceError> {
+        self.integrity.check()?;
         let patient = PatientRef::pseudonymise(&self.pseudonyms, identifier)
             .map_err(|e| ServiceError::BadRequest(format!("patient: {e}")))?;
-        let refs = self.ledger().store().patient_entries(&patient)?;
+        let refs = self
+            .reads
+            .store()
+            .patient_entries(&patient)
+            .map_err(|e| self.read_failed(e))?;
         let mut records: Vec<PatientRecord> = Vec::new();
         for at in refs {
             // The index is a lookup aid, not the truth: an entry planted in it (or left by
@@ -320,7 +355,10 @@ impl Service {
     }
 
     fn entry(&self, at: &EntryRef) -> Result<Option<medchain_protocol::Entry>, ServiceError> {
-        let block = self.ledger().store().block_at(&at.chain, at.height)?;
+        let block = self
+            .reads
+            .block_at(&at.chain, at.height)
+            .map_err(|e| self.read_failed(e))?;
         Ok(block.and_then(|b| b.entries.get(at.index as usize).cloned()))
     }
 
@@ -337,7 +375,12 @@ impl Service {
         let Some(hash) = version.payload else {
             return Ok((None, Some("this version carries no payload")));
         };
-        let Some(bytes) = self.ledger().store().payload(&hash)? else {
+        let Some(bytes) = self
+            .reads
+            .store()
+            .payload(&hash)
+            .map_err(|e| self.read_failed(e))?
+        else {
             return Ok((None, Some("payload not yet fetched by this node")));
         };
         Ok(match serde_json::from_slice(&bytes) {
@@ -365,7 +408,10 @@ impl Service {
                     payload: None,
                     parents: vec![Parent::Entry(version)],
                 };
-                self.author(author, vec![access])?;
+                // Through the batcher: concurrent reads (and writes) share blocks.
+                self.batcher.write(access, |drafts| {
+                    Ok(batch::placed(&self.author(author, drafts)?))
+                })?;
                 Ok(())
             }
             (AuditTrail::Chain, None) => Err(ServiceError::Unavailable(
@@ -379,8 +425,7 @@ impl Service {
 
     /// Every chain this node holds, with its provider organisation.
     pub fn chains(&self) -> Result<Vec<ChainView>, ServiceError> {
-        let ledger = self.ledger();
-        let store = ledger.store();
+        let store = self.reads.store();
         let mut out = Vec::new();
         for head in store.heads()? {
             let org = store
@@ -400,26 +445,95 @@ impl Service {
         from: u64,
         limit: u32,
     ) -> Result<Vec<Block>, ServiceError> {
-        Ok(self
-            .ledger()
-            .store()
-            .blocks_range(chain, from, limit.min(MAX_BLOCKS_PER_LISTING))?)
+        self.integrity.check()?;
+        self.reads
+            .blocks_range(chain, from, limit.min(MAX_BLOCKS_PER_LISTING))
+            .map_err(|e| self.read_failed(e))
     }
 
-    /// Equivocation evidence held.
-    pub fn evidence(&self) -> Result<Vec<EquivocationEvidence>, ServiceError> {
-        Ok(self.ledger().store().evidence()?)
+    /// One page of a record's access entries after `after`, each with who read which version
+    /// and when; and where the next page starts (`None` at the end).
+    pub fn accesses(
+        &self,
+        record: RecordId,
+        after: Option<EntryRef>,
+        limit: usize,
+    ) -> Result<AccessPage, ServiceError> {
+        self.integrity.check()?;
+        let store = self.reads.store();
+        let refs = store
+            .access_entries(&record, after.as_ref(), limit)
+            .map_err(|e| self.read_failed(e))?;
+        let total = store
+            .access_count(&record)
+            .map_err(|e| self.read_failed(e))?;
+        let mut accesses = Vec::with_capacity(refs.len());
+        for at in &refs {
+            let block = self
+                .reads
+                .block_at(&at.chain, at.height)
+                .map_err(|e| self.read_failed(e))?;
+            let Some((entry, time_ms)) = block.and_then(|b| {
+                let time = b.header.time_ms;
+                b.entries.get(at.index as usize).cloned().map(|e| (e, time))
+            }) else {
+                continue;
+            };
+            // The index is a lookup aid: only an access entry of this very record counts.
+            if entry.kind != EntryKind::Access || entry.record != record {
+                continue;
+            }
+            accesses.push(AccessView {
+                at: *at,
+                actor: entry.actor,
+                time_ms,
+                version: entry.parents.first().copied(),
+            });
+        }
+        let next = (refs.len() == limit)
+            .then(|| refs.last().map(ToString::to_string))
+            .flatten();
+        Ok(AccessPage {
+            record,
+            total,
+            accesses,
+            next,
+        })
     }
 
-    /// Runs the verifier now.
+    /// One page of the equivocation evidence held (see `StoreReader::evidence_page`).
+    #[allow(clippy::type_complexity)]
+    pub fn evidence_page(
+        &self,
+        after: Option<(ChainId, u64)>,
+        limit: usize,
+    ) -> Result<(Vec<EquivocationEvidence>, Option<(ChainId, u64)>), ServiceError> {
+        Ok(self.reads.store().evidence_page(after, limit)?)
+    }
+
+    /// Runs the verifier now. The scan runs without the ledger's lock (a scan of a large store
+    /// takes seconds, and writes must not wait for it); a clean result is recorded at once.
+    /// Anything else is scanned again under the lock, where no write races it, before the
+    /// caller acts on it: a block committed mid-scan must not look like damage.
     pub fn verify(&self) -> Result<Report, ServiceError> {
         let clock = self.clock;
+        let trust = self.ledger().trust().clone();
+        let started = clock();
+        if let Ok(mut report) = medchain_chain::verifier::scan(self.reads.store(), &trust, started)
+            && report.is_clean()
+        {
+            self.ledger().keep_report(&mut report, clock())?;
+            return Ok(report);
+        }
         Ok(self.ledger().verify(clock(), clock)?)
     }
 
     /// Past verifier reports, newest first.
     pub fn reports(&self, limit: usize) -> Result<Vec<Report>, ServiceError> {
-        Ok(self.ledger().reports(limit)?)
+        Ok(medchain_chain::verifier::past_reports(
+            self.reads.store(),
+            limit,
+        )?)
     }
 
     /// Runs `f` with the ledger (for the network glue).

@@ -107,7 +107,7 @@ fn write_read_amend_and_audit_on_chain() {
     assert!(s.patient_records("MRN-9999", "nurse-7").unwrap().is_empty());
     assert!(s.verify().unwrap().is_clean());
     assert_eq!(s.reports(5).unwrap().len(), 1);
-    assert!(s.evidence().unwrap().is_empty());
+    assert!(s.evidence_page(None, 10).unwrap().0.is_empty());
 }
 
 #[test]
@@ -283,8 +283,12 @@ fn a_planted_patient_index_entry_does_not_show_another_patients_record() {
     // Someone with access to the store files adds the other patient's entry under ours.
     let ours_ref =
         PatientRef::pseudonymise(&PseudonymKey::from_bytes([3; 32]), "MRN-0042").unwrap();
-    medchain_store::tamper::plant_patient_index(s.ledger().store(), &ours_ref, &theirs.entry)
-        .unwrap();
+    medchain_store::tamper::plant_patient_index(
+        s.ledger().store_for_tampering(),
+        &ours_ref,
+        &theirs.entry,
+    )
+    .unwrap();
     let records = s.patient_records("MRN-0042", "nurse-7").unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].record, ours.record);

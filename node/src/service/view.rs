@@ -34,7 +34,7 @@ pub struct RecordView {
     pub payload_note: Option<&'static str>,
 }
 
-/// One line of `GET /v1/patients/{identifier}/records`.
+/// One line of `POST /v1/patients/records`.
 #[derive(Debug, Serialize)]
 pub struct PatientRecord {
     /// The record.
@@ -51,4 +51,30 @@ pub struct ChainView {
     pub head: ChainHead,
     /// The provider organisation, from its genesis certificate.
     pub org: Option<String>,
+}
+
+/// One access entry of a record (an audited read).
+#[derive(Debug, Serialize)]
+pub struct AccessView {
+    /// Where the access entry is.
+    pub at: EntryRef,
+    /// Who read.
+    pub actor: String,
+    /// When (the block's time), ms since the epoch.
+    pub time_ms: u64,
+    /// The version read.
+    pub version: Option<medchain_protocol::Parent>,
+}
+
+/// `GET /v1/records/{id}/accesses` answer.
+#[derive(Debug, Serialize)]
+pub struct AccessPage {
+    /// The record.
+    pub record: RecordId,
+    /// How many access entries it has in all.
+    pub total: u64,
+    /// This page.
+    pub accesses: Vec<AccessView>,
+    /// Where the next page starts (`after=`), if there may be one.
+    pub next: Option<String>,
 }

@@ -2,9 +2,11 @@
 //! typestate as a block arriving (position, structure, certificate, signature, link), then its
 //! payloads and index entries.
 
-use medchain_protocol::Block;
+use std::collections::HashMap;
+
 use medchain_protocol::identity::CertError;
-use medchain_store::{Corruption, Store, StoreError};
+use medchain_protocol::{Block, CertHash};
+use medchain_store::{Corruption, StoreError, StoreReader};
 
 use super::{
     Below, MAX_LISTED_MISSING_PAYLOADS, PerBlock, Report, Scan, Violation, ViolationKind, violation,
@@ -12,11 +14,18 @@ use super::{
 use crate::error::Rejection;
 use crate::validate::{Admission, Decoded};
 
+/// The certificates this walk has seen carried (and checked), by hash: later blocks of the chain
+/// are judged against them rather than the certificate tree, so damage there is one finding
+/// (at the carrying block, by its index check), not one per block.
+pub(super) type SeenCertificates = HashMap<CertHash, Vec<u8>>;
+
 /// The block the chain index names at `at`: read raw and decoded once, re-validated as if it
-/// had just arrived, then judged by `per_block`.
+/// had just arrived, then judged by `per_block`. An engine error reading it is a violation of
+/// its height.
 pub(super) fn check_height(
     scan: Scan<'_>,
     at: Below<'_>,
+    certs: &mut SeenCertificates,
     report: &mut Report,
     per_block: &mut PerBlock<'_>,
 ) -> Result<Result<Block, Violation>, StoreError> {
@@ -34,7 +43,11 @@ pub(super) fn check_height(
             corruption.to_string(),
         ))
     };
-    let Some(bytes) = scan.store.raw_block_bytes(&hash)? else {
+    let raw = match scan.store.raw_block_bytes(&hash) {
+        Err(StoreError::Corrupt(corruption)) => return Ok(damaged(corruption)),
+        other => other?,
+    };
+    let Some(bytes) = raw else {
         return Ok(Err(violation(
             chain,
             height,
@@ -51,10 +64,13 @@ pub(super) fn check_height(
     if actual != hash {
         return Ok(damaged(Corruption::BlockHashMismatch { key: hash, actual }));
     }
-    let block = match check_signed_block(scan, decoded, at, report)? {
+    let block = match check_signed_block(scan, decoded, at, certs, report)? {
         Ok(block) => block,
         Err(v) => return Ok(Err(v)),
     };
+    if let Some(der) = &block.certificate {
+        certs.insert(block.header.cert, der.clone());
+    }
     if let Some(v) = per_block(&block, at, report)? {
         return Ok(Err(v));
     }
@@ -72,6 +88,8 @@ fn corruption_kind(corruption: &Corruption) -> ViolationKind {
         Corruption::MissingBlock { .. } => ViolationKind::MissingBlock,
         Corruption::PayloadHashMismatch { .. } => ViolationKind::PayloadCorrupt,
         Corruption::BadIndexValue { .. } => ViolationKind::IndexInconsistent,
+        Corruption::Engine { .. } => ViolationKind::Unreadable,
+        Corruption::Forged { .. } => ViolationKind::BadSignature,
     }
 }
 
@@ -82,6 +100,7 @@ fn check_signed_block(
     scan: Scan<'_>,
     decoded: Decoded,
     at: Below<'_>,
+    certs: &SeenCertificates,
     report: &mut Report,
 ) -> Result<Result<Block, Violation>, StoreError> {
     let header = &decoded.block().header;
@@ -96,7 +115,10 @@ fn check_signed_block(
     }
     let checked = decoded
         .check_structure()
-        .and_then(|s| s.check_certificate(scan.trust, scan.store, None, Admission::Audit))
+        .and_then(|s| {
+            let known = certs.get(&s.block().header.cert).map(Vec::as_slice);
+            s.check_certificate_known(scan.trust, scan.store, known, Admission::Audit)
+        })
         .and_then(|c| c.check_signature())
         .and_then(|s| s.check_link_to(at.previous, scan.now_ms.max(time_ms)))
         .and_then(|l| l.check_payloads());
@@ -139,6 +161,8 @@ fn check_signed_block(
                 Err(other) => Err(other),
             };
         }
+        // The certificate tree is damaged: a finding of this block, not the end of the scan.
+        Rejection::Store(error) if error.is_corruption() => ViolationKind::BadCertificate,
         Rejection::Store(error) => return Err(error),
         Rejection::Structure(medchain_protocol::BlockError::EntriesRootMismatch) => {
             ViolationKind::EntriesRootMismatch
@@ -157,7 +181,7 @@ fn check_signed_block(
 
 /// The payloads and index entries of a block that re-validated.
 pub(super) fn check_payloads_and_indexes(
-    store: &Store,
+    store: &StoreReader,
     block: &Block,
     at: Below<'_>,
     report: &mut Report,
@@ -168,42 +192,36 @@ pub(super) fn check_payloads_and_indexes(
         let Some(payload) = &entry.payload else {
             continue;
         };
+        // A damaged payload is refetched by hash; its block is sound and stays.
         match store.payload(&payload.hash) {
             Ok(Some(bytes)) if bytes.len() as u64 == payload.len => report.payloads += 1,
-            Ok(Some(bytes)) => {
-                let mut v = violation(
-                    chain,
-                    height,
-                    ViolationKind::PayloadCorrupt,
-                    format!(
-                        "payload {} holds {} bytes, entry says {}",
-                        payload.hash,
-                        bytes.len(),
-                        payload.len
-                    ),
-                );
-                v.payload = Some(payload.hash);
-                return Ok(Some(v));
+            Ok(Some(_)) | Err(StoreError::Corrupt(_)) => {
+                if !report.damaged_payloads.contains(&payload.hash)
+                    && report.damaged_payloads.len() < MAX_LISTED_MISSING_PAYLOADS
+                {
+                    report.damaged_payloads.push(payload.hash);
+                }
             }
             Ok(None) => {
                 if report.missing_payloads.len() < MAX_LISTED_MISSING_PAYLOADS {
                     report.missing_payloads.push(payload.hash);
                 }
             }
-            Err(StoreError::Corrupt(corruption)) => {
-                let mut v = violation(
-                    chain,
-                    height,
-                    ViolationKind::PayloadCorrupt,
-                    corruption.to_string(),
-                );
-                v.payload = Some(payload.hash);
-                return Ok(Some(v));
-            }
             Err(other) => return Err(other),
         }
     }
-    let missing = store.missing_index_entries(block, &hash)?;
+    let missing = match store.missing_index_entries(block, &hash) {
+        Ok(missing) => missing,
+        Err(StoreError::Corrupt(corruption)) => {
+            return Ok(Some(violation(
+                chain,
+                height,
+                ViolationKind::Unreadable,
+                format!("its index entries cannot be read: {corruption}"),
+            )));
+        }
+        Err(other) => return Err(other),
+    };
     if let Some(first) = missing.first() {
         return Ok(Some(violation(
             chain,

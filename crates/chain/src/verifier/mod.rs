@@ -10,17 +10,26 @@
 //! it stay. Blocks fetched back go through the normal validation, and the last of them must be
 //! the block the one we kept above the run links to.
 //!
+//! The verifier distrusts the store it checks: an engine error reading a height, a malformed
+//! key or value, an undecodable event is a finding (a violation of the chain and height it
+//! belongs to, or a stray entry of the store, set aside), never "the scan could not run". Only
+//! an engine error it cannot attribute to a chain (the trees it starts from are unreadable)
+//! ends the scan with an error, which the node treats as a store to rebuild. Damaged payloads
+//! are listed apart (`damaged_payloads`): they are refetched by hash, their blocks stay.
+//!
 //! Modules: `walk` goes up one chain and groups what does not check out into damaged runs;
-//! `checks` re-validates one stored block and its payloads and index entries.
+//! `checks` re-validates one stored block and its payloads and index entries; `passes` runs
+//! the ordered passes over payloads and index trees.
 
 mod checks;
+mod passes;
 mod walk;
 
 use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
-use medchain_protocol::{Block, BlockHash, CertHash, ChainId, PayloadHash};
-use medchain_store::{IndexDigest, Store, StoreError};
+use medchain_protocol::{Block, BlockHash, ChainHead, ChainId, PayloadHash};
+use medchain_store::{StoreError, StoreReader, StrayEntry};
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::Ledger;
@@ -58,12 +67,16 @@ pub enum ViolationKind {
     BadCertificate,
     /// The signature does not verify (e.g. re-signed with a foreign key).
     BadSignature,
-    /// A payload we hold does not match its entry's hash or length.
+    /// A payload we hold does not match its entry's hash or length (reports before
+    /// 2026-11-27; since then listed in `Report::damaged_payloads`, the block staying).
     PayloadCorrupt,
     /// An index entry the block implies is missing.
     IndexInconsistent,
     /// The head record disagrees with the chain index.
     HeadMismatch,
+    /// The storage engine could not read what is stored here (a page failed its checksum, a
+    /// file is truncated): sled's own corruption, attributed to the height being read.
+    Unreadable,
 }
 
 impl ViolationKind {
@@ -82,6 +95,7 @@ impl ViolationKind {
             ViolationKind::PayloadCorrupt => "payload_corrupt",
             ViolationKind::IndexInconsistent => "index_inconsistent",
             ViolationKind::HeadMismatch => "head_mismatch",
+            ViolationKind::Unreadable => "unreadable",
         }
     }
 }
@@ -97,7 +111,8 @@ pub struct Violation {
     pub kind: ViolationKind,
     /// For operators: the exact finding at `height`.
     pub detail: String,
-    /// The corrupt payload, for `PayloadCorrupt`.
+    /// The corrupt payload, in reports kept before damaged payloads were listed apart
+    /// (`Report::damaged_payloads`; a damaged payload no longer makes its block a violation).
     pub payload: Option<PayloadHash>,
     /// The last height of the run (inclusive): the block above it checks out on its own.
     pub to_height: u64,
@@ -128,113 +143,99 @@ pub struct Report {
     /// Heights moved into quarantine by an earlier scan and not fetched back yet: known and
     /// being repaired, so not reported again as violations.
     pub awaiting_repair: u64,
+    /// Payloads held whose bytes do not hash to their address, have another length, or cannot
+    /// be read: refetched by hash from peers; their blocks are sound and stay.
+    pub damaged_payloads: Vec<PayloadHash>,
+    /// Entries of the store that are not what their tree holds (malformed, planted, left
+    /// over), set aside by [`Ledger::verify`].
+    pub stray: Vec<StrayEntry>,
 }
 
 impl Report {
-    /// Whether every chain verified clean.
+    /// Whether every chain verified clean and the store holds nothing stray (damaged payloads,
+    /// which are refetched by hash, are counted apart).
     pub fn is_clean(&self) -> bool {
-        self.violations.is_empty()
+        self.violations.is_empty() && self.stray.is_empty()
     }
 }
 
-/// Scans every chain in `store`: first by ordered passes ([`ordered_scan`]); if anything there
-/// does not check out, point by point ([`full_scan`]), which names each damaged run.
-pub fn scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Report, StoreError> {
-    match ordered_scan(store, trust, now_ms)? {
-        Some(clean) => Ok(clean),
-        None => full_scan(store, trust, now_ms),
-    }
-}
-
-/// Every block checked as in the full scan, but payloads and index entries by ordered passes
-/// (see `medchain_store::IndexDigest`): one pass over the payload tree for the referenced
-/// payloads, one over each index tree against a keyed digest of the keys the blocks imply.
-/// `Some` only for a clean store; `None` as soon as anything does not check out.
-fn ordered_scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Option<Report>, StoreError> {
+/// Scans every chain in `store`: the small trees for stray entries, then every chain by
+/// ordered passes ([`passes::ordered_scan`]); if a block or the index digest does not check
+/// out, point by point ([`full_scan`]), which names each damaged run, and then the index trees
+/// for keys no block implies. `Err` only for an engine error that cannot be attributed to a
+/// chain (the node rebuilds such a store) or that is not damage (an I/O refusal).
+pub fn scan(store: &StoreReader, trust: &Trust, now_ms: u64) -> Result<Report, StoreError> {
+    let stray = store.stray_entries()?;
+    let chains = chains_to_scan(store)?;
     let repairing = open_repairs(store)?;
-    let keys = IndexDigest::new();
-    let mut implied = keys.same_keys();
-    let mut refs: Vec<(PayloadHash, u64)> = Vec::new();
-    let mut report = Report {
-        started_ms: now_ms,
-        ..Report::default()
+    let scan = Scan {
+        store,
+        trust,
+        now_ms,
     };
-    for head in store.heads()? {
-        report.chains += 1;
-        let mut per_block = |block: &Block,
-                             _: Below<'_>,
-                             _: &mut Report|
-         -> Result<Option<Violation>, StoreError> {
-            if let Some(der) = &block.certificate
-                && !matches!(store.certificate(&CertHash::of(der)), Ok(Some(_)))
-            {
-                let detail = "carried certificate not held";
-                let (chain, height) = (block.header.chain, block.header.height);
-                return Ok(Some(violation(
-                    chain,
-                    height,
-                    ViolationKind::IndexInconsistent,
-                    detail,
-                )));
-            }
-            implied.add_block(block);
-            refs.extend(
-                block
-                    .entries
-                    .iter()
-                    .filter_map(|e| e.payload.as_ref().map(|p| (p.hash, p.len))),
-            );
-            Ok(None)
-        };
-        let awaiting = repairing.get(&head.chain).map_or(&[][..], Vec::as_slice);
-        let scan = Scan {
-            store,
-            trust,
-            now_ms,
-        };
-        if !scan_chain(scan, &head, awaiting, &mut report, &mut per_block)?.is_empty() {
-            return Ok(None);
+    let mut report = match passes::ordered_scan(scan, &chains, &repairing)? {
+        Some(clean) => clean,
+        None => {
+            let mut report = full_scan(scan, &chains, &repairing)?;
+            report.stray = store.stray_index_keys(&report_heads(&chains))?;
+            report
+        }
+    };
+    report.stray.extend(stray);
+    report.stray.truncate(medchain_store::MAX_STRAY_PER_SCAN);
+    Ok(report)
+}
+
+/// The chains to scan: every head record, and every chain the index holds without a sound
+/// head record (its top is then its head, and the missing head a violation).
+fn chains_to_scan(store: &StoreReader) -> Result<Vec<(ChainId, Option<ChainHead>)>, StoreError> {
+    let heads: HashMap<ChainId, ChainHead> =
+        store.heads()?.into_iter().map(|h| (h.chain, h)).collect();
+    let mut chains: Vec<(ChainId, Option<ChainHead>)> =
+        heads.values().map(|h| (h.chain, Some(*h))).collect();
+    for chain in store.indexed_chains()? {
+        if !heads.contains_key(&chain) {
+            chains.push((chain, None));
         }
     }
-    let pass = store.check_payloads_in_order(refs)?;
-    if !pass.damaged.is_empty() || !store.index_digest(&keys)?.matches(&implied) {
-        return Ok(None);
-    }
-    report.payloads = pass.held;
-    report.missing_payloads = pass
-        .missing
-        .into_iter()
-        .take(MAX_LISTED_MISSING_PAYLOADS)
-        .collect();
-    Ok(Some(report))
+    chains.sort_by_key(|(chain, _)| *chain);
+    Ok(chains)
+}
+
+/// The heads a scan judged (a chain without a head record: up to its index top).
+fn report_heads(chains: &[(ChainId, Option<ChainHead>)]) -> HashMap<ChainId, u64> {
+    chains
+        .iter()
+        .map(|(chain, head)| (*chain, head.map_or(u64::MAX, |h| h.height)))
+        .collect()
 }
 
 /// Scans every chain point by point: each block, then each of its payloads and index entries.
-fn full_scan(store: &Store, trust: &Trust, now_ms: u64) -> Result<Report, StoreError> {
-    let repairing = open_repairs(store)?;
+fn full_scan(
+    scan: Scan<'_>,
+    chains: &[(ChainId, Option<ChainHead>)],
+    repairing: &HashMap<ChainId, Vec<RangeInclusive<u64>>>,
+) -> Result<Report, StoreError> {
     let mut report = Report {
-        started_ms: now_ms,
+        started_ms: scan.now_ms,
         ..Report::default()
     };
-    for head in store.heads()? {
+    for (chain, head) in chains {
         report.chains += 1;
         let mut per_block = |block: &Block, at: Below<'_>, report: &mut Report| {
-            check_payloads_and_indexes(store, block, at, report)
+            check_payloads_and_indexes(scan.store, block, at, report)
         };
-        let awaiting = repairing.get(&head.chain).map_or(&[][..], Vec::as_slice);
-        let scan = Scan {
-            store,
-            trust,
-            now_ms,
-        };
-        let runs = scan_chain(scan, &head, awaiting, &mut report, &mut per_block)?;
+        let awaiting = repairing.get(chain).map_or(&[][..], Vec::as_slice);
+        let runs = scan_chain(scan, *chain, *head, awaiting, &mut report, &mut per_block)?;
         report.violations.extend(runs);
     }
     Ok(report)
 }
 
 /// The ranges of every open quarantine event, by chain.
-fn open_repairs(store: &Store) -> Result<HashMap<ChainId, Vec<RangeInclusive<u64>>>, StoreError> {
+fn open_repairs(
+    store: &StoreReader,
+) -> Result<HashMap<ChainId, Vec<RangeInclusive<u64>>>, StoreError> {
     let mut open: HashMap<ChainId, Vec<RangeInclusive<u64>>> = HashMap::new();
     for event in store.quarantine_events()? {
         if event.restored_at_ms.is_none() {
@@ -248,8 +249,8 @@ fn open_repairs(store: &Store) -> Result<HashMap<ChainId, Vec<RangeInclusive<u64
 
 /// What every check of a scan needs.
 #[derive(Clone, Copy)]
-struct Scan<'a> {
-    store: &'a Store,
+pub(super) struct Scan<'a> {
+    store: &'a StoreReader,
     trust: &'a Trust,
     now_ms: u64,
 }
@@ -288,26 +289,41 @@ fn violation(
 }
 
 impl Ledger {
-    /// Runs a full scan and keeps its report in the store.
+    /// Runs a full scan, sets aside the stray entries it found, and keeps its report in the
+    /// store. (Quarantining the damaged runs is the caller's next step: `Ledger::quarantine`.)
     pub fn verify(
-        &self,
+        &mut self,
         now_ms: u64,
         finished_ms: impl FnOnce() -> u64,
     ) -> Result<Report, StoreError> {
         let mut report = scan(self.store(), self.trust(), now_ms)?;
-        report.finished_ms = finished_ms();
-        self.store()
-            .put_report(&crate::stored_report::encode(&report))?;
+        self.keep_report(&mut report, finished_ms())?;
         Ok(report)
+    }
+
+    /// Finishes a scan made by [`scan`] (here or by a reader without the ledger): sets aside
+    /// the stray entries it found, and keeps its report in the store.
+    pub fn keep_report(&mut self, report: &mut Report, finished_ms: u64) -> Result<(), StoreError> {
+        if !report.stray.is_empty() {
+            self.store.set_aside(&report.stray, report.started_ms)?;
+        }
+        report.finished_ms = finished_ms;
+        self.store
+            .put_report(&crate::stored_report::encode(report))?;
+        Ok(())
     }
 
     /// Past verifier reports, newest first.
     pub fn reports(&self, limit: usize) -> Result<Vec<Report>, StoreError> {
-        Ok(self
-            .store()
-            .reports(limit)?
-            .into_iter()
-            .filter_map(|(_, bytes)| crate::stored_report::decode(&bytes))
-            .collect())
+        past_reports(self.store(), limit)
     }
+}
+
+/// Past verifier reports kept in `store`, newest first (readable without the ledger).
+pub fn past_reports(store: &StoreReader, limit: usize) -> Result<Vec<Report>, StoreError> {
+    Ok(store
+        .reports(limit)?
+        .into_iter()
+        .filter_map(|(_, bytes)| crate::stored_report::decode(&bytes))
+        .collect())
 }

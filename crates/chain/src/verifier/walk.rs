@@ -1,6 +1,7 @@
 //! Going up one chain: each height the chain index holds is checked, heights it lacks are
 //! accounted for as ranges, and what does not check out is grouped into damaged runs.
 
+use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
 use medchain_protocol::{Block, ChainHead, ChainId};
@@ -17,25 +18,40 @@ use super::{
 /// `awaiting` ranges (open quarantine events) are counted, not reported again. The walk goes
 /// over the chain index's entries, and heights it does not hold are accounted for as ranges: a
 /// head record naming a height far above the index must not make the scan walk every height.
+///
+/// Damage the walk meets is a violation of its height, never an error: a malformed index
+/// value, an engine error reading a block, and an engine error that cuts the index walk short
+/// (every height above the last one read is then unreadable). A chain with no sound head
+/// record (`head` is `None`) is walked to its index top, which is reported as a head mismatch.
 pub(super) fn scan_chain(
     scan: Scan<'_>,
-    head: &ChainHead,
+    chain: ChainId,
+    head: Option<ChainHead>,
     awaiting: &[RangeInclusive<u64>],
     report: &mut Report,
     per_block: &mut PerBlock<'_>,
 ) -> Result<Vec<Violation>, StoreError> {
-    let chain = head.chain;
-    let mut runs = Runs {
-        chain,
-        done: Vec::new(),
-        open: None,
-        merged: 0,
+    let (index, cut) = scan.store.chain_index_entries(&chain);
+    let Some(top) = index.last().map(|(h, _)| *h) else {
+        if let Some(error) = cut.filter(|e| !e.is_corruption()) {
+            return Err(error);
+        }
+        let Some(head) = head else {
+            return Ok(Vec::new());
+        };
+        // A head and no index: every height up to it is missing (or awaiting repair).
+        let mut runs = Runs::new(chain);
+        runs.missing(0, head.height, awaiting, report);
+        return Ok(runs.finish());
     };
+    let head_height = head.map_or(top, |h| h.height);
+    let mut runs = Runs::new(chain);
+    let mut certs = HashMap::new();
     let mut at_head = None;
     let mut expected = Some(0_u64);
     let mut previous: Option<Block> = None;
-    for (height, hash) in scan.store.chain_index(&chain)? {
-        if height > head.height {
+    for (height, hash) in index {
+        if height > head_height {
             break;
         }
         if let Some(first_missing) = expected
@@ -44,7 +60,19 @@ pub(super) fn scan_chain(
             runs.missing(first_missing, height - 1, awaiting, report);
             previous = None;
         }
-        if height == head.height {
+        expected = height.checked_add(1);
+        let Some(hash) = hash else {
+            let found = violation(
+                chain,
+                height,
+                ViolationKind::IndexInconsistent,
+                "the chain index value at this height is malformed",
+            );
+            runs.damaged(found, height);
+            previous = None;
+            continue;
+        };
+        if height == head_height {
             at_head = Some(hash);
         }
         let below = Below {
@@ -53,7 +81,7 @@ pub(super) fn scan_chain(
             hash,
             previous: previous.as_ref(),
         };
-        match check_height(scan, below, report, per_block)? {
+        match check_height(scan, below, &mut certs, report, per_block)? {
             Ok(block) => {
                 runs.close();
                 previous = Some(block);
@@ -63,19 +91,39 @@ pub(super) fn scan_chain(
                 previous = None;
             }
         }
-        expected = height.checked_add(1);
+    }
+    if let Some(error) = cut {
+        if !error.is_corruption() {
+            return Err(error);
+        }
+        // sled could not read the index on: everything above what was read is unreadable.
+        if let Some(from) = expected.filter(|from| *from <= head_height) {
+            let found = violation(
+                chain,
+                from,
+                ViolationKind::Unreadable,
+                format!("the chain index cannot be read from here: {error}"),
+            );
+            runs.damaged(found, head_height);
+            return Ok(runs.finish());
+        }
     }
     if let Some(first_missing) = expected
-        && first_missing <= head.height
+        && first_missing <= head_height
     {
-        runs.missing(first_missing, head.height, awaiting, report);
+        runs.missing(first_missing, head_height, awaiting, report);
     }
-    if at_head != Some(head.hash) && runs.open.is_none() {
+    let head_hash = head.map(|h| h.hash);
+    if (head_hash.is_none() || at_head != head_hash) && runs.open.is_none() {
+        let detail = match head {
+            Some(h) => format!("head names {} but the index holds {:?}", h.hash, at_head),
+            None => "no sound head record for a chain the index holds".to_owned(),
+        };
         runs.open = Some(violation(
             chain,
-            head.height,
+            head_height,
             ViolationKind::HeadMismatch,
-            format!("head names {} but the index holds {:?}", head.hash, at_head),
+            detail,
         ));
     }
     Ok(runs.finish())
@@ -91,6 +139,15 @@ struct Runs {
 }
 
 impl Runs {
+    fn new(chain: ChainId) -> Self {
+        Self {
+            chain,
+            done: Vec::new(),
+            open: None,
+            merged: 0,
+        }
+    }
+
     /// A sound height (or one awaiting repair): the open run, if any, ends below it.
     fn close(&mut self) {
         let Some(run) = self.open.take() else {

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use medchain_chain::{Author, EntryDraft, Ledger, PayloadDraft, Trust};
 use medchain_protocol::identity::{self, Consortium, IssuedCa, IssuedMember, MemberKey, Role};
-use medchain_protocol::{EntryKind, Parent, PatientRef, PseudonymKey, RecordId};
+use medchain_protocol::{ChainId, EntryKind, Parent, PatientRef, PseudonymKey, RecordId};
 use medchain_store::Store;
 
 pub const DAY: i64 = 86_400;
@@ -140,4 +140,67 @@ pub fn grow(ledger: &mut Ledger, author: &Author, n: usize, tag: &str) {
             )
             .unwrap();
     }
+}
+
+/// A node holding chains of A (6 blocks) and B (3 blocks), and a clean copy of the same.
+pub struct World {
+    pub c: Consortia,
+    pub a: Author,
+    pub b: Author,
+    pub node: Ledger,
+    pub clean: Ledger,
+}
+
+pub fn world() -> World {
+    let c = Consortia::new("Consortium");
+    let (a, b) = (c.provider("Hospital A"), c.provider("Hospital B"));
+    let mut clean = c.ledger();
+    grow(&mut clean, &a, 6, "a");
+    grow(&mut clean, &b, 3, "b");
+    let mut node = c.ledger();
+    for chain in [a.chain(), b.chain()] {
+        let (done, failure) = node.ingest_range(chain_blocks(&clean, &chain), now_ms());
+        assert!(failure.is_none(), "{failure:?}");
+        assert!(!done.is_empty());
+        copy_payloads(&clean, &mut node, &chain);
+    }
+    World {
+        c,
+        a,
+        b,
+        node,
+        clean,
+    }
+}
+
+pub fn copy_payloads(from: &Ledger, to: &mut Ledger, chain: &ChainId) {
+    for block in chain_blocks(from, chain) {
+        for entry in &block.entries {
+            if let Some(p) = &entry.payload {
+                let bytes = from.store().payload(&p.hash).unwrap().unwrap();
+                to.restore_payload(&bytes).unwrap();
+            }
+        }
+    }
+}
+
+pub fn hash_at(l: &Ledger, chain: &ChainId, h: u64) -> medchain_protocol::BlockHash {
+    l.store().block_hash_at(chain, h).unwrap().unwrap()
+}
+
+/// Ingests the clean copy of `chain` whole (as a peer answers from height 0); expects
+/// `restored` quarantine events to complete, the chain to equal the clean one and the store to
+/// verify clean. The heights committed.
+pub fn refill_from_clean(w: &mut World, chain: &ChainId, restored: usize) -> Vec<u64> {
+    let (done, failure) = w.node.ingest_range(chain_blocks(&w.clean, chain), now_ms());
+    assert!(failure.is_none(), "{failure:?}");
+    assert_eq!(w.node.complete_restores(now_ms()).unwrap().len(), restored);
+    assert_eq!(chain_blocks(&w.node, chain), chain_blocks(&w.clean, chain));
+    assert!(w.node.verify(now_ms(), now_ms).unwrap().is_clean());
+    done.iter().map(|c| c.height).collect()
+}
+
+/// Signature-checked reads over `ledger`'s store.
+pub fn reads(ledger: &Ledger) -> medchain_chain::Reads {
+    medchain_chain::Reads::new(ledger.store().clone())
 }

@@ -45,6 +45,8 @@ pub struct Consortium {
     root_not_after: i64,
     /// Newest (highest cRLNumber) first.
     crls: Vec<CertRevocationList<'static>>,
+    /// The highest cRLNumber among the lists (saturated to u128), if any list has one.
+    crl_number: Option<u128>,
 }
 
 impl Consortium {
@@ -55,7 +57,7 @@ impl Consortium {
     /// lists is accepted (there is no "unknown revocation status" failure), and CRL
     /// `nextUpdate` is not enforced: the newest CRL known stays in force.
     pub fn new(root_cert_der: Vec<u8>, crls_der: Vec<Vec<u8>>) -> Result<Self, CertError> {
-        let (anchor, root_ski, root_not_before, root_not_after, crls) = {
+        let (anchor, root_ski, root_not_before, root_not_after, crls, crl_number) = {
             let root = parse_cert(&root_cert_der)?;
             let root_key = ed25519_key(root.public_key()).ok_or(CertError::NotEd25519)?;
             if !is_ca(&root) {
@@ -81,6 +83,15 @@ impl Consortium {
                 crls.push((number, CertRevocationList::from(owned)));
             }
             crls.sort_by(|a, b| b.0.cmp(&a.0));
+            let crl_number = crls.first().map(|(number, _)| {
+                let bytes = number.to_bytes_be();
+                if bytes.len() > 16 {
+                    return u128::MAX;
+                }
+                let mut padded = [0u8; 16];
+                padded[16 - bytes.len()..].copy_from_slice(&bytes);
+                u128::from_be_bytes(padded)
+            });
             let validity = root.validity();
             (
                 anchor,
@@ -88,6 +99,7 @@ impl Consortium {
                 validity.not_before.timestamp(),
                 validity.not_after.timestamp(),
                 crls.into_iter().map(|(_, crl)| crl).collect(),
+                crl_number,
             )
         };
         Ok(Self {
@@ -97,7 +109,14 @@ impl Consortium {
             root_not_before,
             root_not_after,
             crls,
+            crl_number,
         })
+    }
+
+    /// The highest cRLNumber among the revocation lists (saturated to u128): a list with a lower
+    /// number than one a node has seen is older, and taking it would lift revocations.
+    pub fn crl_number(&self) -> Option<u128> {
+        self.crl_number
     }
 
     /// SHA-256 of the root certificate DER (what operators compare out of band).

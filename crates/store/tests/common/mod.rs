@@ -126,7 +126,7 @@ pub fn derive(chain: ChainId, height: u64, index: u32, parents: Vec<Parent>) -> 
 }
 
 /// Commits `blocks` in one call.
-pub fn commit(store: &Store, blocks: &[Block]) {
+pub fn commit(store: &mut Store, blocks: &[Block]) {
     let encoded: Vec<Vec<u8>> = blocks.iter().map(Block::encode).collect();
     let writes: Vec<BlockWrite<'_>> = blocks
         .iter()

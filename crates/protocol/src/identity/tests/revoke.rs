@@ -84,6 +84,16 @@ fn revoked_certificate_is_refused_others_still_pass() {
     );
 
     let consortium = Consortium::new(ca.cert_der.clone(), vec![crl3.clone()]).unwrap();
+    // The newest list's number is what a node compares an incoming list with.
+    assert_eq!(consortium.crl_number(), Some(3));
+    let older = Consortium::new(ca.cert_der.clone(), vec![crl1.clone()]).unwrap();
+    assert_eq!(older.crl_number(), Some(1));
+    assert_eq!(
+        Consortium::new(ca.cert_der.clone(), vec![])
+            .unwrap()
+            .crl_number(),
+        None
+    );
     for m in [&a, &b] {
         let err = consortium
             .verify(&m.cert_der, at(NOW + 3 * DAY), None)

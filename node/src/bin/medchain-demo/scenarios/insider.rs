@@ -57,7 +57,7 @@ pub fn insider(net: &Testnet) -> Result<()> {
         || {
             Ok(net.nodes.iter().all(|n| {
                 net.get_json(n, "/v1/evidence").is_ok_and(|e| {
-                    e.as_array().into_iter().flatten().any(|e| {
+                    e["evidence"].as_array().into_iter().flatten().any(|e| {
                         e["chain"] == chain.as_str()
                             && e["height"] == height
                             && e["second"] == second.as_str()
@@ -85,7 +85,7 @@ pub fn insider(net: &Testnet) -> Result<()> {
         .find(|n| n.role == "auditor")
         .context("no auditor")?;
     let evidence = net.get_json(auditor, "/v1/evidence")?;
-    if let Some(item) = evidence
+    if let Some(item) = evidence["evidence"]
         .as_array()
         .into_iter()
         .flatten()

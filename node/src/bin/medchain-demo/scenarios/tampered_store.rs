@@ -186,6 +186,29 @@ fn restart_and_repair(
             "a fresh scan of {} is clean ({} blocks, {} entries)",
             node.name, report["blocks"], report["entries"]
         ),
+    )?;
+    // A restarted node signs nothing until its peers confirm its own chain's head: signing a
+    // height they hold would fork it (the pause is in its status and its log).
+    wait_for(
+        "writes to resume once peers confirm the node's head",
+        Duration::from_secs(60),
+        || Ok(net.get_json(node, "/v1/status")?["writes_paused"].is_null()),
+    )?;
+    let paused = !log_lines(node, mark, "writes paused until").is_empty();
+    let resumed = !log_lines(node, mark, "writes resume").is_empty();
+    check(
+        !paused || resumed,
+        if paused {
+            format!(
+                "{} paused its writes at start and resumed them once its peers confirmed its head",
+                node.name
+            )
+        } else {
+            format!(
+                "{} writes (it never had a chain of its own, so nothing of it can be signed twice)",
+                node.name
+            )
+        },
     )
 }
 

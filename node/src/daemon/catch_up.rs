@@ -1,0 +1,280 @@
+//! Catch-up: anti-entropy with one peer. Compare heads and fetch what the peer holds above our
+//! copy (ranges of blocks with their inline payloads, larger payloads by hash), then the holes
+//! quarantine left below our heads, which heads cannot show. Blocks fetched go through the same
+//! validation as gossip; a range that does not verify is dropped and another peer is asked next
+//! round. A range answer must be consecutive heights of the chain asked for, from the height
+//! asked for.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use medchain_net::PeerId;
+use medchain_protocol::limits::{MAX_BLOCKS_PER_RANGE, MAX_HEADS};
+use medchain_protocol::{BlockMessage, ChainHead, ChainId, PayloadHash, SyncResponse};
+use tracing::{debug, info, warn};
+
+use super::intake::count_rejection;
+use super::network::{Glue, blocking, lock};
+use super::startup::now_ms;
+use crate::metrics::ChainLabels;
+use crate::service::Service;
+
+/// Chains a peer announces that we do not hold, fetched per peer and round at most.
+pub const MAX_NEW_CHAINS_PER_ROUND: usize = 8;
+/// How long a peer that gave nothing valid of a chain it announced is not asked for it again.
+pub const UNPRODUCTIVE_FOR: Duration = Duration::from_secs(600);
+/// Most (peer, chain) pairs remembered as unproductive.
+pub const MAX_UNPRODUCTIVE: usize = 4096;
+
+impl Glue {
+    /// Fetches from `peer` every block it holds that we do not.
+    pub(super) async fn sync_with(&self, peer: PeerId) {
+        if !lock(&self.syncing).insert(peer) {
+            return;
+        }
+        let answer = self.client.heads(peer).await;
+        match &answer {
+            Ok(SyncResponse::Heads(heads)) => {
+                debug!(%peer, chains = heads.len(), "anti-entropy: heads received")
+            }
+            Ok(other) => {
+                debug!(%peer, answer = ?std::mem::discriminant(other), "anti-entropy: peer did not send heads")
+            }
+            Err(e) => debug!(%peer, error = %e, "anti-entropy: heads request failed"),
+        }
+        if let Ok(SyncResponse::Heads(heads)) = answer {
+            self.observe_own_head(peer, &heads).await;
+            self.fill_holes(peer, &heads).await;
+            self.catch_up(peer, heads).await;
+            self.sync_evidence(peer).await;
+        }
+        lock(&self.syncing).remove(&peer);
+        let service = self.service.clone();
+        if let Some(Ok(restored)) =
+            blocking(move || service.with_ledger(|l| l.complete_restores(now_ms()))).await
+        {
+            self.metrics.repairs.inc_by(restored.len() as u64);
+            for event in restored {
+                info!(chain = %event.chain, from_height = event.from_height, event = event.id, "chain restored from peers: confirmed");
+            }
+        }
+    }
+
+    pub(super) async fn our_next_height(&self, chain: ChainId) -> u64 {
+        let service = self.service.clone();
+        blocking(move || service.reader().head(&chain))
+            .await
+            .and_then(Result::ok)
+            .flatten()
+            .map_or(0, |h| h.height.saturating_add(1))
+    }
+
+    /// Fetches every chain `peer` holds above our copy. A chain we do not hold yet is fetched
+    /// only if the peer has not failed to give a valid start of it lately, and at most
+    /// [`MAX_NEW_CHAINS_PER_ROUND`] of them per round: a member gone rogue answering with
+    /// thousands of made-up chains costs a few requests a round, not thousands. Lag metrics are
+    /// kept for chains we hold only (labels from a peer's answer would be unbounded).
+    async fn catch_up(&self, peer: PeerId, heads: Vec<ChainHead>) {
+        let held: HashMap<ChainId, u64> = match self.service.reader().heads() {
+            Ok(ours) => ours.into_iter().map(|h| (h.chain, h.height)).collect(),
+            Err(e) => {
+                warn!(error = %e, "cannot read our heads for anti-entropy");
+                return;
+            }
+        };
+        let mut new_chains = 0;
+        for head in heads.into_iter().take(MAX_HEADS) {
+            let until = head.height.saturating_add(1);
+            let ours = held.get(&head.chain).map(|h| h.saturating_add(1));
+            if let Some(ours) = ours {
+                self.metrics
+                    .chain_lag
+                    .get_or_create(&ChainLabels {
+                        chain: head.chain.to_hex(),
+                    })
+                    .set(i64::try_from(until.saturating_sub(ours)).unwrap_or(i64::MAX));
+                if until > ours {
+                    self.sync_chain(peer, head.chain, until).await;
+                }
+                continue;
+            }
+            if new_chains >= MAX_NEW_CHAINS_PER_ROUND
+                || self.recently_unproductive(peer, head.chain)
+            {
+                continue;
+            }
+            new_chains += 1;
+            if !self.sync_chain(peer, head.chain, until).await {
+                self.note_unproductive(peer, head.chain);
+            }
+        }
+    }
+
+    /// Whether `peer` recently failed to give a valid start of `chain`.
+    fn recently_unproductive(&self, peer: PeerId, chain: ChainId) -> bool {
+        lock(&self.unproductive)
+            .get(&(peer, chain))
+            .is_some_and(|at| at.elapsed() < UNPRODUCTIVE_FOR)
+    }
+
+    /// Remembers (bounded) that `peer` gave nothing valid of a chain it announced.
+    fn note_unproductive(&self, peer: PeerId, chain: ChainId) {
+        let mut unproductive = lock(&self.unproductive);
+        if unproductive.len() >= MAX_UNPRODUCTIVE {
+            unproductive.retain(|_, at| at.elapsed() < UNPRODUCTIVE_FOR);
+            if unproductive.len() >= MAX_UNPRODUCTIVE {
+                unproductive.clear();
+            }
+        }
+        unproductive.insert((peer, chain), Instant::now());
+    }
+
+    /// Fetches `chain` from `peer` until our copy reaches `until` (exclusive) or the peer stops
+    /// answering with blocks that verify; whether anything was committed.
+    pub(super) async fn sync_chain(&self, peer: PeerId, chain: ChainId, until: u64) -> bool {
+        // One range at a time: fetching the next while committing this one was measured and
+        // gained nothing (the commit and the responder's reads share the same two cores).
+        let mut committed = false;
+        loop {
+            let from = self.our_next_height(chain).await;
+            if from >= until {
+                return committed;
+            }
+            let Some(messages) = self
+                .fetch_range(peer, chain, from, MAX_BLOCKS_PER_RANGE)
+                .await
+            else {
+                return committed;
+            };
+            if self
+                .commit_range(peer, chain, from, messages)
+                .await
+                .is_none()
+            {
+                return committed;
+            }
+            committed = true;
+        }
+    }
+
+    /// Fetches from `peer` the holes quarantine left below our heads, for the chains whose head
+    /// `peer` holds above the hole. Before the heads comparison: a hole blocks nothing there,
+    /// but the data in it is unreadable until it is filled.
+    async fn fill_holes(&self, peer: PeerId, heads: &[ChainHead]) {
+        let service = self.service.clone();
+        let Some(Ok(holes)) = blocking(move || service.with_ledger(|l| l.holes())).await else {
+            return;
+        };
+        for hole in holes {
+            let covered = heads
+                .iter()
+                .any(|h| h.chain == hole.chain && h.height.saturating_add(1) >= hole.to);
+            if !covered {
+                continue;
+            }
+            info!(%peer, chain = %hole.chain, from = hole.from, to = hole.to - 1, "request quarantined range from peer");
+            let mut from = hole.from;
+            while from < hole.to {
+                let limit = u32::try_from(hole.to - from)
+                    .unwrap_or(u32::MAX)
+                    .min(MAX_BLOCKS_PER_RANGE);
+                let Some(messages) = self.fetch_range(peer, hole.chain, from, limit).await else {
+                    break;
+                };
+                match self.commit_range(peer, hole.chain, from, messages).await {
+                    Some(last) if last >= from => from = last.saturating_add(1),
+                    _ => break,
+                }
+            }
+        }
+    }
+
+    /// Asks `peer` for up to `limit` blocks of `chain` from `from`; `None` if it has none or
+    /// fails.
+    async fn fetch_range(
+        &self,
+        peer: PeerId,
+        chain: ChainId,
+        from: u64,
+        limit: u32,
+    ) -> Option<Vec<BlockMessage>> {
+        match self.client.range(peer, chain, from, limit).await {
+            Ok(SyncResponse::Range(messages)) if !messages.is_empty() => Some(messages),
+            _ => None,
+        }
+    }
+
+    /// Validates and commits one range from `peer`; the last height committed, if any.
+    async fn commit_range(
+        &self,
+        peer: PeerId,
+        chain: ChainId,
+        from: u64,
+        messages: Vec<BlockMessage>,
+    ) -> Option<u64> {
+        info!(%peer, %chain, from, count = messages.len(), "request blocks from peer");
+        // Payloads too large to travel inline are fetched by hash afterwards; when every block
+        // brought all of its payloads, there is nothing to look for.
+        let all_inline = messages.iter().all(|m| {
+            let referenced: HashSet<PayloadHash> = m
+                .block
+                .entries
+                .iter()
+                .filter_map(|e| e.payload.as_ref().map(|p| p.hash))
+                .collect();
+            referenced.len() == m.payloads.len()
+        });
+        let service = self.service.clone();
+        let result = blocking(move || {
+            service.with_ledger(|l| l.ingest_range_answer(chain, from, messages, now_ms()))
+        })
+        .await;
+        let (committed, failure) = result?;
+        self.metrics.blocks_accepted.inc_by(committed.len() as u64);
+        if let Some(rejection) = &failure {
+            count_rejection(&self.metrics, rejection);
+            warn!(%peer, %chain, from, reason = rejection.reason(), detail = %rejection, "range from peer does not verify; asking another peer next round");
+        }
+        let last = committed.last().map(|c| c.height)?;
+        info!(%peer, %chain, from, to = last, "blocks confirmed");
+        if !all_inline {
+            self.fetch_missing_payloads(peer, chain, from).await;
+        }
+        Some(last)
+    }
+
+    /// Fetches from `peer` the payloads of `chain` from height `from` that we do not hold.
+    pub(super) async fn fetch_missing_payloads(&self, peer: PeerId, chain: ChainId, from: u64) {
+        let service = self.service.clone();
+        let missing = blocking(move || missing_payloads(&service, chain, from))
+            .await
+            .unwrap_or_default();
+        for hash in missing {
+            match self.fetch_payload(peer, hash).await {
+                Some(bytes) => {
+                    self.put_back(hash, bytes).await;
+                }
+                None => debug!(%peer, payload = %hash, "payload not available from peer"),
+            }
+        }
+    }
+}
+
+/// Payloads the blocks of `chain` from `from` reference and the store does not hold.
+fn missing_payloads(service: &Service, chain: ChainId, from: u64) -> Vec<PayloadHash> {
+    let store = service.reader();
+    let Ok(blocks) = store.blocks_range(&chain, from, MAX_BLOCKS_PER_RANGE) else {
+        return Vec::new();
+    };
+    let mut missing = Vec::new();
+    let mut seen = HashSet::new();
+    for entry in blocks.iter().flat_map(|b| &b.entries) {
+        if let Some(p) = &entry.payload
+            && seen.insert(p.hash)
+            && !store.has_payload(&p.hash).unwrap_or(true)
+        {
+            missing.push(p.hash);
+        }
+    }
+    missing
+}

@@ -1,0 +1,207 @@
+//! Whether the node can vouch for its store, and the two things the daemon is asked to do about
+//! it: scan again soon, or rebuild the store from peers.
+//!
+//! Fail closed: when a scan cannot complete, the node says so loudly (error log, a metric,
+//! `/ready` failing) and serves no record until a scan passes. A read that meets damage (a
+//! forged or unreadable block) asks for a scan at once; damage the verifier cannot repair in
+//! place (sled's own pages unreadable) asks for the store to be moved aside and rebuilt.
+
+use std::sync::Mutex;
+
+use tokio::sync::Notify;
+
+use super::error::ServiceError;
+
+/// The last scan's verdict on the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// No scan has completed yet (the start-up scan runs before the API serves).
+    Unchecked,
+    /// The last scan completed (what it found is quarantined and being repaired).
+    Verified,
+    /// The last scan could not complete; nothing is served until one does.
+    Unverified(String),
+}
+
+/// The store's integrity state and the daemon's wake-ups.
+#[derive(Debug)]
+pub struct Integrity {
+    verdict: Mutex<Verdict>,
+    rebuild: Mutex<Option<String>>,
+    scan_wanted: Notify,
+    rebuild_wanted: Notify,
+}
+
+impl Default for Integrity {
+    fn default() -> Self {
+        Self {
+            verdict: Mutex::new(Verdict::Unchecked),
+            rebuild: Mutex::new(None),
+            scan_wanted: Notify::new(),
+            rebuild_wanted: Notify::new(),
+        }
+    }
+}
+
+impl Integrity {
+    /// The verdict now.
+    pub fn verdict(&self) -> Verdict {
+        lock(&self.verdict).clone()
+    }
+
+    /// Records the last scan's verdict.
+    pub fn set(&self, verdict: Verdict) {
+        *lock(&self.verdict) = verdict;
+    }
+
+    /// `Ok` when records may be served: the last scan completed.
+    pub fn check(&self) -> Result<(), ServiceError> {
+        match self.verdict() {
+            Verdict::Verified | Verdict::Unchecked => Ok(()),
+            Verdict::Unverified(reason) => Err(ServiceError::Unavailable(format!(
+                "the store could not be verified ({reason}); no record is served until a scan passes"
+            ))),
+        }
+    }
+
+    /// Asks for a scan soon (a read met damage). Kept until the scan task waits for it.
+    pub fn request_scan(&self) {
+        self.scan_wanted.notify_one();
+    }
+
+    /// Resolves at the next [`Integrity::request_scan`].
+    pub async fn scan_requested(&self) {
+        self.scan_wanted.notified().await;
+    }
+
+    /// Asks the daemon to move the store aside and rebuild it from peers (the first reason
+    /// given is kept).
+    pub fn request_rebuild(&self, reason: impl Into<String>) {
+        let mut rebuild = lock(&self.rebuild);
+        if rebuild.is_none() {
+            *rebuild = Some(reason.into());
+        }
+        drop(rebuild);
+        self.rebuild_wanted.notify_one();
+    }
+
+    /// Why a rebuild was asked for, if it was.
+    pub fn rebuild_reason(&self) -> Option<String> {
+        lock(&self.rebuild).clone()
+    }
+
+    /// Resolves once a rebuild is asked for.
+    pub async fn rebuild_requested(&self) {
+        loop {
+            if self.rebuild_reason().is_some() {
+                return;
+            }
+            self.rebuild_wanted.notified().await;
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Plain values, replaced whole: a poisoned lock holds nothing half-written.
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Most payloads waiting to be fetched by hash; more are found again by the next scan.
+pub const MAX_WANTED_PAYLOADS: usize = 4096;
+/// Attempts before a payload is given up on until a scan names it again.
+pub const MAX_PAYLOAD_ATTEMPTS: u32 = 8;
+/// The first wait before asking again for a payload no peer gave; doubled each time (capped).
+const FIRST_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+const LONGEST_RETRY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Payloads the verifier found damaged or missing, to fetch by hash from peers, each with its
+/// own backoff: a payload no peer holds is asked for less and less often and then dropped (the
+/// next scan names it again), so repair never loops.
+#[derive(Debug, Default)]
+pub struct WantedPayloads {
+    wanted: Mutex<std::collections::BTreeMap<medchain_protocol::PayloadHash, Attempts>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Attempts {
+    tries: u32,
+    next_at: std::time::Instant,
+}
+
+impl WantedPayloads {
+    /// Adds payloads to fetch (those already wanted keep their backoff).
+    pub fn add(&self, hashes: impl IntoIterator<Item = medchain_protocol::PayloadHash>) {
+        let now = std::time::Instant::now();
+        let mut wanted = lock(&self.wanted);
+        for hash in hashes {
+            if wanted.len() >= MAX_WANTED_PAYLOADS {
+                break;
+            }
+            wanted.entry(hash).or_insert(Attempts {
+                tries: 0,
+                next_at: now,
+            });
+        }
+    }
+
+    /// Up to `max` payloads due to be asked for at `now`.
+    pub fn due(&self, now: std::time::Instant, max: usize) -> Vec<medchain_protocol::PayloadHash> {
+        lock(&self.wanted)
+            .iter()
+            .filter(|(_, a)| a.next_at <= now)
+            .map(|(hash, _)| *hash)
+            .take(max)
+            .collect()
+    }
+
+    /// The payload is back.
+    pub fn fetched(&self, hash: &medchain_protocol::PayloadHash) {
+        lock(&self.wanted).remove(hash);
+    }
+
+    /// No peer gave it this time: wait longer, or give up after [`MAX_PAYLOAD_ATTEMPTS`].
+    pub fn failed(&self, hash: &medchain_protocol::PayloadHash, now: std::time::Instant) {
+        let mut wanted = lock(&self.wanted);
+        let Some(attempts) = wanted.get_mut(hash) else {
+            return;
+        };
+        attempts.tries += 1;
+        if attempts.tries >= MAX_PAYLOAD_ATTEMPTS {
+            wanted.remove(hash);
+            return;
+        }
+        let wait = FIRST_RETRY
+            .saturating_mul(1 << attempts.tries.min(16))
+            .min(LONGEST_RETRY);
+        attempts.next_at = now + wait;
+    }
+
+    /// How many are wanted.
+    pub fn len(&self) -> usize {
+        lock(&self.wanted).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use medchain_protocol::PayloadHash;
+
+    #[test]
+    fn a_payload_no_peer_has_is_asked_for_less_often_then_dropped() {
+        let wanted = WantedPayloads::default();
+        let hash = PayloadHash::of(b"x");
+        wanted.add([hash]);
+        let start = std::time::Instant::now();
+        assert_eq!(wanted.due(start, 10), vec![hash]);
+        wanted.failed(&hash, start);
+        assert!(wanted.due(start, 10).is_empty());
+        assert_eq!(wanted.due(start + FIRST_RETRY * 2, 10), vec![hash]);
+        for _ in 1..MAX_PAYLOAD_ATTEMPTS {
+            wanted.failed(&hash, start);
+        }
+        assert_eq!(wanted.len(), 0);
+        wanted.add((0..MAX_WANTED_PAYLOADS as u32 + 10).map(|i| PayloadHash::of(&i.to_be_bytes())));
+        assert_eq!(wanted.len(), MAX_WANTED_PAYLOADS);
+    }
+}
