@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use medchain_net::PeerId;
 use medchain_protocol::limits::{MAX_BLOCKS_PER_RANGE, MAX_HEADS};
-use medchain_protocol::{BlockMessage, ChainHead, ChainId, PayloadHash, SyncResponse};
+use medchain_protocol::{BlockMessage, ChainHead, ChainId, PayloadHash, SyncRequest, SyncResponse};
 use tracing::{debug, info, warn};
 
 use super::intake::count_rejection;
@@ -32,7 +32,7 @@ impl Glue {
         if !lock(&self.syncing).insert(peer) {
             return;
         }
-        let answer = self.client.heads(peer).await;
+        let answer = self.ask(peer, SyncRequest::Heads).await;
         match &answer {
             Ok(SyncResponse::Heads(heads)) => {
                 debug!(%peer, chains = heads.len(), "anti-entropy: heads received")
@@ -198,7 +198,10 @@ impl Glue {
         from: u64,
         limit: u32,
     ) -> Option<Vec<BlockMessage>> {
-        match self.client.range(peer, chain, from, limit).await {
+        match self
+            .ask(peer, SyncRequest::Range { chain, from, limit })
+            .await
+        {
             Ok(SyncResponse::Range(messages)) if !messages.is_empty() => Some(messages),
             _ => None,
         }

@@ -2,8 +2,8 @@
 //! kept when it checks out, so evidence reaches a node that missed its gossip.
 
 use medchain_net::PeerId;
-use medchain_protocol::SyncResponse;
 use medchain_protocol::limits::MAX_EVIDENCE_PER_RESPONSE;
+use medchain_protocol::{SyncRequest, SyncResponse};
 use tracing::warn;
 
 use super::network::{Glue, blocking};
@@ -15,7 +15,8 @@ impl Glue {
         let mut skip = 0_u32;
         // Bounded: at most 64 pages per round.
         for _ in 0..64 {
-            let Ok(SyncResponse::Evidence(items)) = self.client.evidence(peer, skip).await else {
+            let request = SyncRequest::Evidence { skip };
+            let Ok(SyncResponse::Evidence(items)) = self.ask(peer, request).await else {
                 return;
             };
             let count = items.len().min(MAX_EVIDENCE_PER_RESPONSE);

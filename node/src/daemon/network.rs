@@ -242,6 +242,39 @@ fn verdict(rejection: &Rejection) -> Acceptance {
     }
 }
 
+impl Glue {
+    /// Sends `request` to `peer`; an answer `Busy` (the peer is serving its share of requests
+    /// from us already: several of our flows may ask it at once) is retried a few times after a
+    /// short wait, so an honest burst costs a moment, not a whole anti-entropy round.
+    pub(super) async fn ask(
+        &self,
+        peer: PeerId,
+        request: medchain_protocol::SyncRequest,
+    ) -> Result<medchain_protocol::SyncResponse, medchain_net::Error> {
+        let mut wait = std::time::Duration::from_millis(50);
+        for _ in 0..BUSY_RETRIES {
+            let answer = self.client.request(peer, request.clone()).await?;
+            if !is_busy(&answer) {
+                return Ok(answer);
+            }
+            tokio::time::sleep(wait).await;
+            wait = wait.saturating_mul(3);
+        }
+        self.client.request(peer, request).await
+    }
+}
+
+/// How many times a `Busy` answer is asked again (waiting 50, 150, 450 ms).
+const BUSY_RETRIES: usize = 3;
+
+fn is_busy(answer: &medchain_protocol::SyncResponse) -> bool {
+    matches!(
+        answer,
+        medchain_protocol::SyncResponse::Error(e)
+            if e.code == medchain_protocol::message::SyncErrorCode::Busy
+    )
+}
+
 /// A mutex of the glue's own bookkeeping: a panic while holding one leaves plain values that
 /// are only ever replaced whole, so a poisoned lock is taken over.
 pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -107,7 +107,9 @@ impl Glue {
         peers: &[PeerId],
         own: medchain_protocol::ChainId,
     ) -> Vec<PeerReport> {
-        let asks = peers.iter().map(|peer| self.client.heads(*peer));
+        let asks = peers
+            .iter()
+            .map(|peer| self.ask(*peer, medchain_protocol::SyncRequest::Heads));
         futures::future::join_all(asks)
             .await
             .into_iter()

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use medchain_net::PeerId;
-use medchain_protocol::{PayloadHash, SyncResponse};
+use medchain_protocol::{PayloadHash, SyncRequest, SyncResponse};
 use tracing::{debug, error, info, warn};
 
 use super::network::{Glue, blocking};
@@ -45,7 +45,7 @@ impl Glue {
 
     /// The payload `peer` holds under `hash`, if it gives bytes that hash to it.
     pub(super) async fn fetch_payload(&self, peer: PeerId, hash: PayloadHash) -> Option<Vec<u8>> {
-        match self.client.payload(peer, hash).await {
+        match self.ask(peer, SyncRequest::Payload(hash)).await {
             Ok(SyncResponse::Payload(bytes)) if PayloadHash::of(&bytes) == hash => {
                 Some(bytes.into_vec())
             }
