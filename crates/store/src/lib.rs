@@ -63,6 +63,7 @@ mod migrate;
 mod open;
 mod quarantine;
 mod read;
+mod schema;
 pub mod signing;
 mod sweep;
 #[cfg(feature = "tamper")]

@@ -15,19 +15,15 @@ mod audit;
 mod batch;
 mod error;
 mod integrity;
+mod reads;
 mod request;
 mod view;
 
 use std::sync::{Mutex, MutexGuard};
 
-use medchain_chain::provenance::{self, History, Limits, Version};
 use medchain_chain::{Author, Authored, EntryDraft, Ledger, Reads, Report};
 use medchain_protocol::BlockMessage;
-use medchain_protocol::identity::org_of;
-use medchain_protocol::{
-    Block, ChainId, EntryKind, EntryRef, EquivocationEvidence, Parent, PatientRef, PseudonymKey,
-    RecordId,
-};
+use medchain_protocol::{EntryKind, EntryRef, Parent, PatientRef, PseudonymKey, RecordId};
 use medchain_store::StoreReader;
 use medchain_store::signing::PersistedPause;
 use tokio::sync::mpsc;
@@ -132,19 +128,6 @@ impl Service {
     /// Payloads to fetch by hash from peers.
     pub fn wanted_payloads(&self) -> &WantedPayloads {
         &self.wanted_payloads
-    }
-
-    /// A store error met by a read: damage asks for a scan at once (the verifier quarantines
-    /// and repairs it); the read answers 503 meanwhile.
-    fn read_failed(&self, error: impl Into<ServiceError>) -> ServiceError {
-        let error = error.into();
-        if let ServiceError::Store(e) = &error
-            && e.is_corruption()
-        {
-            tracing::error!(error = %e, "a read met damage in the store: scanning now");
-            self.integrity.request_scan();
-        }
-        error
     }
 
     /// Asks the network glue to fetch quarantined ranges from peers now. Callable from any
@@ -268,127 +251,6 @@ impl Service {
         })
     }
 
-    /// The latest version of a record, with its payload; the read is audited.
-    pub fn record(&self, record: RecordId, actor: &str) -> Result<RecordView, ServiceError> {
-        self.integrity.check()?;
-        let history = self.history_of(
-            record,
-            Limits {
-                max_depth: 0,
-                max_records: 1,
-            },
-        )?;
-        let node =
-            history.records.into_iter().next().ok_or_else(|| {
-                ServiceError::NotFound(format!("record {record} is not known here"))
-            })?;
-        let latest = node.versions.last().cloned().ok_or_else(|| {
-            ServiceError::NotFound(format!("record {record} has no versions here"))
-        })?;
-        let patient = self.patient_of(&latest.at)?;
-        let (payload, payload_note) = self.payload_json(&latest)?;
-        self.audit_read(actor, record, patient, latest.at)?;
-        Ok(RecordView {
-            record,
-            patient,
-            versions: node.versions.len(),
-            disposed: node.disposed,
-            latest,
-            payload,
-            payload_note,
-        })
-    }
-
-    /// The history of a record across chains; the read is audited.
-    pub fn history(&self, record: RecordId, actor: &str) -> Result<History, ServiceError> {
-        self.integrity.check()?;
-        let history = self.history_of(record, Limits::default())?;
-        if let Some(latest) = history.records.first().and_then(|n| n.versions.last()) {
-            let patient = self.patient_of(&latest.at)?;
-            self.audit_read(actor, record, patient, latest.at)?;
-        }
-        Ok(history)
-    }
-
-    fn history_of(&self, record: RecordId, limits: Limits) -> Result<History, ServiceError> {
-        provenance::history(&self.reads, record, limits).map_err(|e| self.read_failed(e))
-    }
-
-    /// Every record of a patient (by identifier, pseudonymised here); the read is audited.
-    pub fn patient_records(
-        &self,
-        identifier: &str,
-        actor: &str,
-    ) -> Result<Vec<PatientRecord>, ServiceError> {
-        self.integrity.check()?;
-        let patient = PatientRef::pseudonymise(&self.pseudonyms, identifier)
-            .map_err(|e| ServiceError::BadRequest(format!("patient: {e}")))?;
-        let refs = self
-            .reads
-            .store()
-            .patient_entries(&patient)
-            .map_err(|e| self.read_failed(e))?;
-        let mut records: Vec<PatientRecord> = Vec::new();
-        for at in refs {
-            // The index is a lookup aid, not the truth: an entry planted in it (or left by
-            // damage) must not show one patient's record under another.
-            let Some(entry) = self.entry(&at)? else {
-                continue;
-            };
-            if entry.patient != patient || entry.kind == EntryKind::Access {
-                continue;
-            }
-            match records.iter_mut().find(|r| r.record == entry.record) {
-                Some(r) => r.entries.push(at),
-                None => records.push(PatientRecord {
-                    record: entry.record,
-                    entries: vec![at],
-                }),
-            }
-        }
-        for r in &records {
-            if let Some(last) = r.entries.last() {
-                self.audit_read(actor, r.record, patient, *last)?;
-            }
-        }
-        Ok(records)
-    }
-
-    fn entry(&self, at: &EntryRef) -> Result<Option<medchain_protocol::Entry>, ServiceError> {
-        let block = self
-            .reads
-            .block_at(&at.chain, at.height)
-            .map_err(|e| self.read_failed(e))?;
-        Ok(block.and_then(|b| b.entries.get(at.index as usize).cloned()))
-    }
-
-    fn patient_of(&self, at: &EntryRef) -> Result<PatientRef, ServiceError> {
-        self.entry(at)?
-            .map(|e| e.patient)
-            .ok_or_else(|| ServiceError::NotFound(format!("entry {at} is not held here")))
-    }
-
-    fn payload_json(
-        &self,
-        version: &Version,
-    ) -> Result<(Option<serde_json::Value>, Option<&'static str>), ServiceError> {
-        let Some(hash) = version.payload else {
-            return Ok((None, Some("this version carries no payload")));
-        };
-        let Some(bytes) = self
-            .reads
-            .store()
-            .payload(&hash)
-            .map_err(|e| self.read_failed(e))?
-        else {
-            return Ok((None, Some("payload not yet fetched by this node")));
-        };
-        Ok(match serde_json::from_slice(&bytes) {
-            Ok(json) => (Some(json), None),
-            Err(_) => (None, Some("payload is not JSON")),
-        })
-    }
-
     /// Records a read: an access entry on our chain (provider), a local log line (auditor).
     fn audit_read(
         &self,
@@ -423,94 +285,6 @@ impl Service {
         }
     }
 
-    /// Every chain this node holds, with its provider organisation.
-    pub fn chains(&self) -> Result<Vec<ChainView>, ServiceError> {
-        let store = self.reads.store();
-        let mut out = Vec::new();
-        for head in store.heads()? {
-            let org = store
-                .block_at(&head.chain, 0)?
-                .and_then(|g| g.certificate)
-                .as_deref()
-                .and_then(org_of);
-            out.push(ChainView { head, org });
-        }
-        Ok(out)
-    }
-
-    /// Blocks of a chain from a height, at most `limit` (capped).
-    pub fn blocks(
-        &self,
-        chain: &ChainId,
-        from: u64,
-        limit: u32,
-    ) -> Result<Vec<Block>, ServiceError> {
-        self.integrity.check()?;
-        self.reads
-            .blocks_range(chain, from, limit.min(MAX_BLOCKS_PER_LISTING))
-            .map_err(|e| self.read_failed(e))
-    }
-
-    /// One page of a record's access entries after `after`, each with who read which version
-    /// and when; and where the next page starts (`None` at the end).
-    pub fn accesses(
-        &self,
-        record: RecordId,
-        after: Option<EntryRef>,
-        limit: usize,
-    ) -> Result<AccessPage, ServiceError> {
-        self.integrity.check()?;
-        let store = self.reads.store();
-        let refs = store
-            .access_entries(&record, after.as_ref(), limit)
-            .map_err(|e| self.read_failed(e))?;
-        let total = store
-            .access_count(&record)
-            .map_err(|e| self.read_failed(e))?;
-        let mut accesses = Vec::with_capacity(refs.len());
-        for at in &refs {
-            let block = self
-                .reads
-                .block_at(&at.chain, at.height)
-                .map_err(|e| self.read_failed(e))?;
-            let Some((entry, time_ms)) = block.and_then(|b| {
-                let time = b.header.time_ms;
-                b.entries.get(at.index as usize).cloned().map(|e| (e, time))
-            }) else {
-                continue;
-            };
-            // The index is a lookup aid: only an access entry of this very record counts.
-            if entry.kind != EntryKind::Access || entry.record != record {
-                continue;
-            }
-            accesses.push(AccessView {
-                at: *at,
-                actor: entry.actor,
-                time_ms,
-                version: entry.parents.first().copied(),
-            });
-        }
-        let next = (refs.len() == limit)
-            .then(|| refs.last().map(ToString::to_string))
-            .flatten();
-        Ok(AccessPage {
-            record,
-            total,
-            accesses,
-            next,
-        })
-    }
-
-    /// One page of the equivocation evidence held (see `StoreReader::evidence_page`).
-    #[allow(clippy::type_complexity)]
-    pub fn evidence_page(
-        &self,
-        after: Option<(ChainId, u64)>,
-        limit: usize,
-    ) -> Result<(Vec<EquivocationEvidence>, Option<(ChainId, u64)>), ServiceError> {
-        Ok(self.reads.store().evidence_page(after, limit)?)
-    }
-
     /// Runs the verifier now. The scan runs without the ledger's lock (a scan of a large store
     /// takes seconds, and writes must not wait for it); a clean result is recorded at once.
     /// Anything else is scanned again under the lock, where no write races it, before the
@@ -526,14 +300,6 @@ impl Service {
             return Ok(report);
         }
         Ok(self.ledger().verify(clock(), clock)?)
-    }
-
-    /// Past verifier reports, newest first.
-    pub fn reports(&self, limit: usize) -> Result<Vec<Report>, ServiceError> {
-        Ok(medchain_chain::verifier::past_reports(
-            self.reads.store(),
-            limit,
-        )?)
     }
 
     /// Runs `f` with the ledger (for the network glue).

@@ -11,7 +11,11 @@
 //! work); the certificate is checked before the signature so that a forged block from a
 //! non-member is refused with the reason that matters ("unknown issuer").
 
-use medchain_protocol::{Block, BlockHash, BlockMessage, ChainId, EntryRef, PayloadHash};
+mod verified;
+
+pub use verified::VerifiedBlock;
+
+use medchain_protocol::{Block, BlockHash, BlockMessage};
 use medchain_store::StoreReader;
 
 use crate::error::Rejection;
@@ -391,78 +395,6 @@ impl Linked {
             provider,
             certificate,
         })
-    }
-}
-
-/// A block that passed every check. Only this module can make one; the ledger commits only these.
-#[derive(Debug, Clone)]
-pub struct VerifiedBlock {
-    block: Block,
-    hash: BlockHash,
-    encoded: Vec<u8>,
-    payloads: Vec<Vec<u8>>,
-    payload_hashes: Vec<PayloadHash>,
-    provider: Provider,
-    certificate: Vec<u8>,
-}
-
-impl VerifiedBlock {
-    /// The block.
-    pub fn block(&self) -> &Block {
-        &self.block
-    }
-
-    /// The block, taking it out of its proof (for a caller done with validation).
-    pub fn into_block(self) -> Block {
-        self.block
-    }
-
-    /// Its hash.
-    pub fn hash(&self) -> BlockHash {
-        self.hash
-    }
-
-    /// Its canonical bytes.
-    pub fn encoded(&self) -> &[u8] {
-        &self.encoded
-    }
-
-    /// Inline payloads that came with it (verified to belong to its entries).
-    pub fn payloads(&self) -> &[Vec<u8>] {
-        &self.payloads
-    }
-
-    /// The signer's certificate (DER), carried or held.
-    pub fn certificate(&self) -> &[u8] {
-        &self.certificate
-    }
-
-    /// The verified signer.
-    pub fn provider(&self) -> &Provider {
-        &self.provider
-    }
-
-    /// The chain.
-    pub fn chain(&self) -> ChainId {
-        self.block.header.chain
-    }
-
-    /// The height.
-    pub fn height(&self) -> u64 {
-        self.block.header.height
-    }
-
-    /// Positions of its entries.
-    pub fn entry_refs(&self) -> Vec<EntryRef> {
-        (0u32..)
-            .zip(&self.block.entries)
-            .map(|(i, _)| self.block.entry_ref(i))
-            .collect()
-    }
-
-    /// Hashes of its inline payloads.
-    pub fn payload_hashes(&self) -> &[PayloadHash] {
-        &self.payload_hashes
     }
 }
 
