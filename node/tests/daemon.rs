@@ -25,6 +25,12 @@ pub fn write_record(node: &Node, token: &str, n: u32) -> String {
 fn serves_records_and_stops_cleanly_on_sigterm() {
     let s = setup();
     let node = start(&s);
+    // A new node pauses its writes until its peers confirm its chain; alone, its operator
+    // lifts the pause.
+    let (status, text) = node.http("POST", "/v1/records", &s.token, Some(r#"{"kind":"create","patient":"MRN-0","payload":{"resourceType":"Observation"},"actor":"dr-1"}"#));
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("never had a chain"), "{text}");
+    node.resume_alone(&s.token);
     let record = write_record(&node, &s.token, 1);
     let (status, text) = node.http("GET", &format!("/v1/records/{record}"), &s.token, None);
     assert_eq!(status, 200, "{text}");
@@ -43,6 +49,7 @@ fn serves_records_and_stops_cleanly_on_sigterm() {
 fn acknowledged_records_survive_kill_9() {
     let s = setup();
     let mut node = start(&s);
+    node.resume_alone(&s.token);
     let records: Vec<String> = (0..5).map(|n| write_record(&node, &s.token, n)).collect();
     node.child.kill().unwrap(); // SIGKILL right after the acknowledgements
     node.child.wait().unwrap();
@@ -111,6 +118,7 @@ fn acknowledged_records_survive_kill_9() {
 fn tampering_while_stopped_is_found_at_start() {
     let s = setup();
     let node = start(&s);
+    node.resume_alone(&s.token);
     for n in 0..4 {
         write_record(&node, &s.token, n);
     }
@@ -169,6 +177,7 @@ fn cli(args: &[&str]) -> (i32, String, String) {
 fn cli_client_commands_talk_to_the_node() {
     let s = setup();
     let node = start(&s);
+    node.resume_alone(&s.token);
     // The node listens on an ephemeral port, so the client is told the address directly
     // (with a fixed api.listen, `--config FILE` alone is enough).
     let api = format!("http://{}", node.api);

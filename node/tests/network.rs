@@ -50,6 +50,8 @@ fn records_replicate_and_a_restarted_node_catches_up() {
     let c_setup = ca.node("c", "auditor", "Auditors", std::slice::from_ref(&a.p2p));
     let b = start(&b_setup);
     let c = start(&c_setup);
+    a.writable(&a_setup.token);
+    b.writable(&b_setup.token);
 
     let from_a = write(&a, &a_setup.token, "MRN-1", 1);
     let from_b = write(&b, &b_setup.token, "MRN-2", 2);
@@ -106,6 +108,7 @@ fn records_replicate_and_a_restarted_node_catches_up() {
         .map(|n| write(&a, &a_setup.token, "MRN-3", n))
         .collect();
     let c = start(&c_setup);
+    a.writable(&a_setup.token);
     for record in &later {
         eventually_readable(&c, &c_setup.token, record, Duration::from_secs(30));
     }
@@ -121,6 +124,8 @@ fn a_store_tampered_while_stopped_is_repaired_from_peers() {
     let a = start(&a_setup);
     let b_setup = ca.node("b", "provider", "Hospital B", std::slice::from_ref(&a.p2p));
     let b = start(&b_setup);
+    a.writable(&a_setup.token);
+    b.writable(&b_setup.token);
     let records: Vec<String> = (0..4)
         .map(|n| write(&a, &a_setup.token, "MRN-7", n))
         .collect();
@@ -188,6 +193,8 @@ fn an_unopenable_store_is_moved_aside_and_rebuilt_from_peers() {
     let a = start(&a_setup);
     let b_setup = ca.node("b", "provider", "Hospital B", std::slice::from_ref(&a.p2p));
     let b = start(&b_setup);
+    a.writable(&a_setup.token);
+    b.writable(&b_setup.token);
     let own: Vec<String> = (0..3)
         .map(|n| write(&b, &b_setup.token, "MRN-8", n))
         .collect();
@@ -257,6 +264,8 @@ fn evidence_reaches_a_node_that_was_down() {
     let a = start(&a_setup);
     let b_setup = ca.node("b", "provider", "Hospital B", std::slice::from_ref(&a.p2p));
     let b = start(&b_setup);
+    a.writable(&a_setup.token);
+    b.writable(&b_setup.token);
     let record = write(&a, &a_setup.token, "MRN-7", 7);
     eventually_readable(&b, &b_setup.token, &record, Duration::from_secs(30));
     assert_eq!(b.terminate(), 0);

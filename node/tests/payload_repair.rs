@@ -40,6 +40,7 @@ fn a_damaged_large_payload_is_fetched_by_hash_and_its_block_stays() {
     let a = start(&a_setup);
     let b_setup = ca.node("b", "auditor", "Auditors", std::slice::from_ref(&a.p2p));
     let b = start(&b_setup);
+    a.writable(&a_setup.token);
     let (record, hash) = write_large(&a, &a_setup.token);
     // The auditor holds the payload (fetched by hash after the block).
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -10,6 +10,7 @@ use medchain_store::{BlockWrite, Store, StoreError, StoreReader};
 
 use crate::buffer::{Origin, OutOfOrder, Pending, Waiting};
 use crate::error::Rejection;
+use crate::signing::PauseKind;
 use crate::trust::Trust;
 use crate::validate::Admission;
 use crate::validate::{Decoded, Position, Signed, VerifiedBlock, position};
@@ -156,8 +157,15 @@ impl Ledger {
             .check_signature()?;
         match at {
             Position::Held => Err(Rejection::Duplicate(hash)),
-            Position::Conflict(held) => self.equivocation(&signed, &held),
+            Position::Conflict(held) => self.equivocation(&signed, &held, now_ms),
             Position::Ahead { expected } => {
+                // A block signed by our key above our head: something signed our chain there.
+                self.pause_if_own(
+                    &chain,
+                    PauseKind::PeerAhead,
+                    || format!("a block of this node's chain at height {height}, above its head, arrived from a peer"),
+                    now_ms,
+                );
                 let pending = Pending::Signed(signed);
                 self.buffer_ahead(pending, origin, (chain, expected, height), now_ms)
             }
@@ -304,7 +312,7 @@ impl Ledger {
         match position {
             Position::Held => return Ok(None),
             Position::Conflict(held) => {
-                self.equivocation(&signed, &held)?;
+                self.equivocation(&signed, &held, now_ms)?;
                 return Err(Rejection::Equivocation {
                     chain: signed.block().header.chain,
                     height: signed.block().header.height,
@@ -412,8 +420,21 @@ impl Ledger {
             .collect())
     }
 
-    /// Keeps the evidence that `signed` conflicts with our block `held`; ours stays.
-    fn equivocation(&mut self, signed: &Signed, held: &BlockHash) -> Result<Ingested, Rejection> {
+    /// Keeps the evidence that `signed` conflicts with our block `held`; ours stays. If the
+    /// chain is our own, our key signed twice: signing pauses (`forked`).
+    fn equivocation(
+        &mut self,
+        signed: &Signed,
+        held: &BlockHash,
+        now_ms: u64,
+    ) -> Result<Ingested, Rejection> {
+        let (chain, height) = (signed.block().header.chain, signed.block().header.height);
+        self.pause_if_own(
+            &chain,
+            PauseKind::Forked,
+            || format!("a second block of this node's chain signed for height {height} arrived: evidence kept"),
+            now_ms,
+        );
         let ours = self
             .store
             .block(held)?
@@ -439,8 +460,25 @@ impl Ledger {
     /// Checks equivocation evidence that arrived from the network and keeps it. Returns whether
     /// it was new. The evidence must show two different headers for one chain and height, both
     /// signed by the key of a valid provider certificate for that chain.
-    pub fn ingest_evidence(&mut self, evidence: &EquivocationEvidence) -> Result<bool, Rejection> {
+    pub fn ingest_evidence(
+        &mut self,
+        evidence: &EquivocationEvidence,
+        now_ms: u64,
+    ) -> Result<bool, Rejection> {
+        let header = &evidence.first.header;
+        // Held already for this chain and height: nothing new to learn, and no signature to
+        // check again (a peer serving the same evidence every round costs a lookup).
+        if self.store().has_evidence_at(&header.chain, header.height)? {
+            return Ok(false);
+        }
         crate::equivocation::check(&self.trust, evidence)?;
+        let (chain, height) = (header.chain, header.height);
+        self.pause_if_own(
+            &chain,
+            PauseKind::Forked,
+            || format!("evidence that this node's key signed two blocks at height {height}"),
+            now_ms,
+        );
         Ok(self.store.put_evidence(evidence)?)
     }
 }

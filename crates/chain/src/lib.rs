@@ -40,7 +40,9 @@ pub use ledger::{Committed, Gap, Ingested, Ledger};
 pub use provenance::{History, Limits, history};
 pub use reads::Reads;
 pub use repair::Repair;
-pub use signing::{Confirmation, PauseKind, PeerReport, Signing, SigningError};
+pub use signing::{
+    Confirmation, OwnClaim, PauseKind, PeerReport, SharedPause, Signing, SigningError,
+};
 pub use trust::Trust;
 pub use validate::{Admission, Decoded, VerifiedBlock};
 pub use verifier::{Report, Violation, ViolationKind};

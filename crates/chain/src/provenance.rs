@@ -16,6 +16,9 @@ use medchain_store::StoreError;
 use crate::reads::Reads;
 use serde::Serialize;
 
+/// Most access entries counted per record in a history (beyond, `accesses_at_least`).
+pub const MAX_COUNTED_ACCESSES: u64 = 10_000;
+
 /// Bounds of one history query.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -62,8 +65,12 @@ pub struct RecordNode {
     pub org: Option<String>,
     /// Its versions in chain order (access entries excluded).
     pub versions: Vec<Version>,
-    /// How many access entries it has.
+    /// How many access entries it has (at most [`MAX_COUNTED_ACCESSES`]; see
+    /// `accesses_at_least`).
     pub accesses: usize,
+    /// Whether it has more access entries than were counted (`GET /v1/records/{id}/accesses`
+    /// pages through all of them).
+    pub accesses_at_least: bool,
     /// Whether it has been disposed of.
     pub disposed: bool,
 }
@@ -163,14 +170,20 @@ impl<'a> Reader<'a> {
             org: None,
             versions: Vec::new(),
             accesses: 0,
+            accesses_at_least: false,
             disposed: false,
         };
         if let Some(chain) = node.chain {
             node.org = self.org(chain)?;
         }
-        // Counted from their own index: reading a record never walks its accesses.
-        node.accesses =
-            usize::try_from(self.reads.store().access_count(&record)?).unwrap_or(usize::MAX);
+        // Counted from their own index, up to a bound: reading a record never walks its
+        // accesses, nor counts a million of them.
+        let counted = self
+            .reads
+            .store()
+            .access_count(&record, MAX_COUNTED_ACCESSES + 1)?;
+        node.accesses = usize::try_from(counted.min(MAX_COUNTED_ACCESSES)).unwrap_or(usize::MAX);
+        node.accesses_at_least = counted > MAX_COUNTED_ACCESSES;
         let mut parents = Vec::new();
         for (at, entry, time_ms) in versions {
             match entry.kind {

@@ -102,10 +102,11 @@ impl History {
             "{indent}record {} at {org}{}{}",
             record,
             if node.disposed { ", disposed" } else { "" },
-            match node.accesses {
-                0 => String::new(),
-                1 => ", 1 access".to_owned(),
-                n => format!(", {n} accesses"),
+            match (node.accesses, node.accesses_at_least) {
+                (0, _) => String::new(),
+                (1, false) => ", 1 access".to_owned(),
+                (n, false) => format!(", {n} accesses"),
+                (n, true) => format!(", at least {n} accesses"),
             }
         );
         for v in &node.versions {

@@ -144,10 +144,15 @@ impl StoreReader {
         self.entries_under(IndexTree::Records, &record.0)
     }
 
-    /// How many access entries (audited reads) the record has: a count of index keys.
-    pub fn access_count(&self, record: &RecordId) -> Result<u64, StoreError> {
+    /// How many access entries (audited reads) the record has, counted in its index up to
+    /// `at_most` (a record read a million times costs a read of it `at_most` keys, not a
+    /// million; the count says "at least" then).
+    pub fn access_count(&self, record: &RecordId, at_most: u64) -> Result<u64, StoreError> {
         let mut count = 0u64;
         for item in self.trees().accesses.scan_prefix(record.0) {
+            if count >= at_most {
+                break;
+            }
             item.engine()?;
             count += 1;
         }

@@ -126,6 +126,19 @@ impl StoreReader {
         self.trees().evidence.contains_key(key).engine()
     }
 
+    /// Whether any evidence is held for (chain, height).
+    pub fn has_evidence_at(&self, chain: &ChainId, height: u64) -> Result<bool, StoreError> {
+        match self
+            .trees()
+            .evidence
+            .scan_prefix(keys::height_key(chain, height))
+            .next()
+        {
+            Some(item) => item.engine().map(|_| true),
+            None => Ok(false),
+        }
+    }
+
     /// At most `limit` reports, newest first (malformed keys passed over: the verifier sets
     /// them aside).
     pub fn reports(&self, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {

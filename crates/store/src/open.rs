@@ -234,7 +234,10 @@ impl Store {
                     .into(),
             ));
         }
-        crate::schema::check(&trees, existed).map_err(unopenable)?;
+        crate::schema::check(&trees, existed).map_err(|failure| match failure {
+            crate::schema::Failure::Damaged(reason) => unopenable(reason),
+            crate::schema::Failure::Refused(error) => error,
+        })?;
         Ok(Store {
             reader: StoreReader {
                 inner: Arc::new(Inner { db, trees, path }),
@@ -333,24 +336,18 @@ fn open_once(config: &sled::Config) -> Result<(sled::Db, Trees), OpenFailure> {
     }
 }
 
-/// Only real damage makes a store unopenable (and so moved aside and rebuilt): a lock held by
-/// another instance, a permission error, a full disk or a read-only filesystem are the
-/// operator's to fix, and rebuilding would throw away a store that is fine.
+/// Only real damage makes a store unopenable (and so moved aside and rebuilt), by an allow-list:
+/// sled's own corruption reports and internal inconsistencies, a truncated file, data that
+/// does not decode, settings it cannot take (our store's never change, so only damage to its
+/// `conf` gets there), and panics. Every other error (a lock held by another instance, a
+/// permission error, a full disk, a read-only filesystem, too many open files, an I/O error, a
+/// path that is not a directory) is the operator's to fix: rebuilding would throw away a store
+/// that may be fine.
 fn classify_open_error(error: sled::Error) -> OpenFailure {
-    use std::io::ErrorKind;
     let text = error.to_string();
     match crate::error::engine(error) {
         StoreError::Locked { .. } => OpenFailure::Locked,
-        StoreError::Io {
-            kind:
-                kind @ (ErrorKind::PermissionDenied
-                | ErrorKind::StorageFull
-                | ErrorKind::QuotaExceeded
-                | ErrorKind::ReadOnlyFilesystem
-                | ErrorKind::OutOfMemory
-                | ErrorKind::Interrupted),
-            detail,
-        } => OpenFailure::Refused(kind, detail),
+        StoreError::Io { kind, detail } => OpenFailure::Refused(kind, detail),
         _ => OpenFailure::Damaged(text),
     }
 }
@@ -381,6 +378,9 @@ mod tests {
             ErrorKind::PermissionDenied,
             ErrorKind::StorageFull,
             ErrorKind::ReadOnlyFilesystem,
+            ErrorKind::NotADirectory,
+            ErrorKind::TimedOut,
+            ErrorKind::Other,
         ] {
             assert!(matches!(
                 classify_open_error(io(kind, "refused")),

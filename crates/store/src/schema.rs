@@ -1,6 +1,7 @@
 //! The schema version: checked (or written, in a new store) when a store opens, and older
 //! layouts migrated (`migrate`).
 
+use crate::error::{EngineResult, StoreError};
 use crate::open::Trees;
 
 /// The schema version this build writes and reads. Bump it on any layout change, with a
@@ -12,54 +13,75 @@ pub const SCHEMA_VERSION: u32 = 2;
 /// The key of the schema version in `meta` (value: u32 BE).
 pub(crate) const SCHEMA_KEY: &[u8] = b"schema_version";
 
-/// Checks (or, in a new store, writes) the schema version. Every store this crate creates gets
-/// its version written and flushed at once, so an existing database without one is damaged (sled
-/// 0.34 can recover its metadata yet lose every tree's contents, and then opens "successfully",
-/// empty) or is not a medchain store: refused rather than taken for a fresh node.
-pub(crate) fn check(trees: &Trees, existed: bool) -> Result<(), String> {
-    let stored = trees.meta.get(SCHEMA_KEY).map_err(|e| e.to_string())?;
+/// Why the schema check failed, by what the node must do about it.
+pub(crate) enum Failure {
+    /// The store is damaged (or not a medchain store): move it aside and rebuild.
+    Damaged(String),
+    /// Not damage: the operating system refused (a full disk during a migration, say), or the
+    /// store was written by a newer build. The operator's to fix; the store is kept.
+    Refused(StoreError),
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        if error.is_corruption() {
+            Failure::Damaged(error.to_string())
+        } else {
+            Failure::Refused(error)
+        }
+    }
+}
+
+/// Checks (or, in a new store, writes) the schema version, migrating a version 1 store. Every
+/// store this crate creates gets its version written and flushed at once, so an existing
+/// database without one is damaged (sled 0.34 can recover its metadata yet lose every tree's
+/// contents, and then opens "successfully", empty) or is not a medchain store: refused rather
+/// than taken for a fresh node.
+pub(crate) fn check(trees: &Trees, existed: bool) -> Result<(), Failure> {
+    let stored = trees.meta.get(SCHEMA_KEY).engine()?;
+    let write_current = || -> Result<(), Failure> {
+        trees
+            .meta
+            .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
+            .engine()?;
+        trees.meta.flush().engine()?;
+        Ok(())
+    };
     match stored {
         Some(value) => {
             let version = <[u8; 4]>::try_from(value.as_ref())
                 .map(u32::from_be_bytes)
-                .map_err(|_| format!("malformed schema version {}", hex::encode(&value)))?;
-            if version == 1 {
-                crate::migrate::access_index(trees).map_err(|e| {
-                    format!("migrating the store from schema version 1 to 2 failed: {e}")
+                .map_err(|_| {
+                    Failure::Damaged(format!("malformed schema version {}", hex::encode(&value)))
                 })?;
-                trees
-                    .meta
-                    .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
-                    .map_err(|e| e.to_string())?;
-                trees.meta.flush().map_err(|e| e.to_string())?;
-                return Ok(());
+            match version {
+                1 => {
+                    crate::migrate::access_index(trees)?;
+                    write_current()
+                }
+                SCHEMA_VERSION => Ok(()),
+                newer if newer > SCHEMA_VERSION => {
+                    Err(Failure::Refused(StoreError::Engine(format!(
+                        "this store was written by a newer medchain (schema version {newer}; \
+                         this build reads version {SCHEMA_VERSION}): run that build or newer"
+                    ))))
+                }
+                other => Err(Failure::Damaged(format!(
+                    "unknown schema version {other} (this build reads version {SCHEMA_VERSION})"
+                ))),
             }
-            if version != SCHEMA_VERSION {
-                return Err(format!(
-                    "unknown schema version {version} (this build reads version {SCHEMA_VERSION})"
-                ));
-            }
-            Ok(())
         }
-        None if !existed => {
-            trees
-                .meta
-                .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
-                .map_err(|e| e.to_string())?;
-            trees.meta.flush().map_err(|e| e.to_string())?;
-            Ok(())
-        }
-        None => Err(
+        None if !existed => write_current(),
+        None => Err(Failure::Damaged(
             "the schema version is missing from an existing database (damaged files, or not a \
              medchain store)"
                 .into(),
-        ),
+        )),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::error::{EngineResult, StoreError};
     use crate::open::Store;
 
     use super::*;
@@ -94,13 +116,26 @@ mod tests {
     }
 
     #[test]
-    fn unknown_schema_version_is_refused() {
+    fn a_newer_schema_version_is_a_start_up_error_not_damage() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path()).unwrap();
         set_schema_version(&mut store, SCHEMA_VERSION + 1).unwrap();
         drop(store);
-        let reason = unopenable_reason(Store::open(dir.path()));
-        assert!(reason.contains("unknown schema version 3"), "{reason}");
+        match Store::open(dir.path()) {
+            Err(StoreError::Engine(reason)) => {
+                assert!(
+                    reason.contains("newer medchain (schema version 3"),
+                    "{reason}"
+                )
+            }
+            other => panic!("expected a start-up error, got {other:?}"),
+        }
+        // An older unknown one (0) is damage.
+        let mut store = Store::open(dir.path().join("other").as_path()).unwrap();
+        set_schema_version(&mut store, 0).unwrap();
+        drop(store);
+        let reason = unopenable_reason(Store::open(dir.path().join("other").as_path()));
+        assert!(reason.contains("unknown schema version 0"), "{reason}");
     }
 
     #[test]

@@ -33,7 +33,7 @@ fn a_version_1_store_is_migrated_at_open() {
     {
         let mut store = Store::open(dir.path()).unwrap();
         commit(&mut store, &c.blocks);
-        assert_eq!(store.access_count(&record).unwrap(), 2);
+        assert_eq!(store.access_count(&record, 100).unwrap(), 2);
         assert_eq!(store.record_entries(&record).unwrap(), vec![version]);
         // Rewrite it as version 1 wrote it: accesses in every entry index, none of their own.
         for at in reads {
@@ -54,11 +54,11 @@ fn a_version_1_store_is_migrated_at_open() {
             Some(&1u32.to_be_bytes()),
         )
         .unwrap();
-        assert_eq!(store.access_count(&record).unwrap(), 0);
+        assert_eq!(store.access_count(&record, 100).unwrap(), 0);
         assert_eq!(store.record_entries(&record).unwrap().len(), 3);
     }
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.access_count(&record).unwrap(), 2);
+    assert_eq!(store.access_count(&record, 100).unwrap(), 2);
     assert_eq!(
         store.access_entries(&record, None, 10).unwrap(),
         reads.to_vec()

@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::intake::{Intake, take_block};
+use super::startup::now_ms;
 use crate::metrics::Metrics;
 use crate::service::Service;
 
@@ -47,7 +48,15 @@ pub struct Glue {
     pub(super) metrics: Arc<Metrics>,
     pub(super) syncing: Arc<Mutex<HashSet<PeerId>>>,
     gossip_slots: Arc<tokio::sync::Semaphore>,
-    sync_slots: Arc<tokio::sync::Semaphore>,
+    pub(super) sync_slots: Arc<tokio::sync::Semaphore>,
+    /// Peers with a sync answer being prepared: one slot per peer at most (`serving`).
+    pub(super) serving: Arc<Mutex<HashSet<PeerId>>>,
+    /// What peers claimed about our own chain (`own_chain`).
+    pub(super) claims: Arc<Mutex<super::own_chain::Claims>>,
+    /// Set while a confirmation of our own head runs: one at a time.
+    pub(super) confirming: Arc<std::sync::atomic::AtomicBool>,
+    /// Set while an anti-entropy round runs: a slow peer must not make rounds pile up.
+    in_round: Arc<std::sync::atomic::AtomicBool>,
     /// Per-peer byte budgets of sync answers (`serving`).
     pub(super) budgets: Arc<Mutex<super::serving::Budgets>>,
     /// (peer, chain) pairs a peer announced and gave nothing valid of (`catch_up`).
@@ -65,6 +74,10 @@ impl Glue {
             syncing: Arc::default(),
             gossip_slots: Arc::new(tokio::sync::Semaphore::new(GOSSIP_SLOTS)),
             sync_slots: Arc::new(tokio::sync::Semaphore::new(super::serving::SYNC_SLOTS)),
+            serving: Arc::default(),
+            claims: Arc::default(),
+            confirming: Arc::default(),
+            in_round: Arc::default(),
             budgets: Arc::default(),
             unproductive: Arc::default(),
         }
@@ -118,15 +131,9 @@ impl Glue {
                     drop(permit);
                 });
             }
-            Event::SyncRequest(request) => {
-                let Ok(permit) = self.sync_slots.clone().acquire_owned().await else {
-                    return;
-                };
-                tokio::spawn(async move {
-                    glue.answer(request).await;
-                    drop(permit);
-                });
-            }
+            // Never waits: a request that finds no slot is answered Busy (`serving`), so a peer
+            // keeping the answer slots busy cannot hold up the event loop, gossip, or admissions.
+            Event::SyncRequest(request) => self.on_sync_request(request),
             Event::PeerAdmitted { peer, role, org } => {
                 info!(%peer, role = role.as_str(), %org, "peer admitted");
                 tokio::spawn(async move {
@@ -194,7 +201,9 @@ impl Glue {
             return Acceptance::Reject;
         };
         let service = self.service.clone();
-        match blocking(move || service.with_ledger(|l| l.ingest_evidence(&evidence))).await {
+        match blocking(move || service.with_ledger(|l| l.ingest_evidence(&evidence, now_ms())))
+            .await
+        {
             Some(Ok(true)) => {
                 warn!("equivocation evidence received and kept");
                 Acceptance::Accept
@@ -215,8 +224,20 @@ impl Glue {
         }
     }
 
-    /// One anti-entropy round with every admitted peer.
+    /// One anti-entropy round with every admitted peer (skipped while the previous one runs).
     async fn anti_entropy(&self) {
+        if self
+            .in_round
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
+        self.anti_entropy_round().await;
+        self.in_round
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    async fn anti_entropy_round(&self) {
         let peers = self.client.admitted_peers().await;
         if let Ok(peers) = &peers {
             self.metrics

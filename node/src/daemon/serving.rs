@@ -1,12 +1,14 @@
 //! Answering peers' sync requests, shared fairly.
 //!
 //! Answers are read from the store without the ledger's lock (`responder`), on slots of their
-//! own ([`SYNC_SLOTS`], apart from gossip validation's), and each peer has a byte budget: a
-//! token bucket refilled at [`SERVE_BYTES_PER_SEC`] up to [`SERVE_BURST_BYTES`]. A peer whose
-//! budget is spent is answered `Busy` until it refills. The network layer already limits each
-//! peer to two requests in progress; together these keep a member gone rogue (asking for 16 MiB
-//! ranges as fast as it can) to its share, while an honest catch-up (one range at a time, far
-//! below the rate) is never slowed.
+//! own ([`SYNC_SLOTS`], apart from gossip validation's), one per peer at most, and each peer has
+//! a byte budget: a token bucket refilled at [`SERVE_BYTES_PER_SEC`] up to
+//! [`SERVE_BURST_BYTES`]. A request that finds no free slot, its peer already being served, or
+//! its peer's budget spent is answered `Busy` at once (the event loop never waits on a slot, so
+//! answers cannot hold up gossip or admissions). The network layer already limits each peer to
+//! two requests in progress; together these keep a member gone rogue (asking for 16 MiB ranges
+//! as fast as it can) to one slot and its budget, while an honest catch-up (one range at a time,
+//! far below the rate) is never slowed.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -68,8 +70,36 @@ impl Budgets {
 }
 
 impl Glue {
+    /// Takes one sync request without waiting: a slot free and none held by this peer, it is
+    /// answered on a task of its own; otherwise answered `Busy`.
+    pub(super) fn on_sync_request(&self, request: InboundRequest) {
+        let glue = self.clone();
+        let peer = request.peer;
+        let first_for_peer = lock(&self.serving).insert(peer);
+        let permit = first_for_peer
+            .then(|| self.sync_slots.clone().try_acquire_owned().ok())
+            .flatten();
+        let Some(permit) = permit else {
+            if first_for_peer {
+                lock(&self.serving).remove(&peer);
+            }
+            tokio::spawn(async move {
+                let busy = error_answer(SyncErrorCode::Busy, "node busy: try again shortly");
+                if let Err(e) = glue.client.respond(request.reply, busy).await {
+                    debug!(%peer, error = %e, "busy answer not sent");
+                }
+            });
+            return;
+        };
+        tokio::spawn(async move {
+            glue.answer(request).await;
+            lock(&glue.serving).remove(&peer);
+            drop(permit);
+        });
+    }
+
     /// Answers one sync request from the store, within the peer's byte budget.
-    pub(super) async fn answer(&self, request: InboundRequest) {
+    async fn answer(&self, request: InboundRequest) {
         let peer = request.peer;
         let response = if lock(&self.budgets).allows(&peer, Instant::now()) {
             let service = self.service.clone();

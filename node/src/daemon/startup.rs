@@ -109,7 +109,12 @@ pub fn store(config: &Config) -> Result<(Store, Option<PathBuf>)> {
     let marker = config.node.data_dir.join(STORE_DAMAGED);
     if let Ok(reason) = std::fs::read_to_string(&marker) {
         error!(path = %path.display(), reason = %reason.trim(), "the store was marked damaged beyond repair in place");
-        let aside = move_aside(config, &path)?;
+        // Moved aside already if an earlier start got that far before it stopped.
+        let aside = if path.exists() {
+            move_aside(config, &path)?
+        } else {
+            path.with_file_name("store.unopenable-*")
+        };
         let store =
             Store::open_with_cache(&path, cache_bytes).context("cannot create a fresh store")?;
         std::fs::remove_file(&marker)
@@ -181,7 +186,9 @@ pub fn signing(
                 .context("cannot write the signing record")?
         }
     };
-    let holds = store.head(&chain)?.is_some();
+    // A head record that cannot be read is the verifier's to judge (it runs next); here it
+    // counts as holding the chain, the side that never signs a new genesis.
+    let holds = store.head(&chain).map_or(true, |head| head.is_some());
     let mut signing = Signing::at_start(chain, record, holds, now_ms())
         .context("cannot write the signing record")?;
     if let Some(aside) = rebuilt {

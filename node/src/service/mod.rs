@@ -43,6 +43,8 @@ pub struct Service {
     ledger: Mutex<Ledger>,
     /// Reads, without the ledger's lock, each block checked to be signed by its chain's key.
     reads: Reads,
+    /// The pause of writes in force, readable without the ledger's lock (a provider's).
+    pause: Option<medchain_chain::SharedPause>,
     /// Whether the store can be vouched for; the daemon's scan and rebuild wake-ups.
     integrity: Integrity,
     /// Payloads the verifier found damaged or missing, to fetch by hash.
@@ -69,6 +71,7 @@ impl Service {
     ) -> Self {
         Self {
             reads: Reads::new(ledger.store().clone()),
+            pause: ledger.signing().map(medchain_chain::Signing::shared_pause),
             integrity: Integrity::default(),
             wanted_payloads: WantedPayloads::default(),
             ledger: Mutex::new(ledger),
@@ -91,9 +94,11 @@ impl Service {
         self
     }
 
-    /// Why writes are paused, if they are (see `medchain_chain::signing`).
+    /// Why writes are paused, if they are (see `medchain_chain::signing`); without the
+    /// ledger's lock, so status and metrics answer while a long write or scan holds it.
     pub fn writes_paused(&self) -> Option<PersistedPause> {
-        self.ledger().writes_paused().cloned()
+        let pause = self.pause.as_ref()?;
+        pause.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Our own chain, on a provider node.

@@ -4,11 +4,13 @@
 //! vouched for; a read that meets damage asks for a scan at once. Record reads are audited.
 
 use medchain_chain::Report;
-use medchain_chain::provenance::{self, History, Limits, Version};
+use medchain_chain::provenance::{self, History, Limits, MAX_COUNTED_ACCESSES, Version};
 use medchain_protocol::identity::org_of;
 use medchain_protocol::{
     Block, ChainId, EntryKind, EntryRef, EquivocationEvidence, PatientRef, RecordId,
 };
+
+use medchain_store::{Corruption, StoreError};
 
 use super::{
     AccessPage, AccessView, ChainView, MAX_BLOCKS_PER_LISTING, PatientRecord, RecordView, Service,
@@ -20,11 +22,21 @@ impl Service {
     /// and repairs it); the read answers 503 meanwhile.
     fn read_failed(&self, error: impl Into<ServiceError>) -> ServiceError {
         let error = error.into();
-        if let ServiceError::Store(e) = &error
-            && e.is_corruption()
-        {
-            tracing::error!(error = %e, "a read met damage in the store: scanning now");
-            self.integrity.request_scan();
+        match &error {
+            // A damaged payload is fetched again by hash; a scan could do nothing more.
+            ServiceError::Store(StoreError::Corrupt(Corruption::PayloadHashMismatch {
+                key,
+                ..
+            })) => {
+                tracing::error!(payload = %key, "a read met a damaged payload: fetching it from peers");
+                self.wanted_payloads.add([*key]);
+                self.request_repair();
+            }
+            ServiceError::Store(e) if e.is_corruption() => {
+                tracing::error!(error = %e, "a read met damage in the store: scanning now");
+                self.integrity.request_scan();
+            }
+            _ => {}
         }
         error
     }
@@ -191,8 +203,8 @@ impl Service {
         let refs = store
             .access_entries(&record, after.as_ref(), limit)
             .map_err(|e| self.read_failed(e))?;
-        let total = store
-            .access_count(&record)
+        let counted = store
+            .access_count(&record, MAX_COUNTED_ACCESSES + 1)
             .map_err(|e| self.read_failed(e))?;
         let mut accesses = Vec::with_capacity(refs.len());
         for at in &refs {
@@ -222,7 +234,8 @@ impl Service {
             .flatten();
         Ok(AccessPage {
             record,
-            total,
+            total: counted.min(MAX_COUNTED_ACCESSES),
+            total_at_least: counted > MAX_COUNTED_ACCESSES,
             accesses,
             next,
         })

@@ -71,8 +71,10 @@ pub struct AccessView {
 pub struct AccessPage {
     /// The record.
     pub record: RecordId,
-    /// How many access entries it has in all.
+    /// How many access entries it has in all (counted up to 10,000; see `total_at_least`).
     pub total: u64,
+    /// Whether it has more than were counted.
+    pub total_at_least: bool,
     /// This page.
     pub accesses: Vec<AccessView>,
     /// Where the next page starts (`after=`), if there may be one.

@@ -253,3 +253,31 @@ pub fn wait_bounded(child: &mut Child, limit: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+impl Node {
+    /// Waits (bounded: 60 s) until this node's writes are no longer paused: its peers have
+    /// confirmed its chain's head (for a new node: that none of them holds its chain).
+    pub fn writable(&self, token: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, text) = self.http("GET", "/v1/status", token, None);
+            if status == 200 && text.contains("\"writes_paused\":null") {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "writes still paused after 60 s: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A node with no peer can never have its head confirmed: the operator lifts the pause by
+    /// hand (as docs/operations.md's runbook says a single node's operator must).
+    pub fn resume_alone(&self, token: &str) {
+        let body =
+            r#"{"actor":"test-operator","reason":"a single node: no peer to confirm its head"}"#;
+        let (status, text) = self.http("POST", "/v1/admin/writes/resume", token, Some(body));
+        assert_eq!(status, 200, "{text}");
+    }
+}

@@ -5,7 +5,7 @@ use medchain_protocol::{ChainHead, ChainId};
 use medchain_store::StoreError;
 use medchain_store::signing::{OperatorLift, PersistedPause};
 
-use super::{Confirmation, PauseKind, PeerReport, Signing, SigningError};
+use super::{Confirmation, OwnClaim, PauseKind, PeerReport, Signing, SigningError};
 use crate::ledger::Ledger;
 
 impl Ledger {
@@ -30,6 +30,11 @@ impl Ledger {
         self.signing.as_ref().and_then(Signing::paused)
     }
 
+    /// The epoch of the pauses (take it before a confirmation round asks its peers).
+    pub fn signing_epoch(&self) -> Option<u64> {
+        self.signing.as_ref().map(Signing::epoch)
+    }
+
     /// Pauses signing of our own chain (durably); true if this call paused it.
     pub fn pause_writes(
         &mut self,
@@ -40,6 +45,20 @@ impl Ledger {
         match &mut self.signing {
             Some(signing) => signing.pause(kind, detail, now_ms),
             None => Err(SigningError::NotAProvider),
+        }
+    }
+
+    /// Pauses if `chain` is our own (fail closed: in memory even when the record cannot be
+    /// saved); for the ledger's own observations.
+    pub(crate) fn pause_if_own(
+        &mut self,
+        chain: &ChainId,
+        kind: PauseKind,
+        detail: impl FnOnce() -> String,
+        now_ms: u64,
+    ) {
+        if self.own_chain() == Some(*chain) {
+            let _ = self.pause_writes(kind, detail(), now_ms);
         }
     }
 
@@ -57,7 +76,7 @@ impl Ledger {
     }
 
     /// Blocks of our own chain were committed from peers (not authored here): something had
-    /// our blocks that we lacked. Pause unless already paused.
+    /// our blocks that we lacked.
     pub(crate) fn note_own_blocks_from_peers(
         &mut self,
         highest: u64,
@@ -75,49 +94,54 @@ impl Ledger {
         Ok(())
     }
 
-    /// One peer's head of our chain, seen in an anti-entropy round while signing is allowed: a
-    /// peer above our head, or with another block at a height we hold, pauses signing.
-    /// Returns the pause kind when this paused.
+    /// What a peer's head of our chain says against our copy (`None` if it is not of our
+    /// chain). Reads only.
+    pub fn judge_own_head(&self, peer_head: &ChainHead) -> Result<Option<OwnClaim>, StoreError> {
+        if self.own_chain() != Some(peer_head.chain) {
+            return Ok(None);
+        }
+        let ours = self.store().head(&peer_head.chain)?;
+        if ours.is_none_or(|h| peer_head.height > h.height) {
+            return Ok(Some(OwnClaim::Ahead));
+        }
+        Ok(Some(
+            match self
+                .store()
+                .block_hash_at(&peer_head.chain, peer_head.height)?
+            {
+                Some(hash) if hash == peer_head.hash => OwnClaim::Agrees,
+                Some(_) => OwnClaim::Differs,
+                None => OwnClaim::NotHeld,
+            },
+        ))
+    }
+
+    /// One peer's head of our chain, seen in any heads answer: a claim above our head pauses
+    /// signing at once (the claimed blocks are fetched next; a peer that cannot deliver them is
+    /// refuted by the caller). Another block claimed at a height we hold pauses nothing by
+    /// itself: the caller fetches it, and only a block signed by our key is a fork.
     pub fn observe_own_head(
         &mut self,
         peer_head: &ChainHead,
         now_ms: u64,
-    ) -> Result<Option<PauseKind>, SigningError> {
-        let Some(chain) = self.own_chain().filter(|c| *c == peer_head.chain) else {
-            return Ok(None);
-        };
-        let ours = self.store().head(&chain)?;
-        let kind = match ours {
-            Some(h) if peer_head.height <= h.height => {
-                if self.store().block_hash_at(&chain, peer_head.height)? == Some(peer_head.hash) {
-                    return Ok(None);
-                }
-                PauseKind::Forked
-            }
-            _ => PauseKind::PeerAhead,
-        };
-        let detail = match kind {
-            PauseKind::Forked => format!(
-                "a peer holds another block of this node's chain at height {}",
+    ) -> Result<Option<OwnClaim>, SigningError> {
+        let claim = self.judge_own_head(peer_head)?;
+        if claim == Some(OwnClaim::Ahead) {
+            let detail = format!(
+                "a peer claims this node's chain up to height {}, above its head",
                 peer_head.height
-            ),
-            _ => format!(
-                "a peer holds this node's chain up to height {}, above its head",
-                peer_head.height
-            ),
-        };
-        let Some(signing) = &mut self.signing else {
-            return Ok(None);
-        };
-        Ok(signing.pause(kind, detail, now_ms)?.then_some(kind))
+            );
+            self.pause_writes(PauseKind::PeerAhead, detail, now_ms)?;
+        }
+        Ok(claim)
     }
 
-    /// Tries to lift a pause with one round of heads from every admitted peer (see the module
-    /// documentation for the rule).
+    /// Tries to lift a pause with one round of heads from every admitted peer, asked after
+    /// [`Ledger::signing_epoch`] gave `epoch` (see the module documentation for the rule).
     pub fn confirm_own_head(
         &mut self,
         reports: &[PeerReport],
-        now_ms: u64,
+        epoch: u64,
     ) -> Result<Confirmation, SigningError> {
         let Some(chain) = self.own_chain() else {
             return Err(SigningError::NotAProvider);
@@ -125,50 +149,52 @@ impl Ledger {
         if self.writes_paused().is_none() {
             return Ok(Confirmation::NotPaused);
         }
+        if self.signing_epoch() != Some(epoch) {
+            return Ok(Confirmation::Waiting(
+                "this node's chain was paused again while the peers were asked",
+            ));
+        }
         if reports.contains(&PeerReport::Failed) {
             return Ok(Confirmation::Waiting("an admitted peer did not answer"));
         }
-        let ours = self.store().head(&chain)?;
         let mut confirmed = false;
         for (peer, report) in reports.iter().enumerate() {
             let PeerReport::Holds(theirs) = report else {
                 continue;
             };
-            match ours {
-                Some(h) if theirs.height <= h.height => {
-                    if self.store().block_hash_at(&chain, theirs.height)? != Some(theirs.hash) {
-                        self.pause_writes(
-                            PauseKind::Forked,
-                            format!(
-                                "a peer holds another block of this node's chain at height {}",
-                                theirs.height
-                            ),
-                            now_ms,
-                        )?;
-                        return Ok(Confirmation::Forked {
-                            height: theirs.height,
-                        });
-                    }
-                    confirmed = true;
-                }
-                _ => {
+            match self.judge_own_head(theirs)? {
+                Some(OwnClaim::Agrees) => confirmed = true,
+                Some(OwnClaim::Ahead) => {
                     return Ok(Confirmation::FetchFirst {
                         peer,
                         height: theirs.height,
                     });
                 }
+                Some(OwnClaim::Differs) => {
+                    return Ok(Confirmation::VerifyFork {
+                        peer,
+                        height: theirs.height,
+                    });
+                }
+                Some(OwnClaim::NotHeld) => {
+                    return Ok(Confirmation::Waiting(
+                        "this node's chain has a hole below its head",
+                    ));
+                }
+                None => {}
             }
         }
-        let never_had_chain = ours.is_none()
+        let holds = self.store().head(&chain)?.is_some();
+        let never_had_chain = !holds
             && self
                 .signing
                 .as_ref()
                 .is_some_and(|s| !s.record.state().had_chain);
+        // A node that never had a chain is confirmed by every admitted peer answering without
+        // it (its genesis is then the chain's first block); any other node needs a peer that
+        // holds its chain.
         let confirmed_absent = never_had_chain && !reports.is_empty();
         if !confirmed && !confirmed_absent {
-            // A node that never had a chain is confirmed by every admitted peer answering
-            // without it (its genesis is then the chain's first block); any other node needs a
-            // peer that holds its chain.
             return Ok(Confirmation::Waiting(
                 "no admitted peer holds this node's chain",
             ));
@@ -183,11 +209,11 @@ impl Ledger {
             .is_some_and(|p| p.kind == PauseKind::Forked.as_str())
         {
             return Ok(Confirmation::Waiting(
-                "a fork of this node's chain was seen; only an operator can lift this pause",
+                "a fork of this node's chain was proven; only an operator can lift this pause",
             ));
         }
         if let Some(signing) = &mut self.signing {
-            signing.record.update(|state| state.pause = None)?;
+            signing.resume(None)?;
         }
         Ok(Confirmation::Resumed)
     }
@@ -202,9 +228,9 @@ impl Ledger {
     }
 
     /// An operator lifts the pause by hand (its only holder is offline, say), recorded with who
-    /// and why. Refused while part of our chain awaits repair (signing above a hole is fine, but
-    /// a cut that reached the head would be re-signed) and when it would sign a new genesis.
-    /// Returns the pause lifted.
+    /// and why. Refused while any part of our chain awaits repair (the run may reach the head,
+    /// whose heights would be signed again), and when it would sign a new genesis. Returns the
+    /// pause lifted.
     pub fn lift_pause(
         &mut self,
         by: &str,
@@ -229,16 +255,12 @@ impl Ledger {
         if !holds && signing.record.state().had_chain {
             return Err(SigningError::NoNewGenesis);
         }
-        let lift = OperatorLift {
+        signing.resume(Some(OperatorLift {
             at_ms: now_ms,
             by: by.to_owned(),
             why: why.to_owned(),
             lifted: paused.clone(),
-        };
-        signing.record.update(|state| {
-            state.pause = None;
-            state.lifted.push(lift);
-        })?;
+        }))?;
         Ok(paused)
     }
 }

@@ -2,27 +2,34 @@
 //!
 //! A provider's chain has one writer, so the only way an honest node forks its own chain is by
 //! signing a height the network already holds: after its store lost blocks (moved aside and
-//! rebuilt, restored from a backup, rolled back by sled, a quarantine of its own chain), or
-//! while a second instance signs with the same key. So signing is gated:
+//! rebuilt, restored from a backup, rolled back by sled, a quarantine of its own chain), after a
+//! new data directory was set up for an old key, or while a second instance signs with the same
+//! key. So signing is gated:
 //!
-//! - At every start, and after every event that can leave our own chain short (a rebuild, a
-//!   quarantine of our own chain, a block of our chain arriving from a peer, a peer showing our
-//!   chain above our head), signing *pauses*. The pause is persisted in the signing record
-//!   (outside the store) and survives restarts.
-//! - It resumes only when, in one round, every admitted peer answered, at least one of them
-//!   holds our chain, each that does holds it at or below our head with the very block we hold
-//!   at that height, and no part of our chain awaits repair ([`crate::Ledger::confirm_own_head`]). An
-//!   empty or failed answer is no confirmation; a peer holding more means "fetch first". A node
-//!   that never had a chain (and holds none) is confirmed by every admitted peer answering
-//!   without it.
-//! - A node that never had a chain (its record, written by `medchain init`, says so) may sign a
-//!   genesis without confirmation; a node that had one and holds none of it never signs a new
+//! - Signing *pauses* at every start (a node that never had a chain too: a record written by
+//!   `medchain init` says what the operator claims, not what the network holds), and after every
+//!   event that can leave our own chain short: a rebuild, a quarantine of our own chain, a block
+//!   of our chain arriving from a peer or waiting ahead of our head, a peer claiming our chain
+//!   above our head, a proven second block at a height we hold (evidence: `forked`). The pause is
+//!   persisted in the signing record (outside the store) and survives restarts.
+//! - It resumes only when, in one round, every admitted peer answered, and either one of them
+//!   holds our chain and each that does holds it at or below our head with the very block we
+//!   hold at that height, or (for a node that never had a chain and holds none) every one of them
+//!   answered without it; and no part of our chain awaits repair
+//!   ([`crate::Ledger::confirm_own_head`]). A failed answer is no confirmation; a peer claiming
+//!   more means "fetch it first"; a peer claiming another block at a height we hold means "fetch
+//!   that block": a fork is declared only on a block signed by our key, never on a claim. Every
+//!   pause bumps an epoch, and a round whose epoch changed while it asked its peers decides
+//!   nothing: a newer observation is never cleared by an older round.
+//! - A node whose record says it had a chain, and that holds none of it, never signs a new
 //!   genesis.
-//! - The check sits in [`crate::Ledger::author`], under the same `&mut Ledger` as the signing itself.
-//! - An operator can lift a pause by hand ([`crate::Ledger::lift_pause`]), recorded with who and why;
-//!   never over a hole in our own chain, and never to sign a new genesis.
+//! - The check sits in [`crate::Ledger::author`], under the same `&mut Ledger` as the signing.
+//! - An operator can lift a pause by hand ([`crate::Ledger::lift_pause`]), recorded with who and
+//!   why; never while part of our own chain awaits repair, and never to sign a new genesis.
 
 mod ledger;
+
+use std::sync::{Arc, RwLock};
 
 use medchain_protocol::{ChainHead, ChainId};
 use medchain_store::signing::{OperatorLift, PersistedPause};
@@ -37,9 +44,10 @@ pub enum PauseKind {
     Rebuilt,
     /// Part of our own chain is in quarantine, being refetched.
     OwnChainQuarantined,
-    /// A peer holds (or delivered) our chain above our head.
+    /// A peer holds, claims or delivered our chain above our head.
     PeerAhead,
-    /// A peer holds a different block of our chain at a height we hold: our key signed twice.
+    /// A block signed by our key conflicts with one we hold at its height (evidence): our key
+    /// signed twice.
     Forked,
 }
 
@@ -111,19 +119,41 @@ pub enum SigningError {
     Store(#[from] StoreError),
 }
 
-/// The signing state of a provider node: its chain and its signing record.
+/// The pause in force, readable without the ledger's lock (status and metrics).
+pub type SharedPause = Arc<RwLock<Option<PersistedPause>>>;
+
+/// The signing state of a provider node: its chain, its signing record, the epoch of its
+/// pauses, and the pause as lock-free readers see it.
 #[derive(Debug)]
 pub struct Signing {
     chain: ChainId,
     pub(crate) record: SigningRecord,
+    /// Bumped by every pause (and every observation that would pause): a confirmation round
+    /// decides only if no pause came while it asked its peers.
+    epoch: u64,
+    shared: SharedPause,
+}
+
+/// What a peer's head of our chain says against our copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnClaim {
+    /// At or below our head, with the very block we hold there.
+    Agrees,
+    /// Above our head: the peer holds (or claims) blocks of our chain we lack.
+    Ahead,
+    /// At a height we hold, with another block: a fork if the peer can show that block signed
+    /// by our key.
+    Differs,
+    /// At a height below our head that we do not hold (a hole being repaired).
+    NotHeld,
 }
 
 /// What one admitted peer said about our chain in a heads round.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PeerReport {
-    /// It holds our chain up to this head.
+    /// It holds (claims) our chain up to this head.
     Holds(ChainHead),
-    /// It answered, without our chain.
+    /// It answered, without our chain (or with a claim it could not back: refuted).
     Lacks,
     /// It did not answer with heads.
     Failed,
@@ -136,7 +166,7 @@ pub enum Confirmation {
     NotPaused,
     /// The head is confirmed: signing resumes.
     Resumed,
-    /// Peer number `peer` (in the order given) holds our chain up to `height`, above our head:
+    /// Peer number `peer` (in the order given) claims our chain up to `height`, above our head:
     /// fetch it first.
     FetchFirst {
         /// Index of the peer in the reports.
@@ -144,20 +174,21 @@ pub enum Confirmation {
         /// Its head height of our chain.
         height: u64,
     },
-    /// Not confirmed this round, and why.
-    Waiting(&'static str),
-    /// A peer holds another block at a height we hold: signing stays paused for good (until an
-    /// operator decides).
-    Forked {
+    /// Peer number `peer` claims another block of our chain at `height`, which we hold: fetch
+    /// that block (a fork only if it is signed by our key).
+    VerifyFork {
+        /// Index of the peer in the reports.
+        peer: usize,
         /// The height.
         height: u64,
     },
+    /// Not confirmed this round, and why.
+    Waiting(&'static str),
 }
 
 impl Signing {
     /// The signing state at start-up, from the record and whether the store holds our chain:
-    /// paused (`Started`) unless the record already names a pause or the node never had a
-    /// chain and holds none.
+    /// paused (`started`, unless the record names a pause already), whatever the record says.
     pub fn at_start(
         chain: ChainId,
         mut record: SigningRecord,
@@ -166,15 +197,23 @@ impl Signing {
     ) -> Result<Self, SigningError> {
         record.update(|state| {
             state.had_chain |= holds_chain;
-            if state.pause.is_none() && state.had_chain {
-                state.pause = Some(pause(
-                    PauseKind::Started,
-                    "the node started: its head must be confirmed by a peer before it signs",
-                    now_ms,
-                ));
+            if state.pause.is_none() {
+                let detail = if state.had_chain {
+                    "the node started: its head must be confirmed by its peers before it signs"
+                } else {
+                    "the node started and has never had a chain: it signs its genesis once its \
+                     peers have answered that none of them holds its chain"
+                };
+                state.pause = Some(pause(PauseKind::Started, detail, now_ms));
             }
         })?;
-        Ok(Self { chain, record })
+        let shared = Arc::new(RwLock::new(record.state().pause.clone()));
+        Ok(Self {
+            chain,
+            record,
+            epoch: 0,
+            shared,
+        })
     }
 
     /// Our chain.
@@ -187,21 +226,32 @@ impl Signing {
         self.record.state().pause.as_ref()
     }
 
+    /// The pause in force, readable without the ledger's lock.
+    pub fn shared_pause(&self) -> SharedPause {
+        self.shared.clone()
+    }
+
+    /// The epoch of the pauses (see the module documentation).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     /// The operator lifts recorded (the last few).
     pub fn lifts(&self) -> &[OperatorLift] {
         &self.record.state().lifted
     }
 
-    /// Pauses signing (durably; in memory even if the record cannot be saved). A pause already
-    /// in force keeps its reason unless `kind` outranks it (a fork outranks a rebuild, which
-    /// outranks a quarantine, a peer ahead, a start); returns whether this call paused or
-    /// changed the reason.
+    /// Pauses signing (durably; in memory even if the record cannot be saved) and bumps the
+    /// epoch. A pause already in force keeps its reason unless `kind` outranks it (a fork
+    /// outranks a rebuild, which outranks a quarantine, a peer ahead, a start); returns whether
+    /// this call paused or changed the reason.
     pub fn pause(
         &mut self,
         kind: PauseKind,
         detail: impl Into<String>,
         now_ms: u64,
     ) -> Result<bool, SigningError> {
+        self.epoch = self.epoch.wrapping_add(1);
         if self
             .paused()
             .is_some_and(|current| rank(&current.kind) >= kind.rank())
@@ -209,9 +259,28 @@ impl Signing {
             return Ok(false);
         }
         let detail = detail.into();
-        self.record
-            .update(|state| state.pause = Some(pause(kind, &detail, now_ms)))?;
+        let saved = self
+            .record
+            .update(|state| state.pause = Some(pause(kind, &detail, now_ms)));
+        self.publish();
+        saved?;
         Ok(true)
+    }
+
+    /// Lifts the pause (a confirmation, or an operator's `lift`, recorded with it).
+    pub(crate) fn resume(&mut self, lift: Option<OperatorLift>) -> Result<(), SigningError> {
+        let saved = self.record.update(|state| {
+            state.pause = None;
+            state.lifted.extend(lift);
+        });
+        self.publish();
+        Ok(saved?)
+    }
+
+    /// Makes the pause in force visible to lock-free readers.
+    fn publish(&self) {
+        let mut shared = self.shared.write().unwrap_or_else(|p| p.into_inner());
+        *shared = self.record.state().pause.clone();
     }
 
     /// Notes that our chain is held (a block of it was committed): the record must never again

@@ -96,5 +96,50 @@ pub fn insider(net: &Testnet) -> Result<()> {
             serde_json::to_string_pretty(item)?,
         );
     }
-    Ok(())
+    owner_pauses_and_operator_lifts(net, h1)
+}
+
+/// The evidence reaches the chain's owner too: its key signed twice, so it pauses its writes
+/// (`forked`) until an operator decides. Here the forgery was a drill, so the operator lifts
+/// it, recorded with who and why (docs/operations.md, the runbook).
+fn owner_pauses_and_operator_lifts(net: &Testnet, owner: &crate::testnet::Node) -> Result<()> {
+    wait_for(
+        "the owner to pause its writes",
+        Duration::from_secs(30),
+        || Ok(net.get_json(owner, "/v1/status")?["writes_paused"]["kind"] == "forked"),
+    )?;
+    let status = net.get_json(owner, "/v1/status")?;
+    shown(
+        &format!("{} GET /v1/status writes_paused", owner.name),
+        serde_json::to_string_pretty(&status["writes_paused"])?,
+    );
+    check(
+        true,
+        format!(
+            "{} pauses its own writes: its key signed two blocks at one height",
+            owner.name
+        ),
+    )?;
+    let config = owner.data_dir.join("medchain.toml");
+    let config = config
+        .to_str()
+        .context("a data directory that is not UTF-8")?;
+    let answer = net.medchain(&[
+        "writes",
+        "resume",
+        "--config",
+        config,
+        "--actor",
+        "demo-operator",
+        "--reason",
+        "Figure 1 drill: the forged block was the demo's insider, not a stolen key",
+    ])?;
+    shown("medchain writes resume", answer.trim());
+    check(
+        net.get_json(owner, "/v1/status")?["writes_paused"].is_null(),
+        format!(
+            "an operator lifts the pause, recorded in {}'s signing.json",
+            owner.name
+        ),
+    )
 }
