@@ -120,7 +120,20 @@ up() {
     bootstrap+=("$p2p/p2p/$peer")
   done
   for name in $(nodes); do start_node "$name"; done
+  # A provider signs nothing until its peers have confirmed its chain's head (for a new node:
+  # that none of them holds its chain); wait for that before handing the testnet over.
+  for name in $(nodes); do wait_writable "$name"; done
   table
+}
+
+wait_writable() {
+  local name=$1 dir="$root/nodes/$1"
+  [ "$(cat "$dir/role")" = provider ] || return 0
+  for _ in $(seq 1 240); do
+    if "$bin" status --config "$dir/data/medchain.toml" 2>/dev/null | grep -q '"writes_paused": null'; then return; fi
+    sleep 0.25
+  done
+  die "$name did not confirm its chain with its peers within 60 s (writes stay paused); see $dir/node.log"
 }
 
 status() {
