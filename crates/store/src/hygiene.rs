@@ -10,7 +10,9 @@
 //! the chain index names); [`StoreReader::stray_index_keys`] (run only when the index
 //! digest says something is extra) names index keys that are malformed or that no block
 //! implies. [`Store::set_aside`] moves them, key and value, into the `stray` tree (kept for
-//! forensics, like quarantined blocks) in one transaction per tree.
+//! forensics, like quarantined blocks): the copy is written before the entry is removed, then
+//! one flush, so a crash in between leaves the entry where it was (and a copy): the next scan
+//! finds it and sets it aside again. Nothing is ever lost, at worst kept twice.
 //!
 //! Not walked: blocks (the verifier checks each indexed block), payloads (content
 //! addressed: an unreferenced key is never read, a referenced one is re-hashed), index trees
