@@ -54,6 +54,16 @@ fn confirm(ledger: &mut Ledger, reports: &[PeerReport]) -> Confirmation {
 /// A fresh node pauses too (an `init` with an old key would otherwise sign a second genesis
 /// before asking anyone); it signs its genesis once every admitted peer answered without its
 /// chain, and the record then remembers it had a chain.
+/// A provider that never had a chain, confirmed by one peer that lacks it: writable.
+fn writable_provider(c: &Consortia, a: &Author, store: Store, dir: &std::path::Path) -> Ledger {
+    let mut ledger = provider_ledger(c, a, store, dir);
+    assert_eq!(
+        confirm(&mut ledger, &[PeerReport::Lacks]),
+        Confirmation::Resumed
+    );
+    ledger
+}
+
 #[test]
 fn a_fresh_node_signs_its_genesis_once_its_peers_hold_none_of_its_chain() {
     let dir = tempfile::tempdir().unwrap();
@@ -110,11 +120,7 @@ fn a_node_that_had_a_chain_never_signs_a_new_genesis() {
     let c = Consortia::new("Consortium");
     let a = c.provider("Hospital A");
     {
-        let mut ledger = provider_ledger(&c, &a, Store::open_temporary().unwrap(), dir.path());
-        assert_eq!(
-            confirm(&mut ledger, &[PeerReport::Lacks]),
-            Confirmation::Resumed
-        );
+        let mut ledger = writable_provider(&c, &a, Store::open_temporary().unwrap(), dir.path());
         write(&mut ledger, &a, "MRN-1").unwrap();
     }
     // The store is lost (moved aside, a new disk): the record says there was a chain.
@@ -146,11 +152,7 @@ fn restarted(
     peer: &mut Ledger,
 ) -> Ledger {
     {
-        let mut ledger = provider_ledger(c, a, Store::open(store_dir).unwrap(), dir);
-        assert_eq!(
-            confirm(&mut ledger, &[PeerReport::Lacks]),
-            Confirmation::Resumed
-        );
+        let mut ledger = writable_provider(c, a, Store::open(store_dir).unwrap(), dir);
         for i in 0..n {
             write(&mut ledger, a, &format!("MRN-{i}")).unwrap();
         }
@@ -292,11 +294,7 @@ fn a_block_of_our_own_chain_from_a_peer_pauses_signing() {
         let dir = tempfile::tempdir().unwrap();
         let c = Consortia::new("Consortium");
         let a = c.provider("Hospital A");
-        let mut ledger = provider_ledger(&c, &a, Store::open_temporary().unwrap(), dir.path());
-        assert_eq!(
-            confirm(&mut ledger, &[PeerReport::Lacks]),
-            Confirmation::Resumed
-        );
+        let mut ledger = writable_provider(&c, &a, Store::open_temporary().unwrap(), dir.path());
         write(&mut ledger, &a, "MRN-0").unwrap();
         let mut twin = c.ledger();
         twin.ingest_range(chain_blocks(&ledger, &a.chain()), now_ms());
