@@ -106,15 +106,16 @@ pub struct OutOfOrder {
 }
 
 impl OutOfOrder {
-    /// Adds a block (first dropping what has waited past [`BUFFER_TTL_MS`]). A second block for
-    /// the same position replaces nothing: the first stays (equivocation is judged when it is
-    /// applied).
-    pub fn insert(&mut self, waiting: Waiting, now_ms: u64) -> Result<(), Full> {
+    /// Adds a block (first dropping what has waited past [`BUFFER_TTL_MS`]); whether it was
+    /// added. A second block for the same position replaces nothing: the first stays
+    /// (equivocation is judged when it is applied), and `false` says so, so that the sender is
+    /// not rewarded for it (no fetch of the gap on its word a second time).
+    pub fn insert(&mut self, waiting: Waiting, now_ms: u64) -> Result<bool, Full> {
         self.expire(now_ms);
         let header = &waiting.pending.block().header;
         let key = (header.chain, header.height);
         if self.waiting.contains_key(&key) {
-            return Ok(());
+            return Ok(false);
         }
         let size = waiting.pending.size();
         if self.waiting.len() >= MAX_BUFFERED_BLOCKS || self.bytes + size > MAX_BUFFERED_BYTES {
@@ -135,7 +136,7 @@ impl OutOfOrder {
             .insert(waiting.origin, (blocks + 1, bytes + size));
         self.bytes += size;
         self.waiting.insert(key, (waiting, size));
-        Ok(())
+        Ok(true)
     }
 
     /// Takes the block waiting at (chain, height), if any (and not expired at `now_ms`).

@@ -88,6 +88,14 @@ pub enum Rejection {
     /// The out-of-order buffer is full.
     #[error("out-of-order buffer is full")]
     BufferFull,
+    /// A block for this position already waits in the out-of-order buffer: the first stays.
+    #[error("a block for height {height} of chain {chain} already waits for earlier heights")]
+    AlreadyWaiting {
+        /// The chain.
+        chain: ChainId,
+        /// The height.
+        height: u64,
+    },
     /// A range answer that is not the consecutive heights of the chain asked for, from the
     /// height asked for.
     #[error("range answer is not consecutive heights of chain {chain} from {from}")]
@@ -124,6 +132,7 @@ impl Rejection {
             | Rejection::FromTheFuture { .. }
             | Rejection::Gap { .. }
             | Rejection::BufferFull
+            | Rejection::AlreadyWaiting { .. }
             | Rejection::Store(_) => Verdict::Ignore,
             Rejection::Duplicate(_) => Verdict::Duplicate,
         }
@@ -153,6 +162,7 @@ impl Rejection {
             Rejection::Duplicate(_) => "duplicate",
             Rejection::Equivocation { .. } => "equivocation",
             Rejection::BufferFull => "buffer_full",
+            Rejection::AlreadyWaiting { .. } => "already_waiting",
             Rejection::RangeShape { .. } => "range_shape",
             Rejection::Store(_) => "store",
         }

@@ -195,8 +195,10 @@ impl Ledger {
             origin,
             since_ms: now_ms,
         };
-        if self.buffer.insert(waiting, now_ms).is_err() {
-            return Err(Rejection::BufferFull);
+        match self.buffer.insert(waiting, now_ms) {
+            Ok(true) => {}
+            Ok(false) => return Err(Rejection::AlreadyWaiting { chain, height }),
+            Err(_) => return Err(Rejection::BufferFull),
         }
         Ok(Ingested::Buffered(Gap {
             chain,

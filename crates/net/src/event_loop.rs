@@ -323,13 +323,18 @@ impl EventLoop {
                 response,
                 reply,
             } => {
-                self.inbound.give_back(&handle.peer, handle.request);
+                // The slot stays taken until libp2p reports the answer written (`ResponseSent`)
+                // or failed: an answer of up to 16 MiB waiting for a slow reader is held for
+                // that peer, and counts against its share.
                 let result = self
                     .swarm
                     .behaviour_mut()
                     .sync
                     .send_response(handle.channel, response)
                     .map_err(|_| Error::ResponseDropped);
+                if result.is_err() {
+                    self.inbound.give_back(&handle.peer, handle.request);
+                }
                 let _ = reply.send(result);
             }
             Command::Report {

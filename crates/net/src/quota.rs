@@ -10,10 +10,12 @@ use libp2p::PeerId;
 use libp2p::gossipsub::MessageId;
 use libp2p::request_response::InboundRequestId;
 
-/// Sync requests handed to the node and not yet answered, per peer. A slot is taken when a
-/// request goes to the node and given back when the node answers it, when libp2p reports the
-/// answer sent or the request failed (timeout, connection closed, handle dropped), or when the
-/// peer disconnects; giving back twice is harmless.
+/// Sync requests handed to the node and not yet answered in full, per peer. A slot is taken
+/// when a request goes to the node and given back when libp2p reports the answer written or the
+/// request failed (timeout, connection closed, handle dropped), when the answer cannot be handed
+/// to libp2p, or when the peer disconnects; giving back twice is harmless. Not when the node
+/// hands over its answer: an answer still being written to a slow reader holds memory for that
+/// peer.
 #[derive(Debug)]
 pub struct InboundSlots {
     per_peer: usize,

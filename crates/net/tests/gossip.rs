@@ -36,9 +36,13 @@ async fn line(ca: &Ca) -> Vec<Node> {
         })
         .await;
     }
+    // The admission event reaches the test's event reader a moment after the mesh forms.
     for pair in nodes.windows(2) {
-        assert_eq!(pair[0].admitted(&pair[1].peer_id), Some(Role::Provider));
-        assert_eq!(pair[1].admitted(&pair[0].peer_id), Some(Role::Provider));
+        eventually("both sides admitted", Duration::from_secs(10), async || {
+            pair[0].admitted(&pair[1].peer_id) == Some(Role::Provider)
+                && pair[1].admitted(&pair[0].peer_id) == Some(Role::Provider)
+        })
+        .await;
     }
     nodes
 }

@@ -6,7 +6,6 @@
 //! asked for.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
 
 use medchain_net::PeerId;
 use medchain_protocol::limits::{MAX_BLOCKS_PER_RANGE, MAX_HEADS};
@@ -21,17 +20,13 @@ use crate::service::Service;
 
 /// Chains a peer announces that we do not hold, fetched per peer and round at most.
 pub const MAX_NEW_CHAINS_PER_ROUND: usize = 8;
-/// How long a peer that gave nothing valid of a chain it announced is not asked for it again.
-pub const UNPRODUCTIVE_FOR: Duration = Duration::from_secs(600);
-/// Most (peer, chain) pairs remembered as unproductive.
-pub const MAX_UNPRODUCTIVE: usize = 4096;
 
 impl Glue {
     /// Fetches from `peer` every block it holds that we do not.
     pub(super) async fn sync_with(&self, peer: PeerId) {
-        if !lock(&self.syncing).insert(peer) {
+        let Some(_syncing) = Syncing::begin(&self.syncing, peer) else {
             return;
-        }
+        };
         let answer = self.ask(peer, SyncRequest::Heads).await;
         match &answer {
             Ok(SyncResponse::Heads(heads)) => {
@@ -48,7 +43,7 @@ impl Glue {
             self.catch_up(peer, heads).await;
             self.sync_evidence(peer).await;
         }
-        lock(&self.syncing).remove(&peer);
+        drop(_syncing);
         let service = self.service.clone();
         if let Some(Ok(restored)) =
             blocking(move || service.with_ledger(|l| l.complete_restores(now_ms()))).await
@@ -69,9 +64,9 @@ impl Glue {
             .map_or(0, |h| h.height.saturating_add(1))
     }
 
-    /// Fetches every chain `peer` holds above our copy. A chain we do not hold yet is fetched
-    /// only if the peer has not failed to give a valid start of it lately, and at most
-    /// [`MAX_NEW_CHAINS_PER_ROUND`] of them per round: a member gone rogue answering with
+    /// Fetches every chain `peer` holds above our copy, unless the peer's claim of it gave
+    /// nothing valid lately (`fetching`). A chain we do not hold yet is fetched at most
+    /// [`MAX_NEW_CHAINS_PER_ROUND`] per peer and round: a member gone rogue answering with
     /// thousands of made-up chains costs a few requests a round, not thousands. Lag metrics are
     /// kept for chains we hold only (labels from a peer's answer would be unbounded).
     async fn catch_up(&self, peer: PeerId, heads: Vec<ChainHead>) {
@@ -93,8 +88,8 @@ impl Glue {
                         chain: head.chain.to_hex(),
                     })
                     .set(i64::try_from(until.saturating_sub(ours)).unwrap_or(i64::MAX));
-                if until > ours {
-                    self.sync_chain(peer, head.chain, until).await;
+                if until > ours && !self.recently_unproductive(peer, head.chain) {
+                    self.fetch_claim(peer, head.chain, until, true).await;
                 }
                 continue;
             }
@@ -104,34 +99,33 @@ impl Glue {
                 continue;
             }
             new_chains += 1;
-            if !self.sync_chain(peer, head.chain, until).await {
-                self.note_unproductive(peer, head.chain);
-            }
+            self.fetch_claim(peer, head.chain, until, false).await;
         }
     }
 
-    /// Whether `peer` recently failed to give a valid start of `chain`.
-    fn recently_unproductive(&self, peer: PeerId, chain: ChainId) -> bool {
-        lock(&self.unproductive)
-            .get(&(peer, chain))
-            .is_some_and(|at| at.elapsed() < UNPRODUCTIVE_FOR)
-    }
-
-    /// Remembers (bounded) that `peer` gave nothing valid of a chain it announced.
-    fn note_unproductive(&self, peer: PeerId, chain: ChainId) {
-        let mut unproductive = lock(&self.unproductive);
-        if unproductive.len() >= MAX_UNPRODUCTIVE {
-            unproductive.retain(|_, at| at.elapsed() < UNPRODUCTIVE_FOR);
-            if unproductive.len() >= MAX_UNPRODUCTIVE {
-                unproductive.clear();
-            }
+    /// Fetches what `peer` claims of `chain` (up to `until`); remembers the claim as
+    /// unproductive if it gave nothing and our copy is still short of it.
+    async fn fetch_claim(&self, peer: PeerId, chain: ChainId, until: u64, held: bool) {
+        if !self.sync_chain(peer, chain, until).await && self.our_next_height(chain).await < until {
+            self.note_unproductive(peer, chain, held);
         }
-        unproductive.insert((peer, chain), Instant::now());
     }
 
     /// Fetches `chain` from `peer` until our copy reaches `until` (exclusive) or the peer stops
     /// answering with blocks that verify; whether anything was committed.
+    /// Waits for the chain's fetch turn first (`fetching`).
     pub(super) async fn sync_chain(&self, peer: PeerId, chain: ChainId, until: u64) -> bool {
+        let _turn = self.chain_turn(chain).await;
+        self.sync_chain_in_turn(peer, chain, until).await
+    }
+
+    /// [`Glue::sync_chain`] for a caller that holds the chain's fetch turn.
+    pub(super) async fn sync_chain_in_turn(
+        &self,
+        peer: PeerId,
+        chain: ChainId,
+        until: u64,
+    ) -> bool {
         // One range at a time: fetching the next while committing this one was measured and
         // gained nothing (the commit and the responder's reads share the same two cores).
         let mut committed = false;
@@ -172,6 +166,7 @@ impl Glue {
             if !covered {
                 continue;
             }
+            let _turn = self.chain_turn(hole.chain).await;
             info!(%peer, chain = %hole.chain, from = hole.from, to = hole.to - 1, "request quarantined range from peer");
             let mut from = hole.from;
             while from < hole.to {
@@ -280,4 +275,26 @@ fn missing_payloads(service: &Service, chain: ChainId, from: u64) -> Vec<Payload
         }
     }
     missing
+}
+
+/// The mark that a round with a peer runs (one at a time per peer), removed however the round
+/// ends: finished, or cut short by its time limit.
+struct Syncing<'a> {
+    set: &'a std::sync::Mutex<HashSet<PeerId>>,
+    peer: PeerId,
+}
+
+impl<'a> Syncing<'a> {
+    fn begin(set: &'a std::sync::Mutex<HashSet<PeerId>>, peer: PeerId) -> Option<Self> {
+        // The set's guard ends with this statement, before a `Syncing` can exist (its drop
+        // takes the same lock).
+        let first = lock(set).insert(peer);
+        first.then(|| Syncing { set, peer })
+    }
+}
+
+impl Drop for Syncing<'_> {
+    fn drop(&mut self) {
+        lock(self.set).remove(&self.peer);
+    }
 }

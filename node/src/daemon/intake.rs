@@ -11,7 +11,7 @@ use std::sync::Arc;
 use medchain_chain::{Committed, Decoded, Gap, Ingested, Rejection, Verdict};
 use medchain_protocol::message::WireMessage;
 use medchain_protocol::{BlockMessage, ChainId, EquivocationEvidence};
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, warn};
 
 use super::startup::now_ms;
 use crate::metrics::{Metrics, ReasonLabels};
@@ -87,7 +87,8 @@ pub async fn take_block(
             Intake::Committed(run)
         }
         Ok(Ok(Ingested::Buffered(gap))) => {
-            info!(chain = %gap.chain, from = gap.from, to = gap.to, %source, "gap: block waits for earlier ones");
+            // Debug: a member gone rogue can gossip such blocks by the hundred a second.
+            debug!(chain = %gap.chain, from = gap.from, to = gap.to, %source, "gap: block waits for earlier ones");
             Intake::Buffered(gap)
         }
         Ok(Ok(Ingested::Equivocation { evidence, new })) => {

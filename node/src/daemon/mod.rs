@@ -9,6 +9,7 @@
 
 pub mod catch_up;
 pub mod evidence;
+pub mod fetching;
 pub mod intake;
 pub mod logging;
 pub mod network;

@@ -21,7 +21,7 @@ use std::time::Duration;
 use medchain_chain::{Rejection, Verdict};
 use medchain_net::{Acceptance, Client, Event, GossipMessage, PeerId, Topic};
 use medchain_protocol::message::WireMessage;
-use medchain_protocol::{BlockMessage, ChainId, EquivocationEvidence};
+use medchain_protocol::{BlockMessage, EquivocationEvidence};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -32,6 +32,9 @@ use crate::service::Service;
 
 /// Seconds between anti-entropy rounds.
 pub const ANTI_ENTROPY_SECS: u64 = 5;
+
+/// Longest a round spends with one peer (a round with every peer runs them at once).
+pub const PEER_ROUND_LIMIT: Duration = Duration::from_secs(60);
 
 /// Gossip messages validated at once. More waited on the ledger's lock each holding its block
 /// (about a megabyte with payloads): a provider under load grew past 1 GiB of such waiting
@@ -59,9 +62,12 @@ pub struct Glue {
     in_round: Arc<std::sync::atomic::AtomicBool>,
     /// Per-peer byte budgets of sync answers (`serving`).
     pub(super) budgets: Arc<Mutex<super::serving::Budgets>>,
-    /// (peer, chain) pairs a peer announced and gave nothing valid of (`catch_up`).
-    pub(super) unproductive:
-        Arc<Mutex<std::collections::HashMap<(PeerId, ChainId), std::time::Instant>>>,
+    /// (peer, chain) pairs a peer claimed and gave nothing valid of (`fetching`).
+    pub(super) unproductive: Arc<Mutex<super::fetching::Unproductive>>,
+    /// One fetch per chain at a time (`fetching`).
+    pub(super) fetches: Arc<Mutex<super::fetching::ChainFetches>>,
+    /// Gap fetches each peer's gossip started lately (`fetching`).
+    pub(super) gaps: Arc<Mutex<super::fetching::GapFetches>>,
 }
 
 impl Glue {
@@ -80,6 +86,8 @@ impl Glue {
             in_round: Arc::default(),
             budgets: Arc::default(),
             unproductive: Arc::default(),
+            fetches: Arc::default(),
+            gaps: Arc::default(),
         }
     }
 
@@ -178,10 +186,7 @@ impl Glue {
                 Acceptance::Accept
             }
             Intake::Buffered(gap) => {
-                let glue = self.clone();
-                let peer = message.propagation_source;
-                let until = gap.to.saturating_add(1);
-                tokio::spawn(async move { glue.sync_chain(peer, gap.chain, until).await });
+                self.fetch_gap(message.propagation_source, gap);
                 Acceptance::Ignore
             }
             Intake::Equivocation { evidence, new } => {
@@ -248,9 +253,21 @@ impl Glue {
             return;
         };
         let peers: Vec<PeerId> = peers.into_iter().map(|(peer, _)| peer).collect();
-        for peer in &peers {
-            self.sync_with(*peer).await;
+        // Every peer at once, each for at most PEER_ROUND_LIMIT: a slow or lying peer delays
+        // its own part of the round, not the others' (what is cut short continues next round).
+        let mut syncs = tokio::task::JoinSet::new();
+        for peer in peers.iter().copied() {
+            let glue = self.clone();
+            syncs.spawn(async move {
+                if tokio::time::timeout(PEER_ROUND_LIMIT, glue.sync_with(peer))
+                    .await
+                    .is_err()
+                {
+                    debug!(%peer, "anti-entropy with this peer cut short: it continues next round");
+                }
+            });
         }
+        while syncs.join_next().await.is_some() {}
         self.confirm_own_head().await;
         self.repair_payloads(&peers).await;
     }
