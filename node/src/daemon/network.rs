@@ -33,7 +33,7 @@ use crate::service::Service;
 /// Seconds between anti-entropy rounds.
 pub const ANTI_ENTROPY_SECS: u64 = 5;
 
-/// Longest a round spends with one peer (a round with every peer runs them at once).
+/// Longest one catch-up with one peer runs (each peer's runs on its own).
 pub const PEER_ROUND_LIMIT: Duration = Duration::from_secs(60);
 
 /// Gossip messages validated at once. More waited on the ledger's lock each holding its block
@@ -58,8 +58,8 @@ pub struct Glue {
     pub(super) claims: Arc<Mutex<super::own_chain::Claims>>,
     /// Set while a confirmation of our own head runs: one at a time.
     pub(super) confirming: Arc<std::sync::atomic::AtomicBool>,
-    /// Set while an anti-entropy round runs: a slow peer must not make rounds pile up.
-    in_round: Arc<std::sync::atomic::AtomicBool>,
+    /// Set while the upkeep of a round (own head, payloads) runs: one at a time.
+    in_upkeep: Arc<std::sync::atomic::AtomicBool>,
     /// Per-peer byte budgets of sync answers (`serving`).
     pub(super) budgets: Arc<Mutex<super::serving::Budgets>>,
     /// (peer, chain) pairs a peer claimed and gave nothing valid of (`fetching`).
@@ -83,7 +83,7 @@ impl Glue {
             serving: Arc::default(),
             claims: Arc::default(),
             confirming: Arc::default(),
-            in_round: Arc::default(),
+            in_upkeep: Arc::default(),
             budgets: Arc::default(),
             unproductive: Arc::default(),
             fetches: Arc::default(),
@@ -229,20 +229,12 @@ impl Glue {
         }
     }
 
-    /// One anti-entropy round with every admitted peer (skipped while the previous one runs).
+    /// One anti-entropy round: a catch-up with every admitted peer, each on its own (one at a
+    /// time per peer, at most [`PEER_ROUND_LIMIT`]: a slow or lying peer delays its own part
+    /// only, and what is cut short continues next time), then the upkeep that involves every
+    /// peer (confirming our own head while writes are paused, repairing payloads), one at a
+    /// time.
     async fn anti_entropy(&self) {
-        if self
-            .in_round
-            .swap(true, std::sync::atomic::Ordering::SeqCst)
-        {
-            return;
-        }
-        self.anti_entropy_round().await;
-        self.in_round
-            .store(false, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    async fn anti_entropy_round(&self) {
         let peers = self.client.admitted_peers().await;
         if let Ok(peers) = &peers {
             self.metrics
@@ -253,12 +245,9 @@ impl Glue {
             return;
         };
         let peers: Vec<PeerId> = peers.into_iter().map(|(peer, _)| peer).collect();
-        // Every peer at once, each for at most PEER_ROUND_LIMIT: a slow or lying peer delays
-        // its own part of the round, not the others' (what is cut short continues next round).
-        let mut syncs = tokio::task::JoinSet::new();
         for peer in peers.iter().copied() {
             let glue = self.clone();
-            syncs.spawn(async move {
+            tokio::spawn(async move {
                 if tokio::time::timeout(PEER_ROUND_LIMIT, glue.sync_with(peer))
                     .await
                     .is_err()
@@ -267,9 +256,16 @@ impl Glue {
                 }
             });
         }
-        while syncs.join_next().await.is_some() {}
+        if self
+            .in_upkeep
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            return;
+        }
         self.confirm_own_head().await;
         self.repair_payloads(&peers).await;
+        self.in_upkeep
+            .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
