@@ -6,6 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export MEDCHAIN_REQUIRE_OPENSSL=1  # the identity tests must not skip the OpenSSL cross-check
 
+# The short reliability harnesses (node/tests/chaos_smoke.rs) drive release binaries: a debug
+# node verifies its store many times slower, and the harnesses verify every store after every
+# step.
+cargo build --release --locked -q -p medchain-node --bins
+export MEDCHAIN_CHAOS_BIN_DIR=${CARGO_TARGET_DIR:-$PWD/target}/release
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e

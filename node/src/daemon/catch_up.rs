@@ -242,19 +242,26 @@ impl Glue {
     }
 
     /// Fetches from `peer` the payloads of `chain` from height `from` that we do not hold.
+    /// One `peer` does not give is wanted from every peer from the next round on: the peer that
+    /// relayed a block may not hold its large payloads yet, and until some other node fetches
+    /// them the author's copy is the only one.
     pub(super) async fn fetch_missing_payloads(&self, peer: PeerId, chain: ChainId, from: u64) {
         let service = self.service.clone();
         let missing = blocking(move || missing_payloads(&service, chain, from))
             .await
             .unwrap_or_default();
+        let mut not_given = Vec::new();
         for hash in missing {
-            match self.fetch_payload(peer, hash).await {
-                Some(bytes) => {
-                    self.put_back(hash, bytes).await;
-                }
-                None => debug!(%peer, payload = %hash, "payload not available from peer"),
+            let stored = match self.fetch_payload(peer, hash).await {
+                Some(bytes) => self.put_back(hash, bytes).await,
+                None => false,
+            };
+            if !stored {
+                debug!(%peer, payload = %hash, "payload not available from peer: asking every peer next round");
+                not_given.push(hash);
             }
         }
+        self.service.wanted_payloads().add(not_given);
     }
 }
 

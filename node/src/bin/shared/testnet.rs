@@ -138,6 +138,24 @@ impl Testnet {
         })
     }
 
+    /// Gives up on any HTTP call after `limit` instead of 60 s (medchain-chaos: a node paused
+    /// with SIGSTOP or cut off by a partition must not stall the harness for a minute).
+    pub fn set_timeout(&mut self, limit: Duration) {
+        self.agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(limit))
+            .build()
+            .into();
+    }
+
+    /// The node called `name`.
+    pub fn node(&self, name: &str) -> Result<&Node> {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .with_context(|| format!("no node {name} in the testnet"))
+    }
+
     /// Fails unless the testnet has at least `providers` providers and `auditors` auditors.
     pub fn require(&self, providers: usize, auditors: usize) -> Result<()> {
         let count = |role: &str| self.nodes.iter().filter(|n| n.role == role).count();
