@@ -9,16 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-/// Where requests go: one provider's API.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// Node name (for messages).
-    pub name: String,
-    /// `http://127.0.0.1:PORT`.
-    pub api: String,
-    /// Its bearer token.
-    pub token: String,
-}
+pub use crate::testnet::Target;
 
 /// What each request carries.
 #[derive(Debug, Clone, Copy)]

@@ -23,20 +23,12 @@ fn say(text: impl AsRef<str>) {
     println!("bench: {}", text.as_ref());
 }
 
-fn target(node: &Node) -> Target {
-    Target {
-        name: node.name.clone(),
-        api: node.api.clone(),
-        token: node.token().to_owned(),
-    }
-}
-
 /// Runs every phase and gathers the result.
 pub fn run(args: &Args) -> Result<BenchResult> {
     let net = Testnet::load(&args.testnet, &args.script, &args.medchain)?;
     net.require(1, 1)?;
-    let providers: Vec<Target> = net.providers().map(target).collect();
-    let everyone: Vec<Target> = net.nodes.iter().map(target).collect();
+    let providers: Vec<Target> = net.providers().map(Target::of).collect();
+    let everyone: Vec<Target> = net.nodes.iter().map(Target::of).collect();
     let shape = Shape {
         record_bytes: args.record_bytes,
         batch: args.batch.clamp(1, load::MAX_BATCH as usize),

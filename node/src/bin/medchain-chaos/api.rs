@@ -36,11 +36,7 @@ pub fn scenario(ctx: &Ctx, stage: &mut Stage, outcome: &mut Outcome) -> Result<(
         .args
         .api_examples
         .unwrap_or(if ctx.quick { 5 } else { 50 });
-    let spec = Spec {
-        providers: 2,
-        auditors: 1,
-        verifier_interval: 0,
-    };
+    let spec = Spec::new(2, 1);
     let cluster = stage
         .cluster
         .insert(new_cluster(ctx, &outcome.dir, spec, None)?);

@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::netns::Namespaces;
 use crate::reaper;
-use crate::testnet::{Node, Testnet};
+use crate::testnet::{Node, Testnet, run_medchain};
 
 /// What to create.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +29,17 @@ pub struct Spec {
     pub auditors: usize,
     /// Seconds between scheduled integrity scans (0 = at start and on demand only).
     pub verifier_interval: u64,
+}
+
+impl Spec {
+    /// `providers` and `auditors`, scanning at start and on demand only.
+    pub fn new(providers: usize, auditors: usize) -> Self {
+        Self {
+            providers,
+            auditors,
+            verifier_interval: 0,
+        }
+    }
 }
 
 /// How long a node may take from its start command to an answering API (a start-up scan and,
@@ -70,21 +81,6 @@ fn free_port(taken: &mut Vec<u16>, seed: u64) -> Result<u16> {
     bail!("no free port found on 127.0.0.1")
 }
 
-fn run(medchain: &Path, args: &[&str]) -> Result<String> {
-    let output = Command::new(medchain)
-        .args(args)
-        .output()
-        .with_context(|| format!("cannot run {}", medchain.display()))?;
-    if !output.status.success() {
-        bail!(
-            "medchain {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
 /// The value after `label` on the line of `ca issue`'s output that starts with it.
 fn printed(output: &str, label: &str) -> Result<String> {
     output
@@ -111,7 +107,7 @@ impl Cluster {
         std::fs::create_dir_all(root.join("nodes"))?;
         let ca = root.join("ca");
         let text = |p: &Path| p.to_str().map(str::to_owned).context("a path is not UTF-8");
-        run(
+        run_medchain(
             medchain,
             &[
                 "ca",
@@ -135,7 +131,7 @@ impl Cluster {
         for (i, (name, role, org)) in names.iter().enumerate() {
             let dir = root.join("nodes").join(name);
             std::fs::create_dir_all(&dir)?;
-            let issued = run(
+            let issued = run_medchain(
                 medchain,
                 &[
                     "ca",
@@ -197,7 +193,7 @@ impl Cluster {
             for peer_addr in &bootstrap {
                 args.extend(["--bootstrap", peer_addr.as_str()]);
             }
-            run(medchain, &args)?;
+            run_medchain(medchain, &args)?;
             std::fs::write(dir.join("role"), format!("{role}\n"))?;
             std::fs::write(dir.join("api"), format!("{api}\n"))?;
             std::fs::write(dir.join("p2p"), format!("{p2p}/p2p/{peer}\n"))?;

@@ -37,16 +37,7 @@ pub struct Ack {
     pub block: String,
 }
 
-/// Where requests go.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// Node name.
-    pub name: String,
-    /// `http://ADDRESS:PORT`.
-    pub api: String,
-    /// Bearer token.
-    pub token: String,
-}
+pub use crate::testnet::Target;
 
 /// How the load behaves.
 #[derive(Debug, Clone, Copy)]

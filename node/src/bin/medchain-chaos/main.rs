@@ -128,15 +128,7 @@ impl Ctx {
 
     /// Every provider of `cluster`, as load targets.
     pub fn targets(&self, cluster: &Cluster) -> Vec<Target> {
-        cluster
-            .net
-            .providers()
-            .map(|n| Target {
-                name: n.name.clone(),
-                api: n.api.clone(),
-                token: n.token().to_owned(),
-            })
-            .collect()
+        cluster.net.providers().map(Target::of).collect()
     }
 }
 

@@ -29,11 +29,7 @@ pub fn scenario(ctx: &Ctx, stage: &mut Stage, outcome: &mut Outcome) -> Result<(
         );
     let goal = Duration::from_secs(if ctx.quick { 60 } else { 10 });
     let namespaces = Namespaces::create(5, ctx.seed).context("cannot create the namespaces")?;
-    let spec = Spec {
-        providers: 4,
-        auditors: 1,
-        verifier_interval: 0,
-    };
+    let spec = Spec::new(4, 1);
     let cluster = stage
         .cluster
         .insert(new_cluster(ctx, &outcome.dir, spec, Some(namespaces))?);

@@ -34,11 +34,7 @@ const VARIANTS: [&str; 4] = ["rebuild", "removed", "backup", "catch-up"];
 /// The harness up to the final checks (`outcome::run_harness` runs those).
 pub fn scenario(ctx: &Ctx, stage: &mut Stage, outcome: &mut Outcome) -> Result<()> {
     let cycles = ctx.args.cycles.unwrap_or(if ctx.quick { 2 } else { 8 });
-    let spec = Spec {
-        providers: 3,
-        auditors: 1,
-        verifier_interval: 0,
-    };
+    let spec = Spec::new(3, 1);
     let cluster = stage
         .cluster
         .insert(new_cluster(ctx, &outcome.dir, spec, None)?);

@@ -48,11 +48,7 @@ fn plan(i: usize, names: &[String]) -> Plan {
 /// The harness up to the final checks (`outcome::run_harness` runs those).
 pub fn scenario(ctx: &Ctx, stage: &mut Stage, outcome: &mut Outcome) -> Result<()> {
     let trials = ctx.args.trials.unwrap_or(if ctx.quick { 4 } else { 64 });
-    let spec = Spec {
-        providers: 3,
-        auditors: 1,
-        verifier_interval: 0,
-    };
+    let spec = Spec::new(3, 1);
     let cluster = stage
         .cluster
         .insert(new_cluster(ctx, &outcome.dir, spec, None)?);

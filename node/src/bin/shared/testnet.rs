@@ -245,18 +245,7 @@ impl Testnet {
 
     /// Runs `medchain ARGS` and returns its standard output; fails on a non-zero exit.
     pub fn medchain(&self, args: &[&str]) -> Result<String> {
-        let output = Command::new(&self.medchain)
-            .args(args)
-            .output()
-            .with_context(|| format!("cannot run {}", self.medchain.display()))?;
-        if !output.status.success() {
-            bail!(
-                "medchain {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        run_medchain(&self.medchain, args)
     }
 
     /// The heads every node holds, as sorted `chain height hash` lines.
@@ -328,4 +317,43 @@ pub fn log_lines(node: &Node, from: u64, needle: &str) -> Vec<Value> {
 /// The current length of `node`'s log (to read only what comes after).
 pub fn log_mark(node: &Node) -> u64 {
     std::fs::metadata(&node.log).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Runs the `medchain` binary at `path` with `args` and returns its standard output; fails on a
+/// non-zero exit, with its standard error.
+pub fn run_medchain(path: &Path, args: &[&str]) -> Result<String> {
+    let output = Command::new(path)
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run {}", path.display()))?;
+    if !output.status.success() {
+        bail!(
+            "medchain {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Where a load client sends requests: one provider's API, with its bearer token.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Node name (for messages).
+    pub name: String,
+    /// `http://ADDRESS:PORT`.
+    pub api: String,
+    /// Its bearer token.
+    pub token: String,
+}
+
+impl Target {
+    /// `node`'s API.
+    pub fn of(node: &Node) -> Self {
+        Self {
+            name: node.name.clone(),
+            api: node.api.clone(),
+            token: node.token().to_owned(),
+        }
+    }
 }
