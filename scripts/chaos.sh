@@ -27,17 +27,25 @@ cd "$(dirname "$0")/.."
 
 SCHEMATHESIS_VERSION=4.32.5
 quick=0
+keep=0
 only=""
 pass=()
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1; pass+=(--quick); shift ;;
     --only) only=$2; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    --keep) keep=1; pass+=(--keep); shift ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) pass+=("$1"); shift ;;
   esac
 done
 wants() { [ -z "$only" ] || [[ ",$only," == *",$1,"* ]]; }
+for name in ${only//,/ }; do
+  case $name in
+    kill|damage|restart|partition|api|fuzz) ;;
+    *) echo "chaos: no harness $name (kill, damage, restart, partition, api, fuzz)" >&2; exit 2 ;;
+  esac
+done
 started=$(date +%s)
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 results=testnet/run/chaos
@@ -57,7 +65,13 @@ clean_stale_namespaces() {
   local ns pid alive=" "
   for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep '^mcchaos-' || true); do
     pid=${ns#mcchaos-}; pid=${pid%%-*}
-    if kill -0 "$pid" 2>/dev/null; then alive+="$((pid % 100000)) "; else ip netns del "$ns" 2>/dev/null || true; fi
+    if kill -0 "$pid" 2>/dev/null; then
+      alive+="$((pid % 100000)) "
+    else
+      # Its nodes outlived it (the harness was killed outright): stop them, then the namespace.
+      ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+      ip netns del "$ns" 2>/dev/null || true
+    fi
   done
   for link in $(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | grep -E '^mcc[0-9]+b$' || true); do
     pid=${link#mcc}; pid=${pid%b}
@@ -134,7 +148,7 @@ fi
 elapsed=$(( $(date +%s) - started ))
 if [ $status -eq 0 ]; then
   echo "chaos.sh: every harness passed${fuzz_line} in $((elapsed / 60)) min $((elapsed % 60)) s; outcomes in $results/latest.json"
-  rm -rf "$work"
+  [ $keep = 1 ] || rm -rf "$work"
 else
   echo "chaos.sh: FAILED${fuzz_line} after $((elapsed / 60)) min $((elapsed % 60)) s; outcomes in $results/latest.json, nodes' data and logs in $work"
 fi

@@ -9,8 +9,13 @@ export MEDCHAIN_REQUIRE_OPENSSL=1  # the identity tests must not skip the OpenSS
 # The short reliability harnesses (node/tests/chaos_smoke.rs) drive release binaries: a debug
 # node verifies its store many times slower, and the harnesses verify every store after every
 # step.
-cargo build --release --locked -q -p medchain-node --bins
-export MEDCHAIN_CHAOS_BIN_DIR=${CARGO_TARGET_DIR:-$PWD/target}/release
+if ! cargo build --release --locked -q -p medchain-node --bins; then
+  echo "summary: 0 passed, 1 failed (the release build failed)"
+  exit 1
+fi
+target_dir=${CARGO_TARGET_DIR:-target}
+case $target_dir in /*) ;; *) target_dir=$PWD/$target_dir ;; esac
+export MEDCHAIN_CHAOS_BIN_DIR=$target_dir/release
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

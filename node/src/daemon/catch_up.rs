@@ -250,18 +250,27 @@ impl Glue {
         let missing = blocking(move || missing_payloads(&service, chain, from))
             .await
             .unwrap_or_default();
+        let wanted = self.service.wanted_payloads();
         let mut not_given = Vec::new();
         for hash in missing {
             let stored = match self.fetch_payload(peer, hash).await {
                 Some(bytes) => self.put_back(hash, bytes).await,
                 None => false,
             };
-            if !stored {
+            if stored {
+                wanted.fetched(&hash);
+            } else {
                 debug!(%peer, payload = %hash, "payload not available from peer: asking every peer next round");
                 not_given.push(hash);
             }
         }
-        self.service.wanted_payloads().add(not_given);
+        let left_out = wanted.add_not_relayed(not_given);
+        if left_out > 0 {
+            debug!(
+                count = left_out,
+                "payloads not relayed left for the next scan: too many wanted already"
+            );
+        }
     }
 }
 

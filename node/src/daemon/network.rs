@@ -58,8 +58,8 @@ pub struct Glue {
     pub(super) claims: Arc<Mutex<super::own_chain::Claims>>,
     /// Set while a confirmation of our own head runs: one at a time.
     pub(super) confirming: Arc<std::sync::atomic::AtomicBool>,
-    /// Set while the upkeep of a round (own head, payloads) runs: one at a time.
-    in_upkeep: Arc<std::sync::atomic::AtomicBool>,
+    /// Set while a round's payload repair runs: one at a time.
+    in_payload_repair: Arc<std::sync::atomic::AtomicBool>,
     /// Per-peer byte budgets of sync answers (`serving`).
     pub(super) budgets: Arc<Mutex<super::serving::Budgets>>,
     /// (peer, chain) pairs a peer claimed and gave nothing valid of (`fetching`).
@@ -83,7 +83,7 @@ impl Glue {
             serving: Arc::default(),
             claims: Arc::default(),
             confirming: Arc::default(),
-            in_upkeep: Arc::default(),
+            in_payload_repair: Arc::default(),
             budgets: Arc::default(),
             unproductive: Arc::default(),
             fetches: Arc::default(),
@@ -144,6 +144,8 @@ impl Glue {
             Event::SyncRequest(request) => self.on_sync_request(request),
             Event::PeerAdmitted { peer, role, org } => {
                 info!(%peer, role = role.as_str(), %org, "peer admitted");
+                // It may hold payloads asked for in vain while it was away (their author, back).
+                self.service.wanted_payloads().all_due_now();
                 tokio::spawn(async move {
                     glue.sync_with(peer).await;
                     glue.confirm_own_head().await;
@@ -232,8 +234,8 @@ impl Glue {
     /// One anti-entropy round: a catch-up with every admitted peer, each on its own (one at a
     /// time per peer, at most [`PEER_ROUND_LIMIT`]: a slow or lying peer delays its own part
     /// only, and what is cut short continues next time), then the upkeep that involves every
-    /// peer (confirming our own head while writes are paused, repairing payloads), one at a
-    /// time.
+    /// peer: confirming our own head while writes are paused, then repairing payloads (at most
+    /// [`PEER_ROUND_LIMIT`]), each one at a time.
     async fn anti_entropy(&self) {
         let peers = self.client.admitted_peers().await;
         if let Ok(peers) = &peers {
@@ -256,15 +258,22 @@ impl Glue {
                 }
             });
         }
+        // Each one at a time; the confirmation first and apart, so that a payload repair held up
+        // by a peer that does not answer (stopped, cut off) never delays lifting a pause.
+        self.confirm_own_head().await;
         if self
-            .in_upkeep
+            .in_payload_repair
             .swap(true, std::sync::atomic::Ordering::SeqCst)
         {
             return;
         }
-        self.confirm_own_head().await;
-        self.repair_payloads(&peers).await;
-        self.in_upkeep
+        if tokio::time::timeout(PEER_ROUND_LIMIT, self.repair_payloads(&peers))
+            .await
+            .is_err()
+        {
+            debug!("payload repair cut short: it continues next round");
+        }
+        self.in_payload_repair
             .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }

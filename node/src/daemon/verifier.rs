@@ -43,13 +43,19 @@ pub fn check_and_quarantine(service: &Service, metrics: &Metrics) -> Option<Repo
             "damaged payloads found: fetching them by hash from peers (their blocks are sound)"
         );
     }
-    service.wanted_payloads().add(
+    let left_out = service.wanted_payloads().add(
         report
             .damaged_payloads
             .iter()
             .chain(&report.missing_payloads)
             .copied(),
     );
+    if left_out > 0 {
+        warn!(
+            count = left_out,
+            "more damaged or missing payloads than are fetched at once: the next scan names the rest"
+        );
+    }
     if report.violations.is_empty() {
         info!(
             chains = report.chains,

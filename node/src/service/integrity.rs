@@ -129,18 +129,58 @@ struct Attempts {
 }
 
 impl WantedPayloads {
-    /// Adds payloads to fetch (those already wanted keep their backoff).
-    pub fn add(&self, hashes: impl IntoIterator<Item = medchain_protocol::PayloadHash>) {
+    /// Adds payloads a scan or a read found damaged or missing: due at once, those already
+    /// wanted too (their count of tries stays, so repair still ends). Answers how many did not
+    /// fit under [`MAX_WANTED_PAYLOADS`] (the next scan names them again).
+    pub fn add(&self, hashes: impl IntoIterator<Item = medchain_protocol::PayloadHash>) -> usize {
+        self.insert(hashes, MAX_WANTED_PAYLOADS, true)
+    }
+
+    /// Adds payloads the peer that relayed their block did not give: those already wanted keep
+    /// their backoff, and they may fill only half of the set, so that they never crowd out what
+    /// a scan found. Answers how many did not fit (the next scan finds them).
+    pub fn add_not_relayed(
+        &self,
+        hashes: impl IntoIterator<Item = medchain_protocol::PayloadHash>,
+    ) -> usize {
+        self.insert(hashes, MAX_WANTED_PAYLOADS / 2, false)
+    }
+
+    fn insert(
+        &self,
+        hashes: impl IntoIterator<Item = medchain_protocol::PayloadHash>,
+        bound: usize,
+        due_now: bool,
+    ) -> usize {
         let now = std::time::Instant::now();
         let mut wanted = lock(&self.wanted);
+        let mut left_out = 0;
         for hash in hashes {
-            if wanted.len() >= MAX_WANTED_PAYLOADS {
-                break;
+            let full = wanted.len() >= bound;
+            match wanted.get_mut(&hash) {
+                Some(attempts) if due_now => attempts.next_at = now,
+                Some(_) => {}
+                None if full => left_out += 1,
+                None => {
+                    wanted.insert(
+                        hash,
+                        Attempts {
+                            tries: 0,
+                            next_at: now,
+                        },
+                    );
+                }
             }
-            wanted.entry(hash).or_insert(Attempts {
-                tries: 0,
-                next_at: now,
-            });
+        }
+        left_out
+    }
+
+    /// Every wanted payload is due at once (their counts of tries stay): a peer was just
+    /// admitted, perhaps the author that was down while the payload was asked for.
+    pub fn all_due_now(&self) {
+        let now = std::time::Instant::now();
+        for attempts in lock(&self.wanted).values_mut() {
+            attempts.next_at = attempts.next_at.min(now);
         }
     }
 
@@ -202,6 +242,41 @@ mod tests {
         }
         assert_eq!(wanted.len(), 0);
         wanted.add((0..MAX_WANTED_PAYLOADS as u32 + 10).map(|i| PayloadHash::of(&i.to_be_bytes())));
+        assert_eq!(wanted.len(), MAX_WANTED_PAYLOADS);
+    }
+
+    #[test]
+    fn a_scan_makes_a_backed_off_payload_due_at_once_a_relay_miss_does_not() {
+        let wanted = WantedPayloads::default();
+        let hash = PayloadHash::of(b"x");
+        let start = std::time::Instant::now();
+        assert_eq!(wanted.add_not_relayed([hash]), 0);
+        wanted.failed(&hash, start);
+        wanted.add_not_relayed([hash]);
+        assert!(wanted.due(std::time::Instant::now(), 10).is_empty());
+        wanted.add([hash]);
+        assert_eq!(wanted.due(std::time::Instant::now(), 10), vec![hash]);
+        wanted.failed(&hash, std::time::Instant::now());
+        assert!(wanted.due(std::time::Instant::now(), 10).is_empty());
+        // A peer admitted (the author back, perhaps): due at once.
+        wanted.all_due_now();
+        assert_eq!(wanted.due(std::time::Instant::now(), 10), vec![hash]);
+        // Its tries are kept: repair still ends.
+        for _ in 2..MAX_PAYLOAD_ATTEMPTS {
+            wanted.failed(&hash, start);
+        }
+        assert_eq!(wanted.len(), 0);
+    }
+
+    #[test]
+    fn relay_misses_fill_half_the_set_and_leave_room_for_a_scan() {
+        let wanted = WantedPayloads::default();
+        let hashes =
+            |from: u32, count: u32| (from..from + count).map(|i| PayloadHash::of(&i.to_be_bytes()));
+        let half = MAX_WANTED_PAYLOADS as u32 / 2;
+        assert_eq!(wanted.add_not_relayed(hashes(0, half + 5)), 5);
+        assert_eq!(wanted.len(), MAX_WANTED_PAYLOADS / 2);
+        assert_eq!(wanted.add(hashes(1_000_000, half)), 0);
         assert_eq!(wanted.len(), MAX_WANTED_PAYLOADS);
     }
 }

@@ -10,6 +10,20 @@ use serde_json::Value;
 
 use crate::cluster::Cluster;
 
+/// `name`'s verifier report (`POST /v1/verify`); an error unless it answered 200.
+pub fn verify(cluster: &Cluster, name: &str) -> anyhow::Result<Value> {
+    let node = cluster.node(name)?;
+    let answer = cluster.net.post_json(node, "/v1/verify", &Value::Null)?;
+    if answer.status != 200 {
+        anyhow::bail!(
+            "POST /v1/verify answered {} {}",
+            answer.status,
+            answer.text()
+        );
+    }
+    Ok(answer.json())
+}
+
 /// Runs the verifier on every running node; answers one line per store that is not clean.
 /// Payloads still being fetched by hash get up to 30 s to arrive; a violation fails at once.
 pub fn verify_all(cluster: &Cluster) -> Vec<String> {
@@ -17,18 +31,11 @@ pub fn verify_all(cluster: &Cluster) -> Vec<String> {
     for name in cluster.names().into_iter().filter(|n| cluster.running(n)) {
         let started = Instant::now();
         loop {
-            let report = cluster
-                .node(&name)
-                .and_then(|node| cluster.net.post_json(node, "/v1/verify", &Value::Null));
             // (worth asking again, what is wrong): a node busy or still fetching payloads gets
             // another chance; a violation does not.
-            let problem = match report {
-                Err(e) => Some((true, format!("{name}: POST /v1/verify: {e:#}"))),
-                Ok(a) if a.status != 200 => Some((
-                    a.status == 503,
-                    format!("{name}: POST /v1/verify answered {} {}", a.status, a.text()),
-                )),
-                Ok(a) => clean_report(&name, &a.json()),
+            let problem = match verify(cluster, &name) {
+                Err(e) => Some((true, format!("{name}: {e:#}"))),
+                Ok(report) => clean_report(&name, &report),
             };
             let Some((worth_retrying, text)) = problem else {
                 break;

@@ -114,9 +114,10 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// The write load most harnesses use. The short versions run in the test command with debug
-    /// binaries, several times slower: a lighter load there keeps the stores, and so every
-    /// rebuild, catch-up and verify of the checks, small enough to finish in minutes.
+    /// The write load most harnesses use. The short versions run in the test command (with
+    /// debug binaries when no release ones are named): a lighter load there keeps the stores,
+    /// and so every rebuild, catch-up and verify of the checks, small enough to finish in
+    /// minutes.
     pub fn load_shape(&self) -> Shape {
         Shape {
             clients: if self.quick { 3 } else { 6 },

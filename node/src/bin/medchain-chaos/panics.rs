@@ -23,7 +23,17 @@ pub fn scan(cluster: &Cluster) -> Panics {
         let Ok(node) = cluster.node(&name) else {
             continue;
         };
-        let text = std::fs::read_to_string(&node.log).unwrap_or_default();
+        // Lossy: a log with bytes that are not UTF-8 must still be searched, not read as empty.
+        let text = match std::fs::read(&node.log) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => {
+                found.counted.push(format!(
+                    "{name}: log {} unreadable: {e}",
+                    node.log.display()
+                ));
+                continue;
+            }
+        };
         let lines: Vec<&str> = text.lines().collect();
         let caught_opening = lines
             .iter()
@@ -31,7 +41,9 @@ pub fn scan(cluster: &Cluster) -> Panics {
             .count();
         let mut in_sled = 0;
         for (i, line) in lines.iter().enumerate() {
-            if !(line.starts_with("thread '") && line.contains("panicked at")) {
+            // std's "thread 'NAME' (ID) panicked at FILE:LINE:COL:", not only at the start of
+            // a line: other output may share it.
+            if !(line.contains("thread '") && line.contains(" panicked at ")) {
                 continue;
             }
             if line.contains("/sled-0.34") && in_sled < caught_opening {

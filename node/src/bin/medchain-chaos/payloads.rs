@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
 
 use crate::checks::heads;
 use crate::cluster::Cluster;
+use crate::health;
 use crate::load::Load;
 use crate::outcome::Outcome;
 
@@ -24,25 +24,31 @@ use crate::outcome::Outcome;
 /// round (every 5 s) asks every peer for what the relay of the block did not give.
 pub const PAYLOAD_GRACE: Duration = Duration::from_secs(10);
 
-/// Payloads each of `names` lacks (one verifier run each).
-fn missing(cluster: &Cluster, names: &[String]) -> BTreeMap<String, usize> {
+/// Payloads each of `names` lacks (one verifier run each). A node whose verifier cannot answer
+/// (busy, cut off) is asked again for up to 30 s, then the question fails: an unanswered
+/// question never counts as "nothing missing".
+fn missing(cluster: &Cluster, names: &[String]) -> Result<BTreeMap<String, usize>> {
     let mut lacking = BTreeMap::new();
     for name in names {
-        let Ok(node) = cluster.node(name) else {
-            continue;
-        };
-        if let Ok(answer) = cluster.net.post_json(node, "/v1/verify", &Value::Null)
-            && answer.status == 200
-        {
-            let count = answer.json()["missing_payloads"]
-                .as_array()
-                .map_or(0, Vec::len);
-            if count > 0 {
-                lacking.insert(name.clone(), count);
+        let started = Instant::now();
+        let report = loop {
+            match health::verify(cluster, name) {
+                Ok(report) => break report,
+                Err(e) if started.elapsed() > Duration::from_secs(30) => {
+                    return Err(e.context(format!("cannot ask {name} which payloads it lacks")));
+                }
+                Err(_) => std::thread::sleep(Duration::from_secs(1)),
             }
+        };
+        let count = report["missing_payloads"]
+            .as_array()
+            .context("a verifier report without missing_payloads")?
+            .len();
+        if count > 0 {
+            lacking.insert(name.clone(), count);
         }
     }
-    lacking
+    Ok(lacking)
 }
 
 /// After `grace`, every one of `names` must hold every payload its blocks reference; a lack is
@@ -56,10 +62,16 @@ pub fn check(
     when: &str,
 ) -> bool {
     std::thread::sleep(grace);
-    let lacking = missing(cluster, names);
-    if lacking.is_empty() {
-        return true;
-    }
+    let lacking = match missing(cluster, names) {
+        Ok(lacking) if lacking.is_empty() => return true,
+        Ok(lacking) => lacking,
+        Err(e) => {
+            outcome
+                .failures
+                .push(format!("payloads not checked {when}: {e:#}"));
+            return false;
+        }
+    };
     let total: usize = lacking.values().sum();
     let who: Vec<String> = lacking.iter().map(|(n, c)| format!("{n} {c}")).collect();
     outcome.failures.push(format!(
@@ -68,7 +80,9 @@ pub fn check(
         who.join(", ")
     ));
     let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(60) && !missing(cluster, names).is_empty() {
+    while started.elapsed() < Duration::from_secs(60)
+        && missing(cluster, names).map_or(true, |m| !m.is_empty())
+    {
         std::thread::sleep(Duration::from_secs(1));
     }
     false
@@ -118,7 +132,7 @@ pub fn wait_replicated(
     .context("a provider's acknowledged records did not replicate")?;
     let when = format!("{victim}'s blocks reached every node");
     check(cluster, &others, outcome, PAYLOAD_GRACE, &when);
-    if !missing(cluster, &others).is_empty() {
+    if !missing(cluster, &others)?.is_empty() {
         bail!("{victim}'s payloads did not reach every node within 60 s: its store is kept");
     }
     Ok(())

@@ -149,6 +149,7 @@ fn trial(
                 "trial {number}: {victim} did not come back after {}: {e:#}",
                 p.harm.label()
             ));
+            let _ = cluster.kill(victim);
             std::fs::remove_dir_all(&store).ok();
             cluster.start(victim)?
         }
