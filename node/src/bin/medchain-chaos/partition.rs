@@ -69,7 +69,19 @@ pub fn scenario(ctx: &Ctx, stage: &mut Stage, outcome: &mut Outcome) -> Result<(
         "split: {{hospital-1, hospital-2}} | {{hospital-3, hospital-4, auditor-1}} (blackhole routes both ways) for {} s, clients writing to all four providers",
         split.as_secs()
     ));
-    std::thread::sleep(split);
+    // The split is real when hospital-1's chain, still growing on its own side, stops growing
+    // on the other: its height across is read a moment in and again at the end.
+    let chain_1 = cluster
+        .chains
+        .get("hospital-1")
+        .context("no hospital-1")?
+        .clone();
+    let settle = Duration::from_secs(3).min(split / 2);
+    std::thread::sleep(settle);
+    let across_early = checks::heads(cluster, "hospital-3")?
+        .get(&chain_1)
+        .map(|h| h.0);
+    std::thread::sleep(split - settle);
     let acked_during: Vec<String> = load
         .acked_by()
         .iter()
@@ -80,21 +92,16 @@ pub fn scenario(ctx: &Ctx, stage: &mut Stage, outcome: &mut Outcome) -> Result<(
             )
         })
         .collect();
-    // The split was real: the other side did not see hospital-1's newest blocks.
-    let chain_1 = cluster
-        .chains
-        .get("hospital-1")
-        .context("no hospital-1")?
-        .clone();
     let on_own = checks::heads(cluster, "hospital-1")?
         .get(&chain_1)
         .map(|h| h.0);
     let across = checks::heads(cluster, "hospital-3")?
         .get(&chain_1)
         .map(|h| h.0);
-    if on_own <= across {
+    if on_own <= across || across != across_early {
         bail!(
-            "the partition did not separate the sides: hospital-1's chain at {on_own:?} on hospital-1 and {across:?} on hospital-3"
+            "the partition did not separate the sides: hospital-1's chain at {on_own:?} on hospital-1, on hospital-3 at {across_early:?} {} s into the split and {across:?} at its end",
+            settle.as_secs()
         );
     }
     outcome.step(format!(
