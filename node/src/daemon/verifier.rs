@@ -18,7 +18,7 @@ use tracing::{error, info, warn};
 
 use super::startup::now_ms;
 use crate::metrics::{KindLabels, Metrics};
-use crate::service::{Service, ServiceError, Verdict};
+use crate::service::{MAX_REPAIRS_IN_PLACE, Service, ServiceError, Verdict};
 
 /// How soon a scan that could not complete is tried again.
 pub const RETRY_UNVERIFIED: Duration = Duration::from_secs(30);
@@ -75,6 +75,15 @@ pub fn check_and_quarantine(service: &Service, metrics: &Metrics) -> Option<Repo
                 kind: v.kind.as_str().to_owned(),
             })
             .inc();
+        let found = service.integrity().damage_found_at(v.chain, v.height);
+        if found >= MAX_REPAIRS_IN_PLACE {
+            error!(chain = %v.chain, height = v.height, times = found, "damage found again where it was repaired in place: the store cannot hold a repair; it is moved aside and rebuilt from peers");
+            service.integrity().request_rebuild(format!(
+                "damage at chain {} height {} found {found} times: repairs in place did not hold",
+                v.chain, v.height
+            ));
+            return None;
+        }
         match service.with_ledger(|ledger| ledger.quarantine(v, now_ms())) {
             Ok(repair) => {
                 metrics.quarantines.inc();

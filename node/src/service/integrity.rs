@@ -8,6 +8,7 @@
 
 use std::sync::Mutex;
 
+use medchain_protocol::ChainId;
 use tokio::sync::Notify;
 
 use super::error::ServiceError;
@@ -23,6 +24,13 @@ pub enum Verdict {
     Unverified(String),
 }
 
+/// The scan that finds damage at one (chain, height) for this many times moves the store aside:
+/// the repairs before it did not hold (sled's own pages under an index damaged, so what is
+/// written back there is lost again), and repairing in place would loop.
+pub const MAX_REPAIRS_IN_PLACE: u32 = 3;
+/// Most (chain, height) pairs whose repairs are counted; the oldest is forgotten beyond it.
+const MAX_COUNTED_REPAIRS: usize = 1024;
+
 /// The store's integrity state and the daemon's wake-ups.
 #[derive(Debug)]
 pub struct Integrity {
@@ -30,6 +38,8 @@ pub struct Integrity {
     rebuild: Mutex<Option<String>>,
     scan_wanted: Notify,
     rebuild_wanted: Notify,
+    /// How many times damage was found at each (chain, first height) since the start.
+    repairs: Mutex<std::collections::BTreeMap<(ChainId, u64), u32>>,
 }
 
 impl Default for Integrity {
@@ -39,11 +49,24 @@ impl Default for Integrity {
             rebuild: Mutex::new(None),
             scan_wanted: Notify::new(),
             rebuild_wanted: Notify::new(),
+            repairs: Mutex::default(),
         }
     }
 }
 
 impl Integrity {
+    /// Counts damage found at `chain` from `height` (about to be quarantined and repaired in
+    /// place); answers how many times it has been found there, this time included.
+    pub fn damage_found_at(&self, chain: ChainId, height: u64) -> u32 {
+        let mut repairs = lock(&self.repairs);
+        if !repairs.contains_key(&(chain, height)) && repairs.len() >= MAX_COUNTED_REPAIRS {
+            repairs.pop_first();
+        }
+        let count = repairs.entry((chain, height)).or_insert(0);
+        *count += 1;
+        *count
+    }
+
     /// The verdict now.
     pub fn verdict(&self) -> Verdict {
         lock(&self.verdict).clone()
@@ -243,6 +266,20 @@ mod tests {
         assert_eq!(wanted.len(), 0);
         wanted.add((0..MAX_WANTED_PAYLOADS as u32 + 10).map(|i| PayloadHash::of(&i.to_be_bytes())));
         assert_eq!(wanted.len(), MAX_WANTED_PAYLOADS);
+    }
+
+    #[test]
+    fn damage_found_again_at_one_height_is_counted_and_the_count_is_bounded() {
+        let integrity = Integrity::default();
+        let chain = ChainId([7; 32]);
+        assert_eq!(integrity.damage_found_at(chain, 5), 1);
+        assert_eq!(integrity.damage_found_at(chain, 6), 1);
+        assert_eq!(integrity.damage_found_at(chain, 5), 2);
+        assert_eq!(integrity.damage_found_at(chain, 5), MAX_REPAIRS_IN_PLACE);
+        for height in 100..100 + MAX_COUNTED_REPAIRS as u64 {
+            integrity.damage_found_at(chain, height);
+        }
+        assert_eq!(lock(&integrity.repairs).len(), MAX_COUNTED_REPAIRS);
     }
 
     #[test]

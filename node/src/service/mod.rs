@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 pub use audit::{AuditLog, AuditTrail};
 pub use batch::Limits as BatchLimits;
 pub use error::ServiceError;
-pub use integrity::{Integrity, Verdict, WantedPayloads};
+pub use integrity::{Integrity, MAX_REPAIRS_IN_PLACE, Verdict, WantedPayloads};
 pub use request::NewRecord;
 pub use view::{AccessPage, AccessView, ChainView, PatientRecord, RecordView, RecordWritten};
 

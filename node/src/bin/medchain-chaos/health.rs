@@ -24,15 +24,20 @@ pub fn verify(cluster: &Cluster, name: &str) -> anyhow::Result<Value> {
     Ok(answer.json())
 }
 
-/// Runs the verifier on every running node; answers one line per store that is not clean.
-/// Payloads still being fetched by hash get up to 30 s to arrive; a violation fails at once.
+/// How long a store may take to verify clean: a scan that finds damage quarantines it and has
+/// it fetched again (or, when repairs in place do not hold, the store moved aside and rebuilt),
+/// and payloads still being fetched by hash arrive.
+const CLEAN_LIMIT: Duration = Duration::from_secs(90);
+
+/// Runs the verifier on every running node (again, while it repairs what a run found, for up to
+/// [`CLEAN_LIMIT`]); answers one line per store that is not clean by then.
 pub fn verify_all(cluster: &Cluster) -> Vec<String> {
     let mut unclean = Vec::new();
     for name in cluster.names().into_iter().filter(|n| cluster.running(n)) {
         let started = Instant::now();
         loop {
-            // (worth asking again, what is wrong): a node busy or still fetching payloads gets
-            // another chance; a violation does not.
+            // (worth asking again, what is wrong): a node busy, repairing what its scan found
+            // or still fetching payloads gets another chance; a malformed report does not.
             let problem = match verify(cluster, &name) {
                 Err(e) => Some((true, format!("{name}: {e:#}"))),
                 Ok(report) => clean_report(&name, &report),
@@ -40,7 +45,7 @@ pub fn verify_all(cluster: &Cluster) -> Vec<String> {
             let Some((worth_retrying, text)) = problem else {
                 break;
             };
-            if !worth_retrying || started.elapsed() > Duration::from_secs(30) {
+            if !worth_retrying || started.elapsed() > CLEAN_LIMIT {
                 unclean.push(text);
                 break;
             }
@@ -53,6 +58,13 @@ pub fn verify_all(cluster: &Cluster) -> Vec<String> {
 /// `None` when a verifier report is clean; else (worth retrying, what is wrong).
 fn clean_report(name: &str, report: &Value) -> Option<(bool, String)> {
     let list = |key: &str| report[key].as_array().map_or(0, Vec::len);
+    let keys = ["violations", "missing_payloads", "damaged_payloads"];
+    if keys.iter().any(|k| !report[*k].is_array()) {
+        return Some((
+            false,
+            format!("{name}: a verifier report without {keys:?}: {report}"),
+        ));
+    }
     if list("violations") > 0 {
         let first: Vec<String> = report["violations"]
             .as_array()
@@ -62,7 +74,7 @@ fn clean_report(name: &str, report: &Value) -> Option<(bool, String)> {
             .map(Value::to_string)
             .collect();
         return Some((
-            false,
+            true,
             format!(
                 "{name}: the verifier found {} violations: {}",
                 list("violations"),
