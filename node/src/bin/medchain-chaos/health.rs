@@ -13,7 +13,10 @@ use crate::cluster::Cluster;
 /// `name`'s verifier report (`POST /v1/verify`); an error unless it answered 200.
 pub fn verify(cluster: &Cluster, name: &str) -> anyhow::Result<Value> {
     let node = cluster.node(name)?;
-    let answer = cluster.net.post_json(node, "/v1/verify", &Value::Null)?;
+    // A scan of a large store under load takes longer than other calls may.
+    let answer = cluster
+        .net
+        .post_json_within(node, "/v1/verify", &Value::Null, VERIFY_LIMIT)?;
     if answer.status != 200 {
         anyhow::bail!(
             "POST /v1/verify answered {} {}",
@@ -23,6 +26,10 @@ pub fn verify(cluster: &Cluster, name: &str) -> anyhow::Result<Value> {
     }
     Ok(answer.json())
 }
+
+/// How long one verifier run may take (a full scan; about 500,000 records took up to 18 s at
+/// start, and longer under the harness's write load).
+const VERIFY_LIMIT: Duration = Duration::from_secs(180);
 
 /// How long a store may take to verify clean: a scan that finds damage quarantines it and has
 /// it fetched again (or, when repairs in place do not hold, the store moved aside and rebuilt),

@@ -215,6 +215,26 @@ impl Testnet {
         answer(response, node)
     }
 
+    /// POST a JSON body, giving up after `limit` (for a call known to take long, such as a
+    /// verifier run over a large store).
+    pub fn post_json_within(
+        &self,
+        node: &Node,
+        path: &str,
+        body: &Value,
+        limit: Duration,
+    ) -> Result<Answer> {
+        let response = self
+            .agent
+            .post(format!("{}{path}", node.api))
+            .config()
+            .timeout_global(Some(limit))
+            .build()
+            .header("Authorization", &format!("Bearer {}", node.token))
+            .send_json(body);
+        answer(response, node)
+    }
+
     /// POST bytes (`application/octet-stream`).
     pub fn post_bytes(&self, node: &Node, path: &str, body: &[u8]) -> Result<Answer> {
         let response = self
