@@ -21,7 +21,8 @@
 # starts is stopped when it ends, also on failure or Ctrl-C. The nodes' data and logs go under
 # /tmp/medchain-chaos-<time>/ (MEDCHAIN_CHAOS_WORK moves it); a failed harness's are kept there.
 # The outcome of every harness: testnet/run/chaos/latest.json (and a copy named by time).
-# Full run: about an hour on 2 cores; --quick: about 10 minutes.
+# Full run: about an hour and a half on 2 cores (a failed harness's data, kept, can take tens of
+# gigabytes); --quick: about 10 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +36,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1; pass+=(--quick); shift ;;
     --only) only=$2; shift 2 ;;
     --keep) keep=1; pass+=(--keep); shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) pass+=("$1"); shift ;;
   esac
 done
