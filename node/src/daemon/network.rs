@@ -261,20 +261,33 @@ impl Glue {
         // Each one at a time; the confirmation first and apart, so that a payload repair held up
         // by a peer that does not answer (stopped, cut off) never delays lifting a pause.
         self.confirm_own_head().await;
-        if self
-            .in_payload_repair
-            .swap(true, std::sync::atomic::Ordering::SeqCst)
-        {
+        let Some(_repairing) = OneAtATime::begin(&self.in_payload_repair) else {
             return;
-        }
+        };
         if tokio::time::timeout(PEER_ROUND_LIMIT, self.repair_payloads(&peers))
             .await
             .is_err()
         {
             debug!("payload repair cut short: it continues next round");
         }
-        self.in_payload_repair
-            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A flag set while one task runs, cleared however the task ends (finished, cut short, or
+/// unwound by a panic), so the work it guards never stops for good.
+struct OneAtATime<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl<'a> OneAtATime<'a> {
+    /// `None` when another task holds the flag (`then`, not `then_some`: a guard built eagerly
+    /// and dropped would clear the other task's flag).
+    fn begin(flag: &'a std::sync::atomic::AtomicBool) -> Option<Self> {
+        (!flag.swap(true, std::sync::atomic::Ordering::SeqCst)).then(|| Self(flag))
+    }
+}
+
+impl Drop for OneAtATime<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -329,4 +342,23 @@ pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Option<T> {
     tokio::task::spawn_blocking(work).await.ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OneAtATime;
+
+    #[test]
+    fn a_second_task_is_refused_without_clearing_the_first_ones_flag() {
+        let flag = std::sync::atomic::AtomicBool::new(false);
+        let first = OneAtATime::begin(&flag);
+        assert!(first.is_some());
+        assert!(OneAtATime::begin(&flag).is_none());
+        assert!(
+            OneAtATime::begin(&flag).is_none(),
+            "the refusal cleared the flag"
+        );
+        drop(first);
+        assert!(OneAtATime::begin(&flag).is_some());
+    }
 }

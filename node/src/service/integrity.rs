@@ -28,8 +28,11 @@ pub enum Verdict {
 /// the repairs before it did not hold (sled's own pages under an index damaged, so what is
 /// written back there is lost again), and repairing in place would loop.
 pub const MAX_REPAIRS_IN_PLACE: u32 = 3;
-/// Most (chain, height) pairs whose repairs are counted; the oldest is forgotten beyond it.
+/// Most (chain, height) pairs whose repairs are counted; the lowest-ordered is forgotten beyond.
 const MAX_COUNTED_REPAIRS: usize = 1024;
+/// Damage found again later than this after the first find at its height counts afresh: only
+/// repairs that keep failing, not damage that recurs over days, move the store aside.
+const REPAIR_WINDOW: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The store's integrity state and the daemon's wake-ups.
 #[derive(Debug)]
@@ -38,8 +41,9 @@ pub struct Integrity {
     rebuild: Mutex<Option<String>>,
     scan_wanted: Notify,
     rebuild_wanted: Notify,
-    /// How many times damage was found at each (chain, first height) since the start.
-    repairs: Mutex<std::collections::BTreeMap<(ChainId, u64), u32>>,
+    /// How many times damage was found at each (chain, first height), within an hour of the
+    /// first find there.
+    repairs: Mutex<std::collections::BTreeMap<(ChainId, u64), (u32, std::time::Instant)>>,
 }
 
 impl Default for Integrity {
@@ -56,13 +60,18 @@ impl Default for Integrity {
 
 impl Integrity {
     /// Counts damage found at `chain` from `height` (about to be quarantined and repaired in
-    /// place); answers how many times it has been found there, this time included.
+    /// place); answers how many times it has been found there within [`REPAIR_WINDOW`], this
+    /// time included.
     pub fn damage_found_at(&self, chain: ChainId, height: u64) -> u32 {
         let mut repairs = lock(&self.repairs);
         if !repairs.contains_key(&(chain, height)) && repairs.len() >= MAX_COUNTED_REPAIRS {
             repairs.pop_first();
         }
-        let count = repairs.entry((chain, height)).or_insert(0);
+        let now = std::time::Instant::now();
+        let (count, since) = repairs.entry((chain, height)).or_insert((0, now));
+        if now.duration_since(*since) > REPAIR_WINDOW {
+            (*count, *since) = (0, now);
+        }
         *count += 1;
         *count
     }
@@ -143,6 +152,7 @@ const LONGEST_RETRY: std::time::Duration = std::time::Duration::from_secs(600);
 #[derive(Debug, Default)]
 pub struct WantedPayloads {
     wanted: Mutex<std::collections::BTreeMap<medchain_protocol::PayloadHash, Attempts>>,
+    last_all_due: Mutex<Option<std::time::Instant>>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -157,6 +167,16 @@ impl WantedPayloads {
     /// fit under [`MAX_WANTED_PAYLOADS`] (the next scan names them again).
     pub fn add(&self, hashes: impl IntoIterator<Item = medchain_protocol::PayloadHash>) -> usize {
         self.insert(hashes, MAX_WANTED_PAYLOADS, true)
+    }
+
+    /// Adds a payload a read found damaged: those already wanted keep their backoff (a client
+    /// reading it again and again must not make every peer be asked again and again). Answers
+    /// how many did not fit.
+    pub fn add_read_damage(
+        &self,
+        hashes: impl IntoIterator<Item = medchain_protocol::PayloadHash>,
+    ) -> usize {
+        self.insert(hashes, MAX_WANTED_PAYLOADS, false)
     }
 
     /// Adds payloads the peer that relayed their block did not give: those already wanted keep
@@ -200,8 +220,17 @@ impl WantedPayloads {
 
     /// Every wanted payload is due at once (their counts of tries stay): a peer was just
     /// admitted, perhaps the author that was down while the payload was asked for.
+    /// At most once per [`FIRST_RETRY`]: a peer that keeps reconnecting cannot make every peer
+    /// be asked every round.
     pub fn all_due_now(&self) {
         let now = std::time::Instant::now();
+        {
+            let mut last = lock(&self.last_all_due);
+            if last.is_some_and(|at| now.duration_since(at) < FIRST_RETRY) {
+                return;
+            }
+            *last = Some(now);
+        }
         for attempts in lock(&self.wanted).values_mut() {
             attempts.next_at = attempts.next_at.min(now);
         }

@@ -29,7 +29,7 @@ impl Service {
                 ..
             })) => {
                 tracing::error!(payload = %key, "a read met a damaged payload: fetching it from peers");
-                self.wanted_payloads.add([*key]);
+                self.wanted_payloads.add_read_damage([*key]);
                 self.request_repair();
             }
             ServiceError::Store(e) if e.is_corruption() => {
