@@ -199,25 +199,14 @@ impl Node {
 
     /// One HTTP/1.1 request on loopback with the token and an actor header.
     pub fn http(&self, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, String) {
-        let mut stream = TcpStream::connect(&self.api).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let body = body.unwrap_or("");
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nX-Medchain-Actor: nurse-7\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.api,
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let status = response[9..12].parse().unwrap();
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        http_to(
+            &self.api,
+            Duration::from_secs(10),
+            method,
+            path,
+            token,
+            body,
+        )
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit status.
@@ -280,4 +269,32 @@ impl Node {
         let (status, text) = self.http("POST", "/v1/admin/writes/resume", token, Some(body));
         assert_eq!(status, 200, "{text}");
     }
+}
+
+/// One HTTP/1.1 request to `api` on loopback with the token and an actor header, waiting at
+/// most `limit` for the answer (usable from any thread, without the node itself).
+pub fn http_to(
+    api: &str,
+    limit: Duration,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&str>,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(api).unwrap();
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {api}\r\nAuthorization: Bearer {token}\r\nX-Medchain-Actor: nurse-7\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }
