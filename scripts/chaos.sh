@@ -10,6 +10,8 @@
 #   restart    a provider killed again during its rebuild and its catch-up, writes arriving
 #   partition  5 nodes in network namespaces split 2/3 for 60 s under load, healed (goal: converged
 #              within 10 s); SIGSTOP/SIGCONT under load. Needs root and iproute2 (installed if missing)
+#              (restart and partition write 400 records/s in all; --load-rate N changes it, 0 writes
+#              as fast as the nodes answer, as kill does)
 #   api        the HTTP API fuzzed from its OpenAPI document with schemathesis (pinned, installed in
 #              a venv under scratch/)
 #   fuzz       scripts/fuzz.sh: coverage-guided fuzzing of every decoder, 1,000,000 inputs per target

@@ -29,12 +29,10 @@ pub fn scenario(ctx: &Ctx, stage: &mut Stage, outcome: &mut Outcome) -> Result<(
         .cluster
         .insert(new_cluster(ctx, &outcome.dir, spec, None)?);
     outcome.step(format!(
-        "{} providers + {} auditor on loopback; {} clients writing to every provider (records and batches of up to {}; 1 in {} records 300 KiB)",
+        "{} providers + {} auditor on loopback; writing to every provider: {}",
         spec.providers,
         spec.auditors,
-        ctx.load_shape().clients,
-        ctx.load_shape().max_batch,
-        ctx.load_shape().large_every
+        ctx.load_shape().describe()
     ));
     let load = stage.load.insert(Load::start(
         ctx.targets(cluster),

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -50,6 +50,30 @@ pub struct Shape {
     pub pause: Duration,
     /// One record in this many carries a 300 KiB payload (0 = never).
     pub large_every: u64,
+    /// Records per second, all clients together (`None`: as fast as the nodes answer). A paced
+    /// client that falls behind (a node down or paused) does not make up the lost time later
+    /// in a burst: it owes at most a second.
+    pub rate: Option<u32>,
+}
+
+impl Shape {
+    /// The shape in words, for a harness's report.
+    pub fn describe(&self) -> String {
+        let pace = self
+            .rate
+            .map_or("as fast as the nodes answer".to_owned(), |rate| {
+                format!("paced at {rate} records/s in all")
+            });
+        let large = if self.large_every == 0 {
+            String::new()
+        } else {
+            format!("; 1 in {} records 300 KiB", self.large_every)
+        };
+        format!(
+            "{} clients, records and batches of up to {}, {pace}{large}",
+            self.clients, self.max_batch
+        )
+    }
 }
 
 /// What the load saw, apart from the acknowledgements.
@@ -234,25 +258,42 @@ fn client_loop(shared: &Shared, client: usize) {
         .build()
         .into();
     let mut turn = client;
+    // Each client sends its share of the rate: one record every `per_record`.
+    let per_record =
+        shared.shape.rate.filter(|r| *r > 0).map(|rate| {
+            Duration::from_secs_f64(shared.shape.clients.max(1) as f64 / f64::from(rate))
+        });
+    let mut next = Instant::now();
     while !shared.stop.load(Ordering::SeqCst) {
         turn = turn.wrapping_add(1);
         let slot = turn % shared.targets.len().max(1);
         // Counted in flight before the enabled check, so `disable` never misses a request.
         shared.in_flight[slot].fetch_add(1, Ordering::SeqCst);
         let enabled = shared.enabled[slot].load(Ordering::SeqCst);
-        if enabled {
-            send(shared, &agent, slot);
-        }
-        shared.in_flight[slot].fetch_sub(1, Ordering::SeqCst);
-        std::thread::sleep(if enabled {
-            shared.shape.pause
+        let sent = if enabled {
+            send(shared, &agent, slot)
         } else {
-            Duration::from_millis(20)
-        });
+            0
+        };
+        shared.in_flight[slot].fetch_sub(1, Ordering::SeqCst);
+        if !enabled {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        std::thread::sleep(shared.shape.pause);
+        if let Some(per_record) = per_record {
+            let now = Instant::now();
+            next = (next + per_record * u32::try_from(sent).unwrap_or(u32::MAX))
+                .max(now.checked_sub(Duration::from_secs(1)).unwrap_or(now));
+            if next > now {
+                std::thread::sleep(next - now);
+            }
+        }
     }
 }
 
-fn send(shared: &Shared, agent: &ureq::Agent, slot: usize) {
+/// Sends one request of 1 to `max_batch` records; answers how many records it carried.
+fn send(shared: &Shared, agent: &ureq::Agent, slot: usize) -> u64 {
     let target = &shared.targets[slot];
     let batch = 1 + shared.rng.below(shared.shape.max_batch.max(1) as u64);
     let first = shared.sequence.fetch_add(batch, Ordering::SeqCst);
@@ -268,10 +309,15 @@ fn send(shared: &Shared, agent: &ureq::Agent, slot: usize) {
         ("/v1/records/batch", json!({ "records": records }))
     };
     count(shared, |c| c.requests += 1);
+    answer(shared, target, agent, path, &body);
+    batch
+}
+
+fn answer(shared: &Shared, target: &Target, agent: &ureq::Agent, path: &str, body: &Value) {
     let response = agent
         .post(format!("{}{path}", target.api))
         .header("Authorization", &format!("Bearer {}", target.token))
-        .send_json(&body);
+        .send_json(body);
     let mut response = match response {
         Ok(r) => r,
         Err(_) => return count(shared, |c| c.unanswered += 1),

@@ -40,12 +40,13 @@ pub fn scenario(ctx: &Ctx, stage: &mut Stage, outcome: &mut Outcome) -> Result<(
         .map(|n| format!("{} {}", n.name, n.api))
         .collect();
     outcome.step(format!(
-        "5 nodes (4 providers, 1 auditor), each in its own network namespace on a bridge: {}",
-        apis.join(", ")
+        "5 nodes (4 providers, 1 auditor), each in its own network namespace on a bridge: {}; writing to every provider: {}",
+        apis.join(", "),
+        ctx.paced_shape().describe()
     ));
     let load = stage.load.insert(Load::start(
         ctx.targets(cluster),
-        ctx.load_shape(),
+        ctx.paced_shape(),
         ctx.seed,
     ));
     std::thread::sleep(Duration::from_secs(if ctx.quick { 3 } else { 8 }));

@@ -40,7 +40,7 @@ pub fn scenario(ctx: &Ctx, stage: &mut Stage, outcome: &mut Outcome) -> Result<(
         .insert(new_cluster(ctx, &outcome.dir, spec, None)?);
     let load = stage.load.insert(Load::start(
         ctx.targets(cluster),
-        ctx.load_shape(),
+        ctx.paced_shape(),
         ctx.seed,
     ));
     // Enough history that a rebuild takes a while to fetch.
@@ -56,10 +56,10 @@ pub fn scenario(ctx: &Ctx, stage: &mut Stage, outcome: &mut Outcome) -> Result<(
         load.enable(name);
     }
     outcome.step(format!(
-        "{} providers + {} auditor on loopback, {} clients writing to every provider; {} records before the first cycle, each provider's store backed up (stopped) at that point",
+        "{} providers + {} auditor on loopback, writing to every provider: {}; {} records before the first cycle, each provider's store backed up (stopped) at that point",
         spec.providers,
         spec.auditors,
-        ctx.load_shape().clients,
+        ctx.paced_shape().describe(),
         load.counts().acknowledged
     ));
     let limit = Duration::from_secs(if ctx.quick { 120 } else { 180 });

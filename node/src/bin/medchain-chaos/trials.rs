@@ -60,6 +60,7 @@ pub fn scenario(ctx: &Ctx, stage: &mut Stage, outcome: &mut Outcome) -> Result<(
         max_batch: 8,
         pause: Duration::from_millis(200),
         large_every: 100,
+        rate: None,
     };
     let load = stage
         .load
