@@ -207,7 +207,7 @@ impl Ledger {
                 height,
                 index: u32::try_from(index).unwrap_or(u32::MAX),
             };
-            let (entry, payload) = entry_at(draft, position);
+            let (entry, payload) = draft.at(position);
             entry
                 .check_structure(position)
                 .map_err(|error| AuthorError::Entry { index, error })?;
@@ -277,31 +277,36 @@ fn shift_index(error: AuthorError, offset: usize) -> AuthorError {
 }
 
 /// The entry for `draft` at `position`, and its payload bytes.
-fn entry_at(draft: EntryDraft, position: EntryRef) -> (Entry, Option<Vec<u8>>) {
-    let record = match draft.record {
-        Some(record) => record,
-        None => RecordId::derive(&position.chain, position.height, position.index),
-    };
-    let (payload_ref, bytes) = match draft.payload {
-        Some(p) => (
-            Some(PayloadRef {
-                hash: PayloadHash::of(&p.bytes),
-                len: p.bytes.len() as u64,
-                content_type: p.content_type,
-            }),
-            Some(p.bytes),
-        ),
-        None => (None, None),
-    };
-    let entry = Entry {
-        kind: draft.kind,
-        record,
-        patient: draft.patient,
-        actor: draft.actor,
-        payload: payload_ref,
-        parents: draft.parents,
-    };
-    (entry, bytes)
+impl EntryDraft {
+    /// The entry this draft becomes at `position` (its record ID derived from the position when
+    /// its kind creates a record), and the payload bytes its reference hashes. The entry rules
+    /// are checked apart (`Entry::check_structure`), as authoring does.
+    pub fn at(self, position: EntryRef) -> (Entry, Option<Vec<u8>>) {
+        let record = match self.record {
+            Some(record) => record,
+            None => RecordId::derive(&position.chain, position.height, position.index),
+        };
+        let (payload_ref, bytes) = match self.payload {
+            Some(p) => (
+                Some(PayloadRef {
+                    hash: PayloadHash::of(&p.bytes),
+                    len: p.bytes.len() as u64,
+                    content_type: p.content_type,
+                }),
+                Some(p.bytes),
+            ),
+            None => (None, None),
+        };
+        let entry = Entry {
+            kind: self.kind,
+            record,
+            patient: self.patient,
+            actor: self.actor,
+            payload: payload_ref,
+            parents: self.parents,
+        };
+        (entry, bytes)
+    }
 }
 
 /// Up to [`MAX_WITNESSES`] heads of other chains, sorted by chain (as the protocol requires).

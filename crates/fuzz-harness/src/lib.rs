@@ -11,17 +11,19 @@
 //! parsing helpers read, PEM written for any DER parses back to that DER, a sync frame that
 //! decodes is the length prefix and the message's own wire bytes.
 //!
-//! Layout: [`wire`] (blocks and wire messages), [`frames`] (the sync codec), [`pki`]
+//! Layout: [`api`] (the HTTP API's request bodies), [`wire`] (blocks and wire messages), [`frames`] (the sync codec), [`pki`]
 //! (certificates, revocation lists and the fixed test PKI), `checks` (the deeper checks that
 //! decoded objects go through, as the node would), [`seeds`] (valid objects to start fuzzing from;
 //! the `fuzz-seeds` binary writes them to `fuzz/corpus/`).
 
+pub mod api;
 mod checks;
 pub mod frames;
 pub mod pki;
 pub mod seeds;
 pub mod wire;
 
+pub use api::api_bodies;
 pub use frames::{sync_frame_request, sync_frame_response};
 pub use pki::{cert_der, cert_pem, crl_der, crl_pem};
 pub use wire::{block, block_message, evidence, hello, sync_request, sync_response};
@@ -44,6 +46,7 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("cert_pem", cert_pem),
     ("crl_der", crl_der),
     ("crl_pem", crl_pem),
+    ("api_bodies", api_bodies),
 ];
 
 /// The harness of the target called `name`.

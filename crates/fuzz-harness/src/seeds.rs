@@ -170,6 +170,9 @@ pub fn all(pki: &Pki) -> Result<Vec<Seed>, SeedError> {
         add("crl_der", name, der.clone());
         add("crl_pem", name, crl_to_pem(der).into_bytes());
     }
+    for (name, bytes) in crate::api::seeds() {
+        add("api_bodies", name, bytes);
+    }
     Ok(seeds)
 }
 

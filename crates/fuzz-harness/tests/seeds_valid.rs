@@ -163,3 +163,53 @@ fn certificate_and_crl_seeds_are_what_they_claim() {
         assert_eq!(pem_to_der_crl(pem).unwrap(), seed.bytes);
     }
 }
+
+#[test]
+fn api_body_seeds_reach_the_entry_rules() {
+    use medchain_protocol::{EntryRef, PseudonymKey};
+    use medchain_requests::{NewRecord, NewRecords, RequestError};
+    let key = PseudonymKey::from_bytes([1; 32]);
+    let position = EntryRef {
+        chain: ChainId([2; 32]),
+        height: 1,
+        index: 0,
+    };
+    let mut accepted = 0;
+    for seed in seeds_of("api_bodies") {
+        let (selector, json) = seed.bytes.split_first().unwrap();
+        match (*selector, seed.name.as_str()) {
+            (0, "record-access") => {
+                let request: NewRecord = serde_json::from_slice(json).unwrap();
+                assert_eq!(
+                    request.into_draft(&key).unwrap_err(),
+                    RequestError::AccessSubmitted
+                );
+            }
+            (0, _) => {
+                let request: NewRecord = serde_json::from_slice(json).unwrap();
+                let (entry, _) = request.into_draft(&key).unwrap().at(position);
+                entry.check_structure(position).unwrap();
+                accepted += 1;
+            }
+            (1, "batch-empty") => {
+                let batch: NewRecords = serde_json::from_slice(json).unwrap();
+                assert_eq!(batch.into_records().unwrap_err(), RequestError::BatchSize);
+            }
+            (1, _) => {
+                let batch: NewRecords = serde_json::from_slice(json).unwrap();
+                assert_eq!(batch.into_records().unwrap().len(), 2);
+            }
+            (2, _) => {
+                let query: medchain_requests::PatientQuery = serde_json::from_slice(json).unwrap();
+                query.pseudonym(&key).unwrap();
+            }
+            _ => {
+                let resume: medchain_requests::Resume = serde_json::from_slice(json).unwrap();
+                resume.check().unwrap();
+            }
+        }
+        // And the harness itself takes every seed without complaint.
+        target("api_bodies").unwrap()(&seed.bytes);
+    }
+    assert_eq!(accepted, 4, "the four record seeds");
+}

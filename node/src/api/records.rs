@@ -8,11 +8,11 @@ use axum::response::{IntoResponse, Response};
 use medchain_protocol::RecordId;
 use medchain_protocol::entry::is_printable_text;
 use medchain_protocol::limits::MAX_ACTOR_LEN;
+use medchain_requests::{NewRecord, NewRecords, PatientQuery};
 use serde::Deserialize;
 
 use super::error::{ApiError, ApiResult};
 use super::{AppState, blocking};
-use crate::service::NewRecord;
 
 /// The header naming who reads (for the audit trail).
 pub const ACTOR_HEADER: &str = "x-medchain-actor";
@@ -98,18 +98,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-/// Most records in one `POST /v1/records/batch`.
-pub const MAX_RECORDS_PER_BATCH: usize = 1024;
-
-/// A batch import: `POST /v1/records/batch`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewRecords {
-    /// The records, each as `POST /v1/records` takes it.
-    records: Vec<NewRecord>,
-}
-
-/// `POST /v1/records/batch`: writes up to [`MAX_RECORDS_PER_BATCH`] records (a legacy import, a
+/// `POST /v1/records/batch`: writes up to [`medchain_requests::MAX_RECORDS_PER_BATCH`] records (a legacy import, a
 /// ward's morning round) and answers once every block holding them is flushed. Each record is
 /// answered on its own, in order (`status` 201 with where it went, or its error): one bad record
 /// does not fail the others.
@@ -117,13 +106,11 @@ pub async fn create_batch(
     State(state): State<AppState>,
     body: Result<Json<NewRecords>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
-    let Json(NewRecords { records }) = body
+    let Json(batch) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
-    if records.is_empty() || records.len() > MAX_RECORDS_PER_BATCH {
-        return Err(ApiError::bad_request(format!(
-            "a batch holds 1 to {MAX_RECORDS_PER_BATCH} records"
-        )));
-    }
+    let records = batch
+        .into_records()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let answers = blocking(state, move |s| s.submit_many(records)).await?;
     let written = answers.iter().filter(|a| a.is_ok()).count();
     let results: Vec<serde_json::Value> = answers
@@ -194,15 +181,6 @@ pub async fn history(
     })
 }
 
-/// The body of `POST /v1/patients/records`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PatientQuery {
-    /// The patient's identifier (a medical record number): in the body, never in a URL, so it
-    /// reaches no access log, proxy log or browser history.
-    patient: String,
-}
-
 /// `POST /v1/patients/records` with `{"patient": ID}`: the patient's records. The identifier is
 /// pseudonymised at once and never stored or echoed; the read is audited.
 pub async fn of_patient(
@@ -211,9 +189,9 @@ pub async fn of_patient(
     body: Result<Json<PatientQuery>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
     let actor = actor(&headers)?;
-    let Json(PatientQuery { patient }) = body
+    let Json(query) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
-    let records = blocking(state, move |s| s.patient_records(&patient, &actor)).await?;
+    let records = blocking(state, move |s| s.patient_records(&query, &actor)).await?;
     Ok(Json(records).into_response())
 }
 

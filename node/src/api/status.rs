@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use medchain_requests::Resume;
 
 use super::error::{ApiError, ApiResult};
 use super::{AppState, blocking};
@@ -76,16 +77,6 @@ pub async fn status(State(state): State<AppState>) -> ApiResult<Response> {
     .into_response())
 }
 
-/// The body of `POST /v1/admin/writes/resume`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Resume {
-    /// Who lifts the pause (recorded).
-    actor: String,
-    /// Why (recorded).
-    reason: String,
-}
-
 /// `POST /v1/admin/writes/resume`: an operator lifts a pause of writes by hand (the only peer
 /// holding this node's chain is offline, say), recorded with who and why in the signing record
 /// and the log. 409 when it may not be lifted (part of the chain awaits repair, or it would
@@ -94,14 +85,12 @@ pub async fn resume_writes(
     State(state): State<AppState>,
     body: Result<Json<Resume>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
-    let Json(Resume { actor, reason }) = body
+    let Json(resume) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
-    let printable = |text: &str, max: usize| medchain_protocol::entry::is_printable_text(text, max);
-    if !printable(&actor, 128) || !printable(&reason, 1024) {
-        return Err(ApiError::bad_request(
-            "actor (1 to 128 bytes) and reason (1 to 1024 bytes) must be printable text",
-        ));
-    }
+    resume
+        .check()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let Resume { actor, reason } = resume;
     let (by, why) = (actor.clone(), reason.clone());
     let lifted = blocking(state, move |s| s.lift_pause(&by, &why)).await?;
     tracing::warn!(%actor, %reason, lifted = %lifted.kind, detail = %lifted.detail, "writes resumed by an operator");

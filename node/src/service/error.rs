@@ -62,6 +62,12 @@ impl From<AuthorError> for ServiceError {
     }
 }
 
+impl From<medchain_requests::RequestError> for ServiceError {
+    fn from(error: medchain_requests::RequestError) -> Self {
+        ServiceError::BadRequest(error.to_string())
+    }
+}
+
 impl From<HistoryError> for ServiceError {
     fn from(error: HistoryError) -> Self {
         match error {

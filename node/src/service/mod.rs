@@ -16,7 +16,6 @@ mod batch;
 mod error;
 mod integrity;
 mod reads;
-mod request;
 mod view;
 
 use std::sync::{Mutex, MutexGuard};
@@ -32,7 +31,7 @@ pub use audit::{AuditLog, AuditTrail};
 pub use batch::Limits as BatchLimits;
 pub use error::ServiceError;
 pub use integrity::{Integrity, MAX_REPAIRS_IN_PLACE, Verdict, WantedPayloads};
-pub use request::NewRecord;
+pub use medchain_requests::NewRecord;
 pub use view::{AccessPage, AccessView, ChainView, PatientRecord, RecordView, RecordWritten};
 
 /// Most blocks one listing returns.
@@ -220,7 +219,7 @@ impl Service {
                     drafts.push(draft);
                     answers.push(None);
                 }
-                Err(e) => answers.push(Some(Err(e))),
+                Err(e) => answers.push(Some(Err(e.into()))),
             }
         }
         let mut placed = self

@@ -10,6 +10,7 @@ use medchain_protocol::{
     Block, ChainId, EntryKind, EntryRef, EquivocationEvidence, PatientRef, RecordId,
 };
 
+use medchain_requests::PatientQuery;
 use medchain_store::{Corruption, StoreError};
 
 use super::{
@@ -90,12 +91,11 @@ impl Service {
     /// Every record of a patient (by identifier, pseudonymised here); the read is audited.
     pub fn patient_records(
         &self,
-        identifier: &str,
+        query: &PatientQuery,
         actor: &str,
     ) -> Result<Vec<PatientRecord>, ServiceError> {
         self.integrity.check()?;
-        let patient = PatientRef::pseudonymise(&self.pseudonyms, identifier)
-            .map_err(|e| ServiceError::BadRequest(format!("patient: {e}")))?;
+        let patient = query.pseudonym(&self.pseudonyms)?;
         let refs = self
             .reads
             .store()

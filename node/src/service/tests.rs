@@ -52,6 +52,12 @@ pub(crate) fn service_in(ca: &identity::IssuedCa, role: Role, audit: AuditTrail)
     )
 }
 
+fn patient(identifier: &str) -> medchain_requests::PatientQuery {
+    medchain_requests::PatientQuery {
+        patient: identifier.to_owned(),
+    }
+}
+
 fn new_record(body: serde_json::Value) -> NewRecord {
     serde_json::from_value(json!({
         "kind": "create",
@@ -101,10 +107,16 @@ fn write_read_amend_and_audit_on_chain() {
 
     let history = s.history(written.record, "auditor-1").unwrap();
     assert_eq!(history.records[0].accesses, 2);
-    let records = s.patient_records(" MRN-0042 ", "nurse-7").unwrap();
+    let records = s
+        .patient_records(&patient(" MRN-0042 "), "nurse-7")
+        .unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].entries.len(), 2);
-    assert!(s.patient_records("MRN-9999", "nurse-7").unwrap().is_empty());
+    assert!(
+        s.patient_records(&patient("MRN-9999"), "nurse-7")
+            .unwrap()
+            .is_empty()
+    );
     assert!(s.verify().unwrap().is_clean());
     assert_eq!(s.reports(5).unwrap().len(), 1);
     assert!(s.evidence_page(None, 10).unwrap().0.is_empty());
@@ -289,7 +301,7 @@ fn a_planted_patient_index_entry_does_not_show_another_patients_record() {
         &theirs.entry,
     )
     .unwrap();
-    let records = s.patient_records("MRN-0042", "nurse-7").unwrap();
+    let records = s.patient_records(&patient("MRN-0042"), "nurse-7").unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].record, ours.record);
     assert_eq!(records[0].entries, vec![ours.entry]);

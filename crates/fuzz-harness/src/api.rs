@@ -1,0 +1,163 @@
+//! The harness for the HTTP API's request bodies: the JSON the API deserialises into the
+//! `medchain_requests` types, then the checks the API and the ledger run on what decodes.
+//!
+//! The first byte of an input picks the body, the rest is its JSON: a record write
+//! (`POST /v1/records`), a batch (`/v1/records/batch`), a patient lookup
+//! (`/v1/patients/records`) or an operator's resume (`/v1/admin/writes/resume`). A record that
+//! the request checks accept becomes an entry at a position of the test provider's chain; if
+//! the entry rules accept it too, the block the ledger would sign around it must pass the
+//! block's own rules and survive an encode and decode unchanged (otherwise the node would
+//! refuse its own block, which is a bug, not bad input).
+
+use std::sync::OnceLock;
+
+use medchain_protocol::identity::MemberKey;
+use medchain_protocol::{Block, BlockDraft, BlockHash, ChainId, EntryRef, PseudonymKey};
+use medchain_requests::{MAX_RECORDS_PER_BATCH, NewRecord, NewRecords, PatientQuery, Resume};
+
+use crate::pki::Pki;
+
+/// Milliseconds of the block the harness seals (inside the test certificates' validity).
+const BLOCK_MS: u64 = 1_710_000_060_000;
+
+/// The test provider's key, and a fixed pseudonym key.
+fn keys() -> Option<&'static (MemberKey, PseudonymKey)> {
+    static KEYS: OnceLock<Option<(MemberKey, PseudonymKey)>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let key = Pki::embedded().provider_key().ok()?;
+        Some((key, PseudonymKey::from_bytes([0x5a; 32])))
+    })
+    .as_ref()
+}
+
+/// One API request body; see the module header for the layout.
+pub fn api_bodies(data: &[u8]) {
+    let Some((&selector, json)) = data.split_first() else {
+        return;
+    };
+    let Some((key, pseudonyms)) = keys() else {
+        return;
+    };
+    match selector % 4 {
+        0 => {
+            if let Ok(request) = serde_json::from_slice::<NewRecord>(json) {
+                record(request, 0, key, pseudonyms);
+            }
+        }
+        1 => {
+            let Ok(batch) = serde_json::from_slice::<NewRecords>(json) else {
+                return;
+            };
+            let Ok(records) = batch.into_records() else {
+                return;
+            };
+            assert!(
+                (1..=MAX_RECORDS_PER_BATCH).contains(&records.len()),
+                "a batch of {} records passed the size check",
+                records.len()
+            );
+            for (index, request) in records.into_iter().enumerate() {
+                record(request, index, key, pseudonyms);
+            }
+        }
+        2 => {
+            if let Ok(query) = serde_json::from_slice::<PatientQuery>(json)
+                && let Ok(pseudonym) = query.pseudonym(pseudonyms)
+            {
+                assert!(
+                    query.pseudonym(pseudonyms).ok() == Some(pseudonym),
+                    "a patient's pseudonym changed between two lookups"
+                );
+            }
+        }
+        _ => {
+            if let Ok(resume) = serde_json::from_slice::<Resume>(json)
+                && resume.check().is_ok()
+            {
+                assert!(
+                    !resume.actor.is_empty() && !resume.reason.is_empty(),
+                    "an empty actor or reason passed the resume check"
+                );
+            }
+        }
+    }
+}
+
+/// A record write through the request checks, then the entry rules and the block's.
+fn record(request: NewRecord, index: usize, key: &MemberKey, pseudonyms: &PseudonymKey) {
+    let Ok(draft) = request.into_draft(pseudonyms) else {
+        return;
+    };
+    if let Some(payload) = &draft.payload {
+        assert!(
+            serde_json::from_slice::<serde_json::Value>(&payload.bytes).is_ok(),
+            "an accepted payload is not JSON"
+        );
+    }
+    let chain = ChainId::from_public_key(&key.public_key());
+    let position = EntryRef {
+        chain,
+        height: 1,
+        index: u32::try_from(index).unwrap_or(u32::MAX),
+    };
+    let (entry, _) = draft.at(position);
+    if entry.check_structure(position).is_err() {
+        return;
+    }
+    let block = BlockDraft {
+        chain,
+        height: 1,
+        prev: BlockHash([7; 32]),
+        time_ms: BLOCK_MS,
+        certificate: Pki::embedded().provider,
+        carry_certificate: false,
+        witnesses: Vec::new(),
+        entries: vec![entry],
+    }
+    .seal(key);
+    let checked = block.check_structure();
+    assert!(
+        checked.is_ok(),
+        "an entry that passed its rules makes a block that does not: {checked:?}"
+    );
+    let bytes = block.encode();
+    assert!(
+        Block::decode(&bytes).map(|b| b.encode()).ok() == Some(bytes),
+        "the block around an accepted entry does not survive encode and decode"
+    );
+}
+
+/// Seed inputs of `api_bodies`, by name: valid bodies of each kind, so fuzzing starts deep in
+/// the checks, and a few the checks refuse.
+pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let record = r#"{"kind":"create","patient":"MRN-0042","actor":"dr-who","payload":{"resourceType":"Observation","status":"final"}}"#;
+    let amend = r#"{"kind":"amend","record":"0123456789abcdef0123456789abcdef","patient":"MRN-0042","actor":"dr-who","content_type":"application/fhir+json; fhirVersion=4.0","payload":{"resourceType":"Observation","status":"amended"},"parents":["0123456789abcdef0123456789abcdef"]}"#;
+    let derive = r#"{"kind":"derive","patient":"MRN-7","actor":"lab","content_type":"application/json","payload":{"summary":[1,2.5,null,true]},"parents":["1111111111111111111111111111111111111111111111111111111111111111/3/0"]}"#;
+    let dispose = r#"{"kind":"dispose","record":"0123456789abcdef0123456789abcdef","patient":"MRN-0042","actor":"records-office"}"#;
+    let batch = format!(r#"{{"records":[{record},{dispose}]}}"#);
+    let with = |selector: u8, json: &str| {
+        let mut bytes = vec![selector];
+        bytes.extend_from_slice(json.as_bytes());
+        bytes
+    };
+    vec![
+        ("record-create", with(0, record)),
+        ("record-amend", with(0, amend)),
+        ("record-derive", with(0, derive)),
+        ("record-dispose", with(0, dispose)),
+        (
+            "record-access",
+            with(0, r#"{"kind":"access","patient":"x","actor":"a"}"#),
+        ),
+        ("batch", with(1, &batch)),
+        ("batch-empty", with(1, r#"{"records":[]}"#)),
+        ("patient", with(2, r#"{"patient":"MRN-0042"}"#)),
+        (
+            "resume",
+            with(
+                3,
+                r#"{"actor":"ops-on-call","reason":"hospital-2 offline"}"#,
+            ),
+        ),
+    ]
+}

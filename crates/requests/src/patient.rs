@@ -1,0 +1,23 @@
+//! The body of `POST /v1/patients/records`: the patient lookup. The identifier travels in the
+//! body, never in a URL, so it reaches no access log, proxy log or browser history.
+
+use medchain_protocol::{PatientRef, PseudonymKey};
+use serde::Deserialize;
+
+use crate::RequestError;
+
+/// `{"patient": ID}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatientQuery {
+    /// The patient's identifier (a medical record number).
+    pub patient: String,
+}
+
+impl PatientQuery {
+    /// The patient's pseudonym under `key`; the identifier itself goes no further.
+    pub fn pseudonym(&self, key: &PseudonymKey) -> Result<PatientRef, RequestError> {
+        PatientRef::pseudonymise(key, &self.patient)
+            .map_err(|e| RequestError::Patient(e.to_string()))
+    }
+}

@@ -1,0 +1,134 @@
+//! Record writes: the bodies of `POST /v1/records` and `POST /v1/records/batch`, and how a
+//! record write becomes an entry draft.
+//!
+//! The patient identifier arrives in plaintext and is pseudonymised here, before anything else
+//! sees it; it is never stored, logged or echoed. Payloads are JSON (FHIR is the usual case:
+//! `application/fhir+json` must be a JSON object with a `resourceType`).
+
+use medchain_chain::{EntryDraft, PayloadDraft};
+use medchain_protocol::{EntryKind, EntryRef, Parent, PatientRef, PseudonymKey, RecordId};
+use serde::Deserialize;
+
+use crate::RequestError;
+
+/// A record write: `POST /v1/records`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRecord {
+    /// create, amend, derive, merge or dispose (access entries are written by reads).
+    pub kind: EntryKind,
+    /// The record acted on (amend, dispose); absent for kinds that create a record.
+    #[serde(default)]
+    pub record: Option<RecordId>,
+    /// The patient's identifier in the hospital's own scheme (pseudonymised at once).
+    pub patient: String,
+    /// The payload's media type; `application/fhir+json` when absent.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// The payload, a JSON document (required for kinds that carry one).
+    #[serde(default)]
+    pub payload: Option<serde_json::Value>,
+    /// Parents: `chain/height/index` for an exact version, or a 32-hex-character record ID.
+    #[serde(default)]
+    pub parents: Vec<String>,
+    /// Who acts: the staff or system identifier of this hospital.
+    pub actor: String,
+}
+
+/// The content type assumed when none is given.
+pub const DEFAULT_CONTENT_TYPE: &str = "application/fhir+json";
+
+impl NewRecord {
+    /// The entry draft for this request, with the patient pseudonymised under `key`. The
+    /// entry rules the draft must still meet (actor, content type and parent bounds) are
+    /// checked where it gets its position, by the ledger.
+    pub fn into_draft(self, key: &PseudonymKey) -> Result<EntryDraft, RequestError> {
+        if self.kind == EntryKind::Access {
+            return Err(RequestError::AccessSubmitted);
+        }
+        let patient = PatientRef::pseudonymise(key, &self.patient)
+            .map_err(|e| RequestError::Patient(e.to_string()))?;
+        let payload = match (self.kind.has_payload(), self.payload) {
+            (true, Some(json)) => Some(payload_draft(self.content_type, &json)?),
+            (true, None) => return Err(RequestError::PayloadMissing(self.kind)),
+            (false, Some(_)) => return Err(RequestError::PayloadNotTaken(self.kind)),
+            (false, None) => None,
+        };
+        let parents = self
+            .parents
+            .iter()
+            .map(|p| parse_parent(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(EntryDraft {
+            kind: self.kind,
+            record: self.record,
+            patient,
+            actor: self.actor,
+            payload,
+            parents,
+        })
+    }
+}
+
+fn payload_draft(
+    content_type: Option<String>,
+    json: &serde_json::Value,
+) -> Result<PayloadDraft, RequestError> {
+    let content_type = content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_owned());
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    if essence != "application/json" && !essence.ends_with("+json") {
+        return Err(RequestError::NotJson);
+    }
+    if essence == DEFAULT_CONTENT_TYPE
+        && !json
+            .get("resourceType")
+            .is_some_and(serde_json::Value::is_string)
+    {
+        return Err(RequestError::NotFhirResource);
+    }
+    // A `Value` always serialises (its map keys are strings); the bytes are what the block's
+    // payload hash covers.
+    let bytes = serde_json::to_vec(json).map_err(|e| RequestError::Payload(e.to_string()))?;
+    Ok(PayloadDraft {
+        bytes,
+        content_type,
+    })
+}
+
+/// `chain/height/index` for an entry, or 32 hex characters for a record.
+pub fn parse_parent(text: &str) -> Result<Parent, RequestError> {
+    let refused = |reason: String| RequestError::Parent {
+        text: text.to_owned(),
+        reason,
+    };
+    if text.contains('/') {
+        return text
+            .parse::<EntryRef>()
+            .map(Parent::Entry)
+            .map_err(|e| refused(e.to_string()));
+    }
+    text.parse::<RecordId>()
+        .map(Parent::Record)
+        .map_err(|_| refused("expected chain/height/index or a record ID".to_owned()))
+}
+
+/// Most records in one `POST /v1/records/batch`.
+pub const MAX_RECORDS_PER_BATCH: usize = 1024;
+
+/// A batch import: `POST /v1/records/batch`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRecords {
+    /// The records, each as `POST /v1/records` takes it.
+    pub records: Vec<NewRecord>,
+}
+
+impl NewRecords {
+    /// The records, once their number is checked: 1 to [`MAX_RECORDS_PER_BATCH`].
+    pub fn into_records(self) -> Result<Vec<NewRecord>, RequestError> {
+        if self.records.is_empty() || self.records.len() > MAX_RECORDS_PER_BATCH {
+            return Err(RequestError::BatchSize);
+        }
+        Ok(self.records)
+    }
+}
