@@ -13,7 +13,7 @@ use crate::error::Rejection;
 use crate::signing::PauseKind;
 use crate::trust::Trust;
 use crate::validate::Admission;
-use crate::validate::{Decoded, Position, Signed, VerifiedBlock, position};
+use crate::validate::{Decoded, Position, VerifiedBlock, position};
 
 /// A block now durably held.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -420,67 +420,5 @@ impl Ledger {
                 entries: b.block().entries.len(),
             })
             .collect())
-    }
-
-    /// Keeps the evidence that `signed` conflicts with our block `held`; ours stays. If the
-    /// chain is our own, our key signed twice: signing pauses (`forked`).
-    fn equivocation(
-        &mut self,
-        signed: &Signed,
-        held: &BlockHash,
-        now_ms: u64,
-    ) -> Result<Ingested, Rejection> {
-        let (chain, height) = (signed.block().header.chain, signed.block().header.height);
-        self.pause_if_own(
-            &chain,
-            PauseKind::Forked,
-            || format!("a second block of this node's chain signed for height {height} arrived: evidence kept"),
-            now_ms,
-        );
-        let ours = self
-            .store
-            .block(held)?
-            .ok_or(Rejection::Store(StoreError::Corrupt(
-                medchain_store::Corruption::MissingBlock {
-                    chain: signed.block().header.chain,
-                    height: signed.block().header.height,
-                    hash: *held,
-                },
-            )))?;
-        let evidence = EquivocationEvidence {
-            certificate: signed.certificate().to_vec(),
-            first: ours.signed_header(),
-            second: signed.block().signed_header(),
-        };
-        let new = self.store.put_evidence(&evidence)?;
-        Ok(Ingested::Equivocation {
-            evidence: Box::new(evidence),
-            new,
-        })
-    }
-
-    /// Checks equivocation evidence that arrived from the network and keeps it. Returns whether
-    /// it was new. The evidence must show two different headers for one chain and height, both
-    /// signed by the key of a valid provider certificate for that chain.
-    pub fn ingest_evidence(
-        &mut self,
-        evidence: &EquivocationEvidence,
-        now_ms: u64,
-    ) -> Result<bool, Rejection> {
-        let header = &evidence.first.header;
-        // Held already for this chain and height: nothing new to learn, and no signature to
-        // check again (a peer serving the same evidence every round costs a lookup).
-        if self.store().has_evidence_at(&header.chain, header.height)? {
-            return Ok(false);
-        }
-        crate::equivocation::check(&self.trust, evidence)?;
-        let (chain, height) = (header.chain, header.height);
-        self.pause_if_own(
-            &chain,
-            PauseKind::Forked,
-            || format!("evidence that this node's key signed two blocks at height {height}"),
-            now_ms,
-        );
-        Ok(self.store.put_evidence(evidence)?)
     }
 }

@@ -11,6 +11,7 @@
 mod load;
 mod phases;
 mod primitives;
+mod recovery;
 mod report;
 mod watch;
 
