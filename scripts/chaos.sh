@@ -22,6 +22,7 @@
 # loss, equivocation, panic or other broken promise. Every node, namespace and process a harness
 # starts is stopped when it ends, also on failure or Ctrl-C. The nodes' data and logs go under
 # /tmp/medchain-chaos-<time>/ (MEDCHAIN_CHAOS_WORK moves it); a failed harness's are kept there.
+# It refuses to start with less than 10 GiB free there (3 with --quick), listing earlier runs' data.
 # The outcome of every harness: testnet/run/chaos/latest.json (and a copy named by time).
 # Full run: about an hour and a half on 2 cores (a failed harness's data, kept, can take tens of
 # gigabytes); --quick: about 10 minutes.
@@ -84,6 +85,26 @@ clean_stale_namespaces() {
 
 harnesses=()
 for h in kill damage restart partition api; do wants "$h" && harnesses+=("$h"); done
+
+# Free disk: a full run writes a few GiB, and a failed harness keeps its data (nodes' stores and
+# the damaged stores they moved aside), which can reach tens of GiB. A disk that fills during a
+# run fails it for the wrong reason, so refuse to start short of room and name what to remove.
+need_gib=${MEDCHAIN_CHAOS_MIN_FREE_GIB:-$([ $quick = 1 ] && echo 3 || echo 10)}
+if [ ${#harnesses[@]} -gt 0 ]; then
+  parent=$(dirname "$work")
+  mkdir -p "$parent"
+  free_gib=$(( $(df -Pk "$parent" | awk 'NR==2 {print $4}') / 1024 / 1024 ))
+  if [ "$free_gib" -lt "$need_gib" ]; then
+    echo "chaos: only $free_gib GiB free under $parent; the harnesses need $need_gib GiB (MEDCHAIN_CHAOS_MIN_FREE_GIB changes it)" >&2
+    old=$(ls -d "$parent"/medchain-chaos-* 2>/dev/null || true)
+    if [ -n "$old" ]; then
+      echo "chaos: data kept from earlier runs (remove what you no longer need):" >&2
+      # shellcheck disable=SC2086
+      du -sh $old 2>/dev/null | sed 's/^/  /' >&2
+    fi
+    exit 2
+  fi
+fi
 
 if wants partition; then
   if [ "$(id -u)" != 0 ]; then
