@@ -3,15 +3,16 @@
 //!
 //! The first byte of an input picks the body, the rest is its JSON: a record write
 //! (`POST /v1/records`), a batch (`/v1/records/batch`), a patient lookup
-//! (`/v1/patients/records`) or an operator's resume (`/v1/admin/writes/resume`). A record that
-//! the request checks accept becomes an entry at a position of the test provider's chain; if
-//! the entry rules accept it too, the block the ledger would sign around it must pass the
-//! block's own rules and survive an encode and decode unchanged (otherwise the node would
-//! refuse its own block, which is a bug, not bad input).
+//! (`/v1/patients/records`) or an operator's resume (`/v1/admin/writes/resume`). Each record
+//! the request checks accept becomes an entry at the next free index of a block of the test
+//! provider's chain; the block the ledger would sign around those the entry rules accept must
+//! pass the block's own rules and survive an encode and decode unchanged (otherwise the node
+//! would refuse its own block, which is a bug, not bad input).
 
 use std::sync::OnceLock;
 
 use medchain_protocol::identity::MemberKey;
+use medchain_protocol::limits::MAX_ENTRIES_PER_BLOCK;
 use medchain_protocol::{Block, BlockDraft, BlockHash, ChainId, EntryRef, PseudonymKey};
 use medchain_requests::{MAX_RECORDS_PER_BATCH, NewRecord, NewRecords, PatientQuery, Resume};
 
@@ -41,24 +42,22 @@ pub fn api_bodies(data: &[u8]) {
     match selector % 4 {
         0 => {
             if let Ok(request) = serde_json::from_slice::<NewRecord>(json) {
-                record(request, 0, key, pseudonyms);
+                records(vec![request], key, pseudonyms);
             }
         }
         1 => {
             let Ok(batch) = serde_json::from_slice::<NewRecords>(json) else {
                 return;
             };
-            let Ok(records) = batch.into_records() else {
+            let Ok(requests) = batch.into_records() else {
                 return;
             };
             assert!(
-                (1..=MAX_RECORDS_PER_BATCH).contains(&records.len()),
+                (1..=MAX_RECORDS_PER_BATCH).contains(&requests.len()),
                 "a batch of {} records passed the size check",
-                records.len()
+                requests.len()
             );
-            for (index, request) in records.into_iter().enumerate() {
-                record(request, index, key, pseudonyms);
-            }
+            records(requests, key, pseudonyms);
         }
         2 => {
             if let Ok(query) = serde_json::from_slice::<PatientQuery>(json)
@@ -83,25 +82,35 @@ pub fn api_bodies(data: &[u8]) {
     }
 }
 
-/// A record write through the request checks, then the entry rules and the block's.
-fn record(request: NewRecord, index: usize, key: &MemberKey, pseudonyms: &PseudonymKey) {
-    let Ok(draft) = request.into_draft(pseudonyms) else {
-        return;
-    };
-    if let Some(payload) = &draft.payload {
-        assert!(
-            serde_json::from_slice::<serde_json::Value>(&payload.bytes).is_ok(),
-            "an accepted payload is not JSON"
-        );
-    }
+/// Record writes through the request checks, then the entry rules at the next free index of
+/// one block (as the ledger places a batch's records: those refused take no index), then the
+/// block's own rules for the block holding every accepted entry.
+fn records(requests: Vec<NewRecord>, key: &MemberKey, pseudonyms: &PseudonymKey) {
+    // A batch is at most MAX_RECORDS_PER_BATCH records, which one block holds.
+    const _: () = assert!(MAX_RECORDS_PER_BATCH <= MAX_ENTRIES_PER_BLOCK);
     let chain = ChainId::from_public_key(&key.public_key());
-    let position = EntryRef {
-        chain,
-        height: 1,
-        index: u32::try_from(index).unwrap_or(u32::MAX),
-    };
-    let (entry, _) = draft.at(position);
-    if entry.check_structure(position).is_err() {
+    let mut entries = Vec::new();
+    for request in requests {
+        let Ok(draft) = request.into_draft(pseudonyms) else {
+            continue;
+        };
+        if let Some(payload) = &draft.payload {
+            assert!(
+                serde_json::from_slice::<serde_json::Value>(&payload.bytes).is_ok(),
+                "an accepted payload is not JSON"
+            );
+        }
+        let position = EntryRef {
+            chain,
+            height: 1,
+            index: u32::try_from(entries.len()).unwrap_or(u32::MAX),
+        };
+        let (entry, _) = draft.at(position);
+        if entry.check_structure(position).is_ok() {
+            entries.push(entry);
+        }
+    }
+    if entries.is_empty() {
         return;
     }
     let block = BlockDraft {
@@ -112,18 +121,18 @@ fn record(request: NewRecord, index: usize, key: &MemberKey, pseudonyms: &Pseudo
         certificate: Pki::embedded().provider,
         carry_certificate: false,
         witnesses: Vec::new(),
-        entries: vec![entry],
+        entries,
     }
     .seal(key);
     let checked = block.check_structure();
     assert!(
         checked.is_ok(),
-        "an entry that passed its rules makes a block that does not: {checked:?}"
+        "entries that passed their rules make a block that does not: {checked:?}"
     );
     let bytes = block.encode();
     assert!(
         Block::decode(&bytes).map(|b| b.encode()).ok() == Some(bytes),
-        "the block around an accepted entry does not survive encode and decode"
+        "the block around accepted entries does not survive encode and decode"
     );
 }
 
@@ -134,7 +143,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let amend = r#"{"kind":"amend","record":"0123456789abcdef0123456789abcdef","patient":"MRN-0042","actor":"dr-who","content_type":"application/fhir+json; fhirVersion=4.0","payload":{"resourceType":"Observation","status":"amended"},"parents":["0123456789abcdef0123456789abcdef"]}"#;
     let derive = r#"{"kind":"derive","patient":"MRN-7","actor":"lab","content_type":"application/json","payload":{"summary":[1,2.5,null,true]},"parents":["1111111111111111111111111111111111111111111111111111111111111111/3/0"]}"#;
     let dispose = r#"{"kind":"dispose","record":"0123456789abcdef0123456789abcdef","patient":"MRN-0042","actor":"records-office"}"#;
-    let batch = format!(r#"{{"records":[{record},{dispose}]}}"#);
+    let batch = format!(r#"{{"records":[{record},{dispose},{record},{derive}]}}"#);
     let with = |selector: u8, json: &str| {
         let mut bytes = vec![selector];
         bytes.extend_from_slice(json.as_bytes());

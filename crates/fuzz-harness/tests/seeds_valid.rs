@@ -197,7 +197,7 @@ fn api_body_seeds_reach_the_entry_rules() {
             }
             (1, _) => {
                 let batch: NewRecords = serde_json::from_slice(json).unwrap();
-                assert_eq!(batch.into_records().unwrap().len(), 2);
+                assert_eq!(batch.into_records().unwrap().len(), 4);
             }
             (2, _) => {
                 let query: medchain_requests::PatientQuery = serde_json::from_slice(json).unwrap();

@@ -6,12 +6,20 @@ use serde::Deserialize;
 
 use crate::RequestError;
 
-/// `{"patient": ID}`.
-#[derive(Debug, Deserialize)]
+/// `{"patient": ID}`. Its `Debug` leaves the identifier out, so no log line can carry it.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatientQuery {
     /// The patient's identifier (a medical record number).
     pub patient: String,
+}
+
+impl std::fmt::Debug for PatientQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PatientQuery")
+            .field("patient", &"(withheld)")
+            .finish()
+    }
 }
 
 impl PatientQuery {

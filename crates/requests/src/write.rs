@@ -11,8 +11,9 @@ use serde::Deserialize;
 
 use crate::RequestError;
 
-/// A record write: `POST /v1/records`.
-#[derive(Debug, Deserialize)]
+/// A record write: `POST /v1/records`. Its `Debug` leaves the patient identifier and the
+/// payload out, so no log line can carry them.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewRecord {
     /// create, amend, derive, merge or dispose (access entries are written by reads).
@@ -33,6 +34,20 @@ pub struct NewRecord {
     pub parents: Vec<String>,
     /// Who acts: the staff or system identifier of this hospital.
     pub actor: String,
+}
+
+impl std::fmt::Debug for NewRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewRecord")
+            .field("kind", &self.kind)
+            .field("record", &self.record)
+            .field("patient", &"(withheld)")
+            .field("content_type", &self.content_type)
+            .field("payload", &self.payload.as_ref().map(|_| "(withheld)"))
+            .field("parents", &self.parents)
+            .field("actor", &self.actor)
+            .finish()
+    }
 }
 
 /// The content type assumed when none is given.

@@ -152,3 +152,24 @@ fn a_resume_names_who_and_why_in_printable_text() {
     assert!(resume(&"a".repeat(129), "why").check().is_err());
     assert!(resume("ops", &"r".repeat(1025)).check().is_err());
 }
+
+#[test]
+fn debug_output_never_carries_the_patient_or_the_payload() {
+    let write = request(
+        json!({"kind": "create", "patient": "MRN-SECRET-1", "actor": "a",
+        "payload": {"resourceType": "Observation", "note": "PAYLOAD-SECRET"}}),
+    );
+    let text = format!("{write:?}");
+    assert!(
+        !text.contains("MRN-SECRET-1") && !text.contains("PAYLOAD-SECRET"),
+        "{text}"
+    );
+    let batch: NewRecords = serde_json::from_value(json!({"records": [{"kind": "create",
+        "patient": "MRN-SECRET-2", "actor": "a", "payload": {"resourceType": "Observation"}}]}))
+    .unwrap();
+    assert!(!format!("{batch:?}").contains("MRN-SECRET-2"));
+    let query = PatientQuery {
+        patient: "MRN-SECRET-3".into(),
+    };
+    assert!(!format!("{query:?}").contains("MRN-SECRET-3"));
+}
