@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1; pass+=(--quick); shift ;;
     --only) only=$2; shift 2 ;;
     --keep) keep=1; pass+=(--keep); shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) pass+=("$1"); shift ;;
   esac
 done
@@ -90,17 +90,23 @@ for h in kill damage restart partition api; do wants "$h" && harnesses+=("$h"); 
 # the damaged stores they moved aside), which can reach tens of GiB. A disk that fills during a
 # run fails it for the wrong reason, so refuse to start short of room and name what to remove.
 need_gib=${MEDCHAIN_CHAOS_MIN_FREE_GIB:-$([ $quick = 1 ] && echo 3 || echo 10)}
+if ! [[ $need_gib =~ ^[0-9]+$ ]]; then
+  echo "chaos: MEDCHAIN_CHAOS_MIN_FREE_GIB must be a whole number of GiB, not '$need_gib'" >&2
+  exit 2
+fi
 if [ ${#harnesses[@]} -gt 0 ]; then
   parent=$(dirname "$work")
   mkdir -p "$parent"
-  free_gib=$(( $(df -Pk "$parent" | awk 'NR==2 {print $4}') / 1024 / 1024 ))
-  if [ "$free_gib" -lt "$need_gib" ]; then
-    echo "chaos: only $free_gib GiB free under $parent; the harnesses need $need_gib GiB (MEDCHAIN_CHAOS_MIN_FREE_GIB changes it)" >&2
-    old=$(ls -d "$parent"/medchain-chaos-* 2>/dev/null || true)
-    if [ -n "$old" ]; then
+  free_kib=$(df -Pk "$parent" 2>/dev/null | awk 'NR==2 {print $4}' || true)
+  if ! [[ $free_kib =~ ^[0-9]+$ ]]; then
+    echo "chaos: cannot tell the free disk under $parent (df failed); going on without the check" >&2
+  elif [ $((free_kib / 1024 / 1024)) -lt "$need_gib" ]; then
+    echo "chaos: only $((free_kib / 1024 / 1024)) GiB free under $parent; the harnesses need $need_gib GiB (MEDCHAIN_CHAOS_MIN_FREE_GIB changes it)" >&2
+    kept=()
+    for dir in "$parent"/medchain-chaos-*; do if [ -d "$dir" ]; then kept+=("$dir"); fi; done
+    if [ ${#kept[@]} -gt 0 ]; then
       echo "chaos: data kept from earlier runs (remove what you no longer need):" >&2
-      # shellcheck disable=SC2086
-      du -sh $old 2>/dev/null | sed 's/^/  /' >&2
+      du -sh "${kept[@]}" 2>/dev/null | sed 's/^/  /' >&2 || true
     fi
     exit 2
   fi

@@ -51,8 +51,8 @@ pub struct Shape {
     /// One record in this many carries a 300 KiB payload (0 = never).
     pub large_every: u64,
     /// Records per second, all clients together (`None`: as fast as the nodes answer). A paced
-    /// client that falls behind (a node down or paused) does not make up the lost time later
-    /// in a burst: it owes at most a second.
+    /// client that falls behind (a node down or paused) makes up at most a second of the lost
+    /// time afterwards, never a long burst.
     pub rate: Option<u32>,
 }
 
@@ -285,8 +285,9 @@ fn client_loop(shared: &Shared, client: usize) {
             let now = Instant::now();
             next = (next + per_record * u32::try_from(sent).unwrap_or(u32::MAX))
                 .max(now.checked_sub(Duration::from_secs(1)).unwrap_or(now));
-            if next > now {
-                std::thread::sleep(next - now);
+            // In steps, so that `stop` is not held up by a long pause at a low rate.
+            while next > Instant::now() && !shared.stop.load(Ordering::SeqCst) {
+                std::thread::sleep((next - Instant::now()).min(Duration::from_millis(100)));
             }
         }
     }

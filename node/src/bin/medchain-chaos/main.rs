@@ -86,7 +86,8 @@ pub struct Args {
     #[arg(long)]
     partition_secs: Option<u64>,
     /// Records per second the `partition` and `restart` harnesses write, all clients together
-    /// (default 400; 0: as fast as the nodes answer, the `kill` harness's load).
+    /// (default 400, and the light unpaced load with --quick; 0: as fast as the nodes answer,
+    /// the `kill` harness's load).
     #[arg(long)]
     load_rate: Option<u32>,
     /// The schemathesis executable (the `api` harness; scripts/chaos.sh installs it).
@@ -138,9 +139,9 @@ impl Ctx {
     /// hour. The unpaced load keeps this 2-core machine's five nodes at their throughput limit,
     /// where a 60 s split leaves about 185,000 records to cross at the heal and the time to
     /// converge measures catch-up throughput (issue 16), not recovery. The short versions keep
-    /// their light `load_shape`.
+    /// their light `load_shape` unless `--load-rate` is given.
     pub fn paced_shape(&self) -> Shape {
-        if self.quick {
+        if self.quick && self.args.load_rate.is_none() {
             return self.load_shape();
         }
         let rate = self.args.load_rate.unwrap_or(400);
