@@ -101,12 +101,15 @@ for t in "${TARGETS[@]}"; do
   found="$TARGET_DIR/found/$t"
   mkdir -p "$found" "fuzz/artifacts/$t"
   log="$LOGS/$t.log"
+  # A dictionary of the target's tokens, where the input is text with a grammar (JSON bodies).
+  dict=()
+  if [ -f "fuzz/dicts/$t.dict" ]; then dict=(-dict="fuzz/dicts/$t.dict"); fi
   echo "fuzz: $t: $RUNS inputs at most, $MAX_TIME s at most (log: ${log#"$PWD"/})"
   set +e
   # The outer timeout is a backstop should libFuzzer itself hang past its own bound.
   timeout --kill-after=30 "$((MAX_TIME + 600))" \
     cargo fuzz run --fuzz-dir "$FUZZ" "${BUILD[@]}" "$t" "$found" "fuzz/corpus/$t" -- \
-    -runs="$RUNS" -max_total_time="$MAX_TIME" "${LIMITS[@]}" >"$log" 2>&1
+    -runs="$RUNS" -max_total_time="$MAX_TIME" "${LIMITS[@]}" "${dict[@]}" >"$log" 2>&1
   status=$?
   set -e
   stat() { sed -n "s/^stat::$1: *\([0-9]*\)$/\1/p" "$log" | tail -1; }
