@@ -8,8 +8,9 @@
 //! - [`equivocation`]: checking evidence of a provider signing two blocks for one height.
 //! - [`reads`]: reads that serve only blocks signed by their chain's key (checked once each).
 //! - [`provenance`], [`render`]: a record's history across chains, as data, text and DOT.
-//! - [`verifier`]: the full scan of stored chains (its reports are kept in the store by
-//!   `stored_report`); [`repair`]: quarantine of what it finds, the holes to fetch, restores.
+//! - [`verifier`]: the full scan of stored chains; [`stored_report`]: the ledger's scan that keeps
+//!   its report in the store, and past reports; [`repair`]: quarantine of what it finds, the
+//!   holes to fetch, restores.
 //! - [`signing`]: whether this node may sign the next block of its own chain (never twice at
 //!   one height), with the signing record kept outside the store.
 //! - [`trust`]: the consortium root and CRLs, with a verified-certificate cache.
@@ -27,7 +28,7 @@ pub mod reads;
 pub mod render;
 pub mod repair;
 pub mod signing;
-mod stored_report;
+pub mod stored_report;
 pub mod svg;
 pub mod trust;
 pub mod validate;

@@ -1,16 +1,58 @@
-//! Verifier reports as kept in the store: the current layout; the one before reports listed
+//! Verifier reports as kept in the store: the ledger's full scan that keeps its report
+//! (`Ledger::verify`), past reports read back, and the layouts they are kept in: the current
+//! one; the one before reports listed
 //! damaged payloads and stray entries apart (stores written up to 2026-11-27); and the one
 //! before violations named the end of their damaged run and reports counted heights awaiting
 //! repair (up to 2026-11-25). Past reports stay readable after an upgrade.
 
 use medchain_protocol::{ChainId, PayloadHash, encoding};
-use medchain_store::StrayEntry;
+use medchain_store::{StoreError, StoreReader, StrayEntry};
 use serde::{Deserialize, Serialize};
 
-use crate::verifier::{Report, Violation, ViolationKind};
+use crate::ledger::Ledger;
+use crate::verifier::{Report, Violation, ViolationKind, scan};
 
 /// Largest stored report decoded.
 const MAX_REPORT_BYTES: usize = 1 << 20;
+
+impl Ledger {
+    /// Runs a full scan, sets aside the stray entries it found, and keeps its report in the
+    /// store. (Quarantining the damaged runs is the caller's next step: `Ledger::quarantine`.)
+    pub fn verify(
+        &mut self,
+        now_ms: u64,
+        finished_ms: impl FnOnce() -> u64,
+    ) -> Result<Report, StoreError> {
+        let mut report = scan(self.store(), self.trust(), now_ms)?;
+        self.keep_report(&mut report, finished_ms())?;
+        Ok(report)
+    }
+
+    /// Finishes a scan made by [`scan`] (here or by a reader without the ledger): sets aside
+    /// the stray entries it found, and keeps its report in the store.
+    pub fn keep_report(&mut self, report: &mut Report, finished_ms: u64) -> Result<(), StoreError> {
+        if !report.stray.is_empty() {
+            self.store.set_aside(&report.stray, report.started_ms)?;
+        }
+        report.finished_ms = finished_ms;
+        self.store.put_report(&encode(report))?;
+        Ok(())
+    }
+
+    /// Past verifier reports, newest first.
+    pub fn reports(&self, limit: usize) -> Result<Vec<Report>, StoreError> {
+        past_reports(self.store(), limit)
+    }
+}
+
+/// Past verifier reports kept in `store`, newest first (readable without the ledger).
+pub fn past_reports(store: &StoreReader, limit: usize) -> Result<Vec<Report>, StoreError> {
+    Ok(store
+        .reports(limit)?
+        .into_iter()
+        .filter_map(|(_, bytes)| decode(&bytes))
+        .collect())
+}
 
 /// The bytes a report is kept as.
 pub fn encode(report: &Report) -> Vec<u8> {

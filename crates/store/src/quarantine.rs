@@ -24,7 +24,7 @@ use crate::index::IndexTree;
 use crate::keys;
 use crate::logs::next_seq;
 use crate::open::{Store, StoreReader, name};
-use crate::sweep::{Plan, plan};
+use crate::sweep::{HeadChange, Plan, plan};
 use crate::types::{QuarantineEvent, QuarantinedBlock};
 
 /// Upper bound on one encoded event (about 41 bytes per quarantined block plus the reason).
@@ -129,13 +129,6 @@ pub(crate) fn decode_event(key: &[u8], value: &[u8]) -> Result<QuarantineEvent, 
         })
         .map_err(|_| bad(name::QUARANTINE_EVENTS, key))?;
     Ok(stored.into_event(id))
-}
-
-/// What happens to the chain's head.
-pub(crate) enum HeadChange {
-    Keep,
-    Remove,
-    Set(IVec),
 }
 
 impl Store {

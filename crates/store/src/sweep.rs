@@ -16,9 +16,19 @@ use crate::error::{Corruption, EngineResult, StoreError};
 use crate::index::{IndexTree, implied};
 use crate::keys;
 use crate::open::{StoreReader, Trees};
-use crate::quarantine::HeadChange;
 use crate::read::checked_block;
 use crate::types::QuarantinedBlock;
+
+/// What happens to the chain's head.
+pub(crate) enum HeadChange {
+    /// It stays as it is (the cut is above it).
+    Keep,
+    /// No block of the chain is left.
+    Remove,
+    /// It becomes this head value: the highest block the index holds outside the cut, never
+    /// above the old head.
+    Set(IVec),
+}
 
 /// Everything a quarantine writes, computed outside the transaction.
 pub(crate) struct Plan {

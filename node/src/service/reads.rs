@@ -253,7 +253,7 @@ impl Service {
 
     /// Past verifier reports, newest first.
     pub fn reports(&self, limit: usize) -> Result<Vec<Report>, ServiceError> {
-        Ok(medchain_chain::verifier::past_reports(
+        Ok(medchain_chain::stored_report::past_reports(
             self.reads.store(),
             limit,
         )?)

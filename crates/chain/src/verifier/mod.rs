@@ -32,7 +32,6 @@ use medchain_protocol::{Block, BlockHash, ChainHead, ChainId, PayloadHash};
 use medchain_store::{StoreError, StoreReader, StrayEntry};
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::Ledger;
 use crate::trust::Trust;
 use checks::check_payloads_and_indexes;
 use walk::scan_chain;
@@ -286,44 +285,4 @@ fn violation(
         payload: None,
         to_height: height,
     }
-}
-
-impl Ledger {
-    /// Runs a full scan, sets aside the stray entries it found, and keeps its report in the
-    /// store. (Quarantining the damaged runs is the caller's next step: `Ledger::quarantine`.)
-    pub fn verify(
-        &mut self,
-        now_ms: u64,
-        finished_ms: impl FnOnce() -> u64,
-    ) -> Result<Report, StoreError> {
-        let mut report = scan(self.store(), self.trust(), now_ms)?;
-        self.keep_report(&mut report, finished_ms())?;
-        Ok(report)
-    }
-
-    /// Finishes a scan made by [`scan`] (here or by a reader without the ledger): sets aside
-    /// the stray entries it found, and keeps its report in the store.
-    pub fn keep_report(&mut self, report: &mut Report, finished_ms: u64) -> Result<(), StoreError> {
-        if !report.stray.is_empty() {
-            self.store.set_aside(&report.stray, report.started_ms)?;
-        }
-        report.finished_ms = finished_ms;
-        self.store
-            .put_report(&crate::stored_report::encode(report))?;
-        Ok(())
-    }
-
-    /// Past verifier reports, newest first.
-    pub fn reports(&self, limit: usize) -> Result<Vec<Report>, StoreError> {
-        past_reports(self.store(), limit)
-    }
-}
-
-/// Past verifier reports kept in `store`, newest first (readable without the ledger).
-pub fn past_reports(store: &StoreReader, limit: usize) -> Result<Vec<Report>, StoreError> {
-    Ok(store
-        .reports(limit)?
-        .into_iter()
-        .filter_map(|(_, bytes)| crate::stored_report::decode(&bytes))
-        .collect())
 }
