@@ -36,7 +36,13 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let now = (now_ms() / 1000) as i64;
-    let ca = identity::create_root_ca("Bench Consortium", now - 86_400, 3650).unwrap();
+    let ca = identity::create_root_ca(
+        "Bench Consortium",
+        now - 86_400,
+        3650,
+        &medchain_protocol::identity::SystemRandom::new(),
+    )
+    .unwrap();
     let member = identity::issue_member(
         &ca.cert_der,
         &ca.key_pkcs8_der,
@@ -44,6 +50,7 @@ fn fixture() -> Fixture {
         "Hospital A",
         now - 86_400,
         365,
+        &medchain_protocol::identity::SystemRandom::new(),
     )
     .unwrap();
     let trust = Trust::new(Consortium::new(ca.cert_der.clone(), vec![]).unwrap());

@@ -57,8 +57,13 @@ fn init(args: &CaInit) -> Result<ExitCode> {
     ensure_dir(&args.out)?;
     refuse_existing(&[&cert, &key, &crl, &pseudonyms])?;
     let now = now_unix();
-    let ca = identity::create_root_ca(&args.name, now, args.days)
-        .context("cannot create the root CA")?;
+    let ca = identity::create_root_ca(
+        &args.name,
+        now,
+        args.days,
+        &medchain_protocol::identity::SystemRandom::new(),
+    )
+    .context("cannot create the root CA")?;
     let empty_crl = identity::empty_crl(&ca.cert_der, &ca.key_pkcs8_der, now)
         .context("cannot create the revocation list")?;
     write_secret(&key, ca.key_pkcs8_pem.as_bytes())?;
@@ -120,6 +125,7 @@ fn issue(args: &CaIssue) -> Result<ExitCode> {
         &args.org,
         now_unix(),
         args.days,
+        &medchain_protocol::identity::SystemRandom::new(),
     )
     .context("cannot issue the member certificate")?;
     write_secret(&key, member.key_pkcs8_pem.as_bytes())?;

@@ -19,7 +19,13 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 pub(crate) fn consortium() -> identity::IssuedCa {
-    identity::create_root_ca("Consortium", (now_ms() / 1000) as i64 - 86_400, 3650).unwrap()
+    identity::create_root_ca(
+        "Consortium",
+        (now_ms() / 1000) as i64 - 86_400,
+        3650,
+        &medchain_protocol::identity::SystemRandom::new(),
+    )
+    .unwrap()
 }
 
 fn service(role: Role, audit: AuditTrail) -> Service {
@@ -36,6 +42,7 @@ pub(crate) fn service_in(ca: &identity::IssuedCa, role: Role, audit: AuditTrail)
         "Hospital A",
         now - 86_400,
         365,
+        &medchain_protocol::identity::SystemRandom::new(),
     )
     .unwrap();
     let trust = Trust::new(Consortium::new(ca.cert_der.clone(), vec![]).unwrap());

@@ -30,7 +30,13 @@ pub struct Consortia {
 impl Consortia {
     pub fn new(name: &str) -> Self {
         Self {
-            ca: identity::create_root_ca(name, now_s() - 30 * DAY, 3650).unwrap(),
+            ca: identity::create_root_ca(
+                name,
+                now_s() - 30 * DAY,
+                3650,
+                &medchain_protocol::identity::SystemRandom::new(),
+            )
+            .unwrap(),
         }
     }
 
@@ -42,6 +48,7 @@ impl Consortia {
             org,
             now_s() - DAY,
             365,
+            &medchain_protocol::identity::SystemRandom::new(),
         )
         .unwrap()
     }

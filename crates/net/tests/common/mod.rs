@@ -36,7 +36,13 @@ pub struct Ca {
 
 impl Ca {
     pub fn new(name: &str) -> Self {
-        let issued = create_root_ca(name, now() - 3600, 30).expect("root CA");
+        let issued = create_root_ca(
+            name,
+            now() - 3600,
+            30,
+            &medchain_protocol::identity::SystemRandom::new(),
+        )
+        .expect("root CA");
         let consortium =
             Arc::new(Consortium::new(issued.cert_der.clone(), Vec::new()).expect("consortium"));
         Ca { issued, consortium }
@@ -51,6 +57,7 @@ impl Ca {
             org,
             now() - 3600,
             30,
+            &medchain_protocol::identity::SystemRandom::new(),
         )
         .expect("member");
         let key = MemberKey::from_pkcs8_der(&member.key_pkcs8_der).expect("key");

@@ -1,4 +1,9 @@
 //! Issuing certificates with rcgen: the consortium root CA and member certificates.
+//!
+//! New keys and serial numbers take their randomness from the caller ([`Randomness`]): this
+//! crate draws nothing from the operating system by itself. The `medchain ca` command passes
+//! the system's secure generator; a test may pass a seeded one to get the same certificates
+//! each run.
 
 use std::fmt;
 
@@ -6,7 +11,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, IsCa, Issuer,
     KeyPair, KeyUsagePurpose, PKCS_ED25519, SerialNumber,
 };
-use ring::rand::{SecureRandom, SystemRandom};
+use ring::rand::SecureRandom;
 use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 use x509_parser::certificate::X509Certificate;
 use zeroize::Zeroizing;
@@ -15,6 +20,19 @@ use super::error::{CertError, IssueError};
 use super::key::MemberKey;
 use super::role::{EKU_EXTENSION_OID, Role};
 use super::x509::{ed25519_key, is_ca, parse_cert, to_datetime};
+
+/// Where issuing gets its randomness: the new key's seed and the serial number.
+pub trait Randomness {
+    /// Fills `dest` with unpredictable bytes.
+    fn fill(&self, dest: &mut [u8]) -> Result<(), IssueError>;
+}
+
+/// The operating system's secure generator (ring's), for real certificates.
+impl Randomness for ring::rand::SystemRandom {
+    fn fill(&self, dest: &mut [u8]) -> Result<(), IssueError> {
+        SecureRandom::fill(self, dest).map_err(|_| IssueError::Rng)
+    }
+}
 
 /// A freshly created consortium root CA: its certificate and its private key.
 /// (`Debug` leaves the key out.)
@@ -68,13 +86,18 @@ impl fmt::Debug for IssuedMember {
 ///
 /// basicConstraints CA:TRUE pathlen 0 (it signs member certificates only), keyUsage
 /// keyCertSign + cRLSign + digitalSignature, random 16-byte positive serial. Validity is
-/// `days` days from `not_before_unix`.
-pub fn create_root_ca(name: &str, not_before_unix: i64, days: u32) -> Result<IssuedCa, IssueError> {
+/// `days` days from `not_before_unix`. The key and serial come from `randomness`.
+pub fn create_root_ca(
+    name: &str,
+    not_before_unix: i64,
+    days: u32,
+    randomness: &dyn Randomness,
+) -> Result<IssuedCa, IssueError> {
     if name.trim().is_empty() {
         return Err(IssueError::EmptyName);
     }
-    let key = new_key()?;
-    let mut params = base_params(name, name, not_before_unix, days)?;
+    let (exported, key) = new_key(randomness)?;
+    let mut params = base_params(name, name, not_before_unix, days, randomness)?;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -82,7 +105,6 @@ pub fn create_root_ca(name: &str, not_before_unix: i64, days: u32) -> Result<Iss
         KeyUsagePurpose::DigitalSignature,
     ];
     let cert = params.self_signed(&*key)?;
-    let exported = export(&key)?;
     Ok(IssuedCa {
         cert_der: cert.der().to_vec(),
         cert_pem: cert.pem(),
@@ -95,8 +117,8 @@ pub fn create_root_ca(name: &str, not_before_unix: i64, days: u32) -> Result<Iss
 ///
 /// Subject O=`org`, CN="`org` `role`"; basicConstraints CA:FALSE; keyUsage digitalSignature;
 /// extendedKeyUsage = the role OID (non-critical); subject and authority key identifiers;
-/// random 16-byte positive serial. Fails with [`IssueError::KeyMismatch`] if the CA key does
-/// not belong to the CA certificate.
+/// random 16-byte positive serial. The key and serial come from `randomness`. Fails with
+/// [`IssueError::KeyMismatch`] if the CA key does not belong to the CA certificate.
 pub fn issue_member(
     ca_cert_der: &[u8],
     ca_key_pkcs8_der: &[u8],
@@ -104,13 +126,20 @@ pub fn issue_member(
     org: &str,
     not_before_unix: i64,
     days: u32,
+    randomness: &dyn Randomness,
 ) -> Result<IssuedMember, IssueError> {
     if org.trim().is_empty() {
         return Err(IssueError::EmptyName);
     }
-    let mut params = base_params(org, &format!("{org} {role}"), not_before_unix, days)?;
+    let mut params = base_params(
+        org,
+        &format!("{org} {role}"),
+        not_before_unix,
+        days,
+        randomness,
+    )?;
     let ca = LoadedCa::load(ca_cert_der, ca_key_pkcs8_der)?;
-    let key = new_key()?;
+    let (exported, key) = new_key(randomness)?;
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.use_authority_key_identifier_extension = true;
@@ -124,7 +153,6 @@ pub fn issue_member(
         .map(SerialNumber::to_bytes)
         .unwrap_or_default();
     let cert = params.signed_by(&*key, &ca.issuer(ca_cert_der)?)?;
-    let exported = export(&key)?;
     Ok(IssuedMember {
         cert_der: cert.der().to_vec(),
         cert_pem: cert.pem(),
@@ -181,14 +209,16 @@ impl<'a> LoadedCa<'a> {
     }
 }
 
-fn new_key() -> Result<Zeroizing<KeyPair>, IssueError> {
-    Ok(Zeroizing::new(KeyPair::generate_for(&PKCS_ED25519)?))
-}
-
-/// The generated key as a [`MemberKey`], to export it as PKCS#8 v1 (see
-/// [`MemberKey::to_pkcs8_der`]); rcgen's own export is ring's PKCS#8 v2.
-fn export(key: &KeyPair) -> Result<MemberKey, IssueError> {
-    MemberKey::from_pkcs8_der(key.serialized_der()).map_err(IssueError::GeneratedKey)
+/// A new Ed25519 key from a seed drawn from `randomness`: as a [`MemberKey`] (exported as
+/// PKCS#8 v1, see [`MemberKey::to_pkcs8_der`]) and as the rcgen key pair that signs with it.
+fn new_key(randomness: &dyn Randomness) -> Result<(MemberKey, Zeroizing<KeyPair>), IssueError> {
+    let mut seed = Zeroizing::new([0u8; 32]);
+    randomness.fill(&mut seed[..])?;
+    let key = MemberKey::from_seed(&seed).map_err(IssueError::GeneratedKey)?;
+    let der = key.to_pkcs8_der();
+    let pair =
+        KeyPair::from_pkcs8_der_and_sign_algo(&PrivatePkcs8KeyDer::from(&der[..]), &PKCS_ED25519)?;
+    Ok((key, Zeroizing::new(pair)))
 }
 
 /// Subject O/CN, validity and a fresh random serial.
@@ -197,6 +227,7 @@ fn base_params(
     common_name: &str,
     not_before_unix: i64,
     days: u32,
+    randomness: &dyn Randomness,
 ) -> Result<CertificateParams, IssueError> {
     let invalid = IssueError::InvalidValidity {
         not_before_unix,
@@ -219,17 +250,15 @@ fn base_params(
     params.distinguished_name = name;
     params.not_before = not_before;
     params.not_after = not_after;
-    params.serial_number = Some(SerialNumber::from_slice(&random_serial()?));
+    params.serial_number = Some(SerialNumber::from_slice(&random_serial(randomness)?));
     Ok(params)
 }
 
 /// 16 random bytes with the top bit clear (positive) and the next bit set, so the DER
 /// INTEGER content is exactly these 16 bytes (no sign padding, no leading-zero stripping).
-fn random_serial() -> Result<[u8; 16], IssueError> {
+fn random_serial(randomness: &dyn Randomness) -> Result<[u8; 16], IssueError> {
     let mut serial = [0u8; 16];
-    SystemRandom::new()
-        .fill(&mut serial)
-        .map_err(|_| IssueError::Rng)?;
+    randomness.fill(&mut serial)?;
     serial[0] = (serial[0] & 0x7f) | 0x40;
     Ok(serial)
 }

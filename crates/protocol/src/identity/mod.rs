@@ -25,11 +25,13 @@ mod tests;
 
 pub use crl::{CRL_VALIDITY_DAYS, empty_crl, refresh_crl, revoke};
 pub use error::{CertError, CrlDefect, IssueError, KeyError};
-pub use issue::{IssuedCa, IssuedMember, create_root_ca, issue_member};
+pub use issue::{IssuedCa, IssuedMember, Randomness, create_root_ca, issue_member};
 pub use key::{MemberKey, verify_ed25519};
 pub use pem::{
     cert_to_pem, crl_to_pem, pem_to_der_cert, pem_to_der_crl, pem_to_der_key, pkcs8_to_pem,
 };
+/// The operating system's secure generator, the [`Randomness`] for real certificates.
+pub use ring::rand::SystemRandom;
 pub use role::{
     AUDITOR_ROLE_OID, AUDITOR_ROLE_OID_DER, PROVIDER_ROLE_OID, PROVIDER_ROLE_OID_DER, Role,
     UnknownRole,

@@ -30,6 +30,7 @@ fn genesis_block_of(ca: &medchain_protocol::identity::IssuedCa, role: Role) -> V
         "Outsider Clinic",
         (now_ms / 1000) as i64 - 3600,
         30,
+        &medchain_protocol::identity::SystemRandom::new(),
     )
     .unwrap();
     let key = MemberKey::from_pkcs8_der(&member.key_pkcs8_der).unwrap();

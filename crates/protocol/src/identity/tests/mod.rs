@@ -2,6 +2,7 @@
 
 mod keys;
 mod openssl;
+mod randomness;
 mod revoke;
 mod roles;
 mod verify;
@@ -14,10 +15,25 @@ pub(super) const DAY: i64 = 86_400;
 
 /// A root CA valid from a year before `NOW` for ten years.
 pub(super) fn new_ca(name: &str) -> IssuedCa {
-    create_root_ca(name, NOW - 365 * DAY, 3650).unwrap()
+    create_root_ca(
+        name,
+        NOW - 365 * DAY,
+        3650,
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap()
 }
 
 /// A member of `ca`, valid from a day before `NOW` for a year.
 pub(super) fn member(ca: &IssuedCa, role: Role, org: &str) -> IssuedMember {
-    issue_member(&ca.cert_der, &ca.key_pkcs8_der, role, org, NOW - DAY, 365).unwrap()
+    issue_member(
+        &ca.cert_der,
+        &ca.key_pkcs8_der,
+        role,
+        org,
+        NOW - DAY,
+        365,
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap()
 }

@@ -43,7 +43,13 @@ fn openssl_agrees() {
     };
     println!("using {}", text(&version).trim());
 
-    let ca = create_root_ca("Medchain Test Consortium", now - 3600, 30).unwrap();
+    let ca = create_root_ca(
+        "Medchain Test Consortium",
+        now - 3600,
+        30,
+        &ring::rand::SystemRandom::new(),
+    )
+    .unwrap();
     let good = issue_member(
         &ca.cert_der,
         &ca.key_pkcs8_der,
@@ -51,6 +57,7 @@ fn openssl_agrees() {
         "St Mary Hospital",
         now - 60,
         7,
+        &ring::rand::SystemRandom::new(),
     )
     .unwrap();
     let bad = issue_member(
@@ -60,6 +67,7 @@ fn openssl_agrees() {
         "Audit Office",
         now - 60,
         7,
+        &ring::rand::SystemRandom::new(),
     )
     .unwrap();
     let crl = revoke(

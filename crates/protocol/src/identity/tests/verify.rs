@@ -77,6 +77,7 @@ fn expired_and_not_yet_valid() {
         "Old",
         NOW - 10 * DAY,
         1,
+        &ring::rand::SystemRandom::new(),
     )
     .unwrap();
     let err = consortium
@@ -243,22 +244,55 @@ fn issuing_checks_its_inputs() {
         "X",
         NOW,
         1,
+        &ring::rand::SystemRandom::new(),
     );
     assert!(matches!(err, Err(IssueError::KeyMismatch)), "{err:?}");
-    let err = issue_member(&ca.cert_der, b"junk", Role::Provider, "X", NOW, 1);
+    let err = issue_member(
+        &ca.cert_der,
+        b"junk",
+        Role::Provider,
+        "X",
+        NOW,
+        1,
+        &ring::rand::SystemRandom::new(),
+    );
     assert!(matches!(err, Err(IssueError::CaKey(_))), "{err:?}");
-    let err = issue_member(b"junk", &ca.key_pkcs8_der, Role::Provider, "X", NOW, 1);
+    let err = issue_member(
+        b"junk",
+        &ca.key_pkcs8_der,
+        Role::Provider,
+        "X",
+        NOW,
+        1,
+        &ring::rand::SystemRandom::new(),
+    );
     assert!(matches!(
         err,
         Err(IssueError::CaCertificate(CertError::Malformed(_)))
     ));
     let m = member(&ca, Role::Provider, "St Mary");
-    let err = issue_member(&m.cert_der, &m.key_pkcs8_der, Role::Provider, "X", NOW, 1);
+    let err = issue_member(
+        &m.cert_der,
+        &m.key_pkcs8_der,
+        Role::Provider,
+        "X",
+        NOW,
+        1,
+        &ring::rand::SystemRandom::new(),
+    );
     assert!(
         matches!(err, Err(IssueError::CaCertificate(CertError::NotACa))),
         "{err:?}"
     );
-    let err = issue_member(&ca.cert_der, &ca.key_pkcs8_der, Role::Provider, " ", NOW, 1);
+    let err = issue_member(
+        &ca.cert_der,
+        &ca.key_pkcs8_der,
+        Role::Provider,
+        " ",
+        NOW,
+        1,
+        &ring::rand::SystemRandom::new(),
+    );
     assert!(matches!(err, Err(IssueError::EmptyName)));
     for (nb, days) in [(NOW, 0), (-1, 1), (i64::MAX, 1), (253_402_300_000, 30)] {
         let err = issue_member(
@@ -268,6 +302,7 @@ fn issuing_checks_its_inputs() {
             "X",
             nb,
             days,
+            &ring::rand::SystemRandom::new(),
         );
         assert!(
             matches!(err, Err(IssueError::InvalidValidity { .. })),
@@ -282,6 +317,7 @@ fn issuing_checks_its_inputs() {
         "X",
         NOW,
         40_000,
+        &ring::rand::SystemRandom::new(),
     );
     let late = late.unwrap();
     let consortium = Consortium::new(ca.cert_der.clone(), vec![]).unwrap();
