@@ -4,8 +4,9 @@
 //!   malformed, or sled itself read corrupted data). The verifier turns it into a violation of
 //!   the chain and height it belongs to and repairs it (quarantine and refetch), or, when the
 //!   damage cannot be attributed or moved aside in place, has the store rebuilt from peers.
-//! - [`StoreError::Unopenable`]: the database is too damaged to open at all: move it aside and
-//!   rebuild.
+//! - [`StoreError::Unopenable`]: the database is too damaged to open at all ([`Damage`] says
+//!   how): move it aside and rebuild. [`StoreError::NewerSchema`] is not damage: a newer build
+//!   wrote the store.
 //! - [`StoreError::Locked`] and [`StoreError::Io`]: not damage. Another instance holds the store,
 //!   or the operating system refused (permissions, a full disk, an I/O error). These are clear
 //!   errors for an operator; a store is never moved aside or rebuilt because of them.
@@ -17,6 +18,44 @@ use std::io::ErrorKind;
 
 use medchain_protocol::{BlockHash, ChainId, PayloadHash};
 
+/// Why a database is too damaged to open: the node moves it aside and rebuilds it from peers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Damage {
+    /// sled refused its own files: a corruption report, a truncated file, data that does not
+    /// decode, settings it cannot take (sled's message).
+    #[error("{0}")]
+    Engine(String),
+    /// sled panicked on its files (the panic's message); the panic was contained.
+    #[error("sled panicked: {0}")]
+    Panicked(String),
+    /// sled could not read the existing database's metadata and would start an empty one in
+    /// the same files (sled 0.34 does so silently).
+    #[error(
+        "sled could not recover the existing database (damaged files) and would start an empty one"
+    )]
+    NotRecovered,
+    /// The schema version record is not 4 bytes (hex of what is there).
+    #[error("malformed schema version {0}")]
+    MalformedSchemaVersion(String),
+    /// A schema version no medchain ever wrote.
+    #[error("unknown schema version {found} (this build reads version {supported})")]
+    UnknownSchemaVersion {
+        /// The version found.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
+    },
+    /// An existing database without a schema version (every store medchain creates gets one
+    /// at once): damaged, or not a medchain store.
+    #[error(
+        "the schema version is missing from an existing database (damaged files, or not a medchain store)"
+    )]
+    MissingSchemaVersion,
+    /// Damage met while checking or migrating the schema (the store's own report of it).
+    #[error("{0}")]
+    Read(String),
+}
+
 /// Errors of the store. No sled type appears in any public signature.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -26,8 +65,19 @@ pub enum StoreError {
     Unopenable {
         /// The directory that was opened.
         path: String,
-        /// Why it cannot be opened.
-        reason: String,
+        /// What is damaged.
+        reason: Damage,
+    },
+    /// The store was written by a newer medchain (a higher schema version): not damage, and
+    /// kept as it is; run that build or a newer one.
+    #[error(
+        "this store was written by a newer medchain (schema version {found}; this build reads version {supported}): run that build or newer"
+    )]
+    NewerSchema {
+        /// The store's schema version.
+        found: u32,
+        /// The version this build reads.
+        supported: u32,
     },
     /// Another process (or another handle in this one) holds the store's lock: a second
     /// instance of the node on the same data directory.

@@ -7,8 +7,9 @@
 //! are atomicity (a block and all its index entries commit in one transaction), durability (a
 //! flush before a commit returns; sled is durable only after a flush), and honesty (every block
 //! read is re-checked against its key and its entries root, so damage or tampering on disk is
-//! reported as [`StoreError::Corrupt`], never returned as data). Damaged chains are cut back with
-//! [`Store::quarantine_from`], which keeps the cut bytes for forensics.
+//! reported as [`StoreError::Corrupt`], never returned as data). A damaged run of a chain is cut
+//! out with [`Store::quarantine_range`] (the verifier's repair), or a chain cut back from a height
+//! to its top with [`Store::quarantine_from`]; both keep the cut bytes for forensics.
 //!
 //! # Store layout
 //!
@@ -72,7 +73,7 @@ mod types;
 mod write;
 
 pub use digest::{IndexDigest, PayloadPass};
-pub use error::{Corruption, StoreError};
+pub use error::{Corruption, Damage, StoreError};
 pub use hygiene::{MAX_STRAY_PER_SCAN, StrayEntry};
 pub use open::{CACHE_BYTES, SCHEMA_VERSION, Store, StoreReader};
 pub use signing::{SigningRecord, SigningRecordError, SigningState};

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::error::{EngineResult, StoreError};
+use crate::error::{Damage, EngineResult, StoreError};
 
 pub use crate::schema::SCHEMA_VERSION;
 /// sled's page cache, in bytes, unless the caller says otherwise ([`Store::open_with_cache`]).
@@ -212,7 +212,7 @@ impl Store {
 
     fn open_config(config: sled::Config, path: PathBuf) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
-        let unopenable = |reason: String| StoreError::Unopenable {
+        let unopenable = |reason: Damage| StoreError::Unopenable {
             path: shown.clone(),
             reason,
         };
@@ -228,11 +228,7 @@ impl Store {
         // sled 0.34 does not fail on a damaged log whose metadata it cannot read: it silently
         // starts a new, empty database in the same files. That would look like a fresh node.
         if existed && !db.was_recovered() {
-            return Err(unopenable(
-                "sled could not recover the existing database (damaged files) and would start \
-                 an empty one"
-                    .into(),
-            ));
+            return Err(unopenable(Damage::NotRecovered));
         }
         crate::schema::check(&trees, existed).map_err(|failure| match failure {
             crate::schema::Failure::Damaged(reason) => unopenable(reason),
@@ -296,7 +292,7 @@ enum OpenFailure {
     /// The operating system refused (not damage).
     Refused(std::io::ErrorKind, String),
     /// The files are damaged (or sled panicked on them).
-    Damaged(String),
+    Damaged(Damage),
 }
 
 /// How long `open` waits for sled's file lock to be released (see [`open_sled`]).
@@ -329,10 +325,7 @@ fn open_once(config: &sled::Config) -> Result<(sled::Db, Trees), OpenFailure> {
     match opened {
         Ok(Ok(opened)) => Ok(opened),
         Ok(Err(error)) => Err(classify_open_error(error)),
-        Err(panic) => Err(OpenFailure::Damaged(format!(
-            "sled panicked: {}",
-            panic_text(&panic)
-        ))),
+        Err(panic) => Err(OpenFailure::Damaged(Damage::Panicked(panic_text(&panic)))),
     }
 }
 
@@ -348,7 +341,7 @@ fn classify_open_error(error: sled::Error) -> OpenFailure {
     match crate::error::engine(error) {
         StoreError::Locked { .. } => OpenFailure::Locked,
         StoreError::Io { kind, detail } => OpenFailure::Refused(kind, detail),
-        _ => OpenFailure::Damaged(text),
+        _ => OpenFailure::Damaged(Damage::Engine(text)),
     }
 }
 

@@ -146,18 +146,18 @@ impl Store {
     /// Durably (flush): for every chain-index height of `chain` in `heights`, copies the raw
     /// block bytes (whatever is there, even corrupt) into the quarantine tree, removes the block
     /// from `blocks` and its chain-index entry (these, the head and the event in one
-    /// transaction), then removes every records/patients/prov_up/prov_down entry that points at
-    /// (chain, height in `heights`), in batches after the transaction: an entry left behind by a
-    /// crash in between names a position whose block is not held, which reads skip and the
-    /// verified block committed there again writes anew. In one transaction, removing the
-    /// entries of 100 blocks of a million-record store took over a second. A head inside `heights` is set to the chain index's entry below the range (or
-    /// removed if there is none, or if the range starts at 0); a head above the range is kept,
-    /// and the chain then has a hole that only blocks fetched again fill. Returns the event (also
-    /// stored); its `to_height` is the range's end, or the chain's top if the range reaches past
-    /// it.
+    /// transaction), then removes every records/patients/prov_up/prov_down/accesses entry that
+    /// points at (chain, height in `heights`), in batches after the transaction: an entry left
+    /// behind by a crash in between names a position whose block is not held, which reads skip
+    /// and the verified block committed there again writes anew. In one transaction, removing
+    /// the entries of 100 blocks of a million-record store took over a second. A head inside
+    /// `heights` is set to the chain index's entry below the range (or removed if there is none,
+    /// or if the range starts at 0); a head above the range is kept, and the chain then has a
+    /// hole that only blocks fetched again fill. Returns the event (also stored); its
+    /// `to_height` is the range's end, or the chain's top if the range reaches past it.
     ///
     /// A block that checks out and sits at its indexed height gives its index entries directly;
-    /// otherwise (undecodable, mismatching, missing, or indexed at the wrong height) the four
+    /// otherwise (undecodable, mismatching, missing, or indexed at the wrong height) the five
     /// entry trees are scanned for entries of the chain in `heights`. A sound block the index
     /// wrongly names from another position outside the cut range stays in `blocks`
     /// (its bytes are still copied): it belongs to that other position; a block the index does

@@ -1,7 +1,7 @@
 //! The schema version: checked (or written, in a new store) when a store opens, and older
 //! layouts migrated (`migrate`).
 
-use crate::error::{EngineResult, StoreError};
+use crate::error::{Damage, EngineResult, StoreError};
 use crate::open::Trees;
 
 /// The schema version this build writes and reads. Bump it on any layout change, with a
@@ -16,7 +16,7 @@ pub(crate) const SCHEMA_KEY: &[u8] = b"schema_version";
 /// Why the schema check failed, by what the node must do about it.
 pub(crate) enum Failure {
     /// The store is damaged (or not a medchain store): move it aside and rebuild.
-    Damaged(String),
+    Damaged(Damage),
     /// Not damage: the operating system refused (a full disk during a migration, say), or the
     /// store was written by a newer build. The operator's to fix; the store is kept.
     Refused(StoreError),
@@ -25,7 +25,7 @@ pub(crate) enum Failure {
 impl From<StoreError> for Failure {
     fn from(error: StoreError) -> Self {
         if error.is_corruption() {
-            Failure::Damaged(error.to_string())
+            Failure::Damaged(Damage::Read(error.to_string()))
         } else {
             Failure::Refused(error)
         }
@@ -52,7 +52,7 @@ pub(crate) fn check(trees: &Trees, existed: bool) -> Result<(), Failure> {
             let version = <[u8; 4]>::try_from(value.as_ref())
                 .map(u32::from_be_bytes)
                 .map_err(|_| {
-                    Failure::Damaged(format!("malformed schema version {}", hex::encode(&value)))
+                    Failure::Damaged(Damage::MalformedSchemaVersion(hex::encode(&value)))
                 })?;
             match version {
                 1 => {
@@ -60,23 +60,18 @@ pub(crate) fn check(trees: &Trees, existed: bool) -> Result<(), Failure> {
                     write_current()
                 }
                 SCHEMA_VERSION => Ok(()),
-                newer if newer > SCHEMA_VERSION => {
-                    Err(Failure::Refused(StoreError::Engine(format!(
-                        "this store was written by a newer medchain (schema version {newer}; \
-                         this build reads version {SCHEMA_VERSION}): run that build or newer"
-                    ))))
-                }
-                other => Err(Failure::Damaged(format!(
-                    "unknown schema version {other} (this build reads version {SCHEMA_VERSION})"
-                ))),
+                newer if newer > SCHEMA_VERSION => Err(Failure::Refused(StoreError::NewerSchema {
+                    found: newer,
+                    supported: SCHEMA_VERSION,
+                })),
+                other => Err(Failure::Damaged(Damage::UnknownSchemaVersion {
+                    found: other,
+                    supported: SCHEMA_VERSION,
+                })),
             }
         }
         None if !existed => write_current(),
-        None => Err(Failure::Damaged(
-            "the schema version is missing from an existing database (damaged files, or not a \
-             medchain store)"
-                .into(),
-        )),
+        None => Err(Failure::Damaged(Damage::MissingSchemaVersion)),
     }
 }
 
@@ -97,7 +92,7 @@ mod tests {
         store.flush()
     }
 
-    fn unopenable_reason(result: Result<Store, StoreError>) -> String {
+    fn unopenable_reason(result: Result<Store, StoreError>) -> Damage {
         match result {
             Err(StoreError::Unopenable { reason, .. }) => reason,
             other => panic!("expected Unopenable, got {other:?}"),
@@ -122,11 +117,15 @@ mod tests {
         set_schema_version(&mut store, SCHEMA_VERSION + 1).unwrap();
         drop(store);
         match Store::open(dir.path()) {
-            Err(StoreError::Engine(reason)) => {
+            Err(error @ StoreError::NewerSchema { found, supported }) => {
+                assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+                assert!(!error.is_corruption());
                 assert!(
-                    reason.contains("newer medchain (schema version 3"),
-                    "{reason}"
-                )
+                    error
+                        .to_string()
+                        .contains("newer medchain (schema version 3"),
+                    "{error}"
+                );
             }
             other => panic!("expected a start-up error, got {other:?}"),
         }
@@ -135,7 +134,13 @@ mod tests {
         set_schema_version(&mut store, 0).unwrap();
         drop(store);
         let reason = unopenable_reason(Store::open(dir.path().join("other").as_path()));
-        assert!(reason.contains("unknown schema version 0"), "{reason}");
+        assert_eq!(
+            reason,
+            Damage::UnknownSchemaVersion {
+                found: 0,
+                supported: SCHEMA_VERSION
+            }
+        );
     }
 
     #[test]
@@ -152,7 +157,7 @@ mod tests {
         store.flush().unwrap();
         drop(store);
         let reason = unopenable_reason(Store::open(dir.path()));
-        assert!(reason.contains("schema version is missing"), "{reason}");
+        assert_eq!(reason, Damage::MissingSchemaVersion);
     }
 
     #[test]
@@ -163,6 +168,6 @@ mod tests {
         store.flush().unwrap();
         drop(store);
         let reason = unopenable_reason(Store::open(dir.path()));
-        assert!(reason.contains("schema version is missing"), "{reason}");
+        assert_eq!(reason, Damage::MissingSchemaVersion);
     }
 }

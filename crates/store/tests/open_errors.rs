@@ -7,9 +7,9 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use medchain_store::{Store, StoreError};
+use medchain_store::{Damage, Store, StoreError};
 
-fn reason(result: Result<Store, StoreError>) -> String {
+fn reason(result: Result<Store, StoreError>) -> Damage {
     match result {
         Err(StoreError::Unopenable { reason, .. }) => reason,
         Err(other) => panic!("expected Unopenable, got {other}"),
@@ -58,7 +58,10 @@ fn garbage_files_are_unopenable() {
     // sled checks its `conf` file first, and refuses this one.
     let why = reason(Store::open(dir.path()));
     println!("garbage: {why}");
-    assert!(!why.is_empty());
+    assert!(
+        matches!(why, Damage::Engine(_) | Damage::Panicked(_)),
+        "sled's own refusal, typed as such: {why:?}"
+    );
 }
 
 /// A store with chain `c` (20 blocks of 5 entries) at `dir`, closed again.
@@ -85,7 +88,7 @@ fn a_damaged_log_start_is_unopenable_not_silently_empty() {
         bytes[..half].fill(damage);
         std::fs::write(&db, &bytes).unwrap();
         let why = reason(Store::open(dir.path()));
-        assert!(why.contains("could not recover"), "{why}");
+        assert_eq!(why, Damage::NotRecovered, "{why}");
     }
 }
 

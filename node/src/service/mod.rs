@@ -1,8 +1,9 @@
-//! The node's service layer: everything the HTTP API (and later the network glue) asks of the
+//! The node's service layer: everything the HTTP API and the daemon's network tasks ask of the
 //! ledger, with the rules of a hospital node around it.
 //!
-//! - Writes (`submit`) pseudonymise the patient, check the payload, author the next block of our
-//!   chain and return once it is flushed. Auditor nodes cannot write.
+//! - Writes (`submit`) pseudonymise the patient and check the payload (`medchain-requests`),
+//!   author the next block of our chain and return once it is flushed. Auditor nodes cannot
+//!   write.
 //! - Reads (`record`, `history`, `patient_records`) are audited: a provider node writes an
 //!   `access` entry (who read what) to its own chain; an auditor node, which writes to no chain,
 //!   appends the same facts to a local audit log. Reads never return a patient identifier.
