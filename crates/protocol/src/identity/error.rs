@@ -19,12 +19,49 @@ pub enum KeyError {
     Pem(#[source] rustls_pki_types::pem::Error),
 }
 
+/// What makes a certificate or revocation list unreadable, from the parser's or the path
+/// verifier's own error (never a string made up on the way).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Unreadable {
+    /// Not DER X.509 (x509-parser's finding).
+    #[error("{0}")]
+    Der(x509_parser::error::X509Error),
+    /// The bytes end before the object does.
+    #[error("the bytes end before it does")]
+    Truncated,
+    /// Bytes follow the object.
+    #[error("trailing bytes after it")]
+    TrailingBytes,
+    /// A member certificate without an organisation (O) in its subject.
+    #[error("no organisation (O) in the subject")]
+    NoOrganisation,
+    /// A subject name with an empty or multi-valued component (rcgen cannot copy it).
+    #[error("the subject name has an empty or multi-valued component")]
+    SubjectShape,
+    /// The path verifier's finding about the encoding (bad DER or time, an invalid extension or
+    /// serial, an unsupported version, a CRL feature medchain does not use).
+    #[error("{0}")]
+    Encoding(webpki::Error),
+}
+
+impl Unreadable {
+    /// The parser's error, whether it ran out of bytes or found them wrong.
+    pub(crate) fn of_parser(error: x509_parser::nom::Err<x509_parser::error::X509Error>) -> Self {
+        match error {
+            x509_parser::nom::Err::Incomplete(_) => Unreadable::Truncated,
+            x509_parser::nom::Err::Error(e) | x509_parser::nom::Err::Failure(e) => {
+                Unreadable::Der(e)
+            }
+        }
+    }
+}
+
 /// Why a certificate revocation list (CRL) was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CrlDefect {
     /// Not DER, or a CRL feature that is not supported (delta or indirect CRLs, ...).
     #[error("it is not a readable revocation list ({0})")]
-    Malformed(String),
+    Malformed(Unreadable),
     /// The CRL names another authority as its issuer.
     #[error("it was issued by a different authority")]
     WrongIssuer,
@@ -41,7 +78,7 @@ pub enum CrlDefect {
 pub enum CertError {
     /// The bytes are not a well-formed X.509 certificate.
     #[error("malformed: the certificate is damaged or is not an X.509 certificate ({0})")]
-    Malformed(String),
+    Malformed(Unreadable),
     /// The PEM text holds no section of the expected kind or is damaged.
     #[error("the {what} PEM text is not readable: {source}")]
     Pem {
@@ -118,7 +155,7 @@ pub enum CertError {
     },
     /// Any other rejection by the path verifier (unusual extensions and the like).
     #[error("the certificate was rejected by the verifier: {0}")]
-    Rejected(String),
+    Rejected(webpki::Error),
 }
 
 fn display_role(role: &Option<Role>) -> &'static str {

@@ -16,7 +16,7 @@ use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 use x509_parser::certificate::X509Certificate;
 use zeroize::Zeroizing;
 
-use super::error::{CertError, IssueError};
+use super::error::{CertError, IssueError, Unreadable};
 use super::key::MemberKey;
 use super::role::{EKU_EXTENSION_OID, Role};
 use super::x509::{ed25519_key, is_ca, parse_cert, to_datetime};
@@ -182,7 +182,7 @@ impl<'a> LoadedCa<'a> {
         // multi-valued RDNs), so check the shape up front.
         if cert.subject().iter().any(|rdn| rdn.iter().count() != 1) {
             return Err(IssueError::CaCertificate(CertError::Malformed(
-                "the subject name has an empty or multi-valued component".into(),
+                Unreadable::SubjectShape,
             )));
         }
         let loaded = MemberKey::from_pkcs8_der(key_der).map_err(IssueError::CaKey)?;

@@ -24,7 +24,7 @@ mod x509;
 mod tests;
 
 pub use crl::{CRL_VALIDITY_DAYS, empty_crl, refresh_crl, revoke};
-pub use error::{CertError, CrlDefect, IssueError, KeyError};
+pub use error::{CertError, CrlDefect, IssueError, KeyError, Unreadable};
 pub use issue::{IssuedCa, IssuedMember, Randomness, create_root_ca, issue_member};
 pub use key::{MemberKey, verify_ed25519};
 pub use pem::{

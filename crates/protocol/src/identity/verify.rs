@@ -10,7 +10,7 @@ use webpki::{
     RevocationCheckDepth, RevocationOptionsBuilder, UnknownStatusPolicy,
 };
 
-use super::error::{CertError, CrlDefect};
+use super::error::{CertError, CrlDefect, Unreadable};
 use super::role::{Role, role_of};
 use super::x509::{
     SigCheck, authority_key_id, cert_signed_by, check_crl_issuer, ed25519_key, is_ca, parse_cert,
@@ -70,13 +70,13 @@ impl Consortium {
             }
             let anchor =
                 webpki::anchor_from_trusted_cert(&CertificateDer::from(&root_cert_der[..]))
-                    .map_err(|e| CertError::Malformed(e.to_string()))?
+                    .map_err(|e| CertError::Malformed(Unreadable::Encoding(e)))?
                     .to_owned();
             let mut crls = Vec::with_capacity(crls_der.len());
             for (index, der) in crls_der.iter().enumerate() {
                 let bad = |reason| CertError::BadCrl { index, reason };
                 let owned = OwnedCertRevocationList::from_der(der)
-                    .map_err(|e| bad(CrlDefect::Malformed(e.to_string())))?;
+                    .map_err(|e| bad(CrlDefect::Malformed(Unreadable::Encoding(e))))?;
                 let parsed = parse_crl(der).map_err(bad)?;
                 check_crl_issuer(&parsed, root.subject(), &root_key).map_err(bad)?;
                 let number = parsed.crl_number().cloned().unwrap_or_default();
@@ -190,12 +190,11 @@ impl Consortium {
             match crl.find_serial(cert.raw_serial()) {
                 Ok(None) => {}
                 Ok(Some(_)) => return Err(CertError::Revoked),
-                Err(e) => return Err(CertError::Rejected(e.to_string())),
+                Err(e) => return Err(CertError::Rejected(e)),
             }
         }
         let public_key = ed25519_key(cert.public_key()).ok_or(CertError::NotEd25519)?;
-        let org = subject_org(&cert)
-            .ok_or_else(|| CertError::Malformed("no organisation (O) in the subject".into()))?;
+        let org = subject_org(&cert).ok_or(CertError::Malformed(Unreadable::NoOrganisation))?;
         let role = match required {
             Some(role) => role,
             None => role_of(&cert).ok_or(CertError::NoRole)?,
@@ -274,8 +273,8 @@ impl Consortium {
             | E::ExtensionValueInvalid
             | E::InvalidCertValidity
             | E::InvalidSerialNumber
-            | E::UnsupportedCertVersion => CertError::Malformed(err.to_string()),
-            other => CertError::Rejected(other.to_string()),
+            | E::UnsupportedCertVersion => CertError::Malformed(Unreadable::Encoding(err)),
+            other => CertError::Rejected(other),
         }
     }
 }

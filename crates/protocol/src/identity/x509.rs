@@ -8,7 +8,7 @@ use x509_parser::prelude::{FromDer, ParsedExtension};
 use x509_parser::revocation_list::CertificateRevocationList;
 use x509_parser::x509::{AlgorithmIdentifier, SubjectPublicKeyInfo, X509Name};
 
-use super::error::{CertError, CrlDefect};
+use super::error::{CertError, CrlDefect, Unreadable};
 
 /// Latest representable instant (9999-12-31T23:59:59Z) in unix seconds.
 pub(crate) const MAX_UNIX: i64 = 253_402_300_799;
@@ -35,10 +35,8 @@ pub fn org_of(cert_der: &[u8]) -> Option<String> {
 pub(crate) fn parse_cert(der: &[u8]) -> Result<X509Certificate<'_>, CertError> {
     match X509Certificate::from_der(der) {
         Ok(([], cert)) => Ok(cert),
-        Ok(_) => Err(CertError::Malformed(
-            "trailing bytes after the certificate".into(),
-        )),
-        Err(e) => Err(CertError::Malformed(e.to_string())),
+        Ok(_) => Err(CertError::Malformed(Unreadable::TrailingBytes)),
+        Err(e) => Err(CertError::Malformed(Unreadable::of_parser(e))),
     }
 }
 
@@ -46,8 +44,8 @@ pub(crate) fn parse_cert(der: &[u8]) -> Result<X509Certificate<'_>, CertError> {
 pub(crate) fn parse_crl(der: &[u8]) -> Result<CertificateRevocationList<'_>, CrlDefect> {
     match CertificateRevocationList::from_der(der) {
         Ok(([], crl)) => Ok(crl),
-        Ok(_) => Err(CrlDefect::Malformed("trailing bytes after the CRL".into())),
-        Err(e) => Err(CrlDefect::Malformed(e.to_string())),
+        Ok(_) => Err(CrlDefect::Malformed(Unreadable::TrailingBytes)),
+        Err(e) => Err(CrlDefect::Malformed(Unreadable::of_parser(e))),
     }
 }
 
