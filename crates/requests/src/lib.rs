@@ -27,7 +27,7 @@ pub enum RequestError {
     AccessSubmitted,
     /// The patient identifier cannot be pseudonymised (empty, too long, not text).
     #[error("patient: {0}")]
-    Patient(String),
+    Patient(medchain_protocol::patient::PatientError),
     /// A kind that carries a payload came without one.
     #[error("{0} needs a payload")]
     PayloadMissing(medchain_protocol::EntryKind),

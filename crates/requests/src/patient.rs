@@ -25,7 +25,6 @@ impl std::fmt::Debug for PatientQuery {
 impl PatientQuery {
     /// The patient's pseudonym under `key`; the identifier itself goes no further.
     pub fn pseudonym(&self, key: &PseudonymKey) -> Result<PatientRef, RequestError> {
-        PatientRef::pseudonymise(key, &self.patient)
-            .map_err(|e| RequestError::Patient(e.to_string()))
+        PatientRef::pseudonymise(key, &self.patient).map_err(RequestError::Patient)
     }
 }

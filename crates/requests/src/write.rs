@@ -61,8 +61,8 @@ impl NewRecord {
         if self.kind == EntryKind::Access {
             return Err(RequestError::AccessSubmitted);
         }
-        let patient = PatientRef::pseudonymise(key, &self.patient)
-            .map_err(|e| RequestError::Patient(e.to_string()))?;
+        let patient =
+            PatientRef::pseudonymise(key, &self.patient).map_err(RequestError::Patient)?;
         let payload = match (self.kind.has_payload(), self.payload) {
             (true, Some(json)) => Some(payload_draft(self.content_type, &json)?),
             (true, None) => return Err(RequestError::PayloadMissing(self.kind)),
