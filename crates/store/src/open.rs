@@ -174,13 +174,17 @@ impl Store {
     /// Opens (creating if missing) the store at `path`.
     ///
     /// - `StoreError::Unopenable` (damage: the node moves the store aside and rebuilds): a sled
-    ///   error or panic on its files; a schema version this build does not know; an existing
+    ///   error or panic on its files; an unknown (older than any release) or malformed schema
+    ///   version; an existing
     ///   database that sled could not recover (it would silently start an empty one) or that
     ///   lacks the schema version.
     /// - `StoreError::Locked`: another handle holds the store after waiting up to 2 s (sled
     ///   frees its lock a moment after the last handle drops): a second instance.
     /// - `StoreError::Io`: the operating system refused (permissions, a full disk, a read-only
-    ///   filesystem). Neither of these two is damage; the store is never rebuilt for them.
+    ///   filesystem).
+    /// - `StoreError::NewerSchema`: a newer medchain wrote the store (after a downgrade, say).
+    ///
+    /// Only `Unopenable` is damage; the store is never rebuilt for the others.
     ///
     /// sled's periodic background flush (every 500 ms) is left on; the store flushes explicitly
     /// wherever durability is promised, so it never depends on it.

@@ -23,7 +23,9 @@ use super::x509::{ed25519_key, is_ca, parse_cert, to_datetime};
 
 /// Where issuing gets its randomness: the new key's seed and the serial number.
 pub trait Randomness {
-    /// Fills `dest` with unpredictable bytes.
+    /// Fills `dest` with unpredictable bytes, fresh and independent on every call: the key's
+    /// seed and the (public) serial are drawn by separate calls, so a source that repeated
+    /// itself would publish part of the private key.
     fn fill(&self, dest: &mut [u8]) -> Result<(), IssueError>;
 }
 

@@ -51,8 +51,9 @@ impl MemberKey {
         Ok(Self { pair, seed })
     }
 
-    /// The key with this 32-byte seed (RFC 8032 secret key). For deterministic test fixtures
-    /// and golden vectors; real keys come from [`issue_member`](super::issue_member).
+    /// The key with this 32-byte seed (RFC 8032 secret key). Issuing makes every new key this
+    /// way from a seed drawn from its [`Randomness`](super::Randomness); tests use fixed seeds
+    /// for fixtures and golden vectors.
     pub fn from_seed(seed: &[u8; 32]) -> Result<Self, KeyError> {
         let seed = Zeroizing::new(*seed);
         let pair = Ed25519KeyPair::from_seed_unchecked(&seed[..])

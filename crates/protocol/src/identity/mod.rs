@@ -2,8 +2,9 @@
 //! bind one Ed25519 public key to an organisation and a role (provider or auditor, carried
 //! as a private Extended Key Usage OID), revokes them with CRLs, and peers verify them.
 //!
-//! This is a pure library: callers pass bytes and the current time; nothing here touches
-//! files, the network or the clock (except the OS random generator for keys and serials).
+//! This is a pure library: callers pass bytes, the current time and, for issuing, randomness
+//! ([`Randomness`]); nothing here touches files, the network, the clock or the OS random
+//! generator by itself.
 //!
 //! * [`create_root_ca`], [`issue_member`], [`revoke`]: the authority's side (rcgen).
 //! * [`Consortium`]: the trust configuration; [`Consortium::verify`] checks a member

@@ -327,3 +327,29 @@ fn issuing_checks_its_inputs() {
             .is_ok()
     );
 }
+
+#[test]
+fn unreadable_certificates_say_how() {
+    use crate::identity::Unreadable;
+    use crate::identity::x509::parse_cert;
+    let ca = new_ca("Unreadable CA");
+    let mut longer = ca.cert_der.clone();
+    longer.push(0);
+    assert!(matches!(
+        parse_cert(&longer),
+        Err(CertError::Malformed(Unreadable::TrailingBytes))
+    ));
+    let cut = &ca.cert_der[..ca.cert_der.len() - 10];
+    assert!(
+        matches!(
+            parse_cert(cut),
+            Err(CertError::Malformed(Unreadable::Truncated))
+        ),
+        "{:?}",
+        parse_cert(cut).err()
+    );
+    assert!(matches!(
+        parse_cert(&[0x30, 0x03, 0x02, 0x01, 0xff]),
+        Err(CertError::Malformed(Unreadable::Der(_)))
+    ));
+}
