@@ -21,12 +21,23 @@ use crate::pki::Pki;
 /// Milliseconds of the block the harness seals (inside the test certificates' validity).
 const BLOCK_MS: u64 = 1_710_000_060_000;
 
-/// The test provider's key, and a fixed pseudonym key.
-fn keys() -> Option<&'static (MemberKey, PseudonymKey)> {
-    static KEYS: OnceLock<Option<(MemberKey, PseudonymKey)>> = OnceLock::new();
+/// What every input uses, made once: the test provider's key and certificate, and a fixed
+/// pseudonym key.
+struct Keys {
+    key: MemberKey,
+    certificate: Vec<u8>,
+    pseudonyms: PseudonymKey,
+}
+
+fn keys() -> Option<&'static Keys> {
+    static KEYS: OnceLock<Option<Keys>> = OnceLock::new();
     KEYS.get_or_init(|| {
-        let key = Pki::embedded().provider_key().ok()?;
-        Some((key, PseudonymKey::from_bytes([0x5a; 32])))
+        let pki = Pki::embedded();
+        Some(Keys {
+            key: pki.provider_key().ok()?,
+            certificate: pki.provider,
+            pseudonyms: PseudonymKey::from_bytes([0x5a; 32]),
+        })
     })
     .as_ref()
 }
@@ -36,13 +47,14 @@ pub fn api_bodies(data: &[u8]) {
     let Some((&selector, json)) = data.split_first() else {
         return;
     };
-    let Some((key, pseudonyms)) = keys() else {
+    let Some(keys) = keys() else {
         return;
     };
+    let pseudonyms = &keys.pseudonyms;
     match selector % 4 {
         0 => {
             if let Ok(request) = serde_json::from_slice::<NewRecord>(json) {
-                records(vec![request], key, pseudonyms);
+                records(vec![request], keys);
             }
         }
         1 => {
@@ -57,7 +69,7 @@ pub fn api_bodies(data: &[u8]) {
                 "a batch of {} records passed the size check",
                 requests.len()
             );
-            records(requests, key, pseudonyms);
+            records(requests, keys);
         }
         2 => {
             if let Ok(query) = serde_json::from_slice::<PatientQuery>(json)
@@ -85,13 +97,13 @@ pub fn api_bodies(data: &[u8]) {
 /// Record writes through the request checks, then the entry rules at the next free index of
 /// one block (as the ledger places a batch's records: those refused take no index), then the
 /// block's own rules for the block holding every accepted entry.
-fn records(requests: Vec<NewRecord>, key: &MemberKey, pseudonyms: &PseudonymKey) {
+fn records(requests: Vec<NewRecord>, keys: &Keys) {
     // A batch is at most MAX_RECORDS_PER_BATCH records, which one block holds.
     const _: () = assert!(MAX_RECORDS_PER_BATCH <= MAX_ENTRIES_PER_BLOCK);
-    let chain = ChainId::from_public_key(&key.public_key());
+    let chain = ChainId::from_public_key(&keys.key.public_key());
     let mut entries = Vec::new();
     for request in requests {
-        let Ok(draft) = request.into_draft(pseudonyms) else {
+        let Ok(draft) = request.into_draft(&keys.pseudonyms) else {
             continue;
         };
         if let Some(payload) = &draft.payload {
@@ -118,12 +130,12 @@ fn records(requests: Vec<NewRecord>, key: &MemberKey, pseudonyms: &PseudonymKey)
         height: 1,
         prev: BlockHash([7; 32]),
         time_ms: BLOCK_MS,
-        certificate: Pki::embedded().provider,
+        certificate: keys.certificate.clone(),
         carry_certificate: false,
         witnesses: Vec::new(),
         entries,
     }
-    .seal(key);
+    .seal(&keys.key);
     let checked = block.check_structure();
     assert!(
         checked.is_ok(),

@@ -207,12 +207,7 @@ impl Testnet {
 
     /// POST a JSON body.
     pub fn post_json(&self, node: &Node, path: &str, body: &Value) -> Result<Answer> {
-        let response = self
-            .agent
-            .post(format!("{}{path}", node.api))
-            .header("Authorization", &format!("Bearer {}", node.token))
-            .send_json(body);
-        answer(response, node)
+        self.post_json_limited(node, path, body, None)
     }
 
     /// POST a JSON body, giving up after `limit` (for a call known to take long, such as a
@@ -224,12 +219,22 @@ impl Testnet {
         body: &Value,
         limit: Duration,
     ) -> Result<Answer> {
-        let response = self
-            .agent
-            .post(format!("{}{path}", node.api))
-            .config()
-            .timeout_global(Some(limit))
-            .build()
+        self.post_json_limited(node, path, body, Some(limit))
+    }
+
+    /// POST a JSON body, within `limit` or the agent's own time limit.
+    fn post_json_limited(
+        &self,
+        node: &Node,
+        path: &str,
+        body: &Value,
+        limit: Option<Duration>,
+    ) -> Result<Answer> {
+        let mut request = self.agent.post(format!("{}{path}", node.api));
+        if let Some(limit) = limit {
+            request = request.config().timeout_global(Some(limit)).build();
+        }
+        let response = request
             .header("Authorization", &format!("Bearer {}", node.token))
             .send_json(body);
         answer(response, node)
