@@ -27,7 +27,7 @@ done
 
 if [ -z "${MEDCHAIN_BIN_DIR:-}" ]; then
   echo "building medchain (release; the first build takes a few minutes)"
-  cargo build --release --locked -q -p medchain-node
+  cargo build --release --locked -q -p medchain-node -p medchain-bench
 fi
 bin_dir=${MEDCHAIN_BIN_DIR:-${CARGO_TARGET_DIR:-target}/release}
 export MEDCHAIN_BIN_DIR=$bin_dir

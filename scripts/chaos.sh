@@ -58,7 +58,7 @@ work=${MEDCHAIN_CHAOS_WORK:-/tmp/medchain-chaos-$stamp}
 
 if [ -z "${MEDCHAIN_BIN_DIR:-}" ]; then
   echo "chaos: building medchain and medchain-chaos (release; the first build takes a few minutes)"
-  cargo build --release --locked -q -p medchain-node
+  cargo build --release --locked -q -p medchain-node -p medchain-chaos
 fi
 bin_dir=${MEDCHAIN_BIN_DIR:-${CARGO_TARGET_DIR:-target}/release}
 

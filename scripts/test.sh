@@ -6,10 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export MEDCHAIN_REQUIRE_OPENSSL=1  # the identity tests must not skip the OpenSSL cross-check
 
-# The short reliability harnesses (node/tests/chaos_smoke.rs) drive release binaries: a debug
+# The short reliability harnesses (testnet/chaos/tests/chaos_smoke.rs) drive release binaries: a debug
 # node verifies its store many times slower, and the harnesses verify every store after every
 # step.
-if ! cargo build --release --locked -q -p medchain-node --bins; then
+if ! cargo build --release --locked -q -p medchain-node -p medchain-chaos; then
   echo "summary: 0 passed, 1 failed (the release build failed)"
   exit 1
 fi

@@ -46,7 +46,7 @@ build() {
     return
   fi
   echo "building medchain (release; the first build takes a few minutes)"
-  cargo build --release --locked -q -p medchain-node
+  cargo build --release --locked -q -p medchain-node -p medchain-demo
 }
 nodes() { [ -d "$root/nodes" ] && ls "$root/nodes" | sort || true; }
 pid_of() { cat "$root/nodes/$1/pid" 2>/dev/null || true; }

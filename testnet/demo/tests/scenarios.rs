@@ -1,0 +1,163 @@
+//! The paper's scenarios end to end, as a user runs them: `scripts/testnet.sh up` starts a
+//! consortium of 3 providers and 1 auditor as separate processes, `scripts/testnet.sh demo` runs
+//! Table 1 and Figure 1 against it, and this test then asks the nodes itself what they hold.
+//! Bounded in time; the testnet is always taken down (by the PIDs the script wrote).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use medchain_testnet::{Testnet, bin_dir_with_medchain, wait_bounded};
+use serde_json::Value;
+
+const DEMO_LIMIT: Duration = Duration::from_secs(420);
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs the testnet script with the test's state directory and debug binaries.
+fn script(state: &Path, args: &[&str], limit: Duration) -> (bool, String) {
+    let bin_dir = bin_dir_with_medchain(Path::new(env!("CARGO_BIN_EXE_medchain-demo"))).unwrap();
+    // Beside the state directory: `up` recreates that one.
+    let out = state.with_extension(format!("{}.out", args[0]));
+    let mut child = Command::new(repo().join("scripts/testnet.sh"))
+        .args(args)
+        .env("MEDCHAIN_TESTNET_DIR", state)
+        .env("MEDCHAIN_BIN_DIR", bin_dir)
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let ok = wait_bounded(&mut child, limit);
+    (ok, std::fs::read_to_string(out).unwrap_or_default())
+}
+
+/// Takes the testnet down however the test ends.
+struct Down(PathBuf);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = script(&self.0, &["down"], Duration::from_secs(90));
+    }
+}
+
+#[test]
+fn testnet_demo_passes_every_scenario() {
+    let state = tempfile::tempdir().unwrap();
+    let state = state.path().join("net");
+    let _down = Down(state.clone());
+
+    let (ok, out) = script(&state, &["up"], Duration::from_secs(180));
+    assert!(ok, "testnet up failed:\n{out}");
+    let (ok, out) = script(&state, &["demo"], DEMO_LIMIT);
+    println!("{out}");
+    assert!(ok, "the demo failed:\n{out}");
+    for title in [
+        "--- PASSED: Scenario 1 (Figure 3)",
+        "--- PASSED: Scenario 2 (Figure 4)",
+        "--- PASSED: Scenario 3 (Figure 5)",
+        "--- PASSED: Figure 1",
+        "all scenarios passed",
+    ] {
+        assert!(out.contains(title), "missing {title:?} in:\n{out}");
+    }
+
+    // What the nodes themselves now report.
+    let bin_dir = bin_dir_with_medchain(Path::new(env!("CARGO_BIN_EXE_medchain-demo"))).unwrap();
+    let net = Testnet::load(
+        &state,
+        &repo().join("scripts/testnet.sh"),
+        &bin_dir.join("medchain"),
+    )
+    .unwrap();
+    assert_eq!(net.nodes.len(), 4);
+    let get = |node, path| net.get_json(node, path).unwrap();
+    let heads: Vec<Value> = net.nodes.iter().map(|n| get(n, "/v1/chains")).collect();
+    for node in &net.nodes {
+        let (name, api) = (&node.name, node);
+        // Figure 1: every node holds the equivocation evidence against Hospital 1.
+        let evidence = get(api, "/v1/evidence");
+        let evidence = evidence["evidence"].as_array().unwrap();
+        assert_eq!(evidence.len(), 1, "{name}: {evidence:?}");
+        assert_eq!(evidence[0]["org"], "Hospital 1");
+        // Scenario 1: the outsider's and the auditor's chains are held nowhere; Hospital 9's
+        // pre-revocation block is, and nothing after it.
+        let chains = get(api, "/v1/chains");
+        let orgs: Vec<&str> = chains
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["org"].as_str())
+            .collect();
+        assert!(!orgs.contains(&"Outsider Clinic"), "{name}: {orgs:?}");
+        assert!(!orgs.contains(&"Auditor 1"), "{name}: {orgs:?}");
+        let nine = chains
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["org"] == "Hospital 9")
+            .unwrap_or_else(|| panic!("{name} lacks Hospital 9's chain"));
+        assert_eq!(nine["height"], 0);
+    }
+    // Scenario 2: the repaired node holds exactly what the others hold.
+    assert!(
+        heads.windows(2).all(|w| {
+            let strip = |v: &Value| {
+                let mut v: Vec<(String, String)> = v
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|c| (c["chain"].to_string(), c["hash"].to_string()))
+                    .collect();
+                v.sort();
+                v
+            };
+            strip(&w[0]) == strip(&w[1])
+        }),
+        "heads differ: {heads:?}"
+    );
+    // Hospital 2 reported both attacks in its log: the rewritten block at its chain and height,
+    // then the corrupted store files (its store was refused, kept aside and rebuilt from peers;
+    // the verifier reports kept in the old store went aside with it).
+    let log = std::fs::read_to_string(state.join("nodes/hospital-2/node.log")).unwrap();
+    let lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "integrity violation detected"
+                && l["fields"]["kind"] == "entries_root_mismatch"),
+        "hospital-2 never reported the tampered block"
+    );
+    assert!(
+        lines.iter().any(|l| l["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("chain restored from peers"))),
+        "hospital-2 never confirmed a restore"
+    );
+    let aside = std::fs::read_dir(state.join("nodes/hospital-2/data"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("store.unopenable-")
+        });
+    let second_violation = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "integrity violation detected")
+        .count()
+        > 1;
+    assert!(
+        aside || second_violation,
+        "the raw corruption of hospital-2's store files went unnoticed"
+    );
+    // Scenario 3: the history files were written.
+    let svg = std::fs::read_to_string(state.join("demo/figure5.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("Hospital 3"));
+    assert!(state.join("demo/figure5.dot").exists());
+}

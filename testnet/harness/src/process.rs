@@ -1,0 +1,103 @@
+//! Processes and time as the tools meet them: bounded waits (for a condition over the nodes'
+//! APIs, or for a child process), reading a node's JSON log from a mark on, and running the
+//! `medchain` binary.
+
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::{Node, Result, TestnetError};
+
+/// Polls `condition` every 250 ms until it holds or `limit` passes. A condition that fails
+/// (a node not answering yet) counts as not holding; its error is of the caller's kind.
+pub fn wait_for<E>(
+    what: &str,
+    limit: Duration,
+    mut condition: impl FnMut() -> Result<bool, E>,
+) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        if condition().unwrap_or(false) {
+            return Ok(());
+        }
+        if started.elapsed() > limit {
+            return Err(TestnetError::TimedOut {
+                what: what.to_owned(),
+                limit,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Waits for `child` up to `limit`; on time-out (or if it cannot be waited for) kills it.
+/// Whether it exited successfully.
+pub fn wait_bounded(child: &mut Child, limit: Duration) -> bool {
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.success(),
+            Ok(None) if started.elapsed() <= limit => {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            Ok(None) | Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+        }
+    }
+}
+
+/// JSON log lines of `node` that mention `needle`, from byte `from` of its log on.
+pub fn log_lines(node: &Node, from: u64, needle: &str) -> Vec<Value> {
+    let text = std::fs::read(&node.log).unwrap_or_default();
+    let start = usize::try_from(from).unwrap_or(0).min(text.len());
+    String::from_utf8_lossy(&text[start..])
+        .lines()
+        .filter(|l| l.contains(needle))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The current length of `node`'s log (to read only what comes after).
+pub fn log_mark(node: &Node) -> u64 {
+    std::fs::metadata(&node.log).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Runs the `medchain` binary at `path` with `args` and returns its standard output; fails on a
+/// non-zero exit, with its standard error.
+pub fn run_medchain(path: &Path, args: &[&str]) -> Result<String> {
+    let output = Command::new(path)
+        .args(args)
+        .output()
+        .map_err(|source| TestnetError::Spawn {
+            program: path.to_path_buf(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(TestnetError::Failed {
+            command: format!("medchain {}", args.join(" ")),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The directory of a tool's binary (`tool`, from its tests' `CARGO_BIN_EXE_*`), after checking
+/// that the node's `medchain` binary is there too. Cargo builds only a package's own binaries for
+/// its tests: `cargo test --workspace` (scripts/test.sh) builds the node's as well; `cargo test
+/// -p` of a tool alone needs `cargo build -p medchain-node` first.
+pub fn bin_dir_with_medchain(tool: &Path) -> Result<&Path> {
+    let dir = tool.parent().unwrap_or(Path::new("."));
+    let medchain = dir.join("medchain");
+    if medchain.is_file() {
+        Ok(dir)
+    } else {
+        Err(TestnetError::NoNodeBinary {
+            looked_in: medchain,
+        })
+    }
+}
