@@ -41,6 +41,14 @@ impl StoreReader {
         }))
     }
 
+    /// The height the next block of `chain` takes here: one above its head, 0 if we hold none
+    /// of it.
+    pub fn next_height(&self, chain: &ChainId) -> Result<u64, StoreError> {
+        Ok(self
+            .head(chain)?
+            .map_or(0, |head| head.height.saturating_add(1)))
+    }
+
     /// The head of every chain held, sorted by chain. Head records of the wrong shape are
     /// passed over, not an error: one planted value must not make every listing fail (the
     /// verifier names them as stray entries, and scans the chain from its index).
@@ -260,6 +268,28 @@ impl StoreReader {
     /// Whether a payload is stored under `hash` (unchecked: reading it checks it).
     pub fn has_payload(&self, hash: &PayloadHash) -> Result<bool, StoreError> {
         self.trees().payloads.contains_key(hash.as_bytes()).engine()
+    }
+
+    /// The payloads the blocks of `chain` from height `from` (at most `limit` blocks) reference
+    /// and this store does not hold, each once, in the order the entries name them.
+    pub fn missing_payloads(
+        &self,
+        chain: &ChainId,
+        from: u64,
+        limit: u32,
+    ) -> Result<Vec<PayloadHash>, StoreError> {
+        let blocks = self.blocks_range(chain, from, limit)?;
+        let mut missing = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for entry in blocks.iter().flat_map(|b| &b.entries) {
+            if let Some(p) = &entry.payload
+                && seen.insert(p.hash)
+                && !self.has_payload(&p.hash)?
+            {
+                missing.push(p.hash);
+            }
+        }
+        Ok(missing)
     }
 
     /// A member certificate (DER) by hash, as carried by a block. Checked: bytes that do not hash

@@ -14,9 +14,7 @@ use tracing::{debug, info, warn};
 
 use super::intake::count_rejection;
 use super::network::{Glue, blocking, lock};
-use super::startup::now_ms;
 use crate::metrics::ChainLabels;
-use crate::service::Service;
 
 /// Chains a peer announces that we do not hold, fetched per peer and round at most.
 pub const MAX_NEW_CHAINS_PER_ROUND: usize = 8;
@@ -45,9 +43,7 @@ impl Glue {
         }
         drop(_syncing);
         let service = self.service.clone();
-        if let Some(Ok(restored)) =
-            blocking(move || service.with_ledger(|l| l.complete_restores(now_ms()))).await
-        {
+        if let Some(Ok(restored)) = blocking(move || service.complete_restores()).await {
             self.metrics.repairs.inc_by(restored.len() as u64);
             for event in restored {
                 info!(chain = %event.chain, from_height = event.from_height, event = event.id, "chain restored from peers: confirmed");
@@ -57,11 +53,10 @@ impl Glue {
 
     pub(super) async fn our_next_height(&self, chain: ChainId) -> u64 {
         let service = self.service.clone();
-        blocking(move || service.reader().head(&chain))
+        blocking(move || service.reader().next_height(&chain))
             .await
             .and_then(Result::ok)
-            .flatten()
-            .map_or(0, |h| h.height.saturating_add(1))
+            .unwrap_or(0)
     }
 
     /// Fetches every chain `peer` holds above our copy, unless the peer's claim of it gave
@@ -156,7 +151,7 @@ impl Glue {
     /// but the data in it is unreadable until it is filled.
     async fn fill_holes(&self, peer: PeerId, heads: &[ChainHead]) {
         let service = self.service.clone();
-        let Some(Ok(holes)) = blocking(move || service.with_ledger(|l| l.holes())).await else {
+        let Some(Ok(holes)) = blocking(move || service.holes()).await else {
             return;
         };
         for hole in holes {
@@ -223,10 +218,7 @@ impl Glue {
             referenced.len() == m.payloads.len()
         });
         let service = self.service.clone();
-        let result = blocking(move || {
-            service.with_ledger(|l| l.ingest_range_answer(chain, from, messages, now_ms()))
-        })
-        .await;
+        let result = blocking(move || service.ingest_range_answer(chain, from, messages)).await;
         let (committed, failure) = result?;
         self.metrics.blocks_accepted.inc_by(committed.len() as u64);
         if let Some(rejection) = &failure {
@@ -247,9 +239,14 @@ impl Glue {
     /// them the author's copy is the only one.
     pub(super) async fn fetch_missing_payloads(&self, peer: PeerId, chain: ChainId, from: u64) {
         let service = self.service.clone();
-        let missing = blocking(move || missing_payloads(&service, chain, from))
-            .await
-            .unwrap_or_default();
+        let missing = blocking(move || {
+            service
+                .reader()
+                .missing_payloads(&chain, from, MAX_BLOCKS_PER_RANGE)
+        })
+        .await
+        .and_then(Result::ok)
+        .unwrap_or_default();
         let wanted = self.service.wanted_payloads();
         let mut not_given = Vec::new();
         for hash in missing {
@@ -272,25 +269,6 @@ impl Glue {
             );
         }
     }
-}
-
-/// Payloads the blocks of `chain` from `from` reference and the store does not hold.
-fn missing_payloads(service: &Service, chain: ChainId, from: u64) -> Vec<PayloadHash> {
-    let store = service.reader();
-    let Ok(blocks) = store.blocks_range(&chain, from, MAX_BLOCKS_PER_RANGE) else {
-        return Vec::new();
-    };
-    let mut missing = Vec::new();
-    let mut seen = HashSet::new();
-    for entry in blocks.iter().flat_map(|b| &b.entries) {
-        if let Some(p) = &entry.payload
-            && seen.insert(p.hash)
-            && !store.has_payload(&p.hash).unwrap_or(true)
-        {
-            missing.push(p.hash);
-        }
-    }
-    missing
 }
 
 /// The mark that a round with a peer runs (one at a time per peer), removed however the round

@@ -7,7 +7,6 @@ use medchain_protocol::{SyncRequest, SyncResponse};
 use tracing::warn;
 
 use super::network::{Glue, blocking};
-use super::startup::now_ms;
 
 impl Glue {
     /// Fetches the equivocation evidence `peer` holds and keeps what is new and checks out, so
@@ -24,11 +23,7 @@ impl Glue {
             for evidence in items.into_iter().take(MAX_EVIDENCE_PER_RESPONSE) {
                 let service = self.service.clone();
                 let (chain, height) = (evidence.first.header.chain, evidence.first.header.height);
-                match blocking(move || {
-                    service.with_ledger(|l| l.ingest_evidence(&evidence, now_ms()))
-                })
-                .await
-                {
+                match blocking(move || service.ingest_evidence(&evidence)).await {
                     Some(Ok(true)) => {
                         warn!(%peer, %chain, height, "equivocation evidence received from a peer by anti-entropy and kept")
                     }

@@ -13,7 +13,6 @@ use medchain_protocol::message::WireMessage;
 use medchain_protocol::{BlockMessage, ChainId, EquivocationEvidence};
 use tracing::{debug, error, warn};
 
-use super::startup::now_ms;
 use crate::metrics::{Metrics, ReasonLabels};
 use crate::service::Service;
 
@@ -65,19 +64,14 @@ pub async fn take_block(
     let service = service.clone();
     // A block that must wait for earlier heights counts against its sender's share.
     let origin = medchain_chain::Origin::named(&source.to_string());
-    let outcome = tokio::task::spawn_blocking(move || {
-        service.with_ledger(|l| {
-            let outcome = l.ingest_from(decoded, origin, now_ms());
-            (outcome, l.buffered())
-        })
-    })
-    .await
-    .map(|(outcome, buffered)| {
-        metrics
-            .buffered_blocks
-            .set(i64::try_from(buffered).unwrap_or(i64::MAX));
-        outcome
-    });
+    let outcome = tokio::task::spawn_blocking(move || service.ingest_block(decoded, origin))
+        .await
+        .map(|(outcome, buffered)| {
+            metrics
+                .buffered_blocks
+                .set(i64::try_from(buffered).unwrap_or(i64::MAX));
+            outcome
+        });
     match outcome {
         Ok(Ok(Ingested::Committed(run))) => {
             metrics.blocks_accepted.inc_by(run.len() as u64);

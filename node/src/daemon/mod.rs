@@ -195,7 +195,7 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
     let _ = net_task.await;
     // The last reference to the service (and with it the store) goes with this task.
     let flushed = tokio::task::spawn_blocking(move || {
-        let flushed = service.with_ledger(|l| l.flush());
+        let flushed = service.flush();
         (flushed, service.integrity().rebuild_reason())
     })
     .await;

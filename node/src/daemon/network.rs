@@ -26,7 +26,6 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::intake::{Intake, take_block};
-use super::startup::now_ms;
 use crate::metrics::Metrics;
 use crate::service::Service;
 
@@ -208,9 +207,7 @@ impl Glue {
             return Acceptance::Reject;
         };
         let service = self.service.clone();
-        match blocking(move || service.with_ledger(|l| l.ingest_evidence(&evidence, now_ms())))
-            .await
-        {
+        match blocking(move || service.ingest_evidence(&evidence)).await {
             Some(Ok(true)) => {
                 warn!("equivocation evidence received and kept");
                 Acceptance::Accept

@@ -24,7 +24,6 @@ use medchain_protocol::{ChainHead, ChainId, SyncRequest, SyncResponse};
 use tracing::{debug, error, info, warn};
 
 use super::network::{Glue, blocking, lock};
-use super::startup::now_ms;
 
 /// Fetch-then-confirm steps in one call: a peer may hold more each time we look.
 const MAX_CONFIRM_STEPS: usize = 4;
@@ -90,8 +89,7 @@ impl Glue {
             return;
         }
         let service = self.service.clone();
-        let observed =
-            blocking(move || service.with_ledger(|l| l.observe_own_head(&theirs, now_ms()))).await;
+        let observed = blocking(move || service.observe_own_head(&theirs)).await;
         match observed {
             Some(Ok(Some(OwnClaim::Ahead))) => {
                 warn!(%peer, height = theirs.height, "writes paused: a peer claims this node's chain above its head; fetching it");
@@ -130,10 +128,7 @@ impl Glue {
         };
         let service = self.service.clone();
         let (chain, height) = (claim.chain, claim.height);
-        let outcome = blocking(move || {
-            service.with_ledger(|l| l.ingest_range_answer(chain, height, messages, now_ms()))
-        })
-        .await;
+        let outcome = blocking(move || service.ingest_range_answer(chain, height, messages)).await;
         match outcome {
             Some((_, Some(rejection))) if rejection.reason() == "equivocation" => {
                 error!(%peer, height, "a second block of this node's own chain, signed by its key, exists at a height it holds: its key signed twice; writes stay paused until an operator decides (docs/operations.md)");
@@ -174,16 +169,13 @@ impl Glue {
         };
         let peers: Vec<PeerId> = peers.into_iter().map(|(peer, _)| peer).collect();
         let service = self.service.clone();
-        let Some(Some(epoch)) = blocking(move || service.with_ledger(|l| l.signing_epoch())).await
-        else {
+        let Some(Some(epoch)) = blocking(move || service.signing_epoch()).await else {
             return false;
         };
         let reports = self.own_head_reports(&peers, own).await;
         let service = self.service.clone();
         let step_reports = reports.clone();
-        let decided =
-            blocking(move || service.with_ledger(|l| l.confirm_own_head(&step_reports, epoch)))
-                .await;
+        let decided = blocking(move || service.confirm_own_head(&step_reports, epoch)).await;
         let claim_of = |peer: usize| match reports.get(peer) {
             Some(PeerReport::Holds(head)) => peers.get(peer).map(|p| (*p, *head)),
             _ => None,
@@ -203,8 +195,7 @@ impl Glue {
                 info!(%peer, height, "a peer holds more of this node's chain: fetching it before writes resume");
                 self.back_ahead_claim(peer, claim).await;
                 let service = self.service.clone();
-                let _ =
-                    blocking(move || service.with_ledger(|l| l.complete_restores(now_ms()))).await;
+                let _ = blocking(move || service.complete_restores()).await;
                 true
             }
             Some(Ok(Confirmation::VerifyFork { peer, .. })) => {

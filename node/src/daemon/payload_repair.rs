@@ -61,7 +61,7 @@ impl Glue {
     /// store that cannot even be written there is damaged beyond repair in place.
     pub(super) async fn put_back(&self, hash: PayloadHash, bytes: Vec<u8>) -> bool {
         let service = self.service.clone();
-        match blocking(move || service.with_ledger(|l| l.restore_payload(&bytes))).await {
+        match blocking(move || service.restore_payload(&bytes)).await {
             Some(Ok(_)) => true,
             Some(Err(e)) if e.is_corruption() => {
                 error!(payload = %hash, error = %e, "a payload cannot be put back in place: the store is rebuilt from peers");

@@ -62,10 +62,7 @@ pub async fn watch(
         }
         let consortium = trust.shared_consortium();
         let service_for_ledger = service.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            service_for_ledger.with_ledger(|ledger| ledger.set_trust(trust))
-        })
-        .await;
+        let _ = tokio::task::spawn_blocking(move || service_for_ledger.set_trust(trust)).await;
         match client.set_consortium(consortium).await {
             Ok(refused) => info!(
                 file = %path.display(),

@@ -16,7 +16,6 @@ use std::time::Duration;
 use medchain_chain::Report;
 use tracing::{error, info, warn};
 
-use super::startup::now_ms;
 use crate::metrics::{KindLabels, Metrics};
 use crate::service::{MAX_REPAIRS_IN_PLACE, Service, ServiceError, Verdict};
 
@@ -84,7 +83,7 @@ pub fn check_and_quarantine(service: &Service, metrics: &Metrics) -> Option<Repo
             ));
             return None;
         }
-        match service.with_ledger(|ledger| ledger.quarantine(v, now_ms())) {
+        match service.quarantine(v) {
             Ok(repair) => {
                 metrics.quarantines.inc();
                 warn!(chain = %repair.chain, from_height = repair.from_height, to_height = repair.to_height, blocks = repair.event.blocks.len(), event = repair.event.id, "erase completed: blocks moved to quarantine (kept for forensics)");

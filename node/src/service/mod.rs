@@ -17,6 +17,7 @@ mod batch;
 mod error;
 mod integrity;
 mod reads;
+mod replication;
 mod view;
 
 use std::sync::{Mutex, MutexGuard};
@@ -305,11 +306,6 @@ impl Service {
             return Ok(report);
         }
         Ok(self.ledger().verify(clock(), clock)?)
-    }
-
-    /// Runs `f` with the ledger (for the network glue).
-    pub fn with_ledger<T>(&self, f: impl FnOnce(&mut Ledger) -> T) -> T {
-        f(&mut self.ledger())
     }
 }
 

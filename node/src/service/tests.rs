@@ -225,12 +225,10 @@ fn auditor_node_reads_but_cannot_write_and_logs_locally() {
     let blocks = provider
         .blocks(&provider.chains().unwrap()[0].head.chain, 0, 10)
         .unwrap();
-    let (committed, failure) = auditor.with_ledger(|l| l.ingest_range(blocks, now_ms()));
+    let (committed, failure) = auditor.ledger().ingest_range(blocks, now_ms());
     assert!(failure.is_none() && committed.len() == 1, "{failure:?}");
-    auditor.with_ledger(|l| {
-        let payload = serde_json::to_vec(&json!({"resourceType": "Patient"})).unwrap();
-        l.restore_payload(&payload).unwrap();
-    });
+    let payload = serde_json::to_vec(&json!({"resourceType": "Patient"})).unwrap();
+    auditor.restore_payload(&payload).unwrap();
     let view = auditor.record(written.record, "auditor-9").unwrap();
     assert_eq!(view.payload, Some(json!({"resourceType": "Patient"})));
     let log = std::fs::read_to_string(&log_path).unwrap();

@@ -1,0 +1,104 @@
+//! What the network glue, the verifier and the daemon's lifecycle ask of the ledger, each by
+//! name: blocks and ranges from peers, equivocation evidence, quarantine and restores, payloads
+//! put back, the trust in force, the confirmation of our own chain's head, the final flush.
+//!
+//! Each takes the ledger's lock for one operation and stamps it with the service's clock, so no
+//! caller outside the service holds the ledger (the store's one writer) or picks the time.
+
+use medchain_chain::{
+    Committed, Confirmation, Decoded, Gap, Ingested, OwnClaim, PeerReport, Rejection, Repair,
+    SigningError, Trust, Violation,
+};
+use medchain_protocol::{BlockMessage, ChainHead, ChainId, EquivocationEvidence, PayloadHash};
+use medchain_store::{QuarantineEvent, StoreError};
+
+use super::Service;
+
+impl Service {
+    /// Judges a block from outside (gossip, `POST /v1/blocks`) sent by `origin`; with it, how
+    /// many blocks wait in the ledger's buffer for earlier heights.
+    pub fn ingest_block(
+        &self,
+        decoded: Decoded,
+        origin: medchain_chain::Origin,
+    ) -> (Result<Ingested, Rejection>, usize) {
+        let mut ledger = self.ledger();
+        let outcome = ledger.ingest_from(decoded, origin, self.now());
+        (outcome, ledger.buffered())
+    }
+
+    /// Commits a peer's answer to a range request for `chain` from `from`, in order, up to the
+    /// first block refused.
+    pub fn ingest_range_answer(
+        &self,
+        chain: ChainId,
+        from: u64,
+        messages: Vec<BlockMessage>,
+    ) -> (Vec<Committed>, Option<Rejection>) {
+        let now = self.now();
+        self.ledger()
+            .ingest_range_answer(chain, from, messages, now)
+    }
+
+    /// Keeps equivocation evidence; true if it is new to this node.
+    pub fn ingest_evidence(&self, evidence: &EquivocationEvidence) -> Result<bool, Rejection> {
+        let now = self.now();
+        self.ledger().ingest_evidence(evidence, now)
+    }
+
+    /// Moves the damaged run a violation names into quarantine.
+    pub fn quarantine(&self, violation: &Violation) -> Result<Repair, StoreError> {
+        let now = self.now();
+        self.ledger().quarantine(violation, now)
+    }
+
+    /// The quarantined ranges not yet restored, at or below their chains' heads.
+    pub fn holes(&self) -> Result<Vec<Gap>, StoreError> {
+        self.ledger().holes()
+    }
+
+    /// Marks every quarantine whose range peers have refilled as restored; the events marked.
+    pub fn complete_restores(&self) -> Result<Vec<QuarantineEvent>, StoreError> {
+        let now = self.now();
+        self.ledger().complete_restores(now)
+    }
+
+    /// Puts back a payload fetched by hash (its hash is what the store keys it by).
+    pub fn restore_payload(&self, bytes: &[u8]) -> Result<PayloadHash, StoreError> {
+        self.ledger().restore_payload(bytes)
+    }
+
+    /// The trust (consortium and revocation list) new blocks are judged by from now on.
+    pub fn set_trust(&self, trust: Trust) {
+        self.ledger().set_trust(trust);
+    }
+
+    /// Weighs a peer's claim of our own chain's head (`medchain_chain::signing`).
+    pub fn observe_own_head(&self, claim: &ChainHead) -> Result<Option<OwnClaim>, SigningError> {
+        let now = self.now();
+        self.ledger().observe_own_head(claim, now)
+    }
+
+    /// The epoch of our signing state (a provider's), which a confirmation must name.
+    pub fn signing_epoch(&self) -> Option<u64> {
+        self.ledger().signing_epoch()
+    }
+
+    /// Confirms (or not) our own head from peers' reports gathered in signing epoch `epoch`.
+    pub fn confirm_own_head(
+        &self,
+        reports: &[PeerReport],
+        epoch: u64,
+    ) -> Result<Confirmation, SigningError> {
+        self.ledger().confirm_own_head(reports, epoch)
+    }
+
+    /// Flushes the store (at shutdown).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.ledger().flush()
+    }
+
+    fn now(&self) -> u64 {
+        (self.clock)()
+    }
+}
