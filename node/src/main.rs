@@ -13,8 +13,10 @@ mod api;
 mod cli;
 mod commands;
 mod config;
+mod coordination;
 mod daemon;
 mod files;
+mod flows;
 mod metrics;
 mod service;
 

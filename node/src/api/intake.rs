@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::error::{ApiError, ApiResult};
 use super::{AppState, blocking};
-use crate::daemon::intake::{Intake, take_block};
+use crate::flows::block_intake::{Intake, take_block};
 
 /// Where `POST /v1/blocks` says a block came from, in the node's log.
 const SOURCE: &str = "api:/v1/blocks";

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiResult};
 use super::{AppState, blocking};
+use crate::flows::integrity_check::check_and_quarantine;
 
 /// `GET /v1/chains`: heads, provider organisations, and how far each chain was behind the best
 /// peer at the last anti-entropy round.
@@ -168,7 +169,7 @@ fn parse_position(text: &str) -> Option<(ChainId, u64)> {
 pub async fn verify(State(state): State<AppState>) -> ApiResult<Response> {
     let metrics = state.metrics.clone();
     let report = tokio::task::spawn_blocking(move || {
-        crate::daemon::verifier::check_and_quarantine(&state.service, &metrics)
+        check_and_quarantine(&state.service, &state.coordination, &metrics)
     })
     .await
     .ok()

@@ -23,6 +23,7 @@ use medchain_protocol::identity::Role;
 
 pub use error::{ApiError, ApiResult};
 
+use crate::coordination::Coordination;
 use crate::metrics::Metrics;
 use crate::service::{Service, ServiceError};
 
@@ -34,6 +35,8 @@ pub const MAX_BODY_BYTES: usize = 12 << 20;
 pub struct AppState {
     /// The service.
     pub service: Arc<Service>,
+    /// The run's coordination (the store's verdict, wanted payloads, repair wake-ups).
+    pub coordination: Arc<Coordination>,
     /// The API token writes and reads need.
     pub token: Arc<str>,
     /// Provider or auditor.

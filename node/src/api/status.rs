@@ -9,6 +9,7 @@ use medchain_requests::Resume;
 
 use super::error::{ApiError, ApiResult};
 use super::{AppState, blocking};
+use crate::service::ServiceError;
 
 /// The OpenAPI 3 document of this API.
 const OPENAPI: &str = include_str!("openapi.json");
@@ -21,25 +22,21 @@ pub async fn health() -> Response {
 /// `GET /ready`: the store answers and the last integrity scan completed (503 with the reason
 /// otherwise: a node that cannot vouch for its store is not ready).
 pub async fn ready(State(state): State<AppState>) -> ApiResult<Response> {
-    blocking(state, |s| {
-        s.integrity().check()?;
-        s.chains().map(|c| c.len())
-    })
-    .await?;
+    state
+        .coordination
+        .integrity()
+        .check()
+        .map_err(ServiceError::from)?;
+    blocking(state, |s| s.chains().map(|c| c.len())).await?;
     Ok(Json(serde_json::json!({ "status": "ready" })).into_response())
 }
 
 /// `GET /metrics`: Prometheus text. Chain heights are read from the store now.
 pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
     let metrics = state.metrics.clone();
-    let (chains, state_paused, wanted) = blocking(state, |s| {
-        Ok((
-            s.chains()?,
-            s.writes_paused().is_some(),
-            s.wanted_payloads().len(),
-        ))
-    })
-    .await?;
+    let wanted = state.coordination.wanted_payloads().len();
+    let (chains, state_paused) =
+        blocking(state, |s| Ok((s.chains()?, s.writes_paused().is_some()))).await?;
     metrics
         .payloads_wanted
         .set(i64::try_from(wanted).unwrap_or(i64::MAX));

@@ -1,11 +1,41 @@
-//! `medchain run`: the daemon.
+//! `medchain run`: the daemon, and the composition root of the node. This is the one place
+//! that knows both the daemon's tasks and the HTTP API: it opens the identity and the store,
+//! builds the service and the run's coordination, scans the store before anything is served,
+//! then starts the verifier schedule, the network and its glue, the revocation-list watch and
+//! the API, until SIGINT or SIGTERM. When the verifier finds damage it cannot repair in place,
+//! the node marks the store damaged, stops every task, and starts again: the start-up moves the
+//! store aside and rebuilds it from peers, with writes paused (at most
+//! [`MAX_REBUILDS_PER_HOUR`] times an hour; more means a failing disk, and the node stops with
+//! an error).
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::{Context, Result};
+use medchain_chain::Ledger;
+use tracing::{info, warn};
+
+use crate::api::{AppState, router};
 use crate::cli::{LogFormat, Run};
 use crate::config::Config;
+use crate::coordination::Coordination;
+use crate::daemon::{network, revocation, startup, verifier};
+use crate::flows::integrity_check::check_and_quarantine;
+use crate::metrics::Metrics;
+use crate::service::{AuditLog, AuditTrail, Service};
+
+/// Most store rebuilds in an hour of one process before it gives up.
+pub const MAX_REBUILDS_PER_HOUR: usize = 3;
+
+/// How one run of the node ended.
+enum Ended {
+    /// SIGINT or SIGTERM.
+    Stopped,
+    /// The store must be moved aside and rebuilt (it is marked damaged).
+    Rebuild,
+}
 
 /// Runs the daemon until SIGINT or SIGTERM; exit 0 after a clean shutdown.
 pub fn run(args: &Run, log_format: LogFormat) -> Result<ExitCode> {
@@ -15,6 +45,231 @@ pub fn run(args: &Run, log_format: LogFormat) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(crate::daemon::run(config))?;
+    runtime.block_on(run_node(config))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the node until SIGINT or SIGTERM, starting it again with a rebuilt store when the
+/// verifier asks for one.
+async fn run_node(config: Config) -> Result<()> {
+    let stop = stop_on_signals()?;
+    let mut rebuilds: Vec<std::time::Instant> = Vec::new();
+    loop {
+        match run_once(&config, stop.clone()).await? {
+            Ended::Stopped => return Ok(()),
+            Ended::Rebuild => {
+                rebuilds.retain(|at| at.elapsed() < Duration::from_secs(3600));
+                rebuilds.push(std::time::Instant::now());
+                if rebuilds.len() > MAX_REBUILDS_PER_HOUR {
+                    anyhow::bail!(
+                        "the store was found damaged {} times within an hour: the disk may be failing; the node stops (the damaged stores are kept as store.unopenable-*)",
+                        rebuilds.len()
+                    );
+                }
+                warn!("starting again with the store moved aside, to rebuild it from peers");
+            }
+        }
+    }
+}
+
+/// One run of the node, from start-up to its end.
+async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>) -> Result<Ended> {
+    let config = config.clone();
+    let trust = startup::trust(&config)?;
+    revocation::admit_crl_number(&config, trust.consortium())
+        .map_err(anyhow::Error::msg)
+        .context("refusing to start with this revocation list")?;
+    let consortium = trust.shared_consortium();
+    let (author, role, network_key) = startup::member(&config, &trust)?;
+    let pseudonyms = startup::pseudonyms(&config)?;
+    let (store, moved_aside) = startup::store(&config)?;
+    if moved_aside.is_some() {
+        warn!(
+            "every chain must be rebuilt from peers before this node is complete; writes wait until a peer that holds this node's chain confirms its head"
+        );
+    }
+    let mut ledger = Ledger::new(store, trust);
+    if let Some(author) = &author {
+        let signing = startup::signing(&config, author, ledger.store(), moved_aside.as_deref())?;
+        ledger = ledger.with_signing(signing);
+    }
+    let token = std::fs::read_to_string(&config.api.token_file).with_context(|| {
+        format!(
+            "cannot read the API token {}",
+            config.api.token_file.display()
+        )
+    })?;
+    let audit = match (config.audit.reads.as_str(), &author) {
+        ("off", _) => AuditTrail::Off,
+        (_, Some(_)) => AuditTrail::Chain,
+        (_, None) => AuditTrail::LocalLog(AuditLog::new(config.audit.local_log.clone())),
+    };
+    let (publish_tx, publish_rx) = tokio::sync::mpsc::channel(1024);
+    let own_certificate = identity_certificate(&config)?;
+    let coordination = Arc::new(Coordination::default());
+    let service = Arc::new(
+        Service::new(
+            ledger,
+            author,
+            pseudonyms,
+            audit,
+            startup::now_ms,
+            coordination.clone(),
+        )
+        .with_publisher(publish_tx)
+        .with_batching(crate::service::BatchLimits {
+            max_entries: config.batching.max_entries,
+            max_delay: Duration::from_millis(config.batching.max_delay_ms),
+        }),
+    );
+    let metrics = Arc::new(Metrics::new());
+
+    // A store tampered with while the node was stopped is found before anything is served.
+    {
+        let (service, coordination, metrics) =
+            (service.clone(), coordination.clone(), metrics.clone());
+        tokio::task::spawn_blocking(move || {
+            check_and_quarantine(&service, &coordination, &metrics)
+        })
+        .await
+        .context("start-up integrity check failed")?;
+    }
+    if let Some(reason) = coordination.integrity().rebuild_reason() {
+        startup::mark_store_damaged(&config, &reason)?;
+        return Ok(Ended::Rebuild);
+    }
+    let interval = (config.verifier.interval_secs > 0)
+        .then(|| Duration::from_secs(config.verifier.interval_secs));
+    let verifier = tokio::spawn(verifier::schedule(
+        service.clone(),
+        coordination.clone(),
+        metrics.clone(),
+        interval,
+    ));
+
+    // The network: gossip, sync, membership; the glue ties it to the ledger.
+    let mut net_config = medchain_net::Config::new(
+        config.node.network.clone(),
+        &network_key,
+        own_certificate.clone(),
+        consortium,
+    )
+    .context("the member key is not usable as a network identity")?;
+    net_config.listen = parse_addrs(&config.p2p.listen, "p2p.listen")?;
+    net_config.bootstrap = parse_addrs(&config.p2p.bootstrap, "p2p.bootstrap")?;
+    net_config.metrics = Some(metrics.shared_registry());
+    let (client, events, net_task) =
+        medchain_net::start(net_config).context("cannot start the network")?;
+    info!(peer_id = %client.peer_id(), "network started");
+    let (stop_glue, glue_stopped) = tokio::sync::oneshot::channel::<()>();
+    let glue = tokio::spawn(
+        network::Glue::new(
+            service.clone(),
+            coordination.clone(),
+            client.clone(),
+            metrics.clone(),
+        )
+        .run(events, publish_rx, async move {
+            let _ = glue_stopped.await;
+        }),
+    );
+
+    let crl_watch = tokio::spawn(revocation::watch(
+        config.clone(),
+        own_certificate,
+        service.clone(),
+        client.clone(),
+    ));
+
+    let listener = tokio::net::TcpListener::bind(config.api.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.api.listen))?;
+    let local = listener.local_addr().context("no local address")?;
+    info!(api = %local, role = role.as_str(), network = %config.node.network, "node ready");
+    let app = router(AppState {
+        service: service.clone(),
+        coordination: coordination.clone(),
+        token: token.trim().into(),
+        role,
+        metrics,
+        net: Some(client.clone()),
+    });
+    let watched = coordination.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = stop.wait_for(|stopped| *stopped) => {}
+                () = watched.integrity().rebuild_requested() => {
+                    warn!("the store must be rebuilt: stopping every task");
+                }
+            }
+        })
+        .await
+        .context("the API server failed")?;
+
+    verifier.abort();
+    crl_watch.abort();
+    let _ = stop_glue.send(());
+    let _ = glue.await;
+    let _ = client.shutdown().await;
+    let _ = net_task.await;
+    // The last reference to the service (and with it the store) goes with this task.
+    let flushed = tokio::task::spawn_blocking(move || {
+        let flushed = service.flush();
+        (flushed, coordination.integrity().rebuild_reason())
+    })
+    .await;
+    let ended = match flushed {
+        Ok((Ok(()), None)) => {
+            info!("store flushed; shut down cleanly");
+            Ended::Stopped
+        }
+        Ok((_, Some(reason))) => {
+            startup::mark_store_damaged(&config, &reason)?;
+            Ended::Rebuild
+        }
+        Ok((Err(e), None)) => {
+            warn!(error = %e, "final flush failed");
+            Ended::Stopped
+        }
+        Err(_) => {
+            warn!("final flush was interrupted");
+            Ended::Stopped
+        }
+    };
+    Ok(ended)
+}
+
+fn parse_addrs(addrs: &[String], key: &str) -> Result<Vec<medchain_net::Multiaddr>> {
+    addrs
+        .iter()
+        .map(|a| {
+            a.parse()
+                .with_context(|| format!("{key}: {a:?} is not a multiaddress"))
+        })
+        .collect()
+}
+
+fn identity_certificate(config: &Config) -> Result<Vec<u8>> {
+    let pem = std::fs::read_to_string(&config.identity.member_cert)
+        .with_context(|| format!("cannot read {}", config.identity.member_cert.display()))?;
+    medchain_protocol::identity::pem_to_der_cert(&pem).context("member certificate is not readable")
+}
+
+/// SIGINT and SIGTERM, listened for from the start of the process: registered before the node
+/// says it is ready, so a signal sent right after that stops it cleanly instead of killing it.
+/// The receiver turns `true` once either arrived (and stays so).
+fn stop_on_signals() -> Result<tokio::sync::watch::Receiver<bool>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => info!("SIGINT received: shutting down"),
+            _ = terminate.recv() => info!("SIGTERM received: shutting down"),
+        }
+        let _ = stop.send(true);
+    });
+    Ok(stopped)
 }

@@ -12,8 +12,8 @@ use medchain_protocol::limits::{MAX_BLOCKS_PER_RANGE, MAX_HEADS};
 use medchain_protocol::{BlockMessage, ChainHead, ChainId, PayloadHash, SyncRequest, SyncResponse};
 use tracing::{debug, info, warn};
 
-use super::intake::count_rejection;
-use super::network::{Glue, blocking, lock};
+use super::network::{Glue, PEER_ROUND_LIMIT, blocking, lock};
+use crate::flows::block_intake::count_rejection;
 use crate::metrics::ChainLabels;
 
 /// Chains a peer announces that we do not hold, fetched per peer and round at most.
@@ -247,7 +247,7 @@ impl Glue {
         .await
         .and_then(Result::ok)
         .unwrap_or_default();
-        let wanted = self.service.wanted_payloads();
+        let wanted = self.coordination.wanted_payloads();
         let mut not_given = Vec::new();
         for hash in missing {
             let stored = match self.fetch_payload(peer, hash).await {
@@ -271,6 +271,67 @@ impl Glue {
     }
 }
 
+impl Glue {
+    /// One anti-entropy round: a catch-up with every admitted peer, each on its own (one at a
+    /// time per peer, at most [`PEER_ROUND_LIMIT`]: a slow or lying peer delays its own part
+    /// only, and what is cut short continues next time), then the upkeep that involves every
+    /// peer: confirming our own head while writes are paused, then repairing payloads (at most
+    /// [`PEER_ROUND_LIMIT`]), each one at a time.
+    pub(super) async fn anti_entropy(&self) {
+        let peers = self.client.admitted_peers().await;
+        if let Ok(peers) = &peers {
+            self.metrics
+                .peers
+                .set(i64::try_from(peers.len()).unwrap_or(i64::MAX));
+        }
+        let Ok(peers) = peers else {
+            return;
+        };
+        let peers: Vec<PeerId> = peers.into_iter().map(|(peer, _)| peer).collect();
+        for peer in peers.iter().copied() {
+            let glue = self.clone();
+            tokio::spawn(async move {
+                if tokio::time::timeout(PEER_ROUND_LIMIT, glue.sync_with(peer))
+                    .await
+                    .is_err()
+                {
+                    debug!(%peer, "anti-entropy with this peer cut short: it continues next round");
+                }
+            });
+        }
+        // Each one at a time; the confirmation first and apart, so that a payload repair held up
+        // by a peer that does not answer (stopped, cut off) never delays lifting a pause.
+        self.confirm_own_head().await;
+        let Some(_repairing) = OneAtATime::begin(&self.in_payload_repair) else {
+            return;
+        };
+        if tokio::time::timeout(PEER_ROUND_LIMIT, self.repair_payloads(&peers))
+            .await
+            .is_err()
+        {
+            debug!("payload repair cut short: it continues next round");
+        }
+    }
+}
+
+/// A flag set while one task runs, cleared however the task ends (finished, cut short, or
+/// unwound by a panic), so the work it guards never stops for good.
+struct OneAtATime<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl<'a> OneAtATime<'a> {
+    /// `None` when another task holds the flag (`then`, not `then_some`: a guard built eagerly
+    /// and dropped would clear the other task's flag).
+    fn begin(flag: &'a std::sync::atomic::AtomicBool) -> Option<Self> {
+        (!flag.swap(true, std::sync::atomic::Ordering::SeqCst)).then(|| Self(flag))
+    }
+}
+
+impl Drop for OneAtATime<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// The mark that a round with a peer runs (one at a time per peer), removed however the round
 /// ends: finished, or cut short by its time limit.
 struct Syncing<'a> {
@@ -290,5 +351,24 @@ impl<'a> Syncing<'a> {
 impl Drop for Syncing<'_> {
     fn drop(&mut self) {
         lock(self.set).remove(&self.peer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OneAtATime;
+
+    #[test]
+    fn a_second_task_is_refused_without_clearing_the_first_ones_flag() {
+        let flag = std::sync::atomic::AtomicBool::new(false);
+        let first = OneAtATime::begin(&flag);
+        assert!(first.is_some());
+        assert!(OneAtATime::begin(&flag).is_none());
+        assert!(
+            OneAtATime::begin(&flag).is_none(),
+            "the refusal cleared the flag"
+        );
+        drop(first);
+        assert!(OneAtATime::begin(&flag).is_some());
     }
 }

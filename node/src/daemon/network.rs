@@ -1,10 +1,12 @@
 //! The glue between the network and the ledger: the only place that knows both.
 //!
-//! This file is the event loop and gossip intake; each other flow is a file of its own:
+//! This file is the event loop, which only dispatches, and the helpers the flows share; each
+//! flow is a file of its own:
 //!
-//! - Gossip in (here): decode, validate through the ledger, report Accept / Reject / Ignore to
-//!   gossipsub (nothing is forwarded before that), fetch the gap or missing payloads, gossip new
-//!   equivocation evidence. Refusals are logged like the paper's Figure 3.
+//! - Gossip in (`gossip`): decode, validate through the ledger (`flows::block_intake`), report
+//!   Accept / Reject / Ignore to gossipsub (nothing is forwarded before that), fetch the gap or
+//!   missing payloads, gossip new equivocation evidence. Refusals are logged like the paper's
+//!   Figure 3.
 //! - Sync in: `serving` (slots and per-peer byte budgets), answered from the store by
 //!   `responder`.
 //! - Blocks we author: gossiped on the blocks topic (here).
@@ -18,14 +20,13 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use medchain_chain::{Rejection, Verdict};
-use medchain_net::{Acceptance, Client, Event, GossipMessage, PeerId, Topic};
+use medchain_net::{Client, Event, PeerId, Topic};
+use medchain_protocol::BlockMessage;
 use medchain_protocol::message::WireMessage;
-use medchain_protocol::{BlockMessage, EquivocationEvidence};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::intake::{Intake, take_block};
+use crate::coordination::Coordination;
 use crate::metrics::Metrics;
 use crate::service::Service;
 
@@ -46,6 +47,8 @@ const GOSSIP_SLOTS: usize = 4;
 #[derive(Clone)]
 pub struct Glue {
     pub(super) service: Arc<Service>,
+    /// The run's coordination: repair wake-ups, wanted payloads, the store's verdict.
+    pub(super) coordination: Arc<Coordination>,
     pub(super) client: Client,
     pub(super) metrics: Arc<Metrics>,
     pub(super) syncing: Arc<Mutex<HashSet<PeerId>>>,
@@ -58,7 +61,7 @@ pub struct Glue {
     /// Set while a confirmation of our own head runs: one at a time.
     pub(super) confirming: Arc<std::sync::atomic::AtomicBool>,
     /// Set while a round's payload repair runs: one at a time.
-    in_payload_repair: Arc<std::sync::atomic::AtomicBool>,
+    pub(super) in_payload_repair: Arc<std::sync::atomic::AtomicBool>,
     /// Per-peer byte budgets of sync answers (`serving`).
     pub(super) budgets: Arc<Mutex<super::serving::Budgets>>,
     /// (peer, chain) pairs a peer claimed and gave nothing valid of (`fetching`).
@@ -71,9 +74,15 @@ pub struct Glue {
 
 impl Glue {
     /// The glue over `service` and the network `client`.
-    pub fn new(service: Arc<Service>, client: Client, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        service: Arc<Service>,
+        coordination: Arc<Coordination>,
+        client: Client,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             service,
+            coordination,
             client,
             metrics,
             syncing: Arc::default(),
@@ -116,7 +125,7 @@ impl Glue {
                     let glue = self.clone();
                     tokio::spawn(async move { glue.anti_entropy().await });
                 }
-                () = self.service.repair_requested() => {
+                () = self.coordination.repair_requested() => {
                     let glue = self.clone();
                     tokio::spawn(async move { glue.anti_entropy().await });
                 }
@@ -144,7 +153,7 @@ impl Glue {
             Event::PeerAdmitted { peer, role, org } => {
                 info!(%peer, role = role.as_str(), %org, "peer admitted");
                 // It may hold payloads asked for in vain while it was away (their author, back).
-                self.service.wanted_payloads().all_due_now();
+                self.coordination.wanted_payloads().all_due_now();
                 tokio::spawn(async move {
                     glue.sync_with(peer).await;
                     glue.confirm_own_head().await;
@@ -156,142 +165,6 @@ impl Glue {
             Event::Listening(address) => info!(%address, "p2p listening"),
             Event::Connected { .. } | Event::Disconnected(_) => {}
         }
-    }
-
-    async fn on_gossip(&self, message: GossipMessage) {
-        let acceptance = match message.topic {
-            Topic::Blocks => self.on_block(&message).await,
-            Topic::Evidence => self.on_evidence(&message).await,
-        };
-        if let Err(e) = self
-            .client
-            .report(message.id, message.propagation_source, acceptance)
-            .await
-        {
-            debug!(error = %e, "validation result not reported");
-        }
-    }
-
-    async fn on_block(&self, message: &GossipMessage) -> Acceptance {
-        let source = message.source;
-        match take_block(&self.service, &self.metrics, &message.data, &source).await {
-            Intake::Committed(run) => {
-                if let Some(first) = run.first() {
-                    self.fetch_missing_payloads(
-                        message.propagation_source,
-                        first.chain,
-                        first.height,
-                    )
-                    .await;
-                }
-                Acceptance::Accept
-            }
-            Intake::Buffered(gap) => {
-                self.fetch_gap(message.propagation_source, gap);
-                Acceptance::Ignore
-            }
-            Intake::Equivocation { evidence, new } => {
-                if new {
-                    self.publish_evidence(&evidence).await;
-                }
-                Acceptance::Ignore
-            }
-            Intake::Malformed(_) => Acceptance::Reject,
-            Intake::Refused { rejection, .. } => verdict(&rejection),
-            Intake::Interrupted => Acceptance::Ignore,
-        }
-    }
-
-    async fn on_evidence(&self, message: &GossipMessage) -> Acceptance {
-        let Ok(evidence) = EquivocationEvidence::from_wire(&message.data) else {
-            return Acceptance::Reject;
-        };
-        let service = self.service.clone();
-        match blocking(move || service.ingest_evidence(&evidence)).await {
-            Some(Ok(true)) => {
-                warn!("equivocation evidence received and kept");
-                Acceptance::Accept
-            }
-            Some(Ok(false)) => Acceptance::Ignore,
-            Some(Err(rejection)) => verdict(&rejection),
-            None => Acceptance::Ignore,
-        }
-    }
-
-    async fn publish_evidence(&self, evidence: &EquivocationEvidence) {
-        if let Err(e) = self
-            .client
-            .publish(Topic::Evidence, evidence.to_wire())
-            .await
-        {
-            debug!(error = %e, "evidence not gossiped");
-        }
-    }
-
-    /// One anti-entropy round: a catch-up with every admitted peer, each on its own (one at a
-    /// time per peer, at most [`PEER_ROUND_LIMIT`]: a slow or lying peer delays its own part
-    /// only, and what is cut short continues next time), then the upkeep that involves every
-    /// peer: confirming our own head while writes are paused, then repairing payloads (at most
-    /// [`PEER_ROUND_LIMIT`]), each one at a time.
-    async fn anti_entropy(&self) {
-        let peers = self.client.admitted_peers().await;
-        if let Ok(peers) = &peers {
-            self.metrics
-                .peers
-                .set(i64::try_from(peers.len()).unwrap_or(i64::MAX));
-        }
-        let Ok(peers) = peers else {
-            return;
-        };
-        let peers: Vec<PeerId> = peers.into_iter().map(|(peer, _)| peer).collect();
-        for peer in peers.iter().copied() {
-            let glue = self.clone();
-            tokio::spawn(async move {
-                if tokio::time::timeout(PEER_ROUND_LIMIT, glue.sync_with(peer))
-                    .await
-                    .is_err()
-                {
-                    debug!(%peer, "anti-entropy with this peer cut short: it continues next round");
-                }
-            });
-        }
-        // Each one at a time; the confirmation first and apart, so that a payload repair held up
-        // by a peer that does not answer (stopped, cut off) never delays lifting a pause.
-        self.confirm_own_head().await;
-        let Some(_repairing) = OneAtATime::begin(&self.in_payload_repair) else {
-            return;
-        };
-        if tokio::time::timeout(PEER_ROUND_LIMIT, self.repair_payloads(&peers))
-            .await
-            .is_err()
-        {
-            debug!("payload repair cut short: it continues next round");
-        }
-    }
-}
-
-/// A flag set while one task runs, cleared however the task ends (finished, cut short, or
-/// unwound by a panic), so the work it guards never stops for good.
-struct OneAtATime<'a>(&'a std::sync::atomic::AtomicBool);
-
-impl<'a> OneAtATime<'a> {
-    /// `None` when another task holds the flag (`then`, not `then_some`: a guard built eagerly
-    /// and dropped would clear the other task's flag).
-    fn begin(flag: &'a std::sync::atomic::AtomicBool) -> Option<Self> {
-        (!flag.swap(true, std::sync::atomic::Ordering::SeqCst)).then(|| Self(flag))
-    }
-}
-
-impl Drop for OneAtATime<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-fn verdict(rejection: &Rejection) -> Acceptance {
-    match rejection.verdict() {
-        Verdict::Reject => Acceptance::Reject,
-        Verdict::Ignore | Verdict::Duplicate => Acceptance::Ignore,
     }
 }
 
@@ -339,23 +212,4 @@ pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Option<T> {
     tokio::task::spawn_blocking(work).await.ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::OneAtATime;
-
-    #[test]
-    fn a_second_task_is_refused_without_clearing_the_first_ones_flag() {
-        let flag = std::sync::atomic::AtomicBool::new(false);
-        let first = OneAtATime::begin(&flag);
-        assert!(first.is_some());
-        assert!(OneAtATime::begin(&flag).is_none());
-        assert!(
-            OneAtATime::begin(&flag).is_none(),
-            "the refusal cleared the flag"
-        );
-        drop(first);
-        assert!(OneAtATime::begin(&flag).is_some());
-    }
 }

@@ -20,7 +20,7 @@ const MAX_PAYLOADS_PER_ROUND: usize = 64;
 impl Glue {
     /// Asks `peers`, in turn, for every wanted payload that is due; keeps what checks out.
     pub(super) async fn repair_payloads(&self, peers: &[PeerId]) {
-        let wanted = self.service.wanted_payloads();
+        let wanted = self.coordination.wanted_payloads();
         let due = wanted.due(Instant::now(), MAX_PAYLOADS_PER_ROUND);
         for hash in due {
             let mut restored = false;
@@ -65,7 +65,7 @@ impl Glue {
             Some(Ok(_)) => true,
             Some(Err(e)) if e.is_corruption() => {
                 error!(payload = %hash, error = %e, "a payload cannot be put back in place: the store is rebuilt from peers");
-                self.service
+                self.coordination
                     .integrity()
                     .request_rebuild(format!("payload {hash} cannot be rewritten: {e}"));
                 false

@@ -76,3 +76,9 @@ impl From<HistoryError> for ServiceError {
         }
     }
 }
+
+impl From<crate::coordination::Unvouched> for ServiceError {
+    fn from(error: crate::coordination::Unvouched) -> Self {
+        ServiceError::Unavailable(error.to_string())
+    }
+}

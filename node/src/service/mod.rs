@@ -15,12 +15,11 @@
 mod audit;
 mod batch;
 mod error;
-mod integrity;
 mod reads;
 mod replication;
 mod view;
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use medchain_chain::{Author, Authored, EntryDraft, Ledger, Reads, Report};
 use medchain_protocol::BlockMessage;
@@ -29,10 +28,11 @@ use medchain_store::StoreReader;
 use medchain_store::signing::PersistedPause;
 use tokio::sync::mpsc;
 
+use crate::coordination::Coordination;
+
 pub use audit::{AuditLog, AuditTrail};
 pub use batch::Limits as BatchLimits;
 pub use error::ServiceError;
-pub use integrity::{Integrity, MAX_REPAIRS_IN_PLACE, Verdict, WantedPayloads};
 pub use medchain_requests::NewRecord;
 pub use view::{AccessPage, AccessView, ChainView, PatientRecord, RecordView, RecordWritten};
 
@@ -46,19 +46,15 @@ pub struct Service {
     reads: Reads,
     /// The pause of writes in force, readable without the ledger's lock (a provider's).
     pause: Option<medchain_chain::SharedPause>,
-    /// Whether the store can be vouched for; the daemon's scan and rebuild wake-ups.
-    integrity: Integrity,
-    /// Payloads the verifier found damaged or missing, to fetch by hash.
-    wanted_payloads: WantedPayloads,
+    /// The daemon's coordination: reads refuse to serve what a scan could not vouch for, and
+    /// ask for a scan or a payload fetch when they meet damage.
+    coordination: Arc<Coordination>,
     author: Option<Author>,
     pseudonyms: PseudonymKey,
     audit: AuditTrail,
     clock: fn() -> u64,
     publisher: Option<mpsc::Sender<BlockMessage>>,
     batcher: batch::Batcher,
-    /// Wakes the network glue when the verifier has quarantined something, so the range is
-    /// fetched from peers now rather than at the next anti-entropy round.
-    repair_wanted: tokio::sync::Notify,
 }
 
 impl Service {
@@ -69,19 +65,18 @@ impl Service {
         pseudonyms: PseudonymKey,
         audit: AuditTrail,
         clock: fn() -> u64,
+        coordination: Arc<Coordination>,
     ) -> Self {
         Self {
             reads: Reads::new(ledger.store().clone()),
             pause: ledger.signing().map(medchain_chain::Signing::shared_pause),
-            integrity: Integrity::default(),
-            wanted_payloads: WantedPayloads::default(),
+            coordination,
             ledger: Mutex::new(ledger),
             author,
             pseudonyms,
             audit,
             clock,
             publisher: None,
-            repair_wanted: tokio::sync::Notify::new(),
             batcher: batch::Batcher::new(BatchLimits {
                 max_entries: medchain_protocol::limits::MAX_ENTRIES_PER_BLOCK,
                 max_delay: std::time::Duration::from_millis(2),
@@ -124,27 +119,6 @@ impl Service {
     /// A read handle on the store (reads never take the ledger's lock).
     pub fn reader(&self) -> &StoreReader {
         self.reads.store()
-    }
-
-    /// The store's integrity state.
-    pub fn integrity(&self) -> &Integrity {
-        &self.integrity
-    }
-
-    /// Payloads to fetch by hash from peers.
-    pub fn wanted_payloads(&self) -> &WantedPayloads {
-        &self.wanted_payloads
-    }
-
-    /// Asks the network glue to fetch quarantined ranges from peers now. Callable from any
-    /// thread; requests made while none is waited for are kept (one wake-up for all of them).
-    pub fn request_repair(&self) {
-        self.repair_wanted.notify_one();
-    }
-
-    /// Resolves at the next [`Service::request_repair`] (at once if one is pending).
-    pub async fn repair_requested(&self) {
-        self.repair_wanted.notified().await;
     }
 
     /// Sends every block this node authors to `publisher` (the network glue gossips them).

@@ -30,12 +30,12 @@ impl Service {
                 ..
             })) => {
                 tracing::error!(payload = %key, "a read met a damaged payload: fetching it from peers");
-                self.wanted_payloads.add_read_damage([*key]);
-                self.request_repair();
+                self.coordination.wanted_payloads().add_read_damage([*key]);
+                self.coordination.request_repair();
             }
             ServiceError::Store(e) if e.is_corruption() => {
                 tracing::error!(error = %e, "a read met damage in the store: scanning now");
-                self.integrity.request_scan();
+                self.coordination.integrity().request_scan();
             }
             _ => {}
         }
@@ -44,7 +44,7 @@ impl Service {
 
     /// The latest version of a record, with its payload; the read is audited.
     pub fn record(&self, record: RecordId, actor: &str) -> Result<RecordView, ServiceError> {
-        self.integrity.check()?;
+        self.coordination.integrity().check()?;
         let history = self.history_of(
             record,
             Limits {
@@ -75,7 +75,7 @@ impl Service {
 
     /// The history of a record across chains; the read is audited.
     pub fn history(&self, record: RecordId, actor: &str) -> Result<History, ServiceError> {
-        self.integrity.check()?;
+        self.coordination.integrity().check()?;
         let history = self.history_of(record, Limits::default())?;
         if let Some(latest) = history.records.first().and_then(|n| n.versions.last()) {
             let patient = self.patient_of(&latest.at)?;
@@ -94,7 +94,7 @@ impl Service {
         query: &PatientQuery,
         actor: &str,
     ) -> Result<Vec<PatientRecord>, ServiceError> {
-        self.integrity.check()?;
+        self.coordination.integrity().check()?;
         let patient = query.pseudonym(&self.pseudonyms)?;
         let refs = self
             .reads
@@ -184,7 +184,7 @@ impl Service {
         from: u64,
         limit: u32,
     ) -> Result<Vec<Block>, ServiceError> {
-        self.integrity.check()?;
+        self.coordination.integrity().check()?;
         self.reads
             .blocks_range(chain, from, limit.min(MAX_BLOCKS_PER_LISTING))
             .map_err(|e| self.read_failed(e))
@@ -198,7 +198,7 @@ impl Service {
         after: Option<EntryRef>,
         limit: usize,
     ) -> Result<AccessPage, ServiceError> {
-        self.integrity.check()?;
+        self.coordination.integrity().check()?;
         let store = self.reads.store();
         let refs = store
             .access_entries(&record, after.as_ref(), limit)

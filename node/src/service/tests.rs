@@ -56,6 +56,7 @@ pub(crate) fn service_in(ca: &identity::IssuedCa, role: Role, audit: AuditTrail)
         PseudonymKey::from_bytes([3; 32]),
         audit,
         now_ms,
+        std::sync::Arc::default(),
     )
 }
 

@@ -28,6 +28,7 @@ fn app(role: Role) -> Router {
     let service = service_in(&consortium(), role, audit);
     router(AppState {
         service: Arc::new(service),
+        coordination: Arc::default(),
         token: TOKEN.into(),
         role,
         metrics: Arc::new(crate::metrics::Metrics::new()),

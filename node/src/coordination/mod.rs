@@ -1,0 +1,51 @@
+//! The daemon's coordination: what its tasks, the reads and the API signal to one another
+//! about the store's health, apart from the ledger itself.
+//!
+//! - [`Integrity`]: whether the store can be vouched for (reads refuse to serve when not), and
+//!   the wake-ups for a scan soon or a rebuild from peers.
+//! - [`WantedPayloads`]: payloads found damaged or missing, to fetch by hash.
+//! - the repair wake-up: fetch quarantined ranges from peers now, not at the next anti-entropy
+//!   round.
+//!
+//! The daemon's start-up creates one per run and hands it to the service (whose reads consult
+//! and wake it), the network glue, the verifier schedule and the API. It knows none of them.
+
+mod integrity;
+mod wanted_payloads;
+
+pub use integrity::{Integrity, MAX_REPAIRS_IN_PLACE, RETRY_UNVERIFIED, Unvouched, Verdict};
+pub use wanted_payloads::WantedPayloads;
+
+/// One run's coordination (see the module's header).
+#[derive(Debug, Default)]
+pub struct Coordination {
+    integrity: Integrity,
+    wanted_payloads: WantedPayloads,
+    /// Wakes the network glue when the verifier has quarantined something (or a read met a
+    /// damaged payload), so the range is fetched from peers now.
+    repair_wanted: tokio::sync::Notify,
+}
+
+impl Coordination {
+    /// The store's integrity state.
+    pub fn integrity(&self) -> &Integrity {
+        &self.integrity
+    }
+
+    /// Payloads to fetch by hash from peers.
+    pub fn wanted_payloads(&self) -> &WantedPayloads {
+        &self.wanted_payloads
+    }
+
+    /// Asks the network glue to fetch quarantined ranges and wanted payloads from peers now.
+    /// Callable from any thread; requests made while none is waited for are kept (one wake-up
+    /// for all of them).
+    pub fn request_repair(&self) {
+        self.repair_wanted.notify_one();
+    }
+
+    /// Resolves at the next [`Coordination::request_repair`] (at once if one is pending).
+    pub async fn repair_requested(&self) {
+        self.repair_wanted.notified().await;
+    }
+}
