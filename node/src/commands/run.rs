@@ -106,7 +106,7 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
     };
     let (publish_tx, publish_rx) = tokio::sync::mpsc::channel(1024);
     let own_certificate = identity_certificate(&config)?;
-    let coordination = Arc::new(Coordination::default());
+    let coordination = Arc::new(Coordination::with_publisher(publish_tx));
     let service = Arc::new(
         Service::new(
             ledger,
@@ -116,7 +116,6 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
             startup::now_ms,
             coordination.clone(),
         )
-        .with_publisher(publish_tx)
         .with_batching(crate::service::BatchLimits {
             max_entries: config.batching.max_entries,
             max_delay: Duration::from_millis(config.batching.max_delay_ms),

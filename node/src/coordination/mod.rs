@@ -6,6 +6,7 @@
 //! - [`WantedPayloads`]: payloads found damaged or missing, to fetch by hash.
 //! - the repair wake-up: fetch quarantined ranges from peers now, not at the next anti-entropy
 //!   round.
+//! - the publish queue: every block this node authors, for the network glue to gossip.
 //!
 //! The daemon's start-up creates one per run and hands it to the service (whose reads consult
 //! and wake it), the network glue, the verifier schedule and the API. It knows none of them.
@@ -13,12 +14,16 @@
 mod integrity;
 mod wanted_payloads;
 
+use medchain_protocol::BlockMessage;
+
 pub use integrity::{Integrity, MAX_REPAIRS_IN_PLACE, RETRY_UNVERIFIED, Unvouched, Verdict};
 pub use wanted_payloads::WantedPayloads;
 
 /// One run's coordination (see the module's header).
 #[derive(Debug, Default)]
 pub struct Coordination {
+    /// Blocks we author, to gossip (none without a network, as in tests).
+    publisher: Option<tokio::sync::mpsc::Sender<BlockMessage>>,
     integrity: Integrity,
     wanted_payloads: WantedPayloads,
     /// Wakes the network glue when the verifier has quarantined something (or a read met a
@@ -27,6 +32,30 @@ pub struct Coordination {
 }
 
 impl Coordination {
+    /// A run's coordination whose authored blocks go to `publisher` (the network glue gossips
+    /// them).
+    pub fn with_publisher(publisher: tokio::sync::mpsc::Sender<BlockMessage>) -> Self {
+        Self {
+            publisher: Some(publisher),
+            ..Self::default()
+        }
+    }
+
+    /// Hands a block we authored to the network glue. Never waits: a full queue only delays
+    /// replication, as peers fetch the block by sync.
+    pub fn publish(&self, message: BlockMessage) {
+        let Some(publisher) = &self.publisher else {
+            return;
+        };
+        let height = message.block.header.height;
+        if publisher.try_send(message).is_err() {
+            tracing::warn!(
+                height,
+                "publish queue full; peers will fetch the block by sync"
+            );
+        }
+    }
+
     /// The store's integrity state.
     pub fn integrity(&self) -> &Integrity {
         &self.integrity

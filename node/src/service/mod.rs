@@ -26,7 +26,6 @@ use medchain_protocol::BlockMessage;
 use medchain_protocol::{EntryKind, EntryRef, Parent, PatientRef, PseudonymKey, RecordId};
 use medchain_store::StoreReader;
 use medchain_store::signing::PersistedPause;
-use tokio::sync::mpsc;
 
 use crate::coordination::Coordination;
 
@@ -53,7 +52,6 @@ pub struct Service {
     pseudonyms: PseudonymKey,
     audit: AuditTrail,
     clock: fn() -> u64,
-    publisher: Option<mpsc::Sender<BlockMessage>>,
     batcher: batch::Batcher,
 }
 
@@ -76,7 +74,6 @@ impl Service {
             pseudonyms,
             audit,
             clock,
-            publisher: None,
             batcher: batch::Batcher::new(BatchLimits {
                 max_entries: medchain_protocol::limits::MAX_ENTRIES_PER_BLOCK,
                 max_delay: std::time::Duration::from_millis(2),
@@ -121,13 +118,7 @@ impl Service {
         self.reads.store()
     }
 
-    /// Sends every block this node authors to `publisher` (the network glue gossips them).
-    pub fn with_publisher(mut self, publisher: mpsc::Sender<BlockMessage>) -> Self {
-        self.publisher = Some(publisher);
-        self
-    }
-
-    /// Authors `drafts` and hands the blocks to the publisher.
+    /// Authors `drafts` and hands the blocks to the network glue to gossip.
     fn author(
         &self,
         author: &Author,
@@ -137,20 +128,11 @@ impl Service {
         // here; the ledger refuses to sign while its head is not confirmed (never twice at one
         // height), checking under the same lock as the signing.
         let authored = self.ledger().author(author, drafts, (self.clock)())?;
-        if let Some(publisher) = &self.publisher {
-            for a in &authored {
-                let message = BlockMessage {
-                    block: a.block.block().clone(),
-                    payloads: a.block.payloads().iter().cloned().map(Into::into).collect(),
-                };
-                // A full queue only delays replication: peers fetch the block by sync.
-                if publisher.try_send(message).is_err() {
-                    tracing::warn!(
-                        height = a.block.height(),
-                        "publish queue full; peers will fetch the block by sync"
-                    );
-                }
-            }
+        for a in &authored {
+            self.coordination.publish(BlockMessage {
+                block: a.block.block().clone(),
+                payloads: a.block.payloads().iter().cloned().map(Into::into).collect(),
+            });
         }
         Ok(authored)
     }
