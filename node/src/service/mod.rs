@@ -14,9 +14,9 @@
 
 mod audit;
 mod batch;
+mod daemon_ops;
 mod error;
 mod reads;
-mod replication;
 mod view;
 
 use std::sync::{Arc, Mutex, MutexGuard};
