@@ -1,9 +1,9 @@
-//! Catch-up: anti-entropy with one peer. Compare heads and fetch what the peer holds above our
-//! copy (ranges of blocks with their inline payloads, larger payloads by hash), then the holes
-//! quarantine left below our heads, which heads cannot show. Blocks fetched go through the same
-//! validation as gossip; a range that does not verify is dropped and another peer is asked next
-//! round. A range answer must be consecutive heights of the chain asked for, from the height
-//! asked for.
+//! Catch-up: the anti-entropy round, and anti-entropy with one peer. Compare heads and fetch
+//! what the peer holds above our copy (ranges of blocks with their inline payloads; larger
+//! payloads by hash, `repair::payloads`), after the holes quarantine left below our heads
+//! (`repair::ranges`), which heads cannot show. Blocks fetched go through the same validation
+//! as gossip; a range that does not verify is dropped and another peer is asked next round. A
+//! range answer must be consecutive heights of the chain asked for, from the height asked for.
 
 use std::collections::{HashMap, HashSet};
 
@@ -42,13 +42,7 @@ impl Glue {
             self.sync_evidence(peer).await;
         }
         drop(_syncing);
-        let service = self.service.clone();
-        if let Some(Ok(restored)) = blocking(move || service.complete_restores()).await {
-            self.metrics.repairs.inc_by(restored.len() as u64);
-            for event in restored {
-                info!(chain = %event.chain, from_height = event.from_height, event = event.id, "chain restored from peers: confirmed");
-            }
-        }
+        self.confirm_restores().await;
     }
 
     pub(super) async fn our_next_height(&self, chain: ChainId) -> u64 {
@@ -146,42 +140,9 @@ impl Glue {
         }
     }
 
-    /// Fetches from `peer` the holes quarantine left below our heads, for the chains whose head
-    /// `peer` holds above the hole. Before the heads comparison: a hole blocks nothing there,
-    /// but the data in it is unreadable until it is filled.
-    async fn fill_holes(&self, peer: PeerId, heads: &[ChainHead]) {
-        let service = self.service.clone();
-        let Some(Ok(holes)) = blocking(move || service.holes()).await else {
-            return;
-        };
-        for hole in holes {
-            let covered = heads
-                .iter()
-                .any(|h| h.chain == hole.chain && h.height.saturating_add(1) >= hole.to);
-            if !covered {
-                continue;
-            }
-            let _turn = self.chain_turn(hole.chain).await;
-            info!(%peer, chain = %hole.chain, from = hole.from, to = hole.to - 1, "request quarantined range from peer");
-            let mut from = hole.from;
-            while from < hole.to {
-                let limit = u32::try_from(hole.to - from)
-                    .unwrap_or(u32::MAX)
-                    .min(MAX_BLOCKS_PER_RANGE);
-                let Some(messages) = self.fetch_range(peer, hole.chain, from, limit).await else {
-                    break;
-                };
-                match self.commit_range(peer, hole.chain, from, messages).await {
-                    Some(last) if last >= from => from = last.saturating_add(1),
-                    _ => break,
-                }
-            }
-        }
-    }
-
     /// Asks `peer` for up to `limit` blocks of `chain` from `from`; `None` if it has none or
     /// fails.
-    async fn fetch_range(
+    pub(super) async fn fetch_range(
         &self,
         peer: PeerId,
         chain: ChainId,
@@ -198,7 +159,7 @@ impl Glue {
     }
 
     /// Validates and commits one range from `peer`; the last height committed, if any.
-    async fn commit_range(
+    pub(super) async fn commit_range(
         &self,
         peer: PeerId,
         chain: ChainId,
@@ -231,43 +192,6 @@ impl Glue {
             self.fetch_missing_payloads(peer, chain, from).await;
         }
         Some(last)
-    }
-
-    /// Fetches from `peer` the payloads of `chain` from height `from` that we do not hold.
-    /// One `peer` does not give is wanted from every peer from the next round on: the peer that
-    /// relayed a block may not hold its large payloads yet, and until some other node fetches
-    /// them the author's copy is the only one.
-    pub(super) async fn fetch_missing_payloads(&self, peer: PeerId, chain: ChainId, from: u64) {
-        let service = self.service.clone();
-        let missing = blocking(move || {
-            service
-                .reader()
-                .missing_payloads(&chain, from, MAX_BLOCKS_PER_RANGE)
-        })
-        .await
-        .and_then(Result::ok)
-        .unwrap_or_default();
-        let wanted = self.coordination.wanted_payloads();
-        let mut not_given = Vec::new();
-        for hash in missing {
-            let stored = match self.fetch_payload(peer, hash).await {
-                Some(bytes) => self.put_back(hash, bytes).await,
-                None => false,
-            };
-            if stored {
-                wanted.fetched(&hash);
-            } else {
-                debug!(%peer, payload = %hash, "payload not available from peer: asking every peer next round");
-                not_given.push(hash);
-            }
-        }
-        let left_out = wanted.add_not_relayed(not_given);
-        if left_out > 0 {
-            debug!(
-                count = left_out,
-                "payloads not relayed left for the next scan: too many wanted already"
-            );
-        }
     }
 }
 

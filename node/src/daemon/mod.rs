@@ -12,7 +12,7 @@ pub mod gossip;
 pub mod logging;
 pub mod network;
 pub mod own_chain;
-pub mod payload_repair;
+pub mod repair;
 pub mod responder;
 pub mod revocation;
 pub mod serving;

@@ -12,9 +12,9 @@
 //! - Blocks we author: gossiped on the blocks topic (here).
 //! - Anti-entropy (`catch_up`, `evidence`): every few seconds, when a peer is admitted, and at
 //!   once when the verifier has quarantined a damaged run, compare heads with each admitted
-//!   peer and fetch what is missing, then the holes quarantine left below our heads; then
-//!   confirm our own chain's head while writes are paused (`own_chain`) and fetch damaged or
-//!   missing payloads by hash (`payload_repair`).
+//!   peer, fill the holes quarantine left below our heads (`repair::ranges`) and fetch what is
+//!   missing; then confirm our own chain's head while writes are paused (`own_chain`) and
+//!   fetch damaged or missing payloads by hash (`repair::payloads`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
