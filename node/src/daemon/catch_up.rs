@@ -21,8 +21,8 @@ pub const MAX_NEW_CHAINS_PER_ROUND: usize = 8;
 
 impl Glue {
     /// Fetches from `peer` every block it holds that we do not.
-    pub(super) async fn sync_with(&self, peer: PeerId) {
-        let Some(_syncing) = Syncing::begin(&self.syncing, peer) else {
+    pub(super) async fn catch_up_with(&self, peer: PeerId) {
+        let Some(_catching_up) = CatchingUp::begin(&self.catching_up, peer) else {
             return;
         };
         let answer = self.ask(peer, SyncRequest::Heads).await;
@@ -39,9 +39,9 @@ impl Glue {
             self.observe_own_head(peer, &heads).await;
             self.fill_holes(peer, &heads).await;
             self.catch_up(peer, heads).await;
-            self.sync_evidence(peer).await;
+            self.fetch_evidence(peer).await;
         }
-        drop(_syncing);
+        drop(_catching_up);
         self.confirm_restores().await;
     }
 
@@ -95,7 +95,8 @@ impl Glue {
     /// Fetches what `peer` claims of `chain` (up to `until`); remembers the claim as
     /// unproductive if it gave nothing and our copy is still short of it.
     async fn fetch_claim(&self, peer: PeerId, chain: ChainId, until: u64, held: bool) {
-        if !self.sync_chain(peer, chain, until).await && self.our_next_height(chain).await < until {
+        if !self.fetch_chain(peer, chain, until).await && self.our_next_height(chain).await < until
+        {
             self.note_unproductive(peer, chain, held);
         }
     }
@@ -103,13 +104,13 @@ impl Glue {
     /// Fetches `chain` from `peer` until our copy reaches `until` (exclusive) or the peer stops
     /// answering with blocks that verify; whether anything was committed.
     /// Waits for the chain's fetch turn first (`fetching`).
-    pub(super) async fn sync_chain(&self, peer: PeerId, chain: ChainId, until: u64) -> bool {
+    pub(super) async fn fetch_chain(&self, peer: PeerId, chain: ChainId, until: u64) -> bool {
         let _turn = self.chain_turn(chain).await;
-        self.sync_chain_in_turn(peer, chain, until).await
+        self.fetch_chain_in_turn(peer, chain, until).await
     }
 
-    /// [`Glue::sync_chain`] for a caller that holds the chain's fetch turn.
-    pub(super) async fn sync_chain_in_turn(
+    /// [`Glue::fetch_chain`] for a caller that holds the chain's fetch turn.
+    pub(super) async fn fetch_chain_in_turn(
         &self,
         peer: PeerId,
         chain: ChainId,
@@ -215,7 +216,7 @@ impl Glue {
         for peer in peers.iter().copied() {
             let glue = self.clone();
             tokio::spawn(async move {
-                if tokio::time::timeout(PEER_ROUND_LIMIT, glue.sync_with(peer))
+                if tokio::time::timeout(PEER_ROUND_LIMIT, glue.catch_up_with(peer))
                     .await
                     .is_err()
                 {
@@ -258,21 +259,21 @@ impl Drop for OneAtATime<'_> {
 
 /// The mark that a round with a peer runs (one at a time per peer), removed however the round
 /// ends: finished, or cut short by its time limit.
-struct Syncing<'a> {
+struct CatchingUp<'a> {
     set: &'a std::sync::Mutex<HashSet<PeerId>>,
     peer: PeerId,
 }
 
-impl<'a> Syncing<'a> {
+impl<'a> CatchingUp<'a> {
     fn begin(set: &'a std::sync::Mutex<HashSet<PeerId>>, peer: PeerId) -> Option<Self> {
-        // The set's guard ends with this statement, before a `Syncing` can exist (its drop
+        // The set's guard ends with this statement, before a `CatchingUp` can exist (its drop
         // takes the same lock).
         let first = lock(set).insert(peer);
-        first.then(|| Syncing { set, peer })
+        first.then(|| CatchingUp { set, peer })
     }
 }
 
-impl Drop for Syncing<'_> {
+impl Drop for CatchingUp<'_> {
     fn drop(&mut self) {
         lock(self.set).remove(&self.peer);
     }

@@ -11,7 +11,7 @@ use super::network::{Glue, blocking};
 impl Glue {
     /// Fetches the equivocation evidence `peer` holds and keeps what is new and checks out, so
     /// evidence reaches a node that missed its gossip (it was restarting, or outside the mesh).
-    pub(super) async fn sync_evidence(&self, peer: PeerId) {
+    pub(super) async fn fetch_evidence(&self, peer: PeerId) {
         let mut skip = 0_u32;
         // Bounded: at most 64 pages per round.
         for _ in 0..64 {

@@ -153,7 +153,7 @@ impl Glue {
         tokio::spawn(async move {
             let held = glue.our_next_height(gap.chain).await > 0;
             let committed = glue
-                .sync_chain_in_turn(peer, gap.chain, gap.to.saturating_add(1))
+                .fetch_chain_in_turn(peer, gap.chain, gap.to.saturating_add(1))
                 .await;
             drop(turn);
             if !committed && glue.our_next_height(gap.chain).await < gap.to {

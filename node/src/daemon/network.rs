@@ -51,7 +51,7 @@ pub struct Glue {
     pub(super) coordination: Arc<Coordination>,
     pub(super) client: Client,
     pub(super) metrics: Arc<Metrics>,
-    pub(super) syncing: Arc<Mutex<HashSet<PeerId>>>,
+    pub(super) catching_up: Arc<Mutex<HashSet<PeerId>>>,
     gossip_slots: Arc<tokio::sync::Semaphore>,
     pub(super) sync_slots: Arc<tokio::sync::Semaphore>,
     /// Peers with a sync answer being prepared: one slot per peer at most (`serving`).
@@ -85,7 +85,7 @@ impl Glue {
             coordination,
             client,
             metrics,
-            syncing: Arc::default(),
+            catching_up: Arc::default(),
             gossip_slots: Arc::new(tokio::sync::Semaphore::new(GOSSIP_SLOTS)),
             sync_slots: Arc::new(tokio::sync::Semaphore::new(super::serving::SYNC_SLOTS)),
             serving: Arc::default(),
@@ -155,7 +155,7 @@ impl Glue {
                 // It may hold payloads asked for in vain while it was away (their author, back).
                 self.coordination.wanted_payloads().all_due_now();
                 tokio::spawn(async move {
-                    glue.sync_with(peer).await;
+                    glue.catch_up_with(peer).await;
                     glue.confirm_own_head().await;
                 });
             }

@@ -106,7 +106,7 @@ impl Glue {
         let until = claim.height.saturating_add(1);
         // Nothing committed, and our copy still short of the claim (another peer's fetch may
         // have brought the same blocks meanwhile: that backs the claim too).
-        if !self.sync_chain(peer, claim.chain, until).await
+        if !self.fetch_chain(peer, claim.chain, until).await
             && self.our_next_height(claim.chain).await < until
         {
             warn!(%peer, height = claim.height, "a peer claimed this node's chain above its head but served no block of it: its claim is ignored");
