@@ -261,7 +261,7 @@ fn cli_client_commands_talk_to_the_node() {
 /// runs, and the newest number it has taken survives restarts.
 #[test]
 fn an_older_revocation_list_is_refused() {
-    let ca = Ca::new();
+    let ca = Ca::new(BIN);
     let s = ca.node("a", "provider", "Hospital A", &[]);
     let crl = ca.dir.join("crl.pem");
     let old = std::fs::read(&crl).unwrap();

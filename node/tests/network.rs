@@ -43,7 +43,7 @@ fn chains(node: &Node, token: &str) -> serde_json::Value {
 
 #[test]
 fn records_replicate_and_a_restarted_node_catches_up() {
-    let ca = Ca::new();
+    let ca = Ca::new(BIN);
     let a_setup = ca.node("a", "provider", "Hospital A", &[]);
     let a = start(&a_setup);
     let b_setup = ca.node("b", "provider", "Hospital B", std::slice::from_ref(&a.p2p));
@@ -119,7 +119,7 @@ fn records_replicate_and_a_restarted_node_catches_up() {
 
 #[test]
 fn a_store_tampered_while_stopped_is_repaired_from_peers() {
-    let ca = Ca::new();
+    let ca = Ca::new(BIN);
     let a_setup = ca.node("a", "provider", "Hospital A", &[]);
     let a = start(&a_setup);
     let b_setup = ca.node("b", "provider", "Hospital B", std::slice::from_ref(&a.p2p));
@@ -188,7 +188,7 @@ fn a_store_tampered_while_stopped_is_repaired_from_peers() {
 
 #[test]
 fn an_unopenable_store_is_moved_aside_and_rebuilt_from_peers() {
-    let ca = Ca::new();
+    let ca = Ca::new(BIN);
     let a_setup = ca.node("a", "provider", "Hospital A", &[]);
     let a = start(&a_setup);
     let b_setup = ca.node("b", "provider", "Hospital B", std::slice::from_ref(&a.p2p));
@@ -259,7 +259,7 @@ fn evidence_reaches_a_node_that_was_down() {
     use medchain_protocol::message::WireMessage;
     use medchain_protocol::{BlockDraft, BlockMessage};
 
-    let ca = Ca::new();
+    let ca = Ca::new(BIN);
     let a_setup = ca.node("a", "provider", "Hospital A", &[]);
     let a = start(&a_setup);
     let b_setup = ca.node("b", "provider", "Hospital B", std::slice::from_ref(&a.p2p));

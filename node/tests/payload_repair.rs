@@ -35,7 +35,7 @@ fn write_large(node: &Node, token: &str) -> (String, PayloadHash) {
 
 #[test]
 fn a_damaged_large_payload_is_fetched_by_hash_and_its_block_stays() {
-    let ca = Ca::new();
+    let ca = Ca::new(BIN);
     let a_setup = ca.node("a", "provider", "Hospital A", &[]);
     let a = start(&a_setup);
     let b_setup = ca.node("b", "auditor", "Auditors", std::slice::from_ref(&a.p2p));

@@ -3,21 +3,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-mod common;
-
-use common::*;
 use medchain_chain::buffer::{
     BUFFER_TTL_MS, MAX_BUFFERED_PER_ORIGIN, Origin, OutOfOrder, Pending, Waiting,
 };
 use medchain_chain::{Admission, Decoded, Ingested};
 use medchain_protocol::identity::{self, Role};
+use medchain_testkit::clock::*;
+use medchain_testkit::drafts::*;
+use medchain_testkit::ledgers::*;
+use medchain_testkit::pki::*;
 
 /// A revoked provider signs a new block, backdated before its revocation, that waits for an
 /// earlier gap on a node that has not seen its chain yet. When the gap is filled by a synced
 /// range (history), the buffered block is still judged as new: refused, never committed.
 #[test]
 fn a_revoked_keys_new_block_never_enters_as_history() {
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let member = c.member(Role::Provider, "Hospital R");
     let provider = author_of(&member);
     let mut source = c.ledger();
@@ -34,8 +35,8 @@ fn a_revoked_keys_new_block_never_enters_as_history() {
         blocks.push(authored[0].block.block().clone());
     }
     let crl = identity::revoke(
-        &c.ca.cert_der,
-        &c.ca.key_pkcs8_der,
+        &c.issued.cert_der,
+        &c.issued.key_pkcs8_der,
         None,
         &member.cert_der,
         (before / 1000) as i64 + 30,
@@ -97,7 +98,7 @@ fn filler(member: &identity::IssuedMember, height: u64) -> medchain_protocol::Bl
 /// One sender fills its share; another sender still gets room; blocks expire.
 #[test]
 fn one_origin_cannot_take_everyones_room_and_blocks_expire() {
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let members: Vec<_> = (0..3)
         .map(|i| c.member(Role::Provider, &format!("Hospital {i}")))
         .collect();
@@ -129,7 +130,7 @@ fn one_origin_cannot_take_everyones_room_and_blocks_expire() {
 /// for: anything else is refused whole, nothing of it committed.
 #[test]
 fn a_range_answer_of_another_shape_is_refused_whole() {
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let (a, b) = (c.provider("Hospital A"), c.provider("Hospital B"));
     let mut source = c.ledger();
     grow(&mut source, &a, 3, "a");
@@ -169,7 +170,7 @@ fn a_range_answer_of_another_shape_is_refused_whole() {
 /// author refuse instead of wrapping around to a second genesis.
 #[test]
 fn heights_at_the_end_of_the_range_overflow_nothing() {
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let member = c.member(Role::Provider, "Hospital A");
     let a = author_of(&member);
     let mut node = c.ledger();

@@ -2,20 +2,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-mod common;
-
-use common::*;
 use medchain_chain::{Decoded, Ledger};
 use medchain_protocol::Block;
+use medchain_testkit::clock::*;
+use medchain_testkit::drafts::*;
+use medchain_testkit::ledgers::*;
+use medchain_testkit::pki::*;
 use proptest::prelude::*;
 use std::sync::OnceLock;
 
 /// Three providers' chains (5, 4 and 3 blocks, each with 1 to 3 entries), made once.
-fn chains() -> &'static (Vec<Block>, Vec<medchain_protocol::ChainHead>, Consortia) {
-    static CHAINS: OnceLock<(Vec<Block>, Vec<medchain_protocol::ChainHead>, Consortia)> =
+fn chains() -> &'static (Vec<Block>, Vec<medchain_protocol::ChainHead>, TestCa) {
+    static CHAINS: OnceLock<(Vec<Block>, Vec<medchain_protocol::ChainHead>, TestCa)> =
         OnceLock::new();
     CHAINS.get_or_init(|| {
-        let c = Consortia::new("Consortium");
+        let c = TestCa::new("Consortium");
         let mut source = c.ledger();
         let mut blocks = Vec::new();
         for (n, org) in [(5, "A"), (4, "B"), (3, "C")] {

@@ -3,11 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-mod common;
-
-use common::*;
 use medchain_chain::{Decoded, Ledger, Limits, history};
 use medchain_protocol::{EntryKind, Parent};
+use medchain_testkit::clock::*;
+use medchain_testkit::drafts::*;
+use medchain_testkit::ledgers::*;
+use medchain_testkit::pki::*;
 
 struct Figure5 {
     node: Ledger,
@@ -18,7 +19,7 @@ struct Figure5 {
 }
 
 fn figure5() -> Figure5 {
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let (a, b, cc) = (
         c.provider("Hospital A"),
         c.provider("Hospital B"),

@@ -4,18 +4,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
 use medchain_chain::Ledger;
 use medchain_protocol::{Block, ChainId};
 use medchain_store::{Store, StoreError};
+use medchain_testkit::clock::*;
+use medchain_testkit::drafts::*;
+use medchain_testkit::ledgers::*;
+use medchain_testkit::pki::*;
 
 /// A store on disk holding chains A and B, grown until sled has written several segments
 /// (damage in an early one is then read back as corrupt, not rolled back); the clean blocks.
-fn filled(dir: &Path) -> (Consortia, Vec<(ChainId, Vec<Block>)>) {
+fn filled(dir: &Path) -> (TestCa, Vec<(ChainId, Vec<Block>)>) {
     let mut w = world();
     let body = format!(
         r#"{{"resourceType":"Observation","note":"{}"}}"#,
@@ -61,7 +62,7 @@ fn copy_dir(from: &Path, to: &Path) {
 /// One trial on a copy of the clean store with `damage` applied to its `db` file.
 fn trial(
     clean: &Path,
-    c: &Consortia,
+    c: &TestCa,
     chains: &[(ChainId, Vec<Block>)],
     damage: &dyn Fn(&mut Vec<u8>),
 ) -> &'static str {

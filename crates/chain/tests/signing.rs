@@ -4,18 +4,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-mod common;
-
-use common::*;
 use medchain_chain::{
     Author, AuthorError, Confirmation, Decoded, Ledger, OwnClaim, PauseKind, PeerReport, Signing,
     SigningError, ViolationKind,
 };
 use medchain_protocol::ChainHead;
 use medchain_store::{SigningRecord, Store};
+use medchain_testkit::clock::*;
+use medchain_testkit::drafts::*;
+use medchain_testkit::ledgers::*;
+use medchain_testkit::pki::*;
 
 /// A provider's ledger over `store` with the signing record at `dir/signing.json`.
-fn provider_ledger(c: &Consortia, author: &Author, store: Store, dir: &std::path::Path) -> Ledger {
+fn provider_ledger(c: &TestCa, author: &Author, store: Store, dir: &std::path::Path) -> Ledger {
     let path = dir.join("signing.json");
     let record = match SigningRecord::load(&path, author.chain()).unwrap() {
         Some(record) => record,
@@ -55,7 +56,7 @@ fn confirm(ledger: &mut Ledger, reports: &[PeerReport]) -> Confirmation {
 /// before asking anyone); it signs its genesis once every admitted peer answered without its
 /// chain, and the record then remembers it had a chain.
 /// A provider that never had a chain, confirmed by one peer that lacks it: writable.
-fn writable_provider(c: &Consortia, a: &Author, store: Store, dir: &std::path::Path) -> Ledger {
+fn writable_provider(c: &TestCa, a: &Author, store: Store, dir: &std::path::Path) -> Ledger {
     let mut ledger = provider_ledger(c, a, store, dir);
     assert_eq!(
         confirm(&mut ledger, &[PeerReport::Lacks]),
@@ -67,7 +68,7 @@ fn writable_provider(c: &Consortia, a: &Author, store: Store, dir: &std::path::P
 #[test]
 fn a_fresh_node_signs_its_genesis_once_its_peers_hold_none_of_its_chain() {
     let dir = tempfile::tempdir().unwrap();
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let a = c.provider("Hospital A");
     let mut ledger = provider_ledger(&c, &a, Store::open_temporary().unwrap(), dir.path());
     assert_eq!(paused_kind(&ledger).as_deref(), Some("started"));
@@ -94,7 +95,7 @@ fn a_fresh_node_signs_its_genesis_once_its_peers_hold_none_of_its_chain() {
 #[test]
 fn a_fresh_record_for_a_key_the_network_knows_fetches_first() {
     let dir = tempfile::tempdir().unwrap();
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let a = c.provider("Hospital A");
     let mut network = c.ledger();
     grow(&mut network, &a, 3, "old");
@@ -117,7 +118,7 @@ fn a_fresh_record_for_a_key_the_network_knows_fetches_first() {
 #[test]
 fn a_node_that_had_a_chain_never_signs_a_new_genesis() {
     let dir = tempfile::tempdir().unwrap();
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let a = c.provider("Hospital A");
     {
         let mut ledger = writable_provider(&c, &a, Store::open_temporary().unwrap(), dir.path());
@@ -144,7 +145,7 @@ fn a_node_that_had_a_chain_never_signs_a_new_genesis() {
 /// Builds A's chain of `n` blocks on a store in `store_dir`, held by `peer` too, and reopens it
 /// as a restarted provider (paused).
 fn restarted(
-    c: &Consortia,
+    c: &TestCa,
     a: &Author,
     n: usize,
     store_dir: &std::path::Path,
@@ -165,7 +166,7 @@ fn restarted(
 #[test]
 fn a_restart_pauses_until_every_admitted_peer_answers_and_one_confirms() {
     let (dir, store_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let a = c.provider("Hospital A");
     let mut peer = c.ledger();
     let mut ledger = restarted(&c, &a, 3, store_dir.path(), dir.path(), &mut peer);
@@ -205,7 +206,7 @@ fn a_restart_pauses_until_every_admitted_peer_answers_and_one_confirms() {
 #[test]
 fn a_round_older_than_the_last_pause_decides_nothing() {
     let (dir, store_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let a = c.provider("Hospital A");
     let mut peer = c.ledger();
     let mut ledger = restarted(&c, &a, 3, store_dir.path(), dir.path(), &mut peer);
@@ -233,7 +234,7 @@ fn a_round_older_than_the_last_pause_decides_nothing() {
 #[test]
 fn a_fork_is_declared_on_a_block_signed_by_our_key_never_on_a_claim() {
     let (dir, store_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let a = c.provider("Hospital A");
     let mut peer = c.ledger();
     let mut ledger = restarted(&c, &a, 3, store_dir.path(), dir.path(), &mut peer);
@@ -292,7 +293,7 @@ fn a_fork_is_declared_on_a_block_signed_by_our_key_never_on_a_claim() {
 fn a_block_of_our_own_chain_from_a_peer_pauses_signing() {
     for ahead in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        let c = Consortia::new("Consortium");
+        let c = TestCa::new("Consortium");
         let a = c.provider("Hospital A");
         let mut ledger = writable_provider(&c, &a, Store::open_temporary().unwrap(), dir.path());
         write(&mut ledger, &a, "MRN-0").unwrap();
@@ -315,7 +316,7 @@ fn a_block_of_our_own_chain_from_a_peer_pauses_signing() {
 #[test]
 fn a_quarantine_of_our_own_chain_pauses_until_restored_and_confirmed() {
     let (dir, store_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let a = c.provider("Hospital A");
     let mut peer = c.ledger();
     let mut ledger = restarted(&c, &a, 4, store_dir.path(), dir.path(), &mut peer);
@@ -357,7 +358,7 @@ fn a_quarantine_of_our_own_chain_pauses_until_restored_and_confirmed() {
 #[test]
 fn the_pause_survives_a_restart_in_the_record() {
     let dir = tempfile::tempdir().unwrap();
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let a = c.provider("Hospital A");
     let store_dir = tempfile::tempdir().unwrap();
     {

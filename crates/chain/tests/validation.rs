@@ -3,15 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-mod common;
-
-use common::*;
 use medchain_chain::{Decoded, Ingested, Rejection, Verdict};
 use medchain_protocol::identity::{self, CertError, Role};
 use medchain_protocol::{BlockDraft, BlockHash, CertHash, ChainId, EntryKind};
+use medchain_testkit::clock::*;
+use medchain_testkit::drafts::*;
+use medchain_testkit::ledgers::*;
+use medchain_testkit::pki::*;
 
 /// A block authored by `author` in a fresh ledger of consortium `c` (its genesis).
-fn genesis_of(c: &Consortia, author: &medchain_chain::Author) -> medchain_protocol::Block {
+fn genesis_of(c: &TestCa, author: &medchain_chain::Author) -> medchain_protocol::Block {
     let mut source = c.ledger();
     let authored = source.author(
         author,
@@ -23,7 +24,7 @@ fn genesis_of(c: &Consortia, author: &medchain_chain::Author) -> medchain_protoc
 
 #[test]
 fn member_block_is_accepted_and_stored() {
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let a = c.provider("Hospital A");
     let block = genesis_of(&c, &a);
     let mut node = c.ledger();
@@ -49,8 +50,8 @@ fn member_block_is_accepted_and_stored() {
 fn outsider_block_is_rejected_as_unknown_issuer() {
     // The outsider holds a properly made X.509 certificate from its own CA, even with the same
     // consortium name, and signs a well-formed block with it.
-    let c = Consortia::new("Consortium");
-    let outsider_ca = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
+    let outsider_ca = TestCa::new("Consortium");
     let outsider = outsider_ca.provider("Outsider Clinic");
     let block = genesis_of(&outsider_ca, &outsider);
     let mut node = c.ledger();
@@ -69,7 +70,7 @@ fn outsider_block_is_rejected_as_unknown_issuer() {
 
 #[test]
 fn auditor_cannot_publish() {
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let auditor = author_of(&c.member(Role::Auditor, "Auditors"));
     let mut own = c.ledger();
     // Even its own ledger refuses to author with an auditor certificate.
@@ -109,13 +110,13 @@ fn auditor_cannot_publish() {
 
 #[test]
 fn revoked_provider_is_refused() {
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let member = c.member(Role::Provider, "Hospital R");
     let revoked = author_of(&member);
     let block = genesis_of(&c, &revoked);
     let crl = identity::revoke(
-        &c.ca.cert_der,
-        &c.ca.key_pkcs8_der,
+        &c.issued.cert_der,
+        &c.issued.key_pkcs8_der,
         None,
         &member.cert_der,
         now_ms() as i64 / 1000,
@@ -135,7 +136,7 @@ fn revoked_provider_is_refused() {
 
 #[test]
 fn forged_signature_and_foreign_key_are_refused() {
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let a = c.provider("Hospital A");
     let b_member = c.member(Role::Provider, "Hospital B");
     let b_key = identity::MemberKey::from_pkcs8_der(&b_member.key_pkcs8_der).unwrap();
@@ -161,7 +162,7 @@ fn forged_signature_and_foreign_key_are_refused() {
 
 #[test]
 fn malformed_and_tampered_bytes_are_refused() {
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let a = c.provider("Hospital A");
     let bytes = genesis_of(&c, &a).encode();
     let mut node = c.ledger();
@@ -183,7 +184,7 @@ fn malformed_and_tampered_bytes_are_refused() {
 
 #[test]
 fn gap_waits_in_the_buffer_and_is_released() {
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let a = c.provider("Hospital A");
     let mut source = c.ledger();
     grow(&mut source, &a, 4, "g");
@@ -216,7 +217,7 @@ fn gap_waits_in_the_buffer_and_is_released() {
 
 #[test]
 fn equivocation_keeps_the_first_block_and_the_evidence() {
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let a = c.provider("Hospital A");
     // Two ledgers of A share genesis, then each writes a different height 1: an insider with
     // A's key re-signing a modified record (Figure 1).
@@ -274,7 +275,7 @@ fn equivocation_keeps_the_first_block_and_the_evidence() {
 
 #[test]
 fn authoring_batches_and_derives_record_ids() {
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let a = c.provider("Hospital A");
     let mut node = c.ledger();
     let drafts = (0..1500)
@@ -302,7 +303,7 @@ fn authoring_batches_and_derives_record_ids() {
 /// block dated after the revocation is refused even inside a synced range.
 #[test]
 fn revocation_keeps_history_and_stops_new_blocks() {
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let member = c.member(Role::Provider, "Hospital R");
     let provider = author_of(&member);
     let mut source = c.ledger();
@@ -315,8 +316,8 @@ fn revocation_keeps_history_and_stops_new_blocks() {
         history.push(authored[0].block.block().clone());
     }
     let crl = identity::revoke(
-        &c.ca.cert_der,
-        &c.ca.key_pkcs8_der,
+        &c.issued.cert_der,
+        &c.issued.key_pkcs8_der,
         None,
         &member.cert_der,
         (before / 1000) as i64 + 30,
@@ -355,7 +356,7 @@ fn revocation_keeps_history_and_stops_new_blocks() {
 
 #[test]
 fn a_synced_range_brings_its_payloads_and_a_stray_payload_stops_it() {
-    let c = Consortia::new("Consortium");
+    let c = TestCa::new("Consortium");
     let a = c.provider("Hospital A");
     let mut source = c.ledger();
     let mut messages = Vec::new();

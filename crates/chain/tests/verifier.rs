@@ -3,13 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-mod common;
-
-use common::*;
 use medchain_chain::{Decoded, ViolationKind};
 use medchain_protocol::identity::{MemberKey, Role};
 use medchain_protocol::{Block, ChainId, EntryRef};
 use medchain_store::tamper;
+use medchain_testkit::clock::*;
+use medchain_testkit::ledgers::*;
 
 /// Verifies, expects exactly one damaged run at (chain, height..=to, kind), quarantines it (only
 /// it: the blocks above stay), refills exactly that range from the clean copy, and checks the
@@ -372,8 +371,8 @@ fn a_revoked_chain_is_listed_and_its_blocks_are_still_checked() {
     let first = w.node.store().block_at(&chain, 0).unwrap().unwrap();
     let revoked_at = (first.header.time_ms / 1000) as i64 - 60;
     let crl = medchain_protocol::identity::revoke(
-        &w.c.ca.cert_der,
-        &w.c.ca.key_pkcs8_der,
+        &w.c.issued.cert_der,
+        &w.c.issued.key_pkcs8_der,
         None,
         w.a.certificate(),
         revoked_at,

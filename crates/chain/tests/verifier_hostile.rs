@@ -4,12 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-mod common;
-
-use common::*;
 use medchain_chain::ViolationKind;
 use medchain_protocol::{ChainId, EntryRef, RecordId};
 use medchain_store::tamper::{self, plant_raw};
+use medchain_testkit::clock::*;
+use medchain_testkit::ledgers::*;
 
 /// A scan finds exactly these stray trees, sets them aside, and the next scan is clean.
 fn expect_stray_set_aside(w: &mut World, trees: &[&str]) {

@@ -2,16 +2,15 @@
 //! frame is refused without a panic and without reaching the node, the peer that never sends a
 //! valid hello is refused within 5 s, and the node keeps admitting members afterwards.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Ca, Store, config, eventually, raw, spawn};
 use futures::StreamExt;
 use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
 use medchain_protocol::identity::Role;
 use medchain_protocol::limits::{MAX_SYNC_REQUEST_BYTES, PROTOCOL_VERSION};
+use medchain_testkit::net::{Store, config, eventually, raw, spawn};
+use medchain_testkit::pki::TestCa;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -42,7 +41,7 @@ fn frames() -> Vec<Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_frames_are_refused_and_a_silent_peer_is_blocked() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Garbage CA");
+        let ca = TestCa::new("Garbage CA");
         let (cfg, _) = config(&ca, Role::Provider, "Hospital M");
         let member = spawn(cfg, Store::default()).await;
 

@@ -1,22 +1,21 @@
 //! Gossip on five nodes in a line over loopback TCP: an accepted message reaches every node; a
 //! rejected one goes no further than the first hop and lowers the publisher's score there.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{BAD, Ca, Node, Store, config, eventually, spawn};
 use libp2p::gossipsub::PublishError;
 use medchain_net::Topic;
 use medchain_net::behaviour::MAX_TRANSMIT_SIZE;
 use medchain_protocol::identity::Role;
 use medchain_protocol::limits::MAX_GOSSIP_BYTES;
+use medchain_testkit::net::{BAD, Node, Store, config, eventually, spawn};
+use medchain_testkit::pki::TestCa;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// Five providers in a line, each bootstrapping from the previous; returns once every link is
 /// admitted and every node has its neighbours in its blocks mesh.
-async fn line(ca: &Ca) -> Vec<Node> {
+async fn line(ca: &TestCa) -> Vec<Node> {
     let mut nodes: Vec<Node> = Vec::new();
     for i in 0..5 {
         let (mut cfg, _) = config(ca, Role::Provider, &format!("Hospital {i}"));
@@ -50,7 +49,7 @@ async fn line(ca: &Ca) -> Vec<Node> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accepted_message_reaches_every_node_of_a_line() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Gossip CA");
+        let ca = TestCa::new("Gossip CA");
         let nodes = line(&ca).await;
         let data = b"block message 1".to_vec();
         nodes[0]
@@ -75,7 +74,7 @@ async fn accepted_message_reaches_every_node_of_a_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_message_stops_at_the_first_hop_and_lowers_the_score() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Reject CA");
+        let ca = TestCa::new("Reject CA");
         let nodes = line(&ca).await;
         let publisher = nodes[0].peer_id;
         let before = nodes[1]
@@ -136,7 +135,7 @@ async fn rejected_message_stops_at_the_first_hop_and_lowers_the_score() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn block_sized_messages_fit_and_larger_ones_are_refused() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Size CA");
+        let ca = TestCa::new("Size CA");
         let (cfg, _) = config(&ca, Role::Provider, "Hospital A");
         let a = spawn(cfg, Store::default()).await;
         let (mut cfg, _) = config(&ca, Role::Provider, "Hospital B");

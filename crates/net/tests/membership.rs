@@ -2,15 +2,15 @@
 //! someone else's certificate are refused, disconnected and blocked within 5 s; an auditor is
 //! admitted as a reader but what it publishes is Rejected before it reaches any node.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Ca, Store, config, eventually, now, spawn, test_config};
 use medchain_net::{Topic, start};
 use medchain_protocol::identity::{Consortium, Role, revoke};
 use medchain_protocol::message::SyncResponse;
+use medchain_testkit::clock::now_s;
+use medchain_testkit::net::{Store, config, eventually, spawn, test_config};
+use medchain_testkit::pki::TestCa;
 
 const LIMIT: Duration = Duration::from_secs(60);
 /// The brief: refused within 5 s (plus a little for the test's polling).
@@ -19,12 +19,12 @@ const REFUSAL: Duration = Duration::from_millis(5500);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_member_is_disconnected_and_blocked() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Consortium CA");
-        let foreign = Ca::new("Foreign CA");
+        let ca = TestCa::new("Consortium CA");
+        let foreign = TestCa::new("Foreign CA");
         let (cfg, _) = config(&ca, Role::Provider, "Hospital M");
         let member = spawn(cfg, Store::default()).await;
         // The outsider trusts our root, so only its own certificate is at fault.
-        let (cert, key) = foreign.member(Role::Provider, "Outsider");
+        let (cert, key) = foreign.cert_and_key(Role::Provider, "Outsider");
         let mut cfg = test_config(ca.consortium.clone(), cert, &key);
         cfg.bootstrap = vec![member.address.clone()];
         let outsider = spawn(cfg, Store::default()).await;
@@ -67,19 +67,19 @@ async fn non_member_is_disconnected_and_blocked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_member_and_borrowed_certificate_are_refused() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Revoking CA");
-        let (revoked_cert, revoked_key) = ca.member(Role::Provider, "Revoked");
+        let ca = TestCa::new("Revoking CA");
+        let (revoked_cert, revoked_key) = ca.cert_and_key(Role::Provider, "Revoked");
         let crl = revoke(
             &ca.issued.cert_der,
             &ca.issued.key_pkcs8_der,
             None,
             &revoked_cert,
-            now(),
+            now_s(),
         )
         .expect("crl");
         let consortium =
             Arc::new(Consortium::new(ca.issued.cert_der.clone(), vec![crl]).expect("trust"));
-        let (honest_cert, honest_key) = ca.member(Role::Provider, "Honest");
+        let (honest_cert, honest_key) = ca.cert_and_key(Role::Provider, "Honest");
         let member = spawn(
             test_config(consortium.clone(), honest_cert.clone(), &honest_key),
             Store::default(),
@@ -91,7 +91,7 @@ async fn revoked_member_and_borrowed_certificate_are_refused() {
         let revoked = spawn(cfg, Store::default()).await;
 
         // A thief with the honest member's certificate but its own key.
-        let (_, thief_key) = ca.member(Role::Provider, "Thief");
+        let (_, thief_key) = ca.cert_and_key(Role::Provider, "Thief");
         let mut cfg = test_config(consortium, honest_cert, &thief_key);
         cfg.bootstrap = vec![member.address.clone()];
         let thief = spawn(cfg, Store::default()).await;
@@ -123,7 +123,7 @@ async fn revoked_member_and_borrowed_certificate_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auditor_is_admitted_but_cannot_publish() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Audit CA");
+        let ca = TestCa::new("Audit CA");
         let (cfg, _) = config(&ca, Role::Provider, "Hospital 2");
         let p2 = spawn(cfg, Store::default()).await;
         let (mut cfg, _) = config(&ca, Role::Provider, "Hospital 1");
@@ -197,7 +197,7 @@ async fn auditor_is_admitted_but_cannot_publish() {
 async fn starts_without_listen_addresses_and_shuts_down() {
     // Starting with no listen address still yields a working client.
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Bare CA");
+        let ca = TestCa::new("Bare CA");
         let (mut cfg, _) = config(&ca, Role::Provider, "Hospital");
         cfg.listen.clear();
         let (client, _events, task) = start(cfg).expect("start");
@@ -212,10 +212,10 @@ async fn starts_without_listen_addresses_and_shuts_down() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_revocation_list_refuses_an_admitted_peer() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Live CRL CA");
+        let ca = TestCa::new("Live CRL CA");
         let (cfg, _) = config(&ca, Role::Provider, "Hospital 1");
         let first = spawn(cfg, Store::default()).await;
-        let (later_revoked_cert, key) = ca.member(Role::Provider, "Hospital 2");
+        let (later_revoked_cert, key) = ca.cert_and_key(Role::Provider, "Hospital 2");
         let mut cfg = test_config(ca.consortium.clone(), later_revoked_cert.clone(), &key);
         cfg.bootstrap = vec![first.address.clone()];
         let second = spawn(cfg, Store::default()).await;
@@ -233,7 +233,7 @@ async fn a_new_revocation_list_refuses_an_admitted_peer() {
             &ca.issued.key_pkcs8_der,
             None,
             &later_revoked_cert,
-            now(),
+            now_s(),
         )
         .expect("crl");
         let consortium =

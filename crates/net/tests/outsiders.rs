@@ -6,12 +6,9 @@
 // The helpers below run only inside tests.
 #![allow(clippy::expect_used)]
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{Ca, Node, Store, config, eventually, raw, spawn, test_config};
 use futures::StreamExt;
 use libp2p::request_response;
 use libp2p::swarm::{SwarmEvent, dummy};
@@ -19,6 +16,8 @@ use medchain_net::PeerId;
 use medchain_protocol::identity::Role;
 use medchain_protocol::limits::MAX_HELLO_BYTES;
 use medchain_protocol::message::{Hello, SyncResponse, WireMessage};
+use medchain_testkit::net::{Node, Store, config, eventually, raw, spawn, test_config};
+use medchain_testkit::pki::TestCa;
 use tokio::time::Instant;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -64,7 +63,7 @@ async fn open_connections(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_per_peer_and_incoming_limits_are_refused() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Limits CA");
+        let ca = TestCa::new("Limits CA");
         let (mut cfg, _) = config(&ca, Role::Provider, "Hospital M");
         cfg.bounds.connections_per_peer = 2;
         cfg.bounds.established_incoming_connections = 3;
@@ -94,8 +93,8 @@ async fn connections_beyond_the_per_peer_and_incoming_limits_are_refused() {
 
 /// A provider whose certificate is issued by a CA the consortium does not trust: refused at
 /// its hello, blocked, and redialling the member with backoff until shut down.
-async fn outsider(ca: &Ca, foreign: &Ca, member: &Node, name: &str) -> Node {
-    let (cert, key) = foreign.member(Role::Provider, name);
+async fn outsider(ca: &TestCa, foreign: &TestCa, member: &Node, name: &str) -> Node {
+    let (cert, key) = foreign.cert_and_key(Role::Provider, name);
     let mut cfg = test_config(ca.consortium.clone(), cert, &key);
     cfg.bootstrap = vec![member.address.clone()];
     spawn(cfg, Store::default()).await
@@ -109,8 +108,8 @@ fn admissions(node: &Node, peer: &PeerId) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_block_list_is_bounded_and_an_ended_block_lets_the_peer_back() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Blocking CA");
-        let foreign = Ca::new("Foreign CA");
+        let ca = TestCa::new("Blocking CA");
+        let foreign = TestCa::new("Foreign CA");
         let (mut cfg, _) = config(&ca, Role::Provider, "Hospital M");
         cfg.bounds.blocked_peers = 2;
         cfg.timeouts.block = Duration::from_secs(2);
@@ -222,7 +221,7 @@ async fn refusal_for_hello_answer(member: &Node, answer: Vec<u8>) -> String {
 
 fn hello_answer(certificate_len: usize) -> Vec<u8> {
     let hello = SyncResponse::Hello(Hello {
-        network: common::NETWORK.to_owned(),
+        network: medchain_testkit::net::NETWORK.to_owned(),
         certificate: vec![7u8; certificate_len],
         agent: "raw".to_owned(),
     });
@@ -232,7 +231,7 @@ fn hello_answer(certificate_len: usize) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_to_our_hello_over_the_hello_limit_is_not_read() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Hello CA");
+        let ca = TestCa::new("Hello CA");
         let (mut cfg, _) = config(&ca, Role::Provider, "Hospital M");
         cfg.timeouts.hello = Duration::from_secs(2);
         let member = spawn(cfg, Store::default()).await;

@@ -6,20 +6,19 @@
 // The helpers below run only inside tests.
 #![allow(clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Ca, Node, Store, config, eventually, spawn};
 use medchain_net::{Error, PeerId, Topic};
 use medchain_protocol::identity::Role;
 use medchain_protocol::message::{SyncErrorCode, SyncResponse};
+use medchain_testkit::net::{Node, Store, config, eventually, spawn};
+use medchain_testkit::pki::TestCa;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// A provider serving `store` with `inbound_requests_per_peer` 2 and at most 3 messages per
 /// relay awaiting judgement (judged within 2 s), and two providers connected to it only.
-async fn star(ca: &Ca, store: Store) -> (Node, Node, Node) {
+async fn star(ca: &TestCa, store: Store) -> (Node, Node, Node) {
     let (mut cfg, _) = config(ca, Role::Provider, "Hospital M");
     cfg.bounds.inbound_requests_per_peer = 2;
     cfg.bounds.validations_per_peer = 3;
@@ -47,7 +46,7 @@ fn is_busy(result: &Result<SyncResponse, Error>) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_beyond_a_peers_share_are_busy_while_another_peer_is_served() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Requests CA");
+        let ca = TestCa::new("Requests CA");
         let slow = Store {
             respond_after: Some(Duration::from_secs(1)),
             ..Store::default()
@@ -89,7 +88,7 @@ async fn requests_beyond_a_peers_share_are_busy_while_another_peer_is_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_response_handles_give_their_slots_back() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Dropping CA");
+        let ca = TestCa::new("Dropping CA");
         let dropping = Store {
             drop_requests: true,
             ..Store::default()
@@ -139,7 +138,7 @@ async fn mesh_formed(node: &Node) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_beyond_its_share_of_the_judgement_queue_is_ignored() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Validations CA");
+        let ca = TestCa::new("Validations CA");
         // The hub never judges, so what it took stays in the queue until the 2 s deadline.
         let mute = Store {
             mute: true,

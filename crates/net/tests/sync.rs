@@ -2,21 +2,20 @@
 //! the right data; out-of-bounds ranges and oversized responses are refused without a panic;
 //! requests to peers that are not admitted are not sent.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Ca, Node, Store, config, eventually, spawn};
 use medchain_net::Error;
 use medchain_protocol::identity::Role;
 use medchain_protocol::ids::PayloadHash;
 use medchain_protocol::limits::{MAX_BLOCKS_PER_RANGE, MAX_SYNC_RESPONSE_BYTES};
 use medchain_protocol::message::{SyncErrorCode, SyncRequest, SyncResponse};
+use medchain_testkit::net::{Node, Store, config, eventually, spawn};
+use medchain_testkit::pki::TestCa;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// Two providers, `b` serving `store`; returns once both are admitted.
-async fn pair(ca: &Ca, store: Store) -> (Node, Node) {
+async fn pair(ca: &TestCa, store: Store) -> (Node, Node) {
     let (cfg_b, _) = config(ca, Role::Provider, "Hospital B");
     let b = spawn(cfg_b, store).await;
     let (mut cfg_a, _) = config(ca, Role::Provider, "Hospital A");
@@ -32,9 +31,9 @@ async fn pair(ca: &Ca, store: Store) -> (Node, Node) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn block_range_payload_and_heads_return_the_right_data() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Sync CA");
-        let (cert, key) = ca.member(Role::Provider, "Hospital C");
-        let (chain, blocks) = common::chain_of(&key, &cert, 10);
+        let ca = TestCa::new("Sync CA");
+        let (cert, key) = ca.cert_and_key(Role::Provider, "Hospital C");
+        let (chain, blocks) = medchain_testkit::blocks::empty_chain(&key, &cert, 10);
         let big = vec![7u8; 3 << 20];
         let small = b"{\"resourceType\":\"Patient\"}".to_vec();
         let mut store = Store {
@@ -73,7 +72,7 @@ async fn block_range_payload_and_heads_return_the_right_data() {
         let heads = a.client.heads(b.peer_id).await.expect("heads");
         assert_eq!(heads, SyncResponse::Heads(Vec::new()));
         let hello = medchain_protocol::message::Hello {
-            network: common::NETWORK.to_owned(),
+            network: medchain_testkit::net::NETWORK.to_owned(),
             certificate: vec![1],
             agent: "x".to_owned(),
         };
@@ -89,9 +88,9 @@ async fn block_range_payload_and_heads_return_the_right_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn range_limits_and_oversized_responses_are_refused() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Limits CA");
-        let (cert, key) = ca.member(Role::Provider, "Hospital C");
-        let (chain, _) = common::chain_of(&key, &cert, 1);
+        let ca = TestCa::new("Limits CA");
+        let (cert, key) = ca.cert_and_key(Role::Provider, "Hospital C");
+        let (chain, _) = medchain_testkit::blocks::empty_chain(&key, &cert, 1);
         let huge = vec![1u8; MAX_SYNC_RESPONSE_BYTES + 1];
         let mut store = Store::default();
         store.payloads.insert(PayloadHash::of(&huge), huge.clone());
@@ -136,7 +135,7 @@ async fn range_limits_and_oversized_responses_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_to_peers_not_admitted_are_not_sent() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Unknown CA");
+        let ca = TestCa::new("Unknown CA");
         let (cfg, _) = config(&ca, Role::Provider, "Hospital A");
         let a = spawn(cfg, Store::default()).await;
         let stranger = medchain_net::PeerId::random();

@@ -1,21 +1,20 @@
 //! Transports and timers over loopback: QUIC, redial of a bootstrap peer that comes up late, and
 //! the judgement timeout (a message the node never judges is Ignored, so it is not forwarded).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Ca, Store, config, eventually, spawn, test_config};
 use libp2p::multiaddr::Protocol;
 use medchain_net::{Acceptance, Multiaddr, Topic};
 use medchain_protocol::identity::Role;
+use medchain_testkit::net::{Store, config, eventually, spawn, test_config};
+use medchain_testkit::pki::TestCa;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_connect_and_gossip_over_quic() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("QUIC CA");
+        let ca = TestCa::new("QUIC CA");
         let quic: Multiaddr = "/ip4/127.0.0.1/udp/0/quic-v1".parse().expect("addr");
         let (mut cfg, _) = config(&ca, Role::Provider, "Hospital Q1");
         cfg.listen = vec![quic.clone()];
@@ -51,13 +50,13 @@ async fn members_connect_and_gossip_over_quic() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bootstrap_peer_that_starts_late_is_redialled() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Redial CA");
+        let ca = TestCa::new("Redial CA");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("bind")
             .local_addr()
             .expect("addr")
             .port();
-        let (cert, key) = ca.member(Role::Provider, "Late Hospital");
+        let (cert, key) = ca.cert_and_key(Role::Provider, "Late Hospital");
         let mut late_cfg = test_config(ca.consortium.clone(), cert, &key);
         let listen: Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().expect("addr");
         late_cfg.listen = vec![listen.clone()];
@@ -88,7 +87,7 @@ async fn bootstrap_peer_that_starts_late_is_redialled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unjudged_message_is_ignored_after_the_timeout() {
     tokio::time::timeout(LIMIT, async {
-        let ca = Ca::new("Timeout CA");
+        let ca = TestCa::new("Timeout CA");
         let (cfg, _) = config(&ca, Role::Provider, "Hospital A");
         let a = spawn(cfg, Store::default()).await;
         let (mut cfg, _) = config(&ca, Role::Provider, "Hospital B");

@@ -1,10 +1,8 @@
 //! Block structure and signature rules: a forged or altered block is refused.
 
-mod common;
-
-use common::*;
 use medchain_protocol::limits::MAX_WITNESSES;
 use medchain_protocol::*;
+use medchain_testkit::blocks::*;
 
 fn sample() -> (identity::MemberKey, Block) {
     let k = key(1);
@@ -12,8 +10,20 @@ fn sample() -> (identity::MemberKey, Block) {
     let block = genesis(
         &k,
         vec![
-            create_entry(chain, 0, 0, b"{\"resourceType\":\"Observation\"}"),
-            create_entry(chain, 0, 1, b"{\"resourceType\":\"Patient\"}"),
+            create_for(
+                PatientRef([0x11; 32]),
+                chain,
+                0,
+                0,
+                b"{\"resourceType\":\"Observation\"}",
+            ),
+            create_for(
+                PatientRef([0x11; 32]),
+                chain,
+                0,
+                1,
+                b"{\"resourceType\":\"Patient\"}",
+            ),
         ],
     );
     (k, block)
@@ -124,8 +134,8 @@ fn entry_errors_name_the_entry() {
     let chain = chain_of(&k);
     // Entry 1 claims the record ID of position 0: a stolen record ID.
     let mut entries = vec![
-        create_entry(chain, 0, 0, b"a"),
-        create_entry(chain, 0, 1, b"b"),
+        create_for(PatientRef([0x11; 32]), chain, 0, 0, b"a"),
+        create_for(PatientRef([0x11; 32]), chain, 0, 1, b"b"),
     ];
     entries[1].record = entries[0].record;
     let block = genesis(&k, entries);

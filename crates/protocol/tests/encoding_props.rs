@@ -1,13 +1,12 @@
 //! Property tests of the canonical encoding: every object round-trips, and truncated, extended,
 //! oversized or random input is refused with a typed error, never a panic.
 
-mod common;
-
-use common::*;
 use medchain_protocol::encoding::{DecodeError, decode, encode};
 use medchain_protocol::limits::MAX_BLOCK_BYTES;
 use medchain_protocol::message::{SyncRequest, SyncResponse, WireMessage};
 use medchain_protocol::*;
+use medchain_testkit::blocks::*;
+use medchain_testkit::strategies::*;
 use proptest::prelude::*;
 
 proptest! {

@@ -1,12 +1,10 @@
 //! Golden vectors: the exact bytes and hashes of sample objects. If one of these fails, the wire
 //! or hash format changed: that must be deliberate, versioned, and written in docs/protocol.md.
 
-mod common;
-
-use common::*;
 use medchain_protocol::hash::Domain;
 use medchain_protocol::message::{SyncRequest, WireMessage};
 use medchain_protocol::*;
+use medchain_testkit::blocks::*;
 
 /// The Figure-3-like sample: provider key seed 0x01, one create entry in a genesis block.
 fn sample_block() -> Block {
@@ -14,7 +12,8 @@ fn sample_block() -> Block {
     let chain = chain_of(&k);
     genesis(
         &k,
-        vec![create_entry(
+        vec![create_for(
+            PatientRef([0x11; 32]),
             chain,
             0,
             0,

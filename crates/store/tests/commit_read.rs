@@ -3,11 +3,10 @@
 // Helpers outside #[test] functions unwrap and panic too: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use medchain_protocol::*;
 use medchain_store::{Store, tamper};
+use medchain_testkit::blocks::*;
+use medchain_testkit::stored::*;
 
 /// Chain A: genesis with two creates; block 1 amends record A/0/0 and derives from both genesis
 /// records. Chain B: genesis deriving across chains from A's entries and records.
@@ -113,7 +112,7 @@ fn check_everything(store: &Store, a: &Chain, b: &Chain) {
         vec![b.at(0, 0)]
     );
     // certificates, carried by the genesis blocks
-    let cert_a = certificate(a.seed);
+    let cert_a = a.certificate.clone();
     assert_eq!(
         store.certificate(&CertHash::of(&cert_a)).unwrap(),
         Some(cert_a)

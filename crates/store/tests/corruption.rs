@@ -3,11 +3,10 @@
 // Helpers outside #[test] functions unwrap and panic too: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use medchain_protocol::*;
 use medchain_store::{Corruption, MissingIndex, Store, StoreError, tamper};
+use medchain_testkit::blocks::*;
+use medchain_testkit::stored::*;
 use proptest::prelude::*;
 
 /// A store holding chain A with three blocks (two entries each).
@@ -248,7 +247,7 @@ fn missing_index_entries_finds_removed_and_wrong_entries() {
             MissingIndex::ParentEdge { child: at, parent },
             MissingIndex::ChildEdge { parent, child: at },
             MissingIndex::Certificate {
-                hash: CertHash::of(&certificate(b.seed))
+                hash: CertHash::of(&b.certificate)
             },
         ]
     );

@@ -2,11 +2,9 @@
 // Helpers outside #[test] functions unwrap and panic too: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use medchain_protocol::*;
 use medchain_store::Store;
+use medchain_testkit::blocks::*;
 
 /// Two different blocks of one chain at one height, as equivocation evidence.
 fn evidence(seed: u8, entries: u32) -> (EquivocationEvidence, Chain) {

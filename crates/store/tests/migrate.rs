@@ -3,11 +3,10 @@
 // Helpers outside #[test] functions unwrap and panic too: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use medchain_protocol::*;
 use medchain_store::{Store, tamper};
+use medchain_testkit::blocks::*;
+use medchain_testkit::stored::*;
 
 /// An access entry (an audited read) of `record`'s version at `version`.
 fn access(record: RecordId, version: EntryRef) -> Entry {

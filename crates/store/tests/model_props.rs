@@ -4,14 +4,13 @@
 // Helpers outside #[test] functions unwrap and panic too: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
-use common::*;
 use medchain_protocol::*;
 use medchain_store::Store;
+use medchain_testkit::blocks::*;
+use medchain_testkit::stored::*;
 use proptest::prelude::*;
 
 const CHAINS: usize = 3;

@@ -2,12 +2,11 @@
 // Helpers outside #[test] functions unwrap and panic too: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
 use medchain_store::{Damage, Store, StoreError};
+use medchain_testkit::blocks::*;
+use medchain_testkit::stored::*;
 
 fn reason(result: Result<Store, StoreError>) -> Damage {
     match result {

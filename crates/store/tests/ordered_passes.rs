@@ -2,11 +2,10 @@
 //! damage the point-by-point checks find, without reading point by point.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use medchain_protocol::PayloadHash;
 use medchain_store::{IndexDigest, Store, tamper};
+use medchain_testkit::blocks::*;
+use medchain_testkit::stored::*;
 
 #[test]
 fn index_digest_matches_the_blocks_and_notices_a_missing_key() {

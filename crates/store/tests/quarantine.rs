@@ -3,11 +3,10 @@
 // Helpers outside #[test] functions unwrap and panic too: a failure is a test failure.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use medchain_protocol::*;
 use medchain_store::{QuarantinedBlock, Store, StoreError, tamper};
+use medchain_testkit::blocks::*;
+use medchain_testkit::stored::*;
 
 /// Chain A with five blocks; block h (h > 0) holds a create and an amend of A/(h-1)/0. Chain B's
 /// genesis derives from A/3/0, so B holds edges into A's cut range that must survive the cut.

@@ -43,7 +43,7 @@ pub(crate) fn scenario() -> Outcome {
     let _one_at_a_time = SCENARIO.lock().unwrap_or_else(|p| p.into_inner());
     let test_began = Instant::now();
     let window = window();
-    let ca = Ca::new();
+    let ca = Ca::new(BIN);
     let a_setup = ca.node("a", "provider", "Hospital A", &[]);
     let mut a = start_verbose(&a_setup);
     let h_setup = ca.node("h", "provider", "Hospital H", std::slice::from_ref(&a.p2p));

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use medchain_testnet::{bin_dir_with_medchain, wait_bounded};
+use medchain_testkit::daemon::wait_bounded;
+use medchain_testnet::bin_dir_with_medchain;
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(600);

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use medchain_testnet::{Testnet, bin_dir_with_medchain, wait_bounded};
+use medchain_testkit::daemon::wait_bounded;
+use medchain_testnet::{Testnet, bin_dir_with_medchain};
 use serde_json::Value;
 
 const DEMO_LIMIT: Duration = Duration::from_secs(420);

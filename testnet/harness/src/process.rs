@@ -1,9 +1,9 @@
-//! Processes and time as the tools meet them: bounded waits (for a condition over the nodes'
-//! APIs, or for a child process), reading a node's JSON log from a mark on, and running the
+//! Processes and time as the tools meet them: bounded waits for a condition over the nodes'
+//! APIs, reading a node's JSON log from a mark on, and running the
 //! `medchain` binary.
 
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -29,25 +29,6 @@ pub fn wait_for<E>(
             });
         }
         std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// Waits for `child` up to `limit`; on time-out (or if it cannot be waited for) kills it.
-/// Whether it exited successfully.
-pub fn wait_bounded(child: &mut Child, limit: Duration) -> bool {
-    let started = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return status.success(),
-            Ok(None) if started.elapsed() <= limit => {
-                std::thread::sleep(Duration::from_millis(200))
-            }
-            Ok(None) | Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return false;
-            }
-        }
     }
 }
 

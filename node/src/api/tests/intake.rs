@@ -36,18 +36,7 @@ fn genesis_block_of(ca: &medchain_protocol::identity::IssuedCa, role: Role) -> V
     let key = MemberKey::from_pkcs8_der(&member.key_pkcs8_der).unwrap();
     let chain = ChainId::from_public_key(&key.public_key());
     let payload = br#"{"resourceType":"Observation"}"#.to_vec();
-    let entry = Entry {
-        kind: EntryKind::Create,
-        record: RecordId::derive(&chain, 0, 0),
-        patient: PatientRef([7; 32]),
-        actor: "intruder".into(),
-        payload: Some(PayloadRef {
-            hash: PayloadHash::of(&payload),
-            len: payload.len() as u64,
-            content_type: "application/fhir+json".into(),
-        }),
-        parents: vec![],
-    };
+    let entry = medchain_testkit::blocks::create_for(PatientRef([7; 32]), chain, 0, 0, &payload);
     let block = BlockDraft {
         chain,
         height: 0,

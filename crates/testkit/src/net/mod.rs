@@ -1,69 +1,25 @@
-//! Test harness: a consortium, nodes on loopback TCP, and a driver per node that plays the part
-//! of the node (judges gossip by a policy, answers sync requests from a map of payloads and a
-//! chain of blocks) and records what it saw.
-
-#![allow(dead_code, missing_docs, clippy::expect_used, clippy::panic)]
+//! The network layer's test harness: nodes on loopback TCP, each with a driver that plays the
+//! part of the node (judges gossip by a policy, answers sync requests from a map of payloads
+//! and a chain of blocks) and records what it saw; raw libp2p peers in [`raw`].
+#![allow(missing_docs)] // plain data fields, named for what they hold
 
 pub mod raw;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use medchain_net::{Acceptance, Config, Event, Multiaddr, PeerId, Refusal};
-use medchain_protocol::identity::{
-    Consortium, IssuedCa, MemberKey, Role, create_root_ca, issue_member,
-};
-use medchain_protocol::ids::{BlockHash, ChainId, PayloadHash};
+use medchain_protocol::Block;
+use medchain_protocol::identity::{Consortium, MemberKey, Role};
+use medchain_protocol::ids::PayloadHash;
 use medchain_protocol::message::{SyncRequest, SyncResponse};
-use medchain_protocol::{Block, BlockDraft};
 use tokio::task::JoinHandle;
 
+use crate::pki::TestCa;
+
+/// The network name of every test node.
 pub const NETWORK: &str = "testnet";
-
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
-}
-
-/// A root CA and its trust configuration.
-pub struct Ca {
-    pub issued: IssuedCa,
-    pub consortium: Arc<Consortium>,
-}
-
-impl Ca {
-    pub fn new(name: &str) -> Self {
-        let issued = create_root_ca(
-            name,
-            now() - 3600,
-            30,
-            &medchain_protocol::identity::SystemRandom::new(),
-        )
-        .expect("root CA");
-        let consortium =
-            Arc::new(Consortium::new(issued.cert_der.clone(), Vec::new()).expect("consortium"));
-        Ca { issued, consortium }
-    }
-
-    /// A member certificate and its key.
-    pub fn member(&self, role: Role, org: &str) -> (Vec<u8>, MemberKey) {
-        let member = issue_member(
-            &self.issued.cert_der,
-            &self.issued.key_pkcs8_der,
-            role,
-            org,
-            now() - 3600,
-            30,
-            &medchain_protocol::identity::SystemRandom::new(),
-        )
-        .expect("member");
-        let key = MemberKey::from_pkcs8_der(&member.key_pkcs8_der).expect("key");
-        (member.cert_der, key)
-    }
-}
 
 /// What a node's driver saw.
 #[derive(Default)]
@@ -88,6 +44,7 @@ pub struct Store {
     pub drop_requests: bool,
 }
 
+/// A running node of the network layer and what its driver saw.
 pub struct Node {
     pub client: medchain_net::Client,
     pub peer_id: PeerId,
@@ -100,12 +57,14 @@ pub struct Node {
 /// Gossip whose data starts with this is Rejected by the drivers; the rest is Accepted.
 pub const BAD: &[u8] = b"bad";
 
-pub fn config(ca: &Ca, role: Role, org: &str) -> (Config, MemberKey) {
-    let (cert, key) = ca.member(role, org);
+/// A node configuration for a new member of `ca` (on loopback, with short timeouts), and its key.
+pub fn config(ca: &TestCa, role: Role, org: &str) -> (Config, MemberKey) {
+    let (cert, key) = ca.cert_and_key(role, org);
     let config = test_config(ca.consortium.clone(), cert, &key);
     (config, key)
 }
 
+/// A node configuration for the member `cert`/`key` of `consortium`: loopback, short timeouts.
 pub fn test_config(consortium: Arc<Consortium>, cert: Vec<u8>, key: &MemberKey) -> Config {
     let mut config = Config::new(NETWORK, key, cert, consortium).expect("config");
     config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")];
@@ -116,6 +75,7 @@ pub fn test_config(consortium: Arc<Consortium>, cert: Vec<u8>, key: &MemberKey) 
     config
 }
 
+/// Starts a node with `config`, driven by a driver that serves `store`; waits for its address.
 pub async fn spawn(config: Config, store: Store) -> Node {
     let (client, mut events, task) = medchain_net::start(config).expect("start");
     let address = loop {
@@ -238,6 +198,7 @@ fn answer(store: &Store, request: &SyncRequest) -> SyncResponse {
 }
 
 impl Node {
+    /// The role `peer` was admitted with, if it was.
     pub fn admitted(&self, peer: &PeerId) -> Option<Role> {
         let seen = self.seen.lock().expect("lock");
         seen.admitted
@@ -246,6 +207,7 @@ impl Node {
             .map(|(_, role)| *role)
     }
 
+    /// Why `peer` was refused, if it was.
     pub fn refused(&self, peer: &PeerId) -> Option<String> {
         let seen = self.seen.lock().expect("lock");
         seen.refused
@@ -254,6 +216,7 @@ impl Node {
             .map(|(_, reason)| reason.clone())
     }
 
+    /// Whether gossip with exactly `data` arrived.
     pub fn got(&self, data: &[u8]) -> bool {
         self.seen
             .lock()
@@ -263,6 +226,7 @@ impl Node {
             .any(|d| d == data)
     }
 
+    /// Stops the node (bounded: 5 s) and its driver.
     pub async fn shutdown(self) {
         let _ = self.client.shutdown().await;
         let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
@@ -282,27 +246,4 @@ pub async fn eventually(what: &str, limit: Duration, mut condition: impl AsyncFn
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// A chain of `n` empty blocks signed by `key`.
-pub fn chain_of(key: &MemberKey, cert: &[u8], n: u64) -> (ChainId, Vec<Block>) {
-    let chain = ChainId::from_public_key(&key.public_key());
-    let mut prev = BlockHash::ZERO;
-    let mut blocks = Vec::new();
-    for height in 0..n {
-        let block = BlockDraft {
-            chain,
-            height,
-            prev,
-            time_ms: 1_700_000_000_000 + height,
-            certificate: cert.to_vec(),
-            carry_certificate: height == 0,
-            witnesses: Vec::new(),
-            entries: Vec::new(),
-        }
-        .seal(key);
-        prev = block.hash();
-        blocks.push(block);
-    }
-    (chain, blocks)
 }

@@ -1,59 +1,23 @@
-//! Shared builders and proptest strategies for the protocol crate's integration tests.
-#![allow(dead_code, clippy::expect_used)]
+//! proptest strategies for protocol values: entries, heads and blocks that encode, whether or
+//! not they are structurally valid (encoding must round-trip regardless).
 
-use medchain_protocol::identity::MemberKey;
 use medchain_protocol::*;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-/// A deterministic provider key, so golden vectors are stable.
-pub fn key(seed: u8) -> MemberKey {
-    MemberKey::from_seed(&[seed; 32]).expect("any 32 bytes are a seed")
-}
+use crate::blocks::key;
 
-pub fn chain_of(key: &MemberKey) -> ChainId {
-    ChainId::from_public_key(&key.public_key())
-}
-
-/// A create entry at `(chain, height, index)` with a JSON payload.
-pub fn create_entry(chain: ChainId, height: u64, index: u32, body: &[u8]) -> Entry {
-    Entry {
-        kind: EntryKind::Create,
-        record: RecordId::derive(&chain, height, index),
-        patient: PatientRef([0x11; 32]),
-        actor: "dr-401542".into(),
-        payload: Some(PayloadRef {
-            hash: PayloadHash::of(body),
-            len: body.len() as u64,
-            content_type: "application/fhir+json".into(),
-        }),
-        parents: vec![],
-    }
-}
-
-/// A genesis block of `key`'s chain, carrying a stand-in certificate.
-pub fn genesis(key: &MemberKey, entries: Vec<Entry>) -> Block {
-    BlockDraft {
-        chain: chain_of(key),
-        height: 0,
-        prev: BlockHash::ZERO,
-        time_ms: 1_700_000_000_000,
-        certificate: b"stand-in certificate DER".to_vec(),
-        carry_certificate: true,
-        witnesses: vec![],
-        entries,
-    }
-    .seal(key)
-}
-
-fn any32() -> impl Strategy<Value = [u8; 32]> {
+/// Any 32 bytes.
+pub fn any32() -> impl Strategy<Value = [u8; 32]> {
     any::<[u8; 32]>()
 }
 
-fn text(max: usize) -> impl Strategy<Value = String> {
+/// Short lowercase text (at most `max` characters).
+pub fn text(max: usize) -> impl Strategy<Value = String> {
     proptest::string::string_regex(&format!("[a-z0-9][a-z0-9._-]{{0,{}}}", max - 1)).expect("regex")
 }
 
+/// Any parent reference.
 pub fn any_parent() -> impl Strategy<Value = Parent> {
     prop_oneof![
         (any32(), any::<u64>(), any::<u32>()).prop_map(|(c, height, index)| Parent::Entry(
@@ -91,6 +55,7 @@ pub fn any_entry() -> impl Strategy<Value = Entry> {
         })
 }
 
+/// Any chain head.
 pub fn any_head() -> impl Strategy<Value = ChainHead> {
     (any32(), any::<u64>(), any32()).prop_map(|(c, height, h)| ChainHead {
         chain: ChainId(c),
