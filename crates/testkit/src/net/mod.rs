@@ -164,28 +164,32 @@ async fn drive(
     }
 }
 
+/// The blocks of `chain` from height `from` a driver serves, at most `limit`.
+fn served<'a>(
+    store: &'a Store,
+    chain: &'a medchain_protocol::ChainId,
+    from: u64,
+    limit: u32,
+) -> impl Iterator<Item = &'a Block> {
+    store
+        .blocks
+        .iter()
+        .filter(move |b| b.header.chain == *chain && b.header.height >= from)
+        .take(limit as usize)
+}
+
 fn answer(store: &Store, request: &SyncRequest) -> SyncResponse {
     match request {
         SyncRequest::Heads => SyncResponse::Heads(Vec::new()),
-        SyncRequest::Blocks { chain, from, limit } => SyncResponse::Blocks(
-            store
-                .blocks
-                .iter()
-                .filter(|b| b.header.chain == *chain && b.header.height >= *from)
-                .take(*limit as usize)
-                .cloned()
-                .collect(),
-        ),
+        SyncRequest::Blocks { chain, from, limit } => {
+            SyncResponse::Blocks(served(store, chain, *from, *limit).cloned().collect())
+        }
         SyncRequest::Payload(hash) => match store.payloads.get(hash) {
             Some(bytes) => SyncResponse::Payload(serde_bytes::ByteBuf::from(bytes.clone())),
             None => SyncResponse::NotFound,
         },
         SyncRequest::Range { chain, from, limit } => SyncResponse::Range(
-            store
-                .blocks
-                .iter()
-                .filter(|b| b.header.chain == *chain && b.header.height >= *from)
-                .take(*limit as usize)
+            served(store, chain, *from, *limit)
                 .map(|b| medchain_protocol::BlockMessage {
                     block: b.clone(),
                     payloads: Vec::new(),
