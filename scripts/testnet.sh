@@ -14,7 +14,7 @@
 # ever signalled.
 #
 # Environment: MEDCHAIN_TESTNET_DIR moves the state directory (tests use a temporary one);
-# MEDCHAIN_BIN_DIR uses medchain and medchain-demo from there instead of building the release;
+# MEDCHAIN_BIN_DIR uses medchain (and, for demo, medchain-demo) from there instead of building the release;
 # MEDCHAIN_VERIFIER_INTERVAL sets the nodes' scheduled scan, seconds (default 60; 0 = on demand).
 set -euo pipefail
 self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
@@ -42,7 +42,7 @@ next_port() {
 
 build() {
   if [ -n "${MEDCHAIN_BIN_DIR:-}" ]; then
-    [ -x "$bin" ] && [ -x "$bin_dir/medchain-demo" ] || die "MEDCHAIN_BIN_DIR=$bin_dir lacks medchain or medchain-demo"
+    [ -x "$bin" ] || die "MEDCHAIN_BIN_DIR=$bin_dir lacks medchain"
     return
   fi
   echo "building medchain (release; the first build takes a few minutes)"
@@ -163,6 +163,7 @@ demo() {
   else
     build
   fi
+  [ -x "$bin_dir/medchain-demo" ] || die "$bin_dir lacks medchain-demo (cargo build --release -p medchain-demo)"
   "$bin_dir/medchain-demo" --testnet "$root" --script "$self" --medchain "$bin"
   echo
   echo "The testnet keeps running: scripts/testnet.sh status | logs NAME | down"

@@ -7,7 +7,12 @@
 //! Layout: [`cli`] defines the command line; each module under [`commands`] runs one command
 //! group; [`files`] does the careful file handling (secret keys are written with mode 0600 and
 //! never overwritten); [`config`] is the TOML configuration; [`service`] is what the API asks of
-//! the ledger (writes, audited reads); [`api`] is the HTTP API; [`daemon`] runs them.
+//! the ledger (writes, audited reads, and the daemon's ledger operations by name); [`api`] is
+//! the HTTP API; [`daemon`] holds the daemon's parts (start-up, the network glue, the verifier
+//! schedule, the revocation-list watch); [`flows`] holds what both the API and the daemon run
+//! (block intake, the integrity check); [`coordination`] is what one run's tasks signal to one
+//! another; `commands::run` is the composition root, the one module that wires the daemon and
+//! the API together.
 
 mod api;
 mod cli;

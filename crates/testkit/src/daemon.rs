@@ -322,3 +322,38 @@ pub fn http_to(
         .unwrap_or_default();
     (status, body)
 }
+
+/// Builds the workspace's `packages` with `cargo` (the test's own `env!("CARGO")`) in the
+/// profile of `tool` (a test's `env!("CARGO_BIN_EXE_...")`) and answers the directory their
+/// binaries share with it. Cargo builds only a package's own binaries for its tests; a tool's
+/// end-to-end test also needs the node's (and the testnet script the demo's), built from the
+/// same sources: a binary left over from an older build would test the wrong code. When the
+/// whole workspace was just built this costs a moment.
+pub fn build_binaries(cargo: &str, tool: &Path, packages: &[&str]) -> PathBuf {
+    let dir = tool.parent().unwrap().to_path_buf();
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(&workspace)
+        .args(["build", "--locked", "--quiet", "--bins"]);
+    if dir.file_name().is_some_and(|name| name == "release") {
+        command.arg("--release");
+    }
+    for package in packages {
+        command.args(["-p", package]);
+    }
+    let status = command.status().unwrap();
+    assert!(status.success(), "cargo build of {packages:?} failed");
+    for package in packages {
+        let binary = match *package {
+            "medchain-node" => "medchain",
+            other => other,
+        };
+        assert!(
+            dir.join(binary).is_file(),
+            "{binary} is not beside {}",
+            tool.display()
+        );
+    }
+    dir
+}

@@ -1,6 +1,7 @@
-//! Fixtures for medchain's integration tests (`tests/` folders only: a crate's unit tests keep
-//! their own helpers, since a dev-dependency on this crate, which depends back on them, would
-//! give them two copies of each type).
+//! Fixtures for medchain's integration tests (`tests/` folders), and for the unit tests of crates
+//! this kit does not depend on (the node's). The unit tests of protocol, store, chain and net
+//! keep their own helpers: a dev-dependency on this crate, which depends back on theirs, would
+//! give them two copies of each type.
 //!
 //! - [`clock`]: wall-clock times in the units the ledger and certificates use.
 //! - [`pki`]: a consortium root CA with members, trust and ledgers over it.
@@ -18,10 +19,13 @@
 pub mod blocks;
 pub mod clock;
 pub mod daemon;
+#[cfg(feature = "ledger")]
 pub mod drafts;
+#[cfg(feature = "ledger")]
 pub mod ledgers;
 #[cfg(feature = "net")]
 pub mod net;
 pub mod pki;
+#[cfg(feature = "ledger")]
 pub mod stored;
 pub mod strategies;

@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
+#[cfg(feature = "ledger")]
 use medchain_chain::{Author, Ledger, Trust};
 use medchain_protocol::identity::{
     self, Consortium, IssuedCa, IssuedMember, MemberKey, Role, SystemRandom,
 };
+#[cfg(feature = "ledger")]
 use medchain_store::Store;
 
 use crate::clock::{DAY, now_s};
@@ -48,7 +50,10 @@ impl TestCa {
         let key = MemberKey::from_pkcs8_der(&member.key_pkcs8_der).unwrap();
         (member.cert_der, key)
     }
+}
 
+#[cfg(feature = "ledger")]
+impl TestCa {
     /// A provider of `org`, ready to author.
     pub fn provider(&self, org: &str) -> Author {
         author_of(&self.member(Role::Provider, org))
@@ -70,6 +75,7 @@ impl TestCa {
     }
 }
 
+#[cfg(feature = "ledger")]
 /// An author from an issued member (even an auditor: the ledger must refuse its blocks).
 pub fn author_of(member: &IssuedMember) -> Author {
     let key = MemberKey::from_pkcs8_der(&member.key_pkcs8_der).unwrap();

@@ -5,9 +5,9 @@
 //!
 //! Fail closed: a scan that cannot complete marks the store unverified (`/ready` fails, no
 //! record is served, `medchain_store_unverified` is 1, an error log), and the schedule retries
-//! it every [`RETRY_UNVERIFIED`]; damage that cannot be repaired in place (the engine cannot read its own pages, a
-//! quarantine cannot move them, or repairs at one height keep failing) asks the daemon to
-//! rebuild the store from peers.
+//! it every [`RETRY_UNVERIFIED`]; damage that cannot be repaired in place (the engine cannot
+//! read its own pages, a quarantine cannot move them, or repairs at one height keep failing)
+//! asks the daemon to rebuild the store from peers.
 
 use medchain_chain::Report;
 use tracing::{error, info, warn};

@@ -2,8 +2,10 @@
 //! name: blocks and ranges from peers, equivocation evidence, quarantine and restores, payloads
 //! put back, the trust in force, the confirmation of our own chain's head, the final flush.
 //!
-//! Each takes the ledger's lock for one operation and stamps it with the service's clock, so no
-//! caller outside the service holds the ledger (the store's one writer) or picks the time.
+//! Each takes the ledger's lock for one operation and stamps it with the service's clock, read
+//! once the lock is held (a scan may hold it for a while, and a time read before would be
+//! stale), so no caller outside the service holds the ledger (the store's one writer) or picks
+//! the time.
 
 use medchain_chain::{
     Committed, Confirmation, Decoded, Gap, Ingested, OwnClaim, PeerReport, Rejection, Repair,
@@ -23,7 +25,8 @@ impl Service {
         origin: medchain_chain::Origin,
     ) -> (Result<Ingested, Rejection>, usize) {
         let mut ledger = self.ledger();
-        let outcome = ledger.ingest_from(decoded, origin, self.now());
+        let now = self.now();
+        let outcome = ledger.ingest_from(decoded, origin, now);
         (outcome, ledger.buffered())
     }
 
@@ -35,21 +38,23 @@ impl Service {
         from: u64,
         messages: Vec<BlockMessage>,
     ) -> (Vec<Committed>, Option<Rejection>) {
+        let mut ledger = self.ledger();
         let now = self.now();
-        self.ledger()
-            .ingest_range_answer(chain, from, messages, now)
+        ledger.ingest_range_answer(chain, from, messages, now)
     }
 
     /// Keeps equivocation evidence; true if it is new to this node.
     pub fn ingest_evidence(&self, evidence: &EquivocationEvidence) -> Result<bool, Rejection> {
+        let mut ledger = self.ledger();
         let now = self.now();
-        self.ledger().ingest_evidence(evidence, now)
+        ledger.ingest_evidence(evidence, now)
     }
 
     /// Moves the damaged run a violation names into quarantine.
     pub fn quarantine(&self, violation: &Violation) -> Result<Repair, StoreError> {
+        let mut ledger = self.ledger();
         let now = self.now();
-        self.ledger().quarantine(violation, now)
+        ledger.quarantine(violation, now)
     }
 
     /// The quarantined ranges not yet restored, at or below their chains' heads.
@@ -59,8 +64,9 @@ impl Service {
 
     /// Marks every quarantine whose range peers have refilled as restored; the events marked.
     pub fn complete_restores(&self) -> Result<Vec<QuarantineEvent>, StoreError> {
+        let mut ledger = self.ledger();
         let now = self.now();
-        self.ledger().complete_restores(now)
+        ledger.complete_restores(now)
     }
 
     /// Puts back a payload fetched by hash (its hash is what the store keys it by).
@@ -75,8 +81,9 @@ impl Service {
 
     /// Weighs a peer's claim of our own chain's head (`medchain_chain::signing`).
     pub fn observe_own_head(&self, claim: &ChainHead) -> Result<Option<OwnClaim>, SigningError> {
+        let mut ledger = self.ledger();
         let now = self.now();
-        self.ledger().observe_own_head(claim, now)
+        ledger.observe_own_head(claim, now)
     }
 
     /// The epoch of our signing state (a provider's), which a confirmation must name.

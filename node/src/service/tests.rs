@@ -34,6 +34,16 @@ fn service(role: Role, audit: AuditTrail) -> Service {
 
 /// A service of a member with `role` of consortium `ca`, on a temporary store.
 pub(crate) fn service_in(ca: &identity::IssuedCa, role: Role, audit: AuditTrail) -> Service {
+    service_with(ca, role, audit, std::sync::Arc::default())
+}
+
+/// [`service_in`], with the run's `coordination` (which the API must share with it).
+pub(crate) fn service_with(
+    ca: &identity::IssuedCa,
+    role: Role,
+    audit: AuditTrail,
+    coordination: std::sync::Arc<crate::coordination::Coordination>,
+) -> Service {
     let now = (now_ms() / 1000) as i64;
     let member = identity::issue_member(
         &ca.cert_der,
@@ -56,7 +66,7 @@ pub(crate) fn service_in(ca: &identity::IssuedCa, role: Role, audit: AuditTrail)
         PseudonymKey::from_bytes([3; 32]),
         audit,
         now_ms,
-        std::sync::Arc::default(),
+        coordination,
     )
 }
 

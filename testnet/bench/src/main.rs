@@ -15,8 +15,6 @@ mod recovery;
 mod report;
 mod watch;
 
-// Shared with medchain-demo; each binary uses part of it.
-#[allow(dead_code)]
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;

@@ -8,15 +8,18 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use medchain_testkit::daemon::wait_bounded;
-use medchain_testnet::bin_dir_with_medchain;
+use medchain_testkit::daemon::{build_binaries, wait_bounded};
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(600);
 
 #[test]
 fn bench_runs_every_phase_and_writes_its_result() {
-    let bin_dir = bin_dir_with_medchain(Path::new(env!("CARGO_BIN_EXE_medchain-bench"))).unwrap();
+    let bin_dir = build_binaries(
+        env!("CARGO"),
+        Path::new(env!("CARGO_BIN_EXE_medchain-bench")),
+        &["medchain-node", "medchain-demo", "medchain-bench"],
+    );
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = tempfile::tempdir().unwrap();
     let (state, results) = (dir.path().join("net"), dir.path().join("results"));
@@ -34,7 +37,7 @@ fn bench_runs_every_phase_and_writes_its_result() {
         .args(["--catch-up-records", "3000", "--corrupt-blocks", "3"])
         .env("MEDCHAIN_BENCH_DIR", &state)
         .env("MEDCHAIN_BENCH_RESULTS", &results)
-        .env("MEDCHAIN_BIN_DIR", bin_dir)
+        .env("MEDCHAIN_BIN_DIR", &bin_dir)
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(Stdio::inherit())
         .spawn()
@@ -45,7 +48,7 @@ fn bench_runs_every_phase_and_writes_its_result() {
         let _ = Command::new(repo.join("scripts/testnet.sh"))
             .arg("down")
             .env("MEDCHAIN_TESTNET_DIR", &state)
-            .env("MEDCHAIN_BIN_DIR", bin_dir)
+            .env("MEDCHAIN_BIN_DIR", &bin_dir)
             .output();
     }
     let out = std::fs::read_to_string(&log).unwrap_or_default();
@@ -85,7 +88,7 @@ fn bench_runs_every_phase_and_writes_its_result() {
     let status = Command::new(repo.join("scripts/testnet.sh"))
         .args(["status", "--json"])
         .env("MEDCHAIN_TESTNET_DIR", &state)
-        .env("MEDCHAIN_BIN_DIR", bin_dir)
+        .env("MEDCHAIN_BIN_DIR", &bin_dir)
         .output()
         .unwrap();
     let nodes: Value = serde_json::from_slice(&status.stdout).unwrap();

@@ -29,8 +29,6 @@ mod restart;
 mod rng;
 mod trials;
 
-// Shared with medchain-demo and medchain-bench; each binary uses part of it.
-#[allow(dead_code)]
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};

@@ -40,9 +40,9 @@ fn binaries() -> (PathBuf, PathBuf) {
         }
         None => {
             let chaos = PathBuf::from(env!("CARGO_BIN_EXE_medchain-chaos"));
-            let dir = medchain_testnet::bin_dir_with_medchain(&chaos).unwrap();
-            let medchain = dir.join("medchain");
-            (chaos, medchain)
+            let dir =
+                medchain_testkit::daemon::build_binaries(env!("CARGO"), &chaos, &["medchain-node"]);
+            (chaos, dir.join("medchain"))
         }
     }
 }

@@ -12,8 +12,6 @@
 
 mod forge;
 mod scenarios;
-// Shared with medchain-bench; each binary uses part of it.
-#[allow(dead_code)]
 use std::path::PathBuf;
 use std::process::ExitCode;
 

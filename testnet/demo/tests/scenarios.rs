@@ -6,10 +6,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use medchain_testkit::daemon::wait_bounded;
-use medchain_testnet::{Testnet, bin_dir_with_medchain};
+use medchain_testkit::daemon::{build_binaries, wait_bounded};
+use medchain_testnet::Testnet;
 use serde_json::Value;
 
 const DEMO_LIMIT: Duration = Duration::from_secs(420);
@@ -18,9 +19,21 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The directory of this build's `medchain` and `medchain-demo`, built once for this test.
+fn bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        build_binaries(
+            env!("CARGO"),
+            Path::new(env!("CARGO_BIN_EXE_medchain-demo")),
+            &["medchain-node", "medchain-demo"],
+        )
+    })
+}
+
 /// Runs the testnet script with the test's state directory and debug binaries.
 fn script(state: &Path, args: &[&str], limit: Duration) -> (bool, String) {
-    let bin_dir = bin_dir_with_medchain(Path::new(env!("CARGO_BIN_EXE_medchain-demo"))).unwrap();
+    let bin_dir = bin_dir();
     // Beside the state directory: `up` recreates that one.
     let out = state.with_extension(format!("{}.out", args[0]));
     let mut child = Command::new(repo().join("scripts/testnet.sh"))
@@ -66,7 +79,7 @@ fn testnet_demo_passes_every_scenario() {
     }
 
     // What the nodes themselves now report.
-    let bin_dir = bin_dir_with_medchain(Path::new(env!("CARGO_BIN_EXE_medchain-demo"))).unwrap();
+    let bin_dir = bin_dir();
     let net = Testnet::load(
         &state,
         &repo().join("scripts/testnet.sh"),

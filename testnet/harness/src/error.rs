@@ -1,4 +1,5 @@
-//! What can go wrong reading or driving a testnet, with the node and file it concerns.
+//! What can go wrong reading or driving a testnet, with the node and file it concerns. The
+//! underlying error is each variant's `source` (the tools print the chain with `{:#}`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum TestnetError {
     /// The state directory holds no `nodes/`.
-    #[error("no testnet at {} (run `scripts/testnet.sh up`): {source}", dir.display())]
+    #[error("no testnet at {} (run `scripts/testnet.sh up`)", dir.display())]
     NoTestnet {
         /// The directory looked in.
         dir: PathBuf,
@@ -15,7 +16,7 @@ pub enum TestnetError {
         source: std::io::Error,
     },
     /// A file the script writes for each node cannot be read.
-    #[error("{node}: cannot read {}: {source}", file.display())]
+    #[error("{node}: cannot read {}", file.display())]
     NodeFile {
         /// The node.
         node: String,
@@ -25,7 +26,7 @@ pub enum TestnetError {
         source: std::io::Error,
     },
     /// A node's configuration is not TOML.
-    #[error("{node}: medchain.toml does not parse: {source}")]
+    #[error("{node}: medchain.toml does not parse")]
     Config {
         /// The node.
         node: String,
@@ -52,7 +53,7 @@ pub enum TestnetError {
         auditors: usize,
     },
     /// An output directory cannot be created.
-    #[error("cannot create {}: {source}", dir.display())]
+    #[error("cannot create {}", dir.display())]
     CreateDir {
         /// The directory.
         dir: PathBuf,
@@ -60,7 +61,7 @@ pub enum TestnetError {
         source: std::io::Error,
     },
     /// A node's API cannot be reached (refused, timed out, not HTTP).
-    #[error("cannot reach {node} at {api}: {source}")]
+    #[error("cannot reach {node} at {api}")]
     Unreachable {
         /// The node.
         node: String,
@@ -70,7 +71,7 @@ pub enum TestnetError {
         source: Box<ureq::Error>,
     },
     /// A node's answer could not be read (cut off, or over 64 MiB).
-    #[error("cannot read {node}'s answer: {source}")]
+    #[error("cannot read {node}'s answer")]
     Answer {
         /// The node.
         node: String,
@@ -90,7 +91,7 @@ pub enum TestnetError {
         body: String,
     },
     /// A program cannot be started.
-    #[error("cannot run {}: {source}", program.display())]
+    #[error("cannot run {}", program.display())]
     Spawn {
         /// The program.
         program: PathBuf,
@@ -112,14 +113,5 @@ pub enum TestnetError {
         what: String,
         /// How long.
         limit: Duration,
-    },
-    /// The node's binary is not beside a tool's.
-    #[error(
-        "no medchain binary at {} (build it: `cargo build -p medchain-node`; scripts/test.sh builds the whole workspace)",
-        looked_in.display()
-    )]
-    NoNodeBinary {
-        /// Where it was looked for.
-        looked_in: PathBuf,
     },
 }

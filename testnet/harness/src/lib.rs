@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use error::TestnetError;
-pub use process::{bin_dir_with_medchain, log_lines, log_mark, run_medchain, wait_for};
+pub use process::{log_lines, log_mark, run_medchain, wait_for};
 
 /// What this library's calls return.
 pub type Result<T, E = TestnetError> = std::result::Result<T, E>;

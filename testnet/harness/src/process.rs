@@ -66,19 +66,3 @@ pub fn run_medchain(path: &Path, args: &[&str]) -> Result<String> {
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
-
-/// The directory of a tool's binary (`tool`, from its tests' `CARGO_BIN_EXE_*`), after checking
-/// that the node's `medchain` binary is there too. Cargo builds only a package's own binaries for
-/// its tests: `cargo test --workspace` (scripts/test.sh) builds the node's as well; `cargo test
-/// -p` of a tool alone needs `cargo build -p medchain-node` first.
-pub fn bin_dir_with_medchain(tool: &Path) -> Result<&Path> {
-    let dir = tool.parent().unwrap_or(Path::new("."));
-    let medchain = dir.join("medchain");
-    if medchain.is_file() {
-        Ok(dir)
-    } else {
-        Err(TestnetError::NoNodeBinary {
-            looked_in: medchain,
-        })
-    }
-}

@@ -12,7 +12,7 @@ use tower::ServiceExt;
 use super::records::ACTOR_HEADER;
 use super::*;
 use crate::service::AuditTrail;
-use crate::service::tests::{consortium, service_in};
+use crate::service::tests::{consortium, service_with};
 
 // Blocks posted from outside: the intake route's own tests.
 mod intake;
@@ -25,10 +25,12 @@ fn app(role: Role) -> Router {
     } else {
         AuditTrail::Off
     };
-    let service = service_in(&consortium(), role, audit);
+    // One coordination for the service and the API, as the composition root wires them.
+    let coordination = Arc::default();
+    let service = service_with(&consortium(), role, audit, Arc::clone(&coordination));
     router(AppState {
         service: Arc::new(service),
-        coordination: Arc::default(),
+        coordination,
         token: TOKEN.into(),
         role,
         metrics: Arc::new(crate::metrics::Metrics::new()),

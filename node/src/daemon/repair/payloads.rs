@@ -96,14 +96,20 @@ impl Glue {
         from: u64,
     ) {
         let service = self.service.clone();
-        let missing = blocking(move || {
+        let missing = match blocking(move || {
             service
                 .reader()
                 .missing_payloads(&chain, from, MAX_BLOCKS_PER_RANGE)
         })
         .await
-        .and_then(Result::ok)
-        .unwrap_or_default();
+        {
+            Some(Ok(missing)) => missing,
+            Some(Err(e)) => {
+                warn!(%chain, from, error = %e, "cannot list the payloads these blocks lack: the next scan names them");
+                return;
+            }
+            None => return,
+        };
         let wanted = self.coordination.wanted_payloads();
         let mut not_given = Vec::new();
         for hash in missing {
