@@ -9,7 +9,7 @@ use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
 use medchain_protocol::identity::Role;
 use medchain_protocol::limits::{MAX_SYNC_REQUEST_BYTES, PROTOCOL_VERSION};
-use medchain_testkit::net::{Store, config, eventually, raw, spawn};
+use medchain_testkit::net::{Store, eventually, raw, start_member};
 use medchain_testkit::pki::TestCa;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -42,8 +42,7 @@ fn frames() -> Vec<Vec<u8>> {
 async fn garbage_frames_are_refused_and_a_silent_peer_is_blocked() {
     tokio::time::timeout(LIMIT, async {
         let ca = TestCa::new("Garbage CA");
-        let (cfg, _) = config(&ca, Role::Provider, "Hospital M");
-        let member = spawn(cfg, Store::default()).await;
+        let member = start_member(&ca, Role::Provider, "Hospital M", &[], Store::default()).await;
 
         let mut raw = raw::sync_swarm();
         let raw_peer = *raw.local_peer_id();
@@ -98,9 +97,14 @@ async fn garbage_frames_are_refused_and_a_silent_peer_is_blocked() {
         }
 
         // The member still admits members.
-        let (mut cfg, _) = config(&ca, Role::Provider, "Hospital N");
-        cfg.bootstrap = vec![member.address.clone()];
-        let other = spawn(cfg, Store::default()).await;
+        let other = start_member(
+            &ca,
+            Role::Provider,
+            "Hospital N",
+            &[&member],
+            Store::default(),
+        )
+        .await;
         eventually("member admitted", Duration::from_secs(10), async || {
             member.admitted(&other.peer_id).is_some()
         })

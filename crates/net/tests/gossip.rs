@@ -8,7 +8,7 @@ use medchain_net::Topic;
 use medchain_net::behaviour::MAX_TRANSMIT_SIZE;
 use medchain_protocol::identity::Role;
 use medchain_protocol::limits::MAX_GOSSIP_BYTES;
-use medchain_testkit::net::{BAD, Node, Store, config, eventually, spawn};
+use medchain_testkit::net::{BAD, Node, Store, config, eventually, spawn, start_member};
 use medchain_testkit::pki::TestCa;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -136,11 +136,8 @@ async fn rejected_message_stops_at_the_first_hop_and_lowers_the_score() {
 async fn block_sized_messages_fit_and_larger_ones_are_refused() {
     tokio::time::timeout(LIMIT, async {
         let ca = TestCa::new("Size CA");
-        let (cfg, _) = config(&ca, Role::Provider, "Hospital A");
-        let a = spawn(cfg, Store::default()).await;
-        let (mut cfg, _) = config(&ca, Role::Provider, "Hospital B");
-        cfg.bootstrap = vec![a.address.clone()];
-        let b = spawn(cfg, Store::default()).await;
+        let a = start_member(&ca, Role::Provider, "Hospital A", &[], Store::default()).await;
+        let b = start_member(&ca, Role::Provider, "Hospital B", &[&a], Store::default()).await;
         eventually("mesh formed", Duration::from_secs(20), async || {
             !a.client
                 .mesh_peers(Topic::Blocks)

@@ -9,7 +9,7 @@ use medchain_net::{Topic, start};
 use medchain_protocol::identity::{Consortium, Role, revoke};
 use medchain_protocol::message::SyncResponse;
 use medchain_testkit::clock::now_s;
-use medchain_testkit::net::{Store, config, eventually, spawn, test_config};
+use medchain_testkit::net::{Store, config, eventually, spawn, start_member, test_config};
 use medchain_testkit::pki::TestCa;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -21,8 +21,7 @@ async fn non_member_is_disconnected_and_blocked() {
     tokio::time::timeout(LIMIT, async {
         let ca = TestCa::new("Consortium CA");
         let foreign = TestCa::new("Foreign CA");
-        let (cfg, _) = config(&ca, Role::Provider, "Hospital M");
-        let member = spawn(cfg, Store::default()).await;
+        let member = start_member(&ca, Role::Provider, "Hospital M", &[], Store::default()).await;
         // The outsider trusts our root, so only its own certificate is at fault.
         let (cert, key) = foreign.cert_and_key(Role::Provider, "Outsider");
         let mut cfg = test_config(ca.consortium.clone(), cert, &key);
@@ -124,14 +123,10 @@ async fn revoked_member_and_borrowed_certificate_are_refused() {
 async fn auditor_is_admitted_but_cannot_publish() {
     tokio::time::timeout(LIMIT, async {
         let ca = TestCa::new("Audit CA");
-        let (cfg, _) = config(&ca, Role::Provider, "Hospital 2");
-        let p2 = spawn(cfg, Store::default()).await;
-        let (mut cfg, _) = config(&ca, Role::Provider, "Hospital 1");
-        cfg.bootstrap = vec![p2.address.clone()];
-        let p1 = spawn(cfg, Store::default()).await;
-        let (mut cfg, _) = config(&ca, Role::Auditor, "Audit Office");
-        cfg.bootstrap = vec![p1.address.clone()];
-        let auditor = spawn(cfg, Store::default()).await;
+        let p2 = start_member(&ca, Role::Provider, "Hospital 2", &[], Store::default()).await;
+        let p1 = start_member(&ca, Role::Provider, "Hospital 1", &[&p2], Store::default()).await;
+        let auditor =
+            start_member(&ca, Role::Auditor, "Audit Office", &[&p1], Store::default()).await;
 
         eventually("auditor admitted", Duration::from_secs(10), async || {
             p1.admitted(&auditor.peer_id) == Some(Role::Auditor)
@@ -213,8 +208,7 @@ async fn starts_without_listen_addresses_and_shuts_down() {
 async fn a_new_revocation_list_refuses_an_admitted_peer() {
     tokio::time::timeout(LIMIT, async {
         let ca = TestCa::new("Live CRL CA");
-        let (cfg, _) = config(&ca, Role::Provider, "Hospital 1");
-        let first = spawn(cfg, Store::default()).await;
+        let first = start_member(&ca, Role::Provider, "Hospital 1", &[], Store::default()).await;
         let (later_revoked_cert, key) = ca.cert_and_key(Role::Provider, "Hospital 2");
         let mut cfg = test_config(ca.consortium.clone(), later_revoked_cert.clone(), &key);
         cfg.bootstrap = vec![first.address.clone()];

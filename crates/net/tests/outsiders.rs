@@ -16,7 +16,9 @@ use medchain_net::PeerId;
 use medchain_protocol::identity::Role;
 use medchain_protocol::limits::MAX_HELLO_BYTES;
 use medchain_protocol::message::{Hello, SyncResponse, WireMessage};
-use medchain_testkit::net::{Node, Store, config, eventually, raw, spawn, test_config};
+use medchain_testkit::net::{
+    Node, Store, config, eventually, raw, spawn, start_member, test_config,
+};
 use medchain_testkit::pki::TestCa;
 use tokio::time::Instant;
 
@@ -154,9 +156,14 @@ async fn the_block_list_is_bounded_and_an_ended_block_lets_the_peer_back() {
         .await;
 
         // A member blocked by the node comes back (by its bootstrap redial) once the block ends.
-        let (mut cfg, _) = config(&ca, Role::Provider, "Hospital B");
-        cfg.bootstrap = vec![member.address.clone()];
-        let b = spawn(cfg, Store::default()).await;
+        let b = start_member(
+            &ca,
+            Role::Provider,
+            "Hospital B",
+            &[&member],
+            Store::default(),
+        )
+        .await;
         eventually("admitted", Duration::from_secs(10), async || {
             admissions(&member, &b.peer_id) == 1
         })

@@ -9,18 +9,15 @@ use medchain_protocol::identity::Role;
 use medchain_protocol::ids::PayloadHash;
 use medchain_protocol::limits::{MAX_BLOCKS_PER_RANGE, MAX_SYNC_RESPONSE_BYTES};
 use medchain_protocol::message::{SyncErrorCode, SyncRequest, SyncResponse};
-use medchain_testkit::net::{Node, Store, config, eventually, spawn};
+use medchain_testkit::net::{Node, Store, eventually, start_member};
 use medchain_testkit::pki::TestCa;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// Two providers, `b` serving `store`; returns once both are admitted.
 async fn pair(ca: &TestCa, store: Store) -> (Node, Node) {
-    let (cfg_b, _) = config(ca, Role::Provider, "Hospital B");
-    let b = spawn(cfg_b, store).await;
-    let (mut cfg_a, _) = config(ca, Role::Provider, "Hospital A");
-    cfg_a.bootstrap = vec![b.address.clone()];
-    let a = spawn(cfg_a, Store::default()).await;
+    let b = start_member(ca, Role::Provider, "Hospital B", &[], store).await;
+    let a = start_member(ca, Role::Provider, "Hospital A", &[&b], Store::default()).await;
     eventually("admitted", Duration::from_secs(10), async || {
         a.admitted(&b.peer_id).is_some() && b.admitted(&a.peer_id).is_some()
     })
@@ -136,8 +133,7 @@ async fn range_limits_and_oversized_responses_are_refused() {
 async fn requests_to_peers_not_admitted_are_not_sent() {
     tokio::time::timeout(LIMIT, async {
         let ca = TestCa::new("Unknown CA");
-        let (cfg, _) = config(&ca, Role::Provider, "Hospital A");
-        let a = spawn(cfg, Store::default()).await;
+        let a = start_member(&ca, Role::Provider, "Hospital A", &[], Store::default()).await;
         let stranger = medchain_net::PeerId::random();
         let result = a.client.heads(stranger).await;
         assert!(matches!(result, Err(Error::NotAdmitted(p)) if p == stranger));

@@ -6,7 +6,7 @@ use std::time::Duration;
 use libp2p::multiaddr::Protocol;
 use medchain_net::{Acceptance, Multiaddr, Topic};
 use medchain_protocol::identity::Role;
-use medchain_testkit::net::{Store, config, eventually, spawn, test_config};
+use medchain_testkit::net::{Store, config, eventually, spawn, start_member, test_config};
 use medchain_testkit::pki::TestCa;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -88,8 +88,7 @@ async fn bootstrap_peer_that_starts_late_is_redialled() {
 async fn unjudged_message_is_ignored_after_the_timeout() {
     tokio::time::timeout(LIMIT, async {
         let ca = TestCa::new("Timeout CA");
-        let (cfg, _) = config(&ca, Role::Provider, "Hospital A");
-        let a = spawn(cfg, Store::default()).await;
+        let a = start_member(&ca, Role::Provider, "Hospital A", &[], Store::default()).await;
         let (mut cfg, _) = config(&ca, Role::Provider, "Hospital B");
         cfg.bootstrap = vec![a.address.clone()];
         cfg.timeouts.validation = Duration::from_millis(500);
@@ -98,9 +97,7 @@ async fn unjudged_message_is_ignored_after_the_timeout() {
             ..Store::default()
         };
         let b = spawn(cfg, mute).await;
-        let (mut cfg, _) = config(&ca, Role::Provider, "Hospital C");
-        cfg.bootstrap = vec![b.address.clone()];
-        let c = spawn(cfg, Store::default()).await;
+        let c = start_member(&ca, Role::Provider, "Hospital C", &[&b], Store::default()).await;
         for node in [&a, &b, &c] {
             eventually("mesh formed", Duration::from_secs(20), async || {
                 !node

@@ -75,6 +75,20 @@ pub fn test_config(consortium: Arc<Consortium>, cert: Vec<u8>, key: &MemberKey) 
     config
 }
 
+/// Starts a new member of `ca` (`role`, `org`) on loopback, dialling `bootstrap`, its driver
+/// serving `store`: the set-up most network tests repeat for each peer.
+pub async fn start_member(
+    ca: &TestCa,
+    role: Role,
+    org: &str,
+    bootstrap: &[&Node],
+    store: Store,
+) -> Node {
+    let (mut config, _) = config(ca, role, org);
+    config.bootstrap = bootstrap.iter().map(|n| n.address.clone()).collect();
+    spawn(config, store).await
+}
+
 /// Starts a node with `config`, driven by a driver that serves `store`; waits for its address.
 pub async fn spawn(config: Config, store: Store) -> Node {
     let (client, mut events, task) = medchain_net::start(config).expect("start");
