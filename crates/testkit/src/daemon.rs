@@ -232,6 +232,21 @@ impl Node {
 
     /// Sends SIGTERM and waits (bounded) for the exit status.
     pub fn terminate(mut self) -> i32 {
+        self.stop()
+    }
+
+    /// Sends SIGTERM, waits (bounded: 15 s) for the exit status, and returns it with every log
+    /// line the node wrote (those already read and the rest up to its end).
+    pub fn terminate_with_log(&mut self) -> (i32, Vec<String>) {
+        let code = self.stop();
+        let mut lines = std::mem::take(&mut self.seen);
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            lines.push(line);
+        }
+        (code, lines)
+    }
+
+    fn stop(&mut self) -> i32 {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let deadline = Instant::now() + Duration::from_secs(15);

@@ -172,27 +172,7 @@ pub(crate) fn start_verbose(setup: &Setup) -> Node {
 /// Sends SIGTERM, waits (bounded) for the exit status, and returns it with every log line the
 /// node wrote (those already read and the rest up to its end).
 pub(crate) fn stop(node: &mut Node) -> (i32, Vec<String>) {
-    let pid = node.child.id().to_string();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let code = loop {
-        if let Some(status) = node.child.try_wait().unwrap() {
-            break status.code().unwrap_or(-1);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node did not stop within 15 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut lines = std::mem::take(&mut node.seen);
-    while let Ok(line) = node.lines.recv_timeout(Duration::from_secs(2)) {
-        lines.push(line);
-    }
-    (code, lines)
+    node.terminate_with_log()
 }
 
 /// From A's log: its sync requests to `peer` that failed, by error, and the requests of
