@@ -80,34 +80,16 @@ impl Pki {
     pub fn generate() -> Result<Self, medchain_protocol::identity::IssueError> {
         use medchain_protocol::identity::{create_root_ca, issue_member, revoke};
         let name = "medchain fuzz root";
-        let root = create_root_ca(
-            name,
-            NOT_BEFORE_UNIX,
-            ROOT_DAYS,
-            &medchain_protocol::identity::SystemRandom::new(),
-        )?;
+        let rng = medchain_protocol::identity::SystemRandom::new();
+        let root = create_root_ca(name, NOT_BEFORE_UNIX, ROOT_DAYS, &rng)?;
         let (cert, key) = (&root.cert_der, &root.key_pkcs8_der);
-        let member = |role, org| {
-            issue_member(
-                cert,
-                key,
-                role,
-                org,
-                NOT_BEFORE_UNIX,
-                MEMBER_DAYS,
-                &medchain_protocol::identity::SystemRandom::new(),
-            )
-        };
+        let member =
+            |role, org| issue_member(cert, key, role, org, NOT_BEFORE_UNIX, MEMBER_DAYS, &rng);
         let provider = member(Role::Provider, "St Fuzz Hospital")?;
         let auditor = member(Role::Auditor, "Fuzz Audit Office")?;
         let revoked = member(Role::Provider, "Revoked Clinic")?;
         let crl = revoke(cert, key, None, &revoked.cert_der, CRL_UNIX)?;
-        let foreign_root = create_root_ca(
-            name,
-            NOT_BEFORE_UNIX,
-            ROOT_DAYS,
-            &medchain_protocol::identity::SystemRandom::new(),
-        )?;
+        let foreign_root = create_root_ca(name, NOT_BEFORE_UNIX, ROOT_DAYS, &rng)?;
         let foreign = issue_member(
             &foreign_root.cert_der,
             &foreign_root.key_pkcs8_der,
@@ -115,7 +97,7 @@ impl Pki {
             "St Fuzz Hospital",
             NOT_BEFORE_UNIX,
             MEMBER_DAYS,
-            &medchain_protocol::identity::SystemRandom::new(),
+            &rng,
         )?;
         Ok(Self {
             root: root.cert_der.clone(),

@@ -1,31 +1,16 @@
 //! The service layer against a real ledger on a temporary store.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use medchain_chain::{Author, Ledger, Trust};
-use medchain_protocol::identity::{self, Consortium, MemberKey, Role};
+use medchain_protocol::identity::Role;
 use medchain_protocol::{EntryKind, PseudonymKey};
-use medchain_store::Store;
+pub(crate) use medchain_testkit::clock::now_ms;
+use medchain_testkit::pki::{TestCa, author_of};
 use serde_json::json;
 
 use super::audit::AuditLog;
 use super::*;
 
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-pub(crate) fn consortium() -> identity::IssuedCa {
-    identity::create_root_ca(
-        "Consortium",
-        (now_ms() / 1000) as i64 - 86_400,
-        3650,
-        &medchain_protocol::identity::SystemRandom::new(),
-    )
-    .unwrap()
+pub(crate) fn consortium() -> TestCa {
+    TestCa::new("Consortium")
 }
 
 fn service(role: Role, audit: AuditTrail) -> Service {
@@ -33,35 +18,21 @@ fn service(role: Role, audit: AuditTrail) -> Service {
 }
 
 /// A service of a member with `role` of consortium `ca`, on a temporary store.
-pub(crate) fn service_in(ca: &identity::IssuedCa, role: Role, audit: AuditTrail) -> Service {
+pub(crate) fn service_in(ca: &TestCa, role: Role, audit: AuditTrail) -> Service {
     service_with(ca, role, audit, std::sync::Arc::default())
 }
 
 /// [`service_in`], with the run's `coordination` (which the API must share with it).
 pub(crate) fn service_with(
-    ca: &identity::IssuedCa,
+    ca: &TestCa,
     role: Role,
     audit: AuditTrail,
     coordination: std::sync::Arc<crate::coordination::Coordination>,
 ) -> Service {
-    let now = (now_ms() / 1000) as i64;
-    let member = identity::issue_member(
-        &ca.cert_der,
-        &ca.key_pkcs8_der,
-        role,
-        "Hospital A",
-        now - 86_400,
-        365,
-        &medchain_protocol::identity::SystemRandom::new(),
-    )
-    .unwrap();
-    let trust = Trust::new(Consortium::new(ca.cert_der.clone(), vec![]).unwrap());
-    let ledger = Ledger::new(Store::open_temporary().unwrap(), trust);
-    let key = MemberKey::from_pkcs8_der(&member.key_pkcs8_der).unwrap();
-    let author =
-        (role == Role::Provider).then(|| Author::new(key, member.cert_der.clone()).unwrap());
+    let member = ca.member(role, "Hospital A");
+    let author = (role == Role::Provider).then(|| author_of(&member));
     Service::new(
-        ledger,
+        ca.ledger(),
         author,
         PseudonymKey::from_bytes([3; 32]),
         audit,

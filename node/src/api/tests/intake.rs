@@ -18,23 +18,12 @@ async fn call_bytes(app: &Router, method: &str, uri: &str, body: Vec<u8>) -> (St
 }
 
 /// A properly signed genesis block with one create entry, from a member of `ca`.
-fn genesis_block_of(ca: &medchain_protocol::identity::IssuedCa, role: Role) -> Vec<u8> {
-    use medchain_protocol::identity::{self, MemberKey};
+fn genesis_block_of(ca: &medchain_testkit::pki::TestCa, role: Role) -> Vec<u8> {
     use medchain_protocol::message::WireMessage;
     use medchain_protocol::*;
     let now_ms = crate::service::tests::now_ms();
-    let member = identity::issue_member(
-        &ca.cert_der,
-        &ca.key_pkcs8_der,
-        role,
-        "Outsider Clinic",
-        (now_ms / 1000) as i64 - 3600,
-        30,
-        &medchain_protocol::identity::SystemRandom::new(),
-    )
-    .unwrap();
-    let key = MemberKey::from_pkcs8_der(&member.key_pkcs8_der).unwrap();
-    let chain = ChainId::from_public_key(&key.public_key());
+    let (certificate, key) = ca.cert_and_key(role, "Outsider Clinic");
+    let chain = medchain_testkit::blocks::chain_of(&key);
     let payload = br#"{"resourceType":"Observation"}"#.to_vec();
     let entry = medchain_testkit::blocks::create_for(PatientRef([7; 32]), chain, 0, 0, &payload);
     let block = BlockDraft {
@@ -42,7 +31,7 @@ fn genesis_block_of(ca: &medchain_protocol::identity::IssuedCa, role: Role) -> V
         height: 0,
         prev: BlockHash::ZERO,
         time_ms: now_ms,
-        certificate: member.cert_der,
+        certificate,
         carry_certificate: true,
         witnesses: vec![],
         entries: vec![entry],
