@@ -12,6 +12,7 @@
 //! - [`hash`], [`encoding`], [`limits`]: hash domains, canonical encoding, size limits.
 //! - [`identity`]: member keys, certificates, roles, revocation, verification.
 //! - [`message`]: gossip and sync messages.
+//! - [`sealed`]: payload encryption under per-record data keys, and their wrapping at rest.
 
 pub mod block;
 pub mod encoding;
@@ -23,6 +24,7 @@ pub mod limits;
 pub mod merkle;
 pub mod message;
 pub mod patient;
+pub mod sealed;
 
 pub use block::{Block, BlockDraft, BlockError, BlockHeader, Signature, SignedHeader};
 pub use encoding::DecodeError;

@@ -1,11 +1,14 @@
-//! Every size limit of protocol version 1, in one place.
+//! Every size limit of the protocol, in one place.
 //!
 //! Decoders refuse input over these limits before looking inside it; validators refuse objects
 //! whose counts exceed them. docs/protocol.md lists them with their reasons. Raising one is a
 //! protocol change: nodes with the old limit would reject what nodes with the new one accept.
 
 /// Protocol version carried in every block header and as the first byte of every wire message.
-pub const PROTOCOL_VERSION: u8 = 1;
+///
+/// - 1: the first version (payloads in plaintext).
+/// - 2 (2026-11-28): every payload is sealed under a data key of its own (`sealed`).
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// Entries in one block. Batching many entries per block is what makes throughput; the cap keeps
 /// one block well under [`MAX_BLOCK_BYTES`] even with large entries.

@@ -87,10 +87,10 @@ fn genesis_rules() {
     let (_, mut block) = sample();
     block.header.prev = BlockHash([1; 32]);
     assert_eq!(block.check_structure(), Err(BlockError::BadPrev));
-    block.header.version = 2;
+    block.header.version = 1;
     assert_eq!(
         block.check_structure(),
-        Err(BlockError::UnsupportedVersion(2))
+        Err(BlockError::UnsupportedVersion(1))
     );
 }
 

@@ -65,11 +65,11 @@ fn evidence_sync_bytes() {
     // Appended variants: older messages keep their bytes.
     assert_eq!(
         SyncRequest::Evidence { skip: 300 }.to_wire(),
-        vec![0x01, 0x04, 0xac, 0x02]
+        vec![0x02, 0x04, 0xac, 0x02]
     );
     assert_eq!(
         SyncResponse::Evidence(vec![]).to_wire(),
-        vec![0x01, 0x06, 0x00]
+        vec![0x02, 0x06, 0x00]
     );
 }
 
@@ -77,7 +77,7 @@ fn evidence_sync_bytes() {
 fn range_sync_bytes() {
     // Appended variants: request 5 (chain, from, limit as varints), response 7 (a sequence of
     // block messages).
-    let mut expected = vec![0x01, 0x05];
+    let mut expected = vec![0x02, 0x05];
     expected.extend([0xab; 32]);
     expected.extend([0xac, 0x02, 0x40]);
     assert_eq!(
@@ -91,7 +91,7 @@ fn range_sync_bytes() {
     );
     assert_eq!(
         SyncResponse::Range(vec![]).to_wire(),
-        vec![0x01, 0x07, 0x00]
+        vec![0x02, 0x07, 0x00]
     );
 }
 
@@ -115,14 +115,17 @@ fn oversized_input_refused_before_decoding() {
 #[test]
 fn wire_version_is_checked() {
     let wire = SyncRequest::Heads.to_wire();
-    assert_eq!(wire, [1, 1]);
-    assert_eq!(
-        SyncRequest::from_wire(&[2, 1]),
-        Err(DecodeError::UnsupportedVersion(2))
-    );
+    assert_eq!(wire, [2, 1]);
+    // Version 1 (plaintext payloads) is refused, as is any later version.
+    for old_or_new in [1, 3] {
+        assert_eq!(
+            SyncRequest::from_wire(&[old_or_new, 1]),
+            Err(DecodeError::UnsupportedVersion(old_or_new))
+        );
+    }
     assert_eq!(SyncRequest::from_wire(&[]), Err(DecodeError::Empty));
     assert!(matches!(
-        SyncRequest::from_wire(&[1, 9]),
+        SyncRequest::from_wire(&[2, 9]),
         Err(DecodeError::Malformed(_))
     ));
 }
