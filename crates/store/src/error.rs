@@ -79,6 +79,15 @@ pub enum StoreError {
         /// The version this build reads.
         supported: u32,
     },
+    /// The store was written by a medchain of protocol version 1, whose payloads are plaintext:
+    /// not damage, and kept as it is, but this build does not open it.
+    #[error(
+        "this store (schema version {found}) holds protocol version 1 blocks, whose payloads are stored in plaintext; this build seals every payload (protocol version 2) and cannot migrate signed plaintext blocks: keep this store with the old build for reference, and start this node on a new data directory of a network of version 2 nodes (docs/operations.md, \"Upgrading to sealed payloads\")"
+    )]
+    PlaintextStore {
+        /// The store's schema version (1 or 2).
+        found: u32,
+    },
     /// Another process (or another handle in this one) holds the store's lock: a second
     /// instance of the node on the same data directory.
     #[error(

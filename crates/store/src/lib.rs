@@ -35,7 +35,8 @@
 //! | `quarantine` | event id BE (8) ‖ height BE (8) | raw bytes that were under the block key |
 //! | `quarantine_events` | event id BE (8) | postcard-encoded event |
 //! | `reports` | sequence BE (8) | opaque verifier report |
-//! | `meta` | `schema_version` | u32 BE (2; a store of version 1 is migrated at open, any other is refused) |
+//! | `data_keys` | `E` | the entry's payload data key, wrapped under the node's key-wrapping key (opaque here; `medchain_protocol::sealed`) |
+//! | `meta` | `schema_version` | u32 BE (3; a store of version 1 or 2 holds protocol 1's plaintext payloads and is refused, any other is refused too) |
 //! | `stray` | sequence BE (8) | postcard: a malformed or planted entry set aside (tree, key, value, why, time) |
 //!
 //! Index values are empty: the key is the fact, and a prefix scan answers "where are this
@@ -48,19 +49,20 @@
 //!   errors typed by what they mean), the schema check, flushing.
 //! - `write`: [`Store::commit_blocks`] and payloads. `read`: checked reads.
 //! - `index`: the entry indexes and [`StoreReader::missing_index_entries`].
+//! - `data_keys`: the wrapped data keys of payloads this node can read.
 //! - `quarantine`, `sweep`: cutting a chain back. `logs`: evidence and reports.
 //! - `hygiene`: entries of the wrong shape in any tree, and setting them aside.
 //! - [`signing`]: the signing record, a small file beside the store about the node's own chain.
 //! - `tamper` (cargo feature `tamper`): attack simulation (raw writes past every check, given
 //!   the write capability).
 
+mod data_keys;
 mod digest;
 mod error;
 mod hygiene;
 mod index;
 mod keys;
 mod logs;
-mod migrate;
 mod open;
 mod quarantine;
 mod read;

@@ -38,10 +38,11 @@ pub(crate) mod name {
     pub(crate) const META: &str = "meta";
     pub(crate) const STRAY: &str = "stray";
     pub(crate) const ACCESSES: &str = "accesses";
+    pub(crate) const DATA_KEYS: &str = "data_keys";
 }
 
 /// Every tree's name, in the order of the layout table.
-pub(crate) const TREE_NAMES: [&str; 16] = [
+pub(crate) const TREE_NAMES: [&str; 17] = [
     name::BLOCKS,
     name::CHAIN_INDEX,
     name::HEADS,
@@ -58,6 +59,7 @@ pub(crate) const TREE_NAMES: [&str; 16] = [
     name::META,
     name::STRAY,
     name::ACCESSES,
+    name::DATA_KEYS,
 ];
 
 /// Every tree of the store (see the layout in the crate documentation).
@@ -78,6 +80,7 @@ pub(crate) struct Trees {
     pub(crate) meta: sled::Tree,
     pub(crate) stray: sled::Tree,
     pub(crate) accesses: sled::Tree,
+    pub(crate) data_keys: sled::Tree,
 }
 
 impl Trees {
@@ -99,6 +102,7 @@ impl Trees {
             meta: db.open_tree(name::META)?,
             stray: db.open_tree(name::STRAY)?,
             accesses: db.open_tree(name::ACCESSES)?,
+            data_keys: db.open_tree(name::DATA_KEYS)?,
         })
     }
 
@@ -120,6 +124,7 @@ impl Trees {
             name::REPORTS => &self.reports,
             name::STRAY => &self.stray,
             name::ACCESSES => &self.accesses,
+            name::DATA_KEYS => &self.data_keys,
             _ => &self.meta,
         }
     }
@@ -183,6 +188,8 @@ impl Store {
     /// - `StoreError::Io`: the operating system refused (permissions, a full disk, a read-only
     ///   filesystem).
     /// - `StoreError::NewerSchema`: a newer medchain wrote the store (after a downgrade, say).
+    /// - `StoreError::PlaintextStore`: a medchain of protocol version 1 wrote it (plaintext
+    ///   payloads); refused, kept.
     ///
     /// Only `Unopenable` is damage; the store is never rebuilt for the others.
     ///

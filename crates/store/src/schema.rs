@@ -1,15 +1,18 @@
-//! The schema version: checked (or written, in a new store) when a store opens, and older
-//! layouts migrated (`migrate`).
+//! The schema version: checked (or written, in a new store) when a store opens. Older layouts
+//! hold protocol version 1's plaintext payloads and are refused (see [`SCHEMA_VERSION`]).
 
 use crate::error::{Damage, EngineResult, StoreError};
 use crate::open::Trees;
 
 /// The schema version this build writes and reads. Bump it on any layout change, with a
-/// migration from the one before (`migrate`).
+/// migration from the one before where one is possible.
 ///
 /// - 1: the first layout.
 /// - 2 (2026-11-27): access entries in `accesses` only, not in the other entry indexes.
-pub const SCHEMA_VERSION: u32 = 2;
+/// - 3 (2026-11-28): protocol version 2 (sealed payloads), wrapped data keys in `data_keys`.
+///   Stores of version 1 and 2 hold protocol 1's blocks, whose payloads are plaintext and
+///   signed as such by their authors: no migration can seal them, so they are refused.
+pub const SCHEMA_VERSION: u32 = 3;
 /// The key of the schema version in `meta` (value: u32 BE).
 pub(crate) const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -32,7 +35,7 @@ impl From<StoreError> for Failure {
     }
 }
 
-/// Checks (or, in a new store, writes) the schema version, migrating a version 1 store. Every
+/// Checks (or, in a new store, writes) the schema version. Every
 /// store this crate creates gets its version written and flushed at once, so an existing
 /// database without one is damaged (sled 0.34 can recover its metadata yet lose every tree's
 /// contents, and then opens "successfully", empty) or is not a medchain store: refused rather
@@ -55,10 +58,7 @@ pub(crate) fn check(trees: &Trees, existed: bool) -> Result<(), Failure> {
                     Failure::Damaged(Damage::MalformedSchemaVersion(hex::encode(&value)))
                 })?;
             match version {
-                1 => {
-                    crate::migrate::access_index(trees)?;
-                    write_current()
-                }
+                found @ (1 | 2) => Err(Failure::Refused(StoreError::PlaintextStore { found })),
                 SCHEMA_VERSION => Ok(()),
                 newer if newer > SCHEMA_VERSION => Err(Failure::Refused(StoreError::NewerSchema {
                     found: newer,
@@ -123,7 +123,7 @@ mod tests {
                 assert!(
                     error
                         .to_string()
-                        .contains("newer medchain (schema version 3"),
+                        .contains("newer medchain (schema version 4"),
                     "{error}"
                 );
             }
@@ -141,6 +141,29 @@ mod tests {
                 supported: SCHEMA_VERSION
             }
         );
+    }
+
+    #[test]
+    fn a_store_of_plaintext_payloads_is_refused_and_kept() {
+        for old in [1, 2] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = Store::open(dir.path()).unwrap();
+            set_schema_version(&mut store, old).unwrap();
+            drop(store);
+            match Store::open(dir.path()) {
+                Err(error @ StoreError::PlaintextStore { found }) => {
+                    assert_eq!(found, old);
+                    assert!(!error.is_corruption());
+                    assert!(error.to_string().contains("plaintext"), "{error}");
+                }
+                other => panic!("expected a start-up error, got {other:?}"),
+            }
+            // Kept as it was: opening again gives the same answer.
+            assert!(matches!(
+                Store::open(dir.path()),
+                Err(StoreError::PlaintextStore { .. })
+            ));
+        }
     }
 
     #[test]
