@@ -235,6 +235,10 @@ pub struct Init {
     /// Configuration file to write (default: DATA_DIR/medchain.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// The node key (the key-wrapping key of the data keys in the store), outside the data
+    /// directory; created (mode 0600) if missing (default: MEMBER/node.key).
+    #[arg(long)]
+    pub node_key: Option<PathBuf>,
 }
 
 /// Arguments of `run`.

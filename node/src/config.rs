@@ -18,6 +18,8 @@ pub struct Config {
     pub node: NodeSection,
     /// Consortium identity files.
     pub identity: IdentitySection,
+    /// The node's own keys.
+    pub keys: KeysSection,
     /// Peer-to-peer networking.
     pub p2p: P2pSection,
     /// The HTTP API.
@@ -98,6 +100,15 @@ pub struct IdentitySection {
     pub pseudonym_key: PathBuf,
 }
 
+/// `[keys]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSection {
+    /// The node key (mode 0600, outside the data directory): the key-wrapping key of every
+    /// data key in the store. Lose it and this node's copies of its data keys are lost with it.
+    pub node_key: PathBuf,
+}
+
 /// `[p2p]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -170,6 +181,7 @@ impl Config {
                 medchain_protocol::limits::MAX_ENTRIES_PER_BLOCK
             );
         }
+        crate::node_key::check_outside(&self.keys.node_key, &self.node.data_dir)?;
         if !(4..=4096).contains(&self.store.cache_mib) {
             bail!("store.cache_mib must be 4 to 4096");
         }
@@ -216,6 +228,9 @@ fn section_comment(line: &str) -> Option<&'static str> {
         "[identity]" => {
             "# The consortium root, its revocation list, this member's certificate and key,\n# and the consortium's patient-pseudonym secret."
         }
+        "[keys]" => {
+            "# node_key: the key-wrapping key of the data keys in the store (mode 0600),\n# kept outside the data directory. Back it up with the member key."
+        }
         "[p2p]" => {
             "# listen: multiaddresses; bootstrap: peers to dial at start (with /p2p/<peer id>)."
         }
@@ -252,6 +267,9 @@ mod tests {
                 member_cert: "/etc/medchain/member.pem".into(),
                 member_key: "/etc/medchain/member.key".into(),
                 pseudonym_key: "/etc/medchain/pseudonym.key".into(),
+            },
+            keys: KeysSection {
+                node_key: "/etc/medchain/node.key".into(),
             },
             p2p: P2pSection {
                 listen: vec!["/ip4/127.0.0.1/tcp/7000".into()],

@@ -23,6 +23,7 @@ mod daemon;
 mod files;
 mod flows;
 mod metrics;
+mod node_key;
 mod service;
 
 use std::process::ExitCode;

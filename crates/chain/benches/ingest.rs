@@ -57,6 +57,10 @@ fn fixture() -> Fixture {
     let author = Author::new(
         MemberKey::from_pkcs8_der(&member.key_pkcs8_der).unwrap(),
         member.cert_der.clone(),
+        medchain_chain::KeyRing::new(medchain_protocol::sealed::WrappingKey::new(
+            medchain_protocol::sealed::SecretKey::from_bytes([0x6b; 32]),
+            1,
+        )),
     )
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -92,7 +96,7 @@ fn chain(f: &mut Fixture, blocks: usize, per_block: usize) -> Vec<BlockMessage> 
                 patient: PatientRef::pseudonymise(&key, &format!("MRN-{b}-{i}")).unwrap(),
                 actor: "dr-401542".into(),
                 payload: Some(PayloadDraft {
-                    bytes: payload(b * per_block + i),
+                    bytes: payload(b * per_block + i).into(),
                     content_type: "application/fhir+json".into(),
                 }),
                 parents: vec![],

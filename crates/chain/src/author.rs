@@ -1,7 +1,10 @@
 //! Authoring: the local provider turns submitted entries into the next blocks of its own chain.
 //!
 //! Many entries go into one block (up to the protocol's limit), which is what makes throughput:
-//! one signature, one transaction and one flush per block, not per record. Every authored block
+//! one signature, one transaction and one flush per block, not per record. Each payload is
+//! sealed here, where its position is known, under a fresh data key (`keyring`); the block
+//! commits to the ciphertext, and the data key is kept wrapped in the store, written before the
+//! block so it is durable when the block is. No plaintext payload reaches the store. Every authored block
 //! then runs through the same validation pipeline as a block from a peer before it is committed,
 //! so our own node cannot write what it would refuse from others (an expired or revoked
 //! certificate of our own, say).
@@ -10,21 +13,25 @@ use medchain_protocol::identity::MemberKey;
 use medchain_protocol::limits::{
     MAX_ENTRIES_PER_BLOCK, MAX_INLINE_PAYLOAD_BYTES, MAX_INLINE_PAYLOADS_TOTAL, MAX_WITNESSES,
 };
+use medchain_protocol::sealed::{PayloadPlace, SealError};
 use medchain_protocol::{
     BlockDraft, BlockHash, CertHash, ChainHead, ChainId, Entry, EntryError, EntryKind, EntryRef,
     Parent, PatientRef, PayloadHash, PayloadRef, RecordId,
 };
 use medchain_store::StoreError;
+use zeroize::Zeroizing;
 
 use crate::error::Rejection;
+use crate::keyring::KeyRing;
 use crate::ledger::Ledger;
 use crate::validate::{Decoded, VerifiedBlock, verify_block};
 
-/// The local provider: its key and certificate.
+/// The local provider: its key and certificate, and the node's key ring.
 pub struct Author {
     key: MemberKey,
     certificate: Vec<u8>,
     chain: ChainId,
+    keys: KeyRing,
 }
 
 impl std::fmt::Debug for Author {
@@ -36,12 +43,22 @@ impl std::fmt::Debug for Author {
 }
 
 /// A payload submitted with an entry.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PayloadDraft {
-    /// The bytes (opaque: may be ciphertext).
-    pub bytes: Vec<u8>,
+    /// The plaintext bytes (sealed when the entry gets its position; wiped on drop).
+    pub bytes: Zeroizing<Vec<u8>>,
     /// Their media type.
     pub content_type: String,
+}
+
+impl std::fmt::Debug for PayloadDraft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the bytes: a debug line must not carry a patient's data.
+        f.debug_struct("PayloadDraft")
+            .field("len", &self.bytes.len())
+            .field("content_type", &self.content_type)
+            .finish()
+    }
 }
 
 /// An entry as submitted, before it has a position.
@@ -97,6 +114,14 @@ pub enum AuthorError {
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// A payload could not be sealed (the random number generator failed).
+    #[error("entry {index}: the payload cannot be sealed: {error}")]
+    Seal {
+        /// Index among the submitted drafts.
+        index: usize,
+        /// Why.
+        error: SealError,
+    },
     /// Our chain's head is at the last height there is (a damaged head record): no block can
     /// follow it.
     #[error("this node's chain is at the last possible height; its head record is damaged")]
@@ -115,8 +140,9 @@ pub struct Authored {
 }
 
 impl Author {
-    /// The local provider with `key` and its member certificate (DER).
-    pub fn new(key: MemberKey, certificate: Vec<u8>) -> Result<Self, AuthorError> {
+    /// The local provider with `key` and its member certificate (DER); its payloads' data keys
+    /// are wrapped by `keys`.
+    pub fn new(key: MemberKey, certificate: Vec<u8>, keys: KeyRing) -> Result<Self, AuthorError> {
         let certified = medchain_protocol::identity::public_key_of(&certificate);
         if certified != Some(key.public_key()) {
             return Err(AuthorError::KeyMismatch);
@@ -126,7 +152,13 @@ impl Author {
             key,
             certificate,
             chain,
+            keys,
         })
+    }
+
+    /// The node's key ring.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
     }
 
     /// Our chain.
@@ -201,18 +233,22 @@ impl Ledger {
 
         let mut entries = Vec::with_capacity(drafts.len());
         let mut payloads: Vec<(PayloadHash, Vec<u8>)> = Vec::new();
+        let mut data_keys: Vec<(EntryRef, Vec<u8>)> = Vec::new();
         for (index, draft) in drafts.into_iter().enumerate() {
             let position = EntryRef {
                 chain: author.chain,
                 height,
                 index: u32::try_from(index).unwrap_or(u32::MAX),
             };
-            let (entry, payload) = draft.at(position);
+            let (entry, payload) = draft
+                .sealed_at(position, &author.keys)
+                .map_err(|error| AuthorError::Seal { index, error })?;
             entry
                 .check_structure(position)
                 .map_err(|error| AuthorError::Entry { index, error })?;
-            if let (Some(bytes), Some(reference)) = (payload, &entry.payload) {
+            if let (Some((bytes, wrapped_key)), Some(reference)) = (payload, &entry.payload) {
                 payloads.push((reference.hash, bytes));
+                data_keys.push((position, wrapped_key));
             }
             entries.push(entry);
         }
@@ -229,7 +265,9 @@ impl Ledger {
         .seal(&author.key);
 
         // Every payload is kept locally; the small ones travel inline with the block (and are
-        // stored with it by the commit), the others are stored here, before the block.
+        // stored with it by the commit), the others are stored here, before the block. So are
+        // the data keys (sled writes its log in order: they are durable once the block is).
+        self.store.put_data_keys(&data_keys)?;
         let (inline, kept_apart) = inline_selection(payloads);
         if !kept_apart.is_empty() {
             let apart: Vec<(PayloadHash, &[u8])> =
@@ -276,25 +314,35 @@ fn shift_index(error: AuthorError, offset: usize) -> AuthorError {
     }
 }
 
-/// The entry for `draft` at `position`, and its payload bytes.
 impl EntryDraft {
     /// The entry this draft becomes at `position` (its record ID derived from the position when
-    /// its kind creates a record), and the payload bytes its reference hashes. The entry rules
-    /// are checked apart (`Entry::check_structure`), as authoring does.
-    pub fn at(self, position: EntryRef) -> (Entry, Option<Vec<u8>>) {
+    /// its kind creates a record), with its payload sealed there under a fresh data key: the
+    /// sealed bytes the entry's reference hashes, and the data key wrapped by `keys`. The entry
+    /// rules are checked apart (`Entry::check_structure`), as authoring does.
+    pub fn sealed_at(
+        self,
+        position: EntryRef,
+        keys: &KeyRing,
+    ) -> Result<(Entry, Option<(Vec<u8>, Vec<u8>)>), SealError> {
         let record = match self.record {
             Some(record) => record,
             None => RecordId::derive(&position.chain, position.height, position.index),
         };
-        let (payload_ref, bytes) = match self.payload {
-            Some(p) => (
-                Some(PayloadRef {
-                    hash: PayloadHash::of(&p.bytes),
-                    len: p.bytes.len() as u64,
+        let (payload_ref, sealed) = match self.payload {
+            Some(p) => {
+                let place = PayloadPlace {
+                    at: position,
+                    record,
+                    content_type: &p.content_type,
+                };
+                let (bytes, wrapped_key) = keys.seal(&place, &p.bytes)?;
+                let reference = PayloadRef {
+                    hash: PayloadHash::of(&bytes),
+                    len: bytes.len() as u64,
                     content_type: p.content_type,
-                }),
-                Some(p.bytes),
-            ),
+                };
+                (Some(reference), Some((bytes, wrapped_key)))
+            }
             None => (None, None),
         };
         let entry = Entry {
@@ -305,7 +353,7 @@ impl EntryDraft {
             payload: payload_ref,
             parents: self.parents,
         };
-        (entry, bytes)
+        Ok((entry, sealed))
     }
 }
 

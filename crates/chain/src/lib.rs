@@ -4,7 +4,9 @@
 //!   decode, structure, certificate, signature, linkage and payload checks.
 //! - [`ledger`]: the [`Ledger`], sole owner of the store's write path: ingest with an
 //!   out-of-order [`buffer`], range ingest for sync, commits, equivocation evidence.
-//! - [`author`]: the local provider writes entries as the next blocks of its chain.
+//! - [`author`]: the local provider writes entries as the next blocks of its chain, each
+//!   payload sealed under a fresh data key; [`keyring`]: the node's key-wrapping key, which keeps
+//!   data keys wrapped in the store and opens payloads for reads.
 //! - [`equivocation`]: checking evidence of a provider signing two blocks for one height.
 //! - [`reads`]: reads that serve only blocks signed by their chain's key (checked once each).
 //! - [`provenance`], [`render`]: a record's history across chains, as data, text and DOT.
@@ -22,6 +24,7 @@ pub mod author;
 pub mod buffer;
 pub mod equivocation;
 pub mod error;
+pub mod keyring;
 pub mod ledger;
 pub mod provenance;
 pub mod reads;
@@ -37,6 +40,7 @@ pub mod verifier;
 pub use author::{Author, AuthorError, Authored, EntryDraft, PayloadDraft};
 pub use buffer::Origin;
 pub use error::{Rejection, Verdict};
+pub use keyring::{KeyRing, OpenError};
 pub use ledger::{Committed, Gap, Ingested, Ledger};
 pub use provenance::{History, Limits, history};
 pub use reads::Reads;

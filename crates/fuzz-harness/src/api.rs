@@ -27,6 +27,8 @@ struct Keys {
     key: MemberKey,
     certificate: Vec<u8>,
     pseudonyms: PseudonymKey,
+    /// Seals each accepted payload at its position, as authoring does.
+    sealing: medchain_chain::KeyRing,
 }
 
 fn keys() -> Option<&'static Keys> {
@@ -37,6 +39,10 @@ fn keys() -> Option<&'static Keys> {
             key: pki.provider_key().ok()?,
             certificate: pki.provider,
             pseudonyms: PseudonymKey::from_bytes([0x5a; 32]),
+            sealing: medchain_chain::KeyRing::new(medchain_protocol::sealed::WrappingKey::new(
+                medchain_protocol::sealed::SecretKey::from_bytes([0x3c; 32]),
+                1,
+            )),
         })
     })
     .as_ref()
@@ -117,7 +123,9 @@ fn records(requests: Vec<NewRecord>, keys: &Keys) {
             height: 1,
             index: u32::try_from(entries.len()).unwrap_or(u32::MAX),
         };
-        let (entry, _) = draft.at(position);
+        let Ok((entry, _)) = draft.sealed_at(position, &keys.sealing) else {
+            continue;
+        };
         if entry.check_structure(position).is_ok() {
             entries.push(entry);
         }

@@ -187,7 +187,11 @@ fn api_body_seeds_reach_the_entry_rules() {
             }
             (0, _) => {
                 let request: NewRecord = serde_json::from_slice(json).unwrap();
-                let (entry, _) = request.into_draft(&key).unwrap().at(position);
+                let (entry, _) = request
+                    .into_draft(&key)
+                    .unwrap()
+                    .sealed_at(position, &medchain_testkit::pki::keyring())
+                    .unwrap();
                 entry.check_structure(position).unwrap();
                 accepted += 1;
             }

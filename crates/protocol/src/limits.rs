@@ -25,8 +25,10 @@ pub const MAX_ACTOR_LEN: usize = 128;
 pub const MAX_CERT_BYTES: usize = 4096;
 /// Bytes of one encoded block (header, signature, certificate, entries).
 pub const MAX_BLOCK_BYTES: usize = 1 << 20;
-/// Bytes of one payload blob.
+/// Bytes of one payload blob (sealed: plaintext and AEAD tag).
 pub const MAX_PAYLOAD_BYTES: usize = 8 << 20;
+/// Bytes of one payload's plaintext: the sealed limit less the AEAD tag.
+pub const MAX_PLAINTEXT_PAYLOAD_BYTES: usize = MAX_PAYLOAD_BYTES - crate::sealed::TAG_BYTES;
 /// Bytes of one payload carried inline in a gossiped block message; larger ones go by request.
 pub const MAX_INLINE_PAYLOAD_BYTES: usize = 64 << 10;
 /// Bytes of all inline payloads of one gossiped block message together.

@@ -6,6 +6,7 @@
 //! `application/fhir+json` must be a JSON object with a `resourceType`).
 
 use medchain_chain::{EntryDraft, PayloadDraft};
+use medchain_protocol::limits::MAX_PLAINTEXT_PAYLOAD_BYTES;
 use medchain_protocol::{EntryKind, EntryRef, Parent, PatientRef, PseudonymKey, RecordId};
 use serde::Deserialize;
 
@@ -101,9 +102,18 @@ fn payload_draft(
     {
         return Err(RequestError::NotFhirResource);
     }
-    // A `Value` always serialises (its map keys are strings); the bytes are what the block's
-    // payload hash covers.
-    let bytes = serde_json::to_vec(json).map_err(|e| RequestError::Payload(e.to_string()))?;
+    // A `Value` always serialises (its map keys are strings); these bytes are what the author
+    // seals, and the block's payload hash covers the sealed form.
+    let bytes = zeroize::Zeroizing::new(
+        serde_json::to_vec(json).map_err(|e| RequestError::Payload(e.to_string()))?,
+    );
+    // The sealed form is the plaintext and a 16-byte tag: the protocol's limit is on that.
+    if bytes.len() > MAX_PLAINTEXT_PAYLOAD_BYTES {
+        return Err(RequestError::Payload(format!(
+            "{} bytes, over the limit of {MAX_PLAINTEXT_PAYLOAD_BYTES}",
+            bytes.len()
+        )));
+    }
     Ok(PayloadDraft {
         bytes,
         content_type,

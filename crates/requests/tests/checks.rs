@@ -35,7 +35,11 @@ fn a_create_becomes_a_draft_with_the_patient_pseudonymised() {
     assert_eq!(draft.patient, pseudonym);
     let payload = draft.payload.unwrap();
     assert_eq!(payload.content_type, "application/fhir+json");
-    assert!(!String::from_utf8(payload.bytes).unwrap().contains("MRN-1"));
+    assert!(
+        !String::from_utf8(payload.bytes.to_vec())
+            .unwrap()
+            .contains("MRN-1")
+    );
 }
 
 #[test]

@@ -15,7 +15,7 @@ pub fn patient(id: &str) -> PatientRef {
 /// A FHIR JSON payload.
 pub fn fhir(body: &str) -> Option<PayloadDraft> {
     Some(PayloadDraft {
-        bytes: body.as_bytes().to_vec(),
+        bytes: body.as_bytes().to_vec().into(),
         content_type: "application/fhir+json".into(),
     })
 }

@@ -79,5 +79,12 @@ impl TestCa {
 /// An author from an issued member (even an auditor: the ledger must refuse its blocks).
 pub fn author_of(member: &IssuedMember) -> Author {
     let key = MemberKey::from_pkcs8_der(&member.key_pkcs8_der).unwrap();
-    Author::new(key, member.cert_der.clone()).unwrap()
+    Author::new(key, member.cert_der.clone(), keyring()).unwrap()
+}
+
+#[cfg(feature = "ledger")]
+/// A key ring with a fixed key-wrapping key (generation 1), for authors and readers in tests.
+pub fn keyring() -> medchain_chain::KeyRing {
+    use medchain_protocol::sealed::{SecretKey, WrappingKey};
+    medchain_chain::KeyRing::new(WrappingKey::new(SecretKey::from_bytes([0x6b; 32]), 1))
 }

@@ -1,4 +1,5 @@
-//! `medchain init`: writes a node's configuration, its API token and, for a provider, its
+//! `medchain init`: writes a node's configuration, its API token, its node key (the
+//! key-wrapping key of its data keys, outside the data directory) if it has none, and, for a provider, its
 //! signing record (which says this node has never had a chain: the one case in which it may sign
 //! a genesis without a peer confirming anything; see `medchain_chain::signing`).
 
@@ -10,8 +11,8 @@ use anyhow::{Context, Result, bail};
 use super::ca::{CA_CERT, CA_CRL, MEMBER_CERT, MEMBER_KEY, PSEUDONYM_KEY};
 use crate::cli::{Init, RoleArg};
 use crate::config::{
-    ApiSection, AuditSection, BatchingSection, Config, IdentitySection, NodeSection, P2pSection,
-    VerifierSection,
+    ApiSection, AuditSection, BatchingSection, Config, IdentitySection, KeysSection, NodeSection,
+    P2pSection, VerifierSection,
 };
 use crate::files::{ensure_dir, random_hex, refuse_existing, write_public, write_secret};
 
@@ -41,6 +42,12 @@ pub fn run(args: &Init) -> Result<ExitCode> {
     let signing_path = data_dir.join(crate::daemon::startup::SIGNING_RECORD);
     refuse_existing(&[&config_path, &token_path, &signing_path])?;
     let crl = args.ca.join(CA_CRL);
+    let node_key = absolute(
+        &args
+            .node_key
+            .clone()
+            .unwrap_or_else(|| args.member.join(crate::node_key::NODE_KEY)),
+    )?;
     let config = Config {
         node: NodeSection {
             role: match args.role {
@@ -61,6 +68,9 @@ pub fn run(args: &Init) -> Result<ExitCode> {
             member_key: existing(args.member.join(MEMBER_KEY))?,
             pseudonym_key: existing(args.member.join(PSEUDONYM_KEY))?,
         },
+        keys: KeysSection {
+            node_key: node_key.clone(),
+        },
         p2p: P2pSection {
             listen: args.p2p_listen.clone(),
             bootstrap: args.bootstrap.clone(),
@@ -80,6 +90,15 @@ pub fn run(args: &Init) -> Result<ExitCode> {
         store: crate::config::StoreSection::default(),
     };
     config.check()?;
+    // An existing node key is kept (a node set up again keeps the key its store's data keys
+    // are wrapped under); a missing one is made.
+    let node_key_note = if node_key.exists() {
+        crate::node_key::load(&node_key)?;
+        "(existing, kept)"
+    } else {
+        crate::node_key::create(&node_key)?;
+        "(new, mode 0600: back it up with the member key)"
+    };
     let token = zeroize::Zeroizing::new(random_hex::<32>()?);
     write_secret(&token_path, format!("{}\n", token.as_str()).as_bytes())?;
     write_public(&config_path, config.to_documented_toml()?.as_bytes())?;
@@ -92,6 +111,7 @@ pub fn run(args: &Init) -> Result<ExitCode> {
             signing_path.display()
         );
     }
+    println!("node key      {} {node_key_note}", node_key.display());
     println!("configuration {}", config_path.display());
     println!("api token     {} (mode 0600)", token_path.display());
     println!(

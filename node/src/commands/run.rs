@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use medchain_chain::Ledger;
+use medchain_chain::{KeyRing, Ledger};
 use tracing::{info, warn};
 
 use crate::api::{AppState, router};
@@ -80,7 +80,8 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         .map_err(anyhow::Error::msg)
         .context("refusing to start with this revocation list")?;
     let consortium = trust.shared_consortium();
-    let (author, role, network_key) = startup::member(&config, &trust)?;
+    let keys = KeyRing::new(crate::node_key::load(&config.keys.node_key)?);
+    let (author, role, network_key) = startup::member(&config, &trust, &keys)?;
     let pseudonyms = startup::pseudonyms(&config)?;
     let (store, moved_aside) = startup::store(&config)?;
     if moved_aside.is_some() {
@@ -111,6 +112,7 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         Service::new(
             ledger,
             author,
+            keys,
             pseudonyms,
             audit,
             startup::now_ms,

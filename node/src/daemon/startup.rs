@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use medchain_chain::{Author, PauseKind, Signing, Trust};
+use medchain_chain::{Author, KeyRing, PauseKind, Signing, Trust};
 use medchain_protocol::PseudonymKey;
 use medchain_protocol::identity::{self, Consortium, MemberKey, Role};
 use medchain_store::{SigningRecord, Store, StoreError, StoreReader};
@@ -43,7 +43,11 @@ pub fn trust(config: &Config) -> Result<Trust> {
 
 /// The member key and certificate, checked against the consortium and the configured role.
 /// Returns the author for a provider, `None` for an auditor.
-pub fn member(config: &Config, trust: &Trust) -> Result<(Option<Author>, Role, MemberKey)> {
+pub fn member(
+    config: &Config,
+    trust: &Trust,
+    keys: &KeyRing,
+) -> Result<(Option<Author>, Role, MemberKey)> {
     let cert = identity::pem_to_der_cert(&read(&config.identity.member_cert)?)
         .context("member certificate is not readable")?;
     let key_pem = zeroize::Zeroizing::new(read(&config.identity.member_key)?);
@@ -68,7 +72,10 @@ pub fn member(config: &Config, trust: &Trust) -> Result<(Option<Author>, Role, M
         Role::Provider => {
             let signing =
                 MemberKey::from_pkcs8_pem(&key_pem).context("member key is not readable")?;
-            Some(Author::new(signing, cert).context("member key does not match its certificate")?)
+            Some(
+                Author::new(signing, cert, keys.clone())
+                    .context("member key does not match its certificate")?,
+            )
         }
         Role::Auditor => None,
     };

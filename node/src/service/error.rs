@@ -54,9 +54,10 @@ impl From<AuthorError> for ServiceError {
             AuthorError::SelfCheck(rejection) => ServiceError::Unavailable(format!(
                 "this node cannot write: its own block does not validate ({rejection})"
             )),
-            AuthorError::KeyMismatch | AuthorError::Signing(_) | AuthorError::ChainFull => {
-                ServiceError::Unavailable(error.to_string())
-            }
+            AuthorError::KeyMismatch
+            | AuthorError::Signing(_)
+            | AuthorError::ChainFull
+            | AuthorError::Seal { .. } => ServiceError::Unavailable(error.to_string()),
             other => ServiceError::BadRequest(other.to_string()),
         }
     }

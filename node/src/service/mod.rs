@@ -21,7 +21,7 @@ mod view;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use medchain_chain::{Author, Authored, EntryDraft, Ledger, Reads, Report};
+use medchain_chain::{Author, Authored, EntryDraft, KeyRing, Ledger, Reads, Report};
 use medchain_protocol::BlockMessage;
 use medchain_protocol::{EntryKind, EntryRef, Parent, PatientRef, PseudonymKey, RecordId};
 use medchain_store::StoreReader;
@@ -49,6 +49,8 @@ pub struct Service {
     /// ask for a scan or a payload fetch when they meet damage.
     coordination: Arc<Coordination>,
     author: Option<Author>,
+    /// The node's key ring: opens the payloads whose data keys this node holds.
+    keys: KeyRing,
     pseudonyms: PseudonymKey,
     audit: AuditTrail,
     clock: fn() -> u64,
@@ -60,6 +62,7 @@ impl Service {
     pub fn new(
         ledger: Ledger,
         author: Option<Author>,
+        keys: KeyRing,
         pseudonyms: PseudonymKey,
         audit: AuditTrail,
         clock: fn() -> u64,
@@ -71,6 +74,7 @@ impl Service {
             coordination,
             ledger: Mutex::new(ledger),
             author,
+            keys,
             pseudonyms,
             audit,
             clock,

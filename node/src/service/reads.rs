@@ -3,8 +3,8 @@
 //! on a store reader, never take the ledger's lock, and are refused while the store cannot be
 //! vouched for; a read that meets damage asks for a scan at once. Record reads are audited.
 
-use medchain_chain::Report;
 use medchain_chain::provenance::{self, History, Limits, MAX_COUNTED_ACCESSES, Version};
+use medchain_chain::{OpenError, Report};
 use medchain_protocol::identity::org_of;
 use medchain_protocol::{
     Block, ChainId, EntryKind, EntryRef, EquivocationEvidence, PatientRef, RecordId,
@@ -141,25 +141,39 @@ impl Service {
             .ok_or_else(|| ServiceError::NotFound(format!("entry {at} is not held here")))
     }
 
+    /// The payload of `version`, opened with this node's data key: the JSON, or a note saying
+    /// why there is none. No key for it is a refusal (403): this node holds the ciphertext and
+    /// verifies it, but only the author, or a member it granted, reads it.
     fn payload_json(
         &self,
         version: &Version,
     ) -> Result<(Option<serde_json::Value>, Option<&'static str>), ServiceError> {
-        let Some(hash) = version.payload else {
+        if version.payload.is_none() {
             return Ok((None, Some("this version carries no payload")));
-        };
-        let Some(bytes) = self
-            .reads
-            .store()
-            .payload(&hash)
-            .map_err(|e| self.read_failed(e))?
-        else {
-            return Ok((None, Some("payload not yet fetched by this node")));
-        };
-        Ok(match serde_json::from_slice(&bytes) {
-            Ok(json) => (Some(json), None),
-            Err(_) => (None, Some("payload is not JSON")),
-        })
+        }
+        let entry = self.entry(&version.at)?.ok_or_else(|| {
+            ServiceError::NotFound(format!("entry {} is not held here", version.at))
+        })?;
+        match self.keys.open(self.reads.store(), &version.at, &entry) {
+            Ok(plaintext) => Ok(match serde_json::from_slice(&plaintext) {
+                Ok(json) => (Some(json), None),
+                Err(_) => (None, Some("payload is not JSON")),
+            }),
+            Err(OpenError::NoKey) => Err(ServiceError::Forbidden(format!(
+                "record {}: this node holds no key for its payload; only the provider that wrote it, or a member it granted access, can read it",
+                entry.record
+            ))),
+            Err(OpenError::NotHeld) => Ok((None, Some("payload not yet fetched by this node"))),
+            Err(OpenError::NoPayload) => Ok((None, Some("this version carries no payload"))),
+            Err(OpenError::Store(e)) => Err(self.read_failed(e)),
+            Err(OpenError::Key(e)) => {
+                tracing::error!(entry = %version.at, error = %e, "a data key does not open its payload: the key store is damaged");
+                Err(ServiceError::Failed(format!(
+                    "the data key of entry {} does not open its payload ({e}): this node's key store is damaged",
+                    version.at
+                )))
+            }
+        }
     }
 
     /// Every chain this node holds, with its provider organisation.

@@ -34,6 +34,7 @@ pub(crate) fn service_with(
     Service::new(
         ca.ledger(),
         author,
+        medchain_testkit::pki::keyring(),
         PseudonymKey::from_bytes([3; 32]),
         audit,
         now_ms,

@@ -35,7 +35,10 @@ fn a_payload_opens_only_with_its_key_at_its_place() {
     );
 
     let other_key = DataKey::generate(&rng).unwrap();
-    assert_eq!(open_payload(&other_key, &place, &sealed), Err(SealError::Open));
+    assert_eq!(
+        open_payload(&other_key, &place, &sealed),
+        Err(SealError::Open)
+    );
     for moved in [
         place_at(at(4, 1), "application/fhir+json"),
         place_at(at(3, 2), "application/fhir+json"),
@@ -57,7 +60,10 @@ fn a_payload_opens_only_with_its_key_at_its_place() {
     let mut flipped = sealed.clone();
     flipped[0] ^= 1;
     assert_eq!(open_payload(&key, &place, &flipped), Err(SealError::Open));
-    assert_eq!(open_payload(&key, &place, &sealed[..5]), Err(SealError::Open));
+    assert_eq!(
+        open_payload(&key, &place, &sealed[..5]),
+        Err(SealError::Open)
+    );
 }
 
 #[test]
