@@ -19,20 +19,49 @@ fn write(node: &Node, token: &str, patient: &str, n: u32) -> String {
     json["record"].as_str().unwrap().to_owned()
 }
 
-/// Polls (bounded) until `node` serves `record` with its payload.
-fn eventually_readable(node: &Node, token: &str, record: &str, limit: Duration) {
+/// Polls (bounded) until `node` holds `record` with its sealed payload (as its history shows:
+/// every node holds every payload; only the author holds the key that reads it).
+fn eventually_held(node: &Node, token: &str, record: &str, limit: Duration) {
     let deadline = Instant::now() + limit;
     loop {
-        let (status, text) = node.http("GET", &format!("/v1/records/{record}"), token, None);
-        if status == 200 && text.contains("\"resourceType\":\"Observation\"") {
+        let path = format!("/v1/records/{record}/history");
+        let (status, text) = node.http("GET", &path, token, None);
+        if status == 200 && payloads_held(&text, record) {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "record {record} not readable within {limit:?}: {status} {text}"
+            "record {record} not held within {limit:?}: {status} {text}"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Whether a history answer shows `record` with every payload held.
+fn payloads_held(history: &str, record: &str) -> bool {
+    let history: serde_json::Value = serde_json::from_str(history).unwrap_or_default();
+    let Some(node) = history["records"]
+        .as_array()
+        .and_then(|r| r.iter().find(|n| n["record"] == record))
+    else {
+        return false;
+    };
+    let versions = node["versions"].as_array().cloned().unwrap_or_default();
+    !versions.is_empty()
+        && versions
+            .iter()
+            .all(|v| v["payload"].is_null() || v["payload_held"] == true)
+}
+
+/// `record`'s payload as its author reads it; another node holding it answers 403.
+fn readable_only_by_author(author: (&Node, &str), other: (&Node, &str), record: &str) {
+    let path = format!("/v1/records/{record}");
+    let (status, text) = author.0.http("GET", &path, author.1, None);
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"resourceType\":\"Observation\""), "{text}");
+    let (status, text) = other.0.http("GET", &path, other.1, None);
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("holds no key"), "{text}");
 }
 
 fn chains(node: &Node, token: &str) -> serde_json::Value {
@@ -60,9 +89,14 @@ fn records_replicate_and_a_restarted_node_catches_up() {
         (&b, &b_setup.token),
         (&c, &c_setup.token),
     ] {
-        eventually_readable(node, token, &from_a, Duration::from_secs(30));
-        eventually_readable(node, token, &from_b, Duration::from_secs(30));
+        eventually_held(node, token, &from_a, Duration::from_secs(30));
+        eventually_held(node, token, &from_b, Duration::from_secs(30));
     }
+    // Every node holds both payloads sealed; each is read by its author only, an auditor
+    // included among those who cannot.
+    readable_only_by_author((&a, &a_setup.token), (&b, &b_setup.token), &from_a);
+    readable_only_by_author((&b, &b_setup.token), (&c, &c_setup.token), &from_b);
+    readable_only_by_author((&a, &a_setup.token), (&c, &c_setup.token), &from_a);
     // Acknowledged only when replicated: both other nodes hold A's block.
     let body = r#"{"kind":"create","patient":"MRN-4","payload":{"resourceType":"Observation"},"actor":"dr-1"}"#;
     let (status, text) = a.http(
@@ -110,7 +144,7 @@ fn records_replicate_and_a_restarted_node_catches_up() {
     let c = start(&c_setup);
     a.writable(&a_setup.token);
     for record in &later {
-        eventually_readable(&c, &c_setup.token, record, Duration::from_secs(30));
+        eventually_held(&c, &c_setup.token, record, Duration::from_secs(30));
     }
     // The auditor holds both providers' chains and wrote none of its own.
     assert_eq!(chains(&c, &c_setup.token).as_array().unwrap().len(), 2);
@@ -130,7 +164,7 @@ fn a_store_tampered_while_stopped_is_repaired_from_peers() {
         .map(|n| write(&a, &a_setup.token, "MRN-7", n))
         .collect();
     for record in &records {
-        eventually_readable(&b, &b_setup.token, record, Duration::from_secs(30));
+        eventually_held(&b, &b_setup.token, record, Duration::from_secs(30));
     }
     assert_eq!(b.terminate(), 0);
     let a_chain: medchain_protocol::ChainId = chains(&a, &a_setup.token)
@@ -172,7 +206,7 @@ fn a_store_tampered_while_stopped_is_repaired_from_peers() {
     assert!(restored.contains("\"from_height\":2"), "{restored}");
     b.wait_ready();
     for record in &records {
-        eventually_readable(&b, &b_setup.token, record, Duration::from_secs(30));
+        eventually_held(&b, &b_setup.token, record, Duration::from_secs(30));
     }
     let (_, metrics) = b.http("GET", "/metrics", &b_setup.token, None);
     assert!(metrics.contains("medchain_repairs_total 1"), "{metrics}");
@@ -199,7 +233,7 @@ fn an_unopenable_store_is_moved_aside_and_rebuilt_from_peers() {
         .map(|n| write(&b, &b_setup.token, "MRN-8", n))
         .collect();
     for record in &own {
-        eventually_readable(&a, &a_setup.token, record, Duration::from_secs(30));
+        eventually_held(&a, &a_setup.token, record, Duration::from_secs(30));
     }
     assert_eq!(b.terminate(), 0);
 
@@ -227,10 +261,10 @@ fn an_unopenable_store_is_moved_aside_and_rebuilt_from_peers() {
     // B's own chain comes back from A, then B writes again (at the next height, not over it).
     b.wait_for("writes resume", Duration::from_secs(30));
     for record in &own {
-        eventually_readable(&b, &b_setup.token, record, Duration::from_secs(30));
+        eventually_held(&b, &b_setup.token, record, Duration::from_secs(30));
     }
     let next = write(&b, &b_setup.token, "MRN-8", 9);
-    eventually_readable(&a, &a_setup.token, &next, Duration::from_secs(30));
+    eventually_held(&a, &a_setup.token, &next, Duration::from_secs(30));
     let (_, evidence) = a.http("GET", "/v1/evidence", &a_setup.token, None);
     assert_eq!(
         evidence, r#"{"evidence":[],"next":null}"#,
@@ -267,7 +301,7 @@ fn evidence_reaches_a_node_that_was_down() {
     a.writable(&a_setup.token);
     b.writable(&b_setup.token);
     let record = write(&a, &a_setup.token, "MRN-7", 7);
-    eventually_readable(&b, &b_setup.token, &record, Duration::from_secs(30));
+    eventually_held(&b, &b_setup.token, &record, Duration::from_secs(30));
     assert_eq!(b.terminate(), 0);
 
     // The insider: A's own key re-signs a modified copy of A's block 0, handed to A.
@@ -342,4 +376,98 @@ fn evidence_reaches_a_node_that_was_down() {
     assert_eq!(evidence[0]["first"], original.hash().to_hex().as_str());
     assert_eq!(b.terminate(), 0);
     assert_eq!(a.terminate(), 0);
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_plaintext_payload_or_identifier_reaches_any_disk_or_log() {
+    const MARKER: &str = "PLAINTEXT-MARKER-7f3a9c";
+    const PATIENT: &str = "MRN-SECRET-55310";
+    let ca = Ca::new(BIN);
+    let a_setup = ca.node("a", "provider", "Hospital A", &[]);
+    let a = start(&a_setup);
+    let b_setup = ca.node("b", "provider", "Hospital B", std::slice::from_ref(&a.p2p));
+    let c_setup = ca.node("c", "auditor", "Auditors", std::slice::from_ref(&a.p2p));
+    let (mut b, mut c) = (start(&b_setup), start(&c_setup));
+    let mut a = a;
+    a.writable(&a_setup.token);
+    // One payload small enough to travel inline with its block, one fetched by hash.
+    let large = "x".repeat(100 * 1024);
+    let mut records = Vec::new();
+    for note in [MARKER.to_owned(), format!("{large}{MARKER}")] {
+        let body = format!(
+            r#"{{"kind":"create","patient":"{PATIENT}","payload":{{"resourceType":"Observation","note":"{note}"}},"actor":"dr-1"}}"#
+        );
+        let (status, text) = a.http("POST", "/v1/records", &a_setup.token, Some(&body));
+        assert_eq!(status, 201, "{}", &text[..text.len().min(300)]);
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        records.push(json["record"].as_str().unwrap().to_owned());
+    }
+    for record in &records {
+        for (node, token) in [(&b, &b_setup.token), (&c, &c_setup.token)] {
+            eventually_held(node, token, record, Duration::from_secs(30));
+        }
+        // The author reads it (a read audited on its chain); the others hold it sealed.
+        let path = format!("/v1/records/{record}");
+        let (status, text) = a.http("GET", &path, &a_setup.token, None);
+        assert_eq!(status, 200);
+        assert!(text.contains(MARKER));
+        for (node, token) in [(&b, &b_setup.token), (&c, &c_setup.token)] {
+            assert_eq!(node.http("GET", &path, token, None).0, 403);
+        }
+    }
+    // Lookups by patient identifier work, and are audited, without the identifier stored.
+    let (status, _) = c.http(
+        "POST",
+        "/v1/patients/records",
+        &c_setup.token,
+        Some(&format!(r#"{{"patient":"{PATIENT}"}}"#)),
+    );
+    assert_eq!(status, 200);
+    let mut logs = Vec::new();
+    for node in [&mut a, &mut b, &mut c] {
+        let (code, lines) = node.terminate_with_log();
+        assert_eq!(code, 0);
+        logs.extend(lines);
+    }
+    for line in &logs {
+        assert!(
+            !line.contains(MARKER),
+            "a log line holds the payload: {line}"
+        );
+        assert!(
+            !line.contains(PATIENT),
+            "a log line holds the identifier: {line}"
+        );
+    }
+    for setup in [&a_setup, &b_setup, &c_setup] {
+        let files = files_under(&setup.data);
+        assert!(files.len() > 3, "{files:?}");
+        for file in files {
+            let bytes = std::fs::read(&file).unwrap();
+            for needle in [MARKER, PATIENT] {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{} holds {needle} in plaintext",
+                    file.display()
+                );
+            }
+        }
+    }
 }

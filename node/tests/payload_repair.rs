@@ -42,17 +42,17 @@ fn a_damaged_large_payload_is_fetched_by_hash_and_its_block_stays() {
     let b = start(&b_setup);
     a.writable(&a_setup.token);
     let (record, hash) = write_large(&a, &a_setup.token);
-    // The auditor holds the payload (fetched by hash after the block).
+    // The auditor holds the sealed payload (fetched by hash after the block).
     let deadline = Instant::now() + Duration::from_secs(30);
     while !b
         .http(
             "GET",
-            &format!("/v1/records/{record}"),
+            &format!("/v1/records/{record}/history"),
             &b_setup.token,
             None,
         )
         .1
-        .contains("xxxx")
+        .contains("\"payload_held\":true")
     {
         assert!(
             Instant::now() < deadline,
@@ -73,8 +73,17 @@ fn a_damaged_large_payload_is_fetched_by_hash_and_its_block_stays() {
     b.wait_for("payload restored from a peer", Duration::from_secs(30));
     let (status, text) = b.http(
         "GET",
-        &format!("/v1/records/{record}"),
+        &format!("/v1/records/{record}/history"),
         &b_setup.token,
+        None,
+    );
+    assert_eq!(status, 200);
+    assert!(text.contains("\"payload_held\":true"), "{text}");
+    // Restored exactly: the author still reads its payload; the auditor holds it sealed.
+    let (status, text) = a.http(
+        "GET",
+        &format!("/v1/records/{record}"),
+        &a_setup.token,
         None,
     );
     assert_eq!(status, 200);

@@ -314,6 +314,10 @@ fn shift_index(error: AuthorError, offset: usize) -> AuthorError {
     }
 }
 
+/// A payload sealed at its entry's position: the sealed bytes, and its data key wrapped for the
+/// store.
+pub type SealedPayload = (Vec<u8>, Vec<u8>);
+
 impl EntryDraft {
     /// The entry this draft becomes at `position` (its record ID derived from the position when
     /// its kind creates a record), with its payload sealed there under a fresh data key: the
@@ -323,7 +327,7 @@ impl EntryDraft {
         self,
         position: EntryRef,
         keys: &KeyRing,
-    ) -> Result<(Entry, Option<(Vec<u8>, Vec<u8>)>), SealError> {
+    ) -> Result<(Entry, Option<SealedPayload>), SealError> {
         let record = match self.record {
             Some(record) => record,
             None => RecordId::derive(&position.chain, position.height, position.index),

@@ -50,8 +50,11 @@ pub struct Version {
     pub time_ms: u64,
     /// The payload's media type.
     pub content_type: Option<String>,
-    /// The payload's hash.
+    /// The payload's hash (of its sealed form).
     pub payload: Option<PayloadHash>,
+    /// Whether this node holds the sealed payload (it verifies it and serves it to peers
+    /// whether or not it holds the key that reads it).
+    pub payload_held: bool,
 }
 
 /// A record in a history.
@@ -192,6 +195,10 @@ impl<'a> Reader<'a> {
                 kind => {
                     node.disposed |= kind == EntryKind::Dispose;
                     parents.extend(entry.parents.iter().map(|p| (at, kind, *p)));
+                    let payload_held = match &entry.payload {
+                        Some(p) => self.reads.store().has_payload(&p.hash)?,
+                        None => false,
+                    };
                     node.versions.push(Version {
                         at,
                         kind,
@@ -199,6 +206,7 @@ impl<'a> Reader<'a> {
                         time_ms,
                         content_type: entry.payload.as_ref().map(|p| p.content_type.clone()),
                         payload: entry.payload.as_ref().map(|p| p.hash),
+                        payload_held,
                     });
                 }
             }

@@ -210,12 +210,30 @@ fn auditor_node_reads_but_cannot_write_and_logs_locally() {
         .unwrap();
     let (committed, failure) = auditor.ledger().ingest_range(blocks, now_ms());
     assert!(failure.is_none() && committed.len() == 1, "{failure:?}");
-    let payload = serde_json::to_vec(&json!({"resourceType": "Patient"})).unwrap();
-    auditor.restore_payload(&payload).unwrap();
-    let view = auditor.record(written.record, "auditor-9").unwrap();
+    // It holds the sealed payload (fetched by hash in the node) and no key for it: the record's
+    // history is there, its payload is not readable.
+    let entry = provider
+        .blocks(&provider.chains().unwrap()[0].head.chain, 0, 1)
+        .unwrap()[0]
+        .entries[0]
+        .clone();
+    let sealed = provider
+        .reader()
+        .payload(&entry.payload.unwrap().hash)
+        .unwrap()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&sealed).contains("Patient"));
+    auditor.restore_payload(&sealed).unwrap();
+    let refused = auditor.record(written.record, "auditor-9").unwrap_err();
+    assert_eq!(refused.status(), 403, "{refused}");
+    assert!(refused.to_string().contains("holds no key"), "{refused}");
+    let history = auditor.history(written.record, "auditor-9").unwrap();
+    assert_eq!(history.records.len(), 1);
+    // The author reads it.
+    let view = provider.record(written.record, "dr-1").unwrap();
     assert_eq!(view.payload, Some(json!({"resourceType": "Patient"})));
     let log = std::fs::read_to_string(&log_path).unwrap();
-    assert_eq!(log.lines().count(), 1);
+    assert_eq!(log.lines().count(), 1, "the history read is logged");
     assert!(log.contains("auditor-9") && log.contains(&written.record.to_string()));
     assert!(
         !log.contains("MRN-0042"),

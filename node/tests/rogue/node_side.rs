@@ -43,10 +43,14 @@ pub(crate) fn wait_writable(api: &str, token: &str) {
     }
 }
 
-/// Whether `api` serves `record` with its payload.
-pub(crate) fn readable(api: &str, token: &str, record: &str) -> bool {
-    let (status, text) = http(api, "GET", &format!("/v1/records/{record}"), token, None);
-    status == 200 && text.contains("\"resourceType\":\"Observation\"")
+/// Whether `api` holds `record` with its sealed payload (only its author reads it; every node
+/// holds it).
+pub(crate) fn held(api: &str, token: &str, record: &str) -> bool {
+    let path = format!("/v1/records/{record}/history");
+    let (status, text) = http(api, "GET", &path, token, None);
+    status == 200
+        && text.contains("\"payload_held\":true")
+        && !text.contains("\"payload_held\":false")
 }
 
 /// The chains a node holds, as (org, chain, height).

@@ -79,7 +79,7 @@ pub(crate) fn scenario() -> Outcome {
     while chains(&h_api, &h_token)
         .iter()
         .all(|(_, chain, height)| *chain != a_chain || *height < a_height)
-        || !readable(&a_api, &a_token, &h_first)
+        || !held(&a_api, &a_token, &h_first)
     {
         assert!(
             Instant::now() < deadline,

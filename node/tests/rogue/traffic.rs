@@ -38,7 +38,7 @@ pub(crate) fn honest_traffic(a: (String, String), h: (String, String), until: In
         }
         let written = Instant::now();
         loop {
-            if readable(dst, dst_token, &record) {
+            if held(dst, dst_token, &record) {
                 let took = written.elapsed();
                 if from_h {
                     honest.h_to_a.push(took);

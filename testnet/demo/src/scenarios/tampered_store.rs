@@ -47,7 +47,8 @@ pub fn tampered_store(net: &Testnet) -> Result<()> {
     let original = net
         .get(h1, &format!("/v1/chains/{chain}/blocks/{height}/wire"))?
         .body;
-    let original_payload = net.get_json(p[2], &format!("/v1/records/{record}"))?["payload"].clone();
+    // Only the author holds the record's data key; every other node holds its sealed payload.
+    let original_payload = net.get_json(h1, &format!("/v1/records/{record}"))?["payload"].clone();
     check(
         !original.is_empty(),
         format!(
@@ -86,10 +87,21 @@ pub fn tampered_store(net: &Testnet) -> Result<()> {
     shown("raw corruption", corrupted);
     restart_and_repair(net, h2, &chain, height, &original, None)?;
 
-    let payload = net.get_json(h2, &format!("/v1/records/{record}"))?["payload"].clone();
+    let refused = net.get(h2, &format!("/v1/records/{record}"))?;
+    check(
+        refused.status == 403,
+        format!(
+            "{} holds the record's sealed payload again, and no key to read it (answers {})",
+            h2.name, refused.status
+        ),
+    )?;
+    let payload = net.get_json(h1, &format!("/v1/records/{record}"))?["payload"].clone();
     check(
         payload == original_payload,
-        format!("{} serves the record's payload exactly as before", h2.name),
+        format!(
+            "{} (its author) reads the record's payload exactly as before",
+            h1.name
+        ),
     )?;
     let heads = converge(net, Duration::from_secs(60))?;
     say("Chains held by every node (chain height head-hash):");
