@@ -57,11 +57,24 @@ pub enum Command {
     Maintenance(MaintenanceCommand),
 }
 
-/// `medchain maintenance ...`: attack simulation, for demonstrations and drills only.
+/// `medchain maintenance ...`: work on a stopped node's files (key rotation), and attack
+/// simulation for demonstrations and drills.
 #[derive(Debug, Subcommand)]
 pub enum MaintenanceCommand {
     /// Flip one byte of the stored block at (chain, height): the verifier must find it.
     TamperBlock(TamperBlock),
+    /// Replace the node key by a fresh one, re-wrapping every data key under it and destroying
+    /// the old key (the node must be stopped). Deleted data keys then cannot be recovered from
+    /// the store engine's old log segments.
+    RotateNodeKey(RotateNodeKey),
+}
+
+/// Arguments of `maintenance rotate-node-key`.
+#[derive(Debug, Args)]
+pub struct RotateNodeKey {
+    /// The node's configuration file (names the node key and the data directory).
+    #[arg(long)]
+    pub config: PathBuf,
 }
 
 /// Arguments of `maintenance tamper-block`.

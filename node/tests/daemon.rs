@@ -291,3 +291,45 @@ fn an_older_revocation_list_is_refused() {
     node.wait_for("new revocation list not applied", Duration::from_secs(20));
     assert_eq!(node.terminate(), 0);
 }
+
+/// The node key is replaced on a stopped node: every record still reads after the restart, the
+/// key file holds the next generation, and the old key's bytes are gone from it. A node key
+/// readable by others, or kept inside the data directory, stops the start.
+#[test]
+fn the_node_key_rotates_offline_and_a_careless_one_is_refused() {
+    let s = setup();
+    let node = start(&s);
+    node.resume_alone(&s.token);
+    let records: Vec<String> = (0..3).map(|n| write_record(&node, &s.token, n)).collect();
+    assert_eq!(node.terminate(), 0);
+    let config: toml::Value = toml::from_str(&std::fs::read_to_string(&s.config).unwrap()).unwrap();
+    let key_path = std::path::PathBuf::from(config["keys"]["node_key"].as_str().unwrap());
+    let before = std::fs::read_to_string(&key_path).unwrap();
+    assert!(before.starts_with("medchain node key v1\n1 "), "{before}");
+    medchain(&["maintenance", "rotate-node-key", "--config", p(&s.config)]);
+    let after = std::fs::read_to_string(&key_path).unwrap();
+    assert!(after.starts_with("medchain node key v1\n2 "), "{after}");
+    assert_ne!(before.lines().nth(1), after.lines().nth(1));
+
+    let node = start(&s);
+    node.resume_alone(&s.token);
+    for record in &records {
+        let (status, text) = node.http("GET", &format!("/v1/records/{record}"), &s.token, None);
+        assert_eq!(status, 200, "{text}");
+        assert!(text.contains("\"resourceType\":\"Observation\""), "{text}");
+    }
+    assert_eq!(node.terminate(), 0);
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let out = Command::new(BIN)
+            .args(["run", "--config", p(&s.config)])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("chmod 600"), "{stderr}");
+    }
+}

@@ -20,14 +20,47 @@ use medchain_protocol::sealed::{
 };
 use medchain_protocol::{Entry, EntryRef};
 use medchain_store::{StoreError, StoreReader};
+
+use crate::ledger::Ledger;
 use ring::rand::SystemRandom;
 use zeroize::Zeroizing;
 
-/// The node's key-wrapping key and a source of randomness.
+/// The node's key-wrapping key (two during a rotation) and a source of randomness.
 #[derive(Clone)]
 pub struct KeyRing {
-    wrapping: Arc<RwLock<WrappingKey>>,
+    wrapping: Arc<RwLock<Wrapping>>,
     rng: SystemRandom,
+}
+
+/// The wrapping keys in force: the current one and, during a rotation, its successor (which
+/// wraps every new key, so nothing wrapped during the rotation is left under the old key).
+struct Wrapping {
+    current: WrappingKey,
+    next: Option<WrappingKey>,
+}
+
+impl Wrapping {
+    fn for_wrapping(&self) -> &WrappingKey {
+        self.next.as_ref().unwrap_or(&self.current)
+    }
+
+    fn for_generation(&self, generation: u32) -> Option<&WrappingKey> {
+        std::iter::once(&self.current)
+            .chain(self.next.as_ref())
+            .find(|k| k.generation() == generation)
+    }
+}
+
+/// What re-wrapping the data keys under a new node key did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rewrapped {
+    /// Keys re-wrapped under the new node key.
+    pub rewrapped: usize,
+    /// Keys already under it (a rotation resumed after a crash).
+    pub already: usize,
+    /// Keys that open under neither key (damaged, or of a destroyed generation): deleted, as
+    /// nothing can ever open them again.
+    pub unreadable: usize,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -63,20 +96,48 @@ impl KeyRing {
     /// A ring holding `wrapping`.
     pub fn new(wrapping: WrappingKey) -> Self {
         Self {
-            wrapping: Arc::new(RwLock::new(wrapping)),
+            wrapping: Arc::new(RwLock::new(Wrapping {
+                current: wrapping,
+                next: None,
+            })),
             rng: SystemRandom::new(),
         }
     }
 
-    /// The generation of the wrapping key in use.
+    /// The generation of the current wrapping key.
     pub fn generation(&self) -> u32 {
-        self.read().generation()
+        self.read().current.generation()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, WrappingKey> {
-        // A panic cannot leave the key half-written (it is replaced whole): take a poisoned
+    /// The generation of the key a rotation is moving to, if one is under way.
+    pub fn rotating_to(&self) -> Option<u32> {
+        self.read().next.as_ref().map(WrappingKey::generation)
+    }
+
+    /// Starts a rotation to `next`: new keys are wrapped under it from now on, and keys under
+    /// either generation unwrap. [`Ledger::rewrap_data_keys`] moves the stored keys over;
+    /// [`KeyRing::finish_rotation`] then drops the old key.
+    pub fn begin_rotation(&self, next: WrappingKey) {
+        self.write().next = Some(next);
+    }
+
+    /// Ends a rotation: the successor becomes the current key, and the old one is dropped
+    /// (wiped from memory).
+    pub fn finish_rotation(&self) {
+        let mut wrapping = self.write();
+        if let Some(next) = wrapping.next.take() {
+            wrapping.current = next;
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Wrapping> {
+        // A panic cannot leave the keys half-written (each is replaced whole): take a poisoned
         // lock over.
         self.wrapping.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Wrapping> {
+        self.wrapping.write().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Seals `plaintext` at `place` under a fresh data key; the sealed bytes and the data key
@@ -88,7 +149,10 @@ impl KeyRing {
     ) -> Result<(Vec<u8>, Vec<u8>), SealError> {
         let key = DataKey::generate(&self.rng)?;
         let sealed = sealed::seal_payload(&key, place, plaintext)?;
-        let wrapped = self.read().wrap(&self.rng, &place.at, &key)?;
+        let wrapped = self
+            .read()
+            .for_wrapping()
+            .wrap(&self.rng, &place.at, &key)?;
         Ok((sealed, wrapped.to_vec()))
     }
 
@@ -98,7 +162,20 @@ impl KeyRing {
         if wrapped.len() != WRAPPED_KEY_BYTES {
             return Err(OpenError::Key(SealError::WrappedLength(wrapped.len())));
         }
-        self.read().unwrap(at, &wrapped).map_err(OpenError::Key)
+        self.unwrap(at, &wrapped).map_err(OpenError::Key)
+    }
+
+    /// Unwraps `wrapped` (the data key of the entry at `at`) under the key of its generation.
+    fn unwrap(&self, at: &EntryRef, wrapped: &[u8]) -> Result<DataKey, SealError> {
+        let generation = sealed::wrapped_generation(wrapped)?;
+        let wrapping = self.read();
+        let key = wrapping
+            .for_generation(generation)
+            .ok_or(SealError::Generation {
+                found: generation,
+                expected: wrapping.current.generation(),
+            })?;
+        key.unwrap(at, wrapped)
     }
 
     /// Opens the payload of `entry` (at `at`), read from `store`.
@@ -118,5 +195,59 @@ impl KeyRing {
             content_type: &reference.content_type,
         };
         sealed::open_payload(&key, &place, &bytes).map_err(OpenError::Key)
+    }
+}
+
+/// Most keys re-wrapped per store write.
+const REWRAP_PAGE: usize = 4096;
+
+impl Ledger {
+    /// Deletes the data keys of `entries` from the store (flushed). Their wrapped bytes may
+    /// survive in the engine's old log segments until the node key they were wrapped under is
+    /// destroyed: follow with a rotation ([`KeyRing::begin_rotation`], this ledger's
+    /// [`Ledger::rewrap_data_keys`], [`KeyRing::finish_rotation`]).
+    pub fn delete_data_keys(&mut self, entries: &[EntryRef]) -> Result<(), StoreError> {
+        self.store.delete_data_keys(entries)
+    }
+
+    /// Re-wraps every stored data key under the key `keys` is rotating to, a page at a time,
+    /// then flushes. Resumable: keys already under the new key are left as they are. Keys that
+    /// open under neither key are deleted (nothing could ever open them). Does nothing unless a
+    /// rotation is under way.
+    pub fn rewrap_data_keys(&mut self, keys: &KeyRing) -> Result<Rewrapped, StoreError> {
+        let mut done = Rewrapped::default();
+        let Some(target) = keys.rotating_to() else {
+            return Ok(done);
+        };
+        let mut after = None;
+        loop {
+            let page = self.store.data_keys_after(after.as_ref(), REWRAP_PAGE)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(*last);
+            let mut rewrapped = Vec::with_capacity(page.len());
+            let mut unreadable = Vec::new();
+            for (at, wrapped) in page {
+                if sealed::wrapped_generation(&wrapped) == Ok(target) {
+                    done.already += 1;
+                    continue;
+                }
+                let moved = keys.unwrap(&at, &wrapped).and_then(|key| {
+                    let wrapping = keys.read();
+                    wrapping.for_wrapping().wrap(&keys.rng, &at, &key)
+                });
+                match moved {
+                    Ok(new) => rewrapped.push((at, new.to_vec())),
+                    Err(_) => unreadable.push(at),
+                }
+            }
+            done.rewrapped += rewrapped.len();
+            done.unreadable += unreadable.len();
+            self.store.put_data_keys(&rewrapped)?;
+            if !unreadable.is_empty() {
+                self.store.delete_data_keys(&unreadable)?;
+            }
+        }
+        self.store.flush()?;
+        Ok(done)
     }
 }

@@ -91,3 +91,65 @@ fn an_authored_payload_is_sealed_at_its_place_and_opens_only_with_the_ring() {
         Err(OpenError::NoPayload)
     ));
 }
+
+#[test]
+fn a_deleted_key_is_gone_and_a_rotation_leaves_the_old_node_key_useless() {
+    let c = TestCa::new("Consortium");
+    let member = c.member(Role::Provider, "Hospital A");
+    let provider = author_of(&member);
+    let keys = provider.keys().clone();
+    let mut ledger = c.ledger();
+    let drafts = (0..5)
+        .map(|i| create(&format!("MRN-{i}"), r#"{"resourceType":"Observation"}"#))
+        .collect();
+    let authored = ledger.author(&provider, drafts, now_ms()).unwrap();
+    let block = authored[0].block.block().clone();
+    let refs = authored[0].refs.clone();
+    let store = ledger.store().clone();
+    let old_wrapped = store.data_key(&refs[0]).unwrap().unwrap();
+
+    ledger.delete_data_keys(&refs[..1]).unwrap();
+    assert!(matches!(
+        keys.open(&store, &refs[0], &block.entries[0]),
+        Err(OpenError::NoKey)
+    ));
+    // The rotation: every live key moves to generation 2; a second pass finds nothing to do.
+    let next = WrappingKey::new(SecretKey::from_bytes([0x22; 32]), 2);
+    keys.begin_rotation(next.clone());
+    let done = ledger.rewrap_data_keys(&keys).unwrap();
+    assert_eq!((done.rewrapped, done.already, done.unreadable), (4, 0, 0));
+    let again = ledger.rewrap_data_keys(&keys).unwrap();
+    assert_eq!((again.rewrapped, again.already), (0, 4));
+    keys.finish_rotation();
+    assert_eq!((keys.generation(), keys.rotating_to()), (2, None));
+    for (at, entry) in refs.iter().zip(&block.entries).skip(1) {
+        let wrapped = store.data_key(at).unwrap().unwrap();
+        assert_eq!(
+            medchain_protocol::sealed::wrapped_generation(&wrapped),
+            Ok(2)
+        );
+        keys.open(&store, at, entry).unwrap();
+    }
+    // What an old log segment may still hold of the deleted key no longer opens: its node key
+    // generation is gone from the ring.
+    ledger
+        .store_for_tampering()
+        .put_data_keys(&[(refs[0], old_wrapped)])
+        .unwrap();
+    assert!(matches!(
+        keys.open(&store, &refs[0], &block.entries[0]),
+        Err(OpenError::Key(
+            medchain_protocol::sealed::SealError::Generation {
+                found: 1,
+                expected: 2
+            }
+        ))
+    ));
+    // New keys are wrapped under generation 2; a key of no known generation is dropped by the
+    // next rotation.
+    keys.begin_rotation(WrappingKey::new(SecretKey::from_bytes([0x33; 32]), 3));
+    let done = ledger.rewrap_data_keys(&keys).unwrap();
+    assert_eq!((done.rewrapped, done.unreadable), (4, 1));
+    keys.finish_rotation();
+    assert_eq!(store.data_key(&refs[0]).unwrap(), None);
+}

@@ -1,4 +1,7 @@
-//! `medchain maintenance ...`: attack simulation on a stopped node's store.
+//! `medchain maintenance ...`: work on a stopped node's files, and attack simulation on its
+//! store.
+//!
+//! `rotate-node-key` replaces the node key (`crate::node_key::rotation`).
 //!
 //! This is the paper's scenario 2 made reproducible: someone with access to a hospital's
 //! repository alters a stored block. It writes through `medchain_store::tamper`, past every
@@ -11,13 +14,49 @@ use anyhow::{Context, Result, bail};
 use medchain_protocol::ChainId;
 use medchain_store::{Store, tamper};
 
-use crate::cli::{MaintenanceCommand, TamperBlock};
+use crate::cli::{MaintenanceCommand, RotateNodeKey, TamperBlock};
 
 /// Runs one maintenance subcommand.
 pub fn run(command: MaintenanceCommand) -> Result<ExitCode> {
     match command {
         MaintenanceCommand::TamperBlock(args) => tamper_block(&args),
+        MaintenanceCommand::RotateNodeKey(args) => rotate_node_key(&args),
     }
+}
+
+fn rotate_node_key(args: &RotateNodeKey) -> Result<ExitCode> {
+    use crate::node_key::rotation;
+    let config = crate::config::Config::load(&args.config)?;
+    let path = &config.keys.node_key;
+    let (ring, pending) = rotation::open_ring(path)?;
+    let store_path = config.node.data_dir.join("store");
+    let store = Store::open(&store_path).with_context(|| {
+        format!(
+            "cannot open {} (is the node still running? stop it first)",
+            store_path.display()
+        )
+    })?;
+    let mut ledger = medchain_chain::Ledger::new(store, crate::daemon::startup::trust(&config)?);
+    if pending {
+        let done = rotation::resume(path, &ring, &mut ledger)?;
+        println!(
+            "finished an interrupted rotation: {} keys re-wrapped, {} already done",
+            done.rewrapped, done.already
+        );
+    }
+    let done = rotation::rotate(path, &ring, &mut ledger)?;
+    println!(
+        "node key {} is now generation {}: {} data keys re-wrapped under it{}; the previous key is destroyed",
+        path.display(),
+        ring.generation(),
+        done.rewrapped,
+        if done.unreadable > 0 {
+            format!(", {} that opened under no key removed", done.unreadable)
+        } else {
+            String::new()
+        }
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn tamper_block(args: &TamperBlock) -> Result<ExitCode> {

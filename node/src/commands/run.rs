@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use medchain_chain::{KeyRing, Ledger};
+use medchain_chain::Ledger;
 use tracing::{info, warn};
 
 use crate::api::{AppState, router};
@@ -80,7 +80,7 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         .map_err(anyhow::Error::msg)
         .context("refusing to start with this revocation list")?;
     let consortium = trust.shared_consortium();
-    let keys = KeyRing::new(crate::node_key::load(&config.keys.node_key)?);
+    let (keys, rotation_pending) = crate::node_key::rotation::open_ring(&config.keys.node_key)?;
     let (author, role, network_key) = startup::member(&config, &trust, &keys)?;
     let pseudonyms = startup::pseudonyms(&config)?;
     let (store, moved_aside) = startup::store(&config)?;
@@ -90,6 +90,15 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         );
     }
     let mut ledger = Ledger::new(store, trust);
+    if rotation_pending {
+        let done = crate::node_key::rotation::resume(&config.keys.node_key, &keys, &mut ledger)?;
+        info!(
+            rewrapped = done.rewrapped,
+            already = done.already,
+            unreadable = done.unreadable,
+            "interrupted node key rotation finished"
+        );
+    }
     if let Some(author) = &author {
         let signing = startup::signing(&config, author, ledger.store(), moved_aside.as_deref())?;
         ledger = ledger.with_signing(signing);

@@ -14,6 +14,8 @@
 //! opened). This module is the seam for an HSM or a KMS: it hands the rest of the node a
 //! [`WrappingKey`], wherever that comes from.
 
+pub mod rotation;
+
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -36,7 +38,7 @@ pub fn load(path: &Path) -> Result<WrappingKey> {
     parse(&text).with_context(|| format!("{} is not a medchain node key", path.display()))
 }
 
-fn parse(text: &str) -> Result<WrappingKey> {
+pub(crate) fn parse(text: &str) -> Result<WrappingKey> {
     let mut lines = text.lines();
     if lines.next() != Some(HEADER) {
         bail!("its first line is not {HEADER:?}");
@@ -57,7 +59,7 @@ fn parse(text: &str) -> Result<WrappingKey> {
 }
 
 /// The file's text for `key`.
-fn render(key: &WrappingKey) -> Zeroizing<String> {
+pub(crate) fn render(key: &WrappingKey) -> Zeroizing<String> {
     Zeroizing::new(format!(
         "{HEADER}\n{} {}\n",
         key.generation(),
