@@ -96,6 +96,9 @@ pub struct IdentitySection {
     pub member_cert: PathBuf,
     /// This member's private key (PKCS#8 PEM, mode 0600): also its libp2p identity.
     pub member_key: PathBuf,
+    /// This member's X25519 encryption key (PKCS#8 PEM, mode 0600), whose public half its
+    /// certificate binds: data keys released to this member are sealed to it.
+    pub encryption_key: PathBuf,
     /// The consortium's patient-pseudonym secret (64 hex characters, mode 0600).
     pub pseudonym_key: PathBuf,
 }
@@ -226,7 +229,7 @@ fn section_comment(line: &str) -> Option<&'static str> {
             "# role: provider (publishes its hospital's records) or auditor (reads only).\n# network: peers on another network are refused."
         }
         "[identity]" => {
-            "# The consortium root, its revocation list, this member's certificate and key,\n# and the consortium's patient-pseudonym secret."
+            "# The consortium root, its revocation list, this member's certificate, its key and its\n# encryption key, and the consortium's patient-pseudonym secret."
         }
         "[keys]" => {
             "# node_key: the key-wrapping key of the data keys in the store (mode 0600),\n# kept outside the data directory. Back it up with the member key."
@@ -266,6 +269,7 @@ mod tests {
                 crl: Some("/etc/medchain/crl.pem".into()),
                 member_cert: "/etc/medchain/member.pem".into(),
                 member_key: "/etc/medchain/member.key".into(),
+                encryption_key: "/etc/medchain/encryption.key".into(),
                 pseudonym_key: "/etc/medchain/pseudonym.key".into(),
             },
             keys: KeysSection {

@@ -207,6 +207,7 @@ fn keys_are_private_and_never_overwritten() {
         for key in [
             c.ca.join("ca.key"),
             c.provider.join("member.key"),
+            c.provider.join("encryption.key"),
             c.ca.join("pseudonym.key"),
             c.provider.join("pseudonym.key"),
         ] {
@@ -332,4 +333,25 @@ fn openssl_accepts_issued_certificates() {
         .unwrap();
     assert!(key_pub.status.success());
     assert_eq!(key_pub.stdout, cert_pub.stdout);
+    // The encryption key is an X25519 key OpenSSL reads, and the certificate carries its
+    // public half as the subjectAltName's otherName of our type.
+    assert!(
+        text.contains("othername: 2.25.115109034002040678192608669639758688727.3"),
+        "{text}"
+    );
+    let x25519 = Command::new("openssl")
+        .args([
+            "pkey",
+            "-noout",
+            "-text",
+            "-in",
+            p(&c.provider.join("encryption.key")),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&x25519.stdout).starts_with("X25519 Private-Key"),
+        "{}",
+        String::from_utf8_lossy(&x25519.stderr)
+    );
 }

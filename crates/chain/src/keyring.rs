@@ -15,6 +15,7 @@
 
 use std::sync::{Arc, RwLock};
 
+use medchain_protocol::identity::{EncryptionKey, X25519_KEY_BYTES};
 use medchain_protocol::sealed::{
     self, DataKey, PayloadPlace, SealError, WRAPPED_KEY_BYTES, WrappingKey,
 };
@@ -25,10 +26,12 @@ use crate::ledger::Ledger;
 use ring::rand::SystemRandom;
 use zeroize::Zeroizing;
 
-/// The node's key-wrapping key (two during a rotation) and a source of randomness.
+/// The node's key-wrapping key (two during a rotation), the member's X25519 encryption key (to
+/// which data keys are released), and a source of randomness.
 #[derive(Clone)]
 pub struct KeyRing {
     wrapping: Arc<RwLock<Wrapping>>,
+    encryption: Option<Arc<EncryptionKey>>,
     rng: SystemRandom,
 }
 
@@ -100,8 +103,20 @@ impl KeyRing {
                 current: wrapping,
                 next: None,
             })),
+            encryption: None,
             rng: SystemRandom::new(),
         }
+    }
+
+    /// This ring with the member's encryption key (the one its certificate binds).
+    pub fn with_encryption_key(mut self, key: EncryptionKey) -> Self {
+        self.encryption = Some(Arc::new(key));
+        self
+    }
+
+    /// The public half of the member's encryption key, if the ring holds it.
+    pub fn encryption_public_key(&self) -> Option<[u8; X25519_KEY_BYTES]> {
+        self.encryption.as_ref().map(|k| k.public_key())
     }
 
     /// The generation of the current wrapping key.

@@ -12,7 +12,8 @@
 //! - [`hash`], [`encoding`], [`limits`]: hash domains, canonical encoding, size limits.
 //! - [`identity`]: member keys, certificates, roles, revocation, verification.
 //! - [`message`]: gossip and sync messages.
-//! - [`sealed`]: payload encryption under per-record data keys, and their wrapping at rest.
+//! - [`sealed`]: payload encryption under per-record data keys, and their wrapping at rest;
+//!   [`key_release`]: a data key released to a member's X25519 key with HPKE.
 
 pub mod block;
 pub mod encoding;
@@ -20,6 +21,7 @@ pub mod entry;
 pub mod hash;
 pub mod identity;
 pub mod ids;
+pub mod key_release;
 pub mod limits;
 pub mod merkle;
 pub mod message;

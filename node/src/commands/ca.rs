@@ -26,6 +26,8 @@ pub const CA_CRL: &str = "crl.pem";
 pub const MEMBER_CERT: &str = "member.pem";
 /// Private key file of a member directory.
 pub const MEMBER_KEY: &str = "member.key";
+/// The member's X25519 encryption key (PKCS#8, mode 0600): data keys are released to it.
+pub const ENCRYPTION_KEY: &str = "encryption.key";
 /// The consortium's patient-pseudonym secret (64 hex characters), in the CA directory and in
 /// every member directory.
 pub const PSEUDONYM_KEY: &str = "pseudonym.key";
@@ -111,13 +113,14 @@ fn load_ca(dir: &Path) -> Result<LoadedCa> {
 
 fn issue(args: &CaIssue) -> Result<ExitCode> {
     let ca = load_ca(&args.ca)?;
-    let (cert, key, root) = (
+    let (cert, key, encryption, root) = (
         args.out.join(MEMBER_CERT),
         args.out.join(MEMBER_KEY),
+        args.out.join(ENCRYPTION_KEY),
         args.out.join(CA_CERT),
     );
     ensure_dir(&args.out)?;
-    refuse_existing(&[&cert, &key])?;
+    refuse_existing(&[&cert, &key, &encryption])?;
     let member = identity::issue_member(
         &ca.cert_der,
         &ca.key_der,
@@ -129,6 +132,7 @@ fn issue(args: &CaIssue) -> Result<ExitCode> {
     )
     .context("cannot issue the member certificate")?;
     write_secret(&key, member.key_pkcs8_pem.as_bytes())?;
+    write_secret(&encryption, member.encryption_key.to_pkcs8_pem().as_bytes())?;
     write_public(&cert, member.cert_pem.as_bytes())?;
     write_public(&root, ca.cert_pem.as_bytes())?;
     let pseudonyms = args.out.join(PSEUDONYM_KEY);
@@ -145,6 +149,10 @@ fn issue(args: &CaIssue) -> Result<ExitCode> {
     );
     println!("  certificate  {}", cert.display());
     println!("  private key  {} (mode 0600)", key.display());
+    println!(
+        "  encryption   {} (X25519, mode 0600; bound by the certificate)",
+        encryption.display()
+    );
     println!("  serial       {}", hex::encode(&member.serial));
     println!(
         "  chain id     {}",

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 
-use super::ca::{CA_CERT, CA_CRL, MEMBER_CERT, MEMBER_KEY, PSEUDONYM_KEY};
+use super::ca::{CA_CERT, CA_CRL, ENCRYPTION_KEY, MEMBER_CERT, MEMBER_KEY, PSEUDONYM_KEY};
 use crate::cli::{Init, RoleArg};
 use crate::config::{
     ApiSection, AuditSection, BatchingSection, Config, IdentitySection, KeysSection, NodeSection,
@@ -66,6 +66,7 @@ pub fn run(args: &Init) -> Result<ExitCode> {
             },
             member_cert: existing(args.member.join(MEMBER_CERT))?,
             member_key: existing(args.member.join(MEMBER_KEY))?,
+            encryption_key: existing(args.member.join(ENCRYPTION_KEY))?,
             pseudonym_key: existing(args.member.join(PSEUDONYM_KEY))?,
         },
         keys: KeysSection {

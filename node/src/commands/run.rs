@@ -81,6 +81,7 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         .context("refusing to start with this revocation list")?;
     let consortium = trust.shared_consortium();
     let (keys, rotation_pending) = crate::node_key::rotation::open_ring(&config.keys.node_key)?;
+    let keys = keys.with_encryption_key(startup::encryption_key(&config)?);
     let (author, role, network_key) = startup::member(&config, &trust, &keys)?;
     let pseudonyms = startup::pseudonyms(&config)?;
     let (store, moved_aside) = startup::store(&config)?;

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use medchain_chain::{Author, KeyRing, PauseKind, Signing, Trust};
 use medchain_protocol::PseudonymKey;
-use medchain_protocol::identity::{self, Consortium, MemberKey, Role};
+use medchain_protocol::identity::{self, Consortium, EncryptionKey, MemberKey, Role};
 use medchain_store::{SigningRecord, Store, StoreError, StoreReader};
 use tracing::{error, info, warn};
 
@@ -60,6 +60,16 @@ pub fn member(
     if member.public_key != key.public_key() {
         bail!("member key and member certificate do not belong together");
     }
+    match member.encryption_key {
+        Some(bound) if Some(bound) == keys.encryption_public_key() => {}
+        Some(_) => bail!(
+            "the encryption key {} is not the one the member certificate binds",
+            config.identity.encryption_key.display()
+        ),
+        None => bail!(
+            "the member certificate binds no encryption key (it was issued before protocol version 2): issue a new one with `medchain ca issue`"
+        ),
+    }
     let configured = config.node.role.as_str();
     if member.role.as_str() != configured {
         bail!(
@@ -80,6 +90,16 @@ pub fn member(
         Role::Auditor => None,
     };
     Ok((author, member.role, key))
+}
+
+/// The member's X25519 encryption key (PKCS#8 PEM, mode 0600).
+pub fn encryption_key(config: &Config) -> Result<EncryptionKey> {
+    let path = &config.identity.encryption_key;
+    let pem = zeroize::Zeroizing::new(read(path)?);
+    let der = identity::pem_to_der_key(&pem)
+        .with_context(|| format!("{} is not a PKCS#8 PEM key", path.display()))?;
+    EncryptionKey::from_pkcs8_der(&der)
+        .with_context(|| format!("{} is not readable", path.display()))
 }
 
 /// The consortium pseudonym secret.

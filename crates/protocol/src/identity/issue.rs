@@ -16,9 +16,13 @@ use rustls_pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 use x509_parser::certificate::X509Certificate;
 use zeroize::Zeroizing;
 
+use super::encryption_key::{EncryptionKey, san_value};
 use super::error::{CertError, IssueError, Unreadable};
 use super::key::MemberKey;
 use super::role::{EKU_EXTENSION_OID, Role};
+
+/// OID arcs of the X.509 subjectAltName extension (2.5.29.17).
+const SUBJECT_ALT_NAME_OID: &[u64] = &[2, 5, 29, 17];
 use super::x509::{ed25519_key, is_ca, parse_cert, to_datetime};
 
 /// Where issuing gets its randomness: the new key's seed and the serial number.
@@ -64,6 +68,9 @@ pub struct IssuedMember {
     pub public_key: [u8; 32],
     /// The serial number: content bytes of the DER INTEGER (16 bytes, positive).
     pub serial: Vec<u8>,
+    /// The member's X25519 encryption key, whose public half the certificate binds (see
+    /// `encryption_key`).
+    pub encryption_key: EncryptionKey,
 }
 
 impl fmt::Debug for IssuedCa {
@@ -118,8 +125,9 @@ pub fn create_root_ca(
 /// Issues a member certificate for a new Ed25519 key, signed by the CA.
 ///
 /// Subject O=`org`, CN="`org` `role`"; basicConstraints CA:FALSE; keyUsage digitalSignature;
-/// extendedKeyUsage = the role OID (non-critical); subject and authority key identifiers;
-/// random 16-byte positive serial. The key and serial come from `randomness`. Fails with
+/// extendedKeyUsage = the role OID (non-critical); subjectAltName = the member's new X25519
+/// encryption key (non-critical, `encryption_key`); subject and authority key identifiers;
+/// random 16-byte positive serial. The keys and serial come from `randomness`. Fails with
 /// [`IssueError::KeyMismatch`] if the CA key does not belong to the CA certificate.
 pub fn issue_member(
     ca_cert_der: &[u8],
@@ -145,10 +153,16 @@ pub fn issue_member(
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.use_authority_key_identifier_extension = true;
-    params.custom_extensions = vec![CustomExtension::from_oid_content(
-        EKU_EXTENSION_OID,
-        role.eku_extension_value(),
-    )];
+    let mut ikm = Zeroizing::new([0u8; 32]);
+    randomness.fill(&mut ikm[..])?;
+    let encryption_key = EncryptionKey::derive(&ikm);
+    params.custom_extensions = vec![
+        CustomExtension::from_oid_content(EKU_EXTENSION_OID, role.eku_extension_value()),
+        CustomExtension::from_oid_content(
+            SUBJECT_ALT_NAME_OID,
+            san_value(&encryption_key.public_key()),
+        ),
+    ];
     let serial = params
         .serial_number
         .as_ref()
@@ -162,6 +176,7 @@ pub fn issue_member(
         key_pkcs8_pem: exported.to_pkcs8_pem(),
         public_key: exported.public_key(),
         serial,
+        encryption_key,
     })
 }
 

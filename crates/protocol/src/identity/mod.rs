@@ -10,9 +10,12 @@
 //! * [`Consortium`]: the trust configuration; [`Consortium::verify`] checks a member
 //!   certificate (rustls-webpki, Ed25519 only) and returns the [`Member`] it describes.
 //! * [`MemberKey`], [`verify_ed25519`]: member keys from PKCS#8 and raw signatures.
+//! * [`EncryptionKey`], [`encryption_key_of`]: a member's X25519 key, bound by its certificate
+//!   (subjectAltName otherName), to which data keys are released.
 //! * [`pem_to_der_cert`], [`pem_to_der_crl`], [`cert_to_pem`], [`crl_to_pem`]: PEM helpers.
 
 mod crl;
+mod encryption_key;
 mod error;
 mod issue;
 mod key;
@@ -25,6 +28,10 @@ mod x509;
 mod tests;
 
 pub use crl::{CRL_VALIDITY_DAYS, empty_crl, refresh_crl, revoke};
+pub use encryption_key::{
+    ENCRYPTION_KEY_OID, EncryptionKey, NotAnEncryptionKey, X25519_KEY_BYTES, encryption_key_of,
+    encryption_key_oid_der,
+};
 pub use error::{CertError, CrlDefect, IssueError, KeyError, Unreadable};
 pub use issue::{IssuedCa, IssuedMember, Randomness, create_root_ca, issue_member};
 pub use key::{MemberKey, verify_ed25519};

@@ -33,6 +33,9 @@ pub struct Member {
     pub not_before: i64,
     /// End of validity, unix seconds.
     pub not_after: i64,
+    /// The X25519 encryption key the certificate binds, if it carries one: data keys are
+    /// released to it.
+    pub encryption_key: Option<[u8; 32]>,
 }
 
 /// The trust configuration: one Ed25519 root CA and its CRLs.
@@ -206,6 +209,7 @@ impl Consortium {
             serial: cert.raw_serial().to_vec(),
             not_before: cert.validity().not_before.timestamp(),
             not_after: cert.validity().not_after.timestamp(),
+            encryption_key: super::encryption_key::encryption_key_in(&cert),
         })
     }
 

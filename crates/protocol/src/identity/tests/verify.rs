@@ -26,6 +26,21 @@ fn provider_verifies_and_member_fields_are_right() {
     assert_eq!(got.serial.len(), 16);
     assert_eq!(got.not_before, NOW - DAY);
     assert_eq!(got.not_after, NOW - DAY + 365 * DAY);
+    // The certificate binds the member's X25519 encryption key (subjectAltName otherName).
+    let encryption = m.encryption_key.public_key();
+    assert_eq!(got.encryption_key, Some(encryption));
+    assert_eq!(
+        crate::identity::encryption_key_of(&m.cert_der),
+        Some(encryption)
+    );
+    let san = x509_parser::parse_x509_certificate(&m.cert_der)
+        .unwrap()
+        .1
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .critical;
+    assert!(!san, "the subjectAltName is not critical");
     // Without a required role the certificate's own role is reported.
     let any = consortium.verify(&m.cert_der, at(NOW), None).unwrap();
     assert_eq!(any, got);
