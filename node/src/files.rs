@@ -52,6 +52,26 @@ pub fn write_public(path: &Path, contents: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Refuses a key file that its group or others may read or write.
+pub fn check_private(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            bail!(
+                "{} has mode {:o}: a secret must be readable by its owner only (chmod 600)",
+                path.display(),
+                mode & 0o777
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Reads a text file (PEM), naming it in the error.
 pub fn read_text(path: &Path) -> Result<String> {
     fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))

@@ -274,13 +274,22 @@ impl Ledger {
                 kept_apart.iter().map(|(h, p)| (*h, p.as_slice())).collect();
             self.store.put_hashed_payloads(&apart)?;
         }
-        let verified = verify_block(
+        let verified = match verify_block(
             Decoded::from_block(block, inline),
             self.trust(),
             &store,
             now_ms,
-        )
-        .map_err(AuthorError::SelfCheck)?;
+        ) {
+            Ok(verified) => verified,
+            Err(rejection) => {
+                // Refused before the commit: the keys of positions the block never took go too
+                // (best effort; such a key opens nothing and is never read). Not after a failed
+                // commit: a flush error may follow a write that landed, whose keys must stay.
+                let positions: Vec<EntryRef> = data_keys.iter().map(|(at, _)| *at).collect();
+                let _ = self.store.delete_data_keys(&positions);
+                return Err(AuthorError::SelfCheck(rejection));
+            }
+        };
         self.commit(std::slice::from_ref(&verified))?;
         let refs = verified.entry_refs();
         let records = verified.block().entries.iter().map(|e| e.record).collect();
@@ -356,6 +365,7 @@ impl EntryDraft {
             actor: self.actor,
             payload: payload_ref,
             parents: self.parents,
+            terms: None,
         };
         Ok((entry, sealed))
     }

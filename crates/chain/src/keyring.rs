@@ -54,6 +54,26 @@ impl Wrapping {
     }
 }
 
+/// Why the data keys could not be re-wrapped. Nothing is deleted that could still be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum RewrapError {
+    /// A key of the current (or the new) generation does not open: the node key is not the one
+    /// the store's keys were wrapped under, or the key store is damaged. The rotation stops
+    /// before anything is destroyed.
+    #[error(
+        "the data key of entry {at} does not open under the node key of its generation ({error}): wrong node key file, or a damaged key store; nothing was destroyed"
+    )]
+    Key {
+        /// The entry whose key failed.
+        at: EntryRef,
+        /// Why.
+        error: SealError,
+    },
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
 /// What re-wrapping the data keys under a new node key did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Rewrapped {
@@ -61,8 +81,8 @@ pub struct Rewrapped {
     pub rewrapped: usize,
     /// Keys already under it (a rotation resumed after a crash).
     pub already: usize,
-    /// Keys that open under neither key (damaged, or of a destroyed generation): deleted, as
-    /// nothing can ever open them again.
+    /// Keys of a generation older than the current one (its node key is destroyed): deleted,
+    /// as nothing can ever open them again.
     pub unreadable: usize,
 }
 
@@ -129,6 +149,13 @@ impl KeyRing {
         self.read().next.as_ref().map(WrappingKey::generation)
     }
 
+    /// Whether a rotation to exactly `key` (bytes and generation) is under way.
+    pub fn is_rotating_to(&self, key: &WrappingKey) -> bool {
+        self.read().next.as_ref().is_some_and(|next| {
+            next.generation() == key.generation() && next.secret() == key.secret()
+        })
+    }
+
     /// Starts a rotation to `next`: new keys are wrapped under it from now on, and keys under
     /// either generation unwrap. [`Ledger::rewrap_data_keys`] moves the stored keys over;
     /// [`KeyRing::finish_rotation`] then drops the old key.
@@ -162,8 +189,7 @@ impl KeyRing {
         place: &PayloadPlace<'_>,
         plaintext: &[u8],
     ) -> Result<(Vec<u8>, Vec<u8>), SealError> {
-        let key = DataKey::generate(&self.rng)?;
-        let sealed = sealed::seal_payload(&key, place, plaintext)?;
+        let (key, sealed) = sealed::seal_new_payload(&self.rng, place, plaintext)?;
         let wrapped = self
             .read()
             .for_wrapping()
@@ -178,6 +204,32 @@ impl KeyRing {
             return Err(OpenError::Key(SealError::WrappedLength(wrapped.len())));
         }
         self.unwrap(at, &wrapped).map_err(OpenError::Key)
+    }
+
+    /// Checks that this ring's node key is the one the store's data keys are wrapped under, on
+    /// the first key the store holds (an empty store passes): a node started with the wrong node
+    /// key file must stop, not serve errors or wrap new keys beside keys it cannot open.
+    pub fn check_store(&self, store: &StoreReader) -> Result<(), RewrapError> {
+        let current = self.generation();
+        let mut after = None;
+        loop {
+            let page = store.data_keys_after(after.as_ref(), REWRAP_PAGE)?;
+            let Some((last, _)) = page.last() else {
+                return Ok(());
+            };
+            after = Some(*last);
+            // Keys of destroyed generations cannot be opened by any key: skip them (the next
+            // rotation deletes them) and judge the ring on the first live one.
+            let live = page.into_iter().find(|(_, wrapped)| {
+                sealed::wrapped_generation(wrapped).is_ok_and(|g| g >= current)
+            });
+            if let Some((at, wrapped)) = live {
+                return self
+                    .unwrap(&at, &wrapped)
+                    .map(drop)
+                    .map_err(|error| RewrapError::Key { at, error });
+            }
+        }
     }
 
     /// Unwraps `wrapped` (the data key of the entry at `at`) under the key of its generation.
@@ -226,14 +278,17 @@ impl Ledger {
     }
 
     /// Re-wraps every stored data key under the key `keys` is rotating to, a page at a time,
-    /// then flushes. Resumable: keys already under the new key are left as they are. Keys that
-    /// open under neither key are deleted (nothing could ever open them). Does nothing unless a
+    /// then flushes. Resumable: keys already under the new key are left as they are. Keys of a
+    /// generation older than the current one (whose node key is destroyed) are deleted. A key of
+    /// the current generation that does not open stops the rotation ([`RewrapError::Key`]):
+    /// the wrong node key must never destroy the right one's keys. Does nothing unless a
     /// rotation is under way.
-    pub fn rewrap_data_keys(&mut self, keys: &KeyRing) -> Result<Rewrapped, StoreError> {
+    pub fn rewrap_data_keys(&mut self, keys: &KeyRing) -> Result<Rewrapped, RewrapError> {
         let mut done = Rewrapped::default();
         let Some(target) = keys.rotating_to() else {
             return Ok(done);
         };
+        let current = keys.generation();
         let mut after = None;
         loop {
             let page = self.store.data_keys_after(after.as_ref(), REWRAP_PAGE)?;
@@ -242,17 +297,20 @@ impl Ledger {
             let mut rewrapped = Vec::with_capacity(page.len());
             let mut unreadable = Vec::new();
             for (at, wrapped) in page {
-                if sealed::wrapped_generation(&wrapped) == Ok(target) {
-                    done.already += 1;
-                    continue;
-                }
-                let moved = keys.unwrap(&at, &wrapped).and_then(|key| {
-                    let wrapping = keys.read();
-                    wrapping.for_wrapping().wrap(&keys.rng, &at, &key)
-                });
-                match moved {
-                    Ok(new) => rewrapped.push((at, new.to_vec())),
-                    Err(_) => unreadable.push(at),
+                match sealed::wrapped_generation(&wrapped) {
+                    Ok(g) if g == target => done.already += 1,
+                    Ok(g) if g < current => unreadable.push(at),
+                    _ => {
+                        let key = keys
+                            .unwrap(&at, &wrapped)
+                            .map_err(|error| RewrapError::Key { at, error })?;
+                        let new = keys
+                            .read()
+                            .for_wrapping()
+                            .wrap(&keys.rng, &at, &key)
+                            .map_err(|error| RewrapError::Key { at, error })?;
+                        rewrapped.push((at, new.to_vec()));
+                    }
                 }
             }
             done.rewrapped += rewrapped.len();

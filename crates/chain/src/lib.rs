@@ -40,7 +40,7 @@ pub mod verifier;
 pub use author::{Author, AuthorError, Authored, EntryDraft, PayloadDraft};
 pub use buffer::Origin;
 pub use error::{Rejection, Verdict};
-pub use keyring::{KeyRing, OpenError, Rewrapped};
+pub use keyring::{KeyRing, OpenError, RewrapError, Rewrapped};
 pub use ledger::{Committed, Gap, Ingested, Ledger};
 pub use provenance::{History, Limits, history};
 pub use reads::Reads;

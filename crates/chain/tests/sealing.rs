@@ -6,7 +6,7 @@
 
 use medchain_chain::{KeyRing, OpenError};
 use medchain_protocol::identity::Role;
-use medchain_protocol::sealed::{SecretKey, TAG_BYTES, WrappingKey};
+use medchain_protocol::sealed::{SEALING_OVERHEAD, SecretKey, WrappingKey};
 use medchain_protocol::{Entry, EntryKind, PayloadHash};
 use medchain_testkit::clock::*;
 use medchain_testkit::drafts::*;
@@ -37,7 +37,7 @@ fn an_authored_payload_is_sealed_at_its_place_and_opens_only_with_the_ring() {
         let stored = store.payload(&reference.hash).unwrap().unwrap();
         // The block commits to the ciphertext; the store holds nothing of the plaintext.
         assert_eq!(PayloadHash::of(&stored), reference.hash);
-        assert_eq!(stored.len(), body.len() + TAG_BYTES);
+        assert_eq!(stored.len(), body.len() + SEALING_OVERHEAD);
         assert_eq!(reference.len as usize, stored.len());
         assert!(!String::from_utf8_lossy(&stored).contains(MARKER));
         assert_eq!(reference.content_type, "application/fhir+json");

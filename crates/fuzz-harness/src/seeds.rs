@@ -204,6 +204,7 @@ fn entry(kind: EntryKind, at: EntryRef, body: Option<&[u8]>, parents: Vec<Parent
         actor: format!("dr-{}", 400 + at.index),
         payload: body.and_then(payload),
         parents,
+        terms: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Entries: the events recorded on a chain, one per change to a medical record.
 //!
-//! An entry says what happened to which record (create, amend, derive, merge, access, dispose),
+//! An entry says what happened to which record (create, amend, derive, merge, access, dispose;
+//! and, from protocol version 2, grant, revoke and erase: who may read its sealed payloads),
 //! for which patient (a pseudonym), by whom, with which payload (by hash: the bytes live apart
 //! from the chain), and what it came from (its parents, on any chain). The structural rules that
 //! need no other block are checked here; rules that need the store live in `medchain-chain`.
@@ -9,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::hash::Domain;
 use crate::ids::{EntryRef, PayloadHash, RecordId};
-use crate::limits::{MAX_ACTOR_LEN, MAX_CONTENT_TYPE_LEN, MAX_PARENTS, MAX_PAYLOAD_BYTES};
+use crate::limits::{
+    MAX_ACTOR_LEN, MAX_CONTENT_TYPE_LEN, MAX_ORG_LEN, MAX_PARENTS, MAX_PAYLOAD_BYTES,
+};
 use crate::patient::PatientRef;
 
 /// What an entry does to its record. The variant order gives the wire values (postcard encodes
@@ -29,17 +32,30 @@ pub enum EntryKind {
     Access,
     /// The disposal of a record: it is not to be used any more. No payload.
     Dispose,
+    /// Read access to a record (or to all of its patient's records at this provider) granted
+    /// to one member organisation, named in the entry's [`Terms`]: that member may be released
+    /// the data keys. No payload.
+    Grant,
+    /// A grant withdrawn: no further key is released, and the grantee deletes the keys it
+    /// holds. Same terms as the grant it withdraws. No payload.
+    Revoke,
+    /// Erasure of a record's payloads (or of all of its patient's records at this provider):
+    /// every node deletes the data keys and the sealed payloads it holds. No payload.
+    Erase,
 }
 
 impl EntryKind {
     /// Every kind, in wire order.
-    pub const ALL: [EntryKind; 6] = [
+    pub const ALL: [EntryKind; 9] = [
         EntryKind::Create,
         EntryKind::Amend,
         EntryKind::Derive,
         EntryKind::Merge,
         EntryKind::Access,
         EntryKind::Dispose,
+        EntryKind::Grant,
+        EntryKind::Revoke,
+        EntryKind::Erase,
     ];
 
     /// Whether this kind starts a new record, whose ID is derived from the entry's position.
@@ -52,7 +68,18 @@ impl EntryKind {
 
     /// Whether this kind carries a payload (and must).
     pub const fn has_payload(self) -> bool {
-        !matches!(self, EntryKind::Access | EntryKind::Dispose)
+        matches!(
+            self,
+            EntryKind::Create | EntryKind::Amend | EntryKind::Derive | EntryKind::Merge
+        )
+    }
+
+    /// Whether this kind changes who may read the record (and must carry [`Terms`]).
+    pub const fn has_terms(self) -> bool {
+        matches!(
+            self,
+            EntryKind::Grant | EntryKind::Revoke | EntryKind::Erase
+        )
     }
 
     /// The allowed number of parents, inclusive.
@@ -61,7 +88,11 @@ impl EntryKind {
             EntryKind::Create => (0, 0),
             EntryKind::Amend | EntryKind::Derive => (1, MAX_PARENTS),
             EntryKind::Merge => (2, MAX_PARENTS),
-            EntryKind::Access | EntryKind::Dispose => (0, 1),
+            EntryKind::Access
+            | EntryKind::Dispose
+            | EntryKind::Grant
+            | EntryKind::Revoke
+            | EntryKind::Erase => (0, 1),
         }
     }
 
@@ -74,6 +105,9 @@ impl EntryKind {
             EntryKind::Merge => "merge",
             EntryKind::Access => "access",
             EntryKind::Dispose => "dispose",
+            EntryKind::Grant => "grant",
+            EntryKind::Revoke => "revoke",
+            EntryKind::Erase => "erase",
         }
     }
 }
@@ -116,6 +150,17 @@ pub struct PayloadRef {
     pub content_type: String,
 }
 
+/// What a grant, revoke or erase entry covers, and for grants and revokes, to whom.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Terms {
+    /// The member organisation (its certificate's O) a grant or revoke names; `None` for an
+    /// erase.
+    pub to: Option<String>,
+    /// Whether it covers every record of the entry's patient at this provider (for a grant:
+    /// present and future ones), not only the entry's record.
+    pub whole_patient: bool,
+}
+
 /// One event on one record.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Entry {
@@ -131,6 +176,8 @@ pub struct Entry {
     pub payload: Option<PayloadRef>,
     /// What it was derived from, amended from, merged from or accessed.
     pub parents: Vec<Parent>,
+    /// For grant, revoke and erase entries (and only those): what they cover.
+    pub terms: Option<Terms>,
 }
 
 /// Why an entry is structurally invalid.
@@ -159,6 +206,13 @@ pub enum EntryError {
     /// The actor is empty, too long, or holds control characters.
     #[error("actor must be 1 to {MAX_ACTOR_LEN} bytes of printable text")]
     BadActor,
+    /// Terms on a kind that takes none, none on a kind that needs them, or terms of the wrong
+    /// shape (a grant or revoke must name one organisation, an erase none).
+    #[error("{kind} entries {}", match kind { EntryKind::Grant | EntryKind::Revoke => "need terms naming one member organisation", EntryKind::Erase => "need terms naming no organisation", _ => "take no terms" })]
+    BadTerms {
+        /// The entry's kind.
+        kind: EntryKind,
+    },
     /// Too few or too many parents for the kind.
     #[error("{kind} entries take {min} to {max} parents, not {count}")]
     ParentCount {
@@ -205,7 +259,24 @@ impl Entry {
         if !is_printable_text(&self.actor, MAX_ACTOR_LEN) {
             return Err(EntryError::BadActor);
         }
+        self.check_terms()?;
         self.check_parents(position)
+    }
+
+    fn check_terms(&self) -> Result<(), EntryError> {
+        let fits = match (self.kind, &self.terms) {
+            (EntryKind::Grant | EntryKind::Revoke, Some(Terms { to: Some(org), .. })) => {
+                is_printable_text(org, MAX_ORG_LEN)
+            }
+            (EntryKind::Erase, Some(Terms { to: None, .. })) => true,
+            (kind, None) => !kind.has_terms(),
+            _ => false,
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(EntryError::BadTerms { kind: self.kind })
+        }
     }
 
     fn check_parents(&self, position: EntryRef) -> Result<(), EntryError> {
@@ -276,100 +347,4 @@ pub fn is_printable_text(value: &str, max: usize) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ids::ChainId;
-
-    fn position() -> EntryRef {
-        EntryRef {
-            chain: ChainId([9; 32]),
-            height: 5,
-            index: 2,
-        }
-    }
-
-    fn create() -> Entry {
-        let at = position();
-        Entry {
-            kind: EntryKind::Create,
-            record: RecordId::derive(&at.chain, at.height, at.index),
-            patient: PatientRef([3; 32]),
-            actor: "dr-401542".into(),
-            payload: Some(PayloadRef {
-                hash: PayloadHash::of(b"{}"),
-                len: 2,
-                content_type: "application/fhir+json".into(),
-            }),
-            parents: vec![],
-        }
-    }
-
-    #[test]
-    fn valid_create() {
-        create().check_structure(position()).unwrap();
-    }
-
-    #[test]
-    fn record_id_must_be_derived() {
-        let mut e = create();
-        e.record = RecordId([0; 16]);
-        assert_eq!(
-            e.check_structure(position()),
-            Err(EntryError::RecordIdMismatch)
-        );
-    }
-
-    #[test]
-    fn payload_rules() {
-        let mut e = create();
-        e.payload = None;
-        assert!(matches!(
-            e.check_structure(position()),
-            Err(EntryError::PayloadPresence { .. })
-        ));
-        let mut e = create();
-        e.payload.as_mut().unwrap().content_type = "fhir json".into();
-        assert_eq!(
-            e.check_structure(position()),
-            Err(EntryError::BadContentType)
-        );
-        let mut e = create();
-        e.payload.as_mut().unwrap().len = MAX_PAYLOAD_BYTES as u64 + 1;
-        assert!(matches!(
-            e.check_structure(position()),
-            Err(EntryError::PayloadTooLarge(_))
-        ));
-    }
-
-    #[test]
-    fn parent_rules() {
-        let at = position();
-        let mut e = create();
-        e.kind = EntryKind::Merge;
-        e.parents = vec![Parent::Record(RecordId([1; 16]))];
-        assert!(matches!(
-            e.check_structure(at),
-            Err(EntryError::ParentCount { .. })
-        ));
-        e.parents.push(Parent::Record(RecordId([1; 16])));
-        assert_eq!(e.check_structure(at), Err(EntryError::DuplicateParent));
-        e.parents[1] = Parent::Entry(at);
-        assert_eq!(e.check_structure(at), Err(EntryError::ParentNotEarlier(at)));
-        e.parents[1] = Parent::Entry(EntryRef { index: 1, ..at });
-        e.check_structure(at).unwrap();
-    }
-
-    #[test]
-    fn text_rules() {
-        assert!(is_content_type("application/fhir+json"));
-        assert!(is_content_type("text/plain; charset=utf-8"));
-        assert!(!is_content_type("application"));
-        assert!(!is_content_type("a/b/c"));
-        assert!(!is_content_type(""));
-        assert!(is_printable_text("dr-1", 8));
-        assert!(!is_printable_text(" dr-1", 8));
-        assert!(!is_printable_text("dr\n1", 8));
-        assert_eq!("merge".parse::<EntryKind>().unwrap(), EntryKind::Merge);
-        assert!("forge".parse::<EntryKind>().is_err());
-    }
-}
+mod tests;

@@ -30,7 +30,7 @@ pub mod sealed;
 
 pub use block::{Block, BlockDraft, BlockError, BlockHeader, Signature, SignedHeader};
 pub use encoding::DecodeError;
-pub use entry::{Entry, EntryError, EntryKind, Parent, PayloadRef};
+pub use entry::{Entry, EntryError, EntryKind, Parent, PayloadRef, Terms};
 pub use ids::{
     BlockHash, CertHash, ChainHead, ChainId, EntriesRoot, EntryRef, PayloadHash, RecordId,
 };

@@ -19,16 +19,18 @@ pub const MAX_WITNESSES: usize = 64;
 pub const MAX_PARENTS: usize = 32;
 /// Bytes of a content type such as `application/fhir+json`.
 pub const MAX_CONTENT_TYPE_LEN: usize = 127;
+/// Bytes of a member organisation named in a grant or revoke (a certificate's O).
+pub const MAX_ORG_LEN: usize = 128;
 /// Bytes of the acting user's identifier (a staff or system ID of the provider, never a patient's).
 pub const MAX_ACTOR_LEN: usize = 128;
 /// Bytes of a member certificate (DER).
 pub const MAX_CERT_BYTES: usize = 4096;
 /// Bytes of one encoded block (header, signature, certificate, entries).
 pub const MAX_BLOCK_BYTES: usize = 1 << 20;
-/// Bytes of one payload blob (sealed: plaintext and AEAD tag).
+/// Bytes of one payload blob (sealed: ciphertext, AEAD tag and key commitment).
 pub const MAX_PAYLOAD_BYTES: usize = 8 << 20;
-/// Bytes of one payload's plaintext: the sealed limit less the AEAD tag.
-pub const MAX_PLAINTEXT_PAYLOAD_BYTES: usize = MAX_PAYLOAD_BYTES - crate::sealed::TAG_BYTES;
+/// Bytes of one payload's plaintext: the sealed limit less what sealing adds.
+pub const MAX_PLAINTEXT_PAYLOAD_BYTES: usize = MAX_PAYLOAD_BYTES - crate::sealed::SEALING_OVERHEAD;
 /// Bytes of one payload carried inline in a gossiped block message; larger ones go by request.
 pub const MAX_INLINE_PAYLOAD_BYTES: usize = 64 << 10;
 /// Bytes of all inline payloads of one gossiped block message together.

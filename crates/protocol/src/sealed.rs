@@ -4,8 +4,15 @@
 //! payload with AES-256-GCM, the associated data binding the ciphertext to its place: the chain,
 //! the record, the entry's position (height and index) and the content type. Blocks commit to
 //! the ciphertext's hash, so every node (auditors included) validates, stores, syncs, verifies
-//! and repairs ciphertext while holding no key. A key is used for exactly one payload, so the
-//! nonce is fixed (all zeros): uniqueness of the (key, nonce) pair comes from the key.
+//! and repairs ciphertext while holding no key. A key is drawn inside [`seal_new_payload`] and
+//! used for exactly one payload, so the nonce is fixed (all zeros): uniqueness of the (key,
+//! nonce) pair comes from the key.
+//!
+//! AES-GCM alone does not commit to its key: an author could craft bytes that open, under two
+//! different keys, to two different plaintexts, and release one key to one reader and the other
+//! to another. So the sealed bytes end with a key commitment, HMAC-SHA256 under the data key of
+//! the associated data, checked before anything is decrypted: the bytes the chain commits to
+//! open under one key only.
 //!
 //! Data keys at rest are wrapped (AES-256-GCM again, random nonce) under the node's key-wrapping
 //! key, the associated data naming the entry the key belongs to, so a wrapped key cannot be moved
@@ -23,6 +30,10 @@ use crate::ids::{EntryRef, RecordId};
 
 /// Bytes of the AEAD tag a sealed payload carries after its ciphertext.
 pub const TAG_BYTES: usize = 16;
+/// Bytes of the key commitment a sealed payload ends with.
+pub const COMMITMENT_BYTES: usize = 32;
+/// Bytes a sealed payload adds to its plaintext: tag and key commitment.
+pub const SEALING_OVERHEAD: usize = TAG_BYTES + COMMITMENT_BYTES;
 /// Bytes of a data key and of a key-wrapping key.
 pub const KEY_BYTES: usize = 32;
 /// Bytes of a wrapped data key: generation (4), nonce (12), sealed key (32) and tag (16).
@@ -30,6 +41,8 @@ pub const WRAPPED_KEY_BYTES: usize = 4 + NONCE_LEN + KEY_BYTES + TAG_BYTES;
 
 /// The context string that starts a payload's associated data.
 const PAYLOAD_AAD_CONTEXT: &[u8] = b"medchain v2 payload";
+/// The context string of a payload's key commitment.
+const COMMITMENT_CONTEXT: &[u8] = b"medchain v2 key-commitment";
 /// The context string that starts a wrapped data key's associated data.
 const WRAP_AAD_CONTEXT: &[u8] = b"medchain v2 data-key";
 
@@ -134,30 +147,42 @@ impl PayloadPlace<'_> {
     }
 }
 
-/// Seals `plaintext` at `place` under `key`: ciphertext followed by the 16-byte tag.
-pub fn seal_payload(
-    key: &DataKey,
+/// Seals `plaintext` at `place` under a data key drawn for it alone: the key, and the sealed
+/// bytes (ciphertext, 16-byte tag, 32-byte key commitment).
+pub fn seal_new_payload(
+    rng: &dyn SecureRandom,
     place: &PayloadPlace<'_>,
     plaintext: &[u8],
-) -> Result<Vec<u8>, SealError> {
-    let mut out = Vec::with_capacity(plaintext.len() + TAG_BYTES);
+) -> Result<(DataKey, Vec<u8>), SealError> {
+    let key = DataKey::generate(rng)?;
+    let mut out = Vec::with_capacity(plaintext.len() + SEALING_OVERHEAD);
     out.extend_from_slice(plaintext);
     let aad = place.associated_data();
     // Sealing fails only for inputs over AES-GCM's length limit (64 GiB), far above any payload.
     key.aead()
-        .seal_in_place_append_tag(zero_nonce(), Aad::from(aad), &mut out)
+        .seal_in_place_append_tag(zero_nonce(), Aad::from(&aad), &mut out)
         .map_err(|_| SealError::Seal)?;
-    Ok(out)
+    out.extend_from_slice(commitment(&key, &aad).as_ref());
+    Ok((key, out))
 }
 
-/// Opens a payload sealed at `place` under `key`. The plaintext is wiped when dropped.
+/// Opens a payload sealed at `place` under `key`. The key commitment is checked first (in
+/// constant time); the plaintext is wiped when dropped.
 pub fn open_payload(
     key: &DataKey,
     place: &PayloadPlace<'_>,
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, SealError> {
-    let mut buffer = Zeroizing::new(sealed.to_vec());
+    let split = sealed
+        .len()
+        .checked_sub(COMMITMENT_BYTES)
+        .ok_or(SealError::Open)?;
+    let (body, committed) = sealed.split_at(split);
     let aad = place.associated_data();
+    let hmac_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.expose());
+    ring::hmac::verify(&hmac_key, &commitment_input(&aad), committed)
+        .map_err(|_| SealError::Open)?;
+    let mut buffer = Zeroizing::new(body.to_vec());
     let len = key
         .aead()
         .open_in_place(zero_nonce(), Aad::from(aad), &mut buffer[..])
@@ -165,6 +190,16 @@ pub fn open_payload(
         .len();
     buffer.truncate(len);
     Ok(buffer)
+}
+
+/// HMAC-SHA256 under the data key of the commitment context and the associated data.
+fn commitment(key: &DataKey, aad: &[u8]) -> ring::hmac::Tag {
+    let hmac_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.expose());
+    ring::hmac::sign(&hmac_key, &commitment_input(aad))
+}
+
+fn commitment_input(aad: &[u8]) -> Vec<u8> {
+    [COMMITMENT_CONTEXT, aad].concat()
 }
 
 fn zero_nonce() -> Nonce {

@@ -25,6 +25,12 @@ pub enum RequestError {
     /// Access entries come from audited reads only.
     #[error("access entries are written by reads, not submitted")]
     AccessSubmitted,
+    /// A grant, revoke or erase submitted as a record write: those change who may read a
+    /// record, and are not record versions.
+    #[error(
+        "{0} entries are not record writes: granting, revoking and erasing take requests of their own, not yet served by this build"
+    )]
+    AccessControlSubmitted(medchain_protocol::EntryKind),
     /// The patient identifier cannot be pseudonymised (empty, too long, not text).
     #[error("patient: {0}")]
     Patient(medchain_protocol::patient::PatientError),

@@ -62,6 +62,9 @@ impl NewRecord {
         if self.kind == EntryKind::Access {
             return Err(RequestError::AccessSubmitted);
         }
+        if self.kind.has_terms() {
+            return Err(RequestError::AccessControlSubmitted(self.kind));
+        }
         let patient =
             PatientRef::pseudonymise(key, &self.patient).map_err(RequestError::Patient)?;
         let payload = match (self.kind.has_payload(), self.payload) {

@@ -56,8 +56,8 @@ impl StoreReader {
     }
 
     /// Up to `limit` wrapped data keys after `after` (from the first when `None`), in entry
-    /// order: for re-wrapping them all, a page at a time. A malformed key in the tree is
-    /// skipped (hygiene sets such entries aside).
+    /// order: for re-wrapping them all, a page at a time. An entry whose key is not an entry
+    /// position is skipped: no lookup can reach it.
     pub fn data_keys_after(
         &self,
         after: Option<&EntryRef>,

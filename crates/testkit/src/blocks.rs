@@ -59,6 +59,7 @@ pub fn create_for(
         actor: "dr-401542".into(),
         payload: fhir_ref(body),
         parents: vec![],
+        terms: None,
     }
 }
 
@@ -71,6 +72,7 @@ pub fn amend(record: RecordId, patient: PatientRef, from: EntryRef, body: &[u8])
         actor: "dr-7".into(),
         payload: fhir_ref(body),
         parents: vec![Parent::Entry(from)],
+        terms: None,
     }
 }
 
@@ -87,6 +89,7 @@ pub fn derive(chain: ChainId, height: u64, index: u32, parents: Vec<Parent>) -> 
             content_type: "text/plain".into(),
         }),
         parents,
+        terms: None,
     }
 }
 

@@ -52,6 +52,7 @@ pub fn any_entry() -> impl Strategy<Value = Entry> {
                 content_type: ct,
             }),
             parents,
+            terms: None,
         })
 }
 

@@ -28,7 +28,7 @@ fn rotate_node_key(args: &RotateNodeKey) -> Result<ExitCode> {
     use crate::node_key::rotation;
     let config = crate::config::Config::load(&args.config)?;
     let path = &config.keys.node_key;
-    let (ring, pending) = rotation::open_ring(path)?;
+    // The store first: its lock keeps a running node away from the key files meanwhile.
     let store_path = config.node.data_dir.join("store");
     let store = Store::open(&store_path).with_context(|| {
         format!(
@@ -36,6 +36,11 @@ fn rotate_node_key(args: &RotateNodeKey) -> Result<ExitCode> {
             store_path.display()
         )
     })?;
+    let (ring, pending) = rotation::open_ring(path)?;
+    if !pending {
+        ring.check_store(&store)
+            .context("the node key does not open this store's data keys: nothing was changed")?;
+    }
     let mut ledger = medchain_chain::Ledger::new(store, crate::daemon::startup::trust(&config)?);
     if pending {
         let done = rotation::resume(path, &ring, &mut ledger)?;

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use medchain_chain::Ledger;
 use tracing::{info, warn};
 
@@ -80,11 +80,24 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         .map_err(anyhow::Error::msg)
         .context("refusing to start with this revocation list")?;
     let consortium = trust.shared_consortium();
+    // The store first: its lock keeps a second process from touching the node key files.
+    let (mut store, moved_aside) = startup::store(&config)?;
     let (keys, rotation_pending) = crate::node_key::rotation::open_ring(&config.keys.node_key)?;
+    if let Some(aside) = &moved_aside {
+        if rotation_pending {
+            bail!(
+                "a node key rotation was interrupted and the store was moved aside ({}): finishing the rotation would destroy the key its data keys are wrapped under; restore the store or finish by hand (docs/operations.md)",
+                aside.display()
+            );
+        }
+        startup::salvage_data_keys(aside, &mut store);
+    }
+    keys.check_store(&store).context(
+        "the node key does not open this store's data keys: is keys.node_key the file this node was set up with?",
+    )?;
     let keys = keys.with_encryption_key(startup::encryption_key(&config)?);
     let (author, role, network_key) = startup::member(&config, &trust, &keys)?;
     let pseudonyms = startup::pseudonyms(&config)?;
-    let (store, moved_aside) = startup::store(&config)?;
     if moved_aside.is_some() {
         warn!(
             "every chain must be rebuilt from peers before this node is complete; writes wait until a peer that holds this node's chain confirms its head"

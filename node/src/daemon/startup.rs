@@ -95,6 +95,7 @@ pub fn member(
 /// The member's X25519 encryption key (PKCS#8 PEM, mode 0600).
 pub fn encryption_key(config: &Config) -> Result<EncryptionKey> {
     let path = &config.identity.encryption_key;
+    crate::files::check_private(path)?;
     let pem = zeroize::Zeroizing::new(read(path)?);
     let der = identity::pem_to_der_key(&pem)
         .with_context(|| format!("{} is not a PKCS#8 PEM key", path.display()))?;
@@ -166,6 +167,38 @@ pub fn store(config: &Config) -> Result<(Store, Option<PathBuf>)> {
             Ok((store, Some(aside)))
         }
         Err(other) => Err(other).context("cannot open the store"),
+    }
+}
+
+/// Copies the data keys of a store moved aside into the new one. They are this node's only
+/// copies of its records' data keys (peers rebuild blocks and sealed payloads, not keys), so
+/// what can still be read of them is kept; what cannot is said loudly.
+pub fn salvage_data_keys(aside: &Path, store: &mut Store) {
+    let copied = (|| -> Result<usize, StoreError> {
+        let old = Store::open(aside)?;
+        let mut after = None;
+        let mut copied = 0;
+        loop {
+            let page = old.data_keys_after(after.as_ref(), 4096)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(*last);
+            copied += page.len();
+            store.put_data_keys(&page)?;
+        }
+        store.flush()?;
+        Ok(copied)
+    })();
+    match copied {
+        Ok(count) => info!(
+            count,
+            from = %aside.display(),
+            "data keys copied from the store moved aside"
+        ),
+        Err(e) => error!(
+            from = %aside.display(),
+            error = %e,
+            "the data keys of the store moved aside cannot be read: this node's own records stay unreadable (sealed, and verified) until their keys are restored"
+        ),
     }
 }
 

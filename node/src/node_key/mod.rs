@@ -30,7 +30,7 @@ pub const NODE_KEY: &str = "node.key";
 
 /// Reads the node key at `path`, refusing a file others can read.
 pub fn load(path: &Path) -> Result<WrappingKey> {
-    check_private(path)?;
+    crate::files::check_private(path)?;
     let text = Zeroizing::new(
         std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the node key {}", path.display()))?,
@@ -75,34 +75,15 @@ pub fn create(path: &Path) -> Result<WrappingKey> {
         1,
     );
     crate::files::write_secret(path, render(&key).as_bytes())?;
+    rotation::sync_parent(path)?;
     Ok(key)
-}
-
-/// Refuses a key file that its group or others may read or write.
-fn check_private(path: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .with_context(|| format!("cannot read the node key {}", path.display()))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            bail!(
-                "the node key {} has mode {:o}: it must be readable by its owner only (chmod 600)",
-                path.display(),
-                mode & 0o777
-            );
-        }
-    }
-    Ok(())
 }
 
 /// Refuses a node key inside the data directory (a copy of that directory must not carry the
 /// key that opens what it holds).
 pub fn check_outside(path: &Path, data_dir: &Path) -> Result<()> {
-    let key = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let data = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    let key = resolved(path);
+    let data = resolved(data_dir);
     if key.starts_with(&data) {
         bail!(
             "the node key {} is inside the data directory {}: keep it apart (the member directory, say), so a copy of the data directory opens no payload",
@@ -111,6 +92,21 @@ pub fn check_outside(path: &Path, data_dir: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `path` with symbolic links and `..` resolved as far as it exists (a key file not made yet
+/// is resolved through its directory).
+fn resolved(path: &Path) -> std::path::PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    match (absolute.parent(), absolute.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(dir)
+            .map(|d| d.join(name))
+            .unwrap_or(absolute.clone()),
+        _ => absolute,
+    }
 }
 
 #[cfg(test)]
@@ -160,5 +156,17 @@ mod tests {
         let data = Path::new("/srv/medchain/data");
         assert!(check_outside(&data.join("node.key"), data).is_err());
         assert!(check_outside(Path::new("/srv/medchain/member/node.key"), data).is_ok());
+        // Through `..` or a symbolic link too.
+        let dir = tempfile::tempdir().unwrap();
+        let (data, member) = (dir.path().join("data"), dir.path().join("member"));
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::create_dir_all(&member).unwrap();
+        assert!(check_outside(&member.join("../data/node.key"), &data).is_err());
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&data, dir.path().join("link")).unwrap();
+            assert!(check_outside(&dir.path().join("link/node.key"), &data).is_err());
+        }
+        assert!(check_outside(&member.join("node.key"), &data).is_ok());
     }
 }

@@ -14,7 +14,10 @@
 //! At start: a `.next` file beside the key means a rotation was under way. If the old key still
 //! reads, the rotation is resumed from step 2; if it was already overwritten (step 3 was
 //! reached), every key is under the new one and only the rename is left. A `.next` file that
-//! does not parse was cut short in step 1, before any key used it: it is removed.
+//! does not parse was cut short in step 1, before any key used it: it is renamed aside (kept).
+//!
+//! Callers hold the store's lock (open the store first): two processes must never rotate, or
+//! resume a rotation, at once.
 
 use std::path::{Path, PathBuf};
 
@@ -44,10 +47,12 @@ pub fn open_ring(path: &Path) -> Result<(KeyRing, bool)> {
             .with_context(|| format!("cannot read {}", next_file.display()))?,
     );
     if let Err(error) = parse(&text) {
-        // Cut short while it was written (step 1), before anything was wrapped under it.
-        warn!(file = %next_file.display(), error = %format!("{error:#}"), "removing an unfinished node key from an interrupted rotation (it was never used)");
-        std::fs::remove_file(&next_file)
-            .with_context(|| format!("cannot remove {}", next_file.display()))?;
+        // Cut short while it was written (step 1), before anything was wrapped under it. Kept
+        // aside rather than deleted: nothing on disk is destroyed on a guess.
+        let aside = next_file.with_extension(format!("next.unfinished-{}", unix_now()));
+        warn!(file = %next_file.display(), kept = %aside.display(), error = %format!("{error:#}"), "setting aside an unfinished node key from an interrupted rotation (it was never used)");
+        std::fs::rename(&next_file, &aside)
+            .with_context(|| format!("cannot move {} aside", next_file.display()))?;
         return Ok((KeyRing::new(load(path)?), false));
     }
     let next = load(&next_file)?;
@@ -91,14 +96,20 @@ fn is_overwritten(path: &Path) -> Result<bool> {
     let bytes = zeroize::Zeroizing::new(
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
     );
-    Ok(bytes.iter().all(|b| *b == 0))
+    Ok(!bytes.is_empty() && bytes.iter().all(|b| *b == 0))
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Finishes a rotation [`open_ring`] found under way.
 pub fn resume(path: &Path, ring: &KeyRing, ledger: &mut Ledger) -> Result<Rewrapped> {
     let done = ledger
         .rewrap_data_keys(ring)
-        .context("cannot re-wrap the data keys")?;
+        .context("the node key rotation stopped before destroying anything")?;
     complete(path, ring)?;
     Ok(done)
 }
@@ -118,6 +129,19 @@ pub fn rotate(path: &Path, ring: &KeyRing, ledger: &mut Ledger) -> Result<Rewrap
             next_file.display()
         )
     })?;
+    // The new name must be durable before any key is wrapped under it.
+    sync_parent(&next_file)?;
+    // What is on disk is what the ring will wrap under.
+    let written = parse(&zeroize::Zeroizing::new(
+        std::fs::read_to_string(&next_file)
+            .with_context(|| format!("cannot read {}", next_file.display()))?,
+    ))?;
+    if written.secret() != next.secret() || written.generation() != next.generation() {
+        bail!(
+            "{} does not hold the key just written to it",
+            next_file.display()
+        );
+    }
     ring.begin_rotation(next);
     resume(path, ring, ledger)
 }
@@ -129,7 +153,7 @@ fn complete(path: &Path, ring: &KeyRing) -> Result<()> {
     let text = std::fs::read_to_string(&next_file)
         .with_context(|| format!("cannot read {}", next_file.display()))?;
     let next = parse(&zeroize::Zeroizing::new(text))?;
-    if Some(next.generation()) != ring.rotating_to() {
+    if !ring.is_rotating_to(&next) {
         bail!("{} is not the key being rotated to", next_file.display());
     }
     overwrite(path)?;
@@ -166,12 +190,18 @@ fn put_in_place(path: &Path, next_file: &Path) -> Result<()> {
             path.display()
         )
     })?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("cannot sync {}", dir.display()))?;
-    }
-    Ok(())
+    sync_parent(path)
+}
+
+/// Syncs the directory holding `path`, so a new or renamed entry in it is durable.
+pub(crate) fn sync_parent(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync {}", dir.display()))
 }
 
 #[cfg(test)]

@@ -56,9 +56,16 @@ impl Service {
             history.records.into_iter().next().ok_or_else(|| {
                 ServiceError::NotFound(format!("record {record} is not known here"))
             })?;
-        let latest = node.versions.last().cloned().ok_or_else(|| {
-            ServiceError::NotFound(format!("record {record} has no versions here"))
-        })?;
+        // Grants, revokes and erasures are in the record's history, but are not its content.
+        let latest = node
+            .versions
+            .iter()
+            .rev()
+            .find(|v| !v.kind.has_terms())
+            .cloned()
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("record {record} has no versions here"))
+            })?;
         let patient = self.patient_of(&latest.at)?;
         let (payload, payload_note) = self.payload_json(&latest)?;
         self.audit_read(actor, record, patient, latest.at)?;
@@ -108,7 +115,8 @@ impl Service {
             let Some(entry) = self.entry(&at)? else {
                 continue;
             };
-            if entry.patient != patient || entry.kind == EntryKind::Access {
+            if entry.patient != patient || entry.kind == EntryKind::Access || entry.kind.has_terms()
+            {
                 continue;
             }
             match records.iter_mut().find(|r| r.record == entry.record) {
@@ -159,10 +167,15 @@ impl Service {
                 Ok(json) => (Some(json), None),
                 Err(_) => (None, Some("payload is not JSON")),
             }),
-            Err(OpenError::NoKey) => Err(ServiceError::Forbidden(format!(
-                "record {}: this node holds no key for its payload; only the provider that wrote it, or a member it granted access, can read it",
-                entry.record
-            ))),
+            Err(OpenError::NoKey) => {
+                // Not a read (nothing was disclosed), so no access entry; but an attempt a
+                // privacy officer may want to see.
+                tracing::warn!(record = %entry.record, entry = %version.at, "read refused: this node holds no key for the record's payload");
+                Err(ServiceError::Forbidden(format!(
+                    "record {}: this node holds no key for its payload; only the provider that wrote it, or a member it granted access, can read it",
+                    entry.record
+                )))
+            }
             Err(OpenError::NotHeld) => Ok((None, Some("payload not yet fetched by this node"))),
             Err(OpenError::NoPayload) => Ok((None, Some("this version carries no payload"))),
             Err(OpenError::Store(e)) => Err(self.read_failed(e)),

@@ -62,6 +62,7 @@ impl Signer {
                 content_type: "application/fhir+json".into(),
             }),
             parents: vec![],
+            terms: None,
         };
         let block = BlockDraft {
             chain,

@@ -24,10 +24,9 @@ fn place_at(at: EntryRef, content_type: &str) -> PayloadPlace<'_> {
 #[test]
 fn a_payload_opens_only_with_its_key_at_its_place() {
     let rng = SystemRandom::new();
-    let key = DataKey::generate(&rng).unwrap();
     let place = place_at(at(3, 1), "application/fhir+json");
-    let sealed = seal_payload(&key, &place, b"marker-1234").unwrap();
-    assert_eq!(sealed.len(), 11 + TAG_BYTES);
+    let (key, sealed) = seal_new_payload(&rng, &place, b"marker-1234").unwrap();
+    assert_eq!(sealed.len(), 11 + SEALING_OVERHEAD);
     assert!(!sealed.windows(6).any(|w| w == b"marker"));
     assert_eq!(
         open_payload(&key, &place, &sealed).unwrap().as_slice(),

@@ -108,6 +108,17 @@ fn an_unfinished_new_key_is_removed_and_a_broken_old_one_stops_the_start() {
     assert!(!pending);
     assert_eq!(ring.generation(), 1);
     assert!(!next_path(&f.path).exists());
+    let kept = std::fs::read_dir(f.path.parent().unwrap())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".next.unfinished-")
+        })
+        .count();
+    assert_eq!(kept, 1, "the unfinished key is kept aside, not deleted");
 
     // A valid new key beside an old one that is neither loadable nor overwritten: stop.
     let next = WrappingKey::new(SecretKey::from_bytes([0x44; 32]), 2);
@@ -116,4 +127,24 @@ fn an_unfinished_new_key_is_removed_and_a_broken_old_one_stops_the_start() {
     let error = format!("{:#}", open_ring(&f.path).err().unwrap());
     assert!(error.contains("rotation was interrupted"), "{error}");
     assert!(next_path(&f.path).exists(), "nothing is removed");
+}
+
+#[test]
+fn a_wrong_node_key_stops_the_rotation_and_destroys_nothing() {
+    let mut f = fixture();
+    // The operator points the node at another key of the same generation.
+    let wrong = WrappingKey::new(SecretKey::from_bytes([0x99; 32]), 1);
+    std::fs::remove_file(&f.path).unwrap();
+    crate::files::write_secret(&f.path, render(&wrong).as_bytes()).unwrap();
+    let (ring, _) = open_ring(&f.path).unwrap();
+    assert!(
+        ring.check_store(f.ledger.store()).is_err(),
+        "the start refuses it"
+    );
+    let error = format!("{:#}", rotate(&f.path, &ring, &mut f.ledger).unwrap_err());
+    assert!(error.contains("before destroying anything"), "{error}");
+    // Every key is still there and opens with the right key; the wrong key file is kept.
+    assert_eq!(f.ledger.store().data_key_count(), 3);
+    all_open(&f, &keyring());
+    assert_eq!(load(&f.path).unwrap().secret(), wrong.secret());
 }
