@@ -265,6 +265,23 @@ fn an_unopenable_store_is_moved_aside_and_rebuilt_from_peers() {
     }
     let next = write(&b, &b_setup.token, "MRN-8", 9);
     eventually_held(&a, &a_setup.token, &next, Duration::from_secs(30));
+    // Its data keys were only in the store that no longer opens: it says so, and its old
+    // records stay sealed (verified, held, unreadable) while the new one reads.
+    assert!(
+        b.seen
+            .iter()
+            .any(|l| l.contains("data keys of the store moved aside cannot be read")),
+        "the lost keys are reported"
+    );
+    let (status, text) = b.http(
+        "GET",
+        &format!("/v1/records/{}", own[0]),
+        &b_setup.token,
+        None,
+    );
+    assert_eq!(status, 403, "{text}");
+    let (status, text) = b.http("GET", &format!("/v1/records/{next}"), &b_setup.token, None);
+    assert_eq!(status, 200, "{text}");
     let (_, evidence) = a.http("GET", "/v1/evidence", &a_setup.token, None);
     assert_eq!(
         evidence, r#"{"evidence":[],"next":null}"#,

@@ -271,3 +271,39 @@ pub fn signing(
     }
     Ok(signing)
 }
+
+#[cfg(test)]
+mod tests {
+    use medchain_protocol::{ChainId, EntryRef};
+
+    use super::*;
+
+    #[test]
+    fn data_keys_are_copied_from_a_store_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let aside = dir.path().join("store.unopenable-1");
+        let keys: Vec<(EntryRef, Vec<u8>)> = (0..5000u32)
+            .map(|i| {
+                let at = EntryRef {
+                    chain: ChainId([1; 32]),
+                    height: u64::from(i),
+                    index: 0,
+                };
+                (at, vec![7; 64])
+            })
+            .collect();
+        {
+            let mut old = Store::open(&aside).unwrap();
+            old.put_data_keys(&keys).unwrap();
+            old.flush().unwrap();
+        }
+        let mut fresh = Store::open(&dir.path().join("store")).unwrap();
+        salvage_data_keys(&aside, &mut fresh);
+        assert_eq!(fresh.data_key_count(), 5000);
+        assert_eq!(fresh.data_key(&keys[4321].0).unwrap(), Some(vec![7; 64]));
+        // A store that cannot be opened gives nothing, and no panic.
+        let mut other = Store::open(&dir.path().join("other")).unwrap();
+        salvage_data_keys(&dir.path().join("missing/store"), &mut other);
+        assert_eq!(other.data_key_count(), 0);
+    }
+}
