@@ -10,11 +10,13 @@ use serde_json::{Value, json};
 
 use medchain_testnet::{Node, Testnet, log_lines, log_mark, wait_for};
 
+mod confidential;
 mod insider;
 mod outsiders;
 mod provenance;
 mod tampered_store;
 
+pub use confidential::confidential;
 pub use insider::insider;
 pub use outsiders::outsiders;
 pub use provenance::provenance;
