@@ -69,6 +69,11 @@ pub enum RewrapError {
         /// Why.
         error: SealError,
     },
+    /// The store records another node key than this ring's (its check value differs).
+    #[error(
+        "the store's data keys are wrapped under another node key than this one (its check value differs): wrong node key file; nothing was changed"
+    )]
+    WrongNodeKey,
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -206,10 +211,22 @@ impl KeyRing {
         self.unwrap(at, &wrapped).map_err(OpenError::Key)
     }
 
-    /// Checks that this ring's node key is the one the store's data keys are wrapped under, on
-    /// the first key the store holds (an empty store passes): a node started with the wrong node
-    /// key file must stop, not serve errors or wrap new keys beside keys it cannot open.
+    /// Checks that this ring's node key is the one the store's data keys are wrapped under: by
+    /// the check value the store records ([`Ledger::record_node_key`]), or, in a store without
+    /// one, on its first live data key (an empty store passes). A node started with the wrong
+    /// node key file must stop, not serve errors or wrap new keys beside keys it cannot open.
     pub fn check_store(&self, store: &StoreReader) -> Result<(), RewrapError> {
+        if let Some(recorded) = store.node_key_check()? {
+            let wrapping = self.read();
+            let known = std::iter::once(&wrapping.current)
+                .chain(wrapping.next.as_ref())
+                .any(|k| check_value(k) == recorded);
+            return if known {
+                Ok(())
+            } else {
+                Err(RewrapError::WrongNodeKey)
+            };
+        }
         let current = self.generation();
         let mut after = None;
         loop {
@@ -265,6 +282,15 @@ impl KeyRing {
     }
 }
 
+/// The check value of a node key: its generation (u32 BE) and HMAC-SHA256 under it of a fixed
+/// context. Kept in the store, it says which node key the store's data keys are wrapped under
+/// without revealing the key.
+pub fn check_value(key: &WrappingKey) -> Vec<u8> {
+    let hmac = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.secret().expose());
+    let tag = ring::hmac::sign(&hmac, b"medchain v2 node-key check");
+    [&key.generation().to_be_bytes()[..], tag.as_ref()].concat()
+}
+
 /// Most keys re-wrapped per store write.
 const REWRAP_PAGE: usize = 4096;
 
@@ -275,6 +301,13 @@ impl Ledger {
     /// [`Ledger::rewrap_data_keys`], [`KeyRing::finish_rotation`]).
     pub fn delete_data_keys(&mut self, entries: &[EntryRef]) -> Result<(), StoreError> {
         self.store.delete_data_keys(entries)
+    }
+
+    /// Records the ring's key in force (the one new keys are wrapped under) as the store's node
+    /// key, flushed: at start, and once a rotation has re-wrapped every key.
+    pub fn record_node_key(&mut self, keys: &KeyRing) -> Result<(), StoreError> {
+        let value = check_value(keys.read().for_wrapping());
+        self.store.put_node_key_check(&value)
     }
 
     /// Re-wraps every stored data key under the key `keys` is rotating to, a page at a time,
@@ -320,7 +353,8 @@ impl Ledger {
                 self.store.delete_data_keys(&unreadable)?;
             }
         }
-        self.store.flush()?;
+        // Every key is under the new node key: the store now names it (flushed).
+        self.record_node_key(keys)?;
         Ok(done)
     }
 }

@@ -13,6 +13,10 @@ use crate::error::{EngineResult, StoreError};
 use crate::keys::{decode_entry_key, entry_key};
 use crate::open::{Store, StoreReader};
 
+/// The key, in `data_keys`, of the node key check value (not an entry position, so no entry
+/// lookup or page of keys reaches it).
+const NODE_KEY_CHECK: &[u8] = b"node-key-check";
+
 /// Most keys written in one sled batch (the store's bound on one write's size).
 const MAX_KEYS_PER_BATCH: usize = 4096;
 
@@ -44,7 +48,29 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Records which node key the data keys are wrapped under (an opaque check value: see
+    /// `medchain_chain::KeyRing`), flushed.
+    pub fn put_node_key_check(&mut self, value: &[u8]) -> Result<(), StoreError> {
+        self.trees()
+            .data_keys
+            .insert(NODE_KEY_CHECK, value)
+            .engine()?;
+        self.flush()
+    }
+}
+
 impl StoreReader {
+    /// The node key check value, if one was recorded.
+    pub fn node_key_check(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .trees()
+            .data_keys
+            .get(NODE_KEY_CHECK)
+            .engine()?
+            .map(|v| v.to_vec()))
+    }
+
     /// The wrapped data key of the payload of the entry at `at`, if this node holds it.
     pub fn data_key(&self, at: &EntryRef) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
@@ -86,6 +112,7 @@ impl StoreReader {
 
     /// How many data keys this node holds.
     pub fn data_key_count(&self) -> usize {
-        self.trees().data_keys.len()
+        let check = usize::from(self.node_key_check().ok().flatten().is_some());
+        self.trees().data_keys.len().saturating_sub(check)
     }
 }

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use medchain_chain::Ledger;
 use tracing::{info, warn};
 
@@ -80,21 +80,21 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         .map_err(anyhow::Error::msg)
         .context("refusing to start with this revocation list")?;
     let consortium = trust.shared_consortium();
-    // The store first: its lock keeps a second process from touching the node key files.
-    let (mut store, moved_aside) = startup::store(&config)?;
+    // A rotation under way is seen (not touched) before the store is opened: a store that must
+    // be moved aside then is not. The store's lock is taken before the key files are changed.
+    let rotation_under_way = crate::node_key::rotation::next_path(&config.keys.node_key).exists();
+    let (store, moved_aside) = startup::store(&config, rotation_under_way)?;
     let (keys, rotation_pending) = crate::node_key::rotation::open_ring(&config.keys.node_key)?;
-    if let Some(aside) = &moved_aside {
-        if rotation_pending {
-            bail!(
-                "a node key rotation was interrupted and the store was moved aside ({}): finishing the rotation would destroy the key its data keys are wrapped under; restore the store or finish by hand (docs/operations.md)",
-                aside.display()
-            );
-        }
-        startup::salvage_data_keys(aside, &mut store);
-    }
     keys.check_store(&store).context(
         "the node key does not open this store's data keys: is keys.node_key the file this node was set up with?",
     )?;
+    let mut store = store;
+    if store.node_key_check()?.is_none() {
+        // A store from before check values (or a new one): it names its node key from now on.
+        store.put_node_key_check(&medchain_chain::keyring::check_value(
+            &crate::node_key::load(&config.keys.node_key)?,
+        ))?;
+    }
     let keys = keys.with_encryption_key(startup::encryption_key(&config)?);
     let (author, role, network_key) = startup::member(&config, &trust, &keys)?;
     let pseudonyms = startup::pseudonyms(&config)?;

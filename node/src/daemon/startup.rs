@@ -118,10 +118,7 @@ pub const STORE_DAMAGED: &str = "store.damaged";
 /// Marks the store damaged beyond repair in place (durably), with the reason.
 pub fn mark_store_damaged(config: &Config, reason: &str) -> Result<()> {
     let path = config.node.data_dir.join(STORE_DAMAGED);
-    let text = format!("{} {reason}\n", now_ms());
-    std::fs::write(&path, text)
-        .and_then(|()| std::fs::File::open(&path)?.sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    write_durably(&path, format!("{} {reason}\n", now_ms()))?;
     error!(file = %path.display(), %reason, "store marked damaged: it is moved aside and rebuilt from peers");
     Ok(())
 }
@@ -131,20 +128,40 @@ pub fn mark_store_damaged(config: &Config, reason: &str) -> Result<()> {
 /// peers. A store locked by another process, or refused by the operating system (permissions, a
 /// full disk), is a start-up error: it is not damage, and rebuilding would throw away a store
 /// that is fine. Returns the store and the path of a store moved aside, if any.
-pub fn store(config: &Config) -> Result<(Store, Option<PathBuf>)> {
+///
+/// A store marked damaged (it opened: a scan ran on it) has its data keys copied into the new
+/// one. The marker records where the store went before the new one is made, and goes only once
+/// the keys are copied, so a crash anywhere in between finishes the copy at the next start.
+///
+/// With a node key rotation under way (`rotation_pending`), nothing is moved aside: the store's
+/// data keys are under the key the rotation would destroy, so the start is refused, at every
+/// start, until an operator decides (docs/operations.md).
+pub fn store(config: &Config, rotation_pending: bool) -> Result<(Store, Option<PathBuf>)> {
     let path = config.node.data_dir.join("store");
     let cache_bytes = config.store.cache_mib << 20;
     let marker = config.node.data_dir.join(STORE_DAMAGED);
-    if let Ok(reason) = std::fs::read_to_string(&marker) {
-        error!(path = %path.display(), reason = %reason.trim(), "the store was marked damaged beyond repair in place");
-        // Moved aside already if an earlier start got that far before it stopped.
-        let aside = if path.exists() {
-            move_aside(config, &path)?
-        } else {
-            path.with_file_name("store.unopenable-*")
+    let refuse_during_rotation = || {
+        anyhow::anyhow!(
+            "the store must be moved aside and rebuilt, and a node key rotation is under way: moving it would leave its data keys under the key the rotation destroys; restore the store, or finish or abandon the rotation by hand first (docs/operations.md)"
+        )
+    };
+    if let Ok(text) = std::fs::read_to_string(&marker) {
+        error!(path = %path.display(), reason = %text.trim(), "the store was marked damaged beyond repair in place");
+        // "moved PATH" once an earlier start moved it: that store is the one to copy keys from.
+        let aside = match text.lines().find_map(|l| l.strip_prefix("moved ")) {
+            Some(moved) => PathBuf::from(moved),
+            None => {
+                if rotation_pending {
+                    return Err(refuse_during_rotation());
+                }
+                let aside = move_aside(config, &path)?;
+                write_durably(&marker, format!("{}moved {}\n", text, aside.display()))?;
+                aside
+            }
         };
-        let store =
+        let mut store =
             Store::open_with_cache(&path, cache_bytes).context("cannot create a fresh store")?;
+        salvage_data_keys(&aside, &mut store);
         std::fs::remove_file(&marker)
             .with_context(|| format!("cannot remove {}", marker.display()))?;
         return Ok((store, Some(aside)));
@@ -161,7 +178,15 @@ pub fn store(config: &Config) -> Result<(Store, Option<PathBuf>)> {
         ),
         Err(StoreError::Unopenable { reason, .. }) => {
             error!(path = %path.display(), %reason, "store cannot be opened");
+            if rotation_pending {
+                return Err(refuse_during_rotation());
+            }
             let aside = move_aside(config, &path)?;
+            // Opening it again to read its data keys would fail the same way.
+            error!(
+                from = %aside.display(),
+                "the data keys of the store moved aside cannot be read: this node's own records stay unreadable (sealed, and verified) until their keys are restored"
+            );
             let store = Store::open_with_cache(&path, cache_bytes)
                 .context("cannot create a fresh store")?;
             Ok((store, Some(aside)))
@@ -170,10 +195,21 @@ pub fn store(config: &Config) -> Result<(Store, Option<PathBuf>)> {
     }
 }
 
+/// Writes `text` to `path` and syncs it.
+fn write_durably(path: &Path, text: String) -> Result<()> {
+    std::fs::write(path, text)
+        .and_then(|()| std::fs::File::open(path)?.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// Copies the data keys of a store moved aside into the new one. They are this node's only
 /// copies of its records' data keys (peers rebuild blocks and sealed payloads, not keys), so
 /// what can still be read of them is kept; what cannot is said loudly.
-pub fn salvage_data_keys(aside: &Path, store: &mut Store) {
+fn salvage_data_keys(aside: &Path, store: &mut Store) {
+    if !aside.join("conf").is_file() {
+        error!(from = %aside.display(), "the data keys of the store moved aside cannot be read: it is not there");
+        return;
+    }
     let copied = (|| -> Result<usize, StoreError> {
         let old = Store::open(aside)?;
         let mut after = None;
@@ -301,9 +337,10 @@ mod tests {
         salvage_data_keys(&aside, &mut fresh);
         assert_eq!(fresh.data_key_count(), 5000);
         assert_eq!(fresh.data_key(&keys[4321].0).unwrap(), Some(vec![7; 64]));
-        // A store that cannot be opened gives nothing, and no panic.
+        // A store that is not there gives nothing, creates nothing, and does not panic.
         let mut other = Store::open(&dir.path().join("other")).unwrap();
         salvage_data_keys(&dir.path().join("missing/store"), &mut other);
         assert_eq!(other.data_key_count(), 0);
+        assert!(!dir.path().join("missing").exists());
     }
 }

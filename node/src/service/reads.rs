@@ -72,7 +72,7 @@ impl Service {
         Ok(RecordView {
             record,
             patient,
-            versions: node.versions.len(),
+            versions: node.versions.iter().filter(|v| !v.kind.has_terms()).count(),
             disposed: node.disposed,
             latest,
             payload,
@@ -84,7 +84,11 @@ impl Service {
     pub fn history(&self, record: RecordId, actor: &str) -> Result<History, ServiceError> {
         self.coordination.integrity().check()?;
         let history = self.history_of(record, Limits::default())?;
-        if let Some(latest) = history.records.first().and_then(|n| n.versions.last()) {
+        let latest = history
+            .records
+            .first()
+            .and_then(|n| n.versions.iter().rev().find(|v| !v.kind.has_terms()));
+        if let Some(latest) = latest {
             let patient = self.patient_of(&latest.at)?;
             self.audit_read(actor, record, patient, latest.at)?;
         }

@@ -65,6 +65,11 @@ fn a_rotation_replaces_the_key_file_and_every_key_follows() {
     assert_ne!(on_disk.secret().expose(), &[0x6b; 32]);
     assert_eq!(ring.generation(), 2);
     all_open(&f, &ring);
+    ring.check_store(f.ledger.store()).unwrap();
+    assert!(
+        keyring().check_store(f.ledger.store()).is_err(),
+        "the store names the new key"
+    );
     // A ring from the file alone (a restart) opens them too; the old key opens none.
     all_open(&f, &KeyRing::new(load(&f.path).unwrap()));
     let store = f.ledger.store();
@@ -147,4 +152,24 @@ fn a_wrong_node_key_stops_the_rotation_and_destroys_nothing() {
     assert_eq!(f.ledger.store().data_key_count(), 3);
     all_open(&f, &keyring());
     assert_eq!(load(&f.path).unwrap().secret(), wrong.secret());
+}
+
+#[test]
+fn a_wrong_node_key_of_a_later_generation_is_refused_too() {
+    let mut f = fixture();
+    f.ledger.record_node_key(&keyring()).unwrap();
+    // Another node's key file, of a later generation than any key in this store.
+    let wrong = WrappingKey::new(SecretKey::from_bytes([0x77; 32]), 3);
+    std::fs::remove_file(&f.path).unwrap();
+    crate::files::write_secret(&f.path, render(&wrong).as_bytes()).unwrap();
+    let (ring, _) = open_ring(&f.path).unwrap();
+    assert!(matches!(
+        ring.check_store(f.ledger.store()),
+        Err(medchain_chain::RewrapError::WrongNodeKey)
+    ));
+    assert_eq!(f.ledger.store().data_key_count(), 3);
+    all_open(&f, &keyring());
+    // The right key passes, and after a rotation the store names the new key.
+    let right = keyring();
+    right.check_store(f.ledger.store()).unwrap();
 }

@@ -59,12 +59,14 @@ pub fn confidential(net: &Testnet) -> Result<()> {
     );
     for node in &net.nodes {
         net.script(&["stop", &node.name])?;
-        let mut found = files_holding(&node.data_dir, marker.as_bytes())?;
+        let searched = files_holding(&node.data_dir, marker.as_bytes());
+        // Started again before any error is reported: the testnet stays whole.
+        net.script(&["start", &node.name])?;
+        let mut found = searched?;
         let log = std::fs::read(&node.log).unwrap_or_default();
         if log.windows(marker.len()).any(|w| w == marker.as_bytes()) {
             found.push(node.log.display().to_string());
         }
-        net.script(&["start", &node.name])?;
         check(
             found.is_empty(),
             format!(
