@@ -88,13 +88,6 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
     keys.check_store(&store).context(
         "the node key does not open this store's data keys: is keys.node_key the file this node was set up with?",
     )?;
-    let mut store = store;
-    if store.node_key_check()?.is_none() {
-        // A store from before check values (or a new one): it names its node key from now on.
-        store.put_node_key_check(&medchain_chain::keyring::check_value(
-            &crate::node_key::load(&config.keys.node_key)?,
-        ))?;
-    }
     let keys = keys.with_encryption_key(startup::encryption_key(&config)?);
     let (author, role, network_key) = startup::member(&config, &trust, &keys)?;
     let pseudonyms = startup::pseudonyms(&config)?;
@@ -104,6 +97,10 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         );
     }
     let mut ledger = Ledger::new(store, trust);
+    if ledger.store().node_key_check()?.is_none() {
+        // A store from before check values (or a new one): it names its node key from now on.
+        ledger.record_node_key(&keys)?;
+    }
     if rotation_pending {
         let done = crate::node_key::rotation::resume(&config.keys.node_key, &keys, &mut ledger)?;
         info!(

@@ -49,7 +49,10 @@ pub fn open_ring(path: &Path) -> Result<(KeyRing, bool)> {
     if let Err(error) = parse(&text) {
         // Cut short while it was written (step 1), before anything was wrapped under it. Kept
         // aside rather than deleted: nothing on disk is destroyed on a guess.
-        let aside = next_file.with_extension(format!("next.unfinished-{}", unix_now()));
+        let aside = next_file.with_extension(format!(
+            "next.unfinished-{}",
+            crate::daemon::startup::now_ms() / 1000
+        ));
         warn!(file = %next_file.display(), kept = %aside.display(), error = %format!("{error:#}"), "setting aside an unfinished node key from an interrupted rotation (it was never used)");
         std::fs::rename(&next_file, &aside)
             .with_context(|| format!("cannot move {} aside", next_file.display()))?;
@@ -97,12 +100,6 @@ fn is_overwritten(path: &Path) -> Result<bool> {
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
     );
     Ok(!bytes.is_empty() && bytes.iter().all(|b| *b == 0))
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Finishes a rotation [`open_ring`] found under way.
