@@ -88,11 +88,9 @@ impl EntryKind {
             EntryKind::Create => (0, 0),
             EntryKind::Amend | EntryKind::Derive => (1, MAX_PARENTS),
             EntryKind::Merge => (2, MAX_PARENTS),
-            EntryKind::Access
-            | EntryKind::Dispose
-            | EntryKind::Grant
-            | EntryKind::Revoke
-            | EntryKind::Erase => (0, 1),
+            EntryKind::Access | EntryKind::Dispose => (0, 1),
+            // The record's creating entry, which proves the record is this chain's own.
+            EntryKind::Grant | EntryKind::Revoke | EntryKind::Erase => (1, 1),
         }
     }
 
@@ -213,6 +211,15 @@ pub enum EntryError {
         /// The entry's kind.
         kind: EntryKind,
     },
+    /// A grant, revoke or erase whose one parent is not the record's creating entry on the
+    /// entry's own chain: only the provider that created a record decides who reads it.
+    #[error(
+        "{kind} entries name the record's creating entry, on their own chain, as their one parent: only the record's own provider grants, revokes or erases"
+    )]
+    NotOwnRecord {
+        /// The entry's kind.
+        kind: EntryKind,
+    },
     /// Too few or too many parents for the kind.
     #[error("{kind} entries take {min} to {max} parents, not {count}")]
     ParentCount {
@@ -260,7 +267,27 @@ impl Entry {
             return Err(EntryError::BadActor);
         }
         self.check_terms()?;
-        self.check_parents(position)
+        self.check_parents(position)?;
+        self.check_own_record(position)
+    }
+
+    /// Grant, revoke and erase: the one parent is the entry that created the record, on this
+    /// chain (the record ID is derived from that position, so the rule needs no store). Only the
+    /// provider that created a record can then grant, revoke or erase it.
+    fn check_own_record(&self, position: EntryRef) -> Result<(), EntryError> {
+        if !self.kind.has_terms() {
+            return Ok(());
+        }
+        match self.parents.as_slice() {
+            [Parent::Entry(created)]
+                if created.chain == position.chain
+                    && RecordId::derive(&created.chain, created.height, created.index)
+                        == self.record =>
+            {
+                Ok(())
+            }
+            _ => Err(EntryError::NotOwnRecord { kind: self.kind }),
+        }
     }
 
     fn check_terms(&self) -> Result<(), EntryError> {

@@ -48,6 +48,9 @@ pub const MAX_SYNC_RESPONSE_BYTES: usize = 16 << 20;
 pub const MAX_HELLO_BYTES: usize = 8 << 10;
 /// Blocks asked for in one range request.
 pub const MAX_BLOCKS_PER_RANGE: u32 = 256;
+/// Entries whose data keys one key request asks for (128 entry references stay well inside a
+/// sync request's size limit).
+pub const MAX_KEYS_PER_REQUEST: usize = 128;
 /// Chain heads in one heads response (one per chain in the consortium).
 pub const MAX_HEADS: usize = 4096;
 /// Most evidence items in one sync answer (64 x 16 KiB stays far below the response limit).

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use crate::block::{Block, SignedHeader};
 use crate::encoding::{self, DecodeError};
 use crate::entry::is_printable_text;
-use crate::ids::{ChainHead, ChainId, PayloadHash};
+use crate::ids::{ChainHead, ChainId, EntryRef, PayloadHash};
 use crate::limits::{
     MAX_CERT_BYTES, MAX_EVIDENCE_BYTES, MAX_GOSSIP_BYTES, MAX_INLINE_PAYLOAD_BYTES,
     MAX_INLINE_PAYLOADS_TOTAL, MAX_NETWORK_NAME_LEN, MAX_SYNC_REQUEST_BYTES,
@@ -78,6 +78,35 @@ pub enum SyncRequest {
         /// The most blocks wanted, at most [`MAX_BLOCKS_PER_RANGE`](crate::limits::MAX_BLOCKS_PER_RANGE).
         limit: u32,
     },
+    /// "Release to me the data keys of these entries of your chain": at most
+    /// [`MAX_KEYS_PER_REQUEST`](crate::limits::MAX_KEYS_PER_REQUEST). The responder releases a key
+    /// only for an entry of its own chain whose record a grant on that chain opens to the
+    /// requester's organisation (as its admitted certificate names it), wrapped with HPKE to the
+    /// encryption key that certificate binds. Answered by [`SyncResponse::DataKeys`].
+    DataKeys(Vec<EntryRef>),
+}
+
+/// The answer about one entry's data key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyAnswer {
+    /// The entry asked about.
+    pub at: EntryRef,
+    /// What the responder did.
+    pub outcome: KeyOutcome,
+}
+
+/// What became of a request for one entry's data key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyOutcome {
+    /// The data key, released with HPKE to the requester's encryption key
+    /// ([`key_release`](crate::key_release), 80 bytes).
+    Released(serde_bytes::ByteBuf),
+    /// No grant on the responder's chain opens this entry's record to the requester.
+    NotGranted,
+    /// The record's payloads are erased: no key exists any more.
+    Erased,
+    /// The responder does not hold this key (not its chain's entry, no payload, or lost).
+    NotHeld,
 }
 
 /// A member introducing itself.
@@ -114,6 +143,8 @@ pub enum SyncResponse {
     /// that may travel inline (the blocks topic's rules); fewer than asked when the chain ends or
     /// the response would exceed its size limit; empty when the responder has none from there.
     Range(Vec<BlockMessage>),
+    /// The answer to a key request: one per entry asked about, in the request's order.
+    DataKeys(Vec<KeyAnswer>),
 }
 
 /// A refused sync request.

@@ -100,10 +100,15 @@ fn text_rules() {
 #[test]
 fn terms_rules() {
     let at = position();
+    let created = EntryRef {
+        height: 1,
+        ..at
+    };
     let grant = |to: Option<&str>, terms: bool| Entry {
         kind: EntryKind::Grant,
-        record: RecordId([4; 16]),
+        record: RecordId::derive(&created.chain, created.height, created.index),
         payload: None,
+        parents: vec![Parent::Entry(created)],
         terms: terms.then(|| Terms {
             to: to.map(str::to_owned),
             whole_patient: false,
@@ -147,4 +152,49 @@ fn terms_rules() {
         assert_eq!(kind.as_str().parse::<EntryKind>().unwrap(), kind);
         assert!(kind.has_terms() && !kind.has_payload() && !kind.creates_record());
     }
+}
+
+#[test]
+fn only_the_creating_chain_grants_revokes_or_erases() {
+    let at = position();
+    let created = EntryRef {
+        height: 1,
+        ..at
+    };
+    let erase = |record: RecordId, parents: Vec<Parent>| Entry {
+        kind: EntryKind::Erase,
+        record,
+        payload: None,
+        parents,
+        terms: Some(Terms {
+            to: None,
+            whole_patient: false,
+        }),
+        ..create()
+    };
+    let own = RecordId::derive(&created.chain, created.height, created.index);
+    erase(own, vec![Parent::Entry(created)])
+        .check_structure(at)
+        .unwrap();
+    let not_own = |e: Entry| {
+        matches!(
+            e.check_structure(at),
+            Err(EntryError::NotOwnRecord { .. })
+        )
+    };
+    // Another chain's record, named by its own creating entry.
+    let foreign = EntryRef {
+        chain: ChainId([8; 32]),
+        ..created
+    };
+    let foreign_record = RecordId::derive(&foreign.chain, foreign.height, foreign.index);
+    assert!(not_own(erase(foreign_record, vec![Parent::Entry(foreign)])));
+    // Our own entry, but not the one that created the named record.
+    assert!(not_own(erase(foreign_record, vec![Parent::Entry(created)])));
+    // The record named as a whole proves nothing about where it was created.
+    assert!(not_own(erase(own, vec![Parent::Record(own)])));
+    assert!(matches!(
+        erase(own, vec![]).check_structure(at),
+        Err(EntryError::ParentCount { .. })
+    ));
 }
