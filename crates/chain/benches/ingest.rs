@@ -100,6 +100,7 @@ fn chain(f: &mut Fixture, blocks: usize, per_block: usize) -> Vec<BlockMessage> 
                     content_type: "application/fhir+json".into(),
                 }),
                 parents: vec![],
+                terms: None,
             })
             .collect();
         let authored = f.source.author(&f.author, drafts, now_ms()).unwrap();

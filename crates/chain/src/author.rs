@@ -16,7 +16,7 @@ use medchain_protocol::limits::{
 use medchain_protocol::sealed::{PayloadPlace, SealError};
 use medchain_protocol::{
     BlockDraft, BlockHash, CertHash, ChainHead, ChainId, Entry, EntryError, EntryKind, EntryRef,
-    Parent, PatientRef, PayloadHash, PayloadRef, RecordId,
+    Parent, PatientRef, PayloadHash, PayloadRef, RecordId, Terms,
 };
 use medchain_store::StoreError;
 use zeroize::Zeroizing;
@@ -77,6 +77,8 @@ pub struct EntryDraft {
     pub payload: Option<PayloadDraft>,
     /// Parents.
     pub parents: Vec<Parent>,
+    /// For grant, revoke and erase: what it covers.
+    pub terms: Option<Terms>,
 }
 
 /// Why authoring failed. Nothing was written.
@@ -365,7 +367,7 @@ impl EntryDraft {
             actor: self.actor,
             payload: payload_ref,
             parents: self.parents,
-            terms: None,
+            terms: self.terms,
         };
         Ok((entry, sealed))
     }

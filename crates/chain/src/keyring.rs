@@ -115,6 +115,10 @@ pub enum OpenError {
     /// the key does not open the payload at its place.
     #[error("the payload's key does not open it: {0}")]
     Key(SealError),
+    /// The key could not be released to a member (its encryption key is unusable, or the
+    /// random number generator failed).
+    #[error("the key cannot be released: {0}")]
+    Release(medchain_protocol::key_release::ReleaseError),
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -142,6 +146,22 @@ impl KeyRing {
     /// The public half of the member's encryption key, if the ring holds it.
     pub fn encryption_public_key(&self) -> Option<[u8; X25519_KEY_BYTES]> {
         self.encryption.as_ref().map(|k| k.public_key())
+    }
+
+    /// The member's encryption key, to open keys released to it.
+    pub(crate) fn encryption_key(&self) -> Option<&EncryptionKey> {
+        self.encryption.as_deref()
+    }
+
+    /// The ring's source of randomness.
+    pub(crate) fn rng(&self) -> &SystemRandom {
+        &self.rng
+    }
+
+    /// `key` (the data key of the entry at `at`) wrapped for the store under the key in force.
+    pub(crate) fn wrap(&self, at: &EntryRef, key: &DataKey) -> Result<Vec<u8>, SealError> {
+        let wrapped = self.read().for_wrapping().wrap(&self.rng, at, key)?;
+        Ok(wrapped.to_vec())
     }
 
     /// The generation of the current wrapping key.

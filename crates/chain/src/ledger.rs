@@ -5,7 +5,9 @@
 //! take a `VerifiedBlock` or run the validation pipeline themselves. Reads go through
 //! [`Ledger::store`].
 
-use medchain_protocol::{Block, BlockHash, BlockMessage, ChainId, EquivocationEvidence};
+use medchain_protocol::{
+    Block, BlockHash, BlockMessage, ChainId, EquivocationEvidence, PatientRef,
+};
 use medchain_store::{BlockWrite, Store, StoreError, StoreReader};
 
 use crate::buffer::{Origin, OutOfOrder, Pending, Waiting};
@@ -26,6 +28,26 @@ pub struct Committed {
     pub hash: BlockHash,
     /// How many entries it holds.
     pub entries: usize,
+    /// The patients of its payload entries, in block order (repeats kept): whose records may
+    /// now have a payload a grant opens to this node.
+    pub payload_patients: Vec<PatientRef>,
+    /// The patients of its grant, revoke and erase entries (usually none): whose keys may now
+    /// have to be fetched or deleted.
+    pub terms_patients: Vec<PatientRef>,
+}
+
+impl Committed {
+    /// What committing `block` did.
+    pub fn of(block: &VerifiedBlock) -> Self {
+        Self {
+            chain: block.chain(),
+            height: block.height(),
+            hash: block.hash(),
+            entries: block.block().entries.len(),
+            payload_patients: patients_where(block.block(), |e| e.payload.is_some()),
+            terms_patients: patients_where(block.block(), |e| e.kind.has_terms()),
+        }
+    }
 }
 
 /// Missing heights of a chain: `from` up to, not including, `to`.
@@ -413,12 +435,19 @@ impl Ledger {
         self.store.commit_blocks(&writes)?;
         Ok(blocks
             .iter()
-            .map(|b| Committed {
-                chain: b.chain(),
-                height: b.height(),
-                hash: b.hash(),
-                entries: b.block().entries.len(),
-            })
+            .map(Committed::of)
             .collect())
     }
+}
+
+fn patients_where(
+    block: &Block,
+    wanted: impl Fn(&medchain_protocol::Entry) -> bool,
+) -> Vec<PatientRef> {
+    block
+        .entries
+        .iter()
+        .filter(|e| wanted(e))
+        .map(|e| e.patient)
+        .collect()
 }

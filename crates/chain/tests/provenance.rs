@@ -92,6 +92,7 @@ fn figure5() -> Figure5 {
             actor: "auditor-1".into(),
             payload: None,
             parents: vec![Parent::Entry(merged[0].refs[0])],
+            terms: None,
         }],
         now_ms(),
     )

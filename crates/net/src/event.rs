@@ -45,6 +45,10 @@ pub struct InboundRequest {
     pub peer: PeerId,
     /// The requesting peer's role.
     pub role: Role,
+    /// The member certificate (DER) the peer was admitted on: who asks, for answers that
+    /// depend on it (a key is released only to the organisation a grant names, wrapped to the
+    /// encryption key this certificate binds).
+    pub certificate: std::sync::Arc<[u8]>,
     /// The request.
     pub request: SyncRequest,
     /// Where to send the answer.

@@ -3,6 +3,7 @@
 //! peers awaiting admission and admitted, with their roles.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use libp2p::PeerId;
@@ -64,7 +65,7 @@ enum State {
     Pending { deadline: Instant },
     /// Proven member, with the certificate it proved itself with (re-checked when the
     /// consortium's revocation list changes).
-    Admitted { role: Role, certificate: Vec<u8> },
+    Admitted { role: Role, certificate: Arc<[u8]> },
 }
 
 /// The membership table of connected peers.
@@ -90,7 +91,10 @@ impl Peers {
     pub fn admit(&mut self, peer: PeerId, role: Role, certificate: Vec<u8>) -> bool {
         let was = matches!(self.peers.get(&peer), Some(State::Admitted { .. }));
         self.peers
-            .insert(peer, State::Admitted { role, certificate });
+            .insert(peer, State::Admitted {
+                role,
+                certificate: certificate.into(),
+            });
         !was
     }
 
@@ -99,7 +103,7 @@ impl Peers {
         self.peers
             .iter()
             .filter_map(|(peer, state)| match state {
-                State::Admitted { certificate, .. } => Some((*peer, certificate.as_slice())),
+                State::Admitted { certificate, .. } => Some((*peer, &certificate[..])),
                 State::Pending { .. } => None,
             })
             .collect()
@@ -109,6 +113,14 @@ impl Peers {
     pub fn role(&self, peer: &PeerId) -> Option<Role> {
         match self.peers.get(peer) {
             Some(State::Admitted { role, .. }) => Some(*role),
+            _ => None,
+        }
+    }
+
+    /// The peer's role and the certificate it was admitted on, if it is admitted.
+    pub fn admission(&self, peer: &PeerId) -> Option<(Role, Arc<[u8]>)> {
+        match self.peers.get(peer) {
+            Some(State::Admitted { role, certificate }) => Some((*role, certificate.clone())),
             _ => None,
         }
     }

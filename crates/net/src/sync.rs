@@ -174,7 +174,7 @@ impl EventLoop {
                 refusal(SyncErrorCode::BadRequest, "block range limit out of bounds"),
             );
         }
-        let Some(role) = self.peers.role(&peer) else {
+        let Some((role, certificate)) = self.peers.admission(&peer) else {
             return self.respond(
                 channel,
                 refusal(SyncErrorCode::NotAdmitted, "send a valid hello first"),
@@ -190,6 +190,7 @@ impl EventLoop {
         let event = Event::SyncRequest(InboundRequest {
             peer,
             role,
+            certificate,
             request,
             reply: ResponseHandle {
                 channel,

@@ -85,6 +85,7 @@ impl NewRecord {
             actor: self.actor,
             payload,
             parents,
+            terms: None,
         })
     }
 }

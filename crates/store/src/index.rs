@@ -6,12 +6,14 @@
 //! `prov_down[parent ‖ at]`; except an access entry (an audited read), which implies only
 //! `accesses[record ‖ at]`, so that a record read a million times reads back as fast as one
 //! read once (its versions, its patient's records and its descendants never walk its accesses,
-//! and their count is a key count). Plus `certificates[H(der)]` when it carries a certificate.
+//! and their count is a key count). A grant, revoke or erase entry also implies
+//! `terms[chain ‖ patient ‖ at]`, so whether anything opens or erases a patient's records on a
+//! chain is one prefix scan, almost always empty. Plus `certificates[H(der)]` when it carries a certificate.
 //! All index values are empty: the key is the fact. The commit, the quarantine and the
 //! verifier's check all derive these keys from [`implied`], so they cannot disagree.
 
 use medchain_protocol::{
-    Block, BlockHash, CertHash, EntryKind, EntryRef, Parent, PatientRef, RecordId,
+    Block, BlockHash, CertHash, ChainId, EntryKind, EntryRef, Parent, PatientRef, RecordId,
 };
 
 use crate::error::{EngineResult, StoreError, bad};
@@ -19,7 +21,7 @@ use crate::keys::{self, HASH_LEN, RECORD_LEN};
 use crate::open::{StoreReader, Trees, name};
 use crate::types::MissingIndex;
 
-/// One of the four entry index trees.
+/// One of the entry index trees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum IndexTree {
     Records,
@@ -27,15 +29,17 @@ pub(crate) enum IndexTree {
     ProvUp,
     ProvDown,
     Accesses,
+    Terms,
 }
 
 impl IndexTree {
-    pub(crate) const ALL: [IndexTree; 5] = [
+    pub(crate) const ALL: [IndexTree; 6] = [
         IndexTree::Records,
         IndexTree::Patients,
         IndexTree::ProvUp,
         IndexTree::ProvDown,
         IndexTree::Accesses,
+        IndexTree::Terms,
     ];
 
     pub(crate) fn tree(self, trees: &Trees) -> &sled::Tree {
@@ -45,6 +49,7 @@ impl IndexTree {
             IndexTree::ProvUp => &trees.prov_up,
             IndexTree::ProvDown => &trees.prov_down,
             IndexTree::Accesses => &trees.accesses,
+            IndexTree::Terms => &trees.terms,
         }
     }
 
@@ -55,6 +60,7 @@ impl IndexTree {
             IndexTree::ProvUp => name::PROV_UP,
             IndexTree::ProvDown => name::PROV_DOWN,
             IndexTree::Accesses => name::ACCESSES,
+            IndexTree::Terms => name::TERMS,
         }
     }
 
@@ -63,6 +69,7 @@ impl IndexTree {
         match self {
             IndexTree::Records | IndexTree::Accesses => keys::entry_after(key, RECORD_LEN),
             IndexTree::Patients => keys::entry_after(key, HASH_LEN),
+            IndexTree::Terms => keys::entry_after(key, 2 * HASH_LEN),
             IndexTree::ProvUp => keys::decode_entry_key(key.get(..keys::ENTRY_KEY_LEN)?),
             IndexTree::ProvDown => keys::prov_down_child(key),
         }
@@ -108,6 +115,16 @@ pub(crate) fn implied(block: &Block) -> Vec<Implied> {
                 at,
             },
         });
+        if entry.kind.has_terms() {
+            out.push(Implied {
+                tree: IndexTree::Terms,
+                key: keys::terms_key(&at.chain, &entry.patient, &at),
+                item: MissingIndex::Terms {
+                    patient: entry.patient,
+                    at,
+                },
+            });
+        }
         for parent in &entry.parents {
             out.push(Implied {
                 tree: IndexTree::ProvUp,
@@ -195,6 +212,40 @@ impl StoreReader {
     /// Where the patient's entries are, ascending by (chain, height, index).
     pub fn patient_entries(&self, patient: &PatientRef) -> Result<Vec<EntryRef>, StoreError> {
         self.entries_under(IndexTree::Patients, &patient.0)
+    }
+
+    /// The grant, revoke and erase entries of `chain` about `patient` (whether on one record or
+    /// on all of the patient's), ascending by position: empty for nearly every patient.
+    pub fn terms_entries(
+        &self,
+        chain: &ChainId,
+        patient: &PatientRef,
+    ) -> Result<Vec<EntryRef>, StoreError> {
+        let prefix = [chain.as_bytes(), &patient.0[..]].concat();
+        self.entries_under(IndexTree::Terms, &prefix)
+    }
+
+    /// Every (chain, patient) pair with grant, revoke or erase entries, in key order; `None` if
+    /// there are more than `at_most`.
+    pub fn terms_pairs(
+        &self,
+        at_most: usize,
+    ) -> Result<Option<Vec<(ChainId, PatientRef)>>, StoreError> {
+        let mut out: Vec<(ChainId, PatientRef)> = Vec::new();
+        for item in self.trees().terms.iter().keys() {
+            let key = item.engine()?;
+            let pair = keys::hash32(key.get(..HASH_LEN).unwrap_or_default())
+                .zip(keys::hash32(key.get(HASH_LEN..2 * HASH_LEN).unwrap_or_default()))
+                .map(|(chain, patient)| (ChainId(chain), PatientRef(patient)))
+                .ok_or_else(|| bad(name::TERMS, &key))?;
+            if out.last() != Some(&pair) {
+                if out.len() == at_most {
+                    return Ok(None);
+                }
+                out.push(pair);
+            }
+        }
+        Ok(Some(out))
     }
 
     /// The parents `child` names (from `prov_up`), entries before records, each group ascending.

@@ -118,6 +118,11 @@ pub(crate) fn patient_key(patient: &PatientRef, at: &EntryRef) -> Vec<u8> {
 }
 
 /// `prov_up` key: child EntryRef key ‖ parent key.
+/// `terms` key: chain (32) ‖ patient (32) ‖ `E`.
+pub(crate) fn terms_key(chain: &ChainId, patient: &PatientRef, at: &EntryRef) -> Vec<u8> {
+    [chain.as_bytes(), &patient.0[..], &entry_key(at)[..]].concat()
+}
+
 pub(crate) fn prov_up_key(child: &EntryRef, parent: &Parent) -> Vec<u8> {
     [&entry_key(child)[..], &parent_key(parent)].concat()
 }

@@ -30,6 +30,7 @@
 //! | `prov_up` | child `E` ‖ parent `P` | empty |
 //! | `prov_down` | parent `P` ‖ child `E` | empty |
 //! | `accesses` | record id (16) ‖ `E` | empty: access entries (audited reads), in no other index |
+//! | `terms` | chain (32) ‖ patient ref (32) ‖ `E` | empty: grant, revoke and erase entries (also in `records` and `patients`) |
 //! | `certificates` | certificate hash (32) | DER |
 //! | `evidence` | chain (32) ‖ height BE (8) ‖ second block hash (32) | encoded `EquivocationEvidence` |
 //! | `quarantine` | event id BE (8) ‖ height BE (8) | raw bytes that were under the block key |

@@ -39,10 +39,11 @@ pub(crate) mod name {
     pub(crate) const STRAY: &str = "stray";
     pub(crate) const ACCESSES: &str = "accesses";
     pub(crate) const DATA_KEYS: &str = "data_keys";
+    pub(crate) const TERMS: &str = "terms";
 }
 
 /// Every tree's name, in the order of the layout table.
-pub(crate) const TREE_NAMES: [&str; 17] = [
+pub(crate) const TREE_NAMES: [&str; 18] = [
     name::BLOCKS,
     name::CHAIN_INDEX,
     name::HEADS,
@@ -60,6 +61,7 @@ pub(crate) const TREE_NAMES: [&str; 17] = [
     name::STRAY,
     name::ACCESSES,
     name::DATA_KEYS,
+    name::TERMS,
 ];
 
 /// Every tree of the store (see the layout in the crate documentation).
@@ -81,6 +83,7 @@ pub(crate) struct Trees {
     pub(crate) stray: sled::Tree,
     pub(crate) accesses: sled::Tree,
     pub(crate) data_keys: sled::Tree,
+    pub(crate) terms: sled::Tree,
 }
 
 impl Trees {
@@ -103,6 +106,7 @@ impl Trees {
             stray: db.open_tree(name::STRAY)?,
             accesses: db.open_tree(name::ACCESSES)?,
             data_keys: db.open_tree(name::DATA_KEYS)?,
+            terms: db.open_tree(name::TERMS)?,
         })
     }
 
@@ -125,6 +129,7 @@ impl Trees {
             name::STRAY => &self.stray,
             name::ACCESSES => &self.accesses,
             name::DATA_KEYS => &self.data_keys,
+            name::TERMS => &self.terms,
             _ => &self.meta,
         }
     }

@@ -60,6 +60,13 @@ pub enum MissingIndex {
         /// Where the access entry is.
         at: EntryRef,
     },
+    /// `terms`: the patient's grant, revoke or erase entry at `at`.
+    Terms {
+        /// The entry's patient.
+        patient: PatientRef,
+        /// Where the entry is.
+        at: EntryRef,
+    },
     /// `certificates`: the certificate the block carries.
     Certificate {
         /// Its hash.

@@ -111,7 +111,7 @@ fn head_height(heads: &TransactionalTree, chain: &ChainId) -> TxResult<Option<u6
 impl Store {
     /// Commits the blocks and ALL their index entries, each block in ONE sled transaction over
     /// the trees (blocks, chain_index, heads, records, patients, prov_up, prov_down,
-    /// certificates, accesses), then flushes before returning. Consecutive blocks share a transaction up
+    /// certificates, accesses, terms), then flushes before returning. Consecutive blocks share a transaction up
     /// to [`MAX_WRITES_PER_TRANSACTION`] index entries; a crash before the flush leaves a prefix
     /// of them, each whole (blocks arrive in chain order, so a prefix is a shorter valid chain). Heads move only upward (a head is replaced only by a higher one).
     /// Committing a block already stored (same hash, and named by the chain index at its height)
@@ -135,7 +135,8 @@ impl Store {
     /// One transaction over the trees for `prepared` (see [`Store::commit_blocks`]).
     fn commit_group(&self, prepared: &[Prepared]) -> Result<(), StoreError> {
         let trees = self.trees();
-        let result = (
+        // Ten trees: more than sled's tuple transactions take (nine), so a slice of them.
+        let all: [&sled::Tree; 10] = [
             &trees.blocks,
             &trees.chain_index,
             &trees.heads,
@@ -145,48 +146,53 @@ impl Store {
             &trees.prov_down,
             &trees.certificates,
             &trees.accesses,
-        )
-            .transaction(
-                |(
-                    blocks,
-                    chain_index,
-                    heads,
-                    records,
-                    patients,
-                    prov_up,
-                    prov_down,
-                    certs,
-                    accesses,
-                )| {
-                    for block in prepared {
-                        // Stored and named by the chain index: only the head rule applies. Bytes
-                        // the index does not name (an orphan a quarantine could not attribute)
-                        // are committed again. Reads see this transaction's own writes, so a
-                        // block repeated within the batch is skipped too.
-                        let indexed = chain_index.get(&block.height_key)?;
-                        let stored = indexed.as_ref() == Some(&block.hash)
-                            && blocks.get(&block.hash)?.is_some();
-                        if !stored {
-                            write_block(block, blocks, chain_index, certs)?;
-                            for (which, key) in &block.index {
-                                let tree = match which {
-                                    IndexTree::Records => records,
-                                    IndexTree::Patients => patients,
-                                    IndexTree::ProvUp => prov_up,
-                                    IndexTree::ProvDown => prov_down,
-                                    IndexTree::Accesses => accesses,
-                                };
-                                tree.insert(key.clone(), IVec::default())?;
-                            }
-                        }
-                        let current = head_height(heads, &block.chain)?;
-                        if current.is_none_or(|h| block.height > h) {
-                            heads.insert(block.chain.as_bytes(), block.head_value.clone())?;
-                        }
+            &trees.terms,
+        ];
+        let result = all[..].transaction(|views| {
+            let [
+                blocks,
+                chain_index,
+                heads,
+                records,
+                patients,
+                prov_up,
+                prov_down,
+                certs,
+                accesses,
+                terms,
+            ] = views.as_slice()
+            else {
+                unreachable!("one view per tree given");
+            };
+            for block in prepared {
+                // Stored and named by the chain index: only the head rule applies. Bytes the
+                // index does not name (an orphan a quarantine could not attribute) are
+                // committed again. Reads see this transaction's own writes, so a block repeated
+                // within the batch is skipped too.
+                let indexed = chain_index.get(&block.height_key)?;
+                let stored =
+                    indexed.as_ref() == Some(&block.hash) && blocks.get(&block.hash)?.is_some();
+                if !stored {
+                    write_block(block, blocks, chain_index, certs)?;
+                    for (which, key) in &block.index {
+                        let tree = match which {
+                            IndexTree::Records => records,
+                            IndexTree::Patients => patients,
+                            IndexTree::ProvUp => prov_up,
+                            IndexTree::ProvDown => prov_down,
+                            IndexTree::Accesses => accesses,
+                            IndexTree::Terms => terms,
+                        };
+                        tree.insert(key.clone(), IVec::default())?;
                     }
-                    Ok(())
-                },
-            );
+                }
+                let current = head_height(heads, &block.chain)?;
+                if current.is_none_or(|h| block.height > h) {
+                    heads.insert(block.chain.as_bytes(), block.head_value.clone())?;
+                }
+            }
+            Ok(())
+        });
         from_transaction(result)
     }
 

@@ -29,6 +29,7 @@ pub fn create(patient_id: &str, body: &str) -> EntryDraft {
         actor: "dr-401542".into(),
         payload: fhir(body),
         parents: vec![],
+        terms: None,
     }
 }
 
@@ -41,6 +42,7 @@ pub fn amend(record: RecordId, parent: Parent, patient_id: &str, body: &str) -> 
         actor: "dr-401542".into(),
         payload: fhir(body),
         parents: vec![parent],
+        terms: None,
     }
 }
 
@@ -53,5 +55,6 @@ pub fn derived(kind: EntryKind, parents: Vec<Parent>, patient_id: &str, body: &s
         actor: "dr-777".into(),
         payload: fhir(body),
         parents,
+        terms: None,
     }
 }

@@ -4,6 +4,7 @@
 //! - [`Integrity`]: whether the store can be vouched for (reads refuse to serve when not), and
 //!   the wake-ups for a scan soon or a rebuild from peers.
 //! - [`WantedPayloads`]: payloads found damaged or missing, to fetch by hash.
+//! - [`WantedKeys`]: data keys a grant opens to this node, to ask their owners for.
 //! - the repair wake-up: fetch quarantined ranges from peers now, not at the next anti-entropy
 //!   round.
 //! - the publish queue: every block this node authors, for the network glue to gossip.
@@ -12,11 +13,13 @@
 //! and wake it), the network glue, the verifier schedule and the API. It knows none of them.
 
 mod integrity;
+mod wanted_keys;
 mod wanted_payloads;
 
 use medchain_protocol::BlockMessage;
 
 pub use integrity::{Integrity, MAX_REPAIRS_IN_PLACE, RETRY_UNVERIFIED, Unvouched, Verdict};
+pub use wanted_keys::WantedKeys;
 pub use wanted_payloads::WantedPayloads;
 
 /// One run's coordination (see the module's header).
@@ -26,6 +29,7 @@ pub struct Coordination {
     publisher: Option<tokio::sync::mpsc::Sender<BlockMessage>>,
     integrity: Integrity,
     wanted_payloads: WantedPayloads,
+    wanted_keys: WantedKeys,
     /// Wakes the network glue when the verifier has quarantined something (or a read met a
     /// damaged payload), so the range is fetched from peers now.
     repair_wanted: tokio::sync::Notify,
@@ -64,6 +68,11 @@ impl Coordination {
     /// Payloads to fetch by hash from peers.
     pub fn wanted_payloads(&self) -> &WantedPayloads {
         &self.wanted_payloads
+    }
+
+    /// Data keys to ask their owners for.
+    pub fn wanted_keys(&self) -> &WantedKeys {
+        &self.wanted_keys
     }
 
     /// Asks the network glue to fetch quarantined ranges and wanted payloads from peers now.

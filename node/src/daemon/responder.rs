@@ -1,12 +1,13 @@
 //! Answering peers' sync requests from the store: heads, block ranges trimmed to the response
-//! limit (with their inline payloads for `Range`), payloads by hash, equivocation evidence.
+//! limit (with their inline payloads for `Range`), payloads by hash, equivocation evidence, and
+//! data keys released under grants (to the member whose admitted certificate asks).
 //! Each answer comes with its size in bytes (as encoded, near enough), which the glue charges
 //! to the asking peer's share.
 
 use std::collections::HashSet;
 
 use medchain_protocol::limits::{
-    MAX_BLOCKS_PER_RANGE, MAX_EVIDENCE_BYTES, MAX_EVIDENCE_PER_RESPONSE, MAX_HEADS,
+    MAX_BLOCKS_PER_RANGE, MAX_EVIDENCE_BYTES, MAX_KEYS_PER_REQUEST, MAX_EVIDENCE_PER_RESPONSE, MAX_HEADS,
     MAX_INLINE_PAYLOAD_BYTES, MAX_INLINE_PAYLOADS_TOTAL, MAX_SYNC_RESPONSE_BYTES,
 };
 use medchain_protocol::message::{SyncError, SyncErrorCode};
@@ -16,7 +17,11 @@ use tracing::error;
 use crate::service::Service;
 
 /// The answer to a sync request, from the store, and about how many bytes it takes on the wire.
-pub fn respond(service: &Service, request: SyncRequest) -> (SyncResponse, usize) {
+pub fn respond(
+    service: &Service,
+    request: SyncRequest,
+    requester: &[u8],
+) -> (SyncResponse, usize) {
     let internal = |e: medchain_store::StoreError| {
         error!(error = %e, "store failed while answering a peer");
         SyncResponse::Error(SyncError {
@@ -70,6 +75,27 @@ pub fn respond(service: &Service, request: SyncRequest) -> (SyncResponse, usize)
                     (SyncResponse::Evidence(page), size)
                 }
                 Err(e) => small(internal(e)),
+            }
+        }
+        SyncRequest::DataKeys(entries) => {
+            if entries.is_empty() || entries.len() > MAX_KEYS_PER_REQUEST {
+                return small(SyncResponse::Error(SyncError {
+                    code: SyncErrorCode::BadRequest,
+                    message: format!("ask for 1 to {MAX_KEYS_PER_REQUEST} keys"),
+                }));
+            }
+            match service.release_keys(requester, &entries) {
+                Ok(answers) => {
+                    let size = answers.len() * 160;
+                    (SyncResponse::DataKeys(answers), size)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "key request not answered");
+                    small(SyncResponse::Error(SyncError {
+                        code: SyncErrorCode::Busy,
+                        message: "keys cannot be released now".into(),
+                    }))
+                }
             }
         }
         SyncRequest::Hello(_) => small(SyncResponse::Error(SyncError {

@@ -104,7 +104,8 @@ impl Glue {
         let response = if lock(&self.budgets).allows(&peer, Instant::now()) {
             let service = self.service.clone();
             let query = request.request.clone();
-            match blocking(move || super::responder::respond(&service, query)).await {
+            let requester = request.certificate.clone();
+            match blocking(move || super::responder::respond(&service, query, &requester)).await {
                 Some((response, size)) => {
                     lock(&self.budgets).charge(peer, size, Instant::now());
                     response

@@ -309,6 +309,7 @@ mod tests {
             actor: "dr-1".into(),
             payload: None,
             parents: vec![],
+            terms: None,
         }
     }
 

@@ -24,10 +24,16 @@ impl Service {
         decoded: Decoded,
         origin: medchain_chain::Origin,
     ) -> (Result<Ingested, Rejection>, usize) {
-        let mut ledger = self.ledger();
-        let now = self.now();
-        let outcome = ledger.ingest_from(decoded, origin, now);
-        (outcome, ledger.buffered())
+        let (outcome, buffered) = {
+            let mut ledger = self.ledger();
+            let now = self.now();
+            let outcome = ledger.ingest_from(decoded, origin, now);
+            (outcome, ledger.buffered())
+        };
+        if let Ok(Ingested::Committed(run)) = &outcome {
+            self.after_commit(run);
+        }
+        (outcome, buffered)
     }
 
     /// Commits a peer's answer to a range request for `chain` from `from`, in order, up to the
@@ -38,9 +44,13 @@ impl Service {
         from: u64,
         messages: Vec<BlockMessage>,
     ) -> (Vec<Committed>, Option<Rejection>) {
-        let mut ledger = self.ledger();
-        let now = self.now();
-        ledger.ingest_range_answer(chain, from, messages, now)
+        let answer = {
+            let mut ledger = self.ledger();
+            let now = self.now();
+            ledger.ingest_range_answer(chain, from, messages, now)
+        };
+        self.after_commit(&answer.0);
+        answer
     }
 
     /// Keeps equivocation evidence; true if it is new to this node.

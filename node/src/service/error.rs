@@ -16,6 +16,9 @@ pub enum ServiceError {
     /// Nothing by that name here (HTTP 404).
     #[error("{0}")]
     NotFound(String),
+    /// What was asked for existed and is erased for good (HTTP 410).
+    #[error("{0}")]
+    Gone(String),
     /// The request conflicts with the node's state (HTTP 409).
     #[error("{0}")]
     Conflict(String),
@@ -38,6 +41,7 @@ impl ServiceError {
             ServiceError::Forbidden(_) => 403,
             ServiceError::NotFound(_) => 404,
             ServiceError::Conflict(_) => 409,
+            ServiceError::Gone(_) => 410,
             ServiceError::Unavailable(_) => 503,
             // Damage found while reading: the node cannot vouch for this answer now (it scans
             // and repairs); not an error of the request, nor a bug.

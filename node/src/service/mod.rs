@@ -16,7 +16,9 @@ mod audit;
 mod batch;
 mod daemon_ops;
 mod error;
+mod grants;
 mod reads;
+mod received_keys;
 mod view;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,6 +34,8 @@ use crate::coordination::Coordination;
 pub use audit::{AuditLog, AuditTrail};
 pub use batch::Limits as BatchLimits;
 pub use error::ServiceError;
+pub use grants::{GrantsView, TermsRequest, TermsWritten};
+pub use received_keys::Reconciled;
 pub use medchain_requests::NewRecord;
 pub use view::{AccessPage, AccessView, ChainView, PatientRecord, RecordView, RecordWritten};
 
@@ -55,6 +59,13 @@ pub struct Service {
     audit: AuditTrail,
     clock: fn() -> u64,
     batcher: batch::Batcher,
+    /// This member's organisation (its certificate's O): what grants name to open records to
+    /// this node.
+    member_org: Option<String>,
+    /// Organisations of members admitted as peers this run.
+    peer_orgs: Mutex<std::collections::BTreeSet<String>>,
+    /// The (chain, patient) pairs with grant, revoke or erase entries.
+    terms_pairs: received_keys::TermsPairs,
 }
 
 impl Service {
@@ -70,6 +81,9 @@ impl Service {
     ) -> Self {
         Self {
             reads: Reads::new(ledger.store().clone()),
+            terms_pairs: received_keys::TermsPairs::load(ledger.store()),
+            member_org: None,
+            peer_orgs: Mutex::default(),
             pause: ledger.signing().map(medchain_chain::Signing::shared_pause),
             coordination,
             ledger: Mutex::new(ledger),
@@ -83,6 +97,12 @@ impl Service {
                 max_delay: std::time::Duration::from_millis(2),
             }),
         }
+    }
+
+    /// Sets this member's organisation (grants to it open records to this node).
+    pub fn with_member_org(mut self, org: String) -> Self {
+        self.member_org = Some(org);
+        self
     }
 
     /// Sets how concurrent record writes are batched into blocks.
@@ -132,6 +152,13 @@ impl Service {
         // here; the ledger refuses to sign while its head is not confirmed (never twice at one
         // height), checking under the same lock as the signing.
         let authored = self.ledger().author(author, drafts, (self.clock)())?;
+        let terms: Vec<medchain_chain::Committed> = authored
+            .iter()
+            .filter(|a| a.block.block().entries.iter().any(|e| e.kind.has_terms()))
+            .map(|a| medchain_chain::Committed::of(&a.block))
+            .collect();
+        // Our own grant, revoke or erase: keys it closes or erases go at once.
+        self.after_commit(&terms);
         for a in &authored {
             self.coordination.publish(BlockMessage {
                 block: a.block.block().clone(),
@@ -235,6 +262,7 @@ impl Service {
                     actor: actor.to_owned(),
                     payload: None,
                     parents: vec![Parent::Entry(version)],
+                    terms: None,
                 };
                 // Through the batcher: concurrent reads (and writes) share blocks.
                 self.batcher.write(access, |drafts| {

@@ -21,7 +21,7 @@ use super::{
 impl Service {
     /// A store error met by a read: damage asks for a scan at once (the verifier quarantines
     /// and repairs it); the read answers 503 meanwhile.
-    fn read_failed(&self, error: impl Into<ServiceError>) -> ServiceError {
+    pub(super) fn read_failed(&self, error: impl Into<ServiceError>) -> ServiceError {
         let error = error.into();
         match &error {
             // A damaged payload is fetched again by hash; a scan could do nothing more.
@@ -139,7 +139,7 @@ impl Service {
         Ok(records)
     }
 
-    fn entry(&self, at: &EntryRef) -> Result<Option<medchain_protocol::Entry>, ServiceError> {
+    pub(super) fn entry(&self, at: &EntryRef) -> Result<Option<medchain_protocol::Entry>, ServiceError> {
         let block = self
             .reads
             .block_at(&at.chain, at.height)
@@ -183,6 +183,7 @@ impl Service {
             Err(OpenError::NotHeld) => Ok((None, Some("payload not yet fetched by this node"))),
             Err(OpenError::NoPayload) => Ok((None, Some("this version carries no payload"))),
             Err(OpenError::Store(e)) => Err(self.read_failed(e)),
+            Err(OpenError::Release(e)) => Err(ServiceError::Failed(e.to_string())),
             Err(OpenError::Key(e)) => {
                 tracing::error!(entry = %version.at, error = %e, "a data key does not open its payload: the key store is damaged");
                 Err(ServiceError::Failed(format!(

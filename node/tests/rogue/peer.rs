@@ -144,7 +144,7 @@ impl Rogue {
                 inc(&stats.a_evidence);
                 SyncResponse::Evidence(Vec::new())
             }
-            SyncRequest::Hello(_) => SyncResponse::Error(SyncError {
+            SyncRequest::Hello(_) | SyncRequest::DataKeys(_) => SyncResponse::Error(SyncError {
                 code: SyncErrorCode::BadRequest,
                 message: "no".into(),
             }),

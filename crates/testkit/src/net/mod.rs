@@ -211,6 +211,16 @@ fn answer(store: &Store, request: &SyncRequest) -> SyncResponse {
                 .collect(),
         ),
         SyncRequest::Evidence { .. } => SyncResponse::Evidence(Vec::new()),
+        // A scripted peer holds no keys: it answers for every entry that it holds none.
+        SyncRequest::DataKeys(entries) => SyncResponse::DataKeys(
+            entries
+                .iter()
+                .map(|at| medchain_protocol::message::KeyAnswer {
+                    at: *at,
+                    outcome: medchain_protocol::message::KeyOutcome::NotHeld,
+                })
+                .collect(),
+        ),
         SyncRequest::Hello(_) => SyncResponse::NotFound,
     }
 }

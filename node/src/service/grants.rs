@@ -1,0 +1,317 @@
+//! Grants as the owner of a record sees them: granting and revoking read access to a record (or
+//! to all of its patient's records here), listing what is in force, and releasing data keys to
+//! a grantee that asks.
+//!
+//! A grant or revoke is an entry on our own chain, written like any other (signed, replicated,
+//! in the record's history): who granted what to whom, when. The key release is decided here,
+//! from our chain alone ([`medchain_chain::grants`]), for the organisation the requester's
+//! admitted certificate names, and the key is wrapped with HPKE to the encryption key that
+//! certificate binds: a member can only ever receive keys for itself.
+
+use std::collections::HashMap;
+
+use medchain_chain::EntryDraft;
+use medchain_chain::grants::{PatientTerms, Standing, TermsEntry, creating_entry};
+use medchain_protocol::entry::is_printable_text;
+use medchain_protocol::identity::{encryption_key_of, org_of};
+use medchain_protocol::limits::MAX_ORG_LEN;
+use medchain_protocol::message::{KeyAnswer, KeyOutcome};
+use medchain_protocol::{
+    Block, ChainId, Entry, EntryKind, EntryRef, Parent, PatientRef, RecordId, Terms,
+};
+use serde::Serialize;
+
+use super::{Service, ServiceError, batch};
+
+/// A grant or revoke written: `POST /v1/records/{id}/grants`, `DELETE .../grants/{org}`.
+#[derive(Debug, Serialize)]
+pub struct TermsWritten {
+    /// The record named.
+    pub record: RecordId,
+    /// grant, revoke or erase.
+    pub kind: EntryKind,
+    /// The organisation it names (grant, revoke).
+    pub to: Option<String>,
+    /// Whether it covers all of the patient's records at this provider.
+    pub patient: bool,
+    /// Where the entry is.
+    pub entry: EntryRef,
+    /// The block holding it, flushed before this answer.
+    pub block: medchain_protocol::BlockHash,
+}
+
+/// `GET /v1/records/{id}/grants`.
+#[derive(Debug, Serialize)]
+pub struct GrantsView {
+    /// The record.
+    pub record: RecordId,
+    /// The chain that created it, whose entries alone decide who reads it.
+    pub owner: ChainId,
+    /// The grants in force: one per organisation the record is open to.
+    pub in_force: Vec<TermsEntry>,
+    /// Every grant, revoke and erase entry covering the record, in chain order.
+    pub entries: Vec<TermsEntry>,
+}
+
+/// What a grant, revoke or erase asks for.
+#[derive(Debug)]
+pub struct TermsRequest {
+    /// The record named (by the path).
+    pub record: RecordId,
+    /// The organisation, for a grant or revoke.
+    pub to: Option<String>,
+    /// All of the patient's records at this provider, not only this one.
+    pub whole_patient: bool,
+    /// Who acts.
+    pub actor: String,
+}
+
+impl Service {
+    /// The record's creating entry and that entry, refused unless our own chain created it.
+    fn own_record(&self, record: &RecordId) -> Result<(EntryRef, Entry), ServiceError> {
+        let own = self.own_chain().ok_or_else(|| {
+            ServiceError::Forbidden("this is an auditor node: it grants nothing".into())
+        })?;
+        let created = creating_entry(&self.reads, record)
+            .map_err(|e| self.read_failed(e))?
+            .ok_or_else(|| ServiceError::NotFound(format!("record {record} is not known here")))?;
+        if created.chain != own {
+            return Err(ServiceError::Forbidden(format!(
+                "record {record} was created by another provider: only its own provider grants, revokes or erases it"
+            )));
+        }
+        let entry = self.entry(&created)?.ok_or_else(|| {
+            ServiceError::NotFound(format!("record {record} is not held here"))
+        })?;
+        Ok((created, entry))
+    }
+
+    /// The terms entries of our chain about `patient`.
+    pub(super) fn terms_of(
+        &self,
+        chain: &ChainId,
+        patient: &PatientRef,
+    ) -> Result<PatientTerms, ServiceError> {
+        PatientTerms::read(&self.reads, chain, patient).map_err(|e| self.read_failed(e))
+    }
+
+    /// Grants `request.to` read access to the record (or to all of its patient's records
+    /// here): a grant entry on our chain.
+    pub fn grant(&self, request: TermsRequest) -> Result<TermsWritten, ServiceError> {
+        self.coordination.integrity().check()?;
+        let author = self.writer()?;
+        let org = request
+            .to
+            .as_deref()
+            .ok_or_else(|| ServiceError::BadRequest("a grant names an organisation".into()))?;
+        self.check_grantee(org)?;
+        let (created, entry) = self.own_record(&request.record)?;
+        let terms = self.terms_of(&created.chain, &entry.patient)?;
+        if terms.erased(&created, &request.record) {
+            return Err(ServiceError::Gone(format!(
+                "record {} is erased: there is nothing left to grant",
+                request.record
+            )));
+        }
+        self.write_terms(author, EntryKind::Grant, request, created, entry.patient)
+    }
+
+    /// Revokes `request.to`'s access to the record (or, with `whole_patient`, to all of its
+    /// patient's records here): a revoke entry on our chain. No key is released after it, and
+    /// the grantee deletes the keys it holds when the entry reaches it.
+    pub fn revoke(&self, request: TermsRequest) -> Result<TermsWritten, ServiceError> {
+        self.coordination.integrity().check()?;
+        let author = self.writer()?;
+        let org = request.to.as_deref().unwrap_or_default();
+        let (created, entry) = self.own_record(&request.record)?;
+        let terms = self.terms_of(&created.chain, &entry.patient)?;
+        let granted = terms.in_force(&request.record).into_iter().any(|t| {
+            t.to.as_deref() == Some(org) && (!request.whole_patient || t.whole_patient)
+        });
+        if !granted {
+            return Err(ServiceError::NotFound(format!(
+                "no {}grant to {org:?} is in force on record {}",
+                if request.whole_patient {
+                    "patient "
+                } else {
+                    ""
+                },
+                request.record
+            )));
+        }
+        self.write_terms(author, EntryKind::Revoke, request, created, entry.patient)
+    }
+
+    /// Writes one grant, revoke or erase entry naming the record's creating entry.
+    pub(super) fn write_terms(
+        &self,
+        author: &medchain_chain::Author,
+        kind: EntryKind,
+        request: TermsRequest,
+        created: EntryRef,
+        patient: PatientRef,
+    ) -> Result<TermsWritten, ServiceError> {
+        let draft = EntryDraft {
+            kind,
+            record: Some(request.record),
+            patient,
+            actor: request.actor,
+            payload: None,
+            parents: vec![Parent::Entry(created)],
+            terms: Some(Terms {
+                to: request.to.clone(),
+                whole_patient: request.whole_patient,
+            }),
+        };
+        let (record, entry, block) = self.batcher.write(draft, |drafts| {
+            Ok(batch::placed(&self.author(author, drafts)?))
+        })?;
+        tracing::info!(%record, kind = %kind, org = request.to.as_deref().unwrap_or("-"), whole_patient = request.whole_patient, %entry, "access terms written");
+        Ok(TermsWritten {
+            record,
+            kind,
+            to: request.to,
+            patient: request.whole_patient,
+            entry,
+            block,
+        })
+    }
+
+    /// `to` must be another member's organisation that this node knows: a provider with a
+    /// chain here, or a member admitted as a peer this run (an auditor has no chain).
+    fn check_grantee(&self, to: &str) -> Result<(), ServiceError> {
+        if !is_printable_text(to, MAX_ORG_LEN) {
+            return Err(ServiceError::BadRequest(format!(
+                "the organisation must be 1 to {MAX_ORG_LEN} bytes of printable text"
+            )));
+        }
+        if self.member_org.as_deref() == Some(to) {
+            return Err(ServiceError::BadRequest(
+                "this is our own organisation: its node reads its own records already".into(),
+            ));
+        }
+        if !self.member_orgs()?.iter().any(|o| o == to) {
+            return Err(ServiceError::BadRequest(format!(
+                "no member of organisation {to:?} is known to this node: a provider must have a chain here, an auditor must be connected"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The organisations of the members this node knows: providers by the certificates of
+    /// their chains' heads, and peers admitted this run.
+    pub fn member_orgs(&self) -> Result<Vec<String>, ServiceError> {
+        let mut orgs = self.peer_orgs.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let store = self.reads.store();
+        for head in store.heads()? {
+            let cert = store
+                .block_at(&head.chain, head.height)?
+                .and_then(|b| store.certificate(&b.header.cert).transpose())
+                .transpose()?;
+            orgs.extend(cert.as_deref().and_then(org_of));
+        }
+        Ok(orgs.into_iter().collect())
+    }
+
+    /// Notes the organisation of a member admitted as a peer (an auditor may be granted
+    /// access only while this node knows it).
+    pub fn note_member(&self, org: String) {
+        let mut orgs = self.peer_orgs.lock().unwrap_or_else(|p| p.into_inner());
+        if orgs.len() < MAX_NOTED_ORGS {
+            orgs.insert(org);
+        }
+    }
+
+    /// The grants in force on a record and every terms entry covering it.
+    pub fn grants(&self, record: RecordId) -> Result<GrantsView, ServiceError> {
+        self.coordination.integrity().check()?;
+        let created = creating_entry(&self.reads, &record)
+            .map_err(|e| self.read_failed(e))?
+            .ok_or_else(|| ServiceError::NotFound(format!("record {record} is not known here")))?;
+        let entry = self.entry(&created)?.ok_or_else(|| {
+            ServiceError::NotFound(format!("record {record} is not held here"))
+        })?;
+        let terms = self.terms_of(&created.chain, &entry.patient)?;
+        Ok(GrantsView {
+            record,
+            owner: created.chain,
+            in_force: terms.in_force(&record).into_iter().cloned().collect(),
+            entries: terms.covering(&record).cloned().collect(),
+        })
+    }
+
+    /// Answers a key request from the member admitted on `certificate`: for each entry, its
+    /// data key released to that member if a grant on our chain opens it to the member's
+    /// organisation, else why not.
+    pub fn release_keys(
+        &self,
+        certificate: &[u8],
+        entries: &[EntryRef],
+    ) -> Result<Vec<KeyAnswer>, ServiceError> {
+        self.coordination.integrity().check()?;
+        let answer = |at: &EntryRef, outcome| KeyAnswer { at: *at, outcome };
+        let (Some(own), Some(org), Some(recipient)) = (
+            self.own_chain(),
+            org_of(certificate),
+            encryption_key_of(certificate),
+        ) else {
+            return Ok(entries
+                .iter()
+                .map(|at| answer(at, KeyOutcome::NotHeld))
+                .collect());
+        };
+        let mut blocks: HashMap<u64, Option<Block>> = HashMap::new();
+        let mut terms: HashMap<PatientRef, PatientTerms> = HashMap::new();
+        let (mut released, mut refused) = (0usize, 0usize);
+        let mut out = Vec::with_capacity(entries.len());
+        for at in entries {
+            if at.chain != own {
+                out.push(answer(at, KeyOutcome::NotHeld));
+                continue;
+            }
+            if !blocks.contains_key(&at.height) {
+                let block = self
+                    .reads
+                    .block_at(&own, at.height)
+                    .map_err(|e| self.read_failed(e))?;
+                blocks.insert(at.height, block);
+            }
+            let entry = blocks[&at.height]
+                .as_ref()
+                .and_then(|b| b.entries.get(at.index as usize))
+                .filter(|e| e.payload.is_some());
+            let Some(entry) = entry else {
+                out.push(answer(at, KeyOutcome::NotHeld));
+                continue;
+            };
+            if !terms.contains_key(&entry.patient) {
+                terms.insert(entry.patient, self.terms_of(&own, &entry.patient)?);
+            }
+            let outcome = match terms[&entry.patient].standing(at, &entry.record, &org) {
+                Standing::Erased => KeyOutcome::Erased,
+                Standing::Closed => {
+                    refused += 1;
+                    KeyOutcome::NotGranted
+                }
+                Standing::Open => match self.keys.release(self.reads.store(), at, &recipient) {
+                    Ok(bytes) => {
+                        released += 1;
+                        KeyOutcome::Released(bytes.to_vec().into())
+                    }
+                    Err(e) => {
+                        tracing::warn!(entry = %at, error = %e, "a granted key cannot be released");
+                        KeyOutcome::NotHeld
+                    }
+                },
+            };
+            out.push(answer(at, outcome));
+        }
+        if released > 0 || refused > 0 {
+            tracing::info!(%org, released, refused, "key request answered");
+        }
+        Ok(out)
+    }
+}
+
+/// Most organisations noted from admitted peers (one per member of the consortium).
+const MAX_NOTED_ORGS: usize = 4096;

@@ -1,0 +1,211 @@
+//! Keys as a grantee (and any holder) sees them: which data keys of other providers' records
+//! this node should fetch, which it must delete, and keeping the keys released to it.
+//!
+//! After every commit, the patients whose grant, revoke or erase entries arrived, and those
+//! with new payload entries on a chain that has ever written such entries about them, are
+//! reconciled: each payload entry of that chain about that patient is judged by the same rules
+//! as the owner's ([`medchain_chain::grants`]), for this node's organisation.
+//!
+//! - open, and no key held: wanted (the daemon asks the owner; `coordination::wanted_keys`);
+//! - closed (revoked) on another provider's chain, and a key held: the key is deleted;
+//! - erased, anywhere, and a key held: the key is deleted.
+//!
+//! Which (chain, patient) pairs have ever had terms entries is kept in memory (rebuilt from the
+//! store's `terms` index at start), so a commit with no such patient costs a set lookup per
+//! payload entry and nothing else.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Mutex;
+
+use medchain_chain::Committed;
+use medchain_chain::grants::Standing;
+use medchain_protocol::message::{KeyAnswer, KeyOutcome};
+use medchain_protocol::{ChainId, EntryRef, PatientRef};
+use medchain_store::StoreReader;
+
+use super::{Service, ServiceError};
+
+/// Most (chain, patient) pairs remembered; beyond it every payload entry is reconciled.
+const MAX_TERMS_PAIRS: usize = 1 << 18;
+
+/// The (chain, patient) pairs with grant, revoke or erase entries.
+#[derive(Debug)]
+pub struct TermsPairs {
+    pairs: Mutex<Option<HashSet<(ChainId, PatientRef)>>>,
+}
+
+impl TermsPairs {
+    /// The pairs the store's `terms` index holds. A store that cannot list them (or holds too
+    /// many) leaves none remembered: every payload entry is then reconciled, slower but right.
+    pub fn load(store: &StoreReader) -> Self {
+        let pairs = store.terms_pairs(MAX_TERMS_PAIRS).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the terms index cannot be listed: every payload entry will be reconciled");
+            None
+        });
+        Self {
+            pairs: Mutex::new(pairs.map(|p| p.into_iter().collect())),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<HashSet<(ChainId, PatientRef)>>> {
+        self.pairs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn insert(&self, pair: (ChainId, PatientRef)) {
+        let mut pairs = self.lock();
+        if let Some(set) = pairs.as_mut() {
+            if set.len() >= MAX_TERMS_PAIRS {
+                // Too many to remember: from now on every payload entry is reconciled.
+                *pairs = None;
+            } else {
+                set.insert(pair);
+            }
+        }
+    }
+
+    fn may_have_terms(&self, pair: &(ChainId, PatientRef)) -> bool {
+        self.lock().as_ref().is_none_or(|set| set.contains(pair))
+    }
+
+    fn all(&self) -> Vec<(ChainId, PatientRef)> {
+        self.lock()
+            .as_ref()
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// What a reconciliation found.
+#[derive(Debug, Default)]
+pub struct Reconciled {
+    /// Entries whose keys a grant opens to us and we do not hold.
+    pub wanted: Vec<EntryRef>,
+    /// Keys deleted (revoked or erased).
+    pub deleted: usize,
+}
+
+impl Service {
+    /// Reconciles the patients `committed` blocks touch (see the module documentation) and
+    /// queues the keys now wanted. Never fails the commit: errors are logged.
+    pub(super) fn after_commit(&self, committed: &[Committed]) {
+        let own = self.own_chain();
+        let mut touched = BTreeSet::new();
+        for block in committed {
+            for patient in &block.terms_patients {
+                self.terms_pairs.insert((block.chain, *patient));
+                touched.insert((block.chain, *patient));
+            }
+            if Some(block.chain) == own {
+                continue;
+            }
+            for patient in &block.payload_patients {
+                let pair = (block.chain, *patient);
+                if self.terms_pairs.may_have_terms(&pair) {
+                    touched.insert(pair);
+                }
+            }
+        }
+        if touched.is_empty() {
+            return;
+        }
+        match self.reconcile_keys(touched) {
+            Ok(found) => {
+                let dropped = self.coordination.wanted_keys().add(found.wanted);
+                if dropped > 0 {
+                    tracing::warn!(dropped, "too many keys wanted: the rest are found again by the next reconciliation");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "keys could not be reconciled after a commit"),
+        }
+    }
+
+    /// Reconciles every pair with terms entries (at start, and now and then: a want lost to
+    /// a restart is found again).
+    pub fn reconcile_all_keys(&self) -> Result<Reconciled, ServiceError> {
+        self.reconcile_keys(self.terms_pairs.all())
+    }
+
+    /// Reconciles the payload entries of each (chain, patient) pair.
+    pub fn reconcile_keys(
+        &self,
+        pairs: impl IntoIterator<Item = (ChainId, PatientRef)>,
+    ) -> Result<Reconciled, ServiceError> {
+        let own = self.own_chain();
+        // An organisation nothing is granted to: a node without one only ever deletes.
+        let org = self.member_org.clone().unwrap_or_default();
+        let store = self.reads.store();
+        let mut found = Reconciled::default();
+        let mut doomed = Vec::new();
+        for (chain, patient) in pairs {
+            let terms = self.terms_of(&chain, &patient)?;
+            if terms.is_empty() {
+                continue;
+            }
+            let mut block: Option<medchain_protocol::Block> = None;
+            for at in store.patient_entries(&patient)? {
+                if at.chain != chain {
+                    continue;
+                }
+                if block.as_ref().is_none_or(|b| b.header.height != at.height) {
+                    block = self.reads.block_at(&chain, at.height)?;
+                }
+                let Some(entry) = block
+                    .as_ref()
+                    .and_then(|b| b.entries.get(at.index as usize))
+                    .filter(|e| e.patient == patient && e.payload.is_some())
+                else {
+                    continue;
+                };
+                let held = store.data_key(&at)?.is_some();
+                match terms.standing(&at, &entry.record, &org) {
+                    Standing::Erased if held => doomed.push(at),
+                    Standing::Closed if held && Some(chain) != own => doomed.push(at),
+                    Standing::Open if !held && Some(chain) != own => found.wanted.push(at),
+                    _ => {}
+                }
+            }
+        }
+        if !doomed.is_empty() {
+            self.ledger().delete_data_keys(&doomed)?;
+            found.deleted = doomed.len();
+            tracing::info!(
+                deleted = doomed.len(),
+                "data keys deleted: access revoked or payloads erased"
+            );
+        }
+        Ok(found)
+    }
+
+    /// Keeps the keys an owner released in answer to our request for `asked`: only answers
+    /// about entries we asked for, each opened with our encryption key and checked to open for
+    /// its entry. Returns the entries answered for good (kept, refused, erased or not held by
+    /// the owner), which are no longer wanted.
+    pub fn keep_released(&self, asked: &[EntryRef], answers: Vec<KeyAnswer>) -> Vec<EntryRef> {
+        let asked: HashSet<&EntryRef> = asked.iter().collect();
+        let mut settled = Vec::new();
+        let mut released = Vec::new();
+        for answer in answers {
+            if !asked.contains(&answer.at) {
+                continue;
+            }
+            match answer.outcome {
+                KeyOutcome::Released(bytes) => released.push((answer.at, bytes.into_vec())),
+                KeyOutcome::NotGranted | KeyOutcome::Erased | KeyOutcome::NotHeld => {
+                    settled.push(answer.at);
+                }
+            }
+        }
+        if released.is_empty() {
+            return settled;
+        }
+        let (kept, failed) = self.ledger().keep_released_keys(&self.keys, &released);
+        for (at, error) in &failed {
+            tracing::warn!(entry = %at, %error, "a released key was not kept");
+        }
+        if !kept.is_empty() {
+            tracing::info!(kept = kept.len(), "data keys received under grants");
+        }
+        settled.extend(kept);
+        settled
+    }
+}
