@@ -112,8 +112,9 @@ impl PatientTerms {
 
     /// Whether the payload of the entry at `at` (of `record`) is erased.
     pub fn erased(&self, at: &EntryRef, record: &RecordId) -> bool {
-        self.covering(record)
-            .any(|t| t.kind == EntryKind::Erase && (t.at.height, t.at.index) > (at.height, at.index))
+        self.covering(record).any(|t| {
+            t.kind == EntryKind::Erase && (t.at.height, t.at.index) > (at.height, at.index)
+        })
     }
 
     /// Whether a grant in force opens `record` to `org`.

@@ -433,10 +433,7 @@ impl Ledger {
             })
             .collect();
         self.store.commit_blocks(&writes)?;
-        Ok(blocks
-            .iter()
-            .map(Committed::of)
-            .collect())
+        Ok(blocks.iter().map(Committed::of).collect())
     }
 }
 

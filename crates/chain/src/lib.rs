@@ -23,8 +23,8 @@
 pub mod author;
 pub mod buffer;
 pub mod equivocation;
-pub mod grants;
 pub mod error;
+pub mod grants;
 pub mod keyring;
 pub mod ledger;
 pub mod provenance;
@@ -43,10 +43,10 @@ pub use author::{Author, AuthorError, Authored, EntryDraft, PayloadDraft};
 pub use buffer::Origin;
 pub use error::{Rejection, Verdict};
 pub use keyring::{KeyRing, OpenError, RewrapError, Rewrapped};
-pub use released::KeepError;
 pub use ledger::{Committed, Gap, Ingested, Ledger};
 pub use provenance::{History, Limits, history};
 pub use reads::Reads;
+pub use released::KeepError;
 pub use repair::Repair;
 pub use signing::{
     Confirmation, OwnClaim, PauseKind, PeerReport, SharedPause, Signing, SigningError,

@@ -70,6 +70,21 @@ impl Reads {
         Ok(blocks)
     }
 
+    /// The public key that owns `chain` (whose hash the chain ID is), from the certificate of
+    /// the chain's head block held here; `None` when no block of it is held.
+    pub fn owner_key(&self, chain: &ChainId) -> Result<Option<[u8; 32]>, StoreError> {
+        if let Some(key) = lock(&self.keys).get(chain) {
+            return Ok(Some(*key));
+        }
+        let Some(head) = self.store.head(chain)? else {
+            return Ok(None);
+        };
+        match self.store.block_at(chain, head.height)? {
+            Some(block) => self.chain_key(&block),
+            None => Ok(None),
+        }
+    }
+
     /// `Corrupt(Forged)` unless `block` is signed by the key that owns its chain.
     fn check_signed(&self, block: &Block) -> Result<(), StoreError> {
         let hash = block.hash();

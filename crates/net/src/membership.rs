@@ -58,6 +58,13 @@ pub fn check_hello(
     Ok(member)
 }
 
+/// The peer ID of the member whose Ed25519 public key is `key` (a member's key is its node's
+/// network identity); `None` if the bytes are not an Ed25519 key.
+pub fn peer_id_of(key: &[u8]) -> Option<PeerId> {
+    let key = ed25519::PublicKey::try_from_bytes(key).ok()?;
+    Some(PublicKey::from(key).to_peer_id())
+}
+
 /// What we know of a connected peer.
 #[derive(Clone, Debug)]
 enum State {
@@ -90,11 +97,13 @@ impl Peers {
     /// Admits the peer with `role` on `certificate`; returns true if it was not admitted before.
     pub fn admit(&mut self, peer: PeerId, role: Role, certificate: Vec<u8>) -> bool {
         let was = matches!(self.peers.get(&peer), Some(State::Admitted { .. }));
-        self.peers
-            .insert(peer, State::Admitted {
+        self.peers.insert(
+            peer,
+            State::Admitted {
                 role,
                 certificate: certificate.into(),
-            });
+            },
+        );
         !was
     }
 

@@ -235,7 +235,9 @@ impl StoreReader {
         for item in self.trees().terms.iter().keys() {
             let key = item.engine()?;
             let pair = keys::hash32(key.get(..HASH_LEN).unwrap_or_default())
-                .zip(keys::hash32(key.get(HASH_LEN..2 * HASH_LEN).unwrap_or_default()))
+                .zip(keys::hash32(
+                    key.get(HASH_LEN..2 * HASH_LEN).unwrap_or_default(),
+                ))
                 .map(|(chain, patient)| (ChainId(chain), PatientRef(patient)))
                 .ok_or_else(|| bad(name::TERMS, &key))?;
             if out.last() != Some(&pair) {

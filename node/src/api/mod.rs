@@ -6,6 +6,7 @@
 
 mod auth;
 mod error;
+mod grants;
 mod intake;
 mod ledger;
 mod records;
@@ -18,7 +19,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use medchain_protocol::identity::Role;
 
 pub use error::{ApiError, ApiResult};
@@ -55,6 +56,12 @@ pub fn router(state: AppState) -> Router {
         .route("/records/{id}", get(records::get))
         .route("/records/{id}/history", get(records::history))
         .route("/records/{id}/accesses", get(records::accesses))
+        .route(
+            "/records/{id}/grants",
+            post(grants::grant).get(grants::list),
+        )
+        .route("/records/{id}/grants/{org}", delete(grants::revoke))
+        .route("/records/{id}/erase", post(grants::erase))
         .route("/patients/records", post(records::of_patient))
         .route("/chains", get(ledger::chains))
         .route("/chains/{chain}/blocks", get(ledger::blocks))

@@ -17,24 +17,29 @@ use super::{AppState, blocking};
 /// The header naming who reads (for the audit trail).
 pub const ACTOR_HEADER: &str = "x-medchain-actor";
 
-fn actor(headers: &HeaderMap) -> ApiResult<String> {
+pub(super) fn actor(headers: &HeaderMap) -> ApiResult<String> {
     let actor = headers
         .get(ACTOR_HEADER)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| {
             ApiError::bad_request(
-                "reads are audited: send the acting user in the X-Medchain-Actor header",
+                "reads and access changes are audited: send the acting user in the X-Medchain-Actor header",
             )
         })?;
+    check_actor(actor)
+}
+
+/// `actor` if it is 1 to [`MAX_ACTOR_LEN`] bytes of printable text.
+pub(super) fn check_actor(actor: &str) -> ApiResult<String> {
     if !is_printable_text(actor, MAX_ACTOR_LEN) {
         return Err(ApiError::bad_request(format!(
-            "X-Medchain-Actor must be 1 to {MAX_ACTOR_LEN} bytes of printable text"
+            "the actor (X-Medchain-Actor) must be 1 to {MAX_ACTOR_LEN} bytes of printable text"
         )));
     }
     Ok(actor.to_owned())
 }
 
-fn record_id(text: &str) -> ApiResult<RecordId> {
+pub(super) fn record_id(text: &str) -> ApiResult<RecordId> {
     text.parse()
         .map_err(|_| ApiError::bad_request("record ID must be 32 hex characters"))
 }

@@ -127,6 +127,8 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
     };
     let (publish_tx, publish_rx) = tokio::sync::mpsc::channel(1024);
     let own_certificate = identity_certificate(&config)?;
+    let member_org = medchain_protocol::identity::org_of(&own_certificate)
+        .context("the member certificate names no organisation (O): grants name members by it")?;
     let coordination = Arc::new(Coordination::with_publisher(publish_tx));
     let service = Arc::new(
         Service::new(
@@ -141,7 +143,8 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         .with_batching(crate::service::BatchLimits {
             max_entries: config.batching.max_entries,
             max_delay: Duration::from_millis(config.batching.max_delay_ms),
-        }),
+        })
+        .with_member_org(member_org),
     );
     let metrics = Arc::new(Metrics::new());
 

@@ -69,6 +69,7 @@ impl WantedKeys {
     }
 
     /// How many keys are wanted.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         lock(&self.wanted).values().map(BTreeSet::len).sum()
     }
@@ -76,6 +77,11 @@ impl WantedKeys {
     /// Whether none is.
     pub fn is_empty(&self) -> bool {
         lock(&self.wanted).is_empty()
+    }
+
+    /// Wakes the fetcher (an owner came back: what it did not answer may be answered now).
+    pub fn wake(&self) {
+        self.added.notify_one();
     }
 
     /// Resolves when keys are added (at once if some were added since the last wait).

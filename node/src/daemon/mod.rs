@@ -9,6 +9,7 @@ pub mod catch_up;
 pub mod evidence;
 pub mod fetching;
 pub mod gossip;
+pub mod key_fetch;
 pub mod logging;
 pub mod network;
 pub mod own_chain;

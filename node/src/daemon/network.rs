@@ -70,6 +70,10 @@ pub struct Glue {
     pub(super) fetches: Arc<Mutex<super::fetching::ChainFetches>>,
     /// Gap fetches each peer's gossip started lately (`fetching`).
     pub(super) gaps: Arc<Mutex<super::fetching::GapFetches>>,
+    /// Set while a round of key requests runs: one at a time (`key_fetch`).
+    pub(super) fetching_keys: Arc<std::sync::atomic::AtomicBool>,
+    /// Set when a round of key requests is asked for while one runs.
+    pub(super) fetch_keys_again: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Glue {
@@ -96,6 +100,8 @@ impl Glue {
             unproductive: Arc::default(),
             fetches: Arc::default(),
             gaps: Arc::default(),
+            fetching_keys: Arc::default(),
+            fetch_keys_again: Arc::default(),
         }
     }
 
@@ -107,6 +113,10 @@ impl Glue {
         stop: impl std::future::Future<Output = ()>,
     ) {
         let mut anti_entropy = tokio::time::interval(Duration::from_secs(ANTI_ENTROPY_SECS));
+        let mut key_sweep =
+            tokio::time::interval(Duration::from_secs(super::key_fetch::KEY_SWEEP_SECS));
+        let mut key_retry =
+            tokio::time::interval(Duration::from_secs(super::key_fetch::KEY_RETRY_SECS));
         tokio::pin!(stop);
         loop {
             tokio::select! {
@@ -124,6 +134,18 @@ impl Glue {
                 _ = anti_entropy.tick() => {
                     let glue = self.clone();
                     tokio::spawn(async move { glue.anti_entropy().await });
+                }
+                _ = key_sweep.tick() => {
+                    let glue = self.clone();
+                    tokio::spawn(async move { glue.sweep_keys().await });
+                }
+                _ = key_retry.tick(), if !self.coordination.wanted_keys().is_empty() => {
+                    let glue = self.clone();
+                    tokio::spawn(async move { glue.fetch_keys().await });
+                }
+                () = self.coordination.wanted_keys().added() => {
+                    let glue = self.clone();
+                    tokio::spawn(async move { glue.fetch_keys().await });
                 }
                 () = self.coordination.repair_requested() => {
                     let glue = self.clone();
@@ -152,6 +174,9 @@ impl Glue {
             Event::SyncRequest(request) => self.on_sync_request(request),
             Event::PeerAdmitted { peer, role, org } => {
                 info!(%peer, role = role.as_str(), %org, "peer admitted");
+                self.service.note_member(org);
+                // It may own keys we asked for in vain while it was away.
+                self.coordination.wanted_keys().wake();
                 // It may hold payloads asked for in vain while it was away (their author, back).
                 self.coordination.wanted_payloads().all_due_now();
                 tokio::spawn(async move {

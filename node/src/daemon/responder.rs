@@ -7,8 +7,9 @@
 use std::collections::HashSet;
 
 use medchain_protocol::limits::{
-    MAX_BLOCKS_PER_RANGE, MAX_EVIDENCE_BYTES, MAX_KEYS_PER_REQUEST, MAX_EVIDENCE_PER_RESPONSE, MAX_HEADS,
-    MAX_INLINE_PAYLOAD_BYTES, MAX_INLINE_PAYLOADS_TOTAL, MAX_SYNC_RESPONSE_BYTES,
+    MAX_BLOCKS_PER_RANGE, MAX_EVIDENCE_BYTES, MAX_EVIDENCE_PER_RESPONSE, MAX_HEADS,
+    MAX_INLINE_PAYLOAD_BYTES, MAX_INLINE_PAYLOADS_TOTAL, MAX_KEYS_PER_REQUEST,
+    MAX_SYNC_RESPONSE_BYTES,
 };
 use medchain_protocol::message::{SyncError, SyncErrorCode};
 use medchain_protocol::{Block, BlockMessage, SyncRequest, SyncResponse};
@@ -17,11 +18,7 @@ use tracing::error;
 use crate::service::Service;
 
 /// The answer to a sync request, from the store, and about how many bytes it takes on the wire.
-pub fn respond(
-    service: &Service,
-    request: SyncRequest,
-    requester: &[u8],
-) -> (SyncResponse, usize) {
+pub fn respond(service: &Service, request: SyncRequest, requester: &[u8]) -> (SyncResponse, usize) {
     let internal = |e: medchain_store::StoreError| {
         error!(error = %e, "store failed while answering a peer");
         SyncResponse::Error(SyncError {

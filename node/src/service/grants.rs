@@ -80,9 +80,9 @@ impl Service {
                 "record {record} was created by another provider: only its own provider grants, revokes or erases it"
             )));
         }
-        let entry = self.entry(&created)?.ok_or_else(|| {
-            ServiceError::NotFound(format!("record {record} is not held here"))
-        })?;
+        let entry = self
+            .entry(&created)?
+            .ok_or_else(|| ServiceError::NotFound(format!("record {record} is not held here")))?;
         Ok((created, entry))
     }
 
@@ -104,8 +104,8 @@ impl Service {
             .to
             .as_deref()
             .ok_or_else(|| ServiceError::BadRequest("a grant names an organisation".into()))?;
-        self.check_grantee(org)?;
         let (created, entry) = self.own_record(&request.record)?;
+        self.check_grantee(org)?;
         let terms = self.terms_of(&created.chain, &entry.patient)?;
         if terms.erased(&created, &request.record) {
             return Err(ServiceError::Gone(format!(
@@ -125,9 +125,10 @@ impl Service {
         let org = request.to.as_deref().unwrap_or_default();
         let (created, entry) = self.own_record(&request.record)?;
         let terms = self.terms_of(&created.chain, &entry.patient)?;
-        let granted = terms.in_force(&request.record).into_iter().any(|t| {
-            t.to.as_deref() == Some(org) && (!request.whole_patient || t.whole_patient)
-        });
+        let granted = terms
+            .in_force(&request.record)
+            .into_iter()
+            .any(|t| t.to.as_deref() == Some(org) && (!request.whole_patient || t.whole_patient));
         if !granted {
             return Err(ServiceError::NotFound(format!(
                 "no {}grant to {org:?} is in force on record {}",
@@ -140,6 +141,45 @@ impl Service {
             )));
         }
         self.write_terms(author, EntryKind::Revoke, request, created, entry.patient)
+    }
+
+    /// Erases the record's payloads (or, with `whole_patient`, those of all of its patient's
+    /// records here): an erase entry on our chain. Our own data keys of the erased entries are
+    /// deleted once it is committed, and every node that holds a copy deletes it when the
+    /// entry reaches it; from then on the payloads read 410 everywhere.
+    pub fn erase(&self, mut request: TermsRequest) -> Result<TermsWritten, ServiceError> {
+        self.coordination.integrity().check()?;
+        let author = self.writer()?;
+        request.to = None;
+        let (created, entry) = self.own_record(&request.record)?;
+        if !request.whole_patient {
+            let terms = self.terms_of(&created.chain, &entry.patient)?;
+            // Erased already, and no version written since: nothing is left to erase.
+            if self.latest_version_erased(&request.record, &terms)? {
+                return Err(ServiceError::Gone(format!(
+                    "record {} is erased already",
+                    request.record
+                )));
+            }
+        }
+        self.write_terms(author, EntryKind::Erase, request, created, entry.patient)
+    }
+
+    /// Whether the record's latest version is covered by an erase.
+    fn latest_version_erased(
+        &self,
+        record: &RecordId,
+        terms: &PatientTerms,
+    ) -> Result<bool, ServiceError> {
+        let latest = self
+            .reads
+            .store()
+            .record_entries(record)
+            .map_err(|e| self.read_failed(e))?
+            .into_iter()
+            .filter(|at| !terms.covering(record).any(|t| t.at == *at))
+            .next_back();
+        Ok(latest.is_none_or(|at| terms.erased(&at, record)))
     }
 
     /// Writes one grant, revoke or erase entry naming the record's creating entry.
@@ -201,7 +241,11 @@ impl Service {
     /// The organisations of the members this node knows: providers by the certificates of
     /// their chains' heads, and peers admitted this run.
     pub fn member_orgs(&self) -> Result<Vec<String>, ServiceError> {
-        let mut orgs = self.peer_orgs.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut orgs = self
+            .peer_orgs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let store = self.reads.store();
         for head in store.heads()? {
             let cert = store
@@ -228,9 +272,9 @@ impl Service {
         let created = creating_entry(&self.reads, &record)
             .map_err(|e| self.read_failed(e))?
             .ok_or_else(|| ServiceError::NotFound(format!("record {record} is not known here")))?;
-        let entry = self.entry(&created)?.ok_or_else(|| {
-            ServiceError::NotFound(format!("record {record} is not held here"))
-        })?;
+        let entry = self
+            .entry(&created)?
+            .ok_or_else(|| ServiceError::NotFound(format!("record {record} is not held here")))?;
         let terms = self.terms_of(&created.chain, &entry.patient)?;
         Ok(GrantsView {
             record,

@@ -34,8 +34,7 @@ use crate::coordination::Coordination;
 pub use audit::{AuditLog, AuditTrail};
 pub use batch::Limits as BatchLimits;
 pub use error::ServiceError;
-pub use grants::{GrantsView, TermsRequest, TermsWritten};
-pub use received_keys::Reconciled;
+pub use grants::TermsRequest;
 pub use medchain_requests::NewRecord;
 pub use view::{AccessPage, AccessView, ChainView, PatientRecord, RecordView, RecordWritten};
 

@@ -67,6 +67,7 @@ impl Service {
                 ServiceError::NotFound(format!("record {record} has no versions here"))
             })?;
         let patient = self.patient_of(&latest.at)?;
+        self.refuse_erased(&record, &patient, &latest.at)?;
         let (payload, payload_note) = self.payload_json(&latest)?;
         self.audit_read(actor, record, patient, latest.at)?;
         Ok(RecordView {
@@ -78,6 +79,26 @@ impl Service {
             payload,
             payload_note,
         })
+    }
+
+    /// 410 if the payload of the version at `at` (of `record`, about `patient`) is erased.
+    fn refuse_erased(
+        &self,
+        record: &RecordId,
+        patient: &PatientRef,
+        at: &EntryRef,
+    ) -> Result<(), ServiceError> {
+        let Some(created) = medchain_chain::grants::creating_entry(&self.reads, record)
+            .map_err(|e| self.read_failed(e))?
+        else {
+            return Ok(());
+        };
+        if self.terms_of(&created.chain, patient)?.erased(at, record) {
+            return Err(ServiceError::Gone(format!(
+                "record {record} is erased: its payloads can no longer be read by anyone"
+            )));
+        }
+        Ok(())
     }
 
     /// The history of a record across chains; the read is audited.
@@ -139,7 +160,10 @@ impl Service {
         Ok(records)
     }
 
-    pub(super) fn entry(&self, at: &EntryRef) -> Result<Option<medchain_protocol::Entry>, ServiceError> {
+    pub(super) fn entry(
+        &self,
+        at: &EntryRef,
+    ) -> Result<Option<medchain_protocol::Entry>, ServiceError> {
         let block = self
             .reads
             .block_at(&at.chain, at.height)

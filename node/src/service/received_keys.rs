@@ -112,11 +112,19 @@ impl Service {
             Ok(found) => {
                 let dropped = self.coordination.wanted_keys().add(found.wanted);
                 if dropped > 0 {
-                    tracing::warn!(dropped, "too many keys wanted: the rest are found again by the next reconciliation");
+                    tracing::warn!(
+                        dropped,
+                        "too many keys wanted: the rest are found again by the next reconciliation"
+                    );
                 }
             }
             Err(e) => tracing::error!(error = %e, "keys could not be reconciled after a commit"),
         }
+    }
+
+    /// The public key owning `chain` (its provider's), if this node holds a block of it.
+    pub fn owner_key(&self, chain: &ChainId) -> Option<[u8; 32]> {
+        self.reads.owner_key(chain).ok().flatten()
     }
 
     /// Reconciles every pair with terms entries (at start, and now and then: a want lost to

@@ -40,7 +40,10 @@ fn the_latest_grant_or_revoke_to_an_organisation_decides() {
         terms(3, EntryKind::Grant, 2, Some("Hospital C"), false),
     ]);
     assert!(t.open_to(&record(1), "Hospital B"));
-    assert!(!t.open_to(&record(2), "Hospital B"), "C's grant opens nothing to B");
+    assert!(
+        !t.open_to(&record(2), "Hospital B"),
+        "C's grant opens nothing to B"
+    );
     assert!(!t.open_to(&record(1), "Hospital C"));
     let revoked = of(vec![
         terms(2, EntryKind::Grant, 1, b, false),
@@ -59,14 +62,23 @@ fn a_patient_grant_opens_every_record_until_revoked_or_carved_out() {
         terms(5, EntryKind::Revoke, 3, b, false),
     ]);
     assert!(t.open_to(&record(1), "Hospital B"));
-    assert!(t.open_to(&record(9), "Hospital B"), "present and future records");
-    assert!(!t.open_to(&record(3), "Hospital B"), "a record-level revoke carves one out");
+    assert!(
+        t.open_to(&record(9), "Hospital B"),
+        "present and future records"
+    );
+    assert!(
+        !t.open_to(&record(3), "Hospital B"),
+        "a record-level revoke carves one out"
+    );
     let closed = of(vec![
         terms(2, EntryKind::Grant, 1, b, true),
         terms(3, EntryKind::Grant, 4, b, false),
         terms(6, EntryKind::Revoke, 1, b, true),
     ]);
-    assert!(!closed.open_to(&record(4), "Hospital B"), "a patient revoke closes all");
+    assert!(
+        !closed.open_to(&record(4), "Hospital B"),
+        "a patient revoke closes all"
+    );
 }
 
 #[test]
@@ -76,9 +88,15 @@ fn an_erase_covers_the_entries_before_it_whatever_the_grants() {
         terms(2, EntryKind::Grant, 1, b, false),
         terms(5, EntryKind::Erase, 1, None, false),
     ]);
-    assert_eq!(t.standing(&at(1), &record(1), "Hospital B"), Standing::Erased);
+    assert_eq!(
+        t.standing(&at(1), &record(1), "Hospital B"),
+        Standing::Erased
+    );
     assert_eq!(t.standing(&at(6), &record(1), "Hospital B"), Standing::Open);
-    assert_eq!(t.standing(&at(1), &record(2), "Hospital B"), Standing::Closed);
+    assert_eq!(
+        t.standing(&at(1), &record(2), "Hospital B"),
+        Standing::Closed
+    );
     let whole = of(vec![terms(5, EntryKind::Erase, 1, None, true)]);
     assert!(whole.erased(&at(4), &record(8)));
     assert!(!whole.erased(&at(7), &record(8)));

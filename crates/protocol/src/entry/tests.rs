@@ -100,10 +100,7 @@ fn text_rules() {
 #[test]
 fn terms_rules() {
     let at = position();
-    let created = EntryRef {
-        height: 1,
-        ..at
-    };
+    let created = EntryRef { height: 1, ..at };
     let grant = |to: Option<&str>, terms: bool| Entry {
         kind: EntryKind::Grant,
         record: RecordId::derive(&created.chain, created.height, created.index),
@@ -157,10 +154,7 @@ fn terms_rules() {
 #[test]
 fn only_the_creating_chain_grants_revokes_or_erases() {
     let at = position();
-    let created = EntryRef {
-        height: 1,
-        ..at
-    };
+    let created = EntryRef { height: 1, ..at };
     let erase = |record: RecordId, parents: Vec<Parent>| Entry {
         kind: EntryKind::Erase,
         record,
@@ -176,12 +170,7 @@ fn only_the_creating_chain_grants_revokes_or_erases() {
     erase(own, vec![Parent::Entry(created)])
         .check_structure(at)
         .unwrap();
-    let not_own = |e: Entry| {
-        matches!(
-            e.check_structure(at),
-            Err(EntryError::NotOwnRecord { .. })
-        )
-    };
+    let not_own = |e: Entry| matches!(e.check_structure(at), Err(EntryError::NotOwnRecord { .. }));
     // Another chain's record, named by its own creating entry.
     let foreign = EntryRef {
         chain: ChainId([8; 32]),

@@ -1,0 +1,133 @@
+//! Grant endpoints: who besides its author may read a record's payloads.
+//!
+//! - `POST /v1/records/{id}/grants` with `{"to": ORG}` (and `"patient": true` for all of the
+//!   patient's records at this provider, present and future): a grant entry on our chain; 201.
+//! - `GET /v1/records/{id}/grants`: the grants in force and every grant, revoke and erase entry
+//!   covering the record.
+//! - `DELETE /v1/records/{id}/grants/{org}` (`?patient=true` for a patient grant): a revoke
+//!   entry; no key is released after it, and the grantee deletes what it holds.
+//!
+//! - `POST /v1/records/{id}/erase` with `{}` (or `{"patient": true}`): an erase entry; every
+//!   node deletes its copies of the data keys, and the payloads read 410 from then on.
+//!
+//! The acting user is named like for reads (`X-Medchain-Actor`), or by `actor` in the body.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::error::{ApiError, ApiResult};
+use super::records::{actor, record_id};
+use super::{AppState, blocking};
+use crate::service::TermsRequest;
+
+/// The body of `POST /v1/records/{id}/grants`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantBody {
+    /// The member organisation granted read access (its certificate's O).
+    to: String,
+    /// All of the patient's records at this provider, present and future.
+    #[serde(default)]
+    patient: bool,
+    /// Who grants, if not named by the `X-Medchain-Actor` header.
+    #[serde(default)]
+    actor: Option<String>,
+}
+
+/// `?patient=true` on a revoke.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeQuery {
+    /// Revoke a patient grant (all of the patient's records), not only this record's.
+    #[serde(default)]
+    patient: bool,
+}
+
+/// `POST /v1/records/{id}/grants`.
+pub async fn grant(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<GrantBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Response> {
+    let record = record_id(&id)?;
+    let Json(body) = body
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
+    let actor = match body.actor {
+        Some(actor) => super::records::check_actor(&actor)?,
+        None => actor(&headers)?,
+    };
+    let request = TermsRequest {
+        record,
+        to: Some(body.to),
+        whole_patient: body.patient,
+        actor,
+    };
+    let written = blocking(state, move |s| s.grant(request)).await?;
+    Ok((StatusCode::CREATED, Json(written)).into_response())
+}
+
+/// `GET /v1/records/{id}/grants`.
+pub async fn list(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let record = record_id(&id)?;
+    let grants = blocking(state, move |s| s.grants(record)).await?;
+    Ok(Json(grants).into_response())
+}
+
+/// `DELETE /v1/records/{id}/grants/{org}` (the organisation percent-encoded).
+pub async fn revoke(
+    State(state): State<AppState>,
+    Path((id, org)): Path<(String, String)>,
+    Query(query): Query<RevokeQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let record = record_id(&id)?;
+    let request = TermsRequest {
+        record,
+        to: Some(org),
+        whole_patient: query.patient,
+        actor: actor(&headers)?,
+    };
+    let written = blocking(state, move |s| s.revoke(request)).await?;
+    Ok(Json(written).into_response())
+}
+
+/// The body of `POST /v1/records/{id}/erase`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EraseBody {
+    /// All of the patient's records at this provider, not only this one.
+    #[serde(default)]
+    patient: bool,
+    /// Who erases, if not named by the `X-Medchain-Actor` header.
+    #[serde(default)]
+    actor: Option<String>,
+}
+
+/// `POST /v1/records/{id}/erase` with `{}` (or `{"patient": true}`): an erase entry on our
+/// chain; every node deletes its copies of the data keys, and the payloads read 410.
+pub async fn erase(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<EraseBody>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<Response> {
+    let record = record_id(&id)?;
+    let Json(body) = body
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
+    let actor = match body.actor {
+        Some(actor) => super::records::check_actor(&actor)?,
+        None => actor(&headers)?,
+    };
+    let request = TermsRequest {
+        record,
+        to: None,
+        whole_patient: body.patient,
+        actor,
+    };
+    let written = blocking(state, move |s| s.erase(request)).await?;
+    Ok((StatusCode::CREATED, Json(written)).into_response())
+}

@@ -1,0 +1,88 @@
+//! Fetching the data keys grants open to this node: each owner is asked, by key request, for
+//! the wanted keys of its chain (at most one request's worth per chain per round), and the
+//! keys it releases are kept wrapped under our node key (`service::received_keys`).
+//!
+//! A round runs when keys are wanted (after a commit that brought a grant, or a payload a
+//! patient grant covers), when a peer is admitted (an owner back), every
+//! [`KEY_RETRY_SECS`], and after each full reconciliation (every [`KEY_SWEEP_SECS`], and at
+//! start), which finds again what a restart or a full queue lost. One round at a time.
+
+use std::sync::atomic::Ordering;
+
+use medchain_net::PeerId;
+use medchain_protocol::{ChainId, SyncRequest, SyncResponse};
+use tracing::{debug, warn};
+
+use super::network::{Glue, blocking};
+
+/// Seconds between rounds while keys are wanted and owners did not answer.
+pub const KEY_RETRY_SECS: u64 = 30;
+/// Seconds between full reconciliations of every patient with grant, revoke or erase entries.
+pub const KEY_SWEEP_SECS: u64 = 300;
+
+impl Glue {
+    /// Reconciles every patient with terms entries (keys to fetch, keys to delete), then runs a
+    /// round.
+    pub(super) async fn sweep_keys(&self) {
+        let service = self.service.clone();
+        match blocking(move || service.reconcile_all_keys()).await {
+            Some(Ok(found)) => {
+                self.coordination.wanted_keys().add(found.wanted);
+            }
+            Some(Err(e)) => warn!(error = %e, "keys could not be reconciled"),
+            None => return,
+        }
+        self.fetch_keys().await;
+    }
+
+    /// Rounds until one settles nothing: each owner chain with wanted keys is asked for a
+    /// request's worth. A call while a round runs makes that one go again.
+    pub(super) async fn fetch_keys(&self) {
+        self.fetch_keys_again.store(true, Ordering::SeqCst);
+        if self.fetching_keys.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        while self.fetch_keys_again.swap(false, Ordering::SeqCst) {
+            if self.key_round().await > 0 {
+                self.fetch_keys_again.store(true, Ordering::SeqCst);
+            }
+        }
+        self.fetching_keys.store(false, Ordering::SeqCst);
+    }
+
+    /// One round; how many entries it settled.
+    async fn key_round(&self) -> usize {
+        let mut settled_in_round = 0;
+        for (chain, entries) in self.coordination.wanted_keys().next_requests() {
+            let Some(peer) = self.owner_peer(chain).await else {
+                debug!(%chain, "no key for the owner of a chain with wanted keys");
+                continue;
+            };
+            match self.ask(peer, SyncRequest::DataKeys(entries.clone())).await {
+                Ok(SyncResponse::DataKeys(answers)) => {
+                    let service = self.service.clone();
+                    let asked = entries.clone();
+                    if let Some(settled) =
+                        blocking(move || service.keep_released(&asked, answers)).await
+                    {
+                        self.coordination.wanted_keys().settle(&settled);
+                        settled_in_round += settled.len();
+                    }
+                }
+                Ok(other) => {
+                    debug!(%chain, answer = ?std::mem::discriminant(&other), "key request not answered with keys")
+                }
+                // The owner is away: asked again next round.
+                Err(e) => debug!(%chain, error = %e, "key request failed"),
+            }
+        }
+        settled_in_round
+    }
+
+    /// The peer that owns `chain`: its libp2p identity is the chain's Ed25519 key.
+    async fn owner_peer(&self, chain: ChainId) -> Option<PeerId> {
+        let service = self.service.clone();
+        let key = blocking(move || service.owner_key(&chain)).await??;
+        medchain_net::membership::peer_id_of(&key)
+    }
+}

@@ -1,0 +1,138 @@
+//! Grants, revokes and erasure, end to end on three daemons (two providers and an auditor):
+//! a record is read by its author only, by a grantee once a grant reaches it (the key released
+//! over the network, HPKE-wrapped to the grantee), by nobody else after a revoke, and by
+//! nobody at all after an erase, while every node's chains still verify.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const MARKER: &str = "GRANTED-MARKER-51c2";
+
+fn write(node: &Node, token: &str, patient: &str, n: u32) -> String {
+    let body = format!(
+        r#"{{"kind":"create","patient":"{patient}","payload":{{"resourceType":"Observation","note":"{MARKER}","n":{n}}},"actor":"dr-1"}}"#
+    );
+    let (status, text) = node.http("POST", "/v1/records", token, Some(&body));
+    assert_eq!(status, 201, "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["record"].as_str().unwrap().to_owned()
+}
+
+/// Polls `GET /v1/records/{record}` on `node` (bounded) until it answers `status`.
+fn eventually_reads(node: &Node, token: &str, record: &str, status: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let path = format!("/v1/records/{record}");
+    loop {
+        let (got, text) = node.http("GET", &path, token, None);
+        if got == status {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{record} did not read {status} in time: {got} {text}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn reads(node: &Node, token: &str, record: &str) -> u16 {
+    node.http("GET", &format!("/v1/records/{record}"), token, None)
+        .0
+}
+
+fn post(node: &Node, token: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let (status, text) = node.http("POST", path, token, Some(body));
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
+#[test]
+fn grants_open_records_to_one_member_until_revoked_and_erase_closes_them_for_all() {
+    let ca = Ca::new(BIN);
+    let a_setup = ca.node("a", "provider", "Hospital A", &[]);
+    let mut a = start(&a_setup);
+    let b_setup = ca.node("b", "provider", "Hospital B", std::slice::from_ref(&a.p2p));
+    let c_setup = ca.node("c", "auditor", "Auditors", std::slice::from_ref(&a.p2p));
+    let (mut b, mut c) = (start(&b_setup), start(&c_setup));
+    a.writable(&a_setup.token);
+    b.writable(&b_setup.token);
+    let (ta, tb, tc) = (&a_setup.token, &b_setup.token, &c_setup.token);
+    let first = write(&a, ta, "MRN-1", 1);
+    let second = write(&a, ta, "MRN-1", 2);
+    let other_patient = write(&a, ta, "MRN-2", 3);
+    for record in [&first, &second, &other_patient] {
+        eventually_reads(&b, tb, record, 403);
+        eventually_reads(&c, tc, record, 403);
+    }
+
+    // Only the record's own provider grants, and only to a member it knows, not itself.
+    let grants = format!("/v1/records/{first}/grants");
+    assert_eq!(post(&b, tb, &grants, r#"{"to":"Hospital B"}"#).0, 403);
+    assert_eq!(post(&c, tc, &grants, r#"{"to":"Auditors"}"#).0, 403);
+    let (status, body) = post(&a, ta, &grants, r#"{"to":"Hospital Z"}"#);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(post(&a, ta, &grants, r#"{"to":"Hospital A"}"#).0, 400);
+    let unknown = "/v1/records/00000000000000000000000000000000/grants";
+    assert_eq!(post(&a, ta, unknown, r#"{"to":"Hospital B"}"#).0, 404);
+    assert_eq!(post(&a, ta, &grants, r#"{"to":"Hospital B","x":1}"#).0, 400);
+
+    // A record grant: B reads that record, and only that one; C still reads nothing.
+    let (status, body) = post(&a, ta, &grants, r#"{"to":"Hospital B"}"#);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["kind"], "grant");
+    let text = eventually_reads(&b, tb, &first, 200);
+    assert!(text.contains(MARKER), "{text}");
+    assert_eq!(reads(&b, tb, &second), 403);
+    assert_eq!(reads(&c, tc, &first), 403);
+    // Every node lists the grant in force, from the owner's chain.
+    for (node, token) in [(&a, ta), (&b, tb), (&c, tc)] {
+        let (status, text) = node.http("GET", &grants, token, None);
+        assert_eq!(status, 200, "{text}");
+        let view: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(view["in_force"][0]["to"], "Hospital B", "{text}");
+    }
+
+    // A revoke: B deletes its key when the entry reaches it, and is refused again.
+    let revoke = format!("/v1/records/{first}/grants/Hospital%20B");
+    let (status, text) = a.http("DELETE", &revoke, ta, None);
+    assert_eq!(status, 200, "{text}");
+    eventually_reads(&b, tb, &first, 403);
+    let (status, _) = a.http("DELETE", &revoke, ta, None);
+    assert_eq!(status, 404, "no grant to revoke any more");
+
+    // A patient grant to the auditor: every record of that patient, present and future.
+    let (status, body) = post(&a, ta, &grants, r#"{"to":"Auditors","patient":true}"#);
+    assert_eq!(status, 201, "{body}");
+    eventually_reads(&c, tc, &first, 200);
+    eventually_reads(&c, tc, &second, 200);
+    let later = write(&a, ta, "MRN-1", 4);
+    eventually_reads(&c, tc, &later, 200);
+    assert_eq!(reads(&c, tc, &other_patient), 403);
+    assert_eq!(reads(&b, tb, &later), 403);
+
+    // Erase: nobody reads it any more, the author included; the chains still verify.
+    let erase = format!("/v1/records/{first}/erase");
+    assert_eq!(post(&b, tb, &erase, "{}").0, 403);
+    let (status, body) = post(&a, ta, &erase, "{}");
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(reads(&a, ta, &first), 410);
+    eventually_reads(&c, tc, &first, 410);
+    eventually_reads(&b, tb, &first, 410);
+    assert_eq!(post(&a, ta, &erase, "{}").0, 410, "erased already");
+    assert_eq!(post(&a, ta, &grants, r#"{"to":"Hospital B"}"#).0, 410);
+    assert_eq!(reads(&c, tc, &second), 200, "only that record is erased");
+    for (node, token) in [(&a, ta), (&b, tb), (&c, tc)] {
+        let (status, text) = node.http("POST", "/v1/verify", token, Some("{}"));
+        assert_eq!(status, 200, "{text}");
+        assert!(text.contains("\"violations\":[]"), "{text}");
+    }
+    for node in [&mut a, &mut b, &mut c] {
+        let (code, lines) = node.terminate_with_log();
+        assert_eq!(code, 0);
+        assert!(!lines.iter().any(|l| l.contains(MARKER)));
+    }
+}
