@@ -122,6 +122,78 @@ pub enum RecordCommand {
     Get(RecordGet),
     /// A record's history across chains (audited).
     History(RecordHistory),
+    /// Grant another member read access to a record (or to all of its patient's records).
+    Grant(RecordGrant),
+    /// Revoke a member's read access to a record (or to all of its patient's records).
+    Revoke(RecordRevoke),
+    /// Erase a record's payloads (or all of its patient's) on every node, by key destruction.
+    Erase(RecordErase),
+    /// The grants in force on a record, and every grant, revoke and erase covering it.
+    Grants(RecordGrants),
+}
+
+/// Arguments of `record grant`.
+#[derive(Debug, Args)]
+pub struct RecordGrant {
+    /// How to reach the node.
+    #[command(flatten)]
+    pub connect: Connect,
+    /// The record ID.
+    pub id: String,
+    /// The member organisation granted access (its certificate's O).
+    #[arg(long)]
+    pub to: String,
+    /// All of the record's patient's records at this provider, present and future.
+    #[arg(long)]
+    pub patient: bool,
+    /// Who grants (recorded on the chain).
+    #[arg(long)]
+    pub actor: String,
+}
+
+/// Arguments of `record revoke`.
+#[derive(Debug, Args)]
+pub struct RecordRevoke {
+    /// How to reach the node.
+    #[command(flatten)]
+    pub connect: Connect,
+    /// The record ID.
+    pub id: String,
+    /// The member organisation whose access ends.
+    #[arg(long)]
+    pub org: String,
+    /// Revoke a patient grant (all of the patient's records), not only this record's.
+    #[arg(long)]
+    pub patient: bool,
+    /// Who revokes (recorded on the chain).
+    #[arg(long)]
+    pub actor: String,
+}
+
+/// Arguments of `record erase`.
+#[derive(Debug, Args)]
+pub struct RecordErase {
+    /// How to reach the node.
+    #[command(flatten)]
+    pub connect: Connect,
+    /// The record ID.
+    pub id: String,
+    /// All of the record's patient's records at this provider.
+    #[arg(long)]
+    pub patient: bool,
+    /// Who erases (recorded on the chain).
+    #[arg(long)]
+    pub actor: String,
+}
+
+/// Arguments of `record grants`.
+#[derive(Debug, Args)]
+pub struct RecordGrants {
+    /// How to reach the node.
+    #[command(flatten)]
+    pub connect: Connect,
+    /// The record ID.
+    pub id: String,
 }
 
 /// Arguments of `record add`.

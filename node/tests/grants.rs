@@ -125,6 +125,34 @@ fn grants_open_records_to_one_member_until_revoked_and_erase_closes_them_for_all
     assert_eq!(post(&a, ta, &erase, "{}").0, 410, "erased already");
     assert_eq!(post(&a, ta, &grants, r#"{"to":"Hospital B"}"#).0, 410);
     assert_eq!(reads(&c, tc, &second), 200, "only that record is erased");
+    // The same from the command line.
+    let token_file = ca.tmp.path().join("a-token");
+    std::fs::write(&token_file, ta).unwrap();
+    let api = format!("http://{}", a.api);
+    let connect = ["--api", &api, "--token-file", p(&token_file)];
+    let cli = |args: &[&str]| medchain(&[&["record"], args, &connect[..]].concat());
+    cli(&[
+        "grant",
+        &second,
+        "--to",
+        "Hospital B",
+        "--actor",
+        "privacy-officer",
+    ]);
+    eventually_reads(&b, tb, &second, 200);
+    cli(&["grants", &second]);
+    cli(&[
+        "revoke",
+        &second,
+        "--org",
+        "Hospital B",
+        "--actor",
+        "privacy-officer",
+    ]);
+    eventually_reads(&b, tb, &second, 403);
+    cli(&["erase", &second, "--actor", "privacy-officer"]);
+    assert_eq!(reads(&a, ta, &second), 410);
+    eventually_reads(&c, tc, &second, 410);
     for (node, token) in [(&a, ta), (&b, tb), (&c, tc)] {
         let (status, text) = node.http("POST", "/v1/verify", token, Some("{}"));
         assert_eq!(status, 200, "{text}");

@@ -72,6 +72,13 @@ impl Api {
                 .post(&url)
                 .header("Authorization", &auth)
                 .send_empty(),
+            ("DELETE", _) => {
+                let request = self.agent.delete(&url).header("Authorization", &auth);
+                match actor {
+                    Some(actor) => request.header("X-Medchain-Actor", actor).call(),
+                    None => request.call(),
+                }
+            }
             _ => {
                 let request = self.agent.get(&url).header("Authorization", &auth);
                 match actor {
@@ -138,7 +145,40 @@ pub fn record(command: RecordCommand) -> Result<ExitCode> {
             let path = format!("/v1/records/{}/history?format={}", args.id, args.format);
             Ok(print(api.call("GET", &path, Some(&args.actor), None)?))
         }
+        RecordCommand::Grant(args) => {
+            let api = Api::connect(&args.connect)?;
+            let body =
+                serde_json::json!({"to": args.to, "patient": args.patient, "actor": args.actor});
+            let path = format!("/v1/records/{}/grants", path_segment(&args.id));
+            Ok(print(api.call("POST", &path, None, Some(&body))?))
+        }
+        RecordCommand::Revoke(args) => {
+            let api = Api::connect(&args.connect)?;
+            let path = format!(
+                "/v1/records/{}/grants/{}{}",
+                path_segment(&args.id),
+                path_segment(&args.org),
+                if args.patient { "?patient=true" } else { "" }
+            );
+            Ok(print(api.call("DELETE", &path, Some(&args.actor), None)?))
+        }
+        RecordCommand::Erase(args) => {
+            let api = Api::connect(&args.connect)?;
+            let body = serde_json::json!({"patient": args.patient, "actor": args.actor});
+            let path = format!("/v1/records/{}/erase", path_segment(&args.id));
+            Ok(print(api.call("POST", &path, None, Some(&body))?))
+        }
+        RecordCommand::Grants(args) => {
+            let api = Api::connect(&args.connect)?;
+            let path = format!("/v1/records/{}/grants", path_segment(&args.id));
+            Ok(print(api.call("GET", &path, None, None)?))
+        }
     }
+}
+
+/// `text` percent-encoded as one URL path segment (an organisation name holds spaces).
+fn path_segment(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 fn add_body(args: &RecordAdd) -> Result<Value> {
