@@ -1,24 +1,16 @@
 //! Grants as the owner of a record sees them: granting and revoking read access to a record (or
-//! to all of its patient's records here), listing what is in force, and releasing data keys to
-//! a grantee that asks.
+//! to all of its patient's records here), erasing it, and listing what is in force.
 //!
 //! A grant or revoke is an entry on our own chain, written like any other (signed, replicated,
-//! in the record's history): who granted what to whom, when. The key release is decided here,
-//! from our chain alone ([`medchain_chain::grants`]), for the organisation the requester's
-//! admitted certificate names, and the key is wrapped with HPKE to the encryption key that
-//! certificate binds: a member can only ever receive keys for itself.
-
-use std::collections::HashMap;
+//! in the record's history): who granted what to whom, when. Releasing the keys a grant opens
+//! is `key_release`'s.
 
 use medchain_chain::EntryDraft;
-use medchain_chain::grants::{PatientTerms, Standing, TermsEntry, creating_entry};
+use medchain_chain::grants::{PatientTerms, TermsEntry, creating_entry};
 use medchain_protocol::entry::is_printable_text;
-use medchain_protocol::identity::{encryption_key_of, org_of};
+use medchain_protocol::identity::org_of;
 use medchain_protocol::limits::MAX_ORG_LEN;
-use medchain_protocol::message::{KeyAnswer, KeyOutcome};
-use medchain_protocol::{
-    Block, ChainId, Entry, EntryKind, EntryRef, Parent, PatientRef, RecordId, Terms,
-};
+use medchain_protocol::{ChainId, Entry, EntryKind, EntryRef, Parent, PatientRef, RecordId, Terms};
 use serde::Serialize;
 
 use super::{Service, ServiceError, batch};
@@ -177,8 +169,7 @@ impl Service {
             .record_entries(record)
             .map_err(|e| self.read_failed(e))?
             .into_iter()
-            .filter(|at| !terms.covering(record).any(|t| t.at == *at))
-            .next_back();
+            .rfind(|at| !terms.covering(record).any(|t| t.at == *at));
         Ok(latest.is_none_or(|at| terms.erased(&at, record)))
     }
 
@@ -282,78 +273,6 @@ impl Service {
             in_force: terms.in_force(&record).into_iter().cloned().collect(),
             entries: terms.covering(&record).cloned().collect(),
         })
-    }
-
-    /// Answers a key request from the member admitted on `certificate`: for each entry, its
-    /// data key released to that member if a grant on our chain opens it to the member's
-    /// organisation, else why not.
-    pub fn release_keys(
-        &self,
-        certificate: &[u8],
-        entries: &[EntryRef],
-    ) -> Result<Vec<KeyAnswer>, ServiceError> {
-        self.coordination.integrity().check()?;
-        let answer = |at: &EntryRef, outcome| KeyAnswer { at: *at, outcome };
-        let (Some(own), Some(org), Some(recipient)) = (
-            self.own_chain(),
-            org_of(certificate),
-            encryption_key_of(certificate),
-        ) else {
-            return Ok(entries
-                .iter()
-                .map(|at| answer(at, KeyOutcome::NotHeld))
-                .collect());
-        };
-        let mut blocks: HashMap<u64, Option<Block>> = HashMap::new();
-        let mut terms: HashMap<PatientRef, PatientTerms> = HashMap::new();
-        let (mut released, mut refused) = (0usize, 0usize);
-        let mut out = Vec::with_capacity(entries.len());
-        for at in entries {
-            if at.chain != own {
-                out.push(answer(at, KeyOutcome::NotHeld));
-                continue;
-            }
-            if !blocks.contains_key(&at.height) {
-                let block = self
-                    .reads
-                    .block_at(&own, at.height)
-                    .map_err(|e| self.read_failed(e))?;
-                blocks.insert(at.height, block);
-            }
-            let entry = blocks[&at.height]
-                .as_ref()
-                .and_then(|b| b.entries.get(at.index as usize))
-                .filter(|e| e.payload.is_some());
-            let Some(entry) = entry else {
-                out.push(answer(at, KeyOutcome::NotHeld));
-                continue;
-            };
-            if !terms.contains_key(&entry.patient) {
-                terms.insert(entry.patient, self.terms_of(&own, &entry.patient)?);
-            }
-            let outcome = match terms[&entry.patient].standing(at, &entry.record, &org) {
-                Standing::Erased => KeyOutcome::Erased,
-                Standing::Closed => {
-                    refused += 1;
-                    KeyOutcome::NotGranted
-                }
-                Standing::Open => match self.keys.release(self.reads.store(), at, &recipient) {
-                    Ok(bytes) => {
-                        released += 1;
-                        KeyOutcome::Released(bytes.to_vec().into())
-                    }
-                    Err(e) => {
-                        tracing::warn!(entry = %at, error = %e, "a granted key cannot be released");
-                        KeyOutcome::NotHeld
-                    }
-                },
-            };
-            out.push(answer(at, outcome));
-        }
-        if released > 0 || refused > 0 {
-            tracing::info!(%org, released, refused, "key request answered");
-        }
-        Ok(out)
     }
 }
 

@@ -17,6 +17,7 @@ mod batch;
 mod daemon_ops;
 mod error;
 mod grants;
+mod key_release;
 mod reads;
 mod received_keys;
 mod view;
