@@ -144,3 +144,42 @@ fn bad_option_and_bool_tags_refused() {
         Err(DecodeError::Malformed("bad option tag"))
     );
 }
+
+#[test]
+fn key_request_bytes() {
+    use medchain_protocol::EntryRef;
+    use medchain_protocol::message::{KeyAnswer, KeyOutcome};
+    // Appended variants: request 6 (a sequence of entry references), response 8 (a sequence of
+    // answers, each the entry and an outcome: 0 released bytes, 1 not granted, 2 erased, 3 not
+    // held).
+    let at = EntryRef {
+        chain: ChainId([0xab; 32]),
+        height: 300,
+        index: 2,
+    };
+    let mut entry = vec![0xab; 32];
+    entry.extend([0xac, 0x02, 0x02]);
+    let request = SyncRequest::DataKeys(vec![at]);
+    assert_eq!(request.to_wire(), [&[0x02, 0x06, 0x01][..], &entry].concat());
+    let response = SyncResponse::DataKeys(vec![
+        KeyAnswer {
+            at,
+            outcome: KeyOutcome::NotGranted,
+        },
+        KeyAnswer {
+            at,
+            outcome: KeyOutcome::Released(vec![0x11; 80].into()),
+        },
+    ]);
+    let expected = [
+        &[0x02, 0x08, 0x02][..],
+        &entry,
+        &[0x01],
+        &entry,
+        &[0x00, 0x50],
+        &[0x11; 80],
+    ]
+    .concat();
+    assert_eq!(response.to_wire(), expected);
+    assert_eq!(SyncResponse::from_wire(&expected).unwrap(), response);
+}
