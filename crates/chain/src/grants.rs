@@ -16,8 +16,10 @@
 //! (over its verified copy of the owner's chain) decides which keys to fetch and which to
 //! delete, so both read the same entries the same way.
 
+use std::collections::HashMap;
+
 use medchain_protocol::{Block, ChainId, Entry, EntryKind, EntryRef, PatientRef, RecordId};
-use medchain_store::StoreError;
+use medchain_store::{StoreError, StoreReader};
 
 use crate::reads::Reads;
 
@@ -153,6 +155,64 @@ impl PatientTerms {
                     .last()
             })
             .collect()
+    }
+}
+
+/// Every erase entry of one chain, for the scans that must treat an erased payload as absent by
+/// design (the verifier, the fetch of missing payloads): never a payload to fetch, never a
+/// violation. Built from the `terms` index and the blocks it names (an index key planted to name
+/// another entry is ignored: only erase entries count); empty for nearly every chain.
+#[derive(Clone, Debug, Default)]
+pub struct Erasures {
+    /// (Record, patient) -> the position of its latest erase (the patient as the decision
+    /// reads it: only an erase about the entry's own patient covers it).
+    records: HashMap<(RecordId, PatientRef), (u64, u32)>,
+    /// Patient -> the position of the latest erase of all of its records.
+    patients: HashMap<PatientRef, (u64, u32)>,
+}
+
+impl Erasures {
+    /// The erase entries of `chain` this store holds.
+    pub fn of_chain(store: &StoreReader, chain: &ChainId) -> Result<Self, StoreError> {
+        let mut erasures = Self::default();
+        let mut block: Option<Block> = None;
+        for (_, at) in store.terms_entries_of_chain(chain)? {
+            if block.as_ref().is_none_or(|b| b.header.height != at.height) {
+                block = store.block_at(chain, at.height)?;
+            }
+            let Some(entry) = block
+                .as_ref()
+                .and_then(|b| b.entries.get(at.index as usize))
+                .filter(|e| e.kind == EntryKind::Erase)
+            else {
+                continue;
+            };
+            let position = (at.height, at.index);
+            let whole = entry.terms.as_ref().is_some_and(|t| t.whole_patient);
+            let latest = if whole {
+                erasures.patients.entry(entry.patient).or_default()
+            } else {
+                erasures
+                    .records
+                    .entry((entry.record, entry.patient))
+                    .or_default()
+            };
+            *latest = (*latest).max(position);
+        }
+        Ok(erasures)
+    }
+
+    /// Whether the chain erases nothing.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.patients.is_empty()
+    }
+
+    /// Whether the payload of `entry`, at `at` on this chain, is erased.
+    pub fn erased(&self, at: &EntryRef, entry: &Entry) -> bool {
+        let after = |erase: Option<&(u64, u32)>| erase.is_some_and(|e| *e > (at.height, at.index));
+        entry.payload.is_some()
+            && (after(self.records.get(&(entry.record, entry.patient)))
+                || after(self.patients.get(&entry.patient)))
     }
 }
 

@@ -19,7 +19,7 @@ use medchain_protocol::identity::{EncryptionKey, X25519_KEY_BYTES};
 use medchain_protocol::sealed::{
     self, DataKey, PayloadPlace, SealError, WRAPPED_KEY_BYTES, WrappingKey,
 };
-use medchain_protocol::{Entry, EntryRef};
+use medchain_protocol::{Entry, EntryRef, PayloadHash};
 use medchain_store::{StoreError, StoreReader};
 
 use crate::ledger::Ledger;
@@ -321,6 +321,11 @@ impl Ledger {
     /// [`Ledger::rewrap_data_keys`], [`KeyRing::finish_rotation`]).
     pub fn delete_data_keys(&mut self, entries: &[EntryRef]) -> Result<(), StoreError> {
         self.store.delete_data_keys(entries)
+    }
+
+    /// Deletes erased payloads (their keys are destroyed) from the store, flushed.
+    pub fn delete_payloads(&mut self, hashes: &[PayloadHash]) -> Result<(), StoreError> {
+        self.store.delete_payloads(hashes)
     }
 
     /// Records the ring's key in force (the one new keys are wrapped under) as the store's node

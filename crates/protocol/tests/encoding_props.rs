@@ -160,7 +160,10 @@ fn key_request_bytes() {
     let mut entry = vec![0xab; 32];
     entry.extend([0xac, 0x02, 0x02]);
     let request = SyncRequest::DataKeys(vec![at]);
-    assert_eq!(request.to_wire(), [&[0x02, 0x06, 0x01][..], &entry].concat());
+    assert_eq!(
+        request.to_wire(),
+        [&[0x02, 0x06, 0x01][..], &entry].concat()
+    );
     let response = SyncResponse::DataKeys(vec![
         KeyAnswer {
             at,

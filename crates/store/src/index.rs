@@ -225,6 +225,24 @@ impl StoreReader {
         self.entries_under(IndexTree::Terms, &prefix)
     }
 
+    /// Every grant, revoke and erase entry of `chain`, with its patient, by patient then
+    /// position.
+    pub fn terms_entries_of_chain(
+        &self,
+        chain: &ChainId,
+    ) -> Result<Vec<(PatientRef, EntryRef)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.trees().terms.scan_prefix(chain.as_bytes()).keys() {
+            let key = item.engine()?;
+            let patient = keys::hash32(key.get(HASH_LEN..2 * HASH_LEN).unwrap_or_default());
+            match (patient, keys::entry_after(&key, 2 * HASH_LEN)) {
+                (Some(patient), Some(at)) => out.push((PatientRef(patient), at)),
+                _ => return Err(bad(name::TERMS, &key)),
+            }
+        }
+        Ok(out)
+    }
+
     /// Every (chain, patient) pair with grant, revoke or erase entries, in key order; `None` if
     /// there are more than `at_most`.
     pub fn terms_pairs(

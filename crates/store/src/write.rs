@@ -207,6 +207,20 @@ impl Store {
         Ok(hashed.into_iter().map(|(hash, _)| hash).collect())
     }
 
+    /// Deletes the payloads under `hashes` (absent ones are ignored), then flushes: erased
+    /// payloads, whose keys are destroyed. Their bytes may survive in sled's old log segments;
+    /// they are ciphertext whose key no longer exists.
+    pub fn delete_payloads(&mut self, hashes: &[PayloadHash]) -> Result<(), StoreError> {
+        for chunk in hashes.chunks(MAX_WRITES_PER_TRANSACTION) {
+            let mut batch = sled::Batch::default();
+            for hash in chunk {
+                batch.remove(hash.as_bytes());
+            }
+            self.trees().payloads.apply_batch(batch).engine()?;
+        }
+        self.flush()
+    }
+
     /// [`Store::put_payloads`] for payloads whose hashes the caller computed while checking
     /// them against a block (the ledger's verified blocks): hashing 1 KiB records again was a
     /// visible share of a commit. One batch: each payload is written under its hash; identical

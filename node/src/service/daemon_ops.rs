@@ -53,6 +53,39 @@ impl Service {
         answer
     }
 
+    /// The payloads the blocks of `chain` from `from` (a range's worth) reference and this node
+    /// does not hold, erased ones left out (absent by design: never fetched again).
+    pub fn missing_payloads(
+        &self,
+        chain: &ChainId,
+        from: u64,
+    ) -> Result<Vec<PayloadHash>, StoreError> {
+        let limit = medchain_protocol::limits::MAX_BLOCKS_PER_RANGE;
+        let store = self.reads.store();
+        let missing = store.missing_payloads(chain, from, limit)?;
+        if missing.is_empty() {
+            return Ok(missing);
+        }
+        let erasures = medchain_chain::grants::Erasures::of_chain(store, chain)?;
+        if erasures.is_empty() {
+            return Ok(missing);
+        }
+        let mut erased = std::collections::HashSet::new();
+        for block in store.blocks_range(chain, from, limit)? {
+            for (index, entry) in (0u32..).zip(&block.entries) {
+                if let Some(payload) = &entry.payload
+                    && erasures.erased(&block.entry_ref(index), entry)
+                {
+                    erased.insert(payload.hash);
+                }
+            }
+        }
+        Ok(missing
+            .into_iter()
+            .filter(|h| !erased.contains(h))
+            .collect())
+    }
+
     /// Keeps equivocation evidence; true if it is new to this node.
     pub fn ingest_evidence(&self, evidence: &EquivocationEvidence) -> Result<bool, Rejection> {
         let mut ledger = self.ledger();

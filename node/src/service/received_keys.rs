@@ -8,7 +8,8 @@
 //!
 //! - open, and no key held: wanted (the daemon asks the owner; `coordination::wanted_keys`);
 //! - closed (revoked) on another provider's chain, and a key held: the key is deleted;
-//! - erased, anywhere, and a key held: the key is deleted.
+//! - erased, anywhere: the key is deleted if held, and the sealed payload too (it is absent by
+//!   design from then on: never fetched again, never a violation).
 //!
 //! Which (chain, patient) pairs have ever had terms entries is kept in memory (rebuilt from the
 //! store's `terms` index at start), so a commit with no such patient costs a set lookup per
@@ -82,6 +83,8 @@ pub struct Reconciled {
     pub wanted: Vec<EntryRef>,
     /// Keys deleted (revoked or erased).
     pub deleted: usize,
+    /// Sealed payloads deleted (erased).
+    pub payloads_deleted: usize,
 }
 
 impl Service {
@@ -144,6 +147,7 @@ impl Service {
         let store = self.reads.store();
         let mut found = Reconciled::default();
         let mut doomed = Vec::new();
+        let mut erased_payloads = Vec::new();
         for (chain, patient) in pairs {
             let terms = self.terms_of(&chain, &patient)?;
             if terms.is_empty() {
@@ -165,13 +169,27 @@ impl Service {
                     continue;
                 };
                 let held = store.data_key(&at)?.is_some();
-                match terms.standing(&at, &entry.record, &org) {
+                let standing = terms.standing(&at, &entry.record, &org);
+                if let (Standing::Erased, Some(payload)) = (standing, &entry.payload)
+                    && store.has_payload(&payload.hash)?
+                {
+                    erased_payloads.push(payload.hash);
+                }
+                match standing {
                     Standing::Erased if held => doomed.push(at),
                     Standing::Closed if held && Some(chain) != own => doomed.push(at),
                     Standing::Open if !held && Some(chain) != own => found.wanted.push(at),
                     _ => {}
                 }
             }
+        }
+        if !erased_payloads.is_empty() {
+            self.ledger().delete_payloads(&erased_payloads)?;
+            found.payloads_deleted = erased_payloads.len();
+            tracing::info!(
+                deleted = erased_payloads.len(),
+                "sealed payloads deleted: erased"
+            );
         }
         if !doomed.is_empty() {
             self.ledger().delete_data_keys(&doomed)?;

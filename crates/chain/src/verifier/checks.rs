@@ -179,19 +179,24 @@ fn check_signed_block(
     Ok(Err(violation(chain, height, kind, detail)))
 }
 
-/// The payloads and index entries of a block that re-validated.
+/// The payloads and index entries of a block that re-validated. Erased payloads are absent by
+/// design: not checked, not missing.
 pub(super) fn check_payloads_and_indexes(
     store: &StoreReader,
     block: &Block,
     at: Below<'_>,
+    erasures: &crate::grants::Erasures,
     report: &mut Report,
 ) -> Result<Option<Violation>, StoreError> {
     let hash = at.hash;
     let (chain, height) = (block.header.chain, block.header.height);
-    for entry in &block.entries {
+    for (index, entry) in (0u32..).zip(&block.entries) {
         let Some(payload) = &entry.payload else {
             continue;
         };
+        if erasures.erased(&block.entry_ref(index), entry) {
+            continue;
+        }
         // A damaged payload is refetched by hash; its block is sound and stays.
         match store.payload(&payload.hash) {
             Ok(Some(bytes)) if bytes.len() as u64 == payload.len => report.payloads += 1,

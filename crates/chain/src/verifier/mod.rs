@@ -221,8 +221,9 @@ fn full_scan(
     };
     for (chain, head) in chains {
         report.chains += 1;
+        let erasures = crate::grants::Erasures::of_chain(scan.store, chain)?;
         let mut per_block = |block: &Block, at: Below<'_>, report: &mut Report| {
-            check_payloads_and_indexes(scan.store, block, at, report)
+            check_payloads_and_indexes(scan.store, block, at, &erasures, report)
         };
         let awaiting = repairing.get(chain).map_or(&[][..], Vec::as_slice);
         let runs = scan_chain(scan, *chain, *head, awaiting, &mut report, &mut per_block)?;

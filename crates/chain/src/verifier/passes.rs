@@ -10,6 +10,8 @@ use std::ops::RangeInclusive;
 use medchain_protocol::{Block, CertHash, ChainHead, ChainId, PayloadHash};
 use medchain_store::{IndexDigest, StoreError};
 
+use crate::grants::Erasures;
+
 use super::walk::scan_chain;
 use super::{
     Below, MAX_LISTED_MISSING_PAYLOADS, Report, Scan, Violation, ViolationKind, violation,
@@ -34,6 +36,8 @@ pub(super) fn ordered_scan(
     };
     for (chain, head) in chains {
         report.chains += 1;
+        // Erased payloads are absent by design: not referenced for the payload pass.
+        let erasures = Erasures::of_chain(store, chain)?;
         let mut per_block = |block: &Block,
                              _: Below<'_>,
                              _: &mut Report|
@@ -52,10 +56,10 @@ pub(super) fn ordered_scan(
             }
             implied.add_block(block);
             refs.extend(
-                block
-                    .entries
-                    .iter()
-                    .filter_map(|e| e.payload.as_ref().map(|p| (p.hash, p.len))),
+                (0u32..)
+                    .zip(&block.entries)
+                    .filter(|(i, e)| !erasures.erased(&block.entry_ref(*i), e))
+                    .filter_map(|(_, e)| e.payload.as_ref().map(|p| (p.hash, p.len))),
             );
             Ok(None)
         };

@@ -10,7 +10,6 @@
 use std::time::Instant;
 
 use medchain_net::PeerId;
-use medchain_protocol::limits::MAX_BLOCKS_PER_RANGE;
 use medchain_protocol::{ChainId, PayloadHash, SyncRequest, SyncResponse};
 use tracing::{debug, error, info, warn};
 
@@ -96,13 +95,7 @@ impl Glue {
         from: u64,
     ) {
         let service = self.service.clone();
-        let missing = match blocking(move || {
-            service
-                .reader()
-                .missing_payloads(&chain, from, MAX_BLOCKS_PER_RANGE)
-        })
-        .await
-        {
+        let missing = match blocking(move || service.missing_payloads(&chain, from)).await {
             Some(Ok(missing)) => missing,
             Some(Err(e)) => {
                 warn!(%chain, from, error = %e, "cannot list the payloads these blocks lack: the next scan names them");
