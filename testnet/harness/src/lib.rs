@@ -208,6 +208,17 @@ impl Testnet {
         answer(response, node)
     }
 
+    /// DELETE `path` on `node` (the demo acts as "demo-privacy-officer").
+    pub fn delete(&self, node: &Node, path: &str) -> Result<Answer> {
+        let response = self
+            .agent
+            .delete(format!("{}{path}", node.api))
+            .header("Authorization", &format!("Bearer {}", node.token))
+            .header("X-Medchain-Actor", "demo-privacy-officer")
+            .call();
+        answer(response, node)
+    }
+
     /// GET `path` as JSON, failing unless 200.
     pub fn get_json(&self, node: &Node, path: &str) -> Result<Value> {
         let answer = self.get(node, path)?;

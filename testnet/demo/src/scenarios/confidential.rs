@@ -1,6 +1,7 @@
 //! Confidentiality (the paper's closing remark: "it is necessary to apply encryption storage and
 //! network"): a record's payload is sealed by the hospital that writes it. Every node holds and
-//! verifies the sealed bytes; only the author reads them; no node's files hold the plaintext.
+//! verifies the sealed bytes; only the author reads them, and whom it grants access, until it
+//! revokes or erases; no node's files hold the plaintext.
 
 use std::path::Path;
 use std::time::Duration;
@@ -54,8 +55,10 @@ pub fn confidential(net: &Testnet) -> Result<()> {
         )?;
     }
 
+    super::access::grant_revoke_erase(net, h1, &record, &marker)?;
+
     say(
-        "4c. Every node is stopped in turn; its data directory and its log are searched for the marker.",
+        "4f. Every node is stopped in turn; its data directory and its log are searched for the marker.",
     );
     for node in &net.nodes {
         net.script(&["stop", &node.name])?;

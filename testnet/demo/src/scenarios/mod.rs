@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use medchain_testnet::{Node, Testnet, log_lines, log_mark, wait_for};
 
+mod access;
 mod confidential;
 mod insider;
 mod outsiders;
