@@ -55,6 +55,39 @@ pub enum Command {
     /// bytes past every check, as an attacker with access to the repository would.
     #[command(subcommand)]
     Maintenance(MaintenanceCommand),
+    /// The hospital's offline recovery key: make it, and restore a lost data directory's keys.
+    #[command(subcommand)]
+    Recovery(RecoveryCommand),
+}
+
+/// `medchain recovery ...`
+#[derive(Debug, Subcommand)]
+pub enum RecoveryCommand {
+    /// Make the hospital's recovery key: DIR/recovery.key (mode 0600; keep it offline, like the
+    /// CA key) and DIR/recovery.pub (for `[keys] recovery_public`).
+    Init(RecoveryInit),
+    /// With the node stopped, after it rebuilt its store and fetched its key backups from
+    /// peers: restore its data keys from them with the recovery key.
+    Restore(RecoveryRestore),
+}
+
+/// Arguments of `recovery init`.
+#[derive(Debug, Args)]
+pub struct RecoveryInit {
+    /// Where to write recovery.key and recovery.pub (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Arguments of `recovery restore`.
+#[derive(Debug, Args)]
+pub struct RecoveryRestore {
+    /// The node's configuration file.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The private recovery key (recovery.key).
+    #[arg(long)]
+    pub recovery_key: PathBuf,
 }
 
 /// `medchain maintenance ...`: work on a stopped node's files (key rotation), and attack
@@ -324,6 +357,11 @@ pub struct Init {
     /// directory; created (mode 0600) if missing (default: MEMBER/node.key).
     #[arg(long)]
     pub node_key: Option<PathBuf>,
+    /// The public half of the hospital's recovery key (recovery.pub, from `medchain recovery
+    /// init`): every block's data keys are backed up to it. Without it a lost data directory
+    /// loses the keys of this provider's records.
+    #[arg(long)]
+    pub recovery_public: Option<PathBuf>,
 }
 
 /// Arguments of `run`.

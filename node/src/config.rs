@@ -110,6 +110,11 @@ pub struct KeysSection {
     /// The node key (mode 0600, outside the data directory): the key-wrapping key of every
     /// data key in the store. Lose it and this node's copies of its data keys are lost with it.
     pub node_key: PathBuf,
+    /// The public half of the hospital's recovery key (`medchain recovery init`): every
+    /// authored block's data keys are backed up to it, and peers keep the backups. Optional;
+    /// without it a lost data directory loses the keys of this provider's records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_public: Option<PathBuf>,
 }
 
 /// `[p2p]`
@@ -274,6 +279,7 @@ mod tests {
             },
             keys: KeysSection {
                 node_key: "/etc/medchain/node.key".into(),
+                recovery_public: Some("/etc/medchain/recovery.pub".into()),
             },
             p2p: P2pSection {
                 listen: vec!["/ip4/127.0.0.1/tcp/7000".into()],

@@ -124,6 +124,10 @@ pub enum AuthorError {
         /// Why.
         error: SealError,
     },
+    /// The block's key backup could not be made (the random number generator, or a recovery
+    /// key that is not a usable X25519 key).
+    #[error("the block's keys cannot be backed up: {0}")]
+    Backup(medchain_protocol::key_backup::BackupError),
     /// Our chain's head is at the last height there is (a damaged head record): no block can
     /// follow it.
     #[error("this node's chain is at the last possible height; its head record is damaged")]
@@ -236,6 +240,7 @@ impl Ledger {
         let mut entries = Vec::with_capacity(drafts.len());
         let mut payloads: Vec<(PayloadHash, Vec<u8>)> = Vec::new();
         let mut data_keys: Vec<(EntryRef, Vec<u8>)> = Vec::new();
+        let mut backed_up = Vec::new();
         for (index, draft) in drafts.into_iter().enumerate() {
             let position = EntryRef {
                 chain: author.chain,
@@ -248,9 +253,10 @@ impl Ledger {
             entry
                 .check_structure(position)
                 .map_err(|error| AuthorError::Entry { index, error })?;
-            if let (Some((bytes, wrapped_key)), Some(reference)) = (payload, &entry.payload) {
+            if let (Some((bytes, wrapped_key, key)), Some(reference)) = (payload, &entry.payload) {
                 payloads.push((reference.hash, bytes));
                 data_keys.push((position, wrapped_key));
+                backed_up.push((position.index, key));
             }
             entries.push(entry);
         }
@@ -270,6 +276,7 @@ impl Ledger {
         // stored with it by the commit), the others are stored here, before the block. So are
         // the data keys (sled writes its log in order: they are durable once the block is).
         self.store.put_data_keys(&data_keys)?;
+        self.back_up_keys(author, height, &backed_up)?;
         let (inline, kept_apart) = inline_selection(payloads);
         if !kept_apart.is_empty() {
             let apart: Vec<(PayloadHash, &[u8])> =
@@ -325,9 +332,9 @@ fn shift_index(error: AuthorError, offset: usize) -> AuthorError {
     }
 }
 
-/// A payload sealed at its entry's position: the sealed bytes, and its data key wrapped for the
-/// store.
-pub type SealedPayload = (Vec<u8>, Vec<u8>);
+/// A payload sealed at its entry's position: the sealed bytes, its data key wrapped for the
+/// store, and the data key (for the block's key backup).
+pub type SealedPayload = (Vec<u8>, Vec<u8>, medchain_protocol::sealed::DataKey);
 
 impl EntryDraft {
     /// The entry this draft becomes at `position` (its record ID derived from the position when
@@ -350,13 +357,13 @@ impl EntryDraft {
                     record,
                     content_type: &p.content_type,
                 };
-                let (bytes, wrapped_key) = keys.seal(&place, &p.bytes)?;
+                let (bytes, wrapped_key, key) = keys.seal(&place, &p.bytes)?;
                 let reference = PayloadRef {
                     hash: PayloadHash::of(&bytes),
                     len: bytes.len() as u64,
                     content_type: p.content_type,
                 };
-                (Some(reference), Some((bytes, wrapped_key)))
+                (Some(reference), Some((bytes, wrapped_key, key)))
             }
             None => (None, None),
         };

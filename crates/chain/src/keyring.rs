@@ -32,6 +32,9 @@ use zeroize::Zeroizing;
 pub struct KeyRing {
     wrapping: Arc<RwLock<Wrapping>>,
     encryption: Option<Arc<EncryptionKey>>,
+    /// The public half of the hospital's offline recovery key: every authored block's data
+    /// keys are backed up to it.
+    recovery: Option<[u8; X25519_KEY_BYTES]>,
     rng: SystemRandom,
 }
 
@@ -133,6 +136,7 @@ impl KeyRing {
                 next: None,
             })),
             encryption: None,
+            recovery: None,
             rng: SystemRandom::new(),
         }
     }
@@ -141,6 +145,18 @@ impl KeyRing {
     pub fn with_encryption_key(mut self, key: EncryptionKey) -> Self {
         self.encryption = Some(Arc::new(key));
         self
+    }
+
+    /// This ring with the hospital's recovery key (its public half): authored blocks' data keys
+    /// are backed up to it.
+    pub fn with_recovery_key(mut self, public: [u8; X25519_KEY_BYTES]) -> Self {
+        self.recovery = Some(public);
+        self
+    }
+
+    /// The recovery key authored blocks are backed up to, if any.
+    pub fn recovery_key(&self) -> Option<[u8; X25519_KEY_BYTES]> {
+        self.recovery
     }
 
     /// The public half of the member's encryption key, if the ring holds it.
@@ -207,19 +223,19 @@ impl KeyRing {
         self.wrapping.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Seals `plaintext` at `place` under a fresh data key; the sealed bytes and the data key
-    /// wrapped for the store.
+    /// Seals `plaintext` at `place` under a fresh data key; the sealed bytes, the data key
+    /// wrapped for the store, and the data key itself (for the block's key backup).
     pub fn seal(
         &self,
         place: &PayloadPlace<'_>,
         plaintext: &[u8],
-    ) -> Result<(Vec<u8>, Vec<u8>), SealError> {
+    ) -> Result<(Vec<u8>, Vec<u8>, DataKey), SealError> {
         let (key, sealed) = sealed::seal_new_payload(&self.rng, place, plaintext)?;
         let wrapped = self
             .read()
             .for_wrapping()
             .wrap(&self.rng, &place.at, &key)?;
-        Ok((sealed, wrapped.to_vec()))
+        Ok((sealed, wrapped.to_vec(), key))
     }
 
     /// The data key of the entry at `at`, if this node holds it.

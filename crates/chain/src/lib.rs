@@ -21,6 +21,7 @@
 //! Allowed dependencies: `medchain-protocol`, `medchain-store`.
 
 pub mod author;
+pub mod backup;
 pub mod buffer;
 pub mod equivocation;
 pub mod error;
@@ -40,6 +41,7 @@ pub mod validate;
 pub mod verifier;
 
 pub use author::{Author, AuthorError, Authored, EntryDraft, PayloadDraft};
+pub use backup::{RestoreError, Restored};
 pub use buffer::Origin;
 pub use error::{Rejection, Verdict};
 pub use keyring::{KeyRing, OpenError, RewrapError, Rewrapped};

@@ -103,6 +103,14 @@ pub(crate) fn response(response: &SyncResponse) {
         SyncResponse::Range(messages) => messages.iter().for_each(block_message),
         SyncResponse::Evidence(items) => items.iter().for_each(evidence),
         SyncResponse::DataKeys(answers) => answers.iter().for_each(key_answer),
+        SyncResponse::KeyBackups(backups) => {
+            // A peer's backup is checked for shape and opened as a restore would (with a key
+            // it was not made for: it must fail cleanly, whatever the bytes).
+            let key = medchain_protocol::identity::EncryptionKey::derive(&[2; 32]);
+            for backup in backups {
+                let _ = backup.is_well_formed() && backup.open(&key).is_ok();
+            }
+        }
         SyncResponse::Heads(_)
         | SyncResponse::Payload(_)
         | SyncResponse::NotFound

@@ -66,6 +66,27 @@ pub fn release(
     at: &EntryRef,
     data_key: &DataKey,
 ) -> Result<[u8; RELEASED_KEY_BYTES], ReleaseError> {
+    seal_key_to(rng, recipient, INFO, &aad(at, recipient), data_key)
+}
+
+/// Opens a data key released to `key` for the entry at `at`.
+pub fn open_release(
+    key: &EncryptionKey,
+    at: &EntryRef,
+    released: &[u8],
+) -> Result<DataKey, ReleaseError> {
+    open_key_sealed_to(key, INFO, &aad(at, &key.public_key()), released)
+}
+
+/// One 32-byte key sealed with HPKE (base mode, single shot, the suite above) to `recipient`
+/// under `info` and `aad`: enc (32) ‖ sealed key (32) ‖ tag (16).
+pub(crate) fn seal_key_to(
+    rng: &dyn SecureRandom,
+    recipient: &[u8; X25519_KEY_BYTES],
+    info: &[u8],
+    aad: &[u8],
+    key: &SecretKey,
+) -> Result<[u8; RELEASED_KEY_BYTES], ReleaseError> {
     let public = <X25519HkdfSha256 as Kem>::PublicKey::from_bytes(recipient)
         .map_err(|_| ReleaseError::BadRecipient)?;
     let mut seed = Zeroizing::new([0u8; 32]);
@@ -74,9 +95,9 @@ pub fn release(
     let (enc, ciphertext) = hpke::single_shot_seal::<AesGcm256, HkdfSha256, X25519HkdfSha256, _>(
         &OpModeS::Base,
         &public,
-        INFO,
-        data_key.expose(),
-        &aad(at, recipient),
+        info,
+        key.expose(),
+        aad,
         &mut csprng,
     )
     .map_err(|_| ReleaseError::BadRecipient)?;
@@ -90,16 +111,17 @@ pub fn release(
     Ok(out)
 }
 
-/// Opens a data key released to `key` for the entry at `at`.
-pub fn open_release(
+/// Opens what [`seal_key_to`] sealed to `key` under `info` and `aad`.
+pub(crate) fn open_key_sealed_to(
     key: &EncryptionKey,
-    at: &EntryRef,
-    released: &[u8],
-) -> Result<DataKey, ReleaseError> {
-    if released.len() != RELEASED_KEY_BYTES {
+    info: &[u8],
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<SecretKey, ReleaseError> {
+    if sealed.len() != RELEASED_KEY_BYTES {
         return Err(ReleaseError::Open);
     }
-    let (enc, ciphertext) = released.split_at(X25519_KEY_BYTES);
+    let (enc, ciphertext) = sealed.split_at(X25519_KEY_BYTES);
     let enc =
         <X25519HkdfSha256 as Kem>::EncappedKey::from_bytes(enc).map_err(|_| ReleaseError::Open)?;
     let plaintext = Zeroizing::new(
@@ -107,9 +129,9 @@ pub fn open_release(
             &OpModeR::Base,
             key.hpke(),
             &enc,
-            INFO,
+            info,
             ciphertext,
-            &aad(at, &key.public_key()),
+            aad,
         )
         .map_err(|_| ReleaseError::Open)?,
     );

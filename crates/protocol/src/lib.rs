@@ -21,6 +21,7 @@ pub mod entry;
 pub mod hash;
 pub mod identity;
 pub mod ids;
+pub mod key_backup;
 pub mod key_release;
 pub mod limits;
 pub mod merkle;

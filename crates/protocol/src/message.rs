@@ -84,6 +84,17 @@ pub enum SyncRequest {
     /// requester's organisation (as its admitted certificate names it), wrapped with HPKE to the
     /// encryption key that certificate binds. Answered by [`SyncResponse::DataKeys`].
     DataKeys(Vec<EntryRef>),
+    /// "Give me the key backups you hold of this chain from this height": at most `limit`
+    /// blocks' backups ([`MAX_BLOCKS_PER_RANGE`](crate::limits::MAX_BLOCKS_PER_RANGE)), in order
+    /// of height, those the responder lacks skipped. Answered by [`SyncResponse::KeyBackups`].
+    KeyBackups {
+        /// The chain.
+        chain: ChainId,
+        /// The first height wanted.
+        from: u64,
+        /// The most backups wanted.
+        limit: u32,
+    },
 }
 
 /// The answer about one entry's data key.
@@ -145,6 +156,9 @@ pub enum SyncResponse {
     Range(Vec<BlockMessage>),
     /// The answer to a key request: one per entry asked about, in the request's order.
     DataKeys(Vec<KeyAnswer>),
+    /// Key backups of the chain asked for, ascending by height; fewer than asked when the
+    /// response would exceed its size limit.
+    KeyBackups(Vec<crate::key_backup::KeyBackup>),
 }
 
 /// A refused sync request.

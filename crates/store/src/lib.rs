@@ -37,6 +37,7 @@
 //! | `quarantine_events` | event id BE (8) | postcard-encoded event |
 //! | `reports` | sequence BE (8) | opaque verifier report |
 //! | `data_keys` | `E` | the entry's payload data key, wrapped under the node's key-wrapping key (opaque here; `medchain_protocol::sealed`) |
+//! | `key_backups` | chain (32) ‖ height BE (8) | an encoded key backup of that block (opaque here: `medchain_protocol::key_backup`), the author's own and those peers keep |
 //! | `meta` | `schema_version` | u32 BE (3; a store of version 1 or 2 holds protocol 1's plaintext payloads and is refused, any other is refused too) |
 //! | `stray` | sequence BE (8) | postcard: a malformed or planted entry set aside (tree, key, value, why, time) |
 //!
@@ -62,6 +63,7 @@ mod digest;
 mod error;
 mod hygiene;
 mod index;
+mod key_backups;
 mod keys;
 mod logs;
 mod open;

@@ -40,10 +40,11 @@ pub(crate) mod name {
     pub(crate) const ACCESSES: &str = "accesses";
     pub(crate) const DATA_KEYS: &str = "data_keys";
     pub(crate) const TERMS: &str = "terms";
+    pub(crate) const KEY_BACKUPS: &str = "key_backups";
 }
 
 /// Every tree's name, in the order of the layout table.
-pub(crate) const TREE_NAMES: [&str; 18] = [
+pub(crate) const TREE_NAMES: [&str; 19] = [
     name::BLOCKS,
     name::CHAIN_INDEX,
     name::HEADS,
@@ -62,6 +63,7 @@ pub(crate) const TREE_NAMES: [&str; 18] = [
     name::ACCESSES,
     name::DATA_KEYS,
     name::TERMS,
+    name::KEY_BACKUPS,
 ];
 
 /// Every tree of the store (see the layout in the crate documentation).
@@ -84,6 +86,7 @@ pub(crate) struct Trees {
     pub(crate) accesses: sled::Tree,
     pub(crate) data_keys: sled::Tree,
     pub(crate) terms: sled::Tree,
+    pub(crate) key_backups: sled::Tree,
 }
 
 impl Trees {
@@ -107,6 +110,7 @@ impl Trees {
             accesses: db.open_tree(name::ACCESSES)?,
             data_keys: db.open_tree(name::DATA_KEYS)?,
             terms: db.open_tree(name::TERMS)?,
+            key_backups: db.open_tree(name::KEY_BACKUPS)?,
         })
     }
 
@@ -130,6 +134,7 @@ impl Trees {
             name::ACCESSES => &self.accesses,
             name::DATA_KEYS => &self.data_keys,
             name::TERMS => &self.terms,
+            name::KEY_BACKUPS => &self.key_backups,
             _ => &self.meta,
         }
     }

@@ -71,6 +71,13 @@ pub fn run(args: &Init) -> Result<ExitCode> {
         },
         keys: KeysSection {
             node_key: node_key.clone(),
+            recovery_public: match &args.recovery_public {
+                Some(path) => {
+                    crate::commands::recovery::load_public(path)?;
+                    Some(absolute(path)?)
+                }
+                None => None,
+            },
         },
         p2p: P2pSection {
             listen: args.p2p_listen.clone(),

@@ -4,6 +4,7 @@ pub mod ca;
 mod client;
 mod init;
 mod maintenance;
+pub mod recovery;
 mod run;
 
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init(args) => init::run(&args),
         Command::Run(args) => run::run(&args, cli.log_format),
         Command::Record(command) => client::record(command),
+        Command::Recovery(command) => recovery::run(command),
         Command::Chain(command) => client::chain(command),
         Command::Status(connect) => client::get_json(&connect, "/v1/status"),
         Command::Peers(connect) => client::get_json(&connect, "/v1/peers"),

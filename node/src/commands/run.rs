@@ -89,6 +89,17 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         "the node key does not open this store's data keys: is keys.node_key the file this node was set up with?",
     )?;
     let keys = keys.with_encryption_key(startup::encryption_key(&config)?);
+    let keys = match &config.keys.recovery_public {
+        Some(path) => keys.with_recovery_key(crate::commands::recovery::load_public(path)?),
+        None => {
+            if config.node.role == "provider" {
+                tracing::warn!(
+                    "no recovery key ([keys] recovery_public): a lost data directory would lose the keys of this provider's records; see `medchain recovery init`"
+                );
+            }
+            keys
+        }
+    };
     let (author, role, network_key) = startup::member(&config, &trust, &keys)?;
     let pseudonyms = startup::pseudonyms(&config)?;
     if moved_aside.is_some() {

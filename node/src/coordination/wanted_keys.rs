@@ -17,6 +17,8 @@ pub const MAX_WANTED_KEYS: usize = 65_536;
 #[derive(Debug, Default)]
 pub struct WantedKeys {
     wanted: Mutex<BTreeMap<ChainId, BTreeSet<EntryRef>>>,
+    /// Chains with new blocks whose key backups to fetch (bounded by the chains held).
+    backups: Mutex<BTreeSet<ChainId>>,
     added: tokio::sync::Notify,
 }
 
@@ -77,6 +79,20 @@ impl WantedKeys {
     /// Whether none is.
     pub fn is_empty(&self) -> bool {
         lock(&self.wanted).is_empty()
+    }
+
+    /// Notes that `chain` has new blocks whose key backups to fetch, and wakes the fetcher.
+    pub fn want_backups(&self, chain: ChainId) {
+        if lock(&self.backups).insert(chain) {
+            self.added.notify_one();
+        }
+    }
+
+    /// The chains whose backups are wanted, now taken.
+    pub fn take_backup_chains(&self) -> Vec<ChainId> {
+        std::mem::take(&mut *lock(&self.backups))
+            .into_iter()
+            .collect()
     }
 
     /// Wakes the fetcher (an owner came back: what it did not answer may be answered now).

@@ -6,6 +6,11 @@
 //! patient grant covers), when a peer is admitted (an owner back), every
 //! [`KEY_RETRY_SECS`], and after each full reconciliation (every [`KEY_SWEEP_SECS`], and at
 //! start), which finds again what a restart or a full queue lost. One round at a time.
+//!
+//! Key backups (`medchain_protocol::key_backup`) travel the same way: a node keeps those of
+//! every other provider's chain, asked of their owner (from the height after the last it holds)
+//! when new blocks of that chain arrive; its own come back from any peer after a rebuild, for
+//! `medchain recovery restore`.
 
 use std::sync::atomic::Ordering;
 
@@ -17,6 +22,9 @@ use super::network::{Glue, blocking};
 
 /// Seconds between rounds while keys are wanted and owners did not answer.
 pub const KEY_RETRY_SECS: u64 = 30;
+/// Most pages of key backups fetched from one peer in one round (256 blocks each).
+const MAX_BACKUP_PAGES: usize = 64;
+
 /// Seconds between full reconciliations of every patient with grant, revoke or erase entries.
 pub const KEY_SWEEP_SECS: u64 = 300;
 
@@ -46,6 +54,8 @@ impl Glue {
             if self.key_round().await > 0 {
                 self.fetch_keys_again.store(true, Ordering::SeqCst);
             }
+            let chains = self.coordination.wanted_keys().take_backup_chains();
+            self.fetch_key_backups(chains).await;
         }
         self.fetching_keys.store(false, Ordering::SeqCst);
     }
@@ -77,6 +87,63 @@ impl Glue {
             }
         }
         settled_in_round
+    }
+
+    /// Fetches the key backups of `chains`: another provider's from its owner only (so no
+    /// peer can plant one), our own from every admitted peer (a restore checks each key against
+    /// its payload).
+    async fn fetch_key_backups(&self, chains: Vec<ChainId>) {
+        let own = self.service.own_chain();
+        for chain in chains {
+            let peers: Vec<PeerId> = if Some(chain) == own {
+                match self.client.admitted_peers().await {
+                    Ok(peers) => peers.into_iter().map(|(peer, _)| peer).collect(),
+                    Err(_) => continue,
+                }
+            } else {
+                self.owner_peer(chain).await.into_iter().collect()
+            };
+            for peer in peers {
+                self.fetch_backups_from(peer, chain).await;
+            }
+        }
+    }
+
+    /// Pages through `peer`'s backups of `chain` from the height after the last we hold.
+    async fn fetch_backups_from(&self, peer: PeerId, chain: ChainId) {
+        let limit = medchain_protocol::limits::MAX_BLOCKS_PER_RANGE;
+        for _ in 0..MAX_BACKUP_PAGES {
+            let service = self.service.clone();
+            let Some(Ok(last)) = blocking(move || service.reader().last_key_backup(&chain)).await
+            else {
+                return;
+            };
+            let from = match last {
+                None => 0,
+                Some(h) => match h.checked_add(1) {
+                    Some(next) => next,
+                    None => return,
+                },
+            };
+            let request = SyncRequest::KeyBackups { chain, from, limit };
+            let backups = match self.ask(peer, request).await {
+                Ok(SyncResponse::KeyBackups(backups)) if !backups.is_empty() => backups,
+                Ok(_) => return,
+                Err(e) => {
+                    debug!(%peer, %chain, error = %e, "key backup request failed");
+                    return;
+                }
+            };
+            let service = self.service.clone();
+            match blocking(move || service.keep_key_backups(&chain, &backups)).await {
+                Some(Ok(0)) | None => return,
+                Some(Ok(kept)) => debug!(%peer, %chain, kept, "key backups kept"),
+                Some(Err(e)) => {
+                    warn!(%chain, error = %e, "key backups not kept");
+                    return;
+                }
+            }
+        }
     }
 
     /// The peer that owns `chain`: its libp2p identity is the chain's Ed25519 key.

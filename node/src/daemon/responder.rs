@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 
+use medchain_protocol::key_backup::KeyBackup;
 use medchain_protocol::limits::{
     MAX_BLOCKS_PER_RANGE, MAX_EVIDENCE_BYTES, MAX_EVIDENCE_PER_RESPONSE, MAX_HEADS,
     MAX_INLINE_PAYLOAD_BYTES, MAX_INLINE_PAYLOADS_TOTAL, MAX_KEYS_PER_REQUEST,
@@ -93,6 +94,28 @@ pub fn respond(service: &Service, request: SyncRequest, requester: &[u8]) -> (Sy
                         message: "keys cannot be released now".into(),
                     }))
                 }
+            }
+        }
+        SyncRequest::KeyBackups { chain, from, limit } => {
+            let limit = limit.min(MAX_BLOCKS_PER_RANGE) as usize;
+            match store.key_backups_from(&chain, from, limit) {
+                Ok(held) => {
+                    let budget = MAX_SYNC_RESPONSE_BYTES - 64 * 1024;
+                    let mut size = 0;
+                    let mut backups = Vec::new();
+                    for (_, bytes) in held {
+                        if size + bytes.len() > budget {
+                            break;
+                        }
+                        // One that does not decode (damage) is not served.
+                        if let Ok(backup) = KeyBackup::decode(&bytes) {
+                            size += bytes.len();
+                            backups.push(backup);
+                        }
+                    }
+                    (SyncResponse::KeyBackups(backups), size.max(64))
+                }
+                Err(e) => small(internal(e)),
             }
         }
         SyncRequest::Hello(_) => small(SyncResponse::Error(SyncError {

@@ -94,7 +94,12 @@ pub fn member(
 
 /// The member's X25519 encryption key (PKCS#8 PEM, mode 0600).
 pub fn encryption_key(config: &Config) -> Result<EncryptionKey> {
-    let path = &config.identity.encryption_key;
+    x25519_key(&config.identity.encryption_key)
+}
+
+/// An X25519 private key file (PKCS#8 PEM, mode 0600): a member's encryption key, or a
+/// hospital's recovery key.
+pub fn x25519_key(path: &std::path::Path) -> Result<EncryptionKey> {
     crate::files::check_private(path)?;
     let pem = zeroize::Zeroizing::new(read(path)?);
     let der = identity::pem_to_der_key(&pem)

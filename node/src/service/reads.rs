@@ -228,7 +228,12 @@ impl Service {
                 .and_then(|g| g.certificate)
                 .as_deref()
                 .and_then(org_of);
-            out.push(ChainView { head, org });
+            let key_backups = store.key_backup_count(&head.chain);
+            out.push(ChainView {
+                head,
+                org,
+                key_backups,
+            });
         }
         Ok(out)
     }

@@ -94,6 +94,10 @@ impl Service {
         let own = self.own_chain();
         let mut touched = BTreeSet::new();
         for block in committed {
+            if !block.payload_patients.is_empty() {
+                // Peers keep each provider's key backups; after a rebuild, our own come back.
+                self.coordination.wanted_keys().want_backups(block.chain);
+            }
             for patient in &block.terms_patients {
                 self.terms_pairs.insert((block.chain, *patient));
                 touched.insert((block.chain, *patient));
@@ -125,6 +129,15 @@ impl Service {
         }
     }
 
+    /// Keeps key backups a peer sent of `chain` (none replaces one held). How many were kept.
+    pub fn keep_key_backups(
+        &self,
+        chain: &ChainId,
+        backups: &[medchain_protocol::key_backup::KeyBackup],
+    ) -> Result<usize, ServiceError> {
+        Ok(self.ledger().keep_key_backups(chain, backups)?)
+    }
+
     /// The public key owning `chain` (its provider's), if this node holds a block of it.
     pub fn owner_key(&self, chain: &ChainId) -> Option<[u8; 32]> {
         self.reads.owner_key(chain).ok().flatten()
@@ -148,6 +161,7 @@ impl Service {
         let mut found = Reconciled::default();
         let mut doomed = Vec::new();
         let mut erased_payloads = Vec::new();
+        let mut erased_entries = Vec::new();
         for (chain, patient) in pairs {
             let terms = self.terms_of(&chain, &patient)?;
             if terms.is_empty() {
@@ -170,10 +184,11 @@ impl Service {
                 };
                 let held = store.data_key(&at)?.is_some();
                 let standing = terms.standing(&at, &entry.record, &org);
-                if let (Standing::Erased, Some(payload)) = (standing, &entry.payload)
-                    && store.has_payload(&payload.hash)?
-                {
-                    erased_payloads.push(payload.hash);
+                if let (Standing::Erased, Some(payload)) = (standing, &entry.payload) {
+                    erased_entries.push(at);
+                    if store.has_payload(&payload.hash)? {
+                        erased_payloads.push(payload.hash);
+                    }
                 }
                 match standing {
                     Standing::Erased if held => doomed.push(at),
@@ -182,6 +197,10 @@ impl Service {
                     _ => {}
                 }
             }
+        }
+        if !erased_entries.is_empty() {
+            // Backups keep no key of an erased entry either (a no-op once trimmed).
+            self.ledger().drop_backed_up_keys(&erased_entries)?;
         }
         if !erased_payloads.is_empty() {
             self.ledger().delete_payloads(&erased_payloads)?;

@@ -51,6 +51,9 @@ pub struct ChainView {
     pub head: ChainHead,
     /// The provider organisation, from its genesis certificate.
     pub org: Option<String>,
+    /// Key backups held of the chain (one per block with payloads, made by its provider for its
+    /// offline recovery key; no node but that provider can open them).
+    pub key_backups: usize,
 }
 
 /// One access entry of a record (an audited read).

@@ -144,10 +144,12 @@ impl Rogue {
                 inc(&stats.a_evidence);
                 SyncResponse::Evidence(Vec::new())
             }
-            SyncRequest::Hello(_) | SyncRequest::DataKeys(_) => SyncResponse::Error(SyncError {
-                code: SyncErrorCode::BadRequest,
-                message: "no".into(),
-            }),
+            SyncRequest::Hello(_) | SyncRequest::DataKeys(_) | SyncRequest::KeyBackups { .. } => {
+                SyncResponse::Error(SyncError {
+                    code: SyncErrorCode::BadRequest,
+                    message: "no".into(),
+                })
+            }
         }
     }
 

@@ -221,6 +221,7 @@ fn answer(store: &Store, request: &SyncRequest) -> SyncResponse {
                 })
                 .collect(),
         ),
+        SyncRequest::KeyBackups { .. } => SyncResponse::KeyBackups(Vec::new()),
         SyncRequest::Hello(_) => SyncResponse::NotFound,
     }
 }

@@ -1,0 +1,217 @@
+//! Key backups (`medchain_protocol::key_backup`): made by the author for each block it signs,
+//! when its hospital has a recovery key; kept by peers for other providers' chains; trimmed of
+//! erased entries' keys; and opened by a restore, which keeps only keys that open their
+//! payloads.
+
+use medchain_protocol::identity::EncryptionKey;
+use medchain_protocol::key_backup::{self, BackupError, KeyBackup};
+use medchain_protocol::sealed::{self, DataKey, PayloadPlace};
+use medchain_protocol::{ChainId, EntryRef};
+use medchain_store::StoreError;
+
+use crate::author::{Author, AuthorError};
+use crate::grants::Erasures;
+use crate::keyring::KeyRing;
+use crate::ledger::Ledger;
+
+/// Most backups read per store page during a restore.
+const RESTORE_PAGE: usize = 256;
+
+/// What a restore from key backups did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Restored {
+    /// Backups read (one per block).
+    pub backups: usize,
+    /// Keys restored: each opened its payload, or its payload is not held yet.
+    pub restored: usize,
+    /// Keys already held.
+    pub already: usize,
+    /// Keys left out: their payload is erased.
+    pub erased: usize,
+    /// Keys that do not open their payload, or backups that do not open with the recovery key.
+    pub refused: usize,
+}
+
+/// Why a restore stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// A restored key could not be wrapped under the node key.
+    #[error("a restored key cannot be wrapped under the node key: {0}")]
+    Wrap(sealed::SealError),
+}
+
+impl Ledger {
+    /// Backs up the data keys of the block at `height` the author is writing, if its ring has a
+    /// recovery key (not flushed: the block's commit is).
+    pub(crate) fn back_up_keys(
+        &mut self,
+        author: &Author,
+        height: u64,
+        keys: &[(u32, DataKey)],
+    ) -> Result<(), AuthorError> {
+        let Some(recovery) = author.keys().recovery_key() else {
+            return Ok(());
+        };
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<(u32, &DataKey)> = keys.iter().map(|(i, k)| (*i, k)).collect();
+        let backup = key_backup::back_up(
+            author.keys().rng(),
+            &recovery,
+            author.chain(),
+            height,
+            &keys,
+        )
+        .map_err(AuthorError::Backup)?;
+        self.store
+            .put_key_backups(&[(author.chain(), height, backup.encode())])?;
+        Ok(())
+    }
+
+    /// Keeps backups a peer sent of `chain` (well-formed ones of that chain only), flushed.
+    /// Returns how many were kept.
+    pub fn keep_key_backups(
+        &mut self,
+        chain: &ChainId,
+        backups: &[KeyBackup],
+    ) -> Result<usize, StoreError> {
+        let mut kept: Vec<(ChainId, u64, Vec<u8>)> = Vec::new();
+        for backup in backups {
+            // A backup held is never replaced by one a peer sends: only the owner's own erasure
+            // trims it (`drop_backed_up_keys`).
+            if backup.chain == *chain
+                && backup.is_well_formed()
+                && self
+                    .store()
+                    .key_backups_from(chain, backup.height, 1)?
+                    .first()
+                    .map(|(h, _)| *h)
+                    != Some(backup.height)
+            {
+                kept.push((backup.chain, backup.height, backup.encode()));
+            }
+        }
+        self.store.put_key_backups(&kept)?;
+        self.store.flush()?;
+        Ok(kept.len())
+    }
+
+    /// Removes the keys of erased entries from the backups held of their blocks, flushed.
+    pub fn drop_backed_up_keys(&mut self, erased: &[EntryRef]) -> Result<(), StoreError> {
+        let mut rewritten = Vec::new();
+        let mut blocks: Vec<(ChainId, u64)> =
+            erased.iter().map(|at| (at.chain, at.height)).collect();
+        blocks.sort_unstable();
+        blocks.dedup();
+        for (chain, height) in blocks {
+            let Some((_, bytes)) = self
+                .store()
+                .key_backups_from(&chain, height, 1)?
+                .into_iter()
+                .find(|(h, _)| *h == height)
+            else {
+                continue;
+            };
+            let Ok(backup) = KeyBackup::decode(&bytes) else {
+                continue;
+            };
+            let indexes: Vec<u32> = erased
+                .iter()
+                .filter(|at| at.chain == chain && at.height == height)
+                .map(|at| at.index)
+                .collect();
+            let trimmed = backup.without(&indexes);
+            if trimmed.keys.len() != backup.keys.len() {
+                rewritten.push((chain, height, trimmed.encode()));
+            }
+        }
+        if rewritten.is_empty() {
+            return Ok(());
+        }
+        self.store.put_key_backups(&rewritten)?;
+        self.store.flush()
+    }
+
+    /// Restores the data keys of `chain` (our own) from the backups this store holds, opened
+    /// with the hospital's recovery key: each key is kept (wrapped under the node key) only if
+    /// it opens its payload, or its payload is not held yet; erased entries' keys are left out.
+    pub fn restore_from_backups(
+        &mut self,
+        keys: &KeyRing,
+        recovery: &EncryptionKey,
+        chain: &ChainId,
+    ) -> Result<Restored, RestoreError> {
+        let mut done = Restored::default();
+        let erasures = Erasures::of_chain(self.store(), chain)?;
+        let mut from = 0;
+        loop {
+            let page = self.store().key_backups_from(chain, from, RESTORE_PAGE)?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            let next = last.checked_add(1);
+            let mut wrapped = Vec::new();
+            for (height, bytes) in page {
+                done.backups += 1;
+                let opened = KeyBackup::decode(&bytes)
+                    .map_err(|_| ())
+                    .and_then(|b| b.open(recovery).map_err(|_: BackupError| ()));
+                let Ok(opened) = opened else {
+                    done.refused += 1;
+                    continue;
+                };
+                let Some(block) = self.store().block_at(chain, height)? else {
+                    done.refused += opened.len();
+                    continue;
+                };
+                for (at, key) in opened {
+                    let Some(entry) = block.entries.get(at.index as usize) else {
+                        done.refused += 1;
+                        continue;
+                    };
+                    if erasures.erased(&at, entry) {
+                        done.erased += 1;
+                        continue;
+                    }
+                    if self.store().data_key(&at)?.is_some() {
+                        done.already += 1;
+                        continue;
+                    }
+                    let Some(reference) = &entry.payload else {
+                        done.refused += 1;
+                        continue;
+                    };
+                    let opens = match self.store().payload(&reference.hash)? {
+                        Some(bytes) => {
+                            let place = PayloadPlace {
+                                at,
+                                record: entry.record,
+                                content_type: &reference.content_type,
+                            };
+                            sealed::open_payload(&key, &place, &bytes).is_ok()
+                        }
+                        // Not fetched yet: kept; a key that does not open is found at the read.
+                        None => true,
+                    };
+                    if !opens {
+                        done.refused += 1;
+                        continue;
+                    }
+                    wrapped.push((at, keys.wrap(&at, &key).map_err(RestoreError::Wrap)?));
+                    done.restored += 1;
+                }
+            }
+            self.store.put_data_keys(&wrapped)?;
+            match next {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+        self.store.flush()?;
+        Ok(done)
+    }
+}

@@ -1,0 +1,228 @@
+//! Key backup: a provider's data keys, block by block, for its offline recovery key, so a
+//! hospital that loses its whole data directory gets its records back readable.
+//!
+//! One HPKE operation per block, not per record: a fresh envelope key is sealed with HPKE (the
+//! key-release suite, `info` "medchain v2 key-backup") to the hospital's recovery key (an X25519
+//! key made by `medchain recovery init` and kept offline), and each payload entry's data key is
+//! wrapped under that envelope key exactly as a node wraps keys under its node key
+//! ([`WrappingKey::wrap`], generation 0: the entry's position in the associated data). Peers
+//! keep the backups of other providers' chains off chain and can read none of them; an erased
+//! entry's wrapped key is dropped from every copy, the envelope staying for the others.
+//!
+//! ```text
+//! envelope aad = chain (32) ‖ height u64 BE ‖ recovery public key (32)
+//! envelope     = enc (32) ‖ sealed envelope key (32) ‖ tag (16)
+//! key          = index u32, wrapped (64: generation 0 ‖ nonce ‖ sealed data key ‖ tag)
+//! ```
+
+use ring::rand::SecureRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{EncryptionKey, X25519_KEY_BYTES};
+use crate::ids::{ChainId, EntryRef};
+use crate::key_release::{RELEASED_KEY_BYTES, ReleaseError, open_key_sealed_to, seal_key_to};
+use crate::sealed::{DataKey, SealError, SecretKey, WRAPPED_KEY_BYTES, WrappingKey};
+
+/// The HPKE `info` of a block's envelope key.
+const INFO: &[u8] = b"medchain v2 key-backup";
+
+/// The backup of one block's data keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyBackup {
+    /// The block's chain.
+    pub chain: ChainId,
+    /// The block's height.
+    pub height: u64,
+    /// The envelope key, sealed with HPKE to the recovery key (80 bytes).
+    #[serde(with = "serde_bytes")]
+    pub envelope: Vec<u8>,
+    /// The data keys of the block's payload entries, each wrapped under the envelope key; an
+    /// erased entry's is removed.
+    pub keys: Vec<BackedUpKey>,
+}
+
+/// One data key in a backup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackedUpKey {
+    /// The entry's index in its block.
+    pub index: u32,
+    /// Its data key wrapped under the envelope key (64 bytes).
+    #[serde(with = "serde_bytes")]
+    pub wrapped: Vec<u8>,
+}
+
+/// Why a backup could not be made or opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackupError {
+    /// The envelope could not be sealed, or does not open with this recovery key.
+    #[error("the backup's envelope: {0}")]
+    Envelope(#[from] ReleaseError),
+    /// A data key could not be wrapped, or does not unwrap under the envelope key.
+    #[error("the backed-up key of entry {index}: {error}")]
+    Key {
+        /// The entry's index.
+        index: u32,
+        /// Why.
+        error: SealError,
+    },
+}
+
+fn envelope_aad(chain: &ChainId, height: u64, recovery: &[u8; X25519_KEY_BYTES]) -> Vec<u8> {
+    [chain.as_bytes(), &height.to_be_bytes()[..], recovery].concat()
+}
+
+fn at(chain: ChainId, height: u64, index: u32) -> EntryRef {
+    EntryRef {
+        chain,
+        height,
+        index,
+    }
+}
+
+/// Backs up the data keys `keys` (entry index and key) of the block at `height` of `chain` for
+/// the recovery key `recovery`.
+pub fn back_up(
+    rng: &dyn SecureRandom,
+    recovery: &[u8; X25519_KEY_BYTES],
+    chain: ChainId,
+    height: u64,
+    keys: &[(u32, &DataKey)],
+) -> Result<KeyBackup, BackupError> {
+    let envelope_key =
+        SecretKey::generate(rng).map_err(|error| BackupError::Key { index: 0, error })?;
+    let envelope = seal_key_to(
+        rng,
+        recovery,
+        INFO,
+        &envelope_aad(&chain, height, recovery),
+        &envelope_key,
+    )?;
+    let wrapping = WrappingKey::new(envelope_key, 0);
+    let keys = keys
+        .iter()
+        .map(|(index, key)| {
+            wrapping
+                .wrap(rng, &at(chain, height, *index), key)
+                .map(|wrapped| BackedUpKey {
+                    index: *index,
+                    wrapped: wrapped.to_vec(),
+                })
+                .map_err(|error| BackupError::Key {
+                    index: *index,
+                    error,
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(KeyBackup {
+        chain,
+        height,
+        envelope: envelope.to_vec(),
+        keys,
+    })
+}
+
+impl KeyBackup {
+    /// Opens the backup with the recovery key: each entry and its data key.
+    pub fn open(&self, recovery: &EncryptionKey) -> Result<Vec<(EntryRef, DataKey)>, BackupError> {
+        if self.envelope.len() != RELEASED_KEY_BYTES {
+            return Err(ReleaseError::Open.into());
+        }
+        let aad = envelope_aad(&self.chain, self.height, &recovery.public_key());
+        let envelope_key = open_key_sealed_to(recovery, INFO, &aad, &self.envelope)?;
+        let wrapping = WrappingKey::new(envelope_key, 0);
+        self.keys
+            .iter()
+            .map(|k| {
+                let entry = at(self.chain, self.height, k.index);
+                wrapping
+                    .unwrap(&entry, &k.wrapped)
+                    .map(|key| (entry, key))
+                    .map_err(|error| BackupError::Key {
+                        index: k.index,
+                        error,
+                    })
+            })
+            .collect()
+    }
+
+    /// The backup without the keys of `indexes` (erased entries).
+    pub fn without(&self, indexes: &[u32]) -> Self {
+        Self {
+            keys: self
+                .keys
+                .iter()
+                .filter(|k| !indexes.contains(&k.index))
+                .cloned()
+                .collect(),
+            ..self.clone()
+        }
+    }
+
+    /// Whether its fields have the sizes the format gives them (checked before keeping one a
+    /// peer sent).
+    pub fn is_well_formed(&self) -> bool {
+        self.envelope.len() == RELEASED_KEY_BYTES
+            && self.keys.len() <= crate::limits::MAX_ENTRIES_PER_BLOCK
+            && self
+                .keys
+                .iter()
+                .all(|k| k.wrapped.len() == WRAPPED_KEY_BYTES)
+    }
+
+    /// The canonical bytes (postcard), as stored.
+    pub fn encode(&self) -> Vec<u8> {
+        crate::encoding::encode(self)
+    }
+
+    /// Decodes stored or received bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, crate::DecodeError> {
+        crate::encoding::decode(bytes, MAX_BACKUP_BYTES)
+    }
+}
+
+/// Bytes of one encoded backup at most: a block's worth of keys.
+pub const MAX_BACKUP_BYTES: usize = 128 + crate::limits::MAX_ENTRIES_PER_BLOCK * 80;
+
+#[cfg(test)]
+mod tests {
+    use ring::rand::SystemRandom;
+
+    use super::*;
+
+    #[test]
+    fn a_backup_opens_with_its_recovery_key_only_and_erased_keys_leave_it() {
+        let rng = SystemRandom::new();
+        let recovery = EncryptionKey::derive(&[5; 32]);
+        let other = EncryptionKey::derive(&[6; 32]);
+        let chain = ChainId([1; 32]);
+        let (k0, k2) = (
+            DataKey::generate(&rng).unwrap(),
+            DataKey::generate(&rng).unwrap(),
+        );
+        let backup = back_up(
+            &rng,
+            &recovery.public_key(),
+            chain,
+            7,
+            &[(0, &k0), (2, &k2)],
+        )
+        .unwrap();
+        assert!(backup.is_well_formed());
+        let decoded = KeyBackup::decode(&backup.encode()).unwrap();
+        let opened = decoded.open(&recovery).unwrap();
+        assert_eq!(opened.len(), 2);
+        assert_eq!(opened[1].0, at(chain, 7, 2));
+        assert_eq!(opened[1].1.expose(), k2.expose());
+        assert!(backup.open(&other).is_err(), "another key opens nothing");
+        let mut moved = backup.clone();
+        moved.height = 8;
+        assert!(moved.open(&recovery).is_err(), "bound to its block");
+        let mut swapped = backup.clone();
+        swapped.keys[0].index = 1;
+        assert!(swapped.open(&recovery).is_err(), "bound to its entry");
+        let erased = backup.without(&[0]);
+        let left = erased.open(&recovery).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].1.expose(), k2.expose());
+    }
+}
