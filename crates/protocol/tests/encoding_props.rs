@@ -186,3 +186,39 @@ fn key_request_bytes() {
     assert_eq!(response.to_wire(), expected);
     assert_eq!(SyncResponse::from_wire(&expected).unwrap(), response);
 }
+
+#[test]
+fn key_backup_request_bytes() {
+    use medchain_protocol::key_backup::{BackedUpKey, KeyBackup};
+    // Appended variants: request 7 (chain, from, limit as varints), response 9 (a sequence of
+    // backups: chain, height, envelope bytes, keys as index and wrapped bytes).
+    let mut expected = vec![0x02, 0x07];
+    expected.extend([0xab; 32]);
+    expected.extend([0xac, 0x02, 0x40]);
+    let request = SyncRequest::KeyBackups {
+        chain: ChainId([0xab; 32]),
+        from: 300,
+        limit: 64,
+    };
+    assert_eq!(request.to_wire(), expected);
+    let response = SyncResponse::KeyBackups(vec![KeyBackup {
+        chain: ChainId([0xab; 32]),
+        height: 300,
+        envelope: vec![0x11; 80],
+        keys: vec![BackedUpKey {
+            index: 2,
+            wrapped: vec![0x22; 64],
+        }],
+    }]);
+    let expected = [
+        &[0x02, 0x09, 0x01][..],
+        &[0xab; 32],
+        &[0xac, 0x02, 0x50],
+        &[0x11; 80],
+        &[0x01, 0x02, 0x40],
+        &[0x22; 64],
+    ]
+    .concat();
+    assert_eq!(response.to_wire(), expected);
+    assert_eq!(SyncResponse::from_wire(&expected).unwrap(), response);
+}
