@@ -362,6 +362,10 @@ pub struct Init {
     /// loses the keys of this provider's records.
     #[arg(long)]
     pub recovery_public: Option<PathBuf>,
+    /// A provider's own patient-pseudonym secret; created (mode 0600) if missing (default:
+    /// MEMBER/pseudonym.key). Auditors have none.
+    #[arg(long)]
+    pub pseudonym_key: Option<PathBuf>,
 }
 
 /// Arguments of `run`.

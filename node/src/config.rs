@@ -99,8 +99,10 @@ pub struct IdentitySection {
     /// This member's X25519 encryption key (PKCS#8 PEM, mode 0600), whose public half its
     /// certificate binds: data keys released to this member are sealed to it.
     pub encryption_key: PathBuf,
-    /// The consortium's patient-pseudonym secret (64 hex characters, mode 0600).
-    pub pseudonym_key: PathBuf,
+    /// A provider's own patient-pseudonym secret (64 hex characters, mode 0600); auditors have
+    /// none, and no member can pseudonymise another provider's patients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pseudonym_key: Option<PathBuf>,
 }
 
 /// `[keys]`
@@ -234,7 +236,7 @@ fn section_comment(line: &str) -> Option<&'static str> {
             "# role: provider (publishes its hospital's records) or auditor (reads only).\n# network: peers on another network are refused."
         }
         "[identity]" => {
-            "# The consortium root, its revocation list, this member's certificate, its key and its\n# encryption key, and the consortium's patient-pseudonym secret."
+            "# The consortium root, its revocation list, this member's certificate, its key and its\n# encryption key, and (a provider) its own patient-pseudonym secret."
         }
         "[keys]" => {
             "# node_key: the key-wrapping key of the data keys in the store (mode 0600),\n# kept outside the data directory. Back it up with the member key."
@@ -275,7 +277,7 @@ mod tests {
                 member_cert: "/etc/medchain/member.pem".into(),
                 member_key: "/etc/medchain/member.key".into(),
                 encryption_key: "/etc/medchain/encryption.key".into(),
-                pseudonym_key: "/etc/medchain/pseudonym.key".into(),
+                pseudonym_key: Some("/etc/medchain/pseudonym.key".into()),
             },
             keys: KeysSection {
                 node_key: "/etc/medchain/node.key".into(),

@@ -208,13 +208,41 @@ fn keys_are_private_and_never_overwritten() {
             c.ca.join("ca.key"),
             c.provider.join("member.key"),
             c.provider.join("encryption.key"),
-            c.ca.join("pseudonym.key"),
-            c.provider.join("pseudonym.key"),
         ] {
             let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{}", key.display());
         }
     }
+    // No pseudonym secret is the CA's or shared: `medchain init` makes a provider its own.
+    assert!(!c.ca.join("pseudonym.key").exists());
+    assert!(!c.provider.join("pseudonym.key").exists());
+    let data = c.provider.join("data");
+    let init = |data: &std::path::Path| {
+        ok(&[
+            "init",
+            "--role",
+            "provider",
+            "--ca",
+            p(&c.ca),
+            "--member",
+            p(&c.provider),
+            "--data-dir",
+            p(data),
+        ])
+    };
+    let said = init(&data);
+    assert!(said.contains("this hospital's own"), "{said}");
+    let pseudonyms = c.provider.join("pseudonym.key");
+    let first = std::fs::read(&pseudonyms).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&pseudonyms).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let said = init(&c.provider.join("data-again"));
+    assert!(said.contains("existing, kept"), "{said}");
+    assert_eq!(std::fs::read(&pseudonyms).unwrap(), first);
     let before = std::fs::read(c.provider.join("member.key")).unwrap();
     let out = medchain(&[
         "ca",

@@ -113,6 +113,34 @@ fn grants_open_records_to_one_member_until_revoked_and_erase_closes_them_for_all
     eventually_reads(&c, tc, &later, 200);
     assert_eq!(reads(&c, tc, &other_patient), 403);
     assert_eq!(reads(&b, tb, &later), 403);
+    // The auditor finds that patient's records at A through the grant (it cannot look the
+    // patient up by identifier: it holds no pseudonym key).
+    let (status, text) = c.http("GET", "/v1/grants", tc, None);
+    assert_eq!(status, 200, "{text}");
+    let received: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let patient_grant = received["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["whole_patient"] == true)
+        .expect("the patient grant is listed");
+    let listed: Vec<&str> = patient_grant["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.as_str())
+        .collect();
+    for record in [&first, &second, &later] {
+        assert!(listed.contains(&record.as_str()), "{text}");
+    }
+    assert!(!listed.contains(&other_patient.as_str()), "{text}");
+    let (status, text) = c.http(
+        "POST",
+        "/v1/patients/records",
+        tc,
+        Some(r#"{"patient":"MRN-1"}"#),
+    );
+    assert_eq!(status, 403, "{text}");
 
     // Erase: nobody reads it any more, the author included; the chains still verify.
     let erase = format!("/v1/records/{first}/erase");

@@ -449,14 +449,18 @@ fn no_plaintext_payload_or_identifier_reaches_any_disk_or_log() {
             assert_eq!(node.http("GET", &path, token, None).0, 403);
         }
     }
-    // Lookups by patient identifier work, and are audited, without the identifier stored.
-    let (status, _) = c.http(
-        "POST",
-        "/v1/patients/records",
-        &c_setup.token,
-        Some(&format!(r#"{{"patient":"{PATIENT}"}}"#)),
-    );
-    assert_eq!(status, 200);
+    // Lookups by patient identifier work at the provider, and are audited, without the
+    // identifier stored; the auditor holds no pseudonym key and cannot look anyone up.
+    let query = format!(r#"{{"patient":"{PATIENT}"}}"#);
+    let (status, text) = a.http("POST", "/v1/patients/records", &a_setup.token, Some(&query));
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains(&records[0]), "{text}");
+    let (status, text) = c.http("POST", "/v1/patients/records", &c_setup.token, Some(&query));
+    assert_eq!(status, 403, "{text}");
+    // Nor can another provider: its own key gives another pseudonym, which names nothing here.
+    let (status, text) = b.http("POST", "/v1/patients/records", &b_setup.token, Some(&query));
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(text, "[]");
     let mut logs = Vec::new();
     for node in [&mut a, &mut b, &mut c] {
         let (code, lines) = node.terminate_with_log();

@@ -107,6 +107,11 @@ impl PatientTerms {
         self.entries.is_empty()
     }
 
+    /// Every entry, in chain order.
+    pub fn covering_all(&self) -> impl Iterator<Item = &TermsEntry> {
+        self.entries.iter()
+    }
+
     /// The entries covering `record`, in chain order.
     pub fn covering<'a>(&'a self, record: &'a RecordId) -> impl Iterator<Item = &'a TermsEntry> {
         self.entries.iter().filter(move |t| t.covers(record))

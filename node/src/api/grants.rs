@@ -70,6 +70,13 @@ pub async fn grant(
     Ok((StatusCode::CREATED, Json(written)).into_response())
 }
 
+/// `GET /v1/grants`: the grants in force to this node's organisation on other providers'
+/// chains, each with the records it opens (a patient grant: that patient's records there).
+pub async fn received(State(state): State<AppState>) -> ApiResult<Response> {
+    let grants = blocking(state, |s| s.grants_received()).await?;
+    Ok(Json(serde_json::json!({ "grants": grants })).into_response())
+}
+
 /// `GET /v1/records/{id}/grants`.
 pub async fn list(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let record = record_id(&id)?;

@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/records/{id}/grants/{org}", delete(grants::revoke))
         .route("/records/{id}/erase", post(grants::erase))
+        .route("/grants", get(grants::received))
         .route("/patients/records", post(records::of_patient))
         .route("/chains", get(ledger::chains))
         .route("/chains/{chain}/blocks", get(ledger::blocks))

@@ -28,8 +28,8 @@ pub const MEMBER_CERT: &str = "member.pem";
 pub const MEMBER_KEY: &str = "member.key";
 /// The member's X25519 encryption key (PKCS#8, mode 0600): data keys are released to it.
 pub const ENCRYPTION_KEY: &str = "encryption.key";
-/// The consortium's patient-pseudonym secret (64 hex characters), in the CA directory and in
-/// every member directory.
+/// A provider's own patient-pseudonym secret (64 hex characters, mode 0600), made by
+/// `medchain init` in the member directory: no other member, and not the CA, holds it.
 pub const PSEUDONYM_KEY: &str = "pseudonym.key";
 
 /// Runs one `ca` subcommand.
@@ -50,14 +50,13 @@ fn now_unix() -> i64 {
 }
 
 fn init(args: &CaInit) -> Result<ExitCode> {
-    let (cert, key, crl, pseudonyms) = (
+    let (cert, key, crl) = (
         args.out.join(CA_CERT),
         args.out.join(CA_KEY),
         args.out.join(CA_CRL),
-        args.out.join(PSEUDONYM_KEY),
     );
     ensure_dir(&args.out)?;
-    refuse_existing(&[&cert, &key, &crl, &pseudonyms])?;
+    refuse_existing(&[&cert, &key, &crl])?;
     let now = now_unix();
     let ca = identity::create_root_ca(
         &args.name,
@@ -71,8 +70,6 @@ fn init(args: &CaInit) -> Result<ExitCode> {
     write_secret(&key, ca.key_pkcs8_pem.as_bytes())?;
     write_public(&cert, ca.cert_pem.as_bytes())?;
     write_public(&crl, identity::crl_to_pem(&empty_crl).as_bytes())?;
-    let secret = zeroize::Zeroizing::new(crate::files::random_hex::<32>()?);
-    write_secret(&pseudonyms, format!("{}\n", secret.as_str()).as_bytes())?;
     println!("consortium CA {:?} created", args.name);
     println!("  certificate  {}", cert.display());
     println!(
@@ -80,10 +77,6 @@ fn init(args: &CaInit) -> Result<ExitCode> {
         key.display()
     );
     println!("  revocations  {}", crl.display());
-    println!(
-        "  pseudonyms   {} (consortium secret for patient pseudonyms, mode 0600)",
-        pseudonyms.display()
-    );
     println!(
         "  fingerprint  {}",
         hex::encode(Consortium::fingerprint_of(&ca.cert_der))
@@ -135,11 +128,6 @@ fn issue(args: &CaIssue) -> Result<ExitCode> {
     write_secret(&encryption, member.encryption_key.to_pkcs8_pem().as_bytes())?;
     write_public(&cert, member.cert_pem.as_bytes())?;
     write_public(&root, ca.cert_pem.as_bytes())?;
-    let pseudonyms = args.out.join(PSEUDONYM_KEY);
-    if !pseudonyms.exists() {
-        let secret = zeroize::Zeroizing::new(read_text(&args.ca.join(PSEUDONYM_KEY))?);
-        write_secret(&pseudonyms, secret.as_bytes())?;
-    }
     let loaded = MemberKey::from_pkcs8_der(&member.key_pkcs8_der)
         .context("the new key does not load back")?;
     println!(

@@ -67,7 +67,15 @@ pub fn run(args: &Init) -> Result<ExitCode> {
             member_cert: existing(args.member.join(MEMBER_CERT))?,
             member_key: existing(args.member.join(MEMBER_KEY))?,
             encryption_key: existing(args.member.join(ENCRYPTION_KEY))?,
-            pseudonym_key: existing(args.member.join(PSEUDONYM_KEY))?,
+            pseudonym_key: match args.role {
+                RoleArg::Provider => Some(absolute(
+                    &args
+                        .pseudonym_key
+                        .clone()
+                        .unwrap_or_else(|| args.member.join(PSEUDONYM_KEY)),
+                )?),
+                RoleArg::Auditor => None,
+            },
         },
         keys: KeysSection {
             node_key: node_key.clone(),
@@ -107,6 +115,23 @@ pub fn run(args: &Init) -> Result<ExitCode> {
         crate::node_key::create(&node_key)?;
         "(new, mode 0600: back it up with the member key)"
     };
+    // A provider's pseudonym key is its own: kept if it exists (a node set up again must keep
+    // its patients' pseudonyms), made here otherwise, never by the CA.
+    let pseudonym_note = match &config.identity.pseudonym_key {
+        Some(path) if path.exists() => {
+            crate::daemon::startup::read_pseudonym_key(path)?;
+            Some((path.clone(), "(existing, kept)"))
+        }
+        Some(path) => {
+            let secret = zeroize::Zeroizing::new(random_hex::<32>()?);
+            write_secret(path, format!("{}\n", secret.as_str()).as_bytes())?;
+            Some((
+                path.clone(),
+                "(new, this hospital's own, mode 0600: back it up with the member key)",
+            ))
+        }
+        None => None,
+    };
     let token = zeroize::Zeroizing::new(random_hex::<32>()?);
     write_secret(&token_path, format!("{}\n", token.as_str()).as_bytes())?;
     write_public(&config_path, config.to_documented_toml()?.as_bytes())?;
@@ -120,6 +145,9 @@ pub fn run(args: &Init) -> Result<ExitCode> {
         );
     }
     println!("node key      {} {node_key_note}", node_key.display());
+    if let Some((path, note)) = pseudonym_note {
+        println!("pseudonyms    {} {note}", path.display());
+    }
     println!("configuration {}", config_path.display());
     println!("api token     {} (mode 0600)", token_path.display());
     println!(

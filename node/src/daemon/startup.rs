@@ -108,10 +108,28 @@ pub fn x25519_key(path: &std::path::Path) -> Result<EncryptionKey> {
         .with_context(|| format!("{} is not readable", path.display()))
 }
 
-/// The consortium pseudonym secret.
-pub fn pseudonyms(config: &Config) -> Result<PseudonymKey> {
-    let text = zeroize::Zeroizing::new(read(&config.identity.pseudonym_key)?);
-    PseudonymKey::from_hex(&text).context("the pseudonym key file is not 64 hex characters")
+/// A provider's own pseudonym secret; `None` on an auditor (one configured anyway is not
+/// loaded: an auditor pseudonymises nobody).
+pub fn pseudonyms(config: &Config) -> Result<Option<PseudonymKey>> {
+    match (&config.identity.pseudonym_key, config.node.role.as_str()) {
+        (Some(path), "provider") => read_pseudonym_key(path).map(Some),
+        (None, "provider") => anyhow::bail!(
+            "a provider needs its own pseudonym key ([identity] pseudonym_key; `medchain init` makes one)"
+        ),
+        (Some(path), _) => {
+            tracing::warn!(path = %path.display(), "an auditor holds no pseudonym key: the one configured is not loaded");
+            Ok(None)
+        }
+        (None, _) => Ok(None),
+    }
+}
+
+/// A pseudonym key file (64 hex characters, mode 0600).
+pub fn read_pseudonym_key(path: &std::path::Path) -> Result<PseudonymKey> {
+    crate::files::check_private(path)?;
+    let text = zeroize::Zeroizing::new(read(path)?);
+    PseudonymKey::from_hex(&text)
+        .with_context(|| format!("{} is not 64 hex characters", path.display()))
 }
 
 /// The signing record's file in a data directory (outside the store directory, on purpose).

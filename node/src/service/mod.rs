@@ -55,7 +55,8 @@ pub struct Service {
     author: Option<Author>,
     /// The node's key ring: opens the payloads whose data keys this node holds.
     keys: KeyRing,
-    pseudonyms: PseudonymKey,
+    /// A provider's own pseudonym key; an auditor has none.
+    pseudonyms: Option<PseudonymKey>,
     audit: AuditTrail,
     clock: fn() -> u64,
     batcher: batch::Batcher,
@@ -74,7 +75,7 @@ impl Service {
         ledger: Ledger,
         author: Option<Author>,
         keys: KeyRing,
-        pseudonyms: PseudonymKey,
+        pseudonyms: Option<PseudonymKey>,
         audit: AuditTrail,
         clock: fn() -> u64,
         coordination: Arc<Coordination>,
@@ -180,7 +181,7 @@ impl Service {
     /// Writes a record entry as the next block of our chain.
     pub fn submit(&self, request: NewRecord) -> Result<RecordWritten, ServiceError> {
         let author = self.writer()?;
-        let draft = request.into_draft(&self.pseudonyms)?;
+        let draft = request.into_draft(self.pseudonym_key()?)?;
         let (record, entry, block) = self.batcher.write(draft, |drafts| {
             Ok(batch::placed(&self.author(author, drafts)?))
         })?;
@@ -199,11 +200,12 @@ impl Service {
         requests: Vec<NewRecord>,
     ) -> Result<Vec<Result<RecordWritten, ServiceError>>, ServiceError> {
         let author = self.writer()?;
+        let pseudonyms = self.pseudonym_key()?;
         let mut answers: Vec<Option<Result<RecordWritten, ServiceError>>> =
             Vec::with_capacity(requests.len());
         let mut drafts = Vec::with_capacity(requests.len());
         for request in requests {
-            match request.into_draft(&self.pseudonyms) {
+            match request.into_draft(pseudonyms) {
                 Ok(draft) => {
                     drafts.push(draft);
                     answers.push(None);
@@ -234,6 +236,15 @@ impl Service {
                 })
             })
             .collect())
+    }
+
+    /// The provider's own pseudonym key; refused on an auditor, which holds none.
+    pub(super) fn pseudonym_key(&self) -> Result<&PseudonymKey, ServiceError> {
+        self.pseudonyms.as_ref().ok_or_else(|| {
+            ServiceError::Forbidden(
+                "this node holds no pseudonym key: each provider pseudonymises its patients with its own key, so no other member can look a patient up by identifier (or confirm a guessed one); ask by record ID, or through a patient grant (GET /v1/grants)".into(),
+            )
+        })
     }
 
     fn writer(&self) -> Result<&Author, ServiceError> {

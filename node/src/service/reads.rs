@@ -127,7 +127,7 @@ impl Service {
         actor: &str,
     ) -> Result<Vec<PatientRecord>, ServiceError> {
         self.coordination.integrity().check()?;
-        let patient = query.pseudonym(&self.pseudonyms)?;
+        let patient = query.pseudonym(self.pseudonym_key()?)?;
         let refs = self
             .reads
             .store()

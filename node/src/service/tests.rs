@@ -35,7 +35,7 @@ pub(crate) fn service_with(
         ca.ledger(),
         author,
         medchain_testkit::pki::keyring(),
-        PseudonymKey::from_bytes([3; 32]),
+        (role == Role::Provider).then(|| PseudonymKey::from_bytes([3; 32])),
         audit,
         now_ms,
         coordination,
