@@ -19,6 +19,7 @@ mod error;
 mod grants;
 mod key_release;
 mod reads;
+mod received_grants;
 mod received_keys;
 mod view;
 
