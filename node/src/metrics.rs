@@ -82,6 +82,8 @@ pub struct Metrics {
     pub store_unverified: Gauge,
     /// Payloads the verifier found damaged or missing, waiting to be fetched by hash.
     pub payloads_wanted: Gauge,
+    /// Data keys a grant opens to this node that it has asked, or will ask, their owners for.
+    pub keys_wanted: Gauge,
     /// 1 while writes are paused (this node's head is not confirmed by a peer), else 0.
     pub writes_paused: Gauge,
     /// Blocks waiting in the out-of-order buffer for earlier heights.
@@ -118,6 +120,12 @@ impl Metrics {
         let writes_paused = Gauge::default();
         let store_unverified = Gauge::default();
         let payloads_wanted = Gauge::default();
+        let keys_wanted = Gauge::default();
+        registry.register(
+            "keys_wanted",
+            "Data keys a grant opens to this node, waiting to be released by their owners",
+            keys_wanted.clone(),
+        );
         registry.register(
             "payloads_wanted",
             "Payloads found damaged or missing, waiting to be fetched by hash from peers",
@@ -218,6 +226,7 @@ impl Metrics {
             writes_paused,
             store_unverified,
             payloads_wanted,
+            keys_wanted,
             heap_allocated,
             heap_resident,
         }

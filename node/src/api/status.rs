@@ -35,6 +35,10 @@ pub async fn ready(State(state): State<AppState>) -> ApiResult<Response> {
 pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
     let metrics = state.metrics.clone();
     let wanted = state.coordination.wanted_payloads().len();
+    let keys_wanted = state.coordination.wanted_keys().len();
+    metrics
+        .keys_wanted
+        .set(i64::try_from(keys_wanted).unwrap_or(i64::MAX));
     let (chains, state_paused) =
         blocking(state, |s| Ok((s.chains()?, s.writes_paused().is_some()))).await?;
     metrics

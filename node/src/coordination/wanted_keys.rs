@@ -71,7 +71,6 @@ impl WantedKeys {
     }
 
     /// How many keys are wanted.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         lock(&self.wanted).values().map(BTreeSet::len).sum()
     }
