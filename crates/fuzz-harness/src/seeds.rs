@@ -6,8 +6,9 @@
 //! so regenerating them (`fuzz-seeds`) writes nothing new.
 
 use medchain_protocol::identity::{MemberKey, cert_to_pem, crl_to_pem, empty_crl, revoke};
+use medchain_protocol::key_backup::{BackedUpKey, KeyBackup};
 use medchain_protocol::message::{
-    SyncError, SyncErrorCode, SyncRequest, SyncResponse, WireMessage,
+    KeyAnswer, KeyOutcome, SyncError, SyncErrorCode, SyncRequest, SyncResponse, WireMessage,
 };
 use medchain_protocol::{
     Block, BlockDraft, BlockHash, BlockMessage, ChainHead, ChainId, Entry, EntryKind, EntryRef,
@@ -98,6 +99,15 @@ pub fn all(pki: &Pki) -> Result<Vec<Seed>, SeedError> {
                 limit: 256,
             },
         ),
+        ("data-keys", SyncRequest::DataKeys(entry_refs(&genesis))),
+        (
+            "key-backups",
+            SyncRequest::KeyBackups {
+                chain,
+                from: 0,
+                limit: 256,
+            },
+        ),
     ];
     let responses = [
         ("hello", SyncResponse::Hello(hello(&pki.auditor))),
@@ -117,6 +127,33 @@ pub fn all(pki: &Pki) -> Result<Vec<Seed>, SeedError> {
         ),
         ("evidence", SyncResponse::Evidence(vec![evidence])),
         ("range", SyncResponse::Range(messages.to_vec())),
+        (
+            "data-keys",
+            SyncResponse::DataKeys(
+                entry_refs(&genesis)
+                    .into_iter()
+                    .zip([
+                        KeyOutcome::Released(vec![0x5a; 80].into()),
+                        KeyOutcome::NotGranted,
+                        KeyOutcome::Erased,
+                        KeyOutcome::NotHeld,
+                    ])
+                    .map(|(at, outcome)| KeyAnswer { at, outcome })
+                    .collect(),
+            ),
+        ),
+        (
+            "key-backups",
+            SyncResponse::KeyBackups(vec![KeyBackup {
+                chain,
+                height: 0,
+                envelope: vec![0x11; 80],
+                keys: vec![BackedUpKey {
+                    index: 0,
+                    wrapped: vec![0x22; 64],
+                }],
+            }]),
+        ),
     ];
     for (name, request) in &requests {
         add("sync_request", name, request.to_wire());
@@ -365,4 +402,11 @@ pub fn frame(wire: &[u8]) -> Vec<u8> {
     let mut out = len.to_be_bytes().to_vec();
     out.extend_from_slice(wire);
     out
+}
+
+/// The positions of `block`'s entries.
+fn entry_refs(block: &Block) -> Vec<EntryRef> {
+    (0..u32::try_from(block.entries.len()).unwrap_or(u32::MAX))
+        .map(|i| block.entry_ref(i))
+        .collect()
 }
