@@ -84,7 +84,13 @@ impl PatientTerms {
     /// signature-checked block (the index is a lookup aid: an entry that is not a terms entry
     /// of this patient is ignored).
     pub fn read(reads: &Reads, chain: &ChainId, patient: &PatientRef) -> Result<Self, StoreError> {
-        let refs = reads.store().terms_entries(chain, patient)?;
+        // The index is on a disk an attacker may own: a key naming another chain's position, or
+        // one position twice, must not reorder the decision. Only this chain's positions count,
+        // each once, in chain order.
+        let mut refs = reads.store().terms_entries(chain, patient)?;
+        refs.retain(|at| at.chain == *chain);
+        refs.sort_unstable();
+        refs.dedup();
         let mut entries = Vec::with_capacity(refs.len());
         let mut block: Option<Block> = None;
         for at in refs {
@@ -117,10 +123,14 @@ impl PatientTerms {
         self.entries.iter().filter(move |t| t.covers(record))
     }
 
-    /// Whether the payload of the entry at `at` (of `record`) is erased.
+    /// Whether the payload of the entry at `at` (of `record`) is erased. Only an entry of the
+    /// erasing chain itself is: another provider's version of the record (an amend on its own
+    /// chain) is that provider's payload, and positions on two chains do not compare.
     pub fn erased(&self, at: &EntryRef, record: &RecordId) -> bool {
         self.covering(record).any(|t| {
-            t.kind == EntryKind::Erase && (t.at.height, t.at.index) > (at.height, at.index)
+            t.kind == EntryKind::Erase
+                && t.at.chain == at.chain
+                && (t.at.height, t.at.index) > (at.height, at.index)
         })
     }
 
@@ -181,7 +191,15 @@ impl Erasures {
     pub fn of_chain(store: &StoreReader, chain: &ChainId) -> Result<Self, StoreError> {
         let mut erasures = Self::default();
         let mut block: Option<Block> = None;
-        for (_, at) in store.terms_entries_of_chain(chain)? {
+        let mut refs: Vec<EntryRef> = store
+            .terms_entries_of_chain(chain)?
+            .into_iter()
+            .map(|(_, at)| at)
+            .filter(|at| at.chain == *chain)
+            .collect();
+        refs.sort_unstable();
+        refs.dedup();
+        for at in refs {
             if block.as_ref().is_none_or(|b| b.header.height != at.height) {
                 block = store.block_at(chain, at.height)?;
             }

@@ -106,6 +106,7 @@ impl From<ReportBeforeStray> for Report {
             awaiting_repair: old.awaiting_repair,
             damaged_payloads: Vec::new(),
             stray: Vec::<StrayEntry>::new(),
+            erased_payloads: Vec::new(),
         }
     }
 }
@@ -159,6 +160,7 @@ impl From<ReportBeforeRuns> for Report {
             awaiting_repair: 0,
             damaged_payloads: Vec::new(),
             stray: Vec::new(),
+            erased_payloads: Vec::new(),
         }
     }
 }

@@ -158,10 +158,17 @@ fn an_erased_payload_is_absent_by_design_for_the_verifier() {
         .iter()
         .map(|e| e.payload.as_ref().unwrap().hash)
         .collect();
+    let report = medchain_chain::verifier::scan(owner.store(), &c.trust(), now_ms()).unwrap();
+    assert_eq!(
+        report.erased_payloads,
+        vec![hashes[0]],
+        "held, and only erased entries name it"
+    );
     owner.delete_payloads(&hashes[..1]).unwrap();
     let report = medchain_chain::verifier::scan(owner.store(), &c.trust(), now_ms()).unwrap();
     assert!(report.is_clean(), "{report:?}");
     assert!(report.missing_payloads.is_empty(), "{report:?}");
+    assert!(report.erased_payloads.is_empty(), "deleted already");
     owner.delete_payloads(&hashes[1..]).unwrap();
     let report = medchain_chain::verifier::scan(owner.store(), &c.trust(), now_ms()).unwrap();
     assert_eq!(report.missing_payloads, vec![hashes[1]]);

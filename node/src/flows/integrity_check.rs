@@ -53,6 +53,15 @@ pub fn check_and_quarantine(
             "more damaged or missing payloads than are fetched at once: the next scan names the rest"
         );
     }
+    if !report.erased_payloads.is_empty() {
+        match service.delete_erased_payloads(&report.erased_payloads) {
+            Ok(()) => info!(
+                count = report.erased_payloads.len(),
+                "erased payloads deleted: only erased entries referenced them"
+            ),
+            Err(e) => warn!(error = %e, "erased payloads not deleted: the next scan tries again"),
+        }
+    }
     if report.violations.is_empty() {
         info!(
             chains = report.chains,

@@ -8,8 +8,9 @@
 //!
 //! - open, and no key held: wanted (the daemon asks the owner; `coordination::wanted_keys`);
 //! - closed (revoked) on another provider's chain, and a key held: the key is deleted;
-//! - erased, anywhere: the key is deleted if held, and the sealed payload too (it is absent by
-//!   design from then on: never fetched again, never a violation).
+//! - erased, anywhere: the key is deleted if held, and the entry's key is dropped from the key
+//!   backups held. The sealed payload goes at the next verifier scan, which knows whether any
+//!   entry not erased still references the same bytes (`Report::erased_payloads`).
 //!
 //! Which (chain, patient) pairs have ever had terms entries is kept in memory (rebuilt from the
 //! store's `terms` index at start), so a commit with no such patient costs a set lookup per
@@ -83,8 +84,6 @@ pub struct Reconciled {
     pub wanted: Vec<EntryRef>,
     /// Keys deleted (revoked or erased).
     pub deleted: usize,
-    /// Sealed payloads deleted (erased).
-    pub payloads_deleted: usize,
 }
 
 impl Service {
@@ -129,6 +128,16 @@ impl Service {
         }
     }
 
+    /// Deletes sealed payloads that only erased entries reference (a scan's
+    /// `erased_payloads`).
+    pub fn delete_erased_payloads(
+        &self,
+        hashes: &[medchain_protocol::PayloadHash],
+    ) -> Result<(), ServiceError> {
+        self.ledger().delete_payloads(hashes)?;
+        Ok(())
+    }
+
     /// Keeps key backups a peer sent of `chain` (none replaces one held). How many were kept.
     pub fn keep_key_backups(
         &self,
@@ -160,7 +169,6 @@ impl Service {
         let store = self.reads.store();
         let mut found = Reconciled::default();
         let mut doomed = Vec::new();
-        let mut erased_payloads = Vec::new();
         let mut erased_entries = Vec::new();
         for (chain, patient) in pairs {
             let terms = self.terms_of(&chain, &patient)?;
@@ -184,11 +192,8 @@ impl Service {
                 };
                 let held = store.data_key(&at)?.is_some();
                 let standing = terms.standing(&at, &entry.record, &org);
-                if let (Standing::Erased, Some(payload)) = (standing, &entry.payload) {
+                if standing == Standing::Erased {
                     erased_entries.push(at);
-                    if store.has_payload(&payload.hash)? {
-                        erased_payloads.push(payload.hash);
-                    }
                 }
                 match standing {
                     Standing::Erased if held => doomed.push(at),
@@ -201,14 +206,6 @@ impl Service {
         if !erased_entries.is_empty() {
             // Backups keep no key of an erased entry either (a no-op once trimmed).
             self.ledger().drop_backed_up_keys(&erased_entries)?;
-        }
-        if !erased_payloads.is_empty() {
-            self.ledger().delete_payloads(&erased_payloads)?;
-            found.payloads_deleted = erased_payloads.len();
-            tracing::info!(
-                deleted = erased_payloads.len(),
-                "sealed payloads deleted: erased"
-            );
         }
         if !doomed.is_empty() {
             self.ledger().delete_data_keys(&doomed)?;

@@ -148,6 +148,12 @@ pub struct Report {
     /// Entries of the store that are not what their tree holds (malformed, planted, left
     /// over), set aside by [`Ledger::verify`].
     pub stray: Vec<StrayEntry>,
+    /// Payloads held that only erased entries reference (erasure: the node deletes them). A
+    /// payload another entry still references is not listed: a provider cannot have another's
+    /// ciphertext deleted by naming its hash in an entry it then erases. Found by the ordered
+    /// scan only, and not kept with the stored report.
+    #[serde(skip)]
+    pub erased_payloads: Vec<PayloadHash>,
 }
 
 impl Report {

@@ -30,6 +30,7 @@ pub(super) fn ordered_scan(
     let keys = IndexDigest::new();
     let mut implied = keys.same_keys();
     let mut refs: Vec<(PayloadHash, u64)> = Vec::new();
+    let mut erased: Vec<PayloadHash> = Vec::new();
     let mut report = Report {
         started_ms: scan.now_ms,
         ..Report::default()
@@ -55,17 +56,31 @@ pub(super) fn ordered_scan(
                 )));
             }
             implied.add_block(block);
-            refs.extend(
-                (0u32..)
-                    .zip(&block.entries)
-                    .filter(|(i, e)| !erasures.erased(&block.entry_ref(*i), e))
-                    .filter_map(|(_, e)| e.payload.as_ref().map(|p| (p.hash, p.len))),
-            );
+            for (index, entry) in (0u32..).zip(&block.entries) {
+                let Some(payload) = &entry.payload else {
+                    continue;
+                };
+                if erasures.erased(&block.entry_ref(index), entry) {
+                    erased.push(payload.hash);
+                } else {
+                    refs.push((payload.hash, payload.len));
+                }
+            }
             Ok(None)
         };
         let awaiting = repairing.get(chain).map_or(&[][..], Vec::as_slice);
         if !scan_chain(scan, *chain, *head, awaiting, &mut report, &mut per_block)?.is_empty() {
             return Ok(None);
+        }
+    }
+    // Erased payloads no live entry references, and still held: to delete.
+    refs.sort_unstable();
+    erased.sort_unstable();
+    erased.dedup();
+    for hash in erased {
+        let live = refs.partition_point(|(h, _)| *h < hash);
+        if refs.get(live).is_none_or(|(h, _)| *h != hash) && store.has_payload(&hash)? {
+            report.erased_payloads.push(hash);
         }
     }
     let pass = match store.check_payloads_in_order(refs) {
