@@ -47,6 +47,24 @@ fn holds(node: &Node, token: &str, org: &str, height: u64, backups: u64) {
     }
 }
 
+/// Polls (bounded) until `node` holds the sealed payload of `record`'s first version.
+fn payload_held(node: &Node, token: &str, record: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let path = format!("/v1/records/{record}/history");
+        let (status, text) = node.http("GET", &path, token, None);
+        let history: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if status == 200 && history["records"][0]["versions"][0]["payload_held"] == true {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "payload of {record} not held: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 fn status_of(node: &Node, token: &str, record: &str) -> u16 {
     node.http("GET", &format!("/v1/records/{record}"), token, None)
         .0
@@ -77,14 +95,18 @@ fn a_provider_that_lost_its_data_directory_reads_its_records_again_after_a_resto
     assert_eq!(status, 201, "{text}");
     let (status, text) = b.http("GET", "/v1/chains", tb, None);
     assert_eq!(status, 200, "{text}");
-    let height = serde_json::from_str::<serde_json::Value>(&text)
+    let own = serde_json::from_str::<serde_json::Value>(&text)
         .unwrap()
         .as_array()
-        .and_then(|c| c.iter().find(|c| c["org"] == "Hospital B"))
-        .and_then(|c| c["height"].as_u64())
+        .and_then(|c| c.iter().find(|c| c["org"] == "Hospital B").cloned())
         .unwrap();
+    let (height, backups) = (
+        own["height"].as_u64().unwrap(),
+        own["key_backups"].as_u64().unwrap(),
+    );
+    assert!(backups >= 1, "{own}");
     // A keeps B's backups (one per block with payloads: three writes, maybe batched).
-    holds(&a, ta, "Hospital B", height, 1);
+    holds(&a, ta, "Hospital B", height, backups);
 
     // B loses its whole data directory; its operator restores the configuration and token.
     let token_text = std::fs::read_to_string(b_setup.data.join("api.token")).unwrap();
@@ -114,12 +136,16 @@ fn a_provider_that_lost_its_data_directory_reads_its_records_again_after_a_resto
     // The node rebuilds its chain from its peers, with its backups; its records stay sealed to
     // it until the restore.
     let b = start(&b_setup);
-    holds(&b, tb, "Hospital B", height, 1);
+    holds(&b, tb, "Hospital B", height, backups);
+    for record in &records[..2] {
+        payload_held(&b, tb, record);
+    }
     assert_eq!(status_of(&b, tb, &records[0]), 403);
     assert_eq!(b.terminate(), 0);
     let text = restore(true);
     assert!(text.contains("data keys restored"), "{text}");
     assert!(text.contains("0 refused"), "{text}");
+    assert!(text.contains("0 waiting"), "{text}");
     let b = start(&b_setup);
     // Reads are audited on B's own chain: once its peers confirm its head.
     b.writable(tb);

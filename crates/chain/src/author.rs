@@ -176,6 +176,11 @@ impl Author {
     pub fn certificate(&self) -> &[u8] {
         &self.certificate
     }
+
+    /// Our chain's key, to sign what only this chain's provider may (key backups).
+    pub(crate) fn member_key(&self) -> &MemberKey {
+        &self.key
+    }
 }
 
 impl Ledger {

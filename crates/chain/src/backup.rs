@@ -30,6 +30,9 @@ pub struct Restored {
     pub erased: usize,
     /// Keys that do not open their payload, or backups that do not open with the recovery key.
     pub refused: usize,
+    /// Keys whose payload this store does not hold yet: not restored (they cannot be checked);
+    /// run the restore again once the node has fetched them.
+    pub waiting: usize,
 }
 
 /// Why a restore stopped.
@@ -62,8 +65,8 @@ impl Ledger {
         let backup = key_backup::back_up(
             author.keys().rng(),
             &recovery,
-            author.chain(),
-            height,
+            author.member_key(),
+            (author.chain(), height),
             &keys,
         )
         .map_err(AuthorError::Backup)?;
@@ -72,25 +75,32 @@ impl Ledger {
         Ok(())
     }
 
-    /// Keeps backups a peer sent of `chain` (well-formed ones of that chain only), flushed.
-    /// Returns how many were kept.
+    /// Keeps backups a peer sent of `chain`: well-formed ones of that chain, signed by the
+    /// chain's key, for heights this store holds, and none it holds already (only an erasure
+    /// trims a backup held: `drop_backed_up_keys`). Flushed. Returns how many were kept.
     pub fn keep_key_backups(
         &mut self,
         chain: &ChainId,
         backups: &[KeyBackup],
     ) -> Result<usize, StoreError> {
+        let Some(owner) = crate::reads::Reads::new(self.store().clone()).owner_key(chain)? else {
+            return Ok(0);
+        };
+        let Some(head) = self.store().head(chain)? else {
+            return Ok(0);
+        };
         let mut kept: Vec<(ChainId, u64, Vec<u8>)> = Vec::new();
         for backup in backups {
-            // A backup held is never replaced by one a peer sends: only the owner's own erasure
-            // trims it (`drop_backed_up_keys`).
+            let held = self
+                .store()
+                .key_backups_from(chain, backup.height, 1)?
+                .first()
+                .is_some_and(|(h, _)| *h == backup.height);
             if backup.chain == *chain
+                && backup.height <= head.height
+                && !held
                 && backup.is_well_formed()
-                && self
-                    .store()
-                    .key_backups_from(chain, backup.height, 1)?
-                    .first()
-                    .map(|(h, _)| *h)
-                    != Some(backup.height)
+                && backup.is_signed_by(&owner)
             {
                 kept.push((backup.chain, backup.height, backup.encode()));
             }
@@ -138,7 +148,8 @@ impl Ledger {
 
     /// Restores the data keys of `chain` (our own) from the backups this store holds, opened
     /// with the hospital's recovery key: each key is kept (wrapped under the node key) only if
-    /// it opens its payload, or its payload is not held yet; erased entries' keys are left out.
+    /// it opens its payload (a key whose payload is not held yet is left for a later restore);
+    /// erased entries' keys are left out.
     pub fn restore_from_backups(
         &mut self,
         keys: &KeyRing,
@@ -185,18 +196,17 @@ impl Ledger {
                         done.refused += 1;
                         continue;
                     };
-                    let opens = match self.store().payload(&reference.hash)? {
-                        Some(bytes) => {
-                            let place = PayloadPlace {
-                                at,
-                                record: entry.record,
-                                content_type: &reference.content_type,
-                            };
-                            sealed::open_payload(&key, &place, &bytes).is_ok()
-                        }
-                        // Not fetched yet: kept; a key that does not open is found at the read.
-                        None => true,
+                    let Some(bytes) = self.store().payload(&reference.hash)? else {
+                        // Not fetched yet: the key cannot be checked, so it is not kept.
+                        done.waiting += 1;
+                        continue;
                     };
+                    let place = PayloadPlace {
+                        at,
+                        record: entry.record,
+                        content_type: &reference.content_type,
+                    };
+                    let opens = sealed::open_payload(&key, &place, &bytes).is_ok();
                     if !opens {
                         done.refused += 1;
                         continue;

@@ -152,6 +152,7 @@ pub fn all(pki: &Pki) -> Result<Vec<Seed>, SeedError> {
                     index: 0,
                     wrapped: vec![0x22; 64],
                 }],
+                signature: vec![0x33; 64],
             }]),
         ),
     ];

@@ -13,12 +13,19 @@
 //! envelope aad = chain (32) ‖ height u64 BE ‖ recovery public key (32)
 //! envelope     = enc (32) ‖ sealed envelope key (32) ‖ tag (16)
 //! key          = index u32, wrapped (64: generation 0 ‖ nonce ‖ sealed data key ‖ tag)
+//! signature    = Ed25519 by the chain's key over
+//!                "medchain v2 key-backup signature" ‖ chain ‖ height u64 BE ‖ envelope
 //! ```
+//!
+//! The signature is what lets a node keep a backup whatever peer sent it: only the chain's
+//! provider can sign one, and since only the envelope key's holder can wrap a key that unwraps
+//! under it, signing the envelope authenticates every key in the backup, while leaving an
+//! erased entry's key free to be removed.
 
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::identity::{EncryptionKey, X25519_KEY_BYTES};
+use crate::identity::{EncryptionKey, MemberKey, X25519_KEY_BYTES, verify_ed25519};
 use crate::ids::{ChainId, EntryRef};
 use crate::key_release::{RELEASED_KEY_BYTES, ReleaseError, open_key_sealed_to, seal_key_to};
 use crate::sealed::{DataKey, SealError, SecretKey, WRAPPED_KEY_BYTES, WrappingKey};
@@ -39,6 +46,22 @@ pub struct KeyBackup {
     /// The data keys of the block's payload entries, each wrapped under the envelope key; an
     /// erased entry's is removed.
     pub keys: Vec<BackedUpKey>,
+    /// The chain's provider's signature over the chain, the height and the envelope (64 bytes).
+    #[serde(with = "serde_bytes")]
+    pub signature: Vec<u8>,
+}
+
+/// The context of a backup's signature.
+const SIGNATURE_CONTEXT: &[u8] = b"medchain v2 key-backup signature";
+
+fn signed_message(chain: &ChainId, height: u64, envelope: &[u8]) -> Vec<u8> {
+    [
+        SIGNATURE_CONTEXT,
+        chain.as_bytes(),
+        &height.to_be_bytes()[..],
+        envelope,
+    ]
+    .concat()
 }
 
 /// One data key in a backup.
@@ -80,12 +103,12 @@ fn at(chain: ChainId, height: u64, index: u32) -> EntryRef {
 }
 
 /// Backs up the data keys `keys` (entry index and key) of the block at `height` of `chain` for
-/// the recovery key `recovery`.
+/// the recovery key `recovery`, signed by `signer` (the chain's key).
 pub fn back_up(
     rng: &dyn SecureRandom,
     recovery: &[u8; X25519_KEY_BYTES],
-    chain: ChainId,
-    height: u64,
+    signer: &MemberKey,
+    (chain, height): (ChainId, u64),
     keys: &[(u32, &DataKey)],
 ) -> Result<KeyBackup, BackupError> {
     let envelope_key =
@@ -113,11 +136,15 @@ pub fn back_up(
                 })
         })
         .collect::<Result<_, _>>()?;
+    let signature = signer
+        .sign(&signed_message(&chain, height, &envelope))
+        .to_vec();
     Ok(KeyBackup {
         chain,
         height,
         envelope: envelope.to_vec(),
         keys,
+        signature,
     })
 }
 
@@ -158,10 +185,23 @@ impl KeyBackup {
         }
     }
 
+    /// Whether the chain's key `owner` signed it.
+    pub fn is_signed_by(&self, owner: &[u8; 32]) -> bool {
+        let Ok(signature) = <[u8; 64]>::try_from(self.signature.as_slice()) else {
+            return false;
+        };
+        verify_ed25519(
+            owner,
+            &signed_message(&self.chain, self.height, &self.envelope),
+            &signature,
+        )
+    }
+
     /// Whether its fields have the sizes the format gives them (checked before keeping one a
     /// peer sent).
     pub fn is_well_formed(&self) -> bool {
-        self.envelope.len() == RELEASED_KEY_BYTES
+        self.signature.len() == 64
+            && self.envelope.len() == RELEASED_KEY_BYTES
             && self.keys.len() <= crate::limits::MAX_ENTRIES_PER_BLOCK
             && self
                 .keys
@@ -181,7 +221,7 @@ impl KeyBackup {
 }
 
 /// Bytes of one encoded backup at most: a block's worth of keys.
-pub const MAX_BACKUP_BYTES: usize = 128 + crate::limits::MAX_ENTRIES_PER_BLOCK * 80;
+pub const MAX_BACKUP_BYTES: usize = 256 + crate::limits::MAX_ENTRIES_PER_BLOCK * 80;
 
 #[cfg(test)]
 mod tests {
@@ -199,15 +239,22 @@ mod tests {
             DataKey::generate(&rng).unwrap(),
             DataKey::generate(&rng).unwrap(),
         );
+        let signer = MemberKey::from_seed(&[7; 32]).unwrap();
         let backup = back_up(
             &rng,
             &recovery.public_key(),
-            chain,
-            7,
+            &signer,
+            (chain, 7),
             &[(0, &k0), (2, &k2)],
         )
         .unwrap();
         assert!(backup.is_well_formed());
+        assert!(backup.is_signed_by(&signer.public_key()));
+        let stranger = MemberKey::from_seed(&[8; 32]).unwrap();
+        assert!(!backup.is_signed_by(&stranger.public_key()));
+        let mut moved_sig = backup.clone();
+        moved_sig.height = 9;
+        assert!(!moved_sig.is_signed_by(&signer.public_key()));
         let decoded = KeyBackup::decode(&backup.encode()).unwrap();
         let opened = decoded.open(&recovery).unwrap();
         assert_eq!(opened.len(), 2);
@@ -221,6 +268,10 @@ mod tests {
         swapped.keys[0].index = 1;
         assert!(swapped.open(&recovery).is_err(), "bound to its entry");
         let erased = backup.without(&[0]);
+        assert!(
+            erased.is_signed_by(&signer.public_key()),
+            "trimming keeps the signature"
+        );
         let left = erased.open(&recovery).unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].1.expose(), k2.expose());

@@ -209,6 +209,7 @@ fn key_backup_request_bytes() {
             index: 2,
             wrapped: vec![0x22; 64],
         }],
+        signature: vec![0x33; 64],
     }]);
     let expected = [
         &[0x02, 0x09, 0x01][..],
@@ -217,6 +218,8 @@ fn key_backup_request_bytes() {
         &[0x11; 80],
         &[0x01, 0x02, 0x40],
         &[0x22; 64],
+        &[0x40],
+        &[0x33; 64],
     ]
     .concat();
     assert_eq!(response.to_wire(), expected);

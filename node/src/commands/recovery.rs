@@ -119,8 +119,8 @@ fn restore(args: &RecoveryRestore) -> Result<ExitCode> {
     }
     let done = ledger.restore_from_backups(&ring, &recovery, &chain)?;
     println!(
-        "{} backups read: {} data keys restored, {} already held, {} left out (erased), {} refused (they do not open their payloads)",
-        done.backups, done.restored, done.already, done.erased, done.refused
+        "{} backups read: {} data keys restored, {} already held, {} left out (erased), {} refused (they do not open their payloads), {} waiting for their payloads (start the node, let it fetch them, and restore again)",
+        done.backups, done.restored, done.already, done.erased, done.refused, done.waiting
     );
     Ok(if done.refused == 0 {
         ExitCode::SUCCESS

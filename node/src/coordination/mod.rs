@@ -19,7 +19,7 @@ mod wanted_payloads;
 use medchain_protocol::BlockMessage;
 
 pub use integrity::{Integrity, MAX_REPAIRS_IN_PLACE, RETRY_UNVERIFIED, Unvouched, Verdict};
-pub use wanted_keys::WantedKeys;
+pub use wanted_keys::{BACKUP_REQUEST_INTERVAL, WantedKeys};
 pub use wanted_payloads::WantedPayloads;
 
 /// One run's coordination (see the module's header).

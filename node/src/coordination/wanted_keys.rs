@@ -4,11 +4,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use medchain_protocol::limits::MAX_KEYS_PER_REQUEST;
 use medchain_protocol::{ChainId, EntryRef};
 
 use super::integrity::lock;
+
+/// The shortest time between two requests for one chain's key backups.
+pub const BACKUP_REQUEST_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Most keys waiting to be asked for.
 pub const MAX_WANTED_KEYS: usize = 65_536;
@@ -17,8 +21,12 @@ pub const MAX_WANTED_KEYS: usize = 65_536;
 #[derive(Debug, Default)]
 pub struct WantedKeys {
     wanted: Mutex<BTreeMap<ChainId, BTreeSet<EntryRef>>>,
-    /// Chains with new blocks whose key backups to fetch (bounded by the chains held).
-    backups: Mutex<BTreeSet<ChainId>>,
+    /// Chains with new blocks whose key backups to fetch (bounded by the chains held), and when
+    /// each was last asked for.
+    backups: Mutex<(
+        BTreeSet<ChainId>,
+        std::collections::HashMap<ChainId, Instant>,
+    )>,
     added: tokio::sync::Notify,
 }
 
@@ -75,23 +83,49 @@ impl WantedKeys {
         lock(&self.wanted).values().map(BTreeSet::len).sum()
     }
 
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        lock(&self.wanted).is_empty()
+    /// Whether some chain's backups wait for their turn.
+    pub fn backups_waiting(&self) -> bool {
+        !lock(&self.backups).0.is_empty()
     }
 
-    /// Notes that `chain` has new blocks whose key backups to fetch, and wakes the fetcher.
+    /// Whether no key is wanted and no chain's backups wait.
+    pub fn is_empty(&self) -> bool {
+        lock(&self.wanted).is_empty() && lock(&self.backups).0.is_empty()
+    }
+
+    /// Notes that `chain` has new blocks whose key backups to fetch, and wakes the fetcher
+    /// unless that chain was asked for lately (then a later round takes it: one request per
+    /// chain per [`BACKUP_REQUEST_INTERVAL`], whatever the block rate).
     pub fn want_backups(&self, chain: ChainId) {
-        if lock(&self.backups).insert(chain) {
+        let mut backups = lock(&self.backups);
+        let due = backups
+            .1
+            .get(&chain)
+            .is_none_or(|at| at.elapsed() >= BACKUP_REQUEST_INTERVAL);
+        // Not due: the fetcher is woken all the same, to schedule the chain's turn.
+        if backups.0.insert(chain) || due {
             self.added.notify_one();
         }
     }
 
-    /// The chains whose backups are wanted, now taken.
+    /// The chains whose backups are wanted and due, now taken (and stamped as asked).
     pub fn take_backup_chains(&self) -> Vec<ChainId> {
-        std::mem::take(&mut *lock(&self.backups))
-            .into_iter()
-            .collect()
+        let mut backups = lock(&self.backups);
+        let (marked, asked) = &mut *backups;
+        let due: Vec<ChainId> = marked
+            .iter()
+            .filter(|c| {
+                asked
+                    .get(c)
+                    .is_none_or(|at| at.elapsed() >= BACKUP_REQUEST_INTERVAL)
+            })
+            .copied()
+            .collect();
+        for chain in &due {
+            marked.remove(chain);
+            asked.insert(*chain, Instant::now());
+        }
+        due
     }
 
     /// Wakes the fetcher (an owner came back: what it did not answer may be answered now).
@@ -130,5 +164,21 @@ mod tests {
         let dropped = wanted.add((0..MAX_WANTED_KEYS as u64).map(|h| at(3, h)));
         assert_eq!(dropped, 200 - MAX_KEYS_PER_REQUEST);
         assert_eq!(wanted.len(), MAX_WANTED_KEYS);
+    }
+
+    #[test]
+    fn one_chain_s_backups_are_asked_for_at_most_once_per_interval() {
+        let wanted = WantedKeys::default();
+        let chain = ChainId([4; 32]);
+        wanted.want_backups(chain);
+        wanted.want_backups(chain);
+        assert_eq!(wanted.take_backup_chains(), vec![chain]);
+        assert!(wanted.is_empty());
+        wanted.want_backups(chain);
+        assert!(
+            wanted.take_backup_chains().is_empty(),
+            "asked for a moment ago"
+        );
+        assert!(!wanted.is_empty(), "kept for a later round");
     }
 }

@@ -33,11 +33,21 @@ impl Glue {
     /// round.
     pub(super) async fn sweep_keys(&self) {
         let service = self.service.clone();
-        match blocking(move || service.reconcile_all_keys()).await {
-            Some(Ok(found)) => {
-                self.coordination.wanted_keys().add(found.wanted);
+        match blocking(move || {
+            let chains = service.reader().heads().unwrap_or_default();
+            (service.reconcile_all_keys(), chains)
+        })
+        .await
+        {
+            Some((Ok(found), chains)) => {
+                let wanted = self.coordination.wanted_keys();
+                wanted.add(found.wanted);
+                // Backups a round missed (an owner away) are asked for again.
+                for head in chains {
+                    wanted.want_backups(head.chain);
+                }
             }
-            Some(Err(e)) => warn!(error = %e, "keys could not be reconciled"),
+            Some((Err(e), _)) => warn!(error = %e, "keys could not be reconciled"),
             None => return,
         }
         self.fetch_keys().await;
@@ -50,14 +60,35 @@ impl Glue {
         if self.fetching_keys.swap(true, Ordering::SeqCst) {
             return;
         }
-        while self.fetch_keys_again.swap(false, Ordering::SeqCst) {
-            if self.key_round().await > 0 {
-                self.fetch_keys_again.store(true, Ordering::SeqCst);
+        loop {
+            while self.fetch_keys_again.swap(false, Ordering::SeqCst) {
+                if self.key_round().await > 0 {
+                    self.fetch_keys_again.store(true, Ordering::SeqCst);
+                }
+                let chains = self.coordination.wanted_keys().take_backup_chains();
+                self.fetch_key_backups(chains).await;
             }
-            let chains = self.coordination.wanted_keys().take_backup_chains();
-            self.fetch_key_backups(chains).await;
+            self.fetching_keys.store(false, Ordering::SeqCst);
+            if self.coordination.wanted_keys().backups_waiting()
+                && !self.backup_wake_scheduled.swap(true, Ordering::SeqCst)
+            {
+                // Chains asked for a moment ago: their turn comes after the interval (one
+                // wake-up pending at a time).
+                let glue = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(crate::coordination::BACKUP_REQUEST_INTERVAL).await;
+                    glue.backup_wake_scheduled.store(false, Ordering::SeqCst);
+                    glue.coordination.wanted_keys().wake();
+                });
+            }
+            // A call that came after the last check and before the flag fell found it set and
+            // left: go again unless another run took over.
+            if !self.fetch_keys_again.load(Ordering::SeqCst)
+                || self.fetching_keys.swap(true, Ordering::SeqCst)
+            {
+                break;
+            }
         }
-        self.fetching_keys.store(false, Ordering::SeqCst);
     }
 
     /// One round; how many entries it settled.

@@ -74,6 +74,8 @@ pub struct Glue {
     pub(super) fetching_keys: Arc<std::sync::atomic::AtomicBool>,
     /// Set when a round of key requests is asked for while one runs.
     pub(super) fetch_keys_again: Arc<std::sync::atomic::AtomicBool>,
+    /// Set while a wake-up for chains whose key backups wait their turn is pending.
+    pub(super) backup_wake_scheduled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Glue {
@@ -102,6 +104,7 @@ impl Glue {
             gaps: Arc::default(),
             fetching_keys: Arc::default(),
             fetch_keys_again: Arc::default(),
+            backup_wake_scheduled: Arc::default(),
         }
     }
 

@@ -69,11 +69,11 @@ impl TermsPairs {
         self.lock().as_ref().is_none_or(|set| set.contains(pair))
     }
 
-    fn all(&self) -> Vec<(ChainId, PatientRef)> {
+    /// Every pair remembered; `None` when too many were to be remembered.
+    fn all(&self) -> Option<Vec<(ChainId, PatientRef)>> {
         self.lock()
             .as_ref()
             .map(|set| set.iter().copied().collect())
-            .unwrap_or_default()
     }
 }
 
@@ -91,7 +91,11 @@ impl Service {
     /// queues the keys now wanted. Never fails the commit: errors are logged.
     pub(super) fn after_commit(&self, committed: &[Committed]) {
         let own = self.own_chain();
+        // Pairs with new grant, revoke or erase entries: judged whole. Blocks with new payload
+        // entries of a pair that has such entries: only those entries are judged (a patient
+        // with ten thousand entries must not cost ten thousand reads per commit).
         let mut touched = BTreeSet::new();
+        let mut fresh = Vec::new();
         for block in committed {
             if !block.payload_patients.is_empty() {
                 // Peers keep each provider's key backups; after a rebuild, our own come back.
@@ -101,20 +105,25 @@ impl Service {
                 self.terms_pairs.insert((block.chain, *patient));
                 touched.insert((block.chain, *patient));
             }
-            if Some(block.chain) == own {
-                continue;
-            }
-            for patient in &block.payload_patients {
-                let pair = (block.chain, *patient);
-                if self.terms_pairs.may_have_terms(&pair) {
-                    touched.insert(pair);
-                }
+            if Some(block.chain) != own
+                && block
+                    .payload_patients
+                    .iter()
+                    .any(|p| self.terms_pairs.may_have_terms(&(block.chain, *p)))
+            {
+                fresh.push((block.chain, block.height));
             }
         }
-        if touched.is_empty() {
+        if touched.is_empty() && fresh.is_empty() {
             return;
         }
-        match self.reconcile_keys(touched) {
+        let found = self
+            .reconcile_keys(touched.iter().copied())
+            .and_then(|mut found| {
+                found.wanted.extend(self.newly_open(&fresh, &touched)?);
+                Ok(found)
+            });
+        match found {
             Ok(found) => {
                 let dropped = self.coordination.wanted_keys().add(found.wanted);
                 if dropped > 0 {
@@ -126,6 +135,47 @@ impl Service {
             }
             Err(e) => tracing::error!(error = %e, "keys could not be reconciled after a commit"),
         }
+    }
+
+    /// The payload entries of the blocks `fresh` that a grant opens to this node (pairs in
+    /// `judged` were reconciled whole already).
+    fn newly_open(
+        &self,
+        fresh: &[(ChainId, u64)],
+        judged: &BTreeSet<(ChainId, PatientRef)>,
+    ) -> Result<Vec<EntryRef>, ServiceError> {
+        let Some(org) = self.member_org.as_deref() else {
+            return Ok(Vec::new());
+        };
+        let mut wanted = Vec::new();
+        let mut terms = std::collections::HashMap::new();
+        for (chain, height) in fresh {
+            let Some(block) = self.reads.block_at(chain, *height)? else {
+                continue;
+            };
+            for (index, entry) in (0u32..).zip(&block.entries) {
+                let pair = (*chain, entry.patient);
+                if entry.payload.is_none()
+                    || judged.contains(&pair)
+                    || !self.terms_pairs.may_have_terms(&pair)
+                {
+                    continue;
+                }
+                let patient_terms = match terms.entry(pair) {
+                    std::collections::hash_map::Entry::Occupied(held) => held.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(self.terms_of(chain, &entry.patient)?)
+                    }
+                };
+                let at = block.entry_ref(index);
+                if patient_terms.standing(&at, &entry.record, org) == Standing::Open
+                    && self.reads.store().data_key(&at)?.is_none()
+                {
+                    wanted.push(at);
+                }
+            }
+        }
+        Ok(wanted)
     }
 
     /// Deletes sealed payloads that only erased entries reference (a scan's
@@ -155,7 +205,14 @@ impl Service {
     /// Reconciles every pair with terms entries (at start, and now and then: a want lost to
     /// a restart is found again).
     pub fn reconcile_all_keys(&self) -> Result<Reconciled, ServiceError> {
-        self.reconcile_keys(self.terms_pairs.all())
+        match self.terms_pairs.all() {
+            Some(pairs) => self.reconcile_keys(pairs),
+            // Too many to remember: every pair the store's index names.
+            None => {
+                let pairs = self.reads.store().terms_pairs(usize::MAX)?;
+                self.reconcile_keys(pairs.unwrap_or_default())
+            }
+        }
     }
 
     /// Reconciles the payload entries of each (chain, patient) pair.
@@ -218,6 +275,21 @@ impl Service {
         Ok(found)
     }
 
+    /// Whether our copy of the entry's chain opens its payload to this node's organisation.
+    fn still_open(&self, at: &EntryRef) -> Result<bool, ServiceError> {
+        let (Some(org), Some(block)) = (
+            self.member_org.as_deref(),
+            self.reads.block_at(&at.chain, at.height)?,
+        ) else {
+            return Ok(false);
+        };
+        let Some(entry) = block.entries.get(at.index as usize) else {
+            return Ok(false);
+        };
+        let terms = self.terms_of(&at.chain, &entry.patient)?;
+        Ok(terms.standing(at, &entry.record, org) == Standing::Open)
+    }
+
     /// Keeps the keys an owner released in answer to our request for `asked`: only answers
     /// about entries we asked for, each opened with our encryption key and checked to open for
     /// its entry. Returns the entries answered for good (kept, refused, erased or not held by
@@ -237,10 +309,16 @@ impl Service {
                 }
             }
         }
-        if released.is_empty() {
+        // A revoke or an erase may have reached us since we asked: keep only what our copy of
+        // the owner's chain still opens to us.
+        let (still_open, closed): (Vec<_>, Vec<_>) = released
+            .into_iter()
+            .partition(|(at, _)| self.still_open(at).unwrap_or(false));
+        settled.extend(closed.into_iter().map(|(at, _)| at));
+        if still_open.is_empty() {
             return settled;
         }
-        let (kept, failed) = self.ledger().keep_released_keys(&self.keys, &released);
+        let (kept, failed) = self.ledger().keep_released_keys(&self.keys, &still_open);
         for (at, error) in &failed {
             tracing::warn!(entry = %at, %error, "a released key was not kept");
         }
