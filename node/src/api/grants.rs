@@ -46,6 +46,14 @@ pub struct RevokeQuery {
     patient: bool,
 }
 
+/// Who acts: `actor` from the body if given, else the `X-Medchain-Actor` header.
+fn acting(from_body: Option<&str>, headers: &HeaderMap) -> ApiResult<String> {
+    match from_body {
+        Some(actor) => super::records::check_actor(actor),
+        None => actor(headers),
+    }
+}
+
 /// `POST /v1/records/{id}/grants`.
 pub async fn grant(
     State(state): State<AppState>,
@@ -56,10 +64,7 @@ pub async fn grant(
     let record = record_id(&id)?;
     let Json(body) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
-    let actor = match body.actor {
-        Some(actor) => super::records::check_actor(&actor)?,
-        None => actor(&headers)?,
-    };
+    let actor = acting(body.actor.as_deref(), &headers)?;
     let request = TermsRequest {
         record,
         to: Some(body.to),
@@ -125,10 +130,7 @@ pub async fn erase(
     let record = record_id(&id)?;
     let Json(body) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
-    let actor = match body.actor {
-        Some(actor) => super::records::check_actor(&actor)?,
-        None => actor(&headers)?,
-    };
+    let actor = acting(body.actor.as_deref(), &headers)?;
     let request = TermsRequest {
         record,
         to: None,

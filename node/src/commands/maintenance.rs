@@ -29,13 +29,7 @@ fn rotate_node_key(args: &RotateNodeKey) -> Result<ExitCode> {
     let config = crate::config::Config::load(&args.config)?;
     let path = &config.keys.node_key;
     // The store first: its lock keeps a running node away from the key files meanwhile.
-    let store_path = config.node.data_dir.join("store");
-    let store = Store::open(&store_path).with_context(|| {
-        format!(
-            "cannot open {} (is the node still running? stop it first)",
-            store_path.display()
-        )
-    })?;
+    let store = open_stopped_store(&config)?;
     let (ring, pending) = rotation::open_ring(path)?;
     if !pending {
         ring.check_store(&store)
@@ -62,6 +56,17 @@ fn rotate_node_key(args: &RotateNodeKey) -> Result<ExitCode> {
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A stopped node's store (its lock keeps a running node away meanwhile).
+pub fn open_stopped_store(config: &crate::config::Config) -> Result<Store> {
+    let path = config.node.data_dir.join("store");
+    Store::open(&path).with_context(|| {
+        format!(
+            "cannot open {} (is the node still running? stop it first)",
+            path.display()
+        )
+    })
 }
 
 fn tamper_block(args: &TamperBlock) -> Result<ExitCode> {

@@ -3,7 +3,7 @@
 pub mod ca;
 mod client;
 mod init;
-mod maintenance;
+pub mod maintenance;
 pub mod recovery;
 mod run;
 

@@ -15,7 +15,6 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use medchain_protocol::ChainId;
 use medchain_protocol::identity::{EncryptionKey, X25519_KEY_BYTES, public_key_of};
-use medchain_store::Store;
 
 use crate::cli::{RecoveryCommand, RecoveryInit, RecoveryRestore};
 use crate::files::{ensure_dir, refuse_existing, write_public, write_secret};
@@ -87,13 +86,7 @@ fn restore(args: &RecoveryRestore) -> Result<ExitCode> {
             public.display()
         );
     }
-    let store_path = config.node.data_dir.join("store");
-    let store = Store::open(&store_path).with_context(|| {
-        format!(
-            "cannot open {} (is the node still running? stop it first)",
-            store_path.display()
-        )
-    })?;
+    let store = super::maintenance::open_stopped_store(&config)?;
     let (ring, pending) = crate::node_key::rotation::open_ring(&config.keys.node_key)?;
     if pending {
         bail!("a node key rotation is under way: start the node once to finish it, then restore");
