@@ -76,8 +76,9 @@ impl Ledger {
     }
 
     /// Keeps backups a peer sent of `chain`: well-formed ones of that chain, signed by the
-    /// chain's key, for heights this store holds, and none it holds already (only an erasure
-    /// trims a backup held: `drop_backed_up_keys`). Flushed. Returns how many were kept.
+    /// chain's key (every key checked against its signed digest), for heights this store holds,
+    /// one per height, replacing a held copy only with one holding more keys. Flushed. Returns
+    /// how many were kept.
     pub fn keep_key_backups(
         &mut self,
         chain: &ChainId,
@@ -91,17 +92,25 @@ impl Ledger {
         };
         let mut kept: Vec<(ChainId, u64, Vec<u8>)> = Vec::new();
         for backup in backups {
+            if backup.chain != *chain
+                || backup.height > head.height
+                || kept.iter().any(|(_, h, _)| *h == backup.height)
+                || !backup.is_well_formed()
+                || !backup.is_signed_by(&owner)
+            {
+                continue;
+            }
+            // Every copy a node keeps is signed and every key in it checked, so a copy holding
+            // more keys than ours (ours trimmed by an erase is trimmed again at the next
+            // reconciliation) may only be more complete: a peer can withhold keys, not alter
+            // them.
             let held = self
                 .store()
                 .key_backups_from(chain, backup.height, 1)?
-                .first()
-                .is_some_and(|(h, _)| *h == backup.height);
-            if backup.chain == *chain
-                && backup.height <= head.height
-                && !held
-                && backup.is_well_formed()
-                && backup.is_signed_by(&owner)
-            {
+                .into_iter()
+                .find(|(h, _)| *h == backup.height)
+                .and_then(|(_, bytes)| KeyBackup::decode(&bytes).ok());
+            if held.is_none_or(|h| backup.held_keys() > h.held_keys()) {
                 kept.push((backup.chain, backup.height, backup.encode()));
             }
         }
@@ -135,7 +144,7 @@ impl Ledger {
                 .map(|at| at.index)
                 .collect();
             let trimmed = backup.without(&indexes);
-            if trimmed.keys.len() != backup.keys.len() {
+            if trimmed.held_keys() != backup.held_keys() {
                 rewritten.push((chain, height, trimmed.encode()));
             }
         }
@@ -180,7 +189,7 @@ impl Ledger {
                     continue;
                 };
                 for (at, key) in opened {
-                    let Some(entry) = block.entries.get(at.index as usize) else {
+                    let (Some(entry), Ok(key)) = (block.entries.get(at.index as usize), key) else {
                         done.refused += 1;
                         continue;
                     };
@@ -196,10 +205,19 @@ impl Ledger {
                         done.refused += 1;
                         continue;
                     };
-                    let Some(bytes) = self.store().payload(&reference.hash)? else {
-                        // Not fetched yet: the key cannot be checked, so it is not kept.
-                        done.waiting += 1;
-                        continue;
+                    let bytes = match self.store().payload(&reference.hash) {
+                        Ok(Some(bytes)) => bytes,
+                        // Not fetched yet (or damaged, to be fetched again): the key cannot be
+                        // checked, so it is not kept.
+                        Ok(None) => {
+                            done.waiting += 1;
+                            continue;
+                        }
+                        Err(e) if e.is_corruption() => {
+                            done.waiting += 1;
+                            continue;
+                        }
+                        Err(e) => return Err(e.into()),
                     };
                     let place = PayloadPlace {
                         at,

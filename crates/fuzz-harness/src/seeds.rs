@@ -150,7 +150,8 @@ pub fn all(pki: &Pki) -> Result<Vec<Seed>, SeedError> {
                 envelope: vec![0x11; 80],
                 keys: vec![BackedUpKey {
                     index: 0,
-                    wrapped: vec![0x22; 64],
+                    digest: vec![0x44; 32],
+                    wrapped: Some(vec![0x22; 64].into()),
                 }],
                 signature: vec![0x33; 64],
             }]),

@@ -13,14 +13,14 @@
 //! envelope aad = chain (32) ‖ height u64 BE ‖ recovery public key (32)
 //! envelope     = enc (32) ‖ sealed envelope key (32) ‖ tag (16)
 //! key          = index u32, wrapped (64: generation 0 ‖ nonce ‖ sealed data key ‖ tag)
-//! signature    = Ed25519 by the chain's key over
-//!                "medchain v2 key-backup signature" ‖ chain ‖ height u64 BE ‖ envelope
+//! digest       = SHA-256 of the wrapped key (kept when an erased entry's key is removed)
+//! signature    = Ed25519 by the chain's key over "medchain v2 key-backup signature" ‖ chain ‖
+//!                height u64 BE ‖ envelope ‖ for each key: index u32 BE ‖ digest
 //! ```
 //!
 //! The signature is what lets a node keep a backup whatever peer sent it: only the chain's
-//! provider can sign one, and since only the envelope key's holder can wrap a key that unwraps
-//! under it, signing the envelope authenticates every key in the backup, while leaving an
-//! erased entry's key free to be removed.
+//! provider can sign one, it covers every key (by its digest), and a key removed because its
+//! entry was erased leaves its digest behind, so the signature still verifies.
 
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
@@ -44,9 +44,10 @@ pub struct KeyBackup {
     #[serde(with = "serde_bytes")]
     pub envelope: Vec<u8>,
     /// The data keys of the block's payload entries, each wrapped under the envelope key; an
-    /// erased entry's is removed.
+    /// erased entry's wrapped key is removed, its digest kept.
     pub keys: Vec<BackedUpKey>,
-    /// The chain's provider's signature over the chain, the height and the envelope (64 bytes).
+    /// The chain's provider's signature over the chain, the height, the envelope and every
+    /// key's index and digest (64 bytes).
     #[serde(with = "serde_bytes")]
     pub signature: Vec<u8>,
 }
@@ -54,14 +55,26 @@ pub struct KeyBackup {
 /// The context of a backup's signature.
 const SIGNATURE_CONTEXT: &[u8] = b"medchain v2 key-backup signature";
 
-fn signed_message(chain: &ChainId, height: u64, envelope: &[u8]) -> Vec<u8> {
-    [
+fn signed_message(chain: &ChainId, height: u64, envelope: &[u8], keys: &[BackedUpKey]) -> Vec<u8> {
+    let mut out = [
         SIGNATURE_CONTEXT,
         chain.as_bytes(),
         &height.to_be_bytes()[..],
         envelope,
     ]
-    .concat()
+    .concat();
+    for key in keys {
+        out.extend_from_slice(&key.index.to_be_bytes());
+        out.extend_from_slice(&key.digest);
+    }
+    out
+}
+
+/// The digest a backup's signature covers for one wrapped key.
+fn digest_of(wrapped: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, wrapped)
+        .as_ref()
+        .to_vec()
 }
 
 /// One data key in a backup.
@@ -69,9 +82,11 @@ fn signed_message(chain: &ChainId, height: u64, envelope: &[u8]) -> Vec<u8> {
 pub struct BackedUpKey {
     /// The entry's index in its block.
     pub index: u32,
-    /// Its data key wrapped under the envelope key (64 bytes).
+    /// SHA-256 of the wrapped key (32 bytes): what the signature covers.
     #[serde(with = "serde_bytes")]
-    pub wrapped: Vec<u8>,
+    pub digest: Vec<u8>,
+    /// Its data key wrapped under the envelope key (64 bytes); `None` once the entry is erased.
+    pub wrapped: Option<serde_bytes::ByteBuf>,
 }
 
 /// Why a backup could not be made or opened.
@@ -128,16 +143,17 @@ pub fn back_up(
                 .wrap(rng, &at(chain, height, *index), key)
                 .map(|wrapped| BackedUpKey {
                     index: *index,
-                    wrapped: wrapped.to_vec(),
+                    digest: digest_of(&wrapped),
+                    wrapped: Some(wrapped.to_vec().into()),
                 })
                 .map_err(|error| BackupError::Key {
                     index: *index,
                     error,
                 })
         })
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<BackedUpKey>, _>>()?;
     let signature = signer
-        .sign(&signed_message(&chain, height, &envelope))
+        .sign(&signed_message(&chain, height, &envelope, &keys))
         .to_vec();
     Ok(KeyBackup {
         chain,
@@ -149,52 +165,66 @@ pub fn back_up(
 }
 
 impl KeyBackup {
-    /// Opens the backup with the recovery key: each entry and its data key.
-    pub fn open(&self, recovery: &EncryptionKey) -> Result<Vec<(EntryRef, DataKey)>, BackupError> {
+    /// Opens the backup with the recovery key: each entry still backed up, with its data key or
+    /// why it does not unwrap (one bad key does not cost the others).
+    #[allow(clippy::type_complexity)]
+    pub fn open(
+        &self,
+        recovery: &EncryptionKey,
+    ) -> Result<Vec<(EntryRef, Result<DataKey, BackupError>)>, BackupError> {
         if self.envelope.len() != RELEASED_KEY_BYTES {
             return Err(ReleaseError::Open.into());
         }
         let aad = envelope_aad(&self.chain, self.height, &recovery.public_key());
         let envelope_key = open_key_sealed_to(recovery, INFO, &aad, &self.envelope)?;
         let wrapping = WrappingKey::new(envelope_key, 0);
-        self.keys
+        Ok(self
+            .keys
             .iter()
-            .map(|k| {
-                let entry = at(self.chain, self.height, k.index);
-                wrapping
-                    .unwrap(&entry, &k.wrapped)
-                    .map(|key| (entry, key))
-                    .map_err(|error| BackupError::Key {
-                        index: k.index,
-                        error,
-                    })
+            .filter_map(|k| Some((k.index, k.wrapped.as_ref()?)))
+            .map(|(index, wrapped)| {
+                let entry = at(self.chain, self.height, index);
+                let key = wrapping
+                    .unwrap(&entry, wrapped)
+                    .map_err(|error| BackupError::Key { index, error });
+                (entry, key)
             })
-            .collect()
+            .collect())
     }
 
-    /// The backup without the keys of `indexes` (erased entries).
+    /// The backup without the wrapped keys of `indexes` (erased entries); their digests stay,
+    /// so the signature still verifies.
     pub fn without(&self, indexes: &[u32]) -> Self {
-        Self {
-            keys: self
-                .keys
-                .iter()
-                .filter(|k| !indexes.contains(&k.index))
-                .cloned()
-                .collect(),
-            ..self.clone()
+        let mut trimmed = self.clone();
+        for key in &mut trimmed.keys {
+            if indexes.contains(&key.index) {
+                key.wrapped = None;
+            }
         }
+        trimmed
     }
 
-    /// Whether the chain's key `owner` signed it.
+    /// How many wrapped keys it still holds.
+    pub fn held_keys(&self) -> usize {
+        self.keys.iter().filter(|k| k.wrapped.is_some()).count()
+    }
+
+    /// Whether the chain's key `owner` signed it, every key it holds matching its signed
+    /// digest.
     pub fn is_signed_by(&self, owner: &[u8; 32]) -> bool {
         let Ok(signature) = <[u8; 64]>::try_from(self.signature.as_slice()) else {
             return false;
         };
-        verify_ed25519(
-            owner,
-            &signed_message(&self.chain, self.height, &self.envelope),
-            &signature,
-        )
+        let keys_match = self
+            .keys
+            .iter()
+            .all(|k| k.wrapped.as_ref().is_none_or(|w| digest_of(w) == k.digest));
+        keys_match
+            && verify_ed25519(
+                owner,
+                &signed_message(&self.chain, self.height, &self.envelope, &self.keys),
+                &signature,
+            )
     }
 
     /// Whether its fields have the sizes the format gives them (checked before keeping one a
@@ -203,10 +233,12 @@ impl KeyBackup {
         self.signature.len() == 64
             && self.envelope.len() == RELEASED_KEY_BYTES
             && self.keys.len() <= crate::limits::MAX_ENTRIES_PER_BLOCK
-            && self
-                .keys
-                .iter()
-                .all(|k| k.wrapped.len() == WRAPPED_KEY_BYTES)
+            && self.keys.iter().all(|k| {
+                k.digest.len() == 32
+                    && k.wrapped
+                        .as_ref()
+                        .is_none_or(|w| w.len() == WRAPPED_KEY_BYTES)
+            })
     }
 
     /// The canonical bytes (postcard), as stored.
@@ -221,7 +253,7 @@ impl KeyBackup {
 }
 
 /// Bytes of one encoded backup at most: a block's worth of keys.
-pub const MAX_BACKUP_BYTES: usize = 256 + crate::limits::MAX_ENTRIES_PER_BLOCK * 80;
+pub const MAX_BACKUP_BYTES: usize = 256 + crate::limits::MAX_ENTRIES_PER_BLOCK * 112;
 
 #[cfg(test)]
 mod tests {
@@ -259,21 +291,30 @@ mod tests {
         let opened = decoded.open(&recovery).unwrap();
         assert_eq!(opened.len(), 2);
         assert_eq!(opened[1].0, at(chain, 7, 2));
-        assert_eq!(opened[1].1.expose(), k2.expose());
+        assert_eq!(opened[1].1.as_ref().unwrap().expose(), k2.expose());
         assert!(backup.open(&other).is_err(), "another key opens nothing");
         let mut moved = backup.clone();
         moved.height = 8;
         assert!(moved.open(&recovery).is_err(), "bound to its block");
         let mut swapped = backup.clone();
         swapped.keys[0].index = 1;
-        assert!(swapped.open(&recovery).is_err(), "bound to its entry");
+        assert!(
+            swapped.open(&recovery).unwrap()[0].1.is_err(),
+            "bound to its entry"
+        );
+        assert!(!swapped.is_signed_by(&signer.public_key()));
+        // A peer replacing one wrapped key with junk breaks the signature.
+        let mut junk = backup.clone();
+        junk.keys[0].wrapped = Some(vec![0; WRAPPED_KEY_BYTES].into());
+        assert!(!junk.is_signed_by(&signer.public_key()));
         let erased = backup.without(&[0]);
         assert!(
             erased.is_signed_by(&signer.public_key()),
             "trimming keeps the signature"
         );
+        assert_eq!(erased.held_keys(), 1);
         let left = erased.open(&recovery).unwrap();
         assert_eq!(left.len(), 1);
-        assert_eq!(left[0].1.expose(), k2.expose());
+        assert_eq!(left[0].1.as_ref().unwrap().expose(), k2.expose());
     }
 }

@@ -207,7 +207,8 @@ fn key_backup_request_bytes() {
         envelope: vec![0x11; 80],
         keys: vec![BackedUpKey {
             index: 2,
-            wrapped: vec![0x22; 64],
+            digest: vec![0x44; 32],
+            wrapped: Some(vec![0x22; 64].into()),
         }],
         signature: vec![0x33; 64],
     }]);
@@ -216,7 +217,9 @@ fn key_backup_request_bytes() {
         &[0xab; 32],
         &[0xac, 0x02, 0x50],
         &[0x11; 80],
-        &[0x01, 0x02, 0x40],
+        &[0x01, 0x02, 0x20],
+        &[0x44; 32],
+        &[0x01, 0x40],
         &[0x22; 64],
         &[0x40],
         &[0x33; 64],
