@@ -24,7 +24,7 @@ pub enum Domain {
     Certificate,
     /// Record ID from the position of the entry that created the record.
     RecordId,
-    /// Sub-key for patient pseudonyms, derived from the consortium pseudonym key.
+    /// Sub-key for patient pseudonyms, derived from a provider's own pseudonym key.
     PatientRef,
     /// Gossipsub message ID from the message bytes.
     GossipMessageId,

@@ -13,7 +13,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use crate::hash::Domain;
 pub use crate::ids::PatientRef;
 
-/// The consortium's secret key for patient pseudonyms. Zeroed on drop; never printed.
+/// A provider's own secret key for its patients' pseudonyms (no other member holds it). Zeroed
+/// on drop; never printed.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct PseudonymKey([u8; 32]);
 

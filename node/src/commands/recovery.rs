@@ -115,7 +115,7 @@ fn restore(args: &RecoveryRestore) -> Result<ExitCode> {
         "{} backups read: {} data keys restored, {} already held, {} left out (erased), {} refused (they do not open their payloads), {} waiting for their payloads (start the node, let it fetch them, and restore again)",
         done.backups, done.restored, done.already, done.erased, done.refused, done.waiting
     );
-    Ok(if done.refused == 0 {
+    Ok(if done.refused == 0 && done.waiting == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

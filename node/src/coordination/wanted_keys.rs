@@ -102,7 +102,7 @@ impl WantedKeys {
             .1
             .get(&chain)
             .is_none_or(|at| at.elapsed() >= BACKUP_REQUEST_INTERVAL);
-        // Not due: the fetcher is woken all the same, to schedule the chain's turn.
+        // Newly marked, even if not due: the fetcher is woken to schedule the chain's turn.
         if backups.0.insert(chain) || due {
             self.added.notify_one();
         }

@@ -53,7 +53,9 @@ pub fn check_and_quarantine(
             "more damaged or missing payloads than are fetched at once: the next scan names the rest"
         );
     }
-    if !report.erased_payloads.is_empty() {
+    // Not while ranges await repair: the entries of a quarantined range were not scanned, and
+    // one of them might still name a payload the others erased.
+    if !report.erased_payloads.is_empty() && report.awaiting_repair == 0 {
         match service.delete_erased_payloads(&report.erased_payloads) {
             Ok(()) => info!(
                 count = report.erased_payloads.len(),

@@ -319,6 +319,18 @@ impl Service {
             return settled;
         }
         let (kept, failed) = self.ledger().keep_released_keys(&self.keys, &still_open);
+        // A revoke or an erase committed between the check and the write found no key to
+        // delete: judge the kept ones again now that they are written.
+        let closed_since: Vec<EntryRef> = kept
+            .iter()
+            .filter(|at| !self.still_open(at).unwrap_or(false))
+            .copied()
+            .collect();
+        if !closed_since.is_empty()
+            && let Err(e) = self.ledger().delete_data_keys(&closed_since)
+        {
+            tracing::error!(error = %e, "keys closed while they were being kept could not be deleted: the next reconciliation does");
+        }
         for (at, error) in &failed {
             tracing::warn!(entry = %at, %error, "a released key was not kept");
         }

@@ -79,7 +79,12 @@ pub(super) fn ordered_scan(
     erased.dedup();
     for hash in erased {
         let live = refs.partition_point(|(h, _)| *h < hash);
-        if refs.get(live).is_none_or(|(h, _)| *h != hash) && store.has_payload(&hash)? {
+        let held = match store.has_payload(&hash) {
+            Ok(held) => held,
+            Err(e) if e.is_corruption() => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if refs.get(live).is_none_or(|(h, _)| *h != hash) && held {
             report.erased_payloads.push(hash);
         }
     }
