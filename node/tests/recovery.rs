@@ -146,6 +146,10 @@ fn a_provider_that_lost_its_data_directory_reads_its_records_again_after_a_resto
     assert!(text.contains("data keys restored"), "{text}");
     assert!(text.contains("0 refused"), "{text}");
     assert!(text.contains("0 waiting"), "{text}");
+    assert!(
+        text.contains("0 blocks with payloads have no backup"),
+        "{text}"
+    );
     let b = start(&b_setup);
     // Reads are audited on B's own chain: once its peers confirm its head.
     b.writable(tb);

@@ -33,6 +33,9 @@ pub struct Restored {
     /// Keys whose payload this store does not hold yet: not restored (they cannot be checked);
     /// run the restore again once the node has fetched them.
     pub waiting: usize,
+    /// Blocks of the chain with payloads for which this store holds no backup (not fetched
+    /// from any peer yet, or made before the recovery key was configured).
+    pub missing_backups: usize,
 }
 
 /// Why a restore stopped.
@@ -240,6 +243,37 @@ impl Ledger {
             }
         }
         self.store.flush()?;
+        done.missing_backups = self.blocks_without_backup(chain)?;
         Ok(done)
+    }
+
+    /// How many blocks of `chain` with payloads have no key backup here.
+    fn blocks_without_backup(&self, chain: &ChainId) -> Result<usize, StoreError> {
+        let mut missing = 0;
+        let mut from = 0u64;
+        loop {
+            let blocks = self
+                .store()
+                .blocks_range(chain, from, RESTORE_PAGE as u32)?;
+            let Some(last) = blocks.last().map(|b| b.header.height) else {
+                return Ok(missing);
+            };
+            for block in &blocks {
+                let height = block.header.height;
+                let has_payloads = block.entries.iter().any(|e| e.payload.is_some());
+                let held = self
+                    .store()
+                    .key_backups_from(chain, height, 1)?
+                    .first()
+                    .is_some_and(|(h, _)| *h == height);
+                if has_payloads && !held {
+                    missing += 1;
+                }
+            }
+            match last.checked_add(1) {
+                Some(next) => from = next,
+                None => return Ok(missing),
+            }
+        }
     }
 }

@@ -42,8 +42,10 @@ impl Glue {
             Some((Ok(found), chains)) => {
                 let wanted = self.coordination.wanted_keys();
                 wanted.add(found.wanted);
-                // Backups a round missed (an owner away) are asked for again.
-                for head in chains {
+                // Backups a round missed (an owner away) are asked for again; our own are asked
+                // for only when blocks of our chain come from peers (a rebuild).
+                let own = self.service.own_chain();
+                for head in chains.into_iter().filter(|h| Some(h.chain) != own) {
                     wanted.want_backups(head.chain);
                 }
             }
@@ -134,28 +136,32 @@ impl Glue {
             } else {
                 self.owner_peer(chain).await.into_iter().collect()
             };
+            let own = Some(chain) == own;
             for peer in peers {
-                self.fetch_backups_from(peer, chain).await;
+                self.fetch_backups_from(peer, chain, own).await;
             }
         }
     }
 
-    /// Pages through `peer`'s backups of `chain` from the height after the last we hold.
-    async fn fetch_backups_from(&self, peer: PeerId, chain: ChainId) {
+    /// Pages through `peer`'s backups of `chain`: another provider's from the height after the
+    /// last we hold; our own (only wanted after a rebuild) from the start, so that a peer that
+    /// answered first with only some of them cannot leave holes below.
+    async fn fetch_backups_from(&self, peer: PeerId, chain: ChainId, own: bool) {
         let limit = medchain_protocol::limits::MAX_BLOCKS_PER_RANGE;
-        for _ in 0..MAX_BACKUP_PAGES {
+        let mut from = if own {
+            0
+        } else {
             let service = self.service.clone();
-            let Some(Ok(last)) = blocking(move || service.reader().last_key_backup(&chain)).await
-            else {
-                return;
-            };
-            let from = match last {
-                None => 0,
-                Some(h) => match h.checked_add(1) {
+            match blocking(move || service.reader().last_key_backup(&chain)).await {
+                Some(Ok(None)) => 0,
+                Some(Ok(Some(h))) => match h.checked_add(1) {
                     Some(next) => next,
                     None => return,
                 },
-            };
+                _ => return,
+            }
+        };
+        for _ in 0..MAX_BACKUP_PAGES {
             let request = SyncRequest::KeyBackups { chain, from, limit };
             let backups = match self.ask(peer, request).await {
                 Ok(SyncResponse::KeyBackups(backups)) if !backups.is_empty() => backups,
@@ -165,14 +171,21 @@ impl Glue {
                     return;
                 }
             };
+            let (count, last) = (backups.len(), backups.iter().map(|b| b.height).max());
             let service = self.service.clone();
             match blocking(move || service.keep_key_backups(&chain, &backups)).await {
-                Some(Ok(0)) | None => return,
-                Some(Ok(kept)) => debug!(%peer, %chain, kept, "key backups kept"),
+                Some(Ok(kept)) if kept > 0 => debug!(%peer, %chain, kept, "key backups kept"),
+                Some(Ok(_)) => {}
                 Some(Err(e)) => {
                     warn!(%chain, error = %e, "key backups not kept");
                     return;
                 }
+                None => return,
+            }
+            // The next page starts after the last height this answer gave.
+            match last.and_then(|h| h.checked_add(1)) {
+                Some(next) if count >= limit as usize && next > from => from = next,
+                _ => return,
             }
         }
     }

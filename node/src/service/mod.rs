@@ -157,7 +157,12 @@ impl Service {
         let terms: Vec<medchain_chain::Committed> = authored
             .iter()
             .filter(|a| a.block.block().entries.iter().any(|e| e.kind.has_terms()))
-            .map(|a| medchain_chain::Committed::of(&a.block))
+            .map(|a| {
+                // Our own blocks' key backups are made here: none to fetch.
+                let mut committed = medchain_chain::Committed::of(&a.block);
+                committed.payload_patients.clear();
+                committed
+            })
             .collect();
         // Our own grant, revoke or erase: keys it closes or erases go at once.
         self.after_commit(&terms);

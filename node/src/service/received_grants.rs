@@ -3,7 +3,8 @@
 //! patient up by identifier (each provider pseudonymises with its own key), so a patient grant
 //! is how a grantee finds that patient's records at the provider that granted them.
 
-use medchain_protocol::{ChainId, PatientRef};
+use medchain_chain::grants::TermsEntry;
+use medchain_protocol::{ChainId, EntryKind, EntryRef, PatientRef, RecordId};
 
 use super::{Service, ServiceError};
 
@@ -34,61 +35,87 @@ impl Service {
             return Ok(Vec::new());
         };
         let own = self.own_chain();
-        let pairs = self
-            .reads
-            .store()
-            .terms_pairs(usize::MAX)?
-            .unwrap_or_default();
+        let pairs = match self.terms_pairs.all() {
+            Some(pairs) => pairs,
+            None => self
+                .reads
+                .store()
+                .terms_pairs(usize::MAX)?
+                .unwrap_or_default(),
+        };
+        let to_us = |t: &&TermsEntry| {
+            t.to.as_deref() == Some(org.as_str())
+                && matches!(t.kind, EntryKind::Grant | EntryKind::Revoke)
+        };
         let mut out = Vec::new();
         for (chain, patient) in pairs.into_iter().filter(|(c, _)| Some(*c) != own) {
             let terms = self.terms_of(&chain, &patient)?;
-            let mut patient_records: Option<Vec<medchain_protocol::RecordId>> = None;
-            let mut named: Vec<medchain_protocol::RecordId> = terms
+            // A patient grant: in force if the latest patient-level grant or revoke to us is a
+            // grant; it opens the patient's records there that are open to us and not erased.
+            let patient_grant = terms
                 .covering_all()
-                .filter(|t| t.to.as_deref() == Some(org.as_str()))
+                .filter(to_us)
+                .filter(|t| t.whole_patient)
+                .last()
+                .filter(|t| t.kind == EntryKind::Grant);
+            if let Some(grant) = patient_grant {
+                let records = self
+                    .records_of(&chain, &patient)?
+                    .into_iter()
+                    .filter(|(record, latest)| {
+                        terms.open_to(record, &org) && !terms.erased(latest, record)
+                    })
+                    .map(|(record, _)| record)
+                    .collect();
+                out.push(ReceivedGrant {
+                    grant: grant.clone(),
+                    patient,
+                    records,
+                });
+            }
+            // Record grants: each record whose latest record-level grant or revoke to us is a
+            // grant, and which is open to us.
+            let mut named: Vec<RecordId> = terms
+                .covering_all()
+                .filter(to_us)
+                .filter(|t| !t.whole_patient)
                 .map(|t| t.record)
                 .collect();
             named.sort_unstable();
             named.dedup();
             for record in named {
-                let Some(grant) = terms
-                    .in_force(&record)
-                    .into_iter()
-                    .find(|t| t.to.as_deref() == Some(org.as_str()))
-                    .cloned()
-                else {
-                    continue;
-                };
-                let records = if grant.whole_patient {
-                    if patient_records.is_none() {
-                        patient_records = Some(self.records_of(&chain, &patient)?);
-                    }
-                    patient_records.clone().unwrap_or_default()
-                } else {
-                    vec![record]
-                };
-                if !out.iter().any(|g: &ReceivedGrant| g.grant.at == grant.at) {
+                let latest = terms
+                    .covering_all()
+                    .filter(to_us)
+                    .filter(|t| !t.whole_patient && t.record == record)
+                    .last()
+                    .filter(|t| t.kind == EntryKind::Grant);
+                if let Some(grant) = latest
+                    && terms.open_to(&record, &org)
+                {
                     out.push(ReceivedGrant {
-                        grant,
+                        grant: grant.clone(),
                         patient,
-                        records,
+                        records: vec![record],
                     });
                 }
-                if out.len() >= MAX_LISTED_GRANTS {
-                    return Ok(out);
-                }
+            }
+            if out.len() >= MAX_LISTED_GRANTS {
+                out.truncate(MAX_LISTED_GRANTS);
+                return Ok(out);
             }
         }
         Ok(out)
     }
 
-    /// The records of `patient` on `chain` (their payload-bearing entries'), in chain order.
+    /// The records of `patient` on `chain` (their payload-bearing entries'), in chain order,
+    /// each with its latest such entry.
     fn records_of(
         &self,
         chain: &ChainId,
         patient: &PatientRef,
-    ) -> Result<Vec<medchain_protocol::RecordId>, ServiceError> {
-        let mut records = Vec::new();
+    ) -> Result<Vec<(RecordId, EntryRef)>, ServiceError> {
+        let mut records: Vec<(RecordId, EntryRef)> = Vec::new();
         let mut block: Option<medchain_protocol::Block> = None;
         for at in self.reads.store().patient_entries(patient)? {
             if at.chain != *chain {
@@ -102,10 +129,11 @@ impl Service {
                 .and_then(|b| b.entries.get(at.index as usize))
                 .filter(|e| e.patient == *patient && e.payload.is_some())
                 .map(|e| e.record);
-            if let Some(record) = record
-                && !records.contains(&record)
-            {
-                records.push(record);
+            if let Some(record) = record {
+                match records.iter_mut().find(|(r, _)| *r == record) {
+                    Some(held) => held.1 = at,
+                    None => records.push((record, at)),
+                }
             }
         }
         Ok(records)

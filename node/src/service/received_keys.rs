@@ -70,7 +70,7 @@ impl TermsPairs {
     }
 
     /// Every pair remembered; `None` when too many were to be remembered.
-    fn all(&self) -> Option<Vec<(ChainId, PatientRef)>> {
+    pub(super) fn all(&self) -> Option<Vec<(ChainId, PatientRef)>> {
         self.lock()
             .as_ref()
             .map(|set| set.iter().copied().collect())
