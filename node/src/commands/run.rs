@@ -75,6 +75,13 @@ async fn run_node(config: Config) -> Result<()> {
 /// One run of the node, from start-up to its end.
 async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>) -> Result<Ended> {
     let config = config.clone();
+    // The list's bytes as the trust is built from them: the watcher compares the file with
+    // these, so a list copied in between the start and the watcher's first look is not missed.
+    let crl_at_start = config
+        .identity
+        .crl
+        .as_ref()
+        .and_then(|path| std::fs::read(path).ok());
     let trust = startup::trust(&config)?;
     revocation::admit_crl_number(&config, trust.consortium())
         .map_err(anyhow::Error::msg)
@@ -211,6 +218,7 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
 
     let crl_watch = tokio::spawn(revocation::watch(
         config.clone(),
+        crl_at_start,
         own_certificate,
         service.clone(),
         client.clone(),

@@ -24,9 +24,11 @@ use crate::service::Service;
 /// Seconds between checks of the revocation list file.
 pub const CRL_CHECK_SECS: u64 = 5;
 
-/// Watches the configured revocation list until the task is dropped.
+/// Watches the configured revocation list until the task is dropped; `applied` is the file's
+/// bytes the trust in force was built from.
 pub async fn watch(
     config: Config,
+    applied: Option<Vec<u8>>,
     own_certificate: Vec<u8>,
     service: Arc<Service>,
     client: medchain_net::Client,
@@ -34,7 +36,7 @@ pub async fn watch(
     let Some(path) = config.identity.crl.clone() else {
         return;
     };
-    let mut applied = std::fs::read(&path).ok();
+    let mut applied = applied;
     let mut ticks = tokio::time::interval(Duration::from_secs(CRL_CHECK_SECS));
     loop {
         ticks.tick().await;
