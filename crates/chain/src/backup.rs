@@ -36,6 +36,9 @@ pub struct Restored {
     /// Blocks of the chain with payloads for which this store holds no backup (not fetched
     /// from any peer yet, or made before the recovery key was configured).
     pub missing_backups: usize,
+    /// Keys a backup held here lacks though their entries are not erased (withheld by the peer
+    /// it came from).
+    pub missing_keys: usize,
 }
 
 /// Why a restore stopped.
@@ -113,7 +116,22 @@ impl Ledger {
                 .into_iter()
                 .find(|(h, _)| *h == backup.height)
                 .and_then(|(_, bytes)| KeyBackup::decode(&bytes).ok());
-            if held.is_none_or(|h| backup.held_keys() > h.held_keys()) {
+            // Only a copy that holds every key ours holds, and more: a peer must not be able to
+            // swap ours for one missing keys we still need.
+            let more_complete = |held: &KeyBackup| {
+                let has = |copy: &KeyBackup, index: u32| {
+                    copy.keys
+                        .iter()
+                        .any(|k| k.index == index && k.wrapped.is_some())
+                };
+                backup.held_keys() > held.held_keys()
+                    && held
+                        .keys
+                        .iter()
+                        .filter(|k| k.wrapped.is_some())
+                        .all(|k| has(backup, k.index))
+            };
+            if held.is_none_or(|h| more_complete(&h)) {
                 kept.push((backup.chain, backup.height, backup.encode()));
             }
         }
@@ -180,10 +198,11 @@ impl Ledger {
             let mut wrapped = Vec::new();
             for (height, bytes) in page {
                 done.backups += 1;
-                let opened = KeyBackup::decode(&bytes)
-                    .map_err(|_| ())
-                    .and_then(|b| b.open(recovery).map_err(|_: BackupError| ()));
-                let Ok(opened) = opened else {
+                let opened = KeyBackup::decode(&bytes).map_err(|_| ()).and_then(|b| {
+                    let opened = b.open(recovery).map_err(|_: BackupError| ())?;
+                    Ok((b, opened))
+                });
+                let Ok((backup, opened)) = opened else {
                     done.refused += 1;
                     continue;
                 };
@@ -191,6 +210,19 @@ impl Ledger {
                     done.refused += opened.len();
                     continue;
                 };
+                // Keys this copy no longer holds: erased ones are expected; any other was
+                // withheld by the peer it came from, and is missing.
+                for withheld in backup.keys.iter().filter(|k| k.wrapped.is_none()) {
+                    let at = EntryRef {
+                        chain: *chain,
+                        height,
+                        index: withheld.index,
+                    };
+                    match block.entries.get(withheld.index as usize) {
+                        Some(entry) if erasures.erased(&at, entry) => done.erased += 1,
+                        _ => done.missing_keys += 1,
+                    }
+                }
                 for (at, key) in opened {
                     let (Some(entry), Ok(key)) = (block.entries.get(at.index as usize), key) else {
                         done.refused += 1;

@@ -112,17 +112,22 @@ fn restore(args: &RecoveryRestore) -> Result<ExitCode> {
     }
     let done = ledger.restore_from_backups(&ring, &recovery, &chain)?;
     println!(
-        "{} backups read: {} data keys restored, {} already held, {} left out (erased), {} refused (they do not open their payloads), {} waiting for their payloads, {} blocks with payloads have no backup here (start the node, let it fetch them, and restore again)",
+        "{} backups read: {} data keys restored, {} already held, {} left out (erased), {} refused (they do not open their payloads), {} waiting for their payloads, {} blocks with payloads have no backup here, {} keys withheld from the backups held (start the node, let it fetch them, and restore again)",
         done.backups,
         done.restored,
         done.already,
         done.erased,
         done.refused,
         done.waiting,
-        done.missing_backups
+        done.missing_backups,
+        done.missing_keys
     );
     Ok(
-        if done.refused == 0 && done.waiting == 0 && done.missing_backups == 0 {
+        if done.refused == 0
+            && done.waiting == 0
+            && done.missing_backups == 0
+            && done.missing_keys == 0
+        {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE

@@ -171,7 +171,7 @@ impl Glue {
                     return;
                 }
             };
-            let (count, last) = (backups.len(), backups.iter().map(|b| b.height).max());
+            let last = backups.iter().map(|b| b.height).max();
             let service = self.service.clone();
             match blocking(move || service.keep_key_backups(&chain, &backups)).await {
                 Some(Ok(kept)) if kept > 0 => debug!(%peer, %chain, kept, "key backups kept"),
@@ -183,8 +183,10 @@ impl Glue {
                 None => return,
             }
             // The next page starts after the last height this answer gave.
+            // An answer may stop short of the limit (the response size) with more to come: go on
+            // while answers move forward.
             match last.and_then(|h| h.checked_add(1)) {
-                Some(next) if count >= limit as usize && next > from => from = next,
+                Some(next) if next > from => from = next,
                 _ => return,
             }
         }

@@ -188,7 +188,8 @@ impl Service {
         Ok(())
     }
 
-    /// Keeps key backups a peer sent of `chain` (none replaces one held). How many were kept.
+    /// Keeps key backups a peer sent of `chain` (`Ledger::keep_key_backups` says which). How
+    /// many were kept.
     pub fn keep_key_backups(
         &self,
         chain: &ChainId,
