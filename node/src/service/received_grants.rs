@@ -116,24 +116,10 @@ impl Service {
         patient: &PatientRef,
     ) -> Result<Vec<(RecordId, EntryRef)>, ServiceError> {
         let mut records: Vec<(RecordId, EntryRef)> = Vec::new();
-        let mut block: Option<medchain_protocol::Block> = None;
-        for at in self.reads.store().patient_entries(patient)? {
-            if at.chain != *chain {
-                continue;
-            }
-            if block.as_ref().is_none_or(|b| b.header.height != at.height) {
-                block = self.reads.block_at(chain, at.height)?;
-            }
-            let record = block
-                .as_ref()
-                .and_then(|b| b.entries.get(at.index as usize))
-                .filter(|e| e.patient == *patient && e.payload.is_some())
-                .map(|e| e.record);
-            if let Some(record) = record {
-                match records.iter_mut().find(|(r, _)| *r == record) {
-                    Some(held) => held.1 = at,
-                    None => records.push((record, at)),
-                }
+        for (at, entry) in self.payload_entries_of(chain, patient)? {
+            match records.iter_mut().find(|(r, _)| *r == entry.record) {
+                Some(held) => held.1 = at,
+                None => records.push((entry.record, at)),
             }
         }
         Ok(records)

@@ -233,21 +233,7 @@ impl Service {
             if terms.is_empty() {
                 continue;
             }
-            let mut block: Option<medchain_protocol::Block> = None;
-            for at in store.patient_entries(&patient)? {
-                if at.chain != chain {
-                    continue;
-                }
-                if block.as_ref().is_none_or(|b| b.header.height != at.height) {
-                    block = self.reads.block_at(&chain, at.height)?;
-                }
-                let Some(entry) = block
-                    .as_ref()
-                    .and_then(|b| b.entries.get(at.index as usize))
-                    .filter(|e| e.patient == patient && e.payload.is_some())
-                else {
-                    continue;
-                };
+            for (at, entry) in self.payload_entries_of(&chain, &patient)? {
                 let held = store.data_key(&at)?.is_some();
                 let standing = terms.standing(&at, &entry.record, &org);
                 if standing == Standing::Erased {
@@ -276,15 +262,35 @@ impl Service {
         Ok(found)
     }
 
+    /// The payload entries of `patient` on `chain`, in chain order, each read back from its
+    /// signature-checked block (the patient index is a lookup aid: an entry it names that is
+    /// not this patient's is skipped).
+    pub(super) fn payload_entries_of(
+        &self,
+        chain: &ChainId,
+        patient: &PatientRef,
+    ) -> Result<Vec<(EntryRef, medchain_protocol::Entry)>, ServiceError> {
+        let mut out = Vec::new();
+        let mut block: Option<medchain_protocol::Block> = None;
+        for at in self.reads.store().patient_entries(patient)? {
+            if at.chain != *chain {
+                continue;
+            }
+            if block.as_ref().is_none_or(|b| b.header.height != at.height) {
+                block = self.reads.block_at(chain, at.height)?;
+            }
+            let entry = block
+                .as_ref()
+                .and_then(|b| b.entries.get(at.index as usize))
+                .filter(|e| e.patient == *patient && e.payload.is_some());
+            out.extend(entry.map(|e| (at, e.clone())));
+        }
+        Ok(out)
+    }
+
     /// Whether our copy of the entry's chain opens its payload to this node's organisation.
     fn still_open(&self, at: &EntryRef) -> Result<bool, ServiceError> {
-        let (Some(org), Some(block)) = (
-            self.member_org.as_deref(),
-            self.reads.block_at(&at.chain, at.height)?,
-        ) else {
-            return Ok(false);
-        };
-        let Some(entry) = block.entries.get(at.index as usize) else {
+        let (Some(org), Some(entry)) = (self.member_org.as_deref(), self.entry(at)?) else {
             return Ok(false);
         };
         let terms = self.terms_of(&at.chain, &entry.patient)?;
