@@ -45,6 +45,21 @@ fn reads(node: &Node, token: &str, record: &str) -> u16 {
         .0
 }
 
+/// The records `GET /v1/grants` on `node` lists under record grants (not patient grants).
+fn record_grants(node: &Node, token: &str) -> Vec<String> {
+    let (status, text) = node.http("GET", "/v1/grants", token, None);
+    assert_eq!(status, 200, "{text}");
+    let received: serde_json::Value = serde_json::from_str(&text).unwrap();
+    received["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["whole_patient"] == false)
+        .flat_map(|g| g["records"].as_array().unwrap().clone())
+        .filter_map(|r| r.as_str().map(str::to_owned))
+        .collect()
+}
+
 fn post(node: &Node, token: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
     let (status, text) = node.http("POST", path, token, Some(body));
     (status, serde_json::from_str(&text).unwrap_or_default())
@@ -142,6 +157,15 @@ fn grants_open_records_to_one_member_until_revoked_and_erase_closes_them_for_all
     );
     assert_eq!(status, 403, "{text}");
 
+    // A record grant to the auditor as well: listed until the record is erased.
+    let (status, body) = post(&a, ta, &grants, r#"{"to":"Auditors"}"#);
+    assert_eq!(status, 201, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(45);
+    while !record_grants(&c, tc).contains(&first) {
+        assert!(Instant::now() < deadline, "record grant never listed");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
     // Erase: nobody reads it any more, the author included; the chains still verify.
     let erase = format!("/v1/records/{first}/erase");
     assert_eq!(post(&b, tb, &erase, "{}").0, 403);
@@ -149,6 +173,10 @@ fn grants_open_records_to_one_member_until_revoked_and_erase_closes_them_for_all
     assert_eq!(status, 201, "{body}");
     assert_eq!(reads(&a, ta, &first), 410);
     eventually_reads(&c, tc, &first, 410);
+    assert!(
+        !record_grants(&c, tc).contains(&first),
+        "an erased record's grant is not listed"
+    );
     eventually_reads(&b, tb, &first, 410);
     assert_eq!(post(&a, ta, &erase, "{}").0, 410, "erased already");
     assert_eq!(post(&a, ta, &grants, r#"{"to":"Hospital B"}"#).0, 410);

@@ -7,7 +7,7 @@ use medchain_protocol::identity::EncryptionKey;
 use medchain_protocol::key_backup::{self, BackupError, KeyBackup};
 use medchain_protocol::sealed::{self, DataKey, PayloadPlace};
 use medchain_protocol::{ChainId, EntryRef};
-use medchain_store::StoreError;
+use medchain_store::{StoreError, StoreReader};
 
 use crate::author::{Author, AuthorError};
 use crate::grants::Erasures;
@@ -96,6 +96,7 @@ impl Ledger {
         let Some(head) = self.store().head(chain)? else {
             return Ok(0);
         };
+        let erasures = Erasures::of_chain(self.store(), chain)?;
         let mut kept: Vec<(ChainId, u64, Vec<u8>)> = Vec::new();
         for backup in backups {
             if backup.chain != *chain
@@ -106,6 +107,29 @@ impl Ledger {
             {
                 continue;
             }
+            // Keys of entries erased here are dropped before the comparison: a peer that has
+            // not trimmed its copy yet (or will not) must not bring an erased key back.
+            let Some(block) = self.store().block_at(chain, backup.height)? else {
+                continue;
+            };
+            let erased: Vec<u32> = backup
+                .keys
+                .iter()
+                .filter(|k| k.wrapped.is_some())
+                .filter(|k| {
+                    let at = EntryRef {
+                        chain: *chain,
+                        height: backup.height,
+                        index: k.index,
+                    };
+                    block
+                        .entries
+                        .get(k.index as usize)
+                        .is_some_and(|entry| erasures.erased(&at, entry))
+                })
+                .map(|k| k.index)
+                .collect();
+            let backup = &backup.without(&erased);
             // Every copy a node keeps is signed and every key in it checked, so a copy holding
             // more keys than ours (ours trimmed by an erase is trimmed again at the next
             // reconciliation) may only be more complete: a peer can withhold keys, not alter
@@ -282,30 +306,78 @@ impl Ledger {
     /// How many blocks of `chain` with payloads have no key backup here.
     fn blocks_without_backup(&self, chain: &ChainId) -> Result<usize, StoreError> {
         let mut missing = 0;
-        let mut from = 0u64;
-        loop {
-            let blocks = self
-                .store()
-                .blocks_range(chain, from, RESTORE_PAGE as u32)?;
-            let Some(last) = blocks.last().map(|b| b.header.height) else {
-                return Ok(missing);
-            };
-            for block in &blocks {
-                let height = block.header.height;
-                let has_payloads = block.entries.iter().any(|e| e.payload.is_some());
-                let held = self
-                    .store()
-                    .key_backups_from(chain, height, 1)?
-                    .first()
-                    .is_some_and(|(h, _)| *h == height);
-                if has_payloads && !held {
-                    missing += 1;
-                }
+        walk_blocks_without_backup(self.store(), chain, 0, |_| {
+            missing += 1;
+            true
+        })?;
+        Ok(missing)
+    }
+}
+
+/// Where a chain's blocks lack key backups here (see [`key_backup_gaps`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BackupGaps {
+    /// Stretches (first height, number of blocks) to ask peers for, lowest first.
+    pub runs: Vec<(u64, u32)>,
+    /// Every block below this height with payloads has a backup here: the next walk may start
+    /// there.
+    pub whole_below: u64,
+}
+
+/// The stretches of `chain` from height `from` whose blocks with payloads have no key backup
+/// here, at most `max_runs` of them and none longer than one backup request's worth: what to
+/// ask peers for after a rebuild.
+pub fn key_backup_gaps(
+    store: &StoreReader,
+    chain: &ChainId,
+    from: u64,
+    max_runs: usize,
+) -> Result<BackupGaps, StoreError> {
+    let most = medchain_protocol::limits::MAX_BLOCKS_PER_RANGE;
+    let mut runs: Vec<(u64, u32)> = Vec::new();
+    let walked = walk_blocks_without_backup(store, chain, from, |height| {
+        let full = runs.len() >= max_runs;
+        match runs.last_mut() {
+            // Blocks in between (without payloads, or backed up here) cost at most a backup
+            // the keeping skips: a stretch spans them.
+            Some((first, len)) if height - *first < u64::from(most) => {
+                *len = (height - *first + 1) as u32;
             }
-            match last.checked_add(1) {
-                Some(next) => from = next,
-                None => return Ok(missing),
+            _ if full => return false,
+            _ => runs.push((height, 1)),
+        }
+        true
+    })?;
+    let whole_below = runs.first().map_or(walked, |(first, _)| *first);
+    Ok(BackupGaps { runs, whole_below })
+}
+
+/// Calls `visit` with the height of each block of `chain` from `from` with payloads and no key
+/// backup here, ascending, until it answers false. Answers the height after the last block
+/// walked.
+fn walk_blocks_without_backup(
+    store: &StoreReader,
+    chain: &ChainId,
+    mut from: u64,
+    mut visit: impl FnMut(u64) -> bool,
+) -> Result<u64, StoreError> {
+    loop {
+        let blocks = store.blocks_range(chain, from, RESTORE_PAGE as u32)?;
+        let Some(last) = blocks.last().map(|b| b.header.height) else {
+            return Ok(from);
+        };
+        // One read of the backups this page spans, not one per block.
+        let held = store.key_backup_heights(chain, from..=last)?;
+        for block in &blocks {
+            let height = block.header.height;
+            let has_payloads = block.entries.iter().any(|e| e.payload.is_some());
+            if has_payloads && !held.contains(&height) && !visit(height) {
+                return Ok(height);
             }
+        }
+        match last.checked_add(1) {
+            Some(next) => from = next,
+            None => return Ok(last),
         }
     }
 }

@@ -42,6 +42,23 @@ impl StoreReader {
         Ok(out)
     }
 
+    /// The heights in `heights` of `chain` with a backup held (keys only: no backup is read).
+    pub fn key_backup_heights(
+        &self,
+        chain: &ChainId,
+        heights: std::ops::RangeInclusive<u64>,
+    ) -> Result<std::collections::BTreeSet<u64>, StoreError> {
+        let range = height_key(chain, *heights.start())..=height_key(chain, *heights.end());
+        let mut out = std::collections::BTreeSet::new();
+        for key in self.trees().key_backups.range(range).keys() {
+            let key = key.engine()?;
+            let (_, height) =
+                decode_height_key(&key).ok_or_else(|| bad(name::KEY_BACKUPS, &key))?;
+            out.insert(height);
+        }
+        Ok(out)
+    }
+
     /// The height of the last backup held of `chain`.
     pub fn last_key_backup(&self, chain: &ChainId) -> Result<Option<u64>, StoreError> {
         let range = height_key(chain, 0)..=height_key(chain, u64::MAX);

@@ -9,8 +9,10 @@
 //!
 //! Key backups (`medchain_protocol::key_backup`) travel the same way: a node keeps those of
 //! every other provider's chain, asked of their owner (from the height after the last it holds)
-//! when new blocks of that chain arrive; its own come back from any peer after a rebuild, for
-//! `medchain recovery restore`.
+//! when new blocks of that chain arrive; its own come back from any peer, for
+//! `medchain recovery restore`, wherever blocks of our chain held here have none (after a
+//! rebuild, and again after a restart that cut one short): asked when blocks of our chain
+//! come from peers and at each sweep.
 
 use std::sync::atomic::Ordering;
 
@@ -22,8 +24,12 @@ use super::network::{Glue, blocking};
 
 /// Seconds between rounds while keys are wanted and owners did not answer.
 pub const KEY_RETRY_SECS: u64 = 30;
-/// Most pages of key backups fetched from one peer in one round (256 blocks each).
+/// Most pages of another chain's key backups fetched from its owner in one round (256 blocks
+/// each).
 const MAX_BACKUP_PAGES: usize = 64;
+/// Most stretches of our own chain without key backups asked for in one round (each at most
+/// 256 blocks, asked of every peer).
+const MAX_OWN_BACKUP_RUNS: usize = 64;
 
 /// Seconds between full reconciliations of every patient with grant, revoke or erase entries.
 pub const KEY_SWEEP_SECS: u64 = 300;
@@ -42,11 +48,14 @@ impl Glue {
             Some((Ok(found), chains)) => {
                 let wanted = self.coordination.wanted_keys();
                 wanted.add(found.wanted);
-                // Backups a round missed (an owner away) are asked for again; our own are asked
-                // for only when blocks of our chain come from peers (a rebuild).
+                // Backups a round missed (an owner away) are asked for again; our own wherever
+                // blocks held here have none (a rebuild a restart cut short), if we make them.
                 let own = self.service.own_chain();
-                for head in chains.into_iter().filter(|h| Some(h.chain) != own) {
-                    wanted.want_backups(head.chain);
+                let own_too = self.service.backs_up_keys();
+                for head in chains {
+                    if Some(head.chain) != own || own_too {
+                        wanted.want_backups(head.chain);
+                    }
                 }
             }
             Some((Err(e), _)) => warn!(error = %e, "keys could not be reconciled"),
@@ -123,45 +132,83 @@ impl Glue {
     }
 
     /// Fetches the key backups of `chains`: another provider's from its owner only (so no
-    /// peer can plant one), our own from every admitted peer (a restore checks each key against
-    /// its payload).
+    /// peer can plant one), from the height after the last we hold; our own from every
+    /// admitted peer (a restore checks each key against its payload), where ours have gaps.
     async fn fetch_key_backups(&self, chains: Vec<ChainId>) {
         let own = self.service.own_chain();
         for chain in chains {
-            let peers: Vec<PeerId> = if Some(chain) == own {
-                match self.client.admitted_peers().await {
-                    Ok(peers) => peers.into_iter().map(|(peer, _)| peer).collect(),
-                    Err(_) => continue,
-                }
-            } else {
-                self.owner_peer(chain).await.into_iter().collect()
+            if Some(chain) == own {
+                self.fetch_own_key_backups(chain).await;
+                continue;
+            }
+            let Some(peer) = self.owner_peer(chain).await else {
+                continue;
             };
-            let own = Some(chain) == own;
-            for peer in peers {
-                self.fetch_backups_from(peer, chain, own).await;
+            let service = self.service.clone();
+            let from = match blocking(move || service.reader().last_key_backup(&chain)).await {
+                Some(Ok(None)) => 0,
+                Some(Ok(Some(h))) => match h.checked_add(1) {
+                    Some(next) => next,
+                    None => continue,
+                },
+                _ => continue,
+            };
+            self.fetch_backups_from(peer, chain, from, None).await;
+        }
+    }
+
+    /// Asks every admitted peer for the backups of the stretches of our own chain held here
+    /// without them, lowest first.
+    async fn fetch_own_key_backups(&self, chain: ChainId) {
+        let from = self.own_backups_whole_below.load(Ordering::SeqCst);
+        let service = self.service.clone();
+        let gaps =
+            match blocking(move || service.own_key_backup_gaps(from, MAX_OWN_BACKUP_RUNS)).await {
+                Some(Ok(Some(gaps))) => gaps,
+                Some(Err(e)) => {
+                    warn!(error = %e, "gaps in our own key backups could not be found");
+                    return;
+                }
+                _ => return,
+            };
+        self.own_backups_whole_below
+            .store(gaps.whole_below, Ordering::SeqCst);
+        if gaps.runs.is_empty() {
+            return;
+        }
+        let Ok(peers) = self.client.admitted_peers().await else {
+            return;
+        };
+        debug!(
+            stretches = gaps.runs.len(),
+            first = gaps.whole_below,
+            "asking peers for our own key backups"
+        );
+        for (first, len) in gaps.runs {
+            let end = first.saturating_add(u64::from(len));
+            for (peer, _) in &peers {
+                self.fetch_backups_from(*peer, chain, first, Some(end))
+                    .await;
             }
         }
     }
 
-    /// Pages through `peer`'s backups of `chain`: another provider's from the height after the
-    /// last we hold; our own (only wanted after a rebuild) from the start, so that a peer that
-    /// answered first with only some of them cannot leave holes below.
-    async fn fetch_backups_from(&self, peer: PeerId, chain: ChainId, own: bool) {
-        let limit = medchain_protocol::limits::MAX_BLOCKS_PER_RANGE;
-        let mut from = if own {
-            0
-        } else {
-            let service = self.service.clone();
-            match blocking(move || service.reader().last_key_backup(&chain)).await {
-                Some(Ok(None)) => 0,
-                Some(Ok(Some(h))) => match h.checked_add(1) {
-                    Some(next) => next,
-                    None => return,
-                },
-                _ => return,
-            }
-        };
+    /// Pages through `peer`'s backups of `chain` from height `from`, up to (not including)
+    /// `end` if given, else for at most [`MAX_BACKUP_PAGES`] pages.
+    async fn fetch_backups_from(
+        &self,
+        peer: PeerId,
+        chain: ChainId,
+        mut from: u64,
+        end: Option<u64>,
+    ) {
+        let most = medchain_protocol::limits::MAX_BLOCKS_PER_RANGE;
         for _ in 0..MAX_BACKUP_PAGES {
+            let limit = match end {
+                Some(end) if from >= end => return,
+                Some(end) => u32::try_from(end - from).unwrap_or(most).min(most),
+                None => most,
+            };
             let request = SyncRequest::KeyBackups { chain, from, limit };
             let backups = match self.ask(peer, request).await {
                 Ok(SyncResponse::KeyBackups(backups)) if !backups.is_empty() => backups,

@@ -35,7 +35,7 @@ impl Service {
             return Ok(Vec::new());
         };
         let own = self.own_chain();
-        let pairs = match self.terms_pairs.all() {
+        let mut pairs = match self.terms_pairs.all() {
             Some(pairs) => pairs,
             None => self
                 .reads
@@ -47,6 +47,9 @@ impl Service {
             t.to.as_deref() == Some(org.as_str())
                 && matches!(t.kind, EntryKind::Grant | EntryKind::Revoke)
         };
+        // One order from one call to the next (the set of pairs has none).
+        pairs.sort_unstable();
+        pairs.dedup();
         let mut out = Vec::new();
         for (chain, patient) in pairs.into_iter().filter(|(c, _)| Some(*c) != own) {
             let terms = self.terms_of(&chain, &patient)?;
@@ -74,7 +77,7 @@ impl Service {
                 });
             }
             // Record grants: each record whose latest record-level grant or revoke to us is a
-            // grant, and which is open to us.
+            // grant, which is open to us and not erased.
             let mut named: Vec<RecordId> = terms
                 .covering_all()
                 .filter(to_us)
@@ -83,6 +86,17 @@ impl Service {
                 .collect();
             named.sort_unstable();
             named.dedup();
+            let latest_entries = if named.is_empty() {
+                Vec::new()
+            } else {
+                self.records_of(&chain, &patient)?
+            };
+            let erased = |record: &RecordId| {
+                latest_entries
+                    .iter()
+                    .find(|(r, _)| r == record)
+                    .is_some_and(|(_, latest)| terms.erased(latest, record))
+            };
             for record in named {
                 let latest = terms
                     .covering_all()
@@ -92,6 +106,7 @@ impl Service {
                     .filter(|t| t.kind == EntryKind::Grant);
                 if let Some(grant) = latest
                     && terms.open_to(&record, &org)
+                    && !erased(&record)
                 {
                     out.push(ReceivedGrant {
                         grant: grant.clone(),

@@ -198,6 +198,29 @@ impl Service {
         Ok(self.ledger().keep_key_backups(chain, backups)?)
     }
 
+    /// Where our own chain's blocks lack key backups here, walking from height `from`
+    /// (`medchain_chain::backup::key_backup_gaps`); `None` on an auditor.
+    pub fn own_key_backup_gaps(
+        &self,
+        from: u64,
+        max_runs: usize,
+    ) -> Result<Option<medchain_chain::backup::BackupGaps>, ServiceError> {
+        let Some(chain) = self.own_chain() else {
+            return Ok(None);
+        };
+        let gaps =
+            medchain_chain::backup::key_backup_gaps(self.reads.store(), &chain, from, max_runs)?;
+        Ok(Some(gaps))
+    }
+
+    /// Whether this node backs up the keys of the blocks it authors (its hospital configured a
+    /// recovery key).
+    pub fn backs_up_keys(&self) -> bool {
+        self.author
+            .as_ref()
+            .is_some_and(|a| a.keys().recovery_key().is_some())
+    }
+
     /// The public key owning `chain` (its provider's), if this node holds a block of it.
     pub fn owner_key(&self, chain: &ChainId) -> Option<[u8; 32]> {
         self.reads.owner_key(chain).ok().flatten()
