@@ -15,7 +15,12 @@
 #
 # Environment: MEDCHAIN_TESTNET_DIR moves the state directory (tests use a temporary one);
 # MEDCHAIN_BIN_DIR uses medchain (and, for demo, medchain-demo) from there instead of building the release;
-# MEDCHAIN_VERIFIER_INTERVAL sets the nodes' scheduled scan, seconds (default 60; 0 = on demand).
+# MEDCHAIN_VERIFIER_INTERVAL sets the nodes' scheduled scan, seconds (default 60; 0 = on demand);
+# MEDCHAIN_API_TLS=off serves the APIs over plain HTTP (the bench's comparison without TLS).
+#
+# The APIs serve https with ECDSA P-256 certificates from the testnet's own API CA
+# ($root/api-ca/api-ca.pem: `status --json` gives its absolute path as each node's api_ca).
+# `medchain ... --config DATA_DIR/medchain.toml` trusts it by itself; with --api, add --api-ca.
 set -euo pipefail
 self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/.."
@@ -82,7 +87,7 @@ table() {
   for name in $(nodes); do
     local dir="$root/nodes/$name" pid state
     pid=$(pid_of "$name"); alive "$name" && state=$pid || state="stopped"
-    printf '%-12s %-9s %-24s %-62s %-8s %s\n' "$name" "$(cat "$dir/role")" "http://$(cat "$dir/api")" \
+    printf '%-12s %-9s %-24s %-62s %-8s %s\n' "$name" "$(cat "$dir/role")" "$(cat "$dir/api_url")" \
       "$(cat "$dir/p2p")" "$state" "$dir/data"
   done
 }
@@ -100,6 +105,9 @@ up() {
   build
   rm -rf "$root" && mkdir -p "$root/nodes"
   "$bin" ca init --name "Local Testnet Consortium" --out "$root/ca" >/dev/null
+  local tls=on
+  case "${MEDCHAIN_API_TLS:-on}" in on) ;; off) tls=off ;; *) die "MEDCHAIN_API_TLS must be on or off" ;; esac
+  [ $tls = on ] && "$bin" tls ca --name "Local Testnet API CA" --out "$root/api-ca" >/dev/null
   local bootstrap=() names=()
   for i in $(seq 1 "$providers"); do names+=("hospital-$i:provider:Hospital $i"); done
   for i in $(seq 1 "$auditors"); do names+=("auditor-$i:auditor:Auditor $i"); done
@@ -113,6 +121,15 @@ up() {
     local args=(init --role "$role" --ca "$root/ca" --member "$dir/member" --data-dir "$dir/data"
       --network medchain-local --api-listen "$api" --p2p-listen "$p2p"
       --verifier-interval "${MEDCHAIN_VERIFIER_INTERVAL:-60}")
+    if [ $tls = on ]; then
+      "$bin" tls issue --ca "$root/api-ca" --host localhost --host 127.0.0.1 --out "$dir/api-tls" >/dev/null
+      args+=(--api-tls-cert "$dir/api-tls/api.pem" --api-tls-key "$dir/api-tls/api.key"
+        --api-tls-ca "$root/api-ca/api-ca.pem")
+      echo "https://$api" >"$dir/api_url"
+    else
+      args+=(--api-plain-http)
+      echo "http://$api" >"$dir/api_url"
+    fi
     # Every node dials every node made before it, so the network is a full mesh, not a star.
     for peer_addr in "${bootstrap[@]}"; do args+=(--bootstrap "$peer_addr"); done
     "$bin" "${args[@]}" >/dev/null
@@ -138,14 +155,17 @@ wait_writable() {
 
 status() {
   if [ "${1:-}" = "--json" ]; then
-    local first=1
+    local first=1 api_ca=null
+    [ -f "$root/api-ca/api-ca.pem" ] && api_ca="\"$(cd "$root/api-ca" && pwd)/api-ca.pem\""
     printf '['
     for name in $(nodes); do
-      local dir="$root/nodes/$name" pid running=false
+      local dir="$root/nodes/$name" pid running=false url ca=null
       pid=$(pid_of "$name"); alive "$name" && running=true
+      url=$(cat "$dir/api_url")
+      case $url in https://*) ca=$api_ca ;; esac
       [ $first = 1 ] || printf ','; first=0
-      printf '{"name":"%s","role":"%s","api":"http://%s","p2p":"%s","pid":%s,"running":%s,"data_dir":"%s"}' \
-        "$name" "$(cat "$dir/role")" "$(cat "$dir/api")" "$(cat "$dir/p2p")" "${pid:-null}" "$running" "$dir/data"
+      printf '{"name":"%s","role":"%s","api":"%s","api_ca":%s,"p2p":"%s","pid":%s,"running":%s,"data_dir":"%s"}' \
+        "$name" "$(cat "$dir/role")" "$url" "$ca" "$(cat "$dir/p2p")" "${pid:-null}" "$running" "$dir/data"
     done
     printf ']\n'
   else

@@ -133,10 +133,54 @@ pub struct P2pSection {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiSection {
-    /// Address to serve HTTP on. Keep it on loopback or a private interface and put TLS in front.
+    /// Address to serve the API on.
     pub listen: SocketAddr,
     /// File holding the bearer token every /v1 call needs (mode 0600).
     pub token_file: PathBuf,
+    /// The API's certificate chain (PEM, its own certificate first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// The API certificate's private key (PEM, mode 0600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// The CA certificate (PEM) a client reaching this node through this file (`medchain ...
+    /// --config`) trusts; without it, the web PKI's roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<PathBuf>,
+    /// Serve plain HTTP instead of TLS: an explicit opt-out, for loopback or behind a TLS proxy.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub plain_http: bool,
+}
+
+impl ApiSection {
+    /// The base URL a client on this machine reaches the API at (an unspecified listen
+    /// address is reached on loopback).
+    pub fn local_url(&self) -> String {
+        let mut address = self.listen;
+        if address.ip().is_unspecified() {
+            address.set_ip(match address {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let scheme = if self.plain_http { "http" } else { "https" };
+        format!("{scheme}://{address}")
+    }
+
+    fn check(&self) -> Result<()> {
+        match (&self.tls_cert, &self.tls_key, self.plain_http) {
+            (Some(_), Some(_), false) | (None, None, true) => Ok(()),
+            (Some(_), Some(_), true) => {
+                bail!("api.plain_http = true and api.tls_cert and tls_key are set: choose one")
+            }
+            (None, None, false) => bail!(
+                "the API serves TLS: set api.tls_cert and api.tls_key (PEM files), or \
+                 api.plain_http = true to serve plain HTTP (only on loopback or behind a TLS \
+                 proxy)"
+            ),
+            _ => bail!("api.tls_cert and api.tls_key go together: set both"),
+        }
+    }
 }
 
 /// `[verifier]`
@@ -192,6 +236,7 @@ impl Config {
             );
         }
         crate::node_key::check_outside(&self.keys.node_key, &self.node.data_dir)?;
+        self.api.check()?;
         if !(4..=4096).contains(&self.store.cache_mib) {
             bail!("store.cache_mib must be 4 to 4096");
         }
@@ -245,7 +290,7 @@ fn section_comment(line: &str) -> Option<&'static str> {
             "# listen: multiaddresses; bootstrap: peers to dial at start (with /p2p/<peer id>)."
         }
         "[api]" => {
-            "# HTTP API. Every /v1 call needs `Authorization: Bearer <token from token_file>`.\n# Keep it on loopback or a private interface, behind TLS."
+            "# The API, over TLS (tls_cert: chain, tls_key: its key, 0600; tls_ca: the CA that\n# `medchain ... --config` trusts) unless plain_http = true (loopback or behind a TLS proxy only).\n# Every /v1 call needs `Authorization: Bearer <token from token_file>`."
         }
         "[verifier]" => {
             "# Full scan of every stored chain every interval_secs (0 = only on demand)."
@@ -290,6 +335,10 @@ mod tests {
             api: ApiSection {
                 listen: "127.0.0.1:8080".parse().unwrap(),
                 token_file: "/var/lib/medchain/api.token".into(),
+                tls_cert: Some("/etc/medchain/api.pem".into()),
+                tls_key: Some("/etc/medchain/api.key".into()),
+                tls_ca: None,
+                plain_http: false,
             },
             verifier: VerifierSection { interval_secs: 300 },
             audit: AuditSection {
@@ -329,6 +378,20 @@ mod tests {
                 .to_string()
                 .contains("store.cache_mib")
         );
+        let mut c = sample();
+        c.api.tls_key = None;
+        assert!(c.check().unwrap_err().to_string().contains("go together"));
+        c.api.tls_cert = None;
+        assert!(c.check().unwrap_err().to_string().contains("plain_http"));
+        c.api.plain_http = true;
+        c.check().unwrap();
+        assert_eq!(c.api.local_url(), "http://127.0.0.1:8080");
+        c.api.tls_cert = Some("/etc/medchain/api.pem".into());
+        c.api.tls_key = Some("/etc/medchain/api.key".into());
+        assert!(c.check().unwrap_err().to_string().contains("choose one"));
+        c.api.plain_http = false;
+        c.api.listen = "0.0.0.0:8443".parse().unwrap();
+        assert_eq!(c.api.local_url(), "https://127.0.0.1:8443");
         let text = sample()
             .to_documented_toml()
             .unwrap()

@@ -10,7 +10,8 @@
 //! the ledger (writes, audited reads, and the daemon's ledger operations by name); [`api`] is
 //! the HTTP API; [`daemon`] holds the daemon's parts (start-up, the network glue, the verifier
 //! schedule, the revocation-list watch); [`flows`] holds what both the API and the daemon run
-//! (block intake, the integrity check); [`coordination`] is what one run's tasks signal to one
+//! (block intake, the integrity check); [`tls`] is TLS on the API (rustls with ring, and a local
+//! CA for testnets); [`coordination`] is what one run's tasks signal to one
 //! another; `commands::run` is the composition root, the one module that wires the daemon and
 //! the API together.
 
@@ -25,6 +26,7 @@ mod flows;
 mod metrics;
 mod node_key;
 mod service;
+mod tls;
 
 use std::process::ExitCode;
 

@@ -228,6 +228,7 @@ fn keys_are_private_and_never_overwritten() {
             p(&c.provider),
             "--data-dir",
             p(data),
+            "--api-plain-http",
         ])
     };
     let said = init(&data);

@@ -115,7 +115,11 @@ fn a_rebuilt_store_finds_the_stretches_of_its_chain_without_backups() {
     let (_, failure) = rebuilt.ingest_range(chain_blocks(&owner, &chain), now_ms());
     assert!(failure.is_none(), "{failure:?}");
     let gaps = key_backup_gaps(rebuilt.store(), &chain, 0, 64).unwrap();
-    assert_eq!(gaps.runs, vec![(0, 3)], "the erase-only block has none to lack");
+    assert_eq!(
+        gaps.runs,
+        vec![(0, 3)],
+        "the erase-only block has none to lack"
+    );
     assert_eq!(gaps.whole_below, 0);
 
     // With the first backup back, the stretch starts after it; a walk may start there.
@@ -123,7 +127,10 @@ fn a_rebuilt_store_finds_the_stretches_of_its_chain_without_backups() {
     let gaps = key_backup_gaps(rebuilt.store(), &chain, 0, 64).unwrap();
     assert_eq!(gaps.runs, vec![(1, 2)]);
     assert_eq!(gaps.whole_below, 1);
-    assert_eq!(key_backup_gaps(rebuilt.store(), &chain, 1, 64).unwrap(), gaps);
+    assert_eq!(
+        key_backup_gaps(rebuilt.store(), &chain, 1, 64).unwrap(),
+        gaps
+    );
     // One hole left between two held backups.
     rebuilt.keep_key_backups(&chain, &sent[2..]).unwrap();
     let gaps = key_backup_gaps(rebuilt.store(), &chain, 0, 1).unwrap();

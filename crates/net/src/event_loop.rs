@@ -90,7 +90,6 @@ pub fn start(
             noise::Config::new,
             yamux::Config::default,
         )?
-        .with_quic()
         .with_behaviour(|_| behaviour)
         .map_err(|never: std::convert::Infallible| -> StartError { match never {} })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(idle))

@@ -60,8 +60,21 @@ impl Ca {
         Self { bin, tmp, dir }
     }
 
-    /// Issues a member and writes its node configuration (ephemeral ports, bootstrap peers).
+    /// Issues a member and writes its node configuration (ephemeral ports, bootstrap peers), its
+    /// API on plain HTTP (the daemon tests speak plain HTTP on loopback).
     pub fn node(&self, name: &str, role: &str, org: &str, bootstrap: &[String]) -> Setup {
+        self.node_with(name, role, org, bootstrap, &["--api-plain-http"])
+    }
+
+    /// As [`Ca::node`], with `api` as the API's TLS arguments of `medchain init`.
+    pub fn node_with(
+        &self,
+        name: &str,
+        role: &str,
+        org: &str,
+        bootstrap: &[String],
+        api: &[&str],
+    ) -> Setup {
         let member = self.tmp.path().join(format!("{name}-member"));
         let data = self.tmp.path().join(name);
         medchain(
@@ -100,6 +113,7 @@ impl Ca {
             args.push("--bootstrap".into());
             args.push(peer.clone());
         }
+        args.extend(api.iter().map(|a| (*a).to_owned()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         medchain(&self.bin, &args);
         let token = std::fs::read_to_string(data.join("api.token"))

@@ -6,8 +6,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use medchain_protocol::identity::Role;
 
 mod record;
+mod tls;
 
 pub use record::*;
+pub use tls::*;
 
 /// medchain: tamper-evident sharing of medical records between hospitals.
 #[derive(Debug, Parser)]
@@ -62,6 +64,10 @@ pub enum Command {
     /// The hospital's offline recovery key: make it, and restore a lost data directory's keys.
     #[command(subcommand)]
     Recovery(RecoveryCommand),
+    /// TLS for the API: a local CA and server certificates from it (for a testnet, or a
+    /// hospital without a PKI of its own).
+    #[command(subcommand)]
+    Tls(TlsCommand),
 }
 
 /// `medchain recovery ...`
@@ -142,12 +148,16 @@ pub struct Connect {
     /// The node's configuration file (gives the API address and token).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
-    /// The API's base URL, e.g. http://127.0.0.1:8080 (instead of --config).
+    /// The API's base URL, e.g. https://127.0.0.1:8080 (instead of --config).
     #[arg(long, global = true)]
     pub api: Option<String>,
     /// The API token file (instead of --config).
     #[arg(long, global = true)]
     pub token_file: Option<PathBuf>,
+    /// The CA certificate (PEM) to trust for the API's TLS (default: the configuration's
+    /// `api.tls_ca`, else the web PKI's roots).
+    #[arg(long, global = true)]
+    pub api_ca: Option<PathBuf>,
 }
 
 /// `medchain writes ...`
@@ -185,6 +195,7 @@ pub enum ChainCommand {
 
 /// Arguments of `init`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("api_tls").required(true).args(["api_tls_cert", "api_plain_http"])))]
 pub struct Init {
     /// The node's role; must match the member certificate's.
     #[arg(long, value_enum)]
@@ -201,9 +212,23 @@ pub struct Init {
     /// Network name: peers on another network are refused.
     #[arg(long, default_value = "medchain-local")]
     pub network: String,
-    /// HTTP API address.
+    /// API address.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub api_listen: std::net::SocketAddr,
+    /// The API's TLS certificate chain (PEM, its own certificate first; `medchain tls issue`
+    /// makes one from a local CA).
+    #[arg(long, requires = "api_tls_key")]
+    pub api_tls_cert: Option<PathBuf>,
+    /// The API certificate's private key (PEM, mode 0600).
+    #[arg(long, requires = "api_tls_cert")]
+    pub api_tls_key: Option<PathBuf>,
+    /// The CA certificate that `medchain ... --config` trusts for this node's API (default: the
+    /// web PKI's roots).
+    #[arg(long, requires = "api_tls_cert")]
+    pub api_tls_ca: Option<PathBuf>,
+    /// Serve the API over plain HTTP, not TLS: only on loopback or behind a TLS proxy.
+    #[arg(long, conflicts_with_all = ["api_tls_cert", "api_tls_key", "api_tls_ca"])]
+    pub api_plain_http: bool,
     /// Peer-to-peer listen multiaddress (repeatable).
     #[arg(long = "p2p-listen", default_value = "/ip4/127.0.0.1/tcp/7000")]
     pub p2p_listen: Vec<String>,

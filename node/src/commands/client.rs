@@ -27,15 +27,20 @@ struct Answer {
 
 impl Api {
     fn connect(connect: &Connect) -> Result<Self> {
-        let (base, token_file) = match (&connect.config, &connect.api, &connect.token_file) {
+        let (base, token_file, ca) = match (&connect.config, &connect.api, &connect.token_file) {
             (Some(path), None, None) => {
                 let config = Config::load(path)?;
                 (
-                    format!("http://{}", config.api.listen),
+                    config.api.local_url(),
                     config.api.token_file,
+                    connect.api_ca.clone().or(config.api.tls_ca),
                 )
             }
-            (None, Some(api), Some(token)) => (api.trim_end_matches('/').to_owned(), token.clone()),
+            (None, Some(api), Some(token)) => (
+                api.trim_end_matches('/').to_owned(),
+                token.clone(),
+                connect.api_ca.clone(),
+            ),
             _ => bail!(
                 "say how to reach the node: --config FILE, or --api URL with --token-file FILE"
             ),
@@ -45,6 +50,7 @@ impl Api {
             .trim()
             .to_owned();
         let agent = ureq::Agent::config_builder()
+            .tls_config(crate::tls::client_config(ca.as_deref())?)
             .http_status_as_error(false)
             .timeout_global(Some(std::time::Duration::from_secs(120)))
             .build()

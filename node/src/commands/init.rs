@@ -94,6 +94,10 @@ pub fn run(args: &Init) -> Result<ExitCode> {
         api: ApiSection {
             listen: args.api_listen,
             token_file: token_path.clone(),
+            tls_cert: args.api_tls_cert.clone().map(existing).transpose()?,
+            tls_key: args.api_tls_key.clone().map(existing).transpose()?,
+            tls_ca: args.api_tls_ca.clone().map(existing).transpose()?,
+            plain_http: args.api_plain_http,
         },
         verifier: VerifierSection {
             interval_secs: args.verifier_interval,
@@ -106,6 +110,13 @@ pub fn run(args: &Init) -> Result<ExitCode> {
         store: crate::config::StoreSection::default(),
     };
     config.check()?;
+    // The API's certificate and key are loaded now, so that a mismatch shows at set-up.
+    if let (Some(cert), Some(key)) = (&config.api.tls_cert, &config.api.tls_key) {
+        crate::tls::server_config(cert, key)?;
+    }
+    if let Some(ca) = &config.api.tls_ca {
+        crate::tls::read_certificates(ca)?;
+    }
     // An existing node key is kept (a node set up again keeps the key its store's data keys
     // are wrapped under); a missing one is made.
     let node_key_note = if node_key.exists() {
@@ -150,6 +161,7 @@ pub fn run(args: &Init) -> Result<ExitCode> {
     }
     println!("configuration {}", config_path.display());
     println!("api token     {} (mode 0600)", token_path.display());
+    println!("api           {}", config.api.local_url());
     println!(
         "start with:   medchain run --config {}",
         config_path.display()

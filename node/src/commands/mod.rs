@@ -6,6 +6,7 @@ mod init;
 pub mod maintenance;
 pub mod recovery;
 mod run;
+pub mod tls;
 
 use std::process::ExitCode;
 
@@ -24,5 +25,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Peers(connect) => client::get_json(&connect, "/v1/peers"),
         Command::Writes(command) => client::writes(command),
         Command::Maintenance(command) => maintenance::run(command),
+        Command::Tls(command) => tls::run(command),
     }
 }

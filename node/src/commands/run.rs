@@ -83,6 +83,13 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         .as_ref()
         .and_then(|path| std::fs::read(path).ok());
     let trust = startup::trust(&config)?;
+    // The API's certificate is loaded before anything else is opened: a mistake shows at once.
+    let api_tls = match (&config.api.tls_cert, &config.api.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(crate::tls::server_config(cert, key).context("cannot serve the API over TLS")?)
+        }
+        _ => None,
+    };
     revocation::admit_crl_number(&config, trust.consortium())
         .map_err(anyhow::Error::msg)
         .context("refusing to start with this revocation list")?;
@@ -228,7 +235,8 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         .await
         .with_context(|| format!("cannot listen on {}", config.api.listen))?;
     let local = listener.local_addr().context("no local address")?;
-    info!(api = %local, role = role.as_str(), network = %config.node.network, "node ready");
+    let scheme = if api_tls.is_some() { "https" } else { "http" };
+    info!(api = %local, scheme, role = role.as_str(), network = %config.node.network, "node ready");
     let app = router(AppState {
         service: service.clone(),
         coordination: coordination.clone(),
@@ -238,17 +246,30 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         net: Some(client.clone()),
     });
     let watched = coordination.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                _ = stop.wait_for(|stopped| *stopped) => {}
-                () = watched.integrity().rebuild_requested() => {
-                    warn!("the store must be rebuilt: stopping every task");
-                }
+    let shutdown = async move {
+        tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => {}
+            () = watched.integrity().rebuild_requested() => {
+                warn!("the store must be rebuilt: stopping every task");
             }
-        })
-        .await
-        .context("the API server failed")?;
+        }
+    };
+    match api_tls {
+        Some(tls) => {
+            let listener = crate::tls::listener::TlsListener::new(listener, tls)
+                .context("cannot serve the API over TLS")?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            warn!("the API serves plain HTTP (api.plain_http): keep it on loopback or behind a TLS proxy");
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
+    .context("the API server failed")?;
 
     verifier.abort();
     crl_watch.abort();

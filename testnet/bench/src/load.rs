@@ -156,13 +156,10 @@ fn send(
     Ok((chain, height, written.len() as u64, failed))
 }
 
-/// An HTTP client that answers every status as a response, giving up after `timeout`.
+/// An HTTP client of the testnet's APIs (trusting its API CA) that answers every status as a
+/// response, giving up after `timeout`.
 pub fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(timeout))
-        .build()
-        .into()
+    medchain_testnet::agent(timeout)
 }
 
 /// Shared by the workers of one run.

@@ -184,6 +184,9 @@ impl Cluster {
                 "medchain-chaos",
                 "--api-listen",
                 &api,
+                // Plain HTTP: the load and the checks of a chaos run are about the network and
+                // the disk (addresses in namespaces vary); the testnet serves TLS.
+                "--api-plain-http",
                 "--p2p-listen",
                 &p2p,
                 "--verifier-interval",

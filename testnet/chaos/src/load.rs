@@ -251,12 +251,8 @@ impl Drop for Load {
 }
 
 fn client_loop(shared: &Shared, client: usize) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        // A paused (SIGSTOP) or cut-off node must not hold a client for long.
-        .timeout_global(Some(Duration::from_secs(8)))
-        .build()
-        .into();
+    // A paused (SIGSTOP) or cut-off node must not hold a client for long.
+    let agent = medchain_testnet::agent(Duration::from_secs(8));
     let mut turn = client;
     // Each client sends its share of the rate: one record every `per_record`.
     let per_record =

@@ -65,6 +65,7 @@ fn testnet_demo_passes_every_scenario() {
 
     let (ok, out) = script(&state, &["up"], Duration::from_secs(180));
     assert!(ok, "testnet up failed:\n{out}");
+    serves_https_only(&state);
     let (ok, out) = script(&state, &["demo"], DEMO_LIMIT);
     println!("{out}");
     assert!(ok, "the demo failed:\n{out}");
@@ -174,4 +175,42 @@ fn testnet_demo_passes_every_scenario() {
     let svg = std::fs::read_to_string(state.join("demo/figure5.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("Hospital 3"));
     assert!(state.join("demo/figure5.dot").exists());
+}
+
+/// Every node's API is https, with the testnet's API CA: the CLI reaches it trusting that CA,
+/// fails to trusting only the web PKI, and plain HTTP gets no answer.
+fn serves_https_only(state: &Path) {
+    let (ok, out) = script(state, &["status", "--json"], Duration::from_secs(30));
+    assert!(ok, "{out}");
+    let nodes: Value = serde_json::from_str(&out).unwrap();
+    let node = &nodes.as_array().unwrap()[0];
+    let api = node["api"].as_str().unwrap();
+    let ca = Path::new(node["api_ca"].as_str().unwrap());
+    assert!(api.starts_with("https://127.0.0.1:"), "{node}");
+    assert!(ca.is_absolute() && ca.is_file(), "{node}");
+    let token = state.join("nodes/hospital-1/data/api.token");
+    let status = |extra: &[&str]| {
+        Command::new(bin_dir().join("medchain"))
+            .args(["status", "--api", api, "--token-file"])
+            .arg(&token)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let trusted = status(&["--api-ca", ca.to_str().unwrap()]);
+    assert!(trusted.status.success(), "{trusted:?}");
+    let untrusted = status(&[]);
+    assert_eq!(untrusted.status.code(), Some(2), "{untrusted:?}");
+    // Plain HTTP on the TLS port: the handshake fails and no HTTP answer comes back.
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(api.trim_start_matches("https://")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    stream
+        .write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    assert!(!answer.starts_with(b"HTTP/"), "{answer:?}");
 }

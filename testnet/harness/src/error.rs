@@ -39,6 +39,14 @@ pub enum TestnetError {
         /// The node.
         node: String,
     },
+    /// The testnet's API CA file cannot be read.
+    #[error("the API CA {} cannot be read: {reason}", file.display())]
+    ApiCa {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// No node of that name.
     #[error("no node {0} in the testnet")]
     NoNode(String),

@@ -6,6 +6,7 @@
 //! `medchain-chaos` read the testnet through it. Errors are [`TestnetError`]; the tools, being
 //! binaries, wrap them in `anyhow`.
 
+mod api_tls;
 mod error;
 mod process;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub use api_tls::agent;
 pub use error::TestnetError;
 pub use process::{log_lines, log_mark, run_medchain, wait_for};
 
@@ -27,7 +29,7 @@ pub struct Node {
     pub name: String,
     /// provider or auditor.
     pub role: String,
-    /// http://127.0.0.1:PORT
+    /// https://127.0.0.1:PORT (http:// for a node serving plain HTTP)
     pub api: String,
     /// Its data directory.
     pub data_dir: PathBuf,
@@ -91,6 +93,7 @@ impl Testnet {
     /// Reads the testnet the script wrote under `root`.
     pub fn load(root: &Path, script: &Path, medchain: &Path) -> Result<Self> {
         let mut nodes = Vec::new();
+        let mut cas: Vec<PathBuf> = Vec::new();
         let dir = root.join("nodes");
         let mut names: Vec<String> = std::fs::read_dir(&dir)
             .map_err(|source| TestnetError::NoTestnet {
@@ -127,9 +130,21 @@ impl Testnet {
                 .ok_or_else(|| TestnetError::NoTokenFile { node: name.clone() })?;
             // The token file's path is absolute (the script wrote it), so `read` can take it.
             let token = read(Path::new(token_file))?;
+            let api = config.get("api");
+            let plain = api
+                .and_then(|a| a.get("plain_http"))
+                .and_then(toml::Value::as_bool)
+                .unwrap_or(false);
+            if let Some(ca) = api.and_then(|a| a.get("tls_ca")).and_then(|c| c.as_str()) {
+                let ca = PathBuf::from(ca);
+                if !cas.contains(&ca) {
+                    cas.push(ca);
+                }
+            }
+            let scheme = if plain { "http" } else { "https" };
             nodes.push(Node {
                 role: read(Path::new("role"))?,
-                api: format!("http://{}", read(Path::new("api"))?),
+                api: format!("{scheme}://{}", read(Path::new("api"))?),
                 data_dir,
                 member_dir: node_dir.join("member"),
                 log: node_dir.join("node.log"),
@@ -138,11 +153,8 @@ impl Testnet {
                 name,
             });
         }
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .build()
-            .into();
+        api_tls::trust(&cas)?;
+        let agent = agent(Duration::from_secs(60));
         Ok(Self {
             root: root.to_path_buf(),
             script: script.to_path_buf(),
@@ -155,11 +167,7 @@ impl Testnet {
     /// Gives up on any HTTP call after `limit` instead of 60 s (medchain-chaos: a node paused
     /// with SIGSTOP or cut off by a partition must not stall the harness for a minute).
     pub fn set_timeout(&mut self, limit: Duration) {
-        self.agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(limit))
-            .build()
-            .into();
+        self.agent = agent(limit);
     }
 
     /// The node called `name`.
