@@ -12,7 +12,8 @@
 # Result: bench/results/latest.json (and a copy named by time) plus a table on stdout.
 # Environment: MEDCHAIN_BENCH_DIR moves the testnet state (default testnet/run/bench);
 # MEDCHAIN_BENCH_RESULTS moves the results (default bench/results); MEDCHAIN_BIN_DIR uses
-# binaries from there instead of building the release (the test suite does all three).
+# binaries from there instead of building the release (the test suite does all three);
+# MEDCHAIN_API_TLS=off runs the nodes' APIs over plain HTTP (TLS's own cost is the difference).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

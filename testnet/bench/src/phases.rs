@@ -38,6 +38,7 @@ pub fn run(args: &Args) -> Result<BenchResult> {
         batch: shape.batch,
         concurrency: args.concurrency,
         quick: args.quick,
+        api_tls: net.nodes.iter().all(|n| n.api.starts_with("https://")),
         poll_ms: args.poll_ms,
     };
 

@@ -66,6 +66,8 @@ pub struct Workload {
     pub concurrency: usize,
     /// The short run.
     pub quick: bool,
+    /// Whether the nodes' APIs served TLS (`MEDCHAIN_API_TLS=off` turns it off).
+    pub api_tls: bool,
     /// The watcher's poll period (latency resolution), ms.
     pub poll_ms: u64,
 }
@@ -362,7 +364,7 @@ fn number(x: f64) -> String {
 pub fn table(result: &BenchResult) -> String {
     let p = &result.primitives;
     let mut out = format!(
-        "\nmachine: {} ({} cores, {:.0} GiB); {} providers + {} auditor(s); {} B records, {} per request, {} clients{}\n",
+        "\nmachine: {} ({} cores, {:.0} GiB); {} providers + {} auditor(s); {} B records, {} per request, {} clients, API over {}{}\n",
         result.machine.cpu,
         result.machine.cores,
         result.machine.memory_gib,
@@ -371,6 +373,11 @@ pub fn table(result: &BenchResult) -> String {
         result.workload.record_bytes,
         result.workload.batch,
         result.workload.concurrency,
+        if result.workload.api_tls {
+            "TLS"
+        } else {
+            "plain HTTP"
+        },
         if result.workload.quick {
             " (quick)"
         } else {

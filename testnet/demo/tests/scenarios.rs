@@ -188,7 +188,7 @@ fn serves_https_only(state: &Path) {
     let ca = Path::new(node["api_ca"].as_str().unwrap());
     assert!(api.starts_with("https://127.0.0.1:"), "{node}");
     assert!(ca.is_absolute() && ca.is_file(), "{node}");
-    let token = state.join("nodes/hospital-1/data/api.token");
+    let token = Path::new(node["data_dir"].as_str().unwrap()).join("api.token");
     let status = |extra: &[&str]| {
         Command::new(bin_dir().join("medchain"))
             .args(["status", "--api", api, "--token-file"])
