@@ -121,6 +121,12 @@ up() {
     local args=(init --role "$role" --ca "$root/ca" --member "$dir/member" --data-dir "$dir/data"
       --network medchain-local --api-listen "$api" --p2p-listen "$p2p"
       --verifier-interval "${MEDCHAIN_VERIFIER_INTERVAL:-60}")
+    # Each hospital has its recovery key (kept here for the demo's backup drill; a real one
+    # lives offline, like the CA key).
+    if [ "$role" = provider ]; then
+      "$bin" recovery init --out "$dir/recovery" >/dev/null
+      args+=(--recovery-public "$dir/recovery/recovery.pub")
+    fi
     if [ $tls = on ]; then
       "$bin" tls issue --ca "$root/api-ca" --host localhost --host 127.0.0.1 --out "$dir/api-tls" >/dev/null
       args+=(--api-tls-cert "$dir/api-tls/api.pem" --api-tls-key "$dir/api-tls/api.key"

@@ -112,7 +112,7 @@ fn restore(args: &RecoveryRestore) -> Result<ExitCode> {
     }
     let done = ledger.restore_from_backups(&ring, &recovery, &chain)?;
     println!(
-        "{} backups read: {} data keys restored, {} already held, {} left out (erased), {} refused (they do not open their payloads), {} waiting for their payloads, {} blocks with payloads have no backup here, {} keys withheld from the backups held (start the node, let it fetch them, and restore again)",
+        "{} backups read: {} data keys restored, {} already held, {} left out (erased), {} refused (they do not open their payloads), {} waiting for their payloads, {} blocks with payloads have no backup here, {} keys withheld from the backups held",
         done.backups,
         done.restored,
         done.already,
@@ -122,15 +122,18 @@ fn restore(args: &RecoveryRestore) -> Result<ExitCode> {
         done.missing_backups,
         done.missing_keys
     );
-    Ok(
-        if done.refused == 0
-            && done.waiting == 0
-            && done.missing_backups == 0
-            && done.missing_keys == 0
-        {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        },
-    )
+    let complete = done.refused == 0
+        && done.waiting == 0
+        && done.missing_backups == 0
+        && done.missing_keys == 0;
+    if !complete {
+        println!(
+            "not every key is back: start the node, let it fetch what it lacks from its peers, stop it and restore again (a key refused, or a block written before the recovery key was configured, stays lost)"
+        );
+    }
+    Ok(if complete {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

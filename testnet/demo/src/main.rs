@@ -32,7 +32,7 @@ struct Args {
     /// The medchain binary.
     #[arg(long, default_value = "target/release/medchain")]
     medchain: PathBuf,
-    /// Run only these scenarios (1, 2, 3, fig1, 4); all by default.
+    /// Run only these scenarios (1, 2, 3, fig1, 4, 5); all by default.
     #[arg(long = "only")]
     only: Vec<String>,
 }
@@ -48,7 +48,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let all: [(&str, &str, scenarios::Scenario); 5] = [
+    let all: [(&str, &str, scenarios::Scenario); 6] = [
         (
             "1",
             "Scenario 1 (Figure 3): blocks from outside the consortium",
@@ -73,6 +73,11 @@ fn main() -> ExitCode {
             "4",
             "Confidentiality: payloads sealed, readable by their author only, on no disk in plaintext",
             scenarios::confidential,
+        ),
+        (
+            "5",
+            "The key backup drill: a hospital loses its data directory and reads its records again",
+            scenarios::backup_drill,
         ),
     ];
     let mut results = Vec::new();

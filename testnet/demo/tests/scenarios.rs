@@ -74,6 +74,8 @@ fn testnet_demo_passes_every_scenario() {
         "--- PASSED: Scenario 2 (Figure 4)",
         "--- PASSED: Scenario 3 (Figure 5)",
         "--- PASSED: Figure 1",
+        "--- PASSED: Confidentiality",
+        "--- PASSED: The key backup drill",
         "all scenarios passed",
     ] {
         assert!(out.contains(title), "missing {title:?} in:\n{out}");

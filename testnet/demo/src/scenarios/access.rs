@@ -13,7 +13,7 @@ use medchain_testnet::{Node, Testnet};
 
 /// The organisation the testnet's CA named in a node's certificate ("hospital-2" is
 /// "Hospital 2", "auditor-1" is "Auditor 1").
-fn org(node: &Node) -> String {
+pub(super) fn org(node: &Node) -> String {
     let mut name = node.name.replacen('-', " ", 1);
     if let Some(first) = name.get_mut(..1) {
         first.make_ascii_uppercase();
@@ -22,7 +22,12 @@ fn org(node: &Node) -> String {
 }
 
 /// Polls `GET /v1/records/{record}` on `node` until it answers `status` (bounded).
-fn until_status(net: &Testnet, node: &Node, record: &str, status: u16) -> Result<String> {
+pub(super) fn until_status(
+    net: &Testnet,
+    node: &Node,
+    record: &str,
+    status: u16,
+) -> Result<String> {
     let deadline = Instant::now() + Duration::from_secs(45);
     loop {
         let answer = net.get(node, &format!("/v1/records/{record}"))?;

@@ -11,12 +11,14 @@ use serde_json::{Value, json};
 use medchain_testnet::{Node, Testnet, log_lines, log_mark, wait_for};
 
 mod access;
+mod backup_drill;
 mod confidential;
 mod insider;
 mod outsiders;
 mod provenance;
 mod tampered_store;
 
+pub use backup_drill::backup_drill;
 pub use confidential::confidential;
 pub use insider::insider;
 pub use outsiders::outsiders;
