@@ -54,6 +54,12 @@ build() {
   cargo build --release --locked -q -p medchain-node -p medchain-demo
 }
 nodes() { [ -d "$root/nodes" ] && ls "$root/nodes" | sort || true; }
+# A node's API URL (a state directory written before the APIs served https, or by the chaos
+# harness, has only the address: plain HTTP).
+api_url() {
+  local dir="$root/nodes/$1"
+  if [ -f "$dir/api_url" ]; then cat "$dir/api_url"; else echo "http://$(cat "$dir/api")"; fi
+}
 pid_of() { cat "$root/nodes/$1/pid" 2>/dev/null || true; }
 alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 
@@ -87,7 +93,7 @@ table() {
   for name in $(nodes); do
     local dir="$root/nodes/$name" pid state
     pid=$(pid_of "$name"); alive "$name" && state=$pid || state="stopped"
-    printf '%-12s %-9s %-24s %-62s %-8s %s\n' "$name" "$(cat "$dir/role")" "$(cat "$dir/api_url")" \
+    printf '%-12s %-9s %-24s %-62s %-8s %s\n' "$name" "$(cat "$dir/role")" "$(api_url "$name")" \
       "$(cat "$dir/p2p")" "$state" "$dir/data"
   done
 }
@@ -167,7 +173,7 @@ status() {
     for name in $(nodes); do
       local dir="$root/nodes/$name" pid running=false url ca=null
       pid=$(pid_of "$name"); alive "$name" && running=true
-      url=$(cat "$dir/api_url")
+      url=$(api_url "$name")
       case $url in https://*) ca=$api_ca ;; esac
       [ $first = 1 ] || printf ','; first=0
       printf '{"name":"%s","role":"%s","api":"%s","api_ca":%s,"p2p":"%s","pid":%s,"running":%s,"data_dir":"%s"}' \
@@ -195,7 +201,7 @@ demo() {
   echo "The testnet keeps running: scripts/testnet.sh status | logs NAME | down"
 }
 
-[ $# -ge 1 ] || { sed -n '2,18p' "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,23p' "$0"; exit 2; }
 command=$1; shift
 case $command in
   up) up "$@" ;;

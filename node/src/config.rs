@@ -150,12 +150,20 @@ pub struct ApiSection {
     /// Serve plain HTTP instead of TLS: an explicit opt-out, for loopback or behind a TLS proxy.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub plain_http: bool,
+    /// The URL clients reach the API at, by the name its certificate bears (e.g.
+    /// `https://medchain.hospital.example:8443`); `medchain ... --config` uses it. Default: the
+    /// listen address (an unspecified one on loopback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 impl ApiSection {
     /// The base URL a client on this machine reaches the API at (an unspecified listen
     /// address is reached on loopback).
     pub fn local_url(&self) -> String {
+        if let Some(url) = &self.url {
+            return url.trim_end_matches('/').to_owned();
+        }
         let mut address = self.listen;
         if address.ip().is_unspecified() {
             address.set_ip(match address {
@@ -168,6 +176,16 @@ impl ApiSection {
     }
 
     fn check(&self) -> Result<()> {
+        if let Some(url) = &self.url {
+            let scheme = if self.plain_http {
+                "http://"
+            } else {
+                "https://"
+            };
+            if !url.starts_with(scheme) {
+                bail!("api.url must start with {scheme}, as the API serves");
+            }
+        }
         match (&self.tls_cert, &self.tls_key, self.plain_http) {
             (Some(_), Some(_), false) | (None, None, true) => Ok(()),
             (Some(_), Some(_), true) => {
@@ -237,6 +255,13 @@ impl Config {
         }
         crate::node_key::check_outside(&self.keys.node_key, &self.node.data_dir)?;
         self.api.check()?;
+        for address in self.p2p.listen.iter().chain(&self.p2p.bootstrap) {
+            if address.contains("/quic") {
+                bail!(
+                    "p2p address {address}: QUIC is not built in (medchain dials TCP with Noise); use /tcp/PORT"
+                );
+            }
+        }
         if !(4..=4096).contains(&self.store.cache_mib) {
             bail!("store.cache_mib must be 4 to 4096");
         }
@@ -339,6 +364,7 @@ mod tests {
                 tls_key: Some("/etc/medchain/api.key".into()),
                 tls_ca: None,
                 plain_http: false,
+                url: None,
             },
             verifier: VerifierSection { interval_secs: 300 },
             audit: AuditSection {
@@ -392,6 +418,13 @@ mod tests {
         c.api.plain_http = false;
         c.api.listen = "0.0.0.0:8443".parse().unwrap();
         assert_eq!(c.api.local_url(), "https://127.0.0.1:8443");
+        c.api.url = Some("https://medchain.hospital.example:8443/".into());
+        assert_eq!(c.api.local_url(), "https://medchain.hospital.example:8443");
+        c.api.url = Some("http://medchain.hospital.example".into());
+        assert!(c.check().unwrap_err().to_string().contains("api.url"));
+        let mut c = sample();
+        c.p2p.listen = vec!["/ip4/0.0.0.0/udp/7000/quic-v1".into()];
+        assert!(c.check().unwrap_err().to_string().contains("QUIC"));
         let text = sample()
             .to_documented_toml()
             .unwrap()

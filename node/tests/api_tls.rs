@@ -19,7 +19,8 @@ fn medchain_output(args: &[&str]) -> std::process::Output {
 }
 
 fn agent(ca: Option<&Path>) -> ureq::Agent {
-    let mut tls = ureq::tls::TlsConfig::builder();
+    let ring = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = ureq::tls::TlsConfig::builder().unversioned_rustls_crypto_provider(ring);
     if let Some(ca) = ca {
         let pem = std::fs::read(ca).unwrap();
         let roots: Vec<_> = ureq::tls::parse_pem(&pem)

@@ -81,67 +81,23 @@ impl Ledger {
         Ok(())
     }
 
-    /// Keeps backups a peer sent of `chain`: well-formed ones of that chain, signed by the
-    /// chain's key (every key checked against its signed digest), for heights this store holds,
-    /// one per height, replacing a held copy only with one holding more keys. Flushed. Returns
-    /// how many were kept.
-    pub fn keep_key_backups(
-        &mut self,
-        chain: &ChainId,
-        backups: &[KeyBackup],
-    ) -> Result<usize, StoreError> {
-        let Some(owner) = crate::reads::Reads::new(self.store().clone()).owner_key(chain)? else {
-            return Ok(0);
-        };
-        let Some(head) = self.store().head(chain)? else {
-            return Ok(0);
-        };
-        let erasures = Erasures::of_chain(self.store(), chain)?;
+    /// Keeps backups a peer sent, checked by [`check_key_backups`] (outside the ledger's lock):
+    /// a held copy is replaced only by one holding every key it holds, and more. Flushed.
+    /// Returns how many were kept.
+    pub fn keep_key_backups(&mut self, checked: CheckedBackups) -> Result<usize, StoreError> {
+        let chain = checked.chain;
         let mut kept: Vec<(ChainId, u64, Vec<u8>)> = Vec::new();
-        for backup in backups {
-            if backup.chain != *chain
-                || backup.height > head.height
-                || kept.iter().any(|(_, h, _)| *h == backup.height)
-                || !backup.is_well_formed()
-                || !backup.is_signed_by(&owner)
-            {
-                continue;
-            }
-            // Keys of entries erased here are dropped before the comparison: a peer that has
-            // not trimmed its copy yet (or will not) must not bring an erased key back.
-            let Some(block) = self.store().block_at(chain, backup.height)? else {
-                continue;
-            };
-            let erased: Vec<u32> = backup
-                .keys
-                .iter()
-                .filter(|k| k.wrapped.is_some())
-                .filter(|k| {
-                    let at = EntryRef {
-                        chain: *chain,
-                        height: backup.height,
-                        index: k.index,
-                    };
-                    block
-                        .entries
-                        .get(k.index as usize)
-                        .is_some_and(|entry| erasures.erased(&at, entry))
-                })
-                .map(|k| k.index)
-                .collect();
-            let backup = &backup.without(&erased);
+        for backup in &checked.backups {
             // Every copy a node keeps is signed and every key in it checked, so a copy holding
-            // more keys than ours (ours trimmed by an erase is trimmed again at the next
-            // reconciliation) may only be more complete: a peer can withhold keys, not alter
-            // them.
+            // more keys than ours may only be more complete: a peer can withhold keys, not
+            // alter them. Only a copy that holds every key ours holds, and more: a peer must not
+            // be able to swap ours for one missing keys we still need.
             let held = self
                 .store()
-                .key_backups_from(chain, backup.height, 1)?
+                .key_backups_from(&chain, backup.height, 1)?
                 .into_iter()
                 .find(|(h, _)| *h == backup.height)
                 .and_then(|(_, bytes)| KeyBackup::decode(&bytes).ok());
-            // Only a copy that holds every key ours holds, and more: a peer must not be able to
-            // swap ours for one missing keys we still need.
             let more_complete = |held: &KeyBackup| {
                 let has = |copy: &KeyBackup, index: u32| {
                     copy.keys
@@ -156,8 +112,11 @@ impl Ledger {
                         .all(|k| has(backup, k.index))
             };
             if held.is_none_or(|h| more_complete(&h)) {
-                kept.push((backup.chain, backup.height, backup.encode()));
+                kept.push((chain, backup.height, backup.encode()));
             }
+        }
+        if kept.is_empty() {
+            return Ok(0);
         }
         self.store.put_key_backups(&kept)?;
         self.store.flush()?;
@@ -312,6 +271,77 @@ impl Ledger {
         })?;
         Ok(missing)
     }
+}
+
+/// Key backups a peer sent of one chain, checked and trimmed: made only by
+/// [`check_key_backups`], kept by [`Ledger::keep_key_backups`].
+#[derive(Debug)]
+pub struct CheckedBackups {
+    chain: ChainId,
+    backups: Vec<KeyBackup>,
+}
+
+/// Checks backups a peer sent of `chain`, reading the store only (no lock needed): kept are
+/// well-formed ones of that chain, signed by the chain's key (every key checked against its
+/// signed digest), for heights this store holds, one per height, each trimmed of the keys of
+/// entries erased here (a peer that has not trimmed its copy yet, or will not, must not bring
+/// an erased key back; their digests stay, so the signature still holds).
+pub fn check_key_backups(
+    store: &StoreReader,
+    chain: &ChainId,
+    backups: &[KeyBackup],
+) -> Result<CheckedBackups, StoreError> {
+    let mut checked = CheckedBackups {
+        chain: *chain,
+        backups: Vec::new(),
+    };
+    let Some(owner) = crate::reads::Reads::new(store.clone()).owner_key(chain)? else {
+        return Ok(checked);
+    };
+    let Some(head) = store.head(chain)? else {
+        return Ok(checked);
+    };
+    let erasures = Erasures::of_chain(store, chain)?;
+    for backup in backups {
+        if backup.chain != *chain
+            || backup.height > head.height
+            || checked.backups.iter().any(|b| b.height == backup.height)
+            || !backup.is_well_formed()
+            || !backup.is_signed_by(&owner)
+        {
+            continue;
+        }
+        let erased: Vec<u32> = if erasures.is_empty() {
+            Vec::new()
+        } else {
+            let Some(block) = store.block_at(chain, backup.height)? else {
+                continue;
+            };
+            backup
+                .keys
+                .iter()
+                .filter(|k| k.wrapped.is_some())
+                .filter(|k| {
+                    let at = EntryRef {
+                        chain: *chain,
+                        height: backup.height,
+                        index: k.index,
+                    };
+                    block
+                        .entries
+                        .get(k.index as usize)
+                        .is_some_and(|entry| erasures.erased(&at, entry))
+                })
+                .map(|k| k.index)
+                .collect()
+        };
+        checked.backups.push(if erased.is_empty() {
+            backup.clone()
+        } else {
+            backup.without(&erased)
+        });
+    }
+    Ok(checked)
 }
 
 /// Where a chain's blocks lack key backups here (see [`key_backup_gaps`]).

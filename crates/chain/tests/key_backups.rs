@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use medchain_chain::backup::{BackupGaps, key_backup_gaps};
+use medchain_chain::backup::{BackupGaps, check_key_backups, key_backup_gaps};
 use medchain_chain::{Author, EntryDraft, Ledger};
 use medchain_protocol::identity::{EncryptionKey, MemberKey, Role};
 use medchain_protocol::key_backup::KeyBackup;
@@ -30,6 +30,12 @@ fn erase(created: EntryRef) -> EntryDraft {
             whole_patient: false,
         }),
     }
+}
+
+/// Checks `sent` against `ledger`'s store, then keeps what passed; how many were kept.
+fn keep(ledger: &mut Ledger, chain: &ChainId, sent: &[KeyBackup]) -> usize {
+    let checked = check_key_backups(ledger.store(), chain, sent).unwrap();
+    ledger.keep_key_backups(checked).unwrap()
 }
 
 /// The backups `ledger` holds of `chain`, decoded.
@@ -85,11 +91,11 @@ fn a_peer_s_untrimmed_copy_does_not_bring_an_erased_key_back() {
 
     // The erase is in the peer's copy of the chain: the erased key is left out as the copies
     // are kept, and a complete copy sent again does not replace the trimmed one.
-    assert_eq!(peer.keep_key_backups(&chain, &sent).unwrap(), 3);
+    assert_eq!(keep(&mut peer, &chain, &sent), 3);
     let held = backups(&peer, &chain);
     assert_eq!(held[1].held_keys(), 1, "the erased entry's key left out");
     assert_eq!(held[0].held_keys(), 2);
-    assert_eq!(peer.keep_key_backups(&chain, &sent).unwrap(), 0);
+    assert_eq!(keep(&mut peer, &chain, &sent), 0);
     let held = backups(&peer, &chain);
     assert_eq!(held[1].held_keys(), 1);
     assert!(
@@ -123,7 +129,7 @@ fn a_rebuilt_store_finds_the_stretches_of_its_chain_without_backups() {
     assert_eq!(gaps.whole_below, 0);
 
     // With the first backup back, the stretch starts after it; a walk may start there.
-    rebuilt.keep_key_backups(&chain, &sent[..1]).unwrap();
+    keep(&mut rebuilt, &chain, &sent[..1]);
     let gaps = key_backup_gaps(rebuilt.store(), &chain, 0, 64).unwrap();
     assert_eq!(gaps.runs, vec![(1, 2)]);
     assert_eq!(gaps.whole_below, 1);
@@ -132,10 +138,10 @@ fn a_rebuilt_store_finds_the_stretches_of_its_chain_without_backups() {
         gaps
     );
     // One hole left between two held backups.
-    rebuilt.keep_key_backups(&chain, &sent[2..]).unwrap();
+    keep(&mut rebuilt, &chain, &sent[2..]);
     let gaps = key_backup_gaps(rebuilt.store(), &chain, 0, 1).unwrap();
     assert_eq!(gaps.runs, vec![(1, 1)]);
-    rebuilt.keep_key_backups(&chain, &sent[1..2]).unwrap();
+    keep(&mut rebuilt, &chain, &sent[1..2]);
     let gaps = key_backup_gaps(rebuilt.store(), &chain, 0, 64).unwrap();
     assert!(gaps.runs.is_empty(), "{gaps:?}");
     assert_eq!(gaps.whole_below, 4, "after the last block held");

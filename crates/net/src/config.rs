@@ -84,7 +84,7 @@ pub struct Bounds {
     /// end up with two; one more leaves room for a reconnection overlapping the old connection.
     /// Default 3.
     pub connections_per_peer: usize,
-    /// Incoming connections still in their handshake (TCP + noise + yamux, or QUIC). Bounds
+    /// Incoming connections still in their handshake (TCP + noise + yamux). Bounds
     /// the CPU an outsider can make us spend on handshakes at once; a refused member retries.
     /// Default 128.
     pub pending_incoming_connections: usize,

@@ -1,6 +1,6 @@
 //! `medchain-net`: the libp2p side of a node, and nothing else.
 //!
-//! One task ([`event_loop`]) owns the Swarm: TCP + noise + yamux and QUIC, identify, ping,
+//! One task ([`event_loop`]) owns the Swarm: TCP + noise + yamux (no QUIC: see docs/architecture.md), identify, ping,
 //! gossipsub with validation before forwarding, the request-response sync protocol
 //! ([`codec`]), and membership gating ([`membership`]). The node drives it through a cloneable
 //! [`Client`] over bounded channels and receives [`Event`]s. It knows nothing of chains or

@@ -1,9 +1,11 @@
-//! Transports and timers over loopback: QUIC, redial of a bootstrap peer that comes up late, and
+//! Transports and timers over loopback: TCP only (QUIC refused), redial of a bootstrap peer that
+//! comes up late, and
 //! the judgement timeout (a message the node never judges is Ignored, so it is not forwarded).
 
 use std::time::Duration;
 
 use libp2p::multiaddr::Protocol;
+
 use medchain_net::{Acceptance, Multiaddr, Topic};
 use medchain_protocol::identity::Role;
 use medchain_testkit::net::{Store, config, eventually, spawn, start_member, test_config};
@@ -11,40 +13,14 @@ use medchain_testkit::pki::TestCa;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// QUIC is not built in (libp2p-quic brings aws-lc-rs, and rustls with two providers panics at
+/// run time): a QUIC listen address is refused when the network starts, not ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn members_connect_and_gossip_over_quic() {
-    tokio::time::timeout(LIMIT, async {
-        let ca = TestCa::new("QUIC CA");
-        let quic: Multiaddr = "/ip4/127.0.0.1/udp/0/quic-v1".parse().expect("addr");
-        let (mut cfg, _) = config(&ca, Role::Provider, "Hospital Q1");
-        cfg.listen = vec![quic.clone()];
-        let a = spawn(cfg, Store::default()).await;
-        assert!(a.address.iter().any(|p| p == Protocol::QuicV1));
-        let (mut cfg, _) = config(&ca, Role::Provider, "Hospital Q2");
-        cfg.listen = vec![quic];
-        cfg.bootstrap = vec![a.address.clone()];
-        let b = spawn(cfg, Store::default()).await;
-        eventually("mesh over QUIC", Duration::from_secs(20), async || {
-            a.admitted(&b.peer_id).is_some()
-                && !a
-                    .client
-                    .mesh_peers(Topic::Blocks)
-                    .await
-                    .unwrap_or_default()
-                    .is_empty()
-        })
-        .await;
-        let data = b"quic block".to_vec();
-        a.client
-            .publish(Topic::Blocks, data.clone())
-            .await
-            .expect("publish");
-        eventually("delivered", Duration::from_secs(10), async || b.got(&data)).await;
-        a.shutdown().await;
-        b.shutdown().await;
-    })
-    .await
-    .expect("test timed out");
+async fn a_quic_listen_address_is_refused_at_start() {
+    let ca = TestCa::new("QUIC CA");
+    let (mut cfg, _) = config(&ca, Role::Provider, "Hospital Q1");
+    cfg.listen = vec!["/ip4/127.0.0.1/udp/0/quic-v1".parse().expect("addr")];
+    assert!(medchain_net::start(cfg).is_err(), "QUIC is not built in");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

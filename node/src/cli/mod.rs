@@ -226,6 +226,10 @@ pub struct Init {
     /// web PKI's roots).
     #[arg(long, requires = "api_tls_cert")]
     pub api_tls_ca: Option<PathBuf>,
+    /// The URL clients reach the API at, by the name its certificate bears (default: the listen
+    /// address); `medchain ... --config` uses it.
+    #[arg(long)]
+    pub api_url: Option<String>,
     /// Serve the API over plain HTTP, not TLS: only on loopback or behind a TLS proxy.
     #[arg(long, conflicts_with_all = ["api_tls_cert", "api_tls_key", "api_tls_ca"])]
     pub api_plain_http: bool,

@@ -26,8 +26,8 @@ pub struct TlsCa {
     /// Where to write api-ca.pem and api-ca.key (created if missing).
     #[arg(long)]
     pub out: PathBuf,
-    /// Days the CA certificate is valid.
-    #[arg(long, default_value_t = 3650)]
+    /// Days the CA certificate is valid (at most 36500).
+    #[arg(long, default_value_t = 3650, value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub days: u32,
 }
 
@@ -44,7 +44,7 @@ pub struct TlsIssue {
     /// Where to write api.pem and api.key (created if missing).
     #[arg(long)]
     pub out: PathBuf,
-    /// Days the certificate is valid.
-    #[arg(long, default_value_t = 397)]
+    /// Days the certificate is valid (at most 36500).
+    #[arg(long, default_value_t = 397, value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub days: u32,
 }

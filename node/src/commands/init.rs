@@ -98,6 +98,7 @@ pub fn run(args: &Init) -> Result<ExitCode> {
             tls_key: args.api_tls_key.clone().map(existing).transpose()?,
             tls_ca: args.api_tls_ca.clone().map(existing).transpose()?,
             plain_http: args.api_plain_http,
+            url: args.api_url.clone(),
         },
         verifier: VerifierSection {
             interval_secs: args.verifier_interval,

@@ -8,11 +8,10 @@
 //! start), which finds again what a restart or a full queue lost. One round at a time.
 //!
 //! Key backups (`medchain_protocol::key_backup`) travel the same way: a node keeps those of
-//! every other provider's chain, asked of their owner (from the height after the last it holds)
-//! when new blocks of that chain arrive; its own come back from any peer, for
-//! `medchain recovery restore`, wherever blocks of our chain held here have none (after a
-//! rebuild, and again after a restart that cut one short): asked when blocks of our chain
-//! come from peers and at each sweep.
+//! every other provider's chain, asked of their owner (from the height after the last it holds
+//! to its own head)
+//! when new blocks of that chain arrive; our own come back from every peer (`own_backups`),
+//! asked when blocks of our chain come from peers and at each sweep.
 
 use std::sync::atomic::Ordering;
 
@@ -27,9 +26,6 @@ pub const KEY_RETRY_SECS: u64 = 30;
 /// Most pages of another chain's key backups fetched from its owner in one round (256 blocks
 /// each).
 const MAX_BACKUP_PAGES: usize = 64;
-/// Most stretches of our own chain without key backups asked for in one round (each at most
-/// 256 blocks, asked of every peer).
-const MAX_OWN_BACKUP_RUNS: usize = 64;
 
 /// Seconds between full reconciliations of every patient with grant, revoke or erase entries.
 pub const KEY_SWEEP_SECS: u64 = 300;
@@ -145,70 +141,51 @@ impl Glue {
                 continue;
             };
             let service = self.service.clone();
-            let from = match blocking(move || service.reader().last_key_backup(&chain)).await {
-                Some(Ok(None)) => 0,
-                Some(Ok(Some(h))) => match h.checked_add(1) {
+            let held = blocking(move || {
+                let store = service.reader();
+                Ok::<_, medchain_store::StoreError>((
+                    store.last_key_backup(&chain)?,
+                    store.head(&chain)?,
+                ))
+            })
+            .await;
+            let (last, head) = match held {
+                Some(Ok((last, Some(head)))) => (last, head.height),
+                _ => continue,
+            };
+            let from = match last {
+                None => 0,
+                Some(h) => match h.checked_add(1) {
                     Some(next) => next,
                     None => continue,
                 },
-                _ => continue,
             };
-            self.fetch_backups_from(peer, chain, from, None).await;
-        }
-    }
-
-    /// Asks every admitted peer for the backups of the stretches of our own chain held here
-    /// without them, lowest first.
-    async fn fetch_own_key_backups(&self, chain: ChainId) {
-        let from = self.own_backups_whole_below.load(Ordering::SeqCst);
-        let service = self.service.clone();
-        let gaps =
-            match blocking(move || service.own_key_backup_gaps(from, MAX_OWN_BACKUP_RUNS)).await {
-                Some(Ok(Some(gaps))) => gaps,
-                Some(Err(e)) => {
-                    warn!(error = %e, "gaps in our own key backups could not be found");
-                    return;
-                }
-                _ => return,
-            };
-        self.own_backups_whole_below
-            .store(gaps.whole_below, Ordering::SeqCst);
-        if gaps.runs.is_empty() {
-            return;
-        }
-        let Ok(peers) = self.client.admitted_peers().await else {
-            return;
-        };
-        debug!(
-            stretches = gaps.runs.len(),
-            first = gaps.whole_below,
-            "asking peers for our own key backups"
-        );
-        for (first, len) in gaps.runs {
-            let end = first.saturating_add(u64::from(len));
-            for (peer, _) in &peers {
-                self.fetch_backups_from(*peer, chain, first, Some(end))
-                    .await;
+            // Only heights this node holds are kept: during a catch-up, asking beyond our head
+            // would fetch backups only to drop them, taking the owner's serving slots from the
+            // catch-up itself.
+            if from > head {
+                continue;
             }
+            self.fetch_backups_from(peer, chain, from, head.saturating_add(1))
+                .await;
         }
     }
 
-    /// Pages through `peer`'s backups of `chain` from height `from`, up to (not including)
-    /// `end` if given, else for at most [`MAX_BACKUP_PAGES`] pages.
-    async fn fetch_backups_from(
+    /// Pages through `peer`'s backups of `chain` from height `from` up to (not including)
+    /// `end`, for at most [`MAX_BACKUP_PAGES`] pages.
+    pub(super) async fn fetch_backups_from(
         &self,
         peer: PeerId,
         chain: ChainId,
         mut from: u64,
-        end: Option<u64>,
+        end: u64,
     ) {
         let most = medchain_protocol::limits::MAX_BLOCKS_PER_RANGE;
         for _ in 0..MAX_BACKUP_PAGES {
-            let limit = match end {
-                Some(end) if from >= end => return,
-                Some(end) => u32::try_from(end - from).unwrap_or(most).min(most),
-                None => most,
-            };
+            if from >= end {
+                return;
+            }
+            let limit = u32::try_from(end - from).unwrap_or(most).min(most);
             let request = SyncRequest::KeyBackups { chain, from, limit };
             let backups = match self.ask(peer, request).await {
                 Ok(SyncResponse::KeyBackups(backups)) if !backups.is_empty() => backups,
@@ -219,6 +196,9 @@ impl Glue {
                 }
             };
             let last = backups.iter().map(|b| b.height).max();
+            // The answer runs on past `end` when the peer lacks heights below it: those are
+            // not what was asked for (and were fetched already, or are asked in their turn).
+            let backups: Vec<_> = backups.into_iter().filter(|b| b.height < end).collect();
             let service = self.service.clone();
             match blocking(move || service.keep_key_backups(&chain, &backups)).await {
                 Some(Ok(kept)) if kept > 0 => debug!(%peer, %chain, kept, "key backups kept"),

@@ -12,6 +12,7 @@ pub mod gossip;
 pub mod key_fetch;
 pub mod logging;
 pub mod network;
+pub mod own_backups;
 pub mod own_chain;
 pub mod repair;
 pub mod responder;

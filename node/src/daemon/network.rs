@@ -76,9 +76,8 @@ pub struct Glue {
     pub(super) fetch_keys_again: Arc<std::sync::atomic::AtomicBool>,
     /// Set while a wake-up for chains whose key backups wait their turn is pending.
     pub(super) backup_wake_scheduled: Arc<std::sync::atomic::AtomicBool>,
-    /// Every block of our own chain below this height with payloads has a key backup here
-    /// (where the next look for gaps starts; learnt this run).
-    pub(super) own_backups_whole_below: Arc<std::sync::atomic::AtomicU64>,
+    /// What this run learnt of our own chain's key backups (`own_backups`).
+    pub(super) own_backups: Arc<super::own_backups::OwnBackups>,
 }
 
 impl Glue {
@@ -108,7 +107,7 @@ impl Glue {
             fetching_keys: Arc::default(),
             fetch_keys_again: Arc::default(),
             backup_wake_scheduled: Arc::default(),
-            own_backups_whole_below: Arc::default(),
+            own_backups: Arc::default(),
         }
     }
 

@@ -188,14 +188,17 @@ impl Service {
         Ok(())
     }
 
-    /// Keeps key backups a peer sent of `chain` (`Ledger::keep_key_backups` says which). How
-    /// many were kept.
+    /// Keeps key backups a peer sent of `chain` (`backup::check_key_backups` and
+    /// `Ledger::keep_key_backups` say which). How many were kept.
     pub fn keep_key_backups(
         &self,
         chain: &ChainId,
         backups: &[medchain_protocol::key_backup::KeyBackup],
     ) -> Result<usize, ServiceError> {
-        Ok(self.ledger().keep_key_backups(chain, backups)?)
+        // Checked (signatures, digests, erasures) before the ledger's lock is taken.
+        let checked =
+            medchain_chain::backup::check_key_backups(self.reads.store(), chain, backups)?;
+        Ok(self.ledger().keep_key_backups(checked)?)
     }
 
     /// Where our own chain's blocks lack key backups here, walking from height `from`

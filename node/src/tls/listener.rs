@@ -1,21 +1,30 @@
 //! A TLS listener for `axum::serve`: TCP connections are accepted by a task of their own and
 //! their handshakes run concurrently, each on its own task with a deadline, so a client that
-//! opens a connection and says nothing (or speaks plain HTTP) holds up no one else. Bounded:
-//! at most [`MAX_HANDSHAKES`] at once (the accept loop waits for a free one, leaving further
-//! connections in the kernel's backlog), and at most [`READY_QUEUE`] finished ones waiting for
-//! the server.
+//! opens a connection and says nothing (or speaks plain HTTP) holds up no one else. Bounded: at
+//! most [`MAX_CONNECTIONS`] open at once (each holds its slot until it closes), at most
+//! [`MAX_HANDSHAKES`] of them in their handshake or finished and waiting for the server (the
+//! accept loop waits for a free slot, leaving further connections in the kernel's backlog).
+//!
+//! Not bounded here: how long an established connection may stay idle. `axum::serve` sets no
+//! header-read timeout (the plain-HTTP listener has none either); a TLS proxy in front, or
+//! serving through hyper with its `header_read_timeout`, is the remedy.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tracing::{debug, warn};
 
-/// Most TLS handshakes in progress at once.
+/// Most API connections open at once.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Most TLS handshakes in progress (or finished, waiting for the server) at once.
 pub const MAX_HANDSHAKES: usize = 256;
 /// Longest a client may take to finish its handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,8 +33,54 @@ const READY_QUEUE: usize = 64;
 
 /// Accepted, handshaken TLS connections (see the module documentation).
 pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Receiver<(Connection, SocketAddr)>,
     local: SocketAddr,
+}
+
+/// An established TLS connection, holding its slot among [`MAX_CONNECTIONS`] until dropped.
+pub struct Connection {
+    stream: TlsStream<TcpStream>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl AsyncRead for Connection {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Connection {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
 }
 
 impl TlsListener {
@@ -42,14 +97,19 @@ impl TlsListener {
 async fn accept_loop(
     tcp: TcpListener,
     acceptor: TlsAcceptor,
-    ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Sender<(Connection, SocketAddr)>,
 ) {
-    let slots = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     loop {
-        let permit = tokio::select! {
+        let slots = tokio::select! {
             () = ready.closed() => return,
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
+            slots = async {
+                let connection = connections.clone().acquire_owned().await?;
+                let handshake = handshakes.clone().acquire_owned().await?;
+                Ok::<_, tokio::sync::AcquireError>((connection, handshake))
+            } => match slots {
+                Ok(slots) => slots,
                 Err(_) => return,
             },
         };
@@ -70,12 +130,18 @@ async fn accept_loop(
         let acceptor = acceptor.clone();
         let ready = ready.clone();
         tokio::spawn(async move {
+            let (slot, handshaking) = slots;
             let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
-            drop(permit);
             match handshake {
                 Ok(Ok(stream)) => {
-                    // The server stopped if this fails: the connection just closes.
-                    let _ = ready.send((stream, peer)).await;
+                    let connection = Connection {
+                        stream,
+                        _slot: slot,
+                    };
+                    // The server stopped if this fails: the connection just closes. The
+                    // handshake slot is held until the server has taken it.
+                    let _ = ready.send((connection, peer)).await;
+                    drop(handshaking);
                 }
                 Ok(Err(e)) => debug!(%peer, error = %e, "API TLS handshake failed"),
                 Err(_) => debug!(%peer, "API TLS handshake timed out"),
@@ -85,7 +151,7 @@ async fn accept_loop(
 }
 
 impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
+    type Io = Connection;
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {

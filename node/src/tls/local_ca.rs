@@ -56,10 +56,8 @@ pub fn issue_server(
     params.subject_alt_names = CertificateParams::new(hosts.to_vec())
         .context("a host is neither a DNS name nor an IP address")?
         .subject_alt_names;
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
+    // An EC key signs; key encipherment is for RSA key transport (RFC 5480 forbids it here).
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
     let cert = params
@@ -73,8 +71,8 @@ pub fn issue_server(
 
 /// Parameters common to both: common name, validity, a random serial number.
 fn params(common_name: &str, days: u32) -> Result<CertificateParams> {
-    if days == 0 {
-        bail!("a certificate must be valid for a day at least");
+    if !(1..=36_500).contains(&days) {
+        bail!("a certificate is valid for 1 to 36500 days");
     }
     let mut params = CertificateParams::default();
     let mut name = DistinguishedName::new();

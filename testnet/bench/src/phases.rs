@@ -39,6 +39,7 @@ pub fn run(args: &Args) -> Result<BenchResult> {
         concurrency: args.concurrency,
         quick: args.quick,
         api_tls: net.nodes.iter().all(|n| n.api.starts_with("https://")),
+        key_backups: net.providers().all(|n| n.key_backups),
         poll_ms: args.poll_ms,
     };
 

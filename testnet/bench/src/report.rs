@@ -68,6 +68,9 @@ pub struct Workload {
     pub quick: bool,
     /// Whether the nodes' APIs served TLS (`MEDCHAIN_API_TLS=off` turns it off).
     pub api_tls: bool,
+    /// Whether the providers backed each block's data keys up to a recovery key (one HPKE
+    /// operation per block; the peers fetch and keep the backups).
+    pub key_backups: bool,
     /// The watcher's poll period (latency resolution), ms.
     pub poll_ms: u64,
 }

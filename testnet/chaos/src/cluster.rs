@@ -199,6 +199,7 @@ impl Cluster {
             run_medchain(medchain, &args)?;
             std::fs::write(dir.join("role"), format!("{role}\n"))?;
             std::fs::write(dir.join("api"), format!("{api}\n"))?;
+            std::fs::write(dir.join("api_url"), format!("http://{api}\n"))?;
             std::fs::write(dir.join("p2p"), format!("{p2p}/p2p/{peer}\n"))?;
             bootstrap.push(format!("{p2p}/p2p/{peer}"));
         }

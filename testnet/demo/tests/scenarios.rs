@@ -13,7 +13,7 @@ use medchain_testkit::daemon::{build_binaries, wait_bounded};
 use medchain_testnet::Testnet;
 use serde_json::Value;
 
-const DEMO_LIMIT: Duration = Duration::from_secs(420);
+const DEMO_LIMIT: Duration = Duration::from_secs(600);
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -27,7 +27,10 @@ pub(crate) fn trust(files: &[PathBuf]) -> Result<()> {
             }
         }
     }
+    // ring, named: rustls must never have to pick a provider.
+    let ring = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let config = ureq::tls::TlsConfig::builder()
+        .unversioned_rustls_crypto_provider(ring)
         .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
         .build();
     *API_TLS.write().unwrap_or_else(|p| p.into_inner()) = Some(config);

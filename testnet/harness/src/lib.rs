@@ -39,6 +39,8 @@ pub struct Node {
     pub log: PathBuf,
     /// Its PID file (written by the script).
     pub pid_file: PathBuf,
+    /// Whether it backs its data keys up to a recovery key (`[keys] recovery_public`).
+    pub key_backups: bool,
     token: String,
 }
 
@@ -142,6 +144,10 @@ impl Testnet {
                 }
             }
             let scheme = if plain { "http" } else { "https" };
+            let key_backups = config
+                .get("keys")
+                .and_then(|k| k.get("recovery_public"))
+                .is_some();
             nodes.push(Node {
                 role: read(Path::new("role"))?,
                 api: format!("{scheme}://{}", read(Path::new("api"))?),
@@ -149,6 +155,7 @@ impl Testnet {
                 member_dir: node_dir.join("member"),
                 log: node_dir.join("node.log"),
                 pid_file: node_dir.join("pid"),
+                key_backups,
                 token,
                 name,
             });
@@ -359,7 +366,7 @@ fn answer(
 pub struct Target {
     /// Node name (for messages).
     pub name: String,
-    /// `http://ADDRESS:PORT`.
+    /// `https://ADDRESS:PORT` (`http://` for a node serving plain HTTP).
     pub api: String,
     /// Its bearer token.
     pub token: String,

@@ -59,9 +59,13 @@ pub fn run_medchain(path: &Path, args: &[&str]) -> Result<String> {
             source,
         })?;
     if !output.status.success() {
+        // What it printed says why, as much as its errors (a restore's counts, for one).
+        let said = [&output.stdout, &output.stderr]
+            .map(|bytes| String::from_utf8_lossy(bytes).trim().to_owned())
+            .join("\n");
         return Err(TestnetError::Failed {
             command: format!("medchain {}", args.join(" ")),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            stderr: said.trim().to_owned(),
         });
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
