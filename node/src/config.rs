@@ -177,13 +177,10 @@ impl ApiSection {
 
     fn check(&self) -> Result<()> {
         if let Some(url) = &self.url {
-            let scheme = if self.plain_http {
-                "http://"
-            } else {
-                "https://"
-            };
-            if !url.starts_with(scheme) {
-                bail!("api.url must start with {scheme}, as the API serves");
+            // Behind a TLS gateway (plain_http) clients may reach the node by https.
+            let lower = url.to_ascii_lowercase();
+            if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+                bail!("api.url must be an http:// or https:// URL");
             }
         }
         match (&self.tls_cert, &self.tls_key, self.plain_http) {
@@ -256,7 +253,10 @@ impl Config {
         crate::node_key::check_outside(&self.keys.node_key, &self.node.data_dir)?;
         self.api.check()?;
         for address in self.p2p.listen.iter().chain(&self.p2p.bootstrap) {
-            if address.contains("/quic") {
+            if address
+                .split('/')
+                .any(|part| part == "quic" || part == "quic-v1")
+            {
                 bail!(
                     "p2p address {address}: QUIC is not built in (medchain dials TCP with Noise); use /tcp/PORT"
                 );
@@ -315,7 +315,7 @@ fn section_comment(line: &str) -> Option<&'static str> {
             "# listen: multiaddresses; bootstrap: peers to dial at start (with /p2p/<peer id>)."
         }
         "[api]" => {
-            "# The API, over TLS (tls_cert: chain, tls_key: its key, 0600; tls_ca: the CA that\n# `medchain ... --config` trusts) unless plain_http = true (loopback or behind a TLS proxy only).\n# Every /v1 call needs `Authorization: Bearer <token from token_file>`."
+            "# The API, over TLS (tls_cert: chain, tls_key: its key, 0600; tls_ca: the CA that\n# `medchain ... --config` trusts; url: where clients reach it, by its certificate's name)\n# unless plain_http = true (loopback or behind a TLS proxy only).\n# Every /v1 call needs `Authorization: Bearer <token from token_file>`."
         }
         "[verifier]" => {
             "# Full scan of every stored chain every interval_secs (0 = only on demand)."
@@ -420,11 +420,13 @@ mod tests {
         assert_eq!(c.api.local_url(), "https://127.0.0.1:8443");
         c.api.url = Some("https://medchain.hospital.example:8443/".into());
         assert_eq!(c.api.local_url(), "https://medchain.hospital.example:8443");
-        c.api.url = Some("http://medchain.hospital.example".into());
+        c.api.url = Some("medchain.hospital.example:8443".into());
         assert!(c.check().unwrap_err().to_string().contains("api.url"));
         let mut c = sample();
         c.p2p.listen = vec!["/ip4/0.0.0.0/udp/7000/quic-v1".into()];
         assert!(c.check().unwrap_err().to_string().contains("QUIC"));
+        c.p2p.listen = vec!["/dns4/quic-gw.hospital.example/tcp/7000".into()];
+        c.check().unwrap();
         let text = sample()
             .to_documented_toml()
             .unwrap()

@@ -86,8 +86,18 @@ impl Ledger {
     /// Returns how many were kept.
     pub fn keep_key_backups(&mut self, checked: CheckedBackups) -> Result<usize, StoreError> {
         let chain = checked.chain;
+        let mut backups = checked.backups;
+        // Blocks committed since the check (under this lock none can): one may erase.
+        if self.store().head(&chain)?.map(|h| h.height) != checked.head {
+            let erasures = Erasures::of_chain(self.store(), &chain)?;
+            let mut trimmed = Vec::with_capacity(backups.len());
+            for backup in &backups {
+                trimmed.extend(trim_erased(self.store(), &erasures, backup)?);
+            }
+            backups = trimmed;
+        }
         let mut kept: Vec<(ChainId, u64, Vec<u8>)> = Vec::new();
-        for backup in &checked.backups {
+        for backup in &backups {
             // Every copy a node keeps is signed and every key in it checked, so a copy holding
             // more keys than ours may only be more complete: a peer can withhold keys, not
             // alter them. Only a copy that holds every key ours holds, and more: a peer must not
@@ -278,6 +288,9 @@ impl Ledger {
 #[derive(Debug)]
 pub struct CheckedBackups {
     chain: ChainId,
+    /// The chain's head height when they were checked: an erase committed since means
+    /// trimming them again.
+    head: Option<u64>,
     backups: Vec<KeyBackup>,
 }
 
@@ -291,16 +304,19 @@ pub fn check_key_backups(
     chain: &ChainId,
     backups: &[KeyBackup],
 ) -> Result<CheckedBackups, StoreError> {
+    let head = store.head(chain)?;
     let mut checked = CheckedBackups {
         chain: *chain,
+        head: head.as_ref().map(|h| h.height),
         backups: Vec::new(),
     };
     let Some(owner) = crate::reads::Reads::new(store.clone()).owner_key(chain)? else {
         return Ok(checked);
     };
-    let Some(head) = store.head(chain)? else {
+    let Some(head) = head else {
         return Ok(checked);
     };
+    // Read after the head: an erase that commits in between is seen, or moves the head.
     let erasures = Erasures::of_chain(store, chain)?;
     for backup in backups {
         if backup.chain != *chain
@@ -311,37 +327,43 @@ pub fn check_key_backups(
         {
             continue;
         }
-        let erased: Vec<u32> = if erasures.is_empty() {
-            Vec::new()
-        } else {
-            let Some(block) = store.block_at(chain, backup.height)? else {
-                continue;
-            };
-            backup
-                .keys
-                .iter()
-                .filter(|k| k.wrapped.is_some())
-                .filter(|k| {
-                    let at = EntryRef {
-                        chain: *chain,
-                        height: backup.height,
-                        index: k.index,
-                    };
-                    block
-                        .entries
-                        .get(k.index as usize)
-                        .is_some_and(|entry| erasures.erased(&at, entry))
-                })
-                .map(|k| k.index)
-                .collect()
-        };
-        checked.backups.push(if erased.is_empty() {
-            backup.clone()
-        } else {
-            backup.without(&erased)
-        });
+        if let Some(trimmed) = trim_erased(store, &erasures, backup)? {
+            checked.backups.push(trimmed);
+        }
     }
     Ok(checked)
+}
+
+/// `backup` without the keys of entries `erasures` erases; `None` when its block is not held.
+fn trim_erased(
+    store: &StoreReader,
+    erasures: &Erasures,
+    backup: &KeyBackup,
+) -> Result<Option<KeyBackup>, StoreError> {
+    if erasures.is_empty() {
+        return Ok(Some(backup.clone()));
+    }
+    let Some(block) = store.block_at(&backup.chain, backup.height)? else {
+        return Ok(None);
+    };
+    let erased: Vec<u32> = backup
+        .keys
+        .iter()
+        .filter(|k| k.wrapped.is_some())
+        .filter(|k| {
+            let at = block.entry_ref(k.index);
+            block
+                .entries
+                .get(k.index as usize)
+                .is_some_and(|entry| erasures.erased(&at, entry))
+        })
+        .map(|k| k.index)
+        .collect();
+    Ok(Some(if erased.is_empty() {
+        backup.clone()
+    } else {
+        backup.without(&erased)
+    }))
 }
 
 /// Where a chain's blocks lack key backups here (see [`key_backup_gaps`]).
@@ -349,37 +371,64 @@ pub fn check_key_backups(
 pub struct BackupGaps {
     /// Stretches (first height, number of blocks) to ask peers for, lowest first.
     pub runs: Vec<(u64, u32)>,
-    /// Every block below this height with payloads has a backup here: the next walk may start
-    /// there.
+    /// Every block below this height with payloads has a backup here.
     pub whole_below: u64,
+    /// Below this height every stretch without backups was left out by the caller (or there
+    /// is none): a walk soon after may start here.
+    pub resume_at: u64,
 }
 
 /// The stretches of `chain` from height `from` whose blocks with payloads have no key backup
-/// here, at most `max_runs` of them and none longer than one backup request's worth: what to
-/// ask peers for after a rebuild.
+/// here, none longer than one backup request's worth, that `wanted` (given each stretch's
+/// first and end height) keeps: at most `max_runs` of them, lowest first. What to ask peers for
+/// after a rebuild.
 pub fn key_backup_gaps(
     store: &StoreReader,
     chain: &ChainId,
     from: u64,
     max_runs: usize,
+    mut wanted: impl FnMut(u64, u64) -> bool,
 ) -> Result<BackupGaps, StoreError> {
-    let most = medchain_protocol::limits::MAX_BLOCKS_PER_RANGE;
+    let most = u64::from(medchain_protocol::limits::MAX_BLOCKS_PER_RANGE);
     let mut runs: Vec<(u64, u32)> = Vec::new();
-    let walked = walk_blocks_without_backup(store, chain, from, |height| {
-        let full = runs.len() >= max_runs;
-        match runs.last_mut() {
-            // Blocks in between (without payloads, or backed up here) cost at most a backup
-            // the keeping skips: a stretch spans them.
-            Some((first, len)) if height - *first < u64::from(most) => {
-                *len = (height - *first + 1) as u32;
-            }
-            _ if full => return false,
-            _ => runs.push((height, 1)),
+    // The stretch being gathered: first and last height without a backup.
+    let mut open: Option<(u64, u64)> = None;
+    let mut first_gap = None;
+    let mut close = |stretch: (u64, u64), runs: &mut Vec<(u64, u32)>| {
+        let (first, last) = stretch;
+        if wanted(first, last + 1) {
+            runs.push((first, (last - first + 1) as u32));
         }
+    };
+    let walked = walk_blocks_without_backup(store, chain, from, |height| {
+        first_gap.get_or_insert(height);
+        // Blocks in between (without payloads, or backed up here) cost at most a backup the
+        // keeping skips: a stretch spans them.
+        if let Some((first, last)) = &mut open
+            && height - *first < most
+        {
+            *last = height;
+            return true;
+        }
+        if let Some(stretch) = open.take() {
+            close(stretch, &mut runs);
+            if runs.len() >= max_runs {
+                return false;
+            }
+        }
+        open = Some((height, height));
         true
     })?;
-    let whole_below = runs.first().map_or(walked, |(first, _)| *first);
-    Ok(BackupGaps { runs, whole_below })
+    if let Some(stretch) = open
+        && runs.len() < max_runs
+    {
+        close(stretch, &mut runs);
+    }
+    Ok(BackupGaps {
+        whole_below: first_gap.unwrap_or(walked),
+        resume_at: runs.first().map_or(walked, |(first, _)| *first),
+        runs,
+    })
 }
 
 /// Calls `visit` with the height of each block of `chain` from `from` with payloads and no key

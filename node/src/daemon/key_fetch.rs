@@ -10,8 +10,8 @@
 //! Key backups (`medchain_protocol::key_backup`) travel the same way: a node keeps those of
 //! every other provider's chain, asked of their owner (from the height after the last it holds
 //! to its own head)
-//! when new blocks of that chain arrive; our own come back from every peer (`own_backups`),
-//! asked when blocks of our chain come from peers and at each sweep.
+//! when new blocks of that chain arrive; our own, if we make them, come back from every peer
+//! (`own_backups`), asked when blocks of our chain come from peers and at each sweep.
 
 use std::sync::atomic::Ordering;
 
@@ -172,27 +172,29 @@ impl Glue {
     }
 
     /// Pages through `peer`'s backups of `chain` from height `from` up to (not including)
-    /// `end`, for at most [`MAX_BACKUP_PAGES`] pages.
+    /// `end`, for at most [`MAX_BACKUP_PAGES`] pages. Whether the peer answered every request
+    /// with backups (none, maybe), rather than not at all, busy or with an error.
     pub(super) async fn fetch_backups_from(
         &self,
         peer: PeerId,
         chain: ChainId,
         mut from: u64,
         end: u64,
-    ) {
+    ) -> bool {
         let most = medchain_protocol::limits::MAX_BLOCKS_PER_RANGE;
         for _ in 0..MAX_BACKUP_PAGES {
             if from >= end {
-                return;
+                return true;
             }
             let limit = u32::try_from(end - from).unwrap_or(most).min(most);
             let request = SyncRequest::KeyBackups { chain, from, limit };
             let backups = match self.ask(peer, request).await {
                 Ok(SyncResponse::KeyBackups(backups)) if !backups.is_empty() => backups,
-                Ok(_) => return,
+                Ok(SyncResponse::KeyBackups(_)) => return true,
+                Ok(_) => return false,
                 Err(e) => {
                     debug!(%peer, %chain, error = %e, "key backup request failed");
-                    return;
+                    return false;
                 }
             };
             let last = backups.iter().map(|b| b.height).max();
@@ -205,18 +207,19 @@ impl Glue {
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
                     warn!(%chain, error = %e, "key backups not kept");
-                    return;
+                    return false;
                 }
-                None => return,
+                None => return false,
             }
             // The next page starts after the last height this answer gave.
             // An answer may stop short of the limit (the response size) with more to come: go on
             // while answers move forward.
             match last.and_then(|h| h.checked_add(1)) {
                 Some(next) if next > from => from = next,
-                _ => return,
+                _ => return true,
             }
         }
+        true
     }
 
     /// The peer that owns `chain`: its libp2p identity is the chain's Ed25519 key.

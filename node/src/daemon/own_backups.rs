@@ -2,11 +2,12 @@
 //! here have none (a rebuild, and again after a restart that cut one short), for `medchain
 //! recovery restore`. Only a provider that makes backups (`[keys] recovery_public`) asks.
 //!
-//! The chain is walked from the lowest height that may lack a backup (learnt this run); the
-//! stretches found are asked lowest first, at most [`MAX_RUNS_PER_ROUND`] a round. A stretch
-//! every peer was asked for is not asked again for [`ASK_AGAIN_AFTER`]: blocks written before
-//! the recovery key was configured have no backup anywhere, and must neither cost a request to
-//! every peer at every round nor keep the stretches above them from their turn.
+//! The chain is walked from the lowest height that may lack a backup (learnt this run), or past
+//! the stretches answered for lately; the stretches found are asked lowest first, at most
+//! [`MAX_RUNS_PER_ROUND`] a round. A stretch every peer answered for is not asked again for
+//! [`ASK_AGAIN_AFTER`]: blocks written before the recovery key was configured have no backup
+//! anywhere, and must neither cost a request to every peer at every round nor keep the
+//! stretches above them from their turn.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,9 +20,7 @@ use super::network::{Glue, blocking, lock};
 
 /// Most stretches (each at most 256 blocks) asked of every peer in one round.
 const MAX_RUNS_PER_ROUND: usize = 64;
-/// Most stretches one walk of the chain collects (before those asked lately are left out).
-const MAX_RUNS_WALKED: usize = 4096;
-/// How long a stretch every peer was asked for is left alone.
+/// How long a stretch every peer answered for is left alone.
 const ASK_AGAIN_AFTER: Duration = Duration::from_secs(3600);
 /// Most stretches remembered as asked (the oldest are forgotten first).
 const MAX_ASKED: usize = 4096;
@@ -31,19 +30,26 @@ const MAX_ASKED: usize = 4096;
 pub struct OwnBackups {
     /// Every block below this height with payloads has a backup here.
     whole_below: AtomicU64,
-    /// Stretches (first height, end height) every peer was asked for, and when.
+    /// Below this height every stretch without backups was answered for lately: the walk starts
+    /// here until one of those is due again.
+    resume_at: AtomicU64,
+    /// Stretches (first height, end height) every peer answered for, and when.
     asked: Mutex<Vec<(u64, u64, Instant)>>,
 }
 
 impl OwnBackups {
-    /// Whether the stretch `first..end` was asked of every peer lately.
-    fn asked_lately(&self, first: u64, end: u64) -> bool {
-        lock(&self.asked)
+    /// The stretches answered for lately, sorted.
+    fn recent(&self) -> Vec<(u64, u64)> {
+        let mut recent: Vec<(u64, u64)> = lock(&self.asked)
             .iter()
-            .any(|(a, b, at)| *a <= first && end <= *b && at.elapsed() < ASK_AGAIN_AFTER)
+            .filter(|(_, _, at)| at.elapsed() < ASK_AGAIN_AFTER)
+            .map(|(a, b, _)| (*a, *b))
+            .collect();
+        recent.sort_unstable();
+        recent
     }
 
-    /// Notes that the stretch `first..end` was asked of every peer.
+    /// Notes that every peer answered for the stretch `first..end`.
     fn note_asked(&self, first: u64, end: u64) {
         let mut asked = lock(&self.asked);
         asked.retain(|(_, _, at)| at.elapsed() < ASK_AGAIN_AFTER);
@@ -51,6 +57,21 @@ impl OwnBackups {
             asked.remove(0);
         }
         asked.push((first, end, Instant::now()));
+    }
+
+    /// Where the next walk starts: past the stretches answered for lately, unless one of them
+    /// is due again (then from the lowest gap).
+    fn walk_from(&self) -> u64 {
+        let due = lock(&self.asked)
+            .iter()
+            .any(|(_, _, at)| at.elapsed() >= ASK_AGAIN_AFTER);
+        let whole_below = self.whole_below.load(Ordering::SeqCst);
+        if due {
+            self.resume_at.store(whole_below, Ordering::SeqCst);
+            whole_below
+        } else {
+            self.resume_at.load(Ordering::SeqCst).max(whole_below)
+        }
     }
 }
 
@@ -62,9 +83,15 @@ impl Glue {
             return;
         }
         let own = self.own_backups.clone();
-        let from = own.whole_below.load(Ordering::SeqCst);
+        let from = own.walk_from();
         let service = self.service.clone();
-        let gaps = match blocking(move || service.own_key_backup_gaps(from, MAX_RUNS_WALKED)).await
+        let recent = own.recent();
+        let gaps = match blocking(move || {
+            service.own_key_backup_gaps(from, MAX_RUNS_PER_ROUND, |first, end| {
+                !covered(&recent, first, end)
+            })
+        })
+        .await
         {
             Some(Ok(Some(gaps))) => gaps,
             Some(Err(e)) => {
@@ -73,32 +100,62 @@ impl Glue {
             }
             _ => return,
         };
-        own.whole_below.store(gaps.whole_below, Ordering::SeqCst);
-        let runs: Vec<(u64, u64)> = gaps
-            .runs
-            .into_iter()
-            .map(|(first, len)| (first, first.saturating_add(u64::from(len))))
-            .filter(|(first, end)| !own.asked_lately(*first, *end))
-            .take(MAX_RUNS_PER_ROUND)
-            .collect();
-        if runs.is_empty() {
+        if from == own.whole_below.load(Ordering::SeqCst) {
+            own.whole_below.store(gaps.whole_below, Ordering::SeqCst);
+        }
+        own.resume_at.store(gaps.resume_at, Ordering::SeqCst);
+        if gaps.runs.is_empty() {
             return;
         }
         let Ok(peers) = self.client.admitted_peers().await else {
             return;
         };
         debug!(
-            stretches = runs.len(),
-            first = runs[0].0,
+            stretches = gaps.runs.len(),
+            first = gaps.runs[0].0,
             "asking peers for our own key backups"
         );
-        for (first, end) in runs {
+        for (first, len) in gaps.runs {
+            let end = first.saturating_add(u64::from(len));
+            let mut answered = 0;
             for (peer, _) in &peers {
-                self.fetch_backups_from(*peer, chain, first, end).await;
+                if self.fetch_backups_from(*peer, chain, first, end).await {
+                    answered += 1;
+                }
             }
-            if !peers.is_empty() {
+            // Left alone for a while only once every peer admitted now has answered for it (a
+            // busy or silent one is asked again next round).
+            if !peers.is_empty() && answered == peers.len() {
                 own.note_asked(first, end);
             }
         }
+    }
+}
+
+/// Whether every height of `first..end` lies in the union of `stretches` (sorted by start).
+fn covered(stretches: &[(u64, u64)], first: u64, end: u64) -> bool {
+    let mut reached = first;
+    for (a, b) in stretches {
+        if reached >= end || *a > reached {
+            break;
+        }
+        reached = reached.max(*b);
+    }
+    reached >= end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::covered;
+
+    #[test]
+    fn a_stretch_is_covered_by_the_union_of_those_answered_for() {
+        let asked = [(0, 10), (10, 20), (30, 40)];
+        assert!(covered(&asked, 0, 20));
+        assert!(covered(&asked, 5, 15), "across two");
+        assert!(!covered(&asked, 15, 35), "a hole between");
+        assert!(covered(&asked, 30, 40));
+        assert!(!covered(&asked, 38, 41));
+        assert!(!covered(&[], 0, 1));
     }
 }

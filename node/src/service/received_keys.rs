@@ -207,12 +207,13 @@ impl Service {
         &self,
         from: u64,
         max_runs: usize,
+        wanted: impl FnMut(u64, u64) -> bool,
     ) -> Result<Option<medchain_chain::backup::BackupGaps>, ServiceError> {
         let Some(chain) = self.own_chain() else {
             return Ok(None);
         };
-        let gaps =
-            medchain_chain::backup::key_backup_gaps(self.reads.store(), &chain, from, max_runs)?;
+        let store = self.reads.store();
+        let gaps = medchain_chain::backup::key_backup_gaps(store, &chain, from, max_runs, wanted)?;
         Ok(Some(gaps))
     }
 

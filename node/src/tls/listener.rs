@@ -33,7 +33,8 @@ const READY_QUEUE: usize = 64;
 
 /// Accepted, handshaken TLS connections (see the module documentation).
 pub struct TlsListener {
-    ready: mpsc::Receiver<(Connection, SocketAddr)>,
+    /// Each with its handshake slot, released when the server takes it.
+    ready: mpsc::Receiver<(Connection, SocketAddr, OwnedSemaphorePermit)>,
     local: SocketAddr,
 }
 
@@ -97,7 +98,7 @@ impl TlsListener {
 async fn accept_loop(
     tcp: TcpListener,
     acceptor: TlsAcceptor,
-    ready: mpsc::Sender<(Connection, SocketAddr)>,
+    ready: mpsc::Sender<(Connection, SocketAddr, OwnedSemaphorePermit)>,
 ) {
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
@@ -139,9 +140,8 @@ async fn accept_loop(
                         _slot: slot,
                     };
                     // The server stopped if this fails: the connection just closes. The
-                    // handshake slot is held until the server has taken it.
-                    let _ = ready.send((connection, peer)).await;
-                    drop(handshaking);
+                    // handshake slot goes along, released when the server takes it.
+                    let _ = ready.send((connection, peer, handshaking)).await;
                 }
                 Ok(Err(e)) => debug!(%peer, error = %e, "API TLS handshake failed"),
                 Err(_) => debug!(%peer, "API TLS handshake timed out"),
@@ -156,7 +156,7 @@ impl axum::serve::Listener for TlsListener {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         match self.ready.recv().await {
-            Some(accepted) => accepted,
+            Some((connection, peer, _handshake_slot)) => (connection, peer),
             // The accepting task holds a sender for as long as this listener lives, and ends
             // only once it is dropped.
             None => std::future::pending().await,
