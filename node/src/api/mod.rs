@@ -11,6 +11,7 @@ mod intake;
 mod ledger;
 mod records;
 mod replication;
+pub mod serve;
 mod status;
 
 use std::sync::Arc;

@@ -258,18 +258,15 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         Some(tls) => {
             let listener = crate::tls::listener::TlsListener::new(listener, tls)
                 .context("cannot serve the API over TLS")?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
+            crate::api::serve::serve(listener, app, shutdown).await;
         }
         None => {
-            warn!("the API serves plain HTTP (api.plain_http): keep it on loopback or behind a TLS proxy");
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
+            warn!(
+                "the API serves plain HTTP (api.plain_http): keep it on loopback or behind a TLS proxy"
+            );
+            crate::api::serve::serve(listener, app, shutdown).await;
         }
     }
-    .context("the API server failed")?;
 
     verifier.abort();
     crl_watch.abort();

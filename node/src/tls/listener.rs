@@ -1,13 +1,12 @@
-//! A TLS listener for `axum::serve`: TCP connections are accepted by a task of their own and
+//! A TLS listener for the API server (`api::serve`, an `axum::serve::Listener`): TCP connections are accepted by a task of their own and
 //! their handshakes run concurrently, each on its own task with a deadline, so a client that
 //! opens a connection and says nothing (or speaks plain HTTP) holds up no one else. Bounded: at
 //! most [`MAX_CONNECTIONS`] open at once (each holds its slot until it closes), at most
 //! [`MAX_HANDSHAKES`] of them in their handshake or finished and waiting for the server (the
 //! accept loop waits for a free slot, leaving further connections in the kernel's backlog).
 //!
-//! Not bounded here: how long an established connection may stay idle. `axum::serve` sets no
-//! header-read timeout (the plain-HTTP listener has none either); a TLS proxy in front, or
-//! serving through hyper with its `header_read_timeout`, is the remedy.
+//! How long an established connection may stay silent is bounded by the server
+//! (`api::serve`: a request head within 30 s).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
