@@ -5,33 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use medchain_chain::grants::{Erasures, PatientTerms, Standing};
-use medchain_chain::{AuthorError, EntryDraft, KeepError, KeyRing, Reads};
+use medchain_chain::{AuthorError, KeepError, KeyRing, Reads};
 use medchain_protocol::identity::{EncryptionKey, Role};
 use medchain_protocol::sealed::{SecretKey, WrappingKey};
-use medchain_protocol::{EntryError, EntryKind, EntryRef, Parent, RecordId, Terms};
+use medchain_protocol::{EntryError, EntryKind};
 use medchain_testkit::clock::*;
 use medchain_testkit::drafts::*;
 use medchain_testkit::ledgers::chain_blocks;
 use medchain_testkit::pki::*;
-
-fn terms(kind: EntryKind, created: EntryRef, to: Option<&str>, whole: bool) -> EntryDraft {
-    EntryDraft {
-        kind,
-        record: Some(RecordId::derive(
-            &created.chain,
-            created.height,
-            created.index,
-        )),
-        patient: patient("MRN-1"),
-        actor: "privacy-officer".into(),
-        payload: None,
-        parents: vec![Parent::Entry(created)],
-        terms: Some(Terms {
-            to: to.map(str::to_owned),
-            whole_patient: whole,
-        }),
-    }
-}
 
 #[test]
 fn a_grant_opens_one_record_to_one_member_and_its_key_travels_to_that_member_only() {

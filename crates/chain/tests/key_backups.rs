@@ -4,33 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use medchain_chain::backup::{BackupGaps, check_key_backups, key_backup_gaps};
-use medchain_chain::{Author, EntryDraft, Ledger};
+use medchain_chain::{Author, Ledger};
 use medchain_protocol::identity::{EncryptionKey, MemberKey, Role};
 use medchain_protocol::key_backup::KeyBackup;
-use medchain_protocol::{ChainId, EntryKind, EntryRef, Parent, RecordId, Terms};
+use medchain_protocol::{ChainId, EntryKind, EntryRef};
 use medchain_testkit::clock::*;
 use medchain_testkit::drafts::*;
 use medchain_testkit::ledgers::chain_blocks;
 use medchain_testkit::pki::*;
-
-fn erase(created: EntryRef) -> EntryDraft {
-    EntryDraft {
-        kind: EntryKind::Erase,
-        record: Some(RecordId::derive(
-            &created.chain,
-            created.height,
-            created.index,
-        )),
-        patient: patient("MRN-1"),
-        actor: "privacy-officer".into(),
-        payload: None,
-        parents: vec![Parent::Entry(created)],
-        terms: Some(Terms {
-            to: None,
-            whole_patient: false,
-        }),
-    }
-}
 
 /// Checks `sent` against `ledger`'s store, then keeps what passed; how many were kept.
 fn keep(ledger: &mut Ledger, chain: &ChainId, sent: &[KeyBackup]) -> usize {
@@ -75,7 +56,11 @@ fn owner() -> (TestCa, Ledger, ChainId, EntryRef) {
         refs.push(written[0].refs[0]);
     }
     ledger
-        .author(&author, vec![erase(refs[1])], now_ms())
+        .author(
+            &author,
+            vec![terms(EntryKind::Erase, refs[1], None, false)],
+            now_ms(),
+        )
         .unwrap();
     (c, ledger, refs[0].chain, refs[1])
 }

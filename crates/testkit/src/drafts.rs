@@ -2,7 +2,7 @@
 //! JSON payloads, the actor of each kind.
 
 use medchain_chain::{EntryDraft, PayloadDraft};
-use medchain_protocol::{EntryKind, Parent, PatientRef, PseudonymKey, RecordId};
+use medchain_protocol::{EntryKind, EntryRef, Parent, PatientRef, PseudonymKey, RecordId, Terms};
 
 /// The consortium's pseudonym key in these tests.
 pub const PSEUDONYM_KEY: [u8; 32] = [7; 32];
@@ -56,5 +56,26 @@ pub fn derived(kind: EntryKind, parents: Vec<Parent>, patient_id: &str, body: &s
         payload: fhir(body),
         parents,
         terms: None,
+    }
+}
+
+/// A grant, revoke or erase entry (`kind`) about the record created at `created`, of patient
+/// MRN-1, to `to` (grants and revokes), for the whole patient if `whole`.
+pub fn terms(kind: EntryKind, created: EntryRef, to: Option<&str>, whole: bool) -> EntryDraft {
+    EntryDraft {
+        kind,
+        record: Some(RecordId::derive(
+            &created.chain,
+            created.height,
+            created.index,
+        )),
+        patient: patient("MRN-1"),
+        actor: "privacy-officer".into(),
+        payload: None,
+        parents: vec![Parent::Entry(created)],
+        terms: Some(Terms {
+            to: to.map(str::to_owned),
+            whole_patient: whole,
+        }),
     }
 }
