@@ -177,10 +177,20 @@ impl ApiSection {
 
     fn check(&self) -> Result<()> {
         if let Some(url) = &self.url {
-            // Behind a TLS gateway (plain_http) clients may reach the node by https.
+            // A node serving TLS is reached by https only (an http:// URL would send the token
+            // in the clear before the handshake failed); behind a TLS gateway (plain_http)
+            // clients may reach it either way.
             let lower = url.to_ascii_lowercase();
-            if !(lower.starts_with("https://") || lower.starts_with("http://")) {
-                bail!("api.url must be an http:// or https:// URL");
+            let https = lower.starts_with("https://");
+            if !(https || self.plain_http && lower.starts_with("http://")) {
+                bail!(
+                    "api.url must be an https:// URL{}",
+                    if self.plain_http {
+                        " or an http:// one"
+                    } else {
+                        ""
+                    }
+                );
             }
         }
         match (&self.tls_cert, &self.tls_key, self.plain_http) {
@@ -422,6 +432,8 @@ mod tests {
         assert_eq!(c.api.local_url(), "https://medchain.hospital.example:8443");
         c.api.url = Some("medchain.hospital.example:8443".into());
         assert!(c.check().unwrap_err().to_string().contains("api.url"));
+        c.api.url = Some("http://medchain.hospital.example:8443".into());
+        assert!(c.check().unwrap_err().to_string().contains("https"));
         let mut c = sample();
         c.p2p.listen = vec!["/ip4/0.0.0.0/udp/7000/quic-v1".into()];
         assert!(c.check().unwrap_err().to_string().contains("QUIC"));

@@ -32,8 +32,8 @@ where
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .keep_alive(true);
-    // The connections' tasks (reaped as they end): aborted if the grace runs out, so none
-    // keeps the service, and with it the store, open after the server stopped.
+    // The connections' tasks (reaped as they end): aborted if the grace runs out. Work a
+    // handler gave the blocking pool (a long verify) is not: it runs to its end.
     let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {

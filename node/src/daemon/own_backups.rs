@@ -5,9 +5,10 @@
 //! The chain is walked from the lowest height that may lack a backup (learnt this run), or past
 //! the stretches answered for lately; the stretches found are asked lowest first, at most
 //! [`MAX_RUNS_PER_ROUND`] a round. A stretch every peer answered for is not asked again for
-//! [`ASK_AGAIN_AFTER`]: blocks written before the recovery key was configured have no backup
-//! anywhere, and must neither cost a request to every peer at every round nor keep the
-//! stretches above them from their turn.
+//! [`ASK_AGAIN_AFTER`] (one some peer did not answer for, for [`RETRY_UNANSWERED_AFTER`]):
+//! blocks written before the recovery key was configured have no backup anywhere, and must
+//! neither cost a request to every peer at every round nor keep the stretches above them from
+//! their turn.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +23,9 @@ use super::network::{Glue, blocking, lock};
 const MAX_RUNS_PER_ROUND: usize = 64;
 /// How long a stretch every peer answered for is left alone.
 const ASK_AGAIN_AFTER: Duration = Duration::from_secs(3600);
+/// How long a stretch some peer did not answer for (busy, away, failing) is left alone: the
+/// stretches above it get their turn meanwhile.
+const RETRY_UNANSWERED_AFTER: Duration = Duration::from_secs(300);
 /// Most stretches remembered as asked (the oldest are forgotten first).
 const MAX_ASKED: usize = 4096;
 
@@ -30,43 +34,46 @@ const MAX_ASKED: usize = 4096;
 pub struct OwnBackups {
     /// Every block below this height with payloads has a backup here.
     whole_below: AtomicU64,
-    /// Below this height every stretch without backups was answered for lately: the walk starts
+    /// Below this height every stretch without backups is left alone for now: the walk starts
     /// here until one of those is due again.
     resume_at: AtomicU64,
-    /// Stretches (first height, end height) every peer answered for, and when.
+    /// Stretches (first height, end height) left alone, and until when.
     asked: Mutex<Vec<(u64, u64, Instant)>>,
 }
 
 impl OwnBackups {
-    /// The stretches answered for lately, sorted.
+    /// The stretches left alone now, sorted.
     fn recent(&self) -> Vec<(u64, u64)> {
+        let now = Instant::now();
         let mut recent: Vec<(u64, u64)> = lock(&self.asked)
             .iter()
-            .filter(|(_, _, at)| at.elapsed() < ASK_AGAIN_AFTER)
+            .filter(|(_, _, until)| *until > now)
             .map(|(a, b, _)| (*a, *b))
             .collect();
         recent.sort_unstable();
         recent
     }
 
-    /// Notes that every peer answered for the stretch `first..end`.
-    fn note_asked(&self, first: u64, end: u64) {
+    /// Leaves the stretch `first..end` alone for `wait`.
+    fn note_asked(&self, first: u64, end: u64, wait: Duration) {
         let mut asked = lock(&self.asked);
-        asked.retain(|(_, _, at)| at.elapsed() < ASK_AGAIN_AFTER);
         if asked.len() >= MAX_ASKED {
+            // A stretch forgotten early is due again: the next walk starts from the bottom.
             asked.remove(0);
+            self.resume_at.store(0, Ordering::SeqCst);
         }
-        asked.push((first, end, Instant::now()));
+        asked.push((first, end, Instant::now() + wait));
     }
 
-    /// Where the next walk starts: past the stretches answered for lately, unless one of them
-    /// is due again (then from the lowest gap).
+    /// Where the next walk starts: past the stretches left alone, unless one of them is due
+    /// again (then, forgetting those, from the lowest gap).
     fn walk_from(&self) -> u64 {
-        let due = lock(&self.asked)
-            .iter()
-            .any(|(_, _, at)| at.elapsed() >= ASK_AGAIN_AFTER);
+        let now = Instant::now();
+        let mut asked = lock(&self.asked);
+        let before = asked.len();
+        asked.retain(|(_, _, until)| *until > now);
         let whole_below = self.whole_below.load(Ordering::SeqCst);
-        if due {
+        if asked.len() < before {
             self.resume_at.store(whole_below, Ordering::SeqCst);
             whole_below
         } else {
@@ -123,10 +130,16 @@ impl Glue {
                     answered += 1;
                 }
             }
-            // Left alone for a while only once every peer admitted now has answered for it (a
-            // busy or silent one is asked again next round).
-            if !peers.is_empty() && answered == peers.len() {
-                own.note_asked(first, end);
+            // Left alone for an hour once every peer admitted now has answered for it; for a
+            // few minutes if one did not (busy, away, failing), so that the stretches above it
+            // still get their turn.
+            if !peers.is_empty() {
+                let wait = if answered == peers.len() {
+                    ASK_AGAIN_AFTER
+                } else {
+                    RETRY_UNANSWERED_AFTER
+                };
+                own.note_asked(first, end, wait);
             }
         }
     }
