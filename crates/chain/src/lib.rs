@@ -22,6 +22,7 @@
 
 pub mod author;
 pub mod backup;
+mod backup_gaps;
 pub mod buffer;
 pub mod equivocation;
 pub mod error;
