@@ -72,19 +72,7 @@ fn the_api_serves_https_to_clients_that_trust_its_ca_and_nothing_in_plain() {
 
     // `init` wants TLS or an explicit opt-out, and a key that fits the certificate.
     let init = |data: &str, api: &[&str]| {
-        let member = dir.join(format!("{data}-member"));
-        medchain(&[
-            "ca",
-            "issue",
-            "--ca",
-            p(&ca.dir),
-            "--role",
-            "provider",
-            "--org",
-            data,
-            "--out",
-            p(&member),
-        ]);
+        let member = ca.member(data, "provider", data);
         let data_dir = dir.join(data);
         let base = [
             "init",

@@ -60,23 +60,10 @@ impl Ca {
         Self { bin, tmp, dir }
     }
 
-    /// Issues a member and writes its node configuration (ephemeral ports, bootstrap peers), its
-    /// API on plain HTTP (the daemon tests speak plain HTTP on loopback).
-    pub fn node(&self, name: &str, role: &str, org: &str, bootstrap: &[String]) -> Setup {
-        self.node_with(name, role, org, bootstrap, &["--api-plain-http"])
-    }
-
-    /// As [`Ca::node`], with `api` as the API's TLS arguments of `medchain init`.
-    pub fn node_with(
-        &self,
-        name: &str,
-        role: &str,
-        org: &str,
-        bootstrap: &[String],
-        api: &[&str],
-    ) -> Setup {
+    /// Issues a member of `role` and `org` with `medchain ca issue` into NAME-member under the
+    /// temporary directory; answers that directory.
+    pub fn member(&self, name: &str, role: &str, org: &str) -> PathBuf {
         let member = self.tmp.path().join(format!("{name}-member"));
-        let data = self.tmp.path().join(name);
         medchain(
             &self.bin,
             &[
@@ -92,6 +79,26 @@ impl Ca {
                 p(&member),
             ],
         );
+        member
+    }
+
+    /// Issues a member and writes its node configuration (ephemeral ports, bootstrap peers), its
+    /// API on plain HTTP (the daemon tests speak plain HTTP on loopback).
+    pub fn node(&self, name: &str, role: &str, org: &str, bootstrap: &[String]) -> Setup {
+        self.node_with(name, role, org, bootstrap, &["--api-plain-http"])
+    }
+
+    /// As [`Ca::node`], with `api` as the API's TLS arguments of `medchain init`.
+    pub fn node_with(
+        &self,
+        name: &str,
+        role: &str,
+        org: &str,
+        bootstrap: &[String],
+        api: &[&str],
+    ) -> Setup {
+        let member = self.member(name, role, org);
+        let data = self.tmp.path().join(name);
         let mut args = vec![
             "init".to_owned(),
             "--role".into(),

@@ -61,21 +61,6 @@ impl Service {
                 .filter(|t| t.whole_patient)
                 .last()
                 .filter(|t| t.kind == EntryKind::Grant);
-            if let Some(grant) = patient_grant {
-                let records = self
-                    .records_of(&chain, &patient)?
-                    .into_iter()
-                    .filter(|(record, latest)| {
-                        terms.open_to(record, &org) && !terms.erased(latest, record)
-                    })
-                    .map(|(record, _)| record)
-                    .collect();
-                out.push(ReceivedGrant {
-                    grant: grant.clone(),
-                    patient,
-                    records,
-                });
-            }
             // Record grants: each record whose latest record-level grant or revoke to us is a
             // grant, which is open to us and not erased.
             let mut named: Vec<RecordId> = terms
@@ -86,17 +71,32 @@ impl Service {
                 .collect();
             named.sort_unstable();
             named.dedup();
-            let latest_entries = if named.is_empty() {
-                Vec::new()
-            } else {
+            // One walk of the patient's payload entries serves both kinds of grant.
+            let records = if patient_grant.is_some() || !named.is_empty() {
                 self.records_of(&chain, &patient)?
+            } else {
+                Vec::new()
             };
             let erased = |record: &RecordId| {
-                latest_entries
+                records
                     .iter()
                     .find(|(r, _)| r == record)
                     .is_some_and(|(_, latest)| terms.erased(latest, record))
             };
+            if let Some(grant) = patient_grant {
+                let opened = records
+                    .iter()
+                    .filter(|(record, latest)| {
+                        terms.open_to(record, &org) && !terms.erased(latest, record)
+                    })
+                    .map(|(record, _)| *record)
+                    .collect();
+                out.push(ReceivedGrant {
+                    grant: grant.clone(),
+                    patient,
+                    records: opened,
+                });
+            }
             for record in named {
                 let latest = terms
                     .covering_all()

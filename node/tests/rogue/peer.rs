@@ -334,19 +334,7 @@ pub(crate) fn start_rogue(
     network: &str,
     a_p2p: &str,
 ) -> Arc<Rogue> {
-    let member = ca.tmp.path().join("rogue-member");
-    medchain(&[
-        "ca",
-        "issue",
-        "--ca",
-        p(&ca.dir),
-        "--role",
-        "provider",
-        "--org",
-        "Rogue Clinic",
-        "--out",
-        p(&member),
-    ]);
+    let member = ca.member("rogue", "provider", "Rogue Clinic");
     let read = |path: &Path| std::fs::read_to_string(path).unwrap();
     let key = MemberKey::from_pkcs8_pem(&read(&member.join("member.key"))).unwrap();
     let cert = pem_to_der_cert(&read(&member.join("member.pem"))).unwrap();
