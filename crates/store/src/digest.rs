@@ -13,7 +13,7 @@
 
 use std::hash::{BuildHasher, RandomState};
 
-use medchain_protocol::{Block, PayloadHash};
+use medchain_protocol::Block;
 
 use crate::error::{EngineResult, StoreError};
 use crate::index::{IndexTree, implied};
@@ -76,17 +76,6 @@ impl IndexDigest {
     }
 }
 
-/// What one ordered pass over the payload tree found.
-#[derive(Debug, Default)]
-pub struct PayloadPass {
-    /// Referenced payloads held and intact.
-    pub held: u64,
-    /// Referenced payloads not held here (to fetch; not a violation).
-    pub missing: Vec<PayloadHash>,
-    /// Referenced payloads whose bytes do not hash to their address or whose length differs.
-    pub damaged: Vec<PayloadHash>,
-}
-
 impl StoreReader {
     /// The digest of every key in the four entry-index trees, under `keys`' keys: one ordered
     /// pass over each tree.
@@ -98,46 +87,5 @@ impl StoreReader {
             }
         }
         Ok(digest)
-    }
-
-    /// Checks the referenced payloads `refs` (hash and length) in one ordered pass over the
-    /// payload tree. `refs` is sorted and deduplicated here.
-    pub fn check_payloads_in_order(
-        &self,
-        mut refs: Vec<(PayloadHash, u64)>,
-    ) -> Result<PayloadPass, StoreError> {
-        refs.sort_unstable();
-        refs.dedup();
-        let mut pass = PayloadPass::default();
-        let mut wanted = refs.into_iter().peekable();
-        for item in self.trees().payloads.iter() {
-            if wanted.peek().is_none() {
-                break;
-            }
-            let (key, value) = item.engine()?;
-            // Referenced payloads the ordered pass has gone beyond are not held.
-            while let Some(&(hash, _)) = wanted.peek()
-                && hash.as_bytes()[..] < key[..]
-            {
-                pass.missing.push(hash);
-                wanted.next();
-            }
-            // Every reference to this address (one hash could be referenced with two lengths);
-            // a payload nothing references is skipped without hashing it.
-            let mut actual = None;
-            while let Some(&(hash, len)) = wanted.peek()
-                && hash.as_bytes()[..] == key[..]
-            {
-                let actual = *actual.get_or_insert_with(|| PayloadHash::of(&value));
-                if actual == hash && value.len() as u64 == len {
-                    pass.held += 1;
-                } else {
-                    pass.damaged.push(hash);
-                }
-                wanted.next();
-            }
-        }
-        pass.missing.extend(wanted.map(|(hash, _)| hash));
-        Ok(pass)
     }
 }

@@ -179,6 +179,15 @@ pub enum Corruption {
         /// The hash of the stored bytes.
         actual: PayloadHash,
     },
+    /// A payload that cannot be read where `payload_index` says it is: its location is
+    /// malformed, its segment is missing or ends too soon, or the frame there is not its.
+    #[error("payload stored under {key} cannot be read: {detail}")]
+    PayloadUnreadable {
+        /// The content address.
+        key: PayloadHash,
+        /// What is wrong.
+        detail: String,
+    },
     /// A key or value of the wrong shape (length, tag) in one of the store's trees.
     #[error("malformed value in tree {tree} under key {key_hex}")]
     BadIndexValue {
@@ -204,6 +213,18 @@ pub enum Corruption {
         /// What the engine said.
         detail: String,
     },
+}
+
+impl Corruption {
+    /// The payload this damage is to, if it is a payload's: fetching that payload again from a
+    /// peer repairs it.
+    pub fn damaged_payload(&self) -> Option<PayloadHash> {
+        match self {
+            Corruption::PayloadHashMismatch { key, .. }
+            | Corruption::PayloadUnreadable { key, .. } => Some(*key),
+            _ => None,
+        }
+    }
 }
 
 impl From<Corruption> for StoreError {

@@ -14,9 +14,10 @@
 //! one flush, so a crash in between leaves the entry where it was (and a copy): the next scan
 //! finds it and sets it aside again. Nothing is ever lost, at worst kept twice.
 //!
-//! Not walked: blocks (the verifier checks each indexed block), payloads (content
-//! addressed: an unreferenced key is never read, a referenced one is re-hashed), index trees
-//! (see above).
+//! Not walked: blocks (the verifier checks each indexed block), payload locations (content
+//! addressed: an unreferenced one is never read, a referenced one is read and its payload
+//! re-hashed, and a malformed one is damage to that payload, repaired by storing it again),
+//! index trees (see above).
 
 use std::collections::HashMap;
 

@@ -1,5 +1,6 @@
-//! `medchain-store`: persistence of verified blocks, payloads and indexes on sled 0.34, behind a
-//! narrow interface (no sled type leaks out, so another engine can be put behind it).
+//! `medchain-store`: persistence of verified blocks and indexes on sled 0.34, and of payloads in
+//! segment files beside it, behind a narrow interface (no sled type leaks out, so another engine
+//! can be put behind it).
 //!
 //! The chain crate is the only writer: it commits blocks it has verified. The write capability
 //! is a type: [`Store`] (one per open database, not `Clone`, writes take `&mut self`) is owned by
@@ -13,7 +14,8 @@
 //!
 //! # Store layout
 //!
-//! One sled database, one tree per kind of object. Integers in keys are fixed-width big-endian,
+//! One directory: a sled database, one tree per kind of object, and `payloads/`, the payload
+//! segment files (`payloads`: append-only, framed, checked on every read). Integers in keys are fixed-width big-endian,
 //! so key order is numeric order and prefix scans come out sorted. Shorthands:
 //! `E` = EntryRef key = chain (32) ‖ height BE (8) ‖ index BE (4), 44 bytes;
 //! `P` = parent key = `0x00 ‖ E` (45 bytes) for `Parent::Entry`, `0x01 ‖ record id (16)`
@@ -24,7 +26,7 @@
 //! | `blocks` | block hash (32) | canonical block bytes, as committed |
 //! | `chain_index` | chain (32) ‖ height BE (8) | block hash (32) |
 //! | `heads` | chain (32) | height BE (8) ‖ block hash (32) |
-//! | `payloads` | payload hash (32) | payload bytes (kept apart from the chain: metadata on the chain, data beside it) |
+//! | `payload_index` | payload hash (32) | where the payload is: kind 0 ‖ segment u32 BE ‖ frame offset u64 BE ‖ length u32 BE (the bytes are in `payloads/`: metadata on the chain, data beside it) |
 //! | `records` | record id (16) ‖ `E` | empty |
 //! | `patients` | patient ref (32) ‖ `E` | empty |
 //! | `prov_up` | child `E` ‖ parent `P` | empty |
@@ -38,7 +40,7 @@
 //! | `reports` | sequence BE (8) | opaque verifier report |
 //! | `data_keys` | `E` | the entry's payload data key, wrapped under the node's key-wrapping key (opaque here; `medchain_protocol::sealed`) |
 //! | `key_backups` | chain (32) ‖ height BE (8) | an encoded key backup of that block (opaque here: `medchain_protocol::key_backup`), the author's own and those peers keep |
-//! | `meta` | `schema_version` | u32 BE (3; a store of version 1 or 2 holds protocol 1's plaintext payloads and is refused, any other is refused too) |
+//! | `meta` | `schema_version` | u32 BE (4; a store of version 3 migrates its payloads out of the old `payloads` tree when it opens; 1 or 2 hold protocol 1's plaintext payloads and are refused, any other is refused too) |
 //! | `stray` | sequence BE (8) | postcard: a malformed or planted entry set aside (tree, key, value, why, time) |
 //!
 //! Index values are empty: the key is the fact, and a prefix scan answers "where are this
@@ -49,7 +51,9 @@
 //!
 //! - `open`: the [`Store`] (the one writer) and [`StoreReader`] handles, opening (panic-safe,
 //!   errors typed by what they mean), the schema check, flushing.
-//! - `write`: [`Store::commit_blocks`] and payloads. `read`: checked reads.
+//! - `write`: [`Store::commit_blocks`]. `read`: checked reads.
+//! - `payloads`: the payload segments, their index, the verifier's payload pass, compaction
+//!   after an erase, and the migration from schema version 3.
 //! - `index`: the entry indexes and [`StoreReader::missing_index_entries`].
 //! - `data_keys`: the wrapped data keys of payloads this node can read.
 //! - `quarantine`, `sweep`: cutting a chain back. `logs`: evidence and reports.
@@ -67,6 +71,7 @@ mod key_backups;
 mod keys;
 mod logs;
 mod open;
+mod payloads;
 mod quarantine;
 mod read;
 mod schema;
@@ -77,9 +82,10 @@ pub mod tamper;
 mod types;
 mod write;
 
-pub use digest::{IndexDigest, PayloadPass};
+pub use digest::IndexDigest;
 pub use error::{Corruption, Damage, StoreError};
 pub use hygiene::{MAX_STRAY_PER_SCAN, StrayEntry};
 pub use open::{CACHE_BYTES, SCHEMA_VERSION, Store, StoreReader};
+pub use payloads::PayloadPass;
 pub use signing::{SigningRecord, SigningRecordError, SigningState};
 pub use types::{BlockWrite, MissingIndex, QuarantineEvent, QuarantinedBlock};

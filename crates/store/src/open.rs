@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Damage, EngineResult, StoreError};
+use crate::payloads::segments::{self, SegmentFiles, SegmentWriter};
 
 pub use crate::schema::SCHEMA_VERSION;
 /// sled's page cache, in bytes, unless the caller says otherwise ([`Store::open_with_cache`]).
@@ -25,7 +26,7 @@ pub(crate) mod name {
     pub(crate) const BLOCKS: &str = "blocks";
     pub(crate) const CHAIN_INDEX: &str = "chain_index";
     pub(crate) const HEADS: &str = "heads";
-    pub(crate) const PAYLOADS: &str = "payloads";
+    pub(crate) const PAYLOAD_INDEX: &str = "payload_index";
     pub(crate) const RECORDS: &str = "records";
     pub(crate) const PATIENTS: &str = "patients";
     pub(crate) const PROV_UP: &str = "prov_up";
@@ -48,7 +49,7 @@ pub(crate) const TREE_NAMES: [&str; 19] = [
     name::BLOCKS,
     name::CHAIN_INDEX,
     name::HEADS,
-    name::PAYLOADS,
+    name::PAYLOAD_INDEX,
     name::RECORDS,
     name::PATIENTS,
     name::PROV_UP,
@@ -71,7 +72,7 @@ pub(crate) struct Trees {
     pub(crate) blocks: sled::Tree,
     pub(crate) chain_index: sled::Tree,
     pub(crate) heads: sled::Tree,
-    pub(crate) payloads: sled::Tree,
+    pub(crate) payload_index: sled::Tree,
     pub(crate) records: sled::Tree,
     pub(crate) patients: sled::Tree,
     pub(crate) prov_up: sled::Tree,
@@ -95,7 +96,7 @@ impl Trees {
             blocks: db.open_tree(name::BLOCKS)?,
             chain_index: db.open_tree(name::CHAIN_INDEX)?,
             heads: db.open_tree(name::HEADS)?,
-            payloads: db.open_tree(name::PAYLOADS)?,
+            payload_index: db.open_tree(name::PAYLOAD_INDEX)?,
             records: db.open_tree(name::RECORDS)?,
             patients: db.open_tree(name::PATIENTS)?,
             prov_up: db.open_tree(name::PROV_UP)?,
@@ -120,7 +121,7 @@ impl Trees {
             name::BLOCKS => &self.blocks,
             name::CHAIN_INDEX => &self.chain_index,
             name::HEADS => &self.heads,
-            name::PAYLOADS => &self.payloads,
+            name::PAYLOAD_INDEX => &self.payload_index,
             name::RECORDS => &self.records,
             name::PATIENTS => &self.patients,
             name::PROV_UP => &self.prov_up,
@@ -143,6 +144,8 @@ impl Trees {
 pub(crate) struct Inner {
     pub(crate) db: sled::Db,
     pub(crate) trees: Trees,
+    /// Read handles on the payload segments.
+    pub(crate) segments: SegmentFiles,
     path: PathBuf,
 }
 
@@ -159,6 +162,8 @@ pub struct StoreReader {
 /// [`Store::reader`] to whoever needs to read concurrently.
 pub struct Store {
     reader: StoreReader,
+    /// The one writer of the payload segments.
+    pub(crate) payload_writer: SegmentWriter,
 }
 
 impl std::fmt::Debug for StoreReader {
@@ -251,15 +256,27 @@ impl Store {
         if existed && !db.was_recovered() {
             return Err(unopenable(Damage::NotRecovered));
         }
-        crate::schema::check(&trees, existed).map_err(|failure| match failure {
+        let found = crate::schema::check(&trees, existed).map_err(|failure| match failure {
             crate::schema::Failure::Damaged(reason) => unopenable(reason),
             crate::schema::Failure::Refused(error) => error,
         })?;
-        Ok(Store {
+        let payload_writer = SegmentWriter::open(&path)?;
+        let segments = SegmentFiles::new(path.join(segments::DIR));
+        let mut store = Store {
             reader: StoreReader {
-                inner: Arc::new(Inner { db, trees, path }),
+                inner: Arc::new(Inner {
+                    db,
+                    trees,
+                    segments,
+                    path,
+                }),
             },
-        })
+            payload_writer,
+        };
+        if found < SCHEMA_VERSION {
+            crate::schema::migrate(&mut store, found)?;
+        }
+        Ok(store)
     }
 
     /// A read handle for concurrent readers (cheap: it shares this store's database).
@@ -284,14 +301,9 @@ impl StoreReader {
         self.inner.trees.blocks.len()
     }
 
-    /// The number of stored payload blobs (for metrics; O(n)).
-    pub fn payload_count(&self) -> usize {
-        self.inner.trees.payloads.len()
-    }
-
-    /// The database's size on disk, in bytes (for metrics).
+    /// The store's size on disk, database and payload segments, in bytes (for metrics).
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.inner.db.size_on_disk().engine()
+        Ok(self.inner.db.size_on_disk().engine()? + self.segments_size()?)
     }
 
     pub(crate) fn trees(&self) -> &Trees {

@@ -252,24 +252,6 @@ impl StoreReader {
         Ok(Some(expected))
     }
 
-    /// The payload with this content address, checked: `Corrupt(PayloadHashMismatch)` if the
-    /// stored bytes do not hash to the key.
-    pub fn payload(&self, hash: &PayloadHash) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(value) = self.trees().payloads.get(hash.as_bytes()).engine()? else {
-            return Ok(None);
-        };
-        let actual = PayloadHash::of(&value);
-        if actual != *hash {
-            return Err(Corruption::PayloadHashMismatch { key: *hash, actual }.into());
-        }
-        Ok(Some(value.to_vec()))
-    }
-
-    /// Whether a payload is stored under `hash` (unchecked: reading it checks it).
-    pub fn has_payload(&self, hash: &PayloadHash) -> Result<bool, StoreError> {
-        self.trees().payloads.contains_key(hash.as_bytes()).engine()
-    }
-
     /// The payloads the blocks of `chain` from height `from` (at most `limit` blocks) reference
     /// and this store does not hold, each once, in the order the entries name them.
     pub fn missing_payloads(

@@ -1,8 +1,9 @@
-//! The schema version: checked (or written, in a new store) when a store opens. Older layouts
-//! hold protocol version 1's plaintext payloads and are refused (see [`SCHEMA_VERSION`]).
+//! The schema version: checked (or written, in a new store) when a store opens, and the
+//! migrations from older versions. Versions 1 and 2 hold protocol version 1's plaintext payloads
+//! and are refused (see [`SCHEMA_VERSION`]).
 
 use crate::error::{Damage, EngineResult, StoreError};
-use crate::open::Trees;
+use crate::open::{Store, Trees};
 
 /// The schema version this build writes and reads. Bump it on any layout change, with a
 /// migration from the one before where one is possible.
@@ -12,7 +13,9 @@ use crate::open::Trees;
 /// - 3 (2026-11-28): protocol version 2 (sealed payloads), wrapped data keys in `data_keys`.
 ///   Stores of version 1 and 2 hold protocol 1's blocks, whose payloads are plaintext and
 ///   signed as such by their authors: no migration can seal them, so they are refused.
-pub const SCHEMA_VERSION: u32 = 3;
+/// - 4 (2026-11-28): payloads in segment files beside the database, their locations in
+///   `payload_index` (the `payloads` tree is gone). Version 3 migrates when it opens.
+pub const SCHEMA_VERSION: u32 = 4;
 /// The key of the schema version in `meta` (value: u32 BE).
 pub(crate) const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -35,20 +38,17 @@ impl From<StoreError> for Failure {
     }
 }
 
-/// Checks (or, in a new store, writes) the schema version. Every
+/// Checks (or, in a new store, writes) the schema version; returns the version found (this
+/// build's, or an older one [`migrate`] takes to it). Every
 /// store this crate creates gets its version written and flushed at once, so an existing
 /// database without one is damaged (sled 0.34 can recover its metadata yet lose every tree's
 /// contents, and then opens "successfully", empty) or is not a medchain store: refused rather
 /// than taken for a fresh node.
-pub(crate) fn check(trees: &Trees, existed: bool) -> Result<(), Failure> {
+pub(crate) fn check(trees: &Trees, existed: bool) -> Result<u32, Failure> {
     let stored = trees.meta.get(SCHEMA_KEY).engine()?;
-    let write_current = || -> Result<(), Failure> {
-        trees
-            .meta
-            .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
-            .engine()?;
-        trees.meta.flush().engine()?;
-        Ok(())
+    let write_current = || -> Result<u32, Failure> {
+        write_version(trees)?;
+        Ok(SCHEMA_VERSION)
     };
     match stored {
         Some(value) => {
@@ -59,7 +59,7 @@ pub(crate) fn check(trees: &Trees, existed: bool) -> Result<(), Failure> {
                 })?;
             match version {
                 found @ (1 | 2) => Err(Failure::Refused(StoreError::PlaintextStore { found })),
-                SCHEMA_VERSION => Ok(()),
+                version @ (3 | SCHEMA_VERSION) => Ok(version),
                 newer if newer > SCHEMA_VERSION => Err(Failure::Refused(StoreError::NewerSchema {
                     found: newer,
                     supported: SCHEMA_VERSION,
@@ -73,6 +73,25 @@ pub(crate) fn check(trees: &Trees, existed: bool) -> Result<(), Failure> {
         None if !existed => write_current(),
         None => Err(Failure::Damaged(Damage::MissingSchemaVersion)),
     }
+}
+
+/// Writes this build's schema version and flushes it.
+fn write_version(trees: &Trees) -> Result<(), StoreError> {
+    trees
+        .meta
+        .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
+        .engine()?;
+    trees.meta.flush().engine()?;
+    Ok(())
+}
+
+/// Takes a store of version `found` to [`SCHEMA_VERSION`]: 3 to 4 moves the payloads into
+/// segments. The version is written last, so a crash midway migrates again at the next start.
+pub(crate) fn migrate(store: &mut Store, found: u32) -> Result<(), StoreError> {
+    if found == 3 {
+        store.migrate_payload_tree()?;
+    }
+    write_version(store.trees())
 }
 
 #[cfg(test)]
@@ -123,7 +142,7 @@ mod tests {
                 assert!(
                     error
                         .to_string()
-                        .contains("newer medchain (schema version 4"),
+                        .contains("newer medchain (schema version 5"),
                     "{error}"
                 );
             }
@@ -164,6 +183,42 @@ mod tests {
                 Err(StoreError::PlaintextStore { .. })
             ));
         }
+    }
+
+    #[test]
+    fn a_version_3_store_moves_its_payloads_into_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let payloads: Vec<Vec<u8>> = (0..600u32)
+            .map(|i| vec![i as u8; 100 + i as usize])
+            .collect();
+        {
+            // A version 3 store: payloads in the `payloads` tree, one damaged, one stray key.
+            let mut store = Store::open(dir.path()).unwrap();
+            let old = store.inner.db.open_tree(b"payloads").unwrap();
+            for payload in &payloads {
+                old.insert(
+                    medchain_protocol::PayloadHash::of(payload).as_bytes(),
+                    &payload[..],
+                )
+                .unwrap();
+            }
+            let damaged = medchain_protocol::PayloadHash::of(b"the original");
+            old.insert(damaged.as_bytes(), &b"not the original"[..])
+                .unwrap();
+            set_schema_version(&mut store, 3).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let stored = store.inner.trees.meta.get(SCHEMA_KEY).unwrap().unwrap();
+        assert_eq!(stored.as_ref(), SCHEMA_VERSION.to_be_bytes());
+        for payload in &payloads {
+            let hash = medchain_protocol::PayloadHash::of(payload);
+            assert_eq!(store.payload(&hash).unwrap().as_deref(), Some(&payload[..]));
+        }
+        // Damage moves as it is: still reported, never passed off as data.
+        let damaged = medchain_protocol::PayloadHash::of(b"the original");
+        assert!(store.payload(&damaged).unwrap_err().is_corruption());
+        assert_eq!(store.payload_count(), payloads.len() + 1);
+        assert!(!store.inner.db.tree_names().iter().any(|n| n == b"payloads"));
     }
 
     #[test]

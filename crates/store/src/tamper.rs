@@ -13,6 +13,8 @@
 
 use medchain_protocol::{BlockHash, ChainId, EntryRef, PatientRef, PayloadHash, RecordId};
 
+use std::os::unix::fs::FileExt;
+
 use crate::error::{EngineResult, StoreError};
 use crate::keys;
 use crate::open::{Store, Trees};
@@ -66,18 +68,58 @@ pub fn set_chain_index(
     set_chain_index_raw(store, chain, height, hash.as_bytes())
 }
 
-/// Replaces the bytes stored under a payload's content address.
+/// Replaces the bytes stored under a payload's content address: bytes of the stored length are
+/// written over the payload in its segment file (a raw edit of the file); others are appended
+/// as a new frame and the payload's location pointed at it.
 pub fn overwrite_payload(
     store: &mut Store,
     hash: &PayloadHash,
     bytes: &[u8],
 ) -> Result<(), StoreError> {
-    write_raw(store, |t| &t.payloads, hash.as_bytes(), Some(bytes))
+    match store.payload_location(hash)? {
+        Some(location) if location.len as usize == bytes.len() => {
+            let path = crate::payloads::segments::segment_path(
+                store.inner.segments.dir(),
+                location.frame.segment,
+            );
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(crate::payloads::segments::io)?;
+            let at = location.frame.offset + crate::payloads::segments::FRAME_HEADER_BYTES;
+            file.write_all_at(bytes, at)
+                .and_then(|()| file.sync_data())
+                .map_err(crate::payloads::segments::io)
+        }
+        _ => {
+            store.append_payloads(&[(*hash, bytes)])?;
+            store.flush()
+        }
+    }
 }
 
-/// Deletes a payload.
+/// Deletes a payload (its location: the bytes stay in their segment, unreferenced).
 pub fn remove_payload(store: &mut Store, hash: &PayloadHash) -> Result<(), StoreError> {
-    write_raw(store, |t| &t.payloads, hash.as_bytes(), None)
+    write_raw(store, |t| &t.payload_index, hash.as_bytes(), None)
+}
+
+/// Deletes the whole segment file that holds the payload `hash` (every payload in it is lost
+/// to this node; the locations stay). `false` if the payload is not held.
+pub fn delete_payload_segment(store: &mut Store, hash: &PayloadHash) -> Result<bool, StoreError> {
+    let Some(location) = store.payload_location(hash)? else {
+        return Ok(false);
+    };
+    if location.frame.segment == store.payload_writer.current() {
+        store.payload_writer.roll()?;
+    }
+    let dir = store.inner.segments.dir().to_path_buf();
+    store.inner.segments.forget(location.frame.segment);
+    std::fs::remove_file(crate::payloads::segments::segment_path(
+        &dir,
+        location.frame.segment,
+    ))
+    .map_err(crate::payloads::segments::io)?;
+    Ok(true)
 }
 
 /// Deletes one `records` index entry.

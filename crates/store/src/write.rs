@@ -1,4 +1,4 @@
-//! Committing blocks with all their index entries, and storing payloads.
+//! Committing blocks with all their index entries.
 //!
 //! A block commits in ONE sled transaction over the nine trees it touches (consecutive small
 //! blocks share one), then the database is flushed: sled writes are durable only after a flush, and a block must never be
@@ -11,11 +11,11 @@
 //! deadlock); and every transactional `insert` also reads the key's old value, so a commit costs
 //! a point read per index entry on top of the write.
 
-use medchain_protocol::{ChainId, PayloadHash};
+use medchain_protocol::ChainId;
 use sled::IVec;
 use sled::transaction::{ConflictableTransactionError, Transactional, TransactionalTree};
 
-use crate::error::{EngineResult, StoreError, bad, from_transaction};
+use crate::error::{StoreError, bad, from_transaction};
 use crate::index::{IndexTree, carried_certificate, implied};
 use crate::keys;
 use crate::open::{Store, name};
@@ -53,7 +53,7 @@ fn prepare(write: &BlockWrite<'_>) -> Prepared {
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
-/// Most index entries (or payloads) written in one sled transaction or batch. sled copies a
+/// Most index entries (or payload locations) written in one sled transaction or batch. sled copies a
 /// tree node on every write to it and frees the old copy only when the transaction's epoch
 /// ends, so one transaction over a whole sync range (twenty thousand records) held hundreds of
 /// megabytes of old node copies at once (heap profile in docs/performance.md).
@@ -194,48 +194,5 @@ impl Store {
             Ok(())
         });
         from_transaction(result)
-    }
-
-    /// Stores payload blobs by content address (hash computed here); idempotent. Flushed by the
-    /// next flush/commit_blocks (the caller stores payloads before the block referencing them).
-    /// Different (damaged) bytes under the same address are replaced, so storing a payload
-    /// fetched again from a peer repairs it.
-    pub fn put_payloads(&mut self, payloads: &[&[u8]]) -> Result<Vec<PayloadHash>, StoreError> {
-        let hashed: Vec<(PayloadHash, &[u8])> =
-            payloads.iter().map(|p| (PayloadHash::of(p), *p)).collect();
-        self.put_hashed_payloads(&hashed)?;
-        Ok(hashed.into_iter().map(|(hash, _)| hash).collect())
-    }
-
-    /// Deletes the payloads under `hashes` (absent ones are ignored), then flushes: erased
-    /// payloads, whose keys are destroyed. Their bytes may survive in sled's old log segments;
-    /// they are ciphertext whose key no longer exists.
-    pub fn delete_payloads(&mut self, hashes: &[PayloadHash]) -> Result<(), StoreError> {
-        for chunk in hashes.chunks(MAX_WRITES_PER_TRANSACTION) {
-            let mut batch = sled::Batch::default();
-            for hash in chunk {
-                batch.remove(hash.as_bytes());
-            }
-            self.trees().payloads.apply_batch(batch).engine()?;
-        }
-        self.flush()
-    }
-
-    /// [`Store::put_payloads`] for payloads whose hashes the caller computed while checking
-    /// them against a block (the ledger's verified blocks): hashing 1 KiB records again was a
-    /// visible share of a commit. One batch: each payload is written under its hash; identical
-    /// bytes are simply written again, damaged ones are replaced.
-    pub fn put_hashed_payloads(
-        &mut self,
-        payloads: &[(PayloadHash, &[u8])],
-    ) -> Result<(), StoreError> {
-        for chunk in payloads.chunks(MAX_WRITES_PER_TRANSACTION) {
-            let mut batch = sled::Batch::default();
-            for (hash, payload) in chunk {
-                batch.insert(hash.as_bytes(), *payload);
-            }
-            self.trees().payloads.apply_batch(batch).engine()?;
-        }
-        Ok(())
     }
 }

@@ -11,7 +11,7 @@ use medchain_protocol::{
 };
 
 use medchain_requests::PatientQuery;
-use medchain_store::{Corruption, StoreError};
+use medchain_store::StoreError;
 
 use super::{
     AccessPage, AccessView, ChainView, MAX_BLOCKS_PER_LISTING, PatientRecord, RecordView, Service,
@@ -23,21 +23,20 @@ impl Service {
     /// and repairs it); the read answers 503 meanwhile.
     pub(super) fn read_failed(&self, error: impl Into<ServiceError>) -> ServiceError {
         let error = error.into();
-        match &error {
+        let damaged_payload = match &error {
+            ServiceError::Store(StoreError::Corrupt(corruption)) => corruption.damaged_payload(),
+            _ => None,
+        };
+        if let Some(key) = damaged_payload {
             // A damaged payload is fetched again by hash; a scan could do nothing more.
-            ServiceError::Store(StoreError::Corrupt(Corruption::PayloadHashMismatch {
-                key,
-                ..
-            })) => {
-                tracing::error!(payload = %key, "a read met a damaged payload: fetching it from peers");
-                self.coordination.wanted_payloads().add_read_damage([*key]);
-                self.coordination.request_repair();
-            }
-            ServiceError::Store(e) if e.is_corruption() => {
-                tracing::error!(error = %e, "a read met damage in the store: scanning now");
-                self.coordination.integrity().request_scan();
-            }
-            _ => {}
+            tracing::error!(payload = %key, "a read met a damaged payload: fetching it from peers");
+            self.coordination.wanted_payloads().add_read_damage([key]);
+            self.coordination.request_repair();
+        } else if let ServiceError::Store(e) = &error
+            && e.is_corruption()
+        {
+            tracing::error!(error = %e, "a read met damage in the store: scanning now");
+            self.coordination.integrity().request_scan();
         }
         error
     }

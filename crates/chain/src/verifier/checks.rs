@@ -86,7 +86,9 @@ fn corruption_kind(corruption: &Corruption) -> ViolationKind {
         Corruption::EntriesRootMismatch { .. } => ViolationKind::EntriesRootMismatch,
         Corruption::IndexMismatch { .. } => ViolationKind::Misplaced,
         Corruption::MissingBlock { .. } => ViolationKind::MissingBlock,
-        Corruption::PayloadHashMismatch { .. } => ViolationKind::PayloadCorrupt,
+        Corruption::PayloadHashMismatch { .. } | Corruption::PayloadUnreadable { .. } => {
+            ViolationKind::PayloadCorrupt
+        }
         Corruption::BadIndexValue { .. } => ViolationKind::IndexInconsistent,
         Corruption::Engine { .. } => ViolationKind::Unreadable,
         Corruption::Forged { .. } => ViolationKind::BadSignature,

@@ -1,0 +1,281 @@
+//! The payload store: payload bytes in append-only segment files beside the database, their
+//! locations in sled's `payload_index` tree.
+//!
+//! Payloads are most of what a node writes (1 KiB records against a few dozen bytes of index
+//! per entry), and in sled's B-tree they made every leaf heavy to copy on each write and filled
+//! its cache (docs/performance.md). Here they are appended to segment files (`segments`), synced,
+//! and only then is their location (17 bytes) written to sled, so no location ever names bytes
+//! that are not durable, and the block that references a payload commits after it (the ledger
+//! stores payloads before their block).
+//!
+//! `payload_index`: payload hash (32) → location: kind 0 (a segment frame) ‖ segment u32 BE ‖
+//! frame offset u64 BE ‖ payload length u32 BE (17 bytes). Every read checks the frame's
+//! header (hash and length) against the index and the bytes against the hash; anything else is
+//! [`Corruption::PayloadUnreadable`] or [`Corruption::PayloadHashMismatch`], which the node
+//! repairs by fetching the payload from a peer again.
+//!
+//! Erasing payloads removes their locations, then compacts the segments that held them
+//! (`compact`): their other payloads are copied to the current segment and the old files
+//! deleted, so an erased payload's ciphertext leaves the disk.
+
+mod compact;
+pub(crate) mod migrate;
+mod pass;
+
+pub use pass::PayloadPass;
+pub(crate) mod segments;
+
+use medchain_protocol::PayloadHash;
+use medchain_protocol::limits::MAX_PAYLOAD_BYTES;
+use sled::IVec;
+
+use crate::error::{Corruption, EngineResult, StoreError};
+use crate::open::{Store, StoreReader};
+use crate::write::MAX_WRITES_PER_TRANSACTION;
+use segments::{FRAME_HEADER_BYTES, FramePosition};
+
+/// Length of a location value.
+const LOCATION_LEN: usize = 17;
+/// The location kind of a frame in a segment.
+const KIND_SEGMENT: u8 = 0;
+/// No segment grows anywhere near this (they are sealed at 64 MiB).
+const MAX_OFFSET: u64 = 1 << 40;
+
+/// Where a payload's bytes are, and how long it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Location {
+    pub(crate) frame: FramePosition,
+    pub(crate) len: u32,
+}
+
+impl Location {
+    pub(crate) fn encode(&self) -> [u8; LOCATION_LEN] {
+        let mut out = [0u8; LOCATION_LEN];
+        out[0] = KIND_SEGMENT;
+        out[1..5].copy_from_slice(&self.frame.segment.to_be_bytes());
+        out[5..13].copy_from_slice(&self.frame.offset.to_be_bytes());
+        out[13..17].copy_from_slice(&self.len.to_be_bytes());
+        out
+    }
+
+    /// `None` for a value of the wrong length or kind, or one no writer could have made: a
+    /// length above the protocol's payload limit or an offset far past any segment's end (a
+    /// planted location must not make a read allocate gigabytes).
+    pub(crate) fn decode(value: &[u8]) -> Option<Self> {
+        let value: &[u8; LOCATION_LEN] = value.try_into().ok()?;
+        if value[0] != KIND_SEGMENT {
+            return None;
+        }
+        let location = Self {
+            frame: FramePosition {
+                segment: u32::from_be_bytes(value[1..5].try_into().ok()?),
+                offset: u64::from_be_bytes(value[5..13].try_into().ok()?),
+            },
+            len: u32::from_be_bytes(value[13..17].try_into().ok()?),
+        };
+        (location.len as usize <= MAX_PAYLOAD_BYTES && location.frame.offset <= MAX_OFFSET)
+            .then_some(location)
+    }
+
+    /// The frame's length: header and payload.
+    pub(crate) fn frame_len(&self) -> usize {
+        FRAME_HEADER_BYTES as usize + self.len as usize
+    }
+}
+
+/// Damage to a stored payload, as the store reports it.
+fn unreadable(key: PayloadHash, detail: impl Into<String>) -> StoreError {
+    Corruption::PayloadUnreadable {
+        key,
+        detail: detail.into(),
+    }
+    .into()
+}
+
+/// Checks a frame read at `location` for `hash`: its header names `hash` and the indexed length,
+/// and the payload hashes to `hash`. The payload bytes, or the damage.
+pub(crate) fn check_frame(
+    hash: &PayloadHash,
+    location: &Location,
+    frame: &[u8],
+) -> Result<(), StoreError> {
+    let header = FRAME_HEADER_BYTES as usize;
+    if frame.len() != location.frame_len() {
+        return Err(unreadable(*hash, "frame cut short"));
+    }
+    if frame[..32] != hash.as_bytes()[..] || frame[32..header] != location.len.to_be_bytes() {
+        return Err(unreadable(
+            *hash,
+            format!(
+                "the frame at segment {} offset {} is not this payload's",
+                location.frame.segment, location.frame.offset
+            ),
+        ));
+    }
+    let actual = PayloadHash::of(&frame[header..]);
+    if actual != *hash {
+        return Err(Corruption::PayloadHashMismatch { key: *hash, actual }.into());
+    }
+    Ok(())
+}
+
+impl StoreReader {
+    /// Where the payload `hash` is, if it is held. A malformed location is damage to that payload.
+    pub(crate) fn payload_location(
+        &self,
+        hash: &PayloadHash,
+    ) -> Result<Option<Location>, StoreError> {
+        let Some(value) = self.trees().payload_index.get(hash.as_bytes()).engine()? else {
+            return Ok(None);
+        };
+        Location::decode(&value)
+            .map(Some)
+            .ok_or_else(|| unreadable(*hash, "malformed location in payload_index"))
+    }
+
+    /// The frame at `location`, unchecked (`check_frame` checks it).
+    pub(crate) fn read_frame(
+        &self,
+        hash: &PayloadHash,
+        location: &Location,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.inner
+            .segments
+            .read(
+                location.frame.segment,
+                location.frame.offset,
+                location.frame_len(),
+            )?
+            .map_err(|why| unreadable(*hash, why))
+    }
+
+    /// The payload with this content address, checked: damage is `Corrupt(PayloadUnreadable)`
+    /// (missing or cut-short segment, a frame that is not this payload's) or
+    /// `Corrupt(PayloadHashMismatch)` (bytes that do not hash to the address).
+    pub fn payload(&self, hash: &PayloadHash) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(location) = self.payload_location(hash)? else {
+            return Ok(None);
+        };
+        let mut frame = self.read_frame(hash, &location)?;
+        check_frame(hash, &location, &frame)?;
+        frame.drain(..FRAME_HEADER_BYTES as usize);
+        Ok(Some(frame))
+    }
+
+    /// Whether a payload is stored under `hash` (unchecked: reading it checks it).
+    pub fn has_payload(&self, hash: &PayloadHash) -> Result<bool, StoreError> {
+        self.trees()
+            .payload_index
+            .contains_key(hash.as_bytes())
+            .engine()
+    }
+
+    /// The number of stored payloads (for metrics; O(n)).
+    pub fn payload_count(&self) -> usize {
+        self.trees().payload_index.len()
+    }
+
+    /// The payload segments' size on disk, in bytes.
+    pub(crate) fn segments_size(&self) -> Result<u64, StoreError> {
+        let dir = self.inner.segments.dir();
+        let mut total = 0;
+        for number in segments::list_segments(dir)? {
+            total += std::fs::metadata(segments::segment_path(dir, number))
+                .map_err(segments::io)?
+                .len();
+        }
+        Ok(total)
+    }
+}
+
+impl Store {
+    /// Stores payload blobs by content address (hash computed here), replacing what is held
+    /// under the same address: storing a payload fetched again from a peer repairs a damaged
+    /// copy. Durable on return.
+    pub fn put_payloads(&mut self, payloads: &[&[u8]]) -> Result<Vec<PayloadHash>, StoreError> {
+        let hashed: Vec<(PayloadHash, &[u8])> =
+            payloads.iter().map(|p| (PayloadHash::of(p), *p)).collect();
+        self.append_payloads(&hashed)?;
+        self.flush_now()?;
+        Ok(hashed.into_iter().map(|(hash, _)| hash).collect())
+    }
+
+    /// Stores payloads whose hashes the caller computed while checking them against a block
+    /// (the ledger's verified blocks: hashing 1 KiB records again was a visible share of a
+    /// commit). A payload already held is left as it is (a damaged copy is the verifier's to
+    /// find and [`Store::put_payloads`]' to replace); the bytes of the others are durable on
+    /// return, their locations at the next flush (the block's commit).
+    pub fn put_hashed_payloads(
+        &mut self,
+        payloads: &[(PayloadHash, &[u8])],
+    ) -> Result<(), StoreError> {
+        let mut fresh = Vec::with_capacity(payloads.len());
+        let mut seen = std::collections::HashSet::with_capacity(payloads.len());
+        for (hash, payload) in payloads {
+            if seen.insert(*hash) && !self.has_payload(hash)? {
+                fresh.push((*hash, *payload));
+            }
+        }
+        self.append_payloads(&fresh)
+    }
+
+    /// Appends the payloads to the segments (synced), then writes their locations.
+    pub(crate) fn append_payloads(
+        &mut self,
+        payloads: &[(PayloadHash, &[u8])],
+    ) -> Result<(), StoreError> {
+        if payloads.is_empty() {
+            return Ok(());
+        }
+        let positions = self.payload_writer.append(payloads)?;
+        let locations: Vec<(PayloadHash, Location)> = payloads
+            .iter()
+            .zip(positions)
+            .map(|((hash, payload), frame)| {
+                (
+                    *hash,
+                    Location {
+                        frame,
+                        len: payload.len() as u32,
+                    },
+                )
+            })
+            .collect();
+        self.write_locations(&locations)
+    }
+
+    /// Writes payload locations to `payload_index`, in batches (not flushed).
+    pub(crate) fn write_locations(
+        &mut self,
+        locations: &[(PayloadHash, Location)],
+    ) -> Result<(), StoreError> {
+        for chunk in locations.chunks(MAX_WRITES_PER_TRANSACTION) {
+            let mut batch = sled::Batch::default();
+            for (hash, location) in chunk {
+                batch.insert(&hash.as_bytes()[..], IVec::from(&location.encode()[..]));
+            }
+            self.trees().payload_index.apply_batch(batch).engine()?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the payloads under `hashes` (absent ones are ignored) and flushes, then compacts
+    /// the segments that held them, so their bytes leave the disk: erased payloads, whose keys
+    /// are destroyed.
+    pub fn delete_payloads(&mut self, hashes: &[PayloadHash]) -> Result<(), StoreError> {
+        let mut segments = std::collections::BTreeSet::new();
+        for chunk in hashes.chunks(MAX_WRITES_PER_TRANSACTION) {
+            let mut batch = sled::Batch::default();
+            for hash in chunk {
+                // A malformed location names no segment; the entry goes all the same.
+                if let Ok(Some(location)) = self.payload_location(hash) {
+                    segments.insert(location.frame.segment);
+                }
+                batch.remove(&hash.as_bytes()[..]);
+            }
+            self.trees().payload_index.apply_batch(batch).engine()?;
+        }
+        self.flush_now()?;
+        self.compact_segments(&segments)
+    }
+}
