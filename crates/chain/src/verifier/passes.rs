@@ -26,8 +26,37 @@ pub(super) fn ordered_scan(
     chains: &[(ChainId, Option<ChainHead>)],
     repairing: &HashMap<ChainId, Vec<RangeInclusive<u64>>>,
 ) -> Result<Option<Report>, StoreError> {
-    let store = scan.store;
     let keys = IndexDigest::new();
+    std::thread::scope(|threads| {
+        // The pass over the index trees needs only the digest's keys, so it runs on a thread of
+        // its own beside the walk of the blocks and the payload pass: each is about half of a
+        // scan at a million records, and both are reads.
+        let held = threads.spawn(|| scan.store.index_digest(&keys));
+        let walked = blocks_and_payloads(scan, chains, repairing, &keys);
+        let held = held
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let Some((report, implied)) = walked? else {
+            return Ok(None);
+        };
+        match held {
+            Ok(held) if held.matches(&implied) => Ok(Some(report)),
+            Ok(_) => Ok(None),
+            Err(e) if e.is_corruption() => Ok(None),
+            Err(e) => Err(e),
+        }
+    })
+}
+
+/// The walk of every chain's blocks and the payload pass of [`ordered_scan`]: the report and
+/// the digest of the index keys the blocks imply, or `None` as [`ordered_scan`] says.
+fn blocks_and_payloads(
+    scan: Scan<'_>,
+    chains: &[(ChainId, Option<ChainHead>)],
+    repairing: &HashMap<ChainId, Vec<RangeInclusive<u64>>>,
+    keys: &IndexDigest,
+) -> Result<Option<(Report, IndexDigest)>, StoreError> {
+    let store = scan.store;
     let mut implied = keys.same_keys();
     let mut refs: Vec<(PayloadHash, u64)> = Vec::new();
     let mut erased: Vec<PayloadHash> = Vec::new();
@@ -93,12 +122,6 @@ pub(super) fn ordered_scan(
         Err(e) if e.is_corruption() => return Ok(None),
         Err(e) => return Err(e),
     };
-    match store.index_digest(&keys) {
-        Ok(held) if held.matches(&implied) => {}
-        Ok(_) => return Ok(None),
-        Err(e) if e.is_corruption() => return Ok(None),
-        Err(e) => return Err(e),
-    }
     report.payloads = pass.held;
     report.damaged_payloads = pass.damaged;
     report
@@ -109,5 +132,5 @@ pub(super) fn ordered_scan(
         .into_iter()
         .take(MAX_LISTED_MISSING_PAYLOADS)
         .collect();
-    Ok(Some(report))
+    Ok(Some((report, implied)))
 }
