@@ -201,23 +201,23 @@ impl Store {
     }
 
     /// Stores payloads whose hashes the caller computed while checking them against a block
-    /// (the ledger's verified blocks, new to this store: hashing 1 KiB records again was a
-    /// visible share of a commit). Each is appended once per call and its location replaced,
-    /// as [`Store::put_payloads`] does, without asking first whether it is held: that point
-    /// read was a tenth of a catch-up at a million records, and the ledger stores only the
-    /// payloads of blocks it does not hold (sealed payloads are not shared between entries), so
-    /// a payload held already costs at most a second copy in the segments. The bytes are
-    /// durable on return, their locations at the next flush (the block's commit).
+    /// (the ledger's verified blocks: hashing 1 KiB records again was a visible share of a
+    /// commit). A payload already held is left as it is (a damaged copy is the verifier's to
+    /// find and [`Store::put_payloads`]' to replace), so a block stored twice adds no second
+    /// copy to the segments; the bytes of the others are durable on return, their locations at
+    /// the next flush (the block's commit). (Appending without the point read was tried: no
+    /// gain measured in a catch-up at a million records, docs/performance.md.)
     pub fn put_hashed_payloads(
         &mut self,
         payloads: &[(PayloadHash, &[u8])],
     ) -> Result<(), StoreError> {
+        let mut fresh = Vec::with_capacity(payloads.len());
         let mut seen = std::collections::HashSet::with_capacity(payloads.len());
-        let fresh: Vec<(PayloadHash, &[u8])> = payloads
-            .iter()
-            .filter(|(hash, _)| seen.insert(*hash))
-            .copied()
-            .collect();
+        for (hash, payload) in payloads {
+            if seen.insert(*hash) && !self.has_payload(hash)? {
+                fresh.push((*hash, *payload));
+            }
+        }
         self.append_payloads(&fresh)
     }
 
