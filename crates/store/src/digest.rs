@@ -7,8 +7,9 @@
 //!   The keys are fresh random ones for each scan, so no stored data can be crafted to make a
 //!   missing key and an extra one cancel. Equal digests: the index trees hold exactly the implied
 //!   keys. Different: something is missing or extra, and the point-by-point check names it.
-//! - Payloads: the referenced (hash, length) pairs, sorted, merged with one ordered pass over the
-//!   payload tree; each referenced payload is re-hashed against its address and its length
+//! - Payloads (`crate::payloads`, `check_payloads_in_order`): the referenced (hash, length)
+//!   pairs, sorted, merged with one ordered pass over `payload_index`, then the frames read in
+//!   segment order; each referenced payload is re-hashed against its address and its length
 //!   checked; unreferenced ones are skipped.
 
 use std::hash::{BuildHasher, RandomState};

@@ -52,8 +52,8 @@
 //! - `open`: the [`Store`] (the one writer) and [`StoreReader`] handles, opening (panic-safe,
 //!   errors typed by what they mean), the schema check, flushing.
 //! - `write`: [`Store::commit_blocks`]. `read`: checked reads.
-//! - `payloads`: the payload segments, their index, the verifier's payload pass, compaction
-//!   after an erase, and the migration from schema version 3.
+//! - `payloads`: the payload segments, their index, the verifier's payload pass, erasing
+//!   (frames zeroed in place), and the migration from schema version 3.
 //! - `index`: the entry indexes and [`StoreReader::missing_index_entries`].
 //! - `data_keys`: the wrapped data keys of payloads this node can read.
 //! - `quarantine`, `sweep`: cutting a chain back. `logs`: evidence and reports.

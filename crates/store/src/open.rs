@@ -274,7 +274,19 @@ impl Store {
             payload_writer,
         };
         if found < SCHEMA_VERSION {
-            crate::schema::migrate(&mut store, found)?;
+            // The migration reads the whole old tree: sled's damage there (an error, or a
+            // panic) makes the store unopenable, to be moved aside and rebuilt, like damage met
+            // when opening.
+            match catch_unwind(AssertUnwindSafe(|| {
+                crate::schema::migrate(&mut store, found)
+            })) {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) if error.is_corruption() => {
+                    return Err(unopenable(Damage::Read(error.to_string())));
+                }
+                Ok(Err(error)) => return Err(error),
+                Err(panic) => return Err(unopenable(Damage::Panicked(panic_text(&panic)))),
+            }
         }
         Ok(store)
     }

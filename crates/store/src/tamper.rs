@@ -113,12 +113,13 @@ pub fn delete_payload_segment(store: &mut Store, hash: &PayloadHash) -> Result<b
         store.payload_writer.roll()?;
     }
     let dir = store.inner.segments.dir().to_path_buf();
-    store.inner.segments.forget(location.frame.segment);
     std::fs::remove_file(crate::payloads::segments::segment_path(
         &dir,
         location.frame.segment,
     ))
     .map_err(crate::payloads::segments::io)?;
+    // After the removal, so no reader can open and keep the file in between.
+    store.inner.segments.forget(location.frame.segment);
     Ok(true)
 }
 

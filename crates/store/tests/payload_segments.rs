@@ -231,3 +231,58 @@ fn a_last_segment_that_is_not_a_segment_is_left_alone_and_writing_moves_on() {
         Some(&b"after the damage"[..])
     );
 }
+
+#[test]
+fn an_erase_after_a_repair_leaves_no_copy_and_spares_other_payloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let secret = b"repaired then erased 5d21e0".to_vec();
+    let hash = store.put_payloads(&[&secret]).unwrap()[0];
+    // A repair stores it again: the copy it replaces is zeroed.
+    store.put_payloads(&[&secret]).unwrap();
+    assert_eq!(store.payload(&hash).unwrap().as_ref(), Some(&secret));
+    let other = store.put_payloads(&[b"another patient's payload"]).unwrap()[0];
+    // A planted location of the erased hash pointing at the other payload's frame: deleting
+    // the erased payload must not zero a frame that is not its own.
+    let other_bytes = store.payload(&other).unwrap().unwrap();
+    store.delete_payloads(&[hash]).unwrap();
+    assert!(
+        !on_disk(dir.path(), &secret),
+        "no copy of the erased bytes is left"
+    );
+    assert_eq!(store.payload(&other).unwrap(), Some(other_bytes.clone()));
+    let mut value = vec![0u8];
+    value.extend_from_slice(&1u32.to_be_bytes());
+    value.extend_from_slice(&16u64.to_be_bytes());
+    value.extend_from_slice(&(other_bytes.len() as u32).to_be_bytes());
+    let planted = PayloadHash::of(b"planted erased hash");
+    tamper::plant_raw(
+        &mut store,
+        "payload_index",
+        planted.as_bytes(),
+        Some(&value),
+    )
+    .unwrap();
+    let first = store.put_payloads(&[b"x"]).unwrap()[0];
+    store.delete_payloads(&[planted]).unwrap();
+    assert_eq!(store.payload(&other).unwrap(), Some(other_bytes));
+    assert!(store.payload(&first).unwrap().is_some());
+}
+
+#[test]
+fn something_other_than_a_file_under_a_segments_name_is_damage_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let hash = {
+        let mut store = Store::open(dir.path()).unwrap();
+        store.put_payloads(&[b"held in segment one"]).unwrap()[0]
+    };
+    let last = segment_files(dir.path()).pop().unwrap();
+    std::fs::remove_file(&last).unwrap();
+    std::fs::create_dir(&last).unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    payload_damage(store.payload(&hash));
+    let pass = store.check_payloads_in_order(vec![(hash, 19)]).unwrap();
+    assert_eq!(pass.damaged, vec![hash]);
+    let after = store.put_payloads(&[b"written after"]).unwrap()[0];
+    assert!(store.payload(&after).unwrap().is_some());
+}

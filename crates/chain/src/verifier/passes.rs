@@ -1,8 +1,8 @@
 //! The ordered scan: every block checked as in the full scan, but payloads and index entries by
 //! one ordered pass per tree (see `medchain_store::IndexDigest`): one pass over the payload
-//! tree for the referenced payloads, one over each index tree against a keyed digest of the
-//! keys the blocks imply. Point reads were most of a scan's time once the store outgrew sled's
-//! cache.
+//! index for the referenced payloads (their segments then read in order), one over each index
+//! tree against a keyed digest of the keys the blocks imply, on a thread of its own. Point reads
+//! were most of a scan's time once the store outgrew sled's cache.
 
 use std::collections::HashMap;
 use std::ops::RangeInclusive;

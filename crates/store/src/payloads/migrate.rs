@@ -3,8 +3,9 @@
 //!
 //! The payloads move in chunks: appended to the segments and synced, their locations written
 //! and their old entries removed, then one flush per chunk. A crash leaves version 3 in place
-//! and the rest of the old tree to move at the next start; a chunk whose flush did not happen
-//! moves again (its first copy is unreferenced bytes in a segment, never read). Bytes move as
+//! and the rest of the old tree to move at the next start; a payload whose location reached the
+//! disk is not moved again, and one whose location did not is (its first copy is then unindexed
+//! bytes in a segment, never read). Bytes move as
 //! they are, under the key they were stored under: a damaged payload stays damaged and the
 //! verifier finds it as before. Entries whose key is not a payload hash are left in the old
 //! tree, which is then kept (never read again) rather than dropped, so nothing is lost.
@@ -60,7 +61,11 @@ impl Store {
             for (key, value) in &chunk {
                 match crate::keys::hash32(key) {
                     Some(hash) => {
-                        payloads.push((PayloadHash(hash), value.as_ref()));
+                        // Moved already by a run a crash cut short after its locations reached
+                        // the disk but before the old entries' removal did: not copied twice.
+                        if !self.has_payload(&PayloadHash(hash))? {
+                            payloads.push((PayloadHash(hash), value.as_ref()));
+                        }
                         removed.remove(key.clone());
                     }
                     None => left_behind = true,

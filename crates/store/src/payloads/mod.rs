@@ -14,11 +14,11 @@
 //! [`Corruption::PayloadUnreadable`] or [`Corruption::PayloadHashMismatch`], which the node
 //! repairs by fetching the payload from a peer again.
 //!
-//! Erasing payloads removes their locations, then compacts the segments that held them
-//! (`compact`): their other payloads are copied to the current segment and the old files
-//! deleted, so an erased payload's ciphertext leaves the disk.
+//! Erasing a payload overwrites its frame with zeros in place (synced), then removes its
+//! location; storing a payload again over a held copy (a repair) zeroes the old frame once the
+//! new location is durable. So no frame an erased payload was indexed at keeps its ciphertext.
+//! Zeroed frames keep their space: compaction to reclaim it is not built yet.
 
-mod compact;
 pub(crate) mod migrate;
 mod pass;
 
@@ -93,7 +93,7 @@ fn unreadable(key: PayloadHash, detail: impl Into<String>) -> StoreError {
 }
 
 /// Checks a frame read at `location` for `hash`: its header names `hash` and the indexed length,
-/// and the payload hashes to `hash`. The payload bytes, or the damage.
+/// and the payload hashes to `hash`; otherwise the damage.
 pub(crate) fn check_frame(
     hash: &PayloadHash,
     location: &Location,
@@ -152,14 +152,34 @@ impl StoreReader {
     /// The payload with this content address, checked: damage is `Corrupt(PayloadUnreadable)`
     /// (missing or cut-short segment, a frame that is not this payload's) or
     /// `Corrupt(PayloadHashMismatch)` (bytes that do not hash to the address).
+    ///
+    /// Damage is read again once if the location moved meanwhile: a repair the writer finished
+    /// between the two reads zeroes the frame it replaced, which is not damage.
     pub fn payload(&self, hash: &PayloadHash) -> Result<Option<Vec<u8>>, StoreError> {
         let Some(location) = self.payload_location(hash)? else {
             return Ok(None);
         };
-        let mut frame = self.read_frame(hash, &location)?;
-        check_frame(hash, &location, &frame)?;
+        match self.checked_payload_at(hash, &location) {
+            Err(error) if error.is_corruption() => match self.payload_location(hash)? {
+                Some(moved) if moved != location => self.checked_payload_at(hash, &moved).map(Some),
+                // Erased meanwhile: absent, as it now is.
+                None => Ok(None),
+                Some(_) => Err(error),
+            },
+            read => read.map(Some),
+        }
+    }
+
+    /// The payload at `location`, checked.
+    fn checked_payload_at(
+        &self,
+        hash: &PayloadHash,
+        location: &Location,
+    ) -> Result<Vec<u8>, StoreError> {
+        let mut frame = self.read_frame(hash, location)?;
+        check_frame(hash, location, &frame)?;
         frame.drain(..FRAME_HEADER_BYTES as usize);
-        Ok(Some(frame))
+        Ok(frame)
     }
 
     /// Whether a payload is stored under `hash` (unchecked: reading it checks it).
@@ -180,9 +200,9 @@ impl StoreReader {
         let dir = self.inner.segments.dir();
         let mut total = 0;
         for number in segments::list_segments(dir)? {
-            total += std::fs::metadata(segments::segment_path(dir, number))
-                .map_err(segments::io)?
-                .len();
+            // A file gone meanwhile (a repair's tamper drill) counts as nothing.
+            total += std::fs::symlink_metadata(segments::segment_path(dir, number))
+                .map_or(0, |m| m.len());
         }
         Ok(total)
     }
@@ -191,12 +211,23 @@ impl StoreReader {
 impl Store {
     /// Stores payload blobs by content address (hash computed here), replacing what is held
     /// under the same address: storing a payload fetched again from a peer repairs a damaged
-    /// copy. Durable on return.
+    /// copy. Durable on return; the frames replaced are then zeroed (a crash before that
+    /// leaves an unindexed copy, never read).
     pub fn put_payloads(&mut self, payloads: &[&[u8]]) -> Result<Vec<PayloadHash>, StoreError> {
         let hashed: Vec<(PayloadHash, &[u8])> =
             payloads.iter().map(|p| (PayloadHash::of(p), *p)).collect();
+        let mut replaced = Vec::new();
+        for (hash, _) in &hashed {
+            // A malformed location names no frame to zero.
+            if let Ok(Some(location)) = self.payload_location(hash) {
+                replaced.push((*hash, location));
+            }
+        }
         self.append_payloads(&hashed)?;
         self.flush_now()?;
+        for (hash, location) in replaced {
+            self.payload_writer.zero_frame(&hash, &location)?;
+        }
         Ok(hashed.into_iter().map(|(hash, _)| hash).collect())
     }
 
@@ -261,23 +292,27 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes the payloads under `hashes` (absent ones are ignored) and flushes, then compacts
-    /// the segments that held them, so their bytes leave the disk: erased payloads, whose keys
-    /// are destroyed.
+    /// Deletes the payloads under `hashes` (absent ones are ignored): erased payloads, whose
+    /// keys are destroyed. Each frame is overwritten with zeros and synced first, then the
+    /// locations are removed and flushed. A crash in between leaves locations of zeroed frames,
+    /// which the verifier lists again as erased payloads still held, so the deletion is redone.
     pub fn delete_payloads(&mut self, hashes: &[PayloadHash]) -> Result<(), StoreError> {
-        let mut segments = std::collections::BTreeSet::new();
+        for hash in hashes {
+            match self.payload_location(hash) {
+                Ok(Some(location)) => self.payload_writer.zero_frame(hash, &location)?,
+                // A malformed location names no frame; the entry goes all the same.
+                Ok(None) => {}
+                Err(error) if error.is_corruption() => {}
+                Err(error) => return Err(error),
+            }
+        }
         for chunk in hashes.chunks(MAX_WRITES_PER_TRANSACTION) {
             let mut batch = sled::Batch::default();
             for hash in chunk {
-                // A malformed location names no segment; the entry goes all the same.
-                if let Ok(Some(location)) = self.payload_location(hash) {
-                    segments.insert(location.frame.segment);
-                }
                 batch.remove(&hash.as_bytes()[..]);
             }
             self.trees().payload_index.apply_batch(batch).engine()?;
         }
-        self.flush_now()?;
-        self.compact_segments(&segments)
+        self.flush_now()
     }
 }

@@ -1,5 +1,5 @@
 //! Payload segment files: append-only files of framed payloads in the store's `payloads/`
-//! directory (docs/architecture.md, "Payload store").
+//! directory (docs/architecture.md, "Payload segments").
 //!
 //! A segment is `NNNNNNNNNN.seg` (its number, ten digits) and holds a 16-byte header (`MCPAYSEG`,
 //! format version u32 BE = 1, four zero bytes), then frames: payload hash (32) ‖ length u32 BE (4)
@@ -13,7 +13,10 @@
 //! The writer appends and syncs ([`SegmentWriter::append`] returns only after `fdatasync`), so a
 //! location reaches sled only once the bytes it names are durable. Readers share a bounded cache
 //! of read-only file handles ([`SegmentFiles`]) and read with `pread`, so any number of threads
-//! read at once without seeking and without the writer's lock.
+//! read at once without seeking and without the writer's lock. Anything in `payloads/` that is
+//! not a regular file (a directory, a FIFO, a link planted under a segment's name) is treated
+//! as a missing segment: damage to the payloads it should hold, never a hang or a start-up
+//! error.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -50,7 +53,19 @@ pub(crate) fn segment_path(dir: &Path, number: u32) -> PathBuf {
     dir.join(format!("{number:010}.seg"))
 }
 
-/// The segment numbers present in `dir`, ascending (files of other names are left alone).
+/// Whether `path` is a regular file (not following links): only those are opened as segments.
+fn is_regular(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file())
+}
+
+/// Syncs a directory, so the names created or removed in it are durable.
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+}
+
+/// The segment numbers named in `dir`, ascending (names of other shapes are left alone). A name
+/// taken by something other than a regular file is listed too: its number is taken, and reads
+/// find no segment there.
 pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u32>, StoreError> {
     let mut numbers = Vec::new();
     for item in std::fs::read_dir(dir).map_err(io)? {
@@ -88,6 +103,9 @@ fn next_number(number: u32) -> Result<u32, StoreError> {
 /// Whether the file at `path` is shorter than a header (a segment begun by a start that crashed)
 /// or starts with a segment's header: `false` only for a file with other bytes there.
 fn has_header(path: &Path) -> Result<bool, StoreError> {
+    if !is_regular(path) {
+        return Ok(false);
+    }
     let file = File::open(path).map_err(io)?;
     let mut header = [0u8; HEADER.len()];
     match file.read_exact_at(&mut header, 0) {
@@ -130,7 +148,11 @@ impl SegmentFiles {
         if let Some(file) = open.get(&number) {
             return Ok(Some(file.clone()));
         }
-        let file = match File::open(segment_path(&self.dir, number)) {
+        let path = segment_path(&self.dir, number);
+        if !is_regular(&path) {
+            return Ok(None);
+        }
+        let file = match File::open(path) {
             Ok(file) => file,
             Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(io(error)),
@@ -151,7 +173,8 @@ impl SegmentFiles {
         Ok(Some(file))
     }
 
-    /// Forgets the handle on a segment about to be removed.
+    /// Forgets the handle on a segment just removed.
+    #[cfg(feature = "tamper")]
     pub(crate) fn forget(&self, number: u32) {
         self.open
             .lock()
@@ -190,6 +213,9 @@ pub(crate) struct SegmentWriter {
     number: u32,
     file: File,
     len: u64,
+    /// Set when a failed write left the segment's length unknown: appending then would index
+    /// frames at the wrong offset, so the writer refuses until the store is opened again.
+    lost_track: bool,
 }
 
 impl SegmentWriter {
@@ -197,7 +223,11 @@ impl SegmentWriter {
     /// last segment, or to a new one when there is none or the last is full.
     pub(crate) fn open(store_dir: &Path) -> Result<Self, StoreError> {
         let dir = store_dir.join(DIR);
-        std::fs::create_dir_all(&dir).map_err(io)?;
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir).map_err(io)?;
+            // The directory's name must be durable before any location names a file in it.
+            sync_dir(store_dir)?;
+        }
         let last = list_segments(&dir)?.last().copied();
         match last {
             Some(number) if !has_header(&segment_path(&dir, number))? => {
@@ -220,8 +250,12 @@ impl SegmentWriter {
                         number,
                         file,
                         len: 0,
+                        lost_track: false,
                     };
                     writer.write_header()?;
+                    // Its name may not be durable yet (a process crash does not lose it; a
+                    // power cut could).
+                    sync_dir(&writer.dir)?;
                     return Ok(writer);
                 }
                 let mut writer = Self {
@@ -229,6 +263,7 @@ impl SegmentWriter {
                     number,
                     file,
                     len,
+                    lost_track: false,
                 };
                 if len >= SEGMENT_TARGET_BYTES {
                     writer.roll()?;
@@ -240,22 +275,25 @@ impl SegmentWriter {
     }
 
     fn create(dir: PathBuf, number: u32) -> Result<Self, StoreError> {
+        let path = segment_path(&dir, number);
         let file = OpenOptions::new()
             .create_new(true)
             .append(true)
-            .open(segment_path(&dir, number))
+            .open(&path)
             .map_err(io)?;
         let mut writer = Self {
             dir,
             number,
             file,
             len: 0,
+            lost_track: false,
         };
-        writer.write_header()?;
-        // The new file's name must be durable before any location names it.
-        File::open(&writer.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io)?;
+        // The header and the new file's name must be durable before any location names it. On
+        // failure (a full disk) the file goes again, so the next try can create it anew.
+        if let Err(error) = writer.write_header().and_then(|()| sync_dir(&writer.dir)) {
+            let _ = std::fs::remove_file(&path);
+            return Err(error);
+        }
         Ok(writer)
     }
 
@@ -267,6 +305,7 @@ impl SegmentWriter {
     }
 
     /// The segment being written to.
+    #[cfg(feature = "tamper")]
     pub(crate) fn current(&self) -> u32 {
         self.number
     }
@@ -283,6 +322,12 @@ impl SegmentWriter {
         &mut self,
         payloads: &[(PayloadHash, &[u8])],
     ) -> Result<Vec<FramePosition>, StoreError> {
+        if self.lost_track {
+            return Err(StoreError::Io {
+                kind: ErrorKind::Other,
+                detail: "payload segments: a failed write left the segment's length unknown; restart the node".into(),
+            });
+        }
         let mut positions = Vec::with_capacity(payloads.len());
         let mut buffer = Vec::new();
         for (hash, payload) in payloads {
@@ -312,11 +357,49 @@ impl SegmentWriter {
         {
             // Part of it may be on disk: the length is read back, so the next frame's offset
             // is where it really lands (the partial frame is never named by the index).
-            self.len = self.file.metadata().map(|m| m.len()).unwrap_or(self.len);
+            match self.file.metadata() {
+                Ok(metadata) => self.len = metadata.len(),
+                Err(_) => self.lost_track = true,
+            }
             return Err(io(error));
         }
         self.len += buffer.len() as u64;
         buffer.clear();
         Ok(())
+    }
+
+    /// Overwrites the frame of `hash` at `location` with zeros and syncs it: an erased payload's
+    /// bytes, or a copy a repair replaced. Nothing is written unless the frame's header names
+    /// `hash` (a planted location must not make this zero another payload); a missing or
+    /// cut-short segment has nothing to zero.
+    pub(crate) fn zero_frame(
+        &mut self,
+        hash: &PayloadHash,
+        location: &super::Location,
+    ) -> Result<(), StoreError> {
+        let path = segment_path(&self.dir, location.frame.segment);
+        if !is_regular(&path) {
+            return Ok(());
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        let mut header = [0u8; FRAME_HEADER_BYTES as usize];
+        match file.read_exact_at(&mut header, location.frame.offset) {
+            Ok(()) => {}
+            Err(error) if error.kind() == ErrorKind::UnexpectedEof => return Ok(()),
+            Err(error) => return Err(io(error)),
+        }
+        if header[..32] != hash.as_bytes()[..] {
+            return Ok(());
+        }
+        let end = location.frame.offset + location.frame_len() as u64;
+        let len = file.metadata().map_err(io)?.len();
+        let zeros = vec![0u8; (end.min(len) - location.frame.offset) as usize];
+        file.write_all_at(&zeros, location.frame.offset)
+            .and_then(|()| file.sync_data())
+            .map_err(io)
     }
 }
