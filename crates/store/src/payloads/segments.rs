@@ -241,36 +241,34 @@ impl SegmentWriter {
                     .open(segment_path(&dir, number))
                     .map_err(io)?;
                 let len = file.metadata().map_err(io)?.len();
+                let mut writer = Self::writing(dir, number, file, len);
                 if len < HEADER.len() as u64 {
                     // Created by a start that crashed before its header was durable: no frame
                     // can be in it (frames follow a synced header), so it is begun again.
-                    file.set_len(0).map_err(io)?;
-                    let mut writer = Self {
-                        dir,
-                        number,
-                        file,
-                        len: 0,
-                        lost_track: false,
-                    };
+                    writer.file.set_len(0).map_err(io)?;
                     writer.write_header()?;
                     // Its name may not be durable yet (a process crash does not lose it; a
                     // power cut could).
                     sync_dir(&writer.dir)?;
                     return Ok(writer);
                 }
-                let mut writer = Self {
-                    dir,
-                    number,
-                    file,
-                    len,
-                    lost_track: false,
-                };
                 if len >= SEGMENT_TARGET_BYTES {
                     writer.roll()?;
                 }
                 Ok(writer)
             }
             None => Self::create(dir, 1),
+        }
+    }
+
+    /// A writer at the end (`len`) of segment `number`, opened for appending as `file`.
+    fn writing(dir: PathBuf, number: u32, file: File, len: u64) -> Self {
+        Self {
+            dir,
+            number,
+            file,
+            len,
+            lost_track: false,
         }
     }
 
@@ -281,13 +279,7 @@ impl SegmentWriter {
             .append(true)
             .open(&path)
             .map_err(io)?;
-        let mut writer = Self {
-            dir,
-            number,
-            file,
-            len: 0,
-            lost_track: false,
-        };
+        let mut writer = Self::writing(dir, number, file, 0);
         // The header and the new file's name must be durable before any location names it. On
         // failure (a full disk) the file goes again, so the next try can create it anew.
         if let Err(error) = writer.write_header().and_then(|()| sync_dir(&writer.dir)) {
