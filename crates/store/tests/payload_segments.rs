@@ -286,3 +286,22 @@ fn something_other_than_a_file_under_a_segments_name_is_damage_not_a_hang() {
     let after = store.put_payloads(&[b"written after"]).unwrap()[0];
     assert!(store.payload(&after).unwrap().is_some());
 }
+
+#[test]
+fn an_erase_through_a_stretched_location_zeroes_no_neighbour() {
+    let mut store = Store::open_temporary().unwrap();
+    let erased = store.put_payloads(&[b"to be erased"]).unwrap()[0];
+    let neighbour = store.put_payloads(&[b"the next frame's payload"]).unwrap()[0];
+    // The erased payload's location, planted with its real offset and a length reaching over
+    // the neighbour's frame.
+    let mut value = vec![0u8];
+    value.extend_from_slice(&1u32.to_be_bytes());
+    value.extend_from_slice(&16u64.to_be_bytes());
+    value.extend_from_slice(&200u32.to_be_bytes());
+    tamper::plant_raw(&mut store, "payload_index", erased.as_bytes(), Some(&value)).unwrap();
+    store.delete_payloads(&[erased]).unwrap();
+    assert_eq!(
+        store.payload(&neighbour).unwrap().as_deref(),
+        Some(&b"the next frame's payload"[..])
+    );
+}

@@ -387,7 +387,16 @@ impl SegmentWriter {
         if header[..32] != hash.as_bytes()[..] {
             return Ok(());
         }
-        let end = location.frame.offset + location.frame_len() as u64;
+        // The payload's bytes only when the frame's own length agrees with the location's: a
+        // planted location with this frame's offset and a larger length must not zero the
+        // frames that follow. Otherwise the header alone.
+        let whole = header[32..] == location.len.to_be_bytes();
+        let frame_len = if whole {
+            location.frame_len() as u64
+        } else {
+            FRAME_HEADER_BYTES
+        };
+        let end = location.frame.offset + frame_len;
         let len = file.metadata().map_err(io)?.len();
         let zeros = vec![0u8; (end.min(len) - location.frame.offset) as usize];
         file.write_all_at(&zeros, location.frame.offset)
