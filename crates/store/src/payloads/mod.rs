@@ -226,7 +226,12 @@ impl Store {
         self.append_payloads(&hashed)?;
         self.flush_now()?;
         for (hash, location) in replaced {
-            self.payload_writer.zero_frame(&hash, &location)?;
+            // Only a frame the new location does not name (a segment cut short can reuse an
+            // offset); a failure here is not the repair's: the new copy is durable, and the old
+            // one stays, unindexed.
+            if self.payload_location(&hash).ok().flatten() != Some(location) {
+                let _ = self.payload_writer.zero_frame(&hash, &location);
+            }
         }
         Ok(hashed.into_iter().map(|(hash, _)| hash).collect())
     }

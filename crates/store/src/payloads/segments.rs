@@ -223,11 +223,10 @@ impl SegmentWriter {
     /// last segment, or to a new one when there is none or the last is full.
     pub(crate) fn open(store_dir: &Path) -> Result<Self, StoreError> {
         let dir = store_dir.join(DIR);
-        if !dir.exists() {
-            std::fs::create_dir_all(&dir).map_err(io)?;
-            // The directory's name must be durable before any location names a file in it.
-            sync_dir(store_dir)?;
-        }
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        // The directory's name must be durable before any location names a file in it (synced
+        // at every open: a crash may have come between its creation and the sync).
+        sync_dir(store_dir)?;
         let last = list_segments(&dir)?.last().copied();
         match last {
             Some(number) if !has_header(&segment_path(&dir, number))? => {
@@ -398,8 +397,18 @@ impl SegmentWriter {
         };
         let end = location.frame.offset + frame_len;
         let len = file.metadata().map_err(io)?.len();
-        let zeros = vec![0u8; (end.min(len) - location.frame.offset) as usize];
-        file.write_all_at(&zeros, location.frame.offset)
+        let Some(zeros) = end.min(len).checked_sub(location.frame.offset) else {
+            return Ok(());
+        };
+        let header_len = FRAME_HEADER_BYTES.min(zeros);
+        // The payload first, then the header, each synced: a power cut between them leaves the
+        // header naming the payload, so the erase redone finds the frame again.
+        let payload = vec![0u8; (zeros - header_len) as usize];
+        file.write_all_at(&payload, location.frame.offset + header_len)
+            .and_then(|()| file.sync_data())
+            .and_then(|()| {
+                file.write_all_at(&vec![0u8; header_len as usize], location.frame.offset)
+            })
             .and_then(|()| file.sync_data())
             .map_err(io)
     }
