@@ -25,6 +25,15 @@ fn on_disk(store_dir: &Path, needle: &[u8]) -> bool {
     })
 }
 
+/// A `payload_index` value: kind 0 (a segment frame), segment, frame offset, payload length.
+fn location(segment: u32, offset: u64, len: u32) -> Vec<u8> {
+    let mut value = vec![0u8];
+    value.extend_from_slice(&segment.to_be_bytes());
+    value.extend_from_slice(&offset.to_be_bytes());
+    value.extend_from_slice(&len.to_be_bytes());
+    value
+}
+
 fn payload_damage(result: Result<Option<Vec<u8>>, StoreError>) -> Corruption {
     match result {
         Err(StoreError::Corrupt(corruption)) => {
@@ -174,10 +183,7 @@ fn a_planted_location_is_damage_and_allocates_nothing_for_it() {
     let mut store = Store::open_temporary().unwrap();
     let hash = PayloadHash::of(b"planted");
     // Kind 0, segment 1, offset 16, length u32::MAX: no payload is that long.
-    let mut value = vec![0u8];
-    value.extend_from_slice(&1u32.to_be_bytes());
-    value.extend_from_slice(&16u64.to_be_bytes());
-    value.extend_from_slice(&u32::MAX.to_be_bytes());
+    let value = location(1, 16, u32::MAX);
     tamper::plant_raw(&mut store, "payload_index", hash.as_bytes(), Some(&value)).unwrap();
     payload_damage(store.payload(&hash));
     let pass = store.check_payloads_in_order(vec![(hash, 7)]).unwrap();
@@ -185,18 +191,12 @@ fn a_planted_location_is_damage_and_allocates_nothing_for_it() {
     // A location naming another payload's frame is not this payload's.
     let real = store.put_payloads(&[b"the real one"]).unwrap()[0];
     let stolen = PayloadHash::of(b"not stored");
-    let location = {
-        let mut v = vec![0u8];
-        v.extend_from_slice(&1u32.to_be_bytes());
-        v.extend_from_slice(&16u64.to_be_bytes());
-        v.extend_from_slice(&12u32.to_be_bytes());
-        v
-    };
+    let stolen_location = location(1, 16, 12);
     tamper::plant_raw(
         &mut store,
         "payload_index",
         stolen.as_bytes(),
-        Some(&location),
+        Some(&stolen_location),
     )
     .unwrap();
     assert!(store.payload(&real).unwrap().is_some());
@@ -251,10 +251,7 @@ fn an_erase_after_a_repair_leaves_no_copy_and_spares_other_payloads() {
         "no copy of the erased bytes is left"
     );
     assert_eq!(store.payload(&other).unwrap(), Some(other_bytes.clone()));
-    let mut value = vec![0u8];
-    value.extend_from_slice(&1u32.to_be_bytes());
-    value.extend_from_slice(&16u64.to_be_bytes());
-    value.extend_from_slice(&(other_bytes.len() as u32).to_be_bytes());
+    let value = location(1, 16, other_bytes.len() as u32);
     let planted = PayloadHash::of(b"planted erased hash");
     tamper::plant_raw(
         &mut store,
@@ -294,10 +291,7 @@ fn an_erase_through_a_stretched_location_zeroes_no_neighbour() {
     let neighbour = store.put_payloads(&[b"the next frame's payload"]).unwrap()[0];
     // The erased payload's location, planted with its real offset and a length reaching over
     // the neighbour's frame.
-    let mut value = vec![0u8];
-    value.extend_from_slice(&1u32.to_be_bytes());
-    value.extend_from_slice(&16u64.to_be_bytes());
-    value.extend_from_slice(&200u32.to_be_bytes());
+    let value = location(1, 16, 200);
     tamper::plant_raw(&mut store, "payload_index", erased.as_bytes(), Some(&value)).unwrap();
     store.delete_payloads(&[erased]).unwrap();
     assert_eq!(

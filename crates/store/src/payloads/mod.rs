@@ -257,7 +257,7 @@ impl Store {
         self.append_payloads(&fresh)
     }
 
-    /// Appends the payloads to the segments (synced), then writes their locations.
+    /// Appends the payloads to the segments (synced), then writes their locations (not flushed).
     pub(crate) fn append_payloads(
         &mut self,
         payloads: &[(PayloadHash, &[u8])],
@@ -266,30 +266,15 @@ impl Store {
             return Ok(());
         }
         let positions = self.payload_writer.append(payloads)?;
-        let locations: Vec<(PayloadHash, Location)> = payloads
-            .iter()
-            .zip(positions)
-            .map(|((hash, payload), frame)| {
-                (
-                    *hash,
-                    Location {
-                        frame,
-                        len: payload.len() as u32,
-                    },
-                )
-            })
-            .collect();
-        self.write_locations(&locations)
-    }
-
-    /// Writes payload locations to `payload_index`, in batches (not flushed).
-    pub(crate) fn write_locations(
-        &mut self,
-        locations: &[(PayloadHash, Location)],
-    ) -> Result<(), StoreError> {
-        for chunk in locations.chunks(MAX_WRITES_PER_TRANSACTION) {
+        // The locations, in batches (not flushed).
+        let located: Vec<_> = payloads.iter().zip(positions).collect();
+        for chunk in located.chunks(MAX_WRITES_PER_TRANSACTION) {
             let mut batch = sled::Batch::default();
-            for (hash, location) in chunk {
+            for ((hash, payload), frame) in chunk {
+                let location = Location {
+                    frame: *frame,
+                    len: payload.len() as u32,
+                };
                 batch.insert(&hash.as_bytes()[..], IVec::from(&location.encode()[..]));
             }
             self.trees().payload_index.apply_batch(batch).engine()?;

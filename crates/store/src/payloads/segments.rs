@@ -100,23 +100,43 @@ fn next_number(number: u32) -> Result<u32, StoreError> {
     })
 }
 
-/// Whether the file at `path` is shorter than a header (a segment begun by a start that crashed)
-/// or starts with a segment's header: `false` only for a file with other bytes there.
-fn has_header(path: &Path) -> Result<bool, StoreError> {
+/// What is under a segment's name.
+enum Opened {
+    /// Nothing, something other than a regular file, or a file whose header is not a segment's.
+    NotASegment,
+    /// A file shorter than a header (a segment begun by a start that crashed).
+    Short,
+    /// A segment, opened for reading, its header checked.
+    Segment(File),
+}
+
+/// Opens the segment at `path` for reading and checks its header.
+fn open_segment(path: &Path) -> Result<Opened, StoreError> {
     if !is_regular(path) {
-        return Ok(false);
+        return Ok(Opened::NotASegment);
     }
-    let file = File::open(path).map_err(io)?;
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Opened::NotASegment),
+        Err(error) => return Err(io(error)),
+    };
     let mut header = [0u8; HEADER.len()];
     match file.read_exact_at(&mut header, 0) {
-        Ok(()) => Ok(header == HEADER),
-        Err(error) if error.kind() == ErrorKind::UnexpectedEof => Ok(true),
+        Ok(()) if header == HEADER => Ok(Opened::Segment(file)),
+        Ok(()) => Ok(Opened::NotASegment),
+        Err(error) if error.kind() == ErrorKind::UnexpectedEof => Ok(Opened::Short),
         Err(error) => Err(io(error)),
     }
 }
 
+/// Whether the file at `path` is shorter than a header or starts with a segment's header:
+/// `false` for anything else under that name.
+fn has_header(path: &Path) -> Result<bool, StoreError> {
+    Ok(!matches!(open_segment(path)?, Opened::NotASegment))
+}
+
 /// The encoded frame of one payload.
-pub(crate) fn frame(hash: &PayloadHash, payload: &[u8], out: &mut Vec<u8>) {
+fn frame(hash: &PayloadHash, payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(hash.as_bytes());
     // Payloads are bounded by the protocol (8 MiB), far below u32::MAX.
     out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
@@ -148,22 +168,9 @@ impl SegmentFiles {
         if let Some(file) = open.get(&number) {
             return Ok(Some(file.clone()));
         }
-        let path = segment_path(&self.dir, number);
-        if !is_regular(&path) {
+        let Opened::Segment(file) = open_segment(&segment_path(&self.dir, number))? else {
             return Ok(None);
-        }
-        let file = match File::open(path) {
-            Ok(file) => file,
-            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(io(error)),
         };
-        let mut header = [0u8; HEADER.len()];
-        match file.read_exact_at(&mut header, 0) {
-            Ok(()) if header == HEADER => {}
-            Ok(()) => return Ok(None),
-            Err(error) if error.kind() == ErrorKind::UnexpectedEof => return Ok(None),
-            Err(error) => return Err(io(error)),
-        }
         if open.len() >= MAX_OPEN_FILES {
             // Handles still in use elsewhere stay valid (they are reference-counted).
             open.clear();
