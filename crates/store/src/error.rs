@@ -10,6 +10,8 @@
 //! - [`StoreError::Locked`] and [`StoreError::Io`]: not damage. Another instance holds the store,
 //!   or the operating system refused (permissions, a full disk, an I/O error). These are clear
 //!   errors for an operator; a store is never moved aside or rebuilt because of them.
+//! - [`StoreError::ObjectStore`]: the S3 payload backend could not be reached or failed: not
+//!   damage either; the operation fails and is retried by whoever asked.
 //! - [`StoreError::Engine`]: sled was used in a way it does not support (a bug of ours).
 //!
 //! No sled type appears here, so another engine can be put behind the same interface.
@@ -104,6 +106,16 @@ pub enum StoreError {
         /// The kind of I/O error.
         kind: ErrorKind,
         /// What the engine said.
+        detail: String,
+    },
+    /// The payload object store (the S3 backend) could not be reached, refused the
+    /// credentials or failed. Not damage: nothing is repaired or rebuilt because of it, and the
+    /// write or read that met it fails (no block commits on a payload the bucket lacks).
+    #[error("payload object store ({place}): {detail}")]
+    ObjectStore {
+        /// The endpoint and bucket.
+        place: String,
+        /// What the client said.
         detail: String,
     },
     /// The storage engine was used in a way it does not support.

@@ -146,6 +146,8 @@ pub(crate) struct Inner {
     pub(crate) trees: Trees,
     /// Read handles on the payload segments.
     pub(crate) segments: SegmentFiles,
+    /// The object store new payloads go to, if one is configured.
+    pub(crate) objects: Option<crate::payloads::objects::PayloadObjects>,
     path: PathBuf,
 }
 
@@ -154,6 +156,15 @@ pub(crate) struct Inner {
 #[derive(Clone)]
 pub struct StoreReader {
     pub(crate) inner: Arc<Inner>,
+}
+
+/// How to open a store (see [`Store::open_with`]).
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// sled's page cache, in bytes (as sled counts it: pages at their size on disk).
+    pub cache_bytes: u64,
+    /// The object store new payloads go to; `None`: the segment files beside the database.
+    pub objects: Option<crate::payloads::objects::ObjectStoreSettings>,
 }
 
 /// The node's database and its only writer. Not `Clone`: every write takes `&mut self`, so the
@@ -217,8 +228,28 @@ impl Store {
     /// [`Store::open`] with sled's page cache set to `cache_bytes` (as sled counts it: pages at
     /// their size on disk).
     pub fn open_with_cache(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
-        let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
-        Self::open_config(config, path.to_path_buf())
+        Self::open_with(
+            path,
+            &StoreOptions {
+                cache_bytes,
+                objects: None,
+            },
+        )
+    }
+
+    /// [`Store::open`] with every option: sled's page cache, and the object store that new
+    /// payloads go to instead of the segments. An object store that cannot be reached or
+    /// refuses a write is [`StoreError::ObjectStore`] (not damage: the store is kept).
+    pub fn open_with(path: &Path, options: &StoreOptions) -> Result<Store, StoreError> {
+        let config = sled::Config::new()
+            .path(path)
+            .cache_capacity(options.cache_bytes);
+        let objects = options
+            .objects
+            .as_ref()
+            .map(crate::payloads::objects::PayloadObjects::connect)
+            .transpose()?;
+        Self::open_config(config, path.to_path_buf(), objects)
     }
 
     /// A store in a temporary directory removed on drop (sled `Config::temporary`), for tests.
@@ -233,10 +264,14 @@ impl Store {
             .path(&path)
             .temporary(true)
             .cache_capacity(CACHE_BYTES);
-        Self::open_config(config, path)
+        Self::open_config(config, path, None)
     }
 
-    fn open_config(config: sled::Config, path: PathBuf) -> Result<Store, StoreError> {
+    fn open_config(
+        config: sled::Config,
+        path: PathBuf,
+        objects: Option<crate::payloads::objects::PayloadObjects>,
+    ) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
         let unopenable = |reason: Damage| StoreError::Unopenable {
             path: shown.clone(),
@@ -268,6 +303,7 @@ impl Store {
                     db,
                     trees,
                     segments,
+                    objects,
                     path,
                 }),
             },

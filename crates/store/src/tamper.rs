@@ -18,6 +18,7 @@ use std::os::unix::fs::FileExt;
 use crate::error::{EngineResult, StoreError};
 use crate::keys;
 use crate::open::{Store, Trees};
+use crate::payloads::Stored;
 
 /// Writes `value` under `key` in the tree `pick` selects (`None`: removes the key), past every
 /// check, and flushes so the damage survives a restart.
@@ -70,14 +71,33 @@ pub fn set_chain_index(
 
 /// Replaces the bytes stored under a payload's content address: bytes of the stored length are
 /// written over the payload in its segment file (a raw edit of the file); others are appended
-/// as a new frame and the payload's location pointed at it.
+/// as a new frame and the payload's location pointed at it. A payload in the object store has
+/// its object replaced by a frame of `bytes` under the payload's name (and its location's
+/// length set to theirs).
 pub fn overwrite_payload(
     store: &mut Store,
     hash: &PayloadHash,
     bytes: &[u8],
 ) -> Result<(), StoreError> {
     match store.payload_location(hash)? {
-        Some(location) if location.len as usize == bytes.len() => {
+        Some(Stored::Object { len }) => {
+            store
+                .objects()?
+                .put(vec![(*hash, crate::payloads::frame_of(hash, bytes))])?;
+            if len as usize != bytes.len() {
+                let location = Stored::Object {
+                    len: bytes.len() as u32,
+                };
+                write_raw(
+                    store,
+                    |t| &t.payload_index,
+                    hash.as_bytes(),
+                    Some(&location.encode()),
+                )?;
+            }
+            Ok(())
+        }
+        Some(Stored::Segment(location)) if location.len as usize == bytes.len() => {
             let path = crate::payloads::segments::segment_path(
                 store.inner.segments.dir(),
                 location.frame.segment,
@@ -104,10 +124,16 @@ pub fn remove_payload(store: &mut Store, hash: &PayloadHash) -> Result<(), Store
 }
 
 /// Deletes the whole segment file that holds the payload `hash` (every payload in it is lost
-/// to this node; the locations stay). `false` if the payload is not held.
+/// to this node; the locations stay), or the payload's object in the object store. `false` if
+/// the payload is not held.
 pub fn delete_payload_segment(store: &mut Store, hash: &PayloadHash) -> Result<bool, StoreError> {
-    let Some(location) = store.payload_location(hash)? else {
-        return Ok(false);
+    let location = match store.payload_location(hash)? {
+        None => return Ok(false),
+        Some(Stored::Object { .. }) => {
+            store.objects()?.delete(&[*hash])?;
+            return Ok(true);
+        }
+        Some(Stored::Segment(location)) => location,
     };
     if location.frame.segment == store.payload_writer.current() {
         store.payload_writer.roll()?;

@@ -13,6 +13,7 @@
 //! - `net` (feature `net`): nodes of the network layer on loopback, each with a driver playing
 //!   the node's part, and raw libp2p peers.
 //! - [`daemon`]: `medchain` daemons run as processes, as an operator runs them.
+//! - [`seaweed`]: a SeaweedFS S3 server on loopback, for the object payload backend.
 // Test fixtures: one that cannot be built must fail the test at once, loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -26,6 +27,7 @@ pub mod ledgers;
 #[cfg(feature = "net")]
 pub mod net;
 pub mod pki;
+pub mod seaweed;
 #[cfg(feature = "ledger")]
 pub mod stored;
 pub mod strategies;

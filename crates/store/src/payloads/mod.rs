@@ -1,5 +1,6 @@
-//! The payload store: payload bytes in append-only segment files beside the database, their
-//! locations in sled's `payload_index` tree.
+//! The payload store: payload bytes in append-only segment files beside the database (the
+//! default), or in S3-compatible object storage (`objects`), their locations in sled's
+//! `payload_index` tree either way, so whether a payload is held is a local question.
 //!
 //! Payloads are most of what a node writes (1 KiB records against a few dozen bytes of index
 //! per entry), and in sled's B-tree they made every leaf heavy to copy on each write and filled
@@ -9,7 +10,9 @@
 //! stores payloads before their block).
 //!
 //! `payload_index`: payload hash (32) → location: kind 0 (a segment frame) ‖ segment u32 BE ‖
-//! frame offset u64 BE ‖ payload length u32 BE (17 bytes). Every read checks the frame's
+//! frame offset u64 BE ‖ payload length u32 BE (17 bytes), or kind 1 (an object of its own,
+//! named by the hash) ‖ payload length u32 BE (5 bytes). An object holds the same frame as a
+//! segment does. Every read checks the frame's
 //! header (hash and length) against the index and the bytes against the hash; anything else is
 //! [`Corruption::PayloadUnreadable`] or [`Corruption::PayloadHashMismatch`], which the node
 //! repairs by fetching the payload from a peer again.
@@ -17,9 +20,16 @@
 //! Erasing a payload overwrites its frame with zeros in place (synced), then removes its
 //! location; storing a payload again over a held copy (a repair) zeroes the old frame once the
 //! new location is durable. So no frame an erased payload was indexed at keeps its ciphertext.
-//! Zeroed frames keep their space: compaction to reclaim it is not built yet.
+//! Zeroed frames keep their space: compaction to reclaim it is not built yet. An erased
+//! payload's object is deleted; a repaired one is put again under the same name.
+//!
+//! A store opened with an object store writes new payloads there and still reads those its
+//! segments hold (a node switched to the object backend keeps its old payloads where they are);
+//! a store with object locations opened without one fails those reads with
+//! [`StoreError::ObjectStore`], not as damage.
 
 pub(crate) mod migrate;
+pub(crate) mod objects;
 mod pass;
 
 pub use pass::PayloadPass;
@@ -38,10 +48,70 @@ use segments::{FRAME_HEADER_BYTES, FramePosition};
 const LOCATION_LEN: usize = 17;
 /// The location kind of a frame in a segment.
 const KIND_SEGMENT: u8 = 0;
+/// The location kind of an object, and its value's length.
+const KIND_OBJECT: u8 = 1;
+const OBJECT_LOCATION_LEN: usize = 5;
 /// No segment grows anywhere near this (they are sealed at 64 MiB).
 const MAX_OFFSET: u64 = 1 << 40;
 
-/// Where a payload's bytes are, and how long it is.
+/// Where a payload's frame is: in a segment, or an object of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// A frame in a segment file.
+    Segment(Location),
+    /// An object in the object store, named by the payload's hash, of this payload length.
+    Object { len: u32 },
+}
+
+impl Stored {
+    /// The payload's length.
+    pub(crate) fn len(&self) -> u32 {
+        match self {
+            Stored::Segment(location) => location.len,
+            Stored::Object { len } => *len,
+        }
+    }
+
+    /// The frame's length: header and payload.
+    pub(crate) fn frame_len(&self) -> usize {
+        FRAME_HEADER_BYTES as usize + self.len() as usize
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        match self {
+            Stored::Segment(location) => location.encode().to_vec(),
+            Stored::Object { len } => {
+                let mut out = vec![KIND_OBJECT];
+                out.extend_from_slice(&len.to_be_bytes());
+                out
+            }
+        }
+    }
+
+    /// `None` for a value no writer could have made (see [`Location::decode`]).
+    pub(crate) fn decode(value: &[u8]) -> Option<Self> {
+        match value.first() {
+            Some(&KIND_OBJECT) if value.len() == OBJECT_LOCATION_LEN => {
+                let len = u32::from_be_bytes(value[1..5].try_into().ok()?);
+                (len as usize <= MAX_PAYLOAD_BYTES).then_some(Stored::Object { len })
+            }
+            _ => Location::decode(value).map(Stored::Segment),
+        }
+    }
+
+    /// Where it is, in words (for damage reports).
+    fn describe(&self) -> String {
+        match self {
+            Stored::Segment(location) => format!(
+                "segment {} offset {}",
+                location.frame.segment, location.frame.offset
+            ),
+            Stored::Object { .. } => "its object".into(),
+        }
+    }
+}
+
+/// Where a payload's frame is in the segments, and how long the payload is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Location {
     pub(crate) frame: FramePosition,
@@ -83,8 +153,17 @@ impl Location {
     }
 }
 
+/// The frame of a payload: hash ‖ length BE ‖ payload (as in a segment).
+pub(crate) fn frame_of(hash: &PayloadHash, payload: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(FRAME_HEADER_BYTES as usize + payload.len());
+    frame.extend_from_slice(hash.as_bytes());
+    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
 /// Damage to a stored payload, as the store reports it.
-fn unreadable(key: PayloadHash, detail: impl Into<String>) -> StoreError {
+pub(crate) fn unreadable(key: PayloadHash, detail: impl Into<String>) -> StoreError {
     Corruption::PayloadUnreadable {
         key,
         detail: detail.into(),
@@ -96,20 +175,20 @@ fn unreadable(key: PayloadHash, detail: impl Into<String>) -> StoreError {
 /// and the payload hashes to `hash`; otherwise the damage.
 pub(crate) fn check_frame(
     hash: &PayloadHash,
-    location: &Location,
+    location: &Stored,
     frame: &[u8],
 ) -> Result<(), StoreError> {
     let header = FRAME_HEADER_BYTES as usize;
-    if frame.len() != location.frame_len() {
+    if frame.len() < location.frame_len() {
         return Err(unreadable(*hash, "frame cut short"));
     }
-    if frame[..32] != hash.as_bytes()[..] || frame[32..header] != location.len.to_be_bytes() {
+    if frame.len() > location.frame_len() {
+        return Err(unreadable(*hash, "frame longer than its location says"));
+    }
+    if frame[..32] != hash.as_bytes()[..] || frame[32..header] != location.len().to_be_bytes() {
         return Err(unreadable(
             *hash,
-            format!(
-                "the frame at segment {} offset {} is not this payload's",
-                location.frame.segment, location.frame.offset
-            ),
+            format!("the frame at {} is not this payload's", location.describe()),
         ));
     }
     let actual = PayloadHash::of(&frame[header..]);
@@ -124,11 +203,11 @@ impl StoreReader {
     pub(crate) fn payload_location(
         &self,
         hash: &PayloadHash,
-    ) -> Result<Option<Location>, StoreError> {
+    ) -> Result<Option<Stored>, StoreError> {
         let Some(value) = self.trees().payload_index.get(hash.as_bytes()).engine()? else {
             return Ok(None);
         };
-        Location::decode(&value)
+        Stored::decode(&value)
             .map(Some)
             .ok_or_else(|| unreadable(*hash, "malformed location in payload_index"))
     }
@@ -137,16 +216,49 @@ impl StoreReader {
     pub(crate) fn read_frame(
         &self,
         hash: &PayloadHash,
-        location: &Location,
+        location: &Stored,
     ) -> Result<Vec<u8>, StoreError> {
+        match location {
+            Stored::Segment(location) => self
+                .inner
+                .segments
+                .read(
+                    location.frame.segment,
+                    location.frame.offset,
+                    location.frame_len(),
+                )?
+                .map_err(|why| unreadable(*hash, why)),
+            Stored::Object { .. } => self
+                .read_objects(&[(*hash, *location)])?
+                .pop()
+                .flatten()
+                .ok_or_else(|| unreadable(*hash, "its object is missing from the object store")),
+        }
+    }
+
+    /// The objects of `wanted` (at most a frame's length and one byte of each), `None` for one
+    /// not there. Fails if no object store is configured: the locations are not damage, the
+    /// configuration is wrong.
+    pub(crate) fn read_objects(
+        &self,
+        wanted: &[(PayloadHash, Stored)],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let lengths: Vec<_> = wanted
+            .iter()
+            .map(|(hash, location)| (*hash, location.frame_len()))
+            .collect();
+        self.objects()?.get(&lengths)
+    }
+
+    /// The object store, or the error of a store opened without one.
+    pub(crate) fn objects(&self) -> Result<&objects::PayloadObjects, StoreError> {
         self.inner
-            .segments
-            .read(
-                location.frame.segment,
-                location.frame.offset,
-                location.frame_len(),
-            )?
-            .map_err(|why| unreadable(*hash, why))
+            .objects
+            .as_ref()
+            .ok_or_else(|| StoreError::ObjectStore {
+                place: "not configured".into(),
+                detail: "this store holds payloads in an object store, and none is configured ([store.objects] in the node's configuration)".into(),
+            })
     }
 
     /// The payload with this content address, checked: damage is `Corrupt(PayloadUnreadable)`
@@ -174,7 +286,7 @@ impl StoreReader {
     fn checked_payload_at(
         &self,
         hash: &PayloadHash,
-        location: &Location,
+        location: &Stored,
     ) -> Result<Vec<u8>, StoreError> {
         let mut frame = self.read_frame(hash, location)?;
         check_frame(hash, location, &frame)?;
@@ -226,11 +338,13 @@ impl Store {
         self.append_payloads(&hashed)?;
         self.flush_now()?;
         for (hash, location) in replaced {
-            // Only a frame the new location does not name (a segment cut short can reuse an
-            // offset); a failure here is not the repair's: the new copy is durable, and the old
-            // one stays, unindexed.
-            if self.payload_location(&hash).ok().flatten() != Some(location) {
-                let _ = self.payload_writer.zero_frame(&hash, &location);
+            // Only a segment frame the new location does not name (a segment cut short can
+            // reuse an offset; an object is replaced by its PUT); a failure here is not the
+            // repair's: the new copy is durable, and the old one stays, unindexed.
+            if let Stored::Segment(frame) = location
+                && self.payload_location(&hash).ok().flatten() != Some(location)
+            {
+                let _ = self.payload_writer.zero_frame(&hash, &frame);
             }
         }
         Ok(hashed.into_iter().map(|(hash, _)| hash).collect())
@@ -257,7 +371,8 @@ impl Store {
         self.append_payloads(&fresh)
     }
 
-    /// Appends the payloads to the segments (synced), then writes their locations (not flushed).
+    /// Appends the payloads to the segments (synced), or puts them in the object store (every
+    /// PUT done), then writes their locations (not flushed).
     pub(crate) fn append_payloads(
         &mut self,
         payloads: &[(PayloadHash, &[u8])],
@@ -265,17 +380,38 @@ impl Store {
         if payloads.is_empty() {
             return Ok(());
         }
-        let positions = self.payload_writer.append(payloads)?;
+        let locations: Vec<Stored> = match &self.inner.objects {
+            Some(objects) => {
+                objects.put(
+                    payloads
+                        .iter()
+                        .map(|(hash, p)| (*hash, frame_of(hash, p)))
+                        .collect(),
+                )?;
+                payloads
+                    .iter()
+                    .map(|(_, payload)| Stored::Object {
+                        len: payload.len() as u32,
+                    })
+                    .collect()
+            }
+            None => payloads
+                .iter()
+                .zip(self.payload_writer.append(payloads)?)
+                .map(|((_, payload), frame)| {
+                    Stored::Segment(Location {
+                        frame,
+                        len: payload.len() as u32,
+                    })
+                })
+                .collect(),
+        };
         // The locations, in batches (not flushed).
-        let located: Vec<_> = payloads.iter().zip(positions).collect();
+        let located: Vec<_> = payloads.iter().zip(locations).collect();
         for chunk in located.chunks(MAX_WRITES_PER_TRANSACTION) {
             let mut batch = sled::Batch::default();
-            for ((hash, payload), frame) in chunk {
-                let location = Location {
-                    frame: *frame,
-                    len: payload.len() as u32,
-                };
-                batch.insert(&hash.as_bytes()[..], IVec::from(&location.encode()[..]));
+            for ((hash, _), location) in chunk {
+                batch.insert(&hash.as_bytes()[..], IVec::from(location.encode()));
             }
             self.trees().payload_index.apply_batch(batch).engine()?;
         }
@@ -287,14 +423,21 @@ impl Store {
     /// locations are removed and flushed. A crash in between leaves locations of zeroed frames,
     /// which the verifier lists again as erased payloads still held, so the deletion is redone.
     pub fn delete_payloads(&mut self, hashes: &[PayloadHash]) -> Result<(), StoreError> {
+        let mut objects = Vec::new();
         for hash in hashes {
             match self.payload_location(hash) {
-                Ok(Some(location)) => self.payload_writer.zero_frame(hash, &location)?,
+                Ok(Some(Stored::Segment(location))) => {
+                    self.payload_writer.zero_frame(hash, &location)?
+                }
+                Ok(Some(Stored::Object { .. })) => objects.push(*hash),
                 // A malformed location names no frame; the entry goes all the same.
                 Ok(None) => {}
                 Err(error) if error.is_corruption() => {}
                 Err(error) => return Err(error),
             }
+        }
+        if !objects.is_empty() {
+            self.objects()?.delete(&objects)?;
         }
         for chunk in hashes.chunks(MAX_WRITES_PER_TRANSACTION) {
             let mut batch = sled::Batch::default();

@@ -1,15 +1,18 @@
 //! The verifier's payload pass: every referenced payload checked in one ordered pass over
 //! `payload_index`, then read in segment order, so the segments are read sequentially in large
-//! reads rather than one random read per payload.
+//! reads rather than one random read per payload; payloads in the object store are fetched
+//! [`OBJECTS_PER_ROUND`] at a time, many requests in flight.
 
 use medchain_protocol::PayloadHash;
 
-use super::{Location, check_frame};
+use super::{Location, Stored, check_frame};
 use crate::error::{EngineResult, StoreError};
 use crate::open::StoreReader;
 
 /// Most bytes read from a segment at once.
 const WINDOW_BYTES: u64 = 4 << 20;
+/// Payload objects fetched in one round (each at most a payload's size: 8 MiB).
+const OBJECTS_PER_ROUND: usize = 64;
 
 /// What one ordered pass over the payloads found.
 #[derive(Debug, Default)]
@@ -35,6 +38,7 @@ impl StoreReader {
         refs.dedup();
         let mut pass = PayloadPass::default();
         let mut to_read: Vec<(PayloadHash, Location)> = Vec::new();
+        let mut objects: Vec<(PayloadHash, Stored)> = Vec::new();
         let mut wanted = refs.into_iter().peekable();
         for item in self.trees().payload_index.iter() {
             if wanted.peek().is_none() {
@@ -49,15 +53,18 @@ impl StoreReader {
                 wanted.next();
             }
             // Every reference to this address (one hash could be referenced with two lengths).
-            let location = Location::decode(&value);
+            let location = Stored::decode(&value);
             let mut queued = false;
             while let Some(&(hash, len)) = wanted.peek()
                 && hash.as_bytes()[..] == key[..]
             {
                 match location {
-                    Some(location) if u64::from(location.len) == len => {
+                    Some(location) if u64::from(location.len()) == len => {
                         if !queued {
-                            to_read.push((hash, location));
+                            match location {
+                                Stored::Segment(frame) => to_read.push((hash, frame)),
+                                Stored::Object { .. } => objects.push((hash, location)),
+                            }
                             queued = true;
                         }
                     }
@@ -69,6 +76,22 @@ impl StoreReader {
         pass.missing.extend(wanted.map(|(hash, _)| hash));
         to_read.sort_unstable_by_key(|(_, location)| location.frame);
         self.check_frames_in_order(&to_read, &mut pass)?;
+        for round in objects.chunks(OBJECTS_PER_ROUND) {
+            for ((hash, location), object) in round.iter().zip(self.read_objects(round)?) {
+                let checked = match object {
+                    Some(frame) => check_frame(hash, location, &frame),
+                    None => Err(super::unreadable(
+                        *hash,
+                        "its object is missing from the object store",
+                    )),
+                };
+                match checked {
+                    Ok(()) => pass.held += 1,
+                    Err(error) if error.is_corruption() => pass.damaged.push(*hash),
+                    Err(error) => return Err(error),
+                }
+            }
+        }
         Ok(pass)
     }
 
@@ -99,13 +122,19 @@ impl StoreReader {
                 let checked = match &window {
                     Ok(bytes) => {
                         let at = (location.frame.offset - first.offset) as usize;
-                        check_frame(hash, location, &bytes[at..at + location.frame_len()])
+                        check_frame(
+                            hash,
+                            &Stored::Segment(*location),
+                            &bytes[at..at + location.frame_len()],
+                        )
                     }
                     // The window could not be read whole (a segment cut short or missing):
                     // each frame on its own, so one damaged frame costs only itself.
-                    Err(_) => self
-                        .read_frame(hash, location)
-                        .and_then(|frame| check_frame(hash, location, &frame)),
+                    Err(_) => {
+                        let location = Stored::Segment(*location);
+                        self.read_frame(hash, &location)
+                            .and_then(|frame| check_frame(hash, &location, &frame))
+                    }
                 };
                 match checked {
                     Ok(()) => pass.held += 1,

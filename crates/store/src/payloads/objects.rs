@@ -1,0 +1,304 @@
+//! The payload store's second backend: S3-compatible object storage (AWS S3, MinIO, SeaweedFS,
+//! Ceph RGW), for hospitals whose payload volume outgrows a disk.
+//!
+//! Each payload is one object, `{prefix}{payload hash in hex}`, holding the same frame as a
+//! segment (hash ‖ length ‖ payload), so a read is checked exactly as a segment's frame is: an
+//! object that is missing, of the wrong size, another payload's, or altered is damage to that
+//! payload, which the node repairs by fetching it from a peer and putting it again. An object
+//! store that cannot be reached, refuses the credentials or fails is
+//! [`StoreError::ObjectStore`]: not damage (nothing is repaired or rebuilt because of it), and
+//! the write or read that met it fails, so nothing is committed on a payload the bucket does not
+//! hold (every PUT completes before its location is written, and the block after that).
+//!
+//! The client (`object_store`, over reqwest and rustls with ring) is asynchronous; the store is
+//! not. It runs on a small Tokio runtime of its own, owned by a thread of its own, and the
+//! store's callers wait on a channel: no caller needs a runtime, and none can be blocked inside
+//! one by it. Requests in flight are bounded ([`IN_FLIGHT`]) and so is a read: an object larger
+//! than the frame its location promises is damage, not a download.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use medchain_protocol::PayloadHash;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as ObjectPath;
+use object_store::{ClientOptions, ObjectStoreExt, PutPayload, RetryConfig};
+
+use crate::error::StoreError;
+
+/// Requests to the object store in flight at once, per call.
+const IN_FLIGHT: usize = 16;
+/// One request's time limit, and how long retries of it may go on.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const RETRY_TIMEOUT: Duration = Duration::from_secs(60);
+/// The object written at every open: it proves the bucket exists and takes our writes.
+const MARKER: &str = "medchain-payload-store";
+
+/// Where the payload objects are, and the credentials to reach them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ObjectStoreSettings {
+    /// The S3 endpoint, `https://host[:port]` (or `http://` with `allow_http`).
+    pub endpoint: String,
+    /// The bucket (it must exist).
+    pub bucket: String,
+    /// Prepended to every object's name: one prefix per node, so nodes sharing a bucket never
+    /// touch each other's objects. Empty, or ending in `/`.
+    pub prefix: String,
+    /// The signing region (`us-east-1` for most S3-compatible servers).
+    pub region: String,
+    /// The access key's ID.
+    pub access_key_id: String,
+    /// The access key's secret (never printed: `Debug` leaves it out).
+    pub secret_access_key: String,
+    /// Whether a plain-HTTP endpoint is allowed (a loopback test server, or a proxy).
+    pub allow_http: bool,
+    /// A PEM certificate to trust besides the system's (a hospital's private CA).
+    pub ca_cert_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ObjectStoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStoreSettings")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The payload objects of one store, and the runtime their client runs on.
+pub(crate) struct PayloadObjects {
+    client: Arc<AmazonS3>,
+    prefix: String,
+    /// Named in errors.
+    place: String,
+    runtime: ClientRuntime,
+}
+
+impl PayloadObjects {
+    /// Connects and writes the marker object: an unreachable endpoint, a missing bucket or
+    /// refused credentials fail here, when the node starts, not at its first record.
+    pub(crate) fn connect(settings: &ObjectStoreSettings) -> Result<Self, StoreError> {
+        let place = format!("{} bucket {}", settings.endpoint, settings.bucket);
+        let failed = |detail: String| StoreError::ObjectStore {
+            place: place.clone(),
+            detail,
+        };
+        if !(settings.prefix.is_empty() || settings.prefix.ends_with('/')) {
+            return Err(failed("the prefix must be empty or end in '/'".into()));
+        }
+        // reqwest's rustls takes the process's default provider; ring is the only one built
+        // in (no aws-lc-rs: with two, rustls cannot choose and panics). Already installed is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut options = ClientOptions::new()
+            .with_timeout(REQUEST_TIMEOUT)
+            .with_connect_timeout(Duration::from_secs(5))
+            .with_allow_http(settings.allow_http);
+        if let Some(pem) = &settings.ca_cert_pem {
+            for certificate in object_store::Certificate::from_pem_bundle(pem)
+                .map_err(|e| failed(format!("the CA certificate does not parse: {e}")))?
+            {
+                options = options.with_root_certificate(certificate);
+            }
+        }
+        let retry = RetryConfig {
+            max_retries: 3,
+            retry_timeout: RETRY_TIMEOUT,
+            ..RetryConfig::default()
+        };
+        let client = AmazonS3Builder::new()
+            .with_client_options(options)
+            .with_endpoint(&settings.endpoint)
+            .with_allow_http(settings.allow_http)
+            .with_bucket_name(&settings.bucket)
+            .with_region(&settings.region)
+            .with_access_key_id(&settings.access_key_id)
+            .with_secret_access_key(&settings.secret_access_key)
+            .with_virtual_hosted_style_request(false)
+            .with_retry(retry)
+            .build()
+            .map_err(|e| failed(e.to_string()))?;
+        let runtime = ClientRuntime::start().map_err(|e| failed(e.to_string()))?;
+        let objects = Self {
+            client: Arc::new(client),
+            prefix: settings.prefix.clone(),
+            place,
+            runtime,
+        };
+        let client = objects.client.clone();
+        let marker = ObjectPath::from(format!("{}{MARKER}", objects.prefix));
+        objects.run(async move {
+            client
+                .put(
+                    &marker,
+                    PutPayload::from_static(b"medchain payload objects\n"),
+                )
+                .await
+                .map(|_| ())
+        })?;
+        Ok(objects)
+    }
+
+    fn key(&self, hash: &PayloadHash) -> ObjectPath {
+        ObjectPath::from(format!("{}{}", self.prefix, hex::encode(hash.as_bytes())))
+    }
+
+    /// Runs `work` on the client's runtime and waits for it (bounded: the client's own time
+    /// limits and retries end every request).
+    fn run<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = object_store::Result<T>> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (done, outcome) = std::sync::mpsc::sync_channel(1);
+        self.runtime.handle.spawn(async move {
+            let _ = done.send(work.await);
+        });
+        let failed = |detail: String| StoreError::ObjectStore {
+            place: self.place.clone(),
+            detail,
+        };
+        outcome
+            .recv()
+            .map_err(|_| failed("the object store client stopped".into()))?
+            .map_err(|e| failed(e.to_string()))
+    }
+
+    /// Puts the frames, each under its payload's name, replacing what is there; returns once
+    /// every PUT succeeded (the object store holds them durably), or the first failure.
+    pub(crate) fn put(&self, frames: Vec<(PayloadHash, Vec<u8>)>) -> Result<(), StoreError> {
+        let client = self.client.clone();
+        let keyed: Vec<_> = frames
+            .into_iter()
+            .map(|(hash, frame)| (self.key(&hash), Bytes::from(frame)))
+            .collect();
+        self.run(async move {
+            futures::stream::iter(keyed)
+                .map(|(key, frame)| {
+                    let client = client.clone();
+                    async move { client.put(&key, PutPayload::from(frame)).await.map(|_| ()) }
+                })
+                .buffer_unordered(IN_FLIGHT)
+                .try_collect::<()>()
+                .await
+        })
+    }
+
+    /// The objects of `hashes`, each read only up to `frame_len` bytes and one more: `None`
+    /// for an object that is not there, and a longer one is returned cut at `frame_len + 1`
+    /// (its check then fails as "frame cut short" or "not this payload's": damage).
+    pub(crate) fn get(
+        &self,
+        wanted: &[(PayloadHash, usize)],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let client = self.client.clone();
+        let keyed: Vec<_> = wanted
+            .iter()
+            .map(|(hash, frame_len)| (self.key(hash), *frame_len))
+            .collect();
+        self.run(async move {
+            futures::stream::iter(keyed)
+                .map(|(key, frame_len)| {
+                    let client = client.clone();
+                    async move { read_bounded(&client, &key, frame_len + 1).await }
+                })
+                .buffered(IN_FLIGHT)
+                .try_collect::<Vec<_>>()
+                .await
+        })
+    }
+
+    /// Deletes the objects of `hashes`; one already gone is not an error.
+    pub(crate) fn delete(&self, hashes: &[PayloadHash]) -> Result<(), StoreError> {
+        let client = self.client.clone();
+        let keys: Vec<_> = hashes.iter().map(|hash| self.key(hash)).collect();
+        self.run(async move {
+            futures::stream::iter(keys)
+                .map(|key| {
+                    let client = client.clone();
+                    async move {
+                        match client.delete(&key).await {
+                            Err(object_store::Error::NotFound { .. }) => Ok(()),
+                            deleted => deleted,
+                        }
+                    }
+                })
+                .buffer_unordered(IN_FLIGHT)
+                .try_collect::<()>()
+                .await
+        })
+    }
+}
+
+/// The object at `key`, at most `limit` bytes of it (a planted huge object must not make a
+/// read allocate its size); `None` if there is none.
+async fn read_bounded(
+    client: &AmazonS3,
+    key: &ObjectPath,
+    limit: usize,
+) -> object_store::Result<Option<Vec<u8>>> {
+    let result = match client.get(key).await {
+        Ok(result) => result,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let mut bytes = Vec::with_capacity((result.meta.size as usize).min(limit));
+    let mut stream = result.into_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        let room = limit - bytes.len();
+        bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if bytes.len() == limit {
+            break;
+        }
+    }
+    Ok(Some(bytes))
+}
+
+/// A Tokio runtime on a thread of its own: dropped (stopped) on that thread, so dropping the
+/// store inside another runtime cannot panic.
+struct ClientRuntime {
+    handle: tokio::runtime::Handle,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ClientRuntime {
+    fn start() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("medchain-objects")
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("medchain-objects".into())
+            .spawn(move || {
+                runtime.block_on(async {
+                    let _ = stopped.await;
+                });
+                runtime.shutdown_timeout(Duration::from_secs(5));
+            })?;
+        Ok(Self {
+            handle,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for ClientRuntime {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
