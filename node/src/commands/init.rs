@@ -108,7 +108,10 @@ pub fn run(args: &Init) -> Result<ExitCode> {
             local_log: data_dir.join("audit.jsonl"),
         },
         batching: BatchingSection::default(),
-        store: crate::config::StoreSection::default(),
+        store: crate::config::StoreSection {
+            objects: args.objects.section()?,
+            ..crate::config::StoreSection::default()
+        },
     };
     config.check()?;
     // The API's certificate and key are loaded now, so that a mismatch shows at set-up.

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use medchain_chain::{Author, KeyRing, PauseKind, Signing, Trust};
 use medchain_protocol::PseudonymKey;
 use medchain_protocol::identity::{self, Consortium, EncryptionKey, MemberKey, Role};
-use medchain_store::{SigningRecord, Store, StoreError, StoreReader};
+use medchain_store::{SigningRecord, Store, StoreError, StoreOptions, StoreReader};
 use tracing::{error, info, warn};
 
 use crate::config::Config;
@@ -161,7 +161,15 @@ pub fn mark_store_damaged(config: &Config, reason: &str) -> Result<()> {
 /// start, until an operator decides (docs/operations.md).
 pub fn store(config: &Config, rotation_pending: bool) -> Result<(Store, Option<PathBuf>)> {
     let path = config.node.data_dir.join("store");
-    let cache_bytes = config.store.cache_mib << 20;
+    let options = StoreOptions {
+        cache_bytes: config.store.cache_mib << 20,
+        objects: config
+            .store
+            .objects
+            .as_ref()
+            .map(crate::object_storage::ObjectsSection::settings)
+            .transpose()?,
+    };
     let marker = config.node.data_dir.join(STORE_DAMAGED);
     let refuse_during_rotation = || {
         anyhow::anyhow!(
@@ -182,14 +190,13 @@ pub fn store(config: &Config, rotation_pending: bool) -> Result<(Store, Option<P
                 aside
             }
         };
-        let mut store =
-            Store::open_with_cache(&path, cache_bytes).context("cannot create a fresh store")?;
+        let mut store = Store::open_with(&path, &options).context("cannot create a fresh store")?;
         salvage_data_keys(&aside, &mut store);
         std::fs::remove_file(&marker)
             .with_context(|| format!("cannot remove {}", marker.display()))?;
         return Ok((store, Some(aside)));
     }
-    match Store::open_with_cache(&path, cache_bytes) {
+    match Store::open_with(&path, &options) {
         Ok(store) => Ok((store, None)),
         Err(error @ StoreError::Locked { .. }) => Err(error).context(
             "refusing to start: another medchain node is running on this data directory \
@@ -198,6 +205,10 @@ pub fn store(config: &Config, rotation_pending: bool) -> Result<(Store, Option<P
         Err(error @ StoreError::Io { .. }) => Err(error).context(
             "cannot open the store (the operating system refused: fix the cause, e.g. \
              permissions or free disk space, and start again; the store is not damaged)",
+        ),
+        Err(error @ StoreError::ObjectStore { .. }) => Err(error).context(
+            "cannot reach the payload object store ([store.objects]): check its endpoint, bucket \
+             and credentials, and start again (the store is not damaged)",
         ),
         Err(StoreError::Unopenable { reason, .. }) => {
             error!(path = %path.display(), %reason, "store cannot be opened");
@@ -210,8 +221,7 @@ pub fn store(config: &Config, rotation_pending: bool) -> Result<(Store, Option<P
                 from = %aside.display(),
                 "the data keys of the store moved aside cannot be read: this node's own records stay unreadable (sealed, and verified) until their keys are restored"
             );
-            let store = Store::open_with_cache(&path, cache_bytes)
-                .context("cannot create a fresh store")?;
+            let store = Store::open_with(&path, &options).context("cannot create a fresh store")?;
             Ok((store, Some(aside)))
         }
         Err(other) => Err(other).context("cannot open the store"),

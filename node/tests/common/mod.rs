@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use medchain_protocol::PayloadHash;
+
 pub use medchain_testkit::daemon::{Ca, Node, Setup, http_to, p, spawn, start, wait_bounded};
 
 /// The `medchain` binary under test.
@@ -17,4 +19,43 @@ pub fn medchain(args: &[&str]) {
 /// One provider in its own consortium.
 pub fn setup() -> Setup {
     medchain_testkit::daemon::setup(BIN)
+}
+
+/// A record whose payload is too large to travel inline with its block (over 64 KiB): peers
+/// fetch it by hash.
+pub fn write_large(node: &Node, token: &str) -> (String, PayloadHash) {
+    let note = "x".repeat(200 * 1024);
+    let body = format!(
+        r#"{{"kind":"create","patient":"MRN-1","payload":{{"resourceType":"Observation","note":"{note}"}},"actor":"dr-1"}}"#
+    );
+    let (status, text) = node.http("POST", "/v1/records", token, Some(&body));
+    assert_eq!(status, 201, "{}", &text[..text.len().min(300)]);
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let record = json["record"].as_str().unwrap().to_owned();
+    let chain = json["entry"]["chain"].as_str().unwrap();
+    let (_, blocks) = node.http(
+        "GET",
+        &format!("/v1/chains/{chain}/blocks?from=0&limit=4"),
+        token,
+        None,
+    );
+    let blocks: serde_json::Value = serde_json::from_str(&blocks).unwrap();
+    let hash = blocks[0]["entries"][0]["payload"]["hash"].as_str().unwrap();
+    (record, hash.parse().unwrap())
+}
+
+/// Waits (up to 30 s) until `node` holds the payload of `record`.
+pub fn wait_payload_held(node: &Node, token: &str, record: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !node
+        .http("GET", &format!("/v1/records/{record}/history"), token, None)
+        .1
+        .contains("\"payload_held\":true")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the payload of {record} never arrived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
