@@ -46,6 +46,9 @@ impl ServiceError {
             // Damage found while reading: the node cannot vouch for this answer now (it scans
             // and repairs); not an error of the request, nor a bug.
             ServiceError::Store(e) if e.is_corruption() => 503,
+            // The payload object store is down or refusing: the node cannot answer or write
+            // now; the request may be retried.
+            ServiceError::Store(medchain_store::StoreError::ObjectStore { .. }) => 503,
             ServiceError::Store(_) | ServiceError::Failed(_) => 500,
         }
     }
