@@ -1,7 +1,8 @@
 //! medchain-bench: end-to-end benchmark of a running local testnet (started by
 //! `scripts/bench.sh`), beside primitive baselines measured in the same run.
 //!
-//! Phases, in order: primitive baselines (Ed25519, blake3, sled); sustained throughput (records
+//! Phases, in order: primitive baselines (Ed25519, blake3, sled); the peer side by side
+//! (medchain's ledger and hypercore appending the same entries on one node); sustained throughput (records
 //! committed on every node, closed loop); latency from submit to visible on every node at a
 //! fixed offered load (open loop); filling the network to the catch-up size; peak RSS of every
 //! node; catch-up of a fresh auditor; a full verifier scan; and repair of corrupted blocks
@@ -9,6 +10,7 @@
 //! the bound the primitives imply.
 
 mod load;
+mod peers;
 mod phases;
 mod primitives;
 mod recovery;

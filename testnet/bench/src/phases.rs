@@ -48,6 +48,9 @@ pub fn run(args: &Args) -> Result<BenchResult> {
     let scratch = args.testnet.join("bench-scratch");
     std::fs::create_dir_all(&scratch)?;
     let primitives = primitives::measure(&record, &scratch)?;
+    say("the peer side by side: medchain's ledger and hypercore appending the same entries");
+    let peer_run = Duration::from_secs(if args.quick { 1 } else { 4 });
+    let peers = crate::peers::measure(&record, peer_run, &scratch)?;
 
     let watch = Watch::start(&everyone, Duration::from_millis(args.poll_ms.max(1)));
     let result = (|| {
@@ -67,6 +70,7 @@ pub fn run(args: &Args) -> Result<BenchResult> {
         machine: Machine::read(),
         workload,
         primitives,
+        peers,
         throughput,
         latency,
         catch_up,

@@ -233,6 +233,8 @@ pub struct BenchResult {
     pub workload: Workload,
     /// Primitive baselines.
     pub primitives: Primitives,
+    /// The peer side by side, by batch size.
+    pub peers: crate::peers::Peers,
     /// Sustained throughput.
     pub throughput: Throughput,
     /// Latency at a fixed load.
@@ -345,6 +347,14 @@ impl BenchResult {
                 false,
                 None,
             ),
+            row(
+                "single-node append vs hypercore (worst of batches 1/64/256)",
+                crate::peers::worst_ratio(&self.peers),
+                "x",
+                10.0,
+                true,
+                None,
+            ),
         ];
         self.rows = rows;
         self
@@ -410,6 +420,7 @@ pub fn table(result: &BenchResult) -> String {
             r.ratio_to_bound.map_or("-".into(), |x| format!("{x:.2}")),
         );
     }
+    out += &format!("\n{}", crate::peers::lines(&result.peers));
     let l = &result.latency;
     out += &format!(
         "\nlatency at {} records/s offered ({} achieved): everywhere p50 {} / p95 {} / p99 {} / max {} ms; local ack p50 {} / p99 {} ms\n",

@@ -59,7 +59,7 @@ fn bench_runs_every_phase_and_writes_its_result() {
         serde_json::from_str(&std::fs::read_to_string(results.join("latest.json")).unwrap())
             .unwrap();
     let rows = result["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 6, "{result}");
+    assert_eq!(rows.len(), 7, "{result}");
     for row in rows {
         let measured = row["measured"].as_f64().unwrap();
         assert!(measured.is_finite() && measured > 0.0, "{row}");
@@ -83,6 +83,21 @@ fn bench_runs_every_phase_and_writes_its_result() {
         "sled_inserts_per_s",
     ] {
         assert!(result["primitives"][p].as_f64().unwrap() > 0.0, "{p}");
+    }
+    // The peer side by side: every batch size, both rates, their ratio.
+    for batch in [1, 64, 256] {
+        let peer = &result["peers"][format!("batch_{batch}")];
+        assert_eq!(peer["batch"], batch, "{result}");
+        let (medchain, hypercore) = (
+            peer["medchain_entries_per_s"].as_f64().unwrap(),
+            peer["hypercore_entries_per_s"].as_f64().unwrap(),
+        );
+        assert!(medchain > 0.0 && hypercore > 0.0, "{peer}");
+        let ratio = peer["ratio"].as_f64().unwrap();
+        assert!(
+            (ratio - medchain / hypercore).abs() < 1e-6 * ratio,
+            "{peer}"
+        );
     }
     // Nothing of the testnet is left running.
     let status = Command::new(repo.join("scripts/testnet.sh"))
