@@ -76,8 +76,10 @@ pub fn worst_ratio(peers: &Peers) -> f64 {
 
 /// One line per batch size, for the table.
 pub fn lines(peers: &Peers) -> String {
-    peers
-        .values()
+    let mut rates: Vec<&PeerRates> = peers.values().collect();
+    rates.sort_by_key(|p| p.batch);
+    rates
+        .into_iter()
         .map(|p| {
             format!(
                 "append, batches of {:>3}: medchain {:>8.0} entries/s, hypercore {:>8.0} entries/s, ratio {:.1}\n",
