@@ -69,6 +69,10 @@ pub struct Args {
     /// Consecutive blocks corrupted in the repair phase.
     #[arg(long, default_value_t = 100)]
     corrupt_blocks: u64,
+    /// Only the peer comparison (medchain's ledger and hypercore on one node), for SECONDS (default
+    /// 4) per system and batch size, in a scratch directory under --testnet; prints its lines.
+    #[arg(long)]
+    peers_only: bool,
     /// Poll period of the visibility watcher, ms (the resolution of the latency figures).
     #[arg(long, default_value_t = 5)]
     poll_ms: u64,
@@ -91,6 +95,23 @@ impl Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.peers_only {
+        let record = load::payload(0, args.record_bytes).to_string().into_bytes();
+        let run = Duration::from_secs(args.seconds.unwrap_or(4));
+        return match std::fs::create_dir_all(&args.testnet)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| peers::measure(&record, run, &args.testnet))
+        {
+            Ok(rates) => {
+                print!("{}", peers::lines(&rates));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("bench: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match phases::run(&args) {
         Ok(result) => {
             print!("{}", report::table(&result));
