@@ -104,9 +104,14 @@ impl ObjectsSection {
 fn read_credentials(path: &Path) -> Result<Credentials> {
     crate::files::check_private(path)?;
     let text = crate::files::read_text(path)?;
-    let credentials: Credentials = toml::from_str(&text).with_context(|| {
-        format!(
-            "{} must hold access_key_id and secret_access_key (TOML)",
+    // Not the parser's message: it quotes the offending line, which may be the secret.
+    let credentials: Credentials = toml::from_str(&text).map_err(|error| {
+        let line = error.span().map_or(0, |span| {
+            let end = span.start.min(text.len());
+            text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+        });
+        anyhow::anyhow!(
+            "{} (line {line}) is not valid: it must hold access_key_id and secret_access_key, as TOML strings, and nothing else",
             path.display()
         )
     })?;
@@ -124,14 +129,16 @@ fn read_credentials(path: &Path) -> Result<Credentials> {
 #[derive(Debug, Args)]
 pub struct ObjectStoreArgs {
     /// Keep payloads in S3-compatible object storage at this endpoint (https://host[:port]).
-    #[arg(long, requires_all = ["s3_bucket", "s3_credentials"])]
+    #[arg(long, requires_all = ["s3_bucket", "s3_credentials", "s3_prefix"])]
     pub s3_endpoint: Option<String>,
     /// The bucket (it must exist).
     #[arg(long, requires = "s3_endpoint")]
     pub s3_bucket: Option<String>,
-    /// Prepended to every object's name, ending in '/': one per node sharing a bucket.
-    #[arg(long, requires = "s3_endpoint", default_value = "medchain/")]
-    pub s3_prefix: String,
+    /// Prepended to every object's name, ending in '/' (e.g. the node's name): one per node
+    /// sharing a bucket, since a node deletes and replaces objects under its own. Empty only for
+    /// a bucket of the node's own.
+    #[arg(long, requires = "s3_endpoint")]
+    pub s3_prefix: Option<String>,
     /// The signing region.
     #[arg(long, requires = "s3_endpoint", default_value = "us-east-1")]
     pub s3_region: String,
@@ -150,9 +157,12 @@ impl ObjectStoreArgs {
     /// The section these flags describe (`None` without `--s3-endpoint`); the credentials file
     /// is read now, so a wrong one shows at set-up.
     pub fn section(&self) -> Result<Option<ObjectsSection>> {
-        let (Some(endpoint), Some(bucket), Some(credentials)) =
-            (&self.s3_endpoint, &self.s3_bucket, &self.s3_credentials)
-        else {
+        let (Some(endpoint), Some(bucket), Some(credentials), Some(prefix)) = (
+            &self.s3_endpoint,
+            &self.s3_bucket,
+            &self.s3_credentials,
+            &self.s3_prefix,
+        ) else {
             return Ok(None);
         };
         read_credentials(credentials)?;
@@ -162,7 +172,7 @@ impl ObjectStoreArgs {
         let section = ObjectsSection {
             endpoint: endpoint.clone(),
             bucket: bucket.clone(),
-            prefix: self.s3_prefix.clone(),
+            prefix: prefix.clone(),
             region: self.s3_region.clone(),
             credentials_file: absolute(credentials)?,
             allow_http: self.s3_allow_http,
@@ -240,6 +250,14 @@ mod tests {
         assert!(error.contains("chmod 600"), "{error}");
         write("access_key_id = \"AKIA1\"\n", 0o600);
         assert!(section(path.clone()).settings().is_err());
+        // A secret copied in unquoted: the error names the line, never the secret.
+        write(
+            "access_key_id = \"AKIA1\"\nsecret_access_key = wJalrXUtnFEMI\n",
+            0o600,
+        );
+        let error = format!("{:#}", section(path.clone()).settings().unwrap_err());
+        assert!(error.contains("line 2"), "{error}");
+        assert!(!error.contains("wJalr"), "{error}");
         write("access_key_id = \"\"\nsecret_access_key = \"x\"\n", 0o600);
         assert!(section(path.clone()).settings().is_err());
         write(good, 0o600);

@@ -114,7 +114,8 @@ fn judge_report(key: &[u8], _: &[u8]) -> Option<String> {
 
 fn judge_meta(key: &[u8], _: &[u8]) -> Option<String> {
     // The schema version itself is checked when the store opens.
-    (key != crate::open::SCHEMA_KEY).then(|| "unknown meta key".to_owned())
+    (key != crate::open::SCHEMA_KEY && key != crate::schema::OBJECTS_KEY)
+        .then(|| "unknown meta key".to_owned())
 }
 
 const JUDGES: [(&str, Judge); 8] = [

@@ -148,6 +148,9 @@ pub(crate) struct Inner {
     pub(crate) segments: SegmentFiles,
     /// The object store new payloads go to, if one is configured.
     pub(crate) objects: Option<crate::payloads::objects::PayloadObjects>,
+    /// Whether the store was ever opened with an object store (`meta` says so): if not, an
+    /// object location is planted damage, not a payload in a bucket.
+    pub(crate) objects_ever: bool,
     path: PathBuf,
 }
 
@@ -295,6 +298,18 @@ impl Store {
             crate::schema::Failure::Damaged(reason) => unopenable(reason),
             crate::schema::Failure::Refused(error) => error,
         })?;
+        let objects_ever = objects.is_some()
+            || trees
+                .meta
+                .contains_key(crate::schema::OBJECTS_KEY)
+                .engine()?;
+        if objects.is_some() {
+            trees
+                .meta
+                .insert(crate::schema::OBJECTS_KEY, &[1u8])
+                .engine()?;
+            db.flush().engine()?;
+        }
         let payload_writer = SegmentWriter::open(&path)?;
         let segments = SegmentFiles::new(path.join(segments::DIR));
         let mut store = Store {
@@ -304,6 +319,7 @@ impl Store {
                     trees,
                     segments,
                     objects,
+                    objects_ever,
                     path,
                 }),
             },

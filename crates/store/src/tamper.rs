@@ -149,6 +149,12 @@ pub fn delete_payload_segment(store: &mut Store, hash: &PayloadHash) -> Result<b
     Ok(true)
 }
 
+/// Deletes the marker object the store wrote in its bucket when it opened (what a bucket
+/// emptied, replaced or misrouted looks like).
+pub fn delete_object_marker(store: &mut Store) -> Result<(), StoreError> {
+    store.objects()?.delete_marker()
+}
+
 /// Deletes one `records` index entry.
 pub fn remove_record_index(
     store: &mut Store,

@@ -29,6 +29,13 @@ fn payload_damage(result: Result<Option<Vec<u8>>, StoreError>) -> Corruption {
     }
 }
 
+/// A `payload_index` value: kind 1 (an object), payload length.
+fn object_location(len: usize) -> Vec<u8> {
+    let mut value = vec![1u8];
+    value.extend_from_slice(&(len as u32).to_be_bytes());
+    value
+}
+
 fn on_disk(dir: &std::path::Path, needle: &[u8]) -> bool {
     std::fs::read_dir(dir.join("payloads")).unwrap().any(|e| {
         let bytes = std::fs::read(e.unwrap().path()).unwrap();
@@ -51,10 +58,23 @@ fn payloads_live_in_the_bucket_and_survive_a_reopen() {
         store.put_payloads(&refs).unwrap()
     };
     assert!(!on_disk(dir.path(), &payloads[0][..64]));
-    // A second store on the same bucket under another prefix sees none of them.
+    // A second store on the same bucket reads under its own prefix only: told the payload is
+    // there, it finds no object.
     let other_dir = tempfile::tempdir().unwrap();
-    let other = open(other_dir.path(), &server, "hospital-2/");
-    assert!(!other.has_payload(&hashes[0]).unwrap());
+    let mut other = open(other_dir.path(), &server, "hospital-2/");
+    tamper::plant_raw(
+        &mut other,
+        "payload_index",
+        hashes[0].as_bytes(),
+        Some(&object_location(payloads[0].len())),
+    )
+    .unwrap();
+    match other.payload(&hashes[0]) {
+        Err(StoreError::Corrupt(Corruption::PayloadUnreadable { detail, .. })) => {
+            assert!(detail.contains("missing"), "{detail}")
+        }
+        read => panic!("expected a missing object, got {read:?}"),
+    }
     drop(other);
 
     let store = open(dir.path(), &server, "hospital-1/");
@@ -108,12 +128,25 @@ fn damage_in_the_bucket_is_damage_and_a_put_repairs_it() {
     assert_eq!(pass.held, 0);
     assert_eq!(pass.damaged.len(), 3);
 
-    // A planted location far longer than any payload reads at most a frame and is damage.
-    let mut huge = vec![1u8];
-    huge.extend_from_slice(&(8u32 << 20).to_be_bytes());
-    let planted = PayloadHash::of(b"planted");
-    tamper::plant_raw(&mut store, "payload_index", planted.as_bytes(), Some(&huge)).unwrap();
-    payload_damage(store.payload(&planted));
+    // An object longer than its location says: read no further than the frame (and a byte),
+    // and damage.
+    let mut longer = b"second record".to_vec();
+    longer.extend_from_slice(&[b'!'; 4096]);
+    tamper::overwrite_payload(&mut store, &hashes[1], &longer).unwrap();
+    let location = object_location(payloads[1].len());
+    tamper::plant_raw(
+        &mut store,
+        "payload_index",
+        hashes[1].as_bytes(),
+        Some(&location),
+    )
+    .unwrap();
+    match payload_damage(store.payload(&hashes[1])) {
+        Corruption::PayloadUnreadable { detail, .. } => {
+            assert!(detail.contains("longer"), "{detail}")
+        }
+        other => panic!("{other}"),
+    }
 
     // The repair: the payloads stored again, as fetched from a peer.
     store.put_payloads(&payloads).unwrap();
@@ -155,6 +188,41 @@ fn an_erased_payload_leaves_the_bucket() {
         store.payload(&hashes[1]).unwrap().as_deref(),
         Some(&b"to be kept"[..])
     );
+    // The bucket emptied or misrouted (its marker gone too): a missing object is then not
+    // damage but an unreachable object store, for a read, a scan and an erase alike.
+    tamper::delete_object_marker(&mut store).unwrap();
+    let read = store.payload(&hashes[0]);
+    assert!(
+        matches!(read, Err(StoreError::ObjectStore { .. })),
+        "{read:?}"
+    );
+    let scan = store.check_payloads_in_order(vec![(hashes[0], 12), (hashes[1], 10)]);
+    assert!(
+        matches!(scan, Err(StoreError::ObjectStore { .. })),
+        "{scan:?}"
+    );
+    // Reopened, the store writes its marker again, and the missing object is damage again.
+    drop(store);
+    let store = open(dir.path(), &server, "erase/");
+    payload_damage(store.payload(&hashes[0]));
+}
+
+#[test]
+fn an_object_location_in_a_store_that_never_had_an_object_store_is_damage() {
+    // No server needed: the store never had one, so the location was planted.
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let planted = PayloadHash::of(b"planted");
+    tamper::plant_raw(
+        &mut store,
+        "payload_index",
+        planted.as_bytes(),
+        Some(&object_location(7)),
+    )
+    .unwrap();
+    payload_damage(store.payload(&planted));
+    let pass = store.check_payloads_in_order(vec![(planted, 7)]).unwrap();
+    assert_eq!(pass.damaged, vec![planted]);
 }
 
 #[test]

@@ -207,9 +207,17 @@ impl StoreReader {
         let Some(value) = self.trees().payload_index.get(hash.as_bytes()).engine()? else {
             return Ok(None);
         };
-        Stored::decode(&value)
+        self.decode_location(&value)
             .map(Some)
             .ok_or_else(|| unreadable(*hash, "malformed location in payload_index"))
+    }
+
+    /// A `payload_index` value as a location, `None` if malformed: including an object location
+    /// in a store that never had an object store (planted, so damage to be repaired, rather
+    /// than a configuration error that would stop every scan).
+    pub(crate) fn decode_location(&self, value: &[u8]) -> Option<Stored> {
+        Stored::decode(value)
+            .filter(|stored| self.inner.objects_ever || !matches!(stored, Stored::Object { .. }))
     }
 
     /// The frame at `location`, unchecked (`check_frame` checks it).
@@ -266,14 +274,17 @@ impl StoreReader {
     /// `Corrupt(PayloadHashMismatch)` (bytes that do not hash to the address).
     ///
     /// Damage is read again once if the location moved meanwhile: a repair the writer finished
-    /// between the two reads zeroes the frame it replaced, which is not damage.
+    /// between the two reads zeroes the frame it replaced, which is not damage. An object is
+    /// read again once whatever its location (a repair puts it again under the same name).
     pub fn payload(&self, hash: &PayloadHash) -> Result<Option<Vec<u8>>, StoreError> {
         let Some(location) = self.payload_location(hash)? else {
             return Ok(None);
         };
         match self.checked_payload_at(hash, &location) {
             Err(error) if error.is_corruption() => match self.payload_location(hash)? {
-                Some(moved) if moved != location => self.checked_payload_at(hash, &moved).map(Some),
+                Some(moved) if moved != location || matches!(moved, Stored::Object { .. }) => {
+                    self.checked_payload_at(hash, &moved).map(Some)
+                }
                 // Erased meanwhile: absent, as it now is.
                 None => Ok(None),
                 Some(_) => Err(error),

@@ -13,8 +13,13 @@
 //! The client (`object_store`, over reqwest and rustls with ring) is asynchronous; the store is
 //! not. It runs on a small Tokio runtime of its own, owned by a thread of its own, and the
 //! store's callers wait on a channel: no caller needs a runtime, and none can be blocked inside
-//! one by it. Requests in flight are bounded ([`IN_FLIGHT`]) and so is a read: an object larger
-//! than the frame its location promises is damage, not a download.
+//! one by it. Requests in flight are bounded for the whole store ([`IN_FLIGHT`]) and so is a
+//! read: an object larger than the frame its location promises is damage, not a download.
+//!
+//! S3 answers 404 for a missing object and for a missing bucket (or a proxy sending requests
+//! elsewhere) alike. So a 404 is taken for a missing object only while the marker object this
+//! store wrote at its open is still there; otherwise the whole bucket is unreachable, which is
+//! an [`StoreError::ObjectStore`], never damage to every payload at once.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,8 +34,11 @@ use object_store::{ClientOptions, ObjectStoreExt, PutPayload, RetryConfig};
 
 use crate::error::StoreError;
 
-/// Requests to the object store in flight at once, per call.
+/// Requests to the object store in flight at once, for the whole store.
 const IN_FLIGHT: usize = 16;
+/// Most characters of the client's message kept in an error (an error body comes from the
+/// server, and errors reach logs and API answers).
+const DETAIL_CHARS: usize = 300;
 /// One request's time limit, and how long retries of it may go on.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const RETRY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -74,6 +82,8 @@ impl std::fmt::Debug for ObjectStoreSettings {
 /// The payload objects of one store, and the runtime their client runs on.
 pub(crate) struct PayloadObjects {
     client: Arc<AmazonS3>,
+    /// Permits for requests in flight, shared by every caller.
+    permits: Arc<tokio::sync::Semaphore>,
     prefix: String,
     /// Named in errors.
     place: String,
@@ -126,12 +136,13 @@ impl PayloadObjects {
         let runtime = ClientRuntime::start().map_err(|e| failed(e.to_string()))?;
         let objects = Self {
             client: Arc::new(client),
+            permits: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)),
             prefix: settings.prefix.clone(),
             place,
             runtime,
         };
         let client = objects.client.clone();
-        let marker = ObjectPath::from(format!("{}{MARKER}", objects.prefix));
+        let marker = objects.marker();
         objects.run(async move {
             client
                 .put(
@@ -142,6 +153,42 @@ impl PayloadObjects {
                 .map(|_| ())
         })?;
         Ok(objects)
+    }
+
+    /// Deletes this store's marker object (attack simulation: `tamper`).
+    #[cfg(feature = "tamper")]
+    pub(crate) fn delete_marker(&self) -> Result<(), StoreError> {
+        let client = self.client.clone();
+        let marker = self.marker();
+        self.run(async move { client.delete(&marker).await })
+    }
+
+    fn marker(&self) -> ObjectPath {
+        ObjectPath::from(format!("{}{MARKER}", self.prefix))
+    }
+
+    /// After a 404: whether the bucket still holds this store's marker (so the 404 meant the
+    /// object). If not, the bucket itself is gone or misrouted: an error, not damage.
+    fn confirm_bucket(&self) -> Result<(), StoreError> {
+        let client = self.client.clone();
+        let marker = self.marker();
+        let found = self.run(async move {
+            match client.head(&marker).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(error) => Err(error),
+            }
+        })?;
+        if found {
+            Ok(())
+        } else {
+            Err(StoreError::ObjectStore {
+                place: self.place.clone(),
+                detail: format!(
+                    "the bucket answers 404 even for this store's marker object ({MARKER}): the bucket is missing or the endpoint is not the one the payloads were written to"
+                ),
+            })
+        }
     }
 
     fn key(&self, hash: &PayloadHash) -> ObjectPath {
@@ -165,13 +212,14 @@ impl PayloadObjects {
         outcome
             .recv()
             .map_err(|_| failed("the object store client stopped".into()))?
-            .map_err(|e| failed(e.to_string()))
+            .map_err(|e| failed(e.to_string().chars().take(DETAIL_CHARS).collect()))
     }
 
     /// Puts the frames, each under its payload's name, replacing what is there; returns once
     /// every PUT succeeded (the object store holds them durably), or the first failure.
     pub(crate) fn put(&self, frames: Vec<(PayloadHash, Vec<u8>)>) -> Result<(), StoreError> {
         let client = self.client.clone();
+        let permits = self.permits.clone();
         let keyed: Vec<_> = frames
             .into_iter()
             .map(|(hash, frame)| (self.key(&hash), Bytes::from(frame)))
@@ -179,8 +227,11 @@ impl PayloadObjects {
         self.run(async move {
             futures::stream::iter(keyed)
                 .map(|(key, frame)| {
-                    let client = client.clone();
-                    async move { client.put(&key, PutPayload::from(frame)).await.map(|_| ()) }
+                    let (client, permits) = (client.clone(), permits.clone());
+                    async move {
+                        let _permit = permits.acquire().await;
+                        client.put(&key, PutPayload::from(frame)).await.map(|_| ())
+                    }
                 })
                 .buffer_unordered(IN_FLIGHT)
                 .try_collect::<()>()
@@ -189,13 +240,14 @@ impl PayloadObjects {
     }
 
     /// The objects of `hashes`, each read only up to `frame_len` bytes and one more: `None`
-    /// for an object that is not there, and a longer one is returned cut at `frame_len + 1`
-    /// (its check then fails as "frame cut short" or "not this payload's": damage).
+    /// for an object that is not there (the bucket still holding this store's marker), and a
+    /// longer one is returned cut at `frame_len + 1` (its check then fails: damage).
     pub(crate) fn get(
         &self,
         wanted: &[(PayloadHash, usize)],
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let client = self.client.clone();
+        let permits = self.permits.clone();
         let keyed: Vec<_> = wanted
             .iter()
             .map(|(hash, frame_len)| (self.key(hash), *frame_len))
@@ -203,34 +255,50 @@ impl PayloadObjects {
         self.run(async move {
             futures::stream::iter(keyed)
                 .map(|(key, frame_len)| {
-                    let client = client.clone();
-                    async move { read_bounded(&client, &key, frame_len + 1).await }
+                    let (client, permits) = (client.clone(), permits.clone());
+                    async move {
+                        let _permit = permits.acquire().await;
+                        read_bounded(&client, &key, frame_len + 1).await
+                    }
                 })
                 .buffered(IN_FLIGHT)
                 .try_collect::<Vec<_>>()
                 .await
         })
+        .and_then(|objects| {
+            if objects.iter().any(Option::is_none) {
+                self.confirm_bucket()?;
+            }
+            Ok(objects)
+        })
     }
 
-    /// Deletes the objects of `hashes`; one already gone is not an error.
+    /// Deletes the objects of `hashes`; one already gone is not an error (S3 answers a delete
+    /// of a missing key with success; a 404 means the bucket, checked by its marker).
     pub(crate) fn delete(&self, hashes: &[PayloadHash]) -> Result<(), StoreError> {
         let client = self.client.clone();
+        let permits = self.permits.clone();
         let keys: Vec<_> = hashes.iter().map(|hash| self.key(hash)).collect();
-        self.run(async move {
+        let not_found = self.run(async move {
             futures::stream::iter(keys)
                 .map(|key| {
-                    let client = client.clone();
+                    let (client, permits) = (client.clone(), permits.clone());
                     async move {
+                        let _permit = permits.acquire().await;
                         match client.delete(&key).await {
-                            Err(object_store::Error::NotFound { .. }) => Ok(()),
-                            deleted => deleted,
+                            Err(object_store::Error::NotFound { .. }) => Ok(true),
+                            deleted => deleted.map(|()| false),
                         }
                     }
                 })
                 .buffer_unordered(IN_FLIGHT)
-                .try_collect::<()>()
+                .try_fold(false, |any, missing| async move { Ok(any || missing) })
                 .await
-        })
+        })?;
+        if not_found {
+            self.confirm_bucket()?;
+        }
+        Ok(())
     }
 }
 

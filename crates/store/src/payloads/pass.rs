@@ -1,7 +1,9 @@
 //! The verifier's payload pass: every referenced payload checked in one ordered pass over
 //! `payload_index`, then read in segment order, so the segments are read sequentially in large
-//! reads rather than one random read per payload; payloads in the object store are fetched
-//! [`OBJECTS_PER_ROUND`] at a time, many requests in flight.
+//! reads rather than one random read per payload; payloads in the object store are fetched in
+//! rounds of up to [`ROUND_BYTES`], many requests in flight. A payload found damaged is read
+//! once more through [`StoreReader::payload`] before it is reported: a repair or erase the
+//! writer finished meanwhile moved or removed it, which is not damage.
 
 use medchain_protocol::PayloadHash;
 
@@ -11,8 +13,8 @@ use crate::open::StoreReader;
 
 /// Most bytes read from a segment at once.
 const WINDOW_BYTES: u64 = 4 << 20;
-/// Payload objects fetched in one round (each at most a payload's size: 8 MiB).
-const OBJECTS_PER_ROUND: usize = 64;
+/// Most bytes of payload objects fetched in one round (at least one object: up to 8 MiB).
+const ROUND_BYTES: usize = 32 << 20;
 
 /// What one ordered pass over the payloads found.
 #[derive(Debug, Default)]
@@ -39,6 +41,8 @@ impl StoreReader {
         let mut pass = PayloadPass::default();
         let mut to_read: Vec<(PayloadHash, Location)> = Vec::new();
         let mut objects: Vec<(PayloadHash, Stored)> = Vec::new();
+        // Malformed locations, or of another length than referenced: damage without a read.
+        let mut unmatched = Vec::new();
         let mut wanted = refs.into_iter().peekable();
         for item in self.trees().payload_index.iter() {
             if wanted.peek().is_none() {
@@ -53,7 +57,7 @@ impl StoreReader {
                 wanted.next();
             }
             // Every reference to this address (one hash could be referenced with two lengths).
-            let location = Stored::decode(&value);
+            let location = self.decode_location(&value);
             let mut queued = false;
             while let Some(&(hash, len)) = wanted.peek()
                 && hash.as_bytes()[..] == key[..]
@@ -68,7 +72,7 @@ impl StoreReader {
                             queued = true;
                         }
                     }
-                    _ => pass.damaged.push(hash),
+                    _ => unmatched.push(hash),
                 }
                 wanted.next();
             }
@@ -76,7 +80,40 @@ impl StoreReader {
         pass.missing.extend(wanted.map(|(hash, _)| hash));
         to_read.sort_unstable_by_key(|(_, location)| location.frame);
         self.check_frames_in_order(&to_read, &mut pass)?;
-        for round in objects.chunks(OBJECTS_PER_ROUND) {
+        self.check_objects(&objects, &mut pass)?;
+        // Damage seen by a pass that read without the writer's lock: read once more.
+        let mut damaged = Vec::new();
+        for hash in std::mem::take(&mut pass.damaged) {
+            match self.payload(&hash) {
+                Ok(Some(_)) => pass.held += 1,
+                Ok(None) => pass.missing.push(hash),
+                Err(error) if error.is_corruption() => damaged.push(hash),
+                Err(error) => return Err(error),
+            }
+        }
+        damaged.extend(unmatched);
+        pass.damaged = damaged;
+        Ok(pass)
+    }
+
+    /// Fetches and checks payload objects, in rounds of up to [`ROUND_BYTES`].
+    fn check_objects(
+        &self,
+        objects: &[(PayloadHash, Stored)],
+        pass: &mut PayloadPass,
+    ) -> Result<(), StoreError> {
+        let mut start = 0;
+        while start < objects.len() {
+            let mut end = start + 1;
+            let mut bytes = objects[start].1.frame_len();
+            while let Some((_, next)) = objects.get(end)
+                && bytes + next.frame_len() <= ROUND_BYTES
+            {
+                bytes += next.frame_len();
+                end += 1;
+            }
+            let round = &objects[start..end];
+            start = end;
             for ((hash, location), object) in round.iter().zip(self.read_objects(round)?) {
                 let checked = match object {
                     Some(frame) => check_frame(hash, location, &frame),
@@ -92,7 +129,7 @@ impl StoreReader {
                 }
             }
         }
-        Ok(pass)
+        Ok(())
     }
 
     /// Reads and checks `frames` (sorted by position) in windows of consecutive frames.
