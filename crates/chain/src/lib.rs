@@ -29,6 +29,7 @@ pub mod error;
 pub mod grants;
 pub mod keyring;
 pub mod ledger;
+mod payload_compaction;
 pub mod provenance;
 pub mod reads;
 pub mod released;

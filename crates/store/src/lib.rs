@@ -88,6 +88,7 @@ pub use error::{Corruption, Damage, StoreError};
 pub use hygiene::{MAX_STRAY_PER_SCAN, StrayEntry};
 pub use open::{CACHE_BYTES, SCHEMA_VERSION, Store, StoreOptions, StoreReader};
 pub use payloads::PayloadPass;
+pub use payloads::compaction::CompactionPlan;
 pub use payloads::objects::ObjectStoreSettings;
 pub use signing::{SigningRecord, SigningRecordError, SigningState};
 pub use types::{BlockWrite, MissingIndex, QuarantineEvent, QuarantinedBlock};

@@ -21,7 +21,7 @@ use crate::api::{AppState, router};
 use crate::cli::{LogFormat, Run};
 use crate::config::Config;
 use crate::coordination::Coordination;
-use crate::daemon::{network, revocation, startup, verifier};
+use crate::daemon::{compaction, network, revocation, startup, verifier};
 use crate::flows::integrity_check::check_and_quarantine;
 use crate::metrics::Metrics;
 use crate::service::{AuditLog, AuditTrail, Service};
@@ -195,6 +195,7 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         metrics.clone(),
         interval,
     ));
+    let compaction = tokio::spawn(compaction::schedule(service.clone(), coordination.clone()));
 
     // The network: gossip, sync, membership; the glue ties it to the ledger.
     let mut net_config = medchain_net::Config::new(
@@ -269,6 +270,7 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
     }
 
     verifier.abort();
+    compaction.abort();
     crl_watch.abort();
     let _ = stop_glue.send(());
     let _ = glue.await;

@@ -112,6 +112,24 @@ impl Service {
         ledger.complete_restores(now)
     }
 
+    /// One step of a payload segment's compaction, under the ledger's lock (writes wait for
+    /// at most one step).
+    pub fn compact_payload_step(
+        &self,
+        plan: &mut medchain_store::CompactionPlan,
+        budget_bytes: u64,
+    ) -> Result<bool, StoreError> {
+        self.ledger().compact_payload_step(plan, budget_bytes)
+    }
+
+    /// Removes a compacted segment no location names any more.
+    pub fn remove_compacted_segment(
+        &self,
+        plan: &medchain_store::CompactionPlan,
+    ) -> Result<bool, StoreError> {
+        self.ledger().remove_compacted_segment(plan)
+    }
+
     /// Puts back a payload fetched by hash (its hash is what the store keys it by).
     pub fn restore_payload(&self, bytes: &[u8]) -> Result<PayloadHash, StoreError> {
         self.ledger().restore_payload(bytes)

@@ -59,7 +59,7 @@ fn is_regular(path: &Path) -> bool {
 }
 
 /// Syncs a directory, so the names created or removed in it are durable.
-fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io)
 }
 
@@ -136,7 +136,7 @@ fn has_header(path: &Path) -> Result<bool, StoreError> {
 }
 
 /// The encoded frame of one payload.
-fn frame(hash: &PayloadHash, payload: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn frame(hash: &PayloadHash, payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(hash.as_bytes());
     // Payloads are bounded by the protocol (8 MiB), far below u32::MAX.
     out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
@@ -181,7 +181,6 @@ impl SegmentFiles {
     }
 
     /// Forgets the handle on a segment just removed.
-    #[cfg(feature = "tamper")]
     pub(crate) fn forget(&self, number: u32) {
         self.open
             .lock()
