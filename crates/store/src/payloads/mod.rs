@@ -239,16 +239,21 @@ impl Store {
         }
         self.append_payloads(&hashed)?;
         self.flush_now()?;
-        for (hash, location) in replaced {
-            // Only a segment frame the new location does not name (a segment cut short can
-            // reuse an offset; an object is replaced by its PUT); a failure here is not the
-            // repair's: the new copy is durable, and the old one stays, unindexed.
-            if let Stored::Segment(frame) = location
-                && self.payload_location(&hash).ok().flatten() != Some(location)
-            {
-                let _ = self.payload_writer.zero_frame(&hash, &frame);
-            }
-        }
+        // Only segment frames the new location does not name (a segment cut short can reuse an
+        // offset; an object is replaced by its PUT); a failure here is not the repair's: the
+        // new copy is durable, and the old one stays, unindexed.
+        let stale: Vec<(PayloadHash, Location)> = replaced
+            .into_iter()
+            .filter_map(|(hash, location)| match location {
+                Stored::Segment(frame)
+                    if self.payload_location(&hash).ok().flatten() != Some(location) =>
+                {
+                    Some((hash, frame))
+                }
+                _ => None,
+            })
+            .collect();
+        let _ = self.payload_writer.zero_frames(&stale);
         Ok(hashed.into_iter().map(|(hash, _)| hash).collect())
     }
 
@@ -321,16 +326,15 @@ impl Store {
     }
 
     /// Deletes the payloads under `hashes` (absent ones are ignored): erased payloads, whose
-    /// keys are destroyed. Each frame is overwritten with zeros and synced first, then the
-    /// locations are removed and flushed. A crash in between leaves locations of zeroed frames,
+    /// keys are destroyed. The frames are overwritten with zeros and synced first (two syncs
+    /// per segment), objects deleted, then the locations are removed and flushed. A crash in between leaves locations of zeroed frames,
     /// which the verifier lists again as erased payloads still held, so the deletion is redone.
     pub fn delete_payloads(&mut self, hashes: &[PayloadHash]) -> Result<(), StoreError> {
         let mut objects = Vec::new();
+        let mut frames = Vec::new();
         for hash in hashes {
             match self.payload_location(hash) {
-                Ok(Some(Stored::Segment(location))) => {
-                    self.payload_writer.zero_frame(hash, &location)?
-                }
+                Ok(Some(Stored::Segment(location))) => frames.push((*hash, location)),
                 Ok(Some(Stored::Object { .. })) => objects.push(*hash),
                 // A malformed location names no frame; the entry goes all the same.
                 Ok(None) => {}
@@ -338,6 +342,7 @@ impl Store {
                 Err(error) => return Err(error),
             }
         }
+        self.payload_writer.zero_frames(&frames)?;
         if !objects.is_empty() {
             self.objects()?.delete(&objects)?;
         }

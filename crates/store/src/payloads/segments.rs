@@ -3,8 +3,10 @@
 //!
 //! A segment is `NNNNNNNNNN.seg` (its number, ten digits) and holds a 16-byte header (`MCPAYSEG`,
 //! format version u32 BE = 1, four zero bytes), then frames: payload hash (32) ‖ length u32 BE (4)
-//! ‖ the payload. Only the last segment is written to; it is sealed (a new one started) once it
-//! passes [`SEGMENT_TARGET_BYTES`]. Where each payload is lives in the sled tree `payload_index`
+//! ‖ the payload. Only the last segment is appended to; it is sealed (a new one started) once it
+//! passes [`SEGMENT_TARGET_BYTES`]. Sealed segments are written only to zero a frame (an erase,
+//! a copy a repair replaced: [`SegmentWriter::zero_frames`]) and removed whole once compacted
+//! (`super::compaction`). Where each payload is lives in the sled tree `payload_index`
 //! (see `super::Location`), so nothing here is ever parsed without a location from the index:
 //! bytes past the last indexed frame (a write cut short by a crash) are never read, and a damaged
 //! frame costs that payload only, never its neighbours. Every read checks the frame's header
@@ -365,57 +367,72 @@ impl SegmentWriter {
         Ok(())
     }
 
-    /// Overwrites the frame of `hash` at `location` with zeros and syncs it: an erased payload's
-    /// bytes, or a copy a repair replaced. Nothing is written unless the frame's header names
-    /// `hash` (a planted location must not make this zero another payload); a missing or
-    /// cut-short segment has nothing to zero.
-    pub(crate) fn zero_frame(
+    /// Overwrites the frames of `frames` (payload hash and location) with zeros and syncs them:
+    /// erased payloads' bytes, or copies a repair replaced. Per segment, every payload's bytes
+    /// are zeroed and synced, then every header, and synced again (two syncs per segment, not
+    /// per payload): a power cut in between leaves headers naming their payloads, so an erase
+    /// redone finds the frames again. A frame is written only if its header names its hash (a
+    /// planted location must not make this zero another payload), and only its header if its
+    /// length disagrees with the location's (a planted, stretched location must not zero the
+    /// frames after it); a missing or cut-short segment has nothing to zero.
+    pub(crate) fn zero_frames(
         &mut self,
-        hash: &PayloadHash,
-        location: &super::Location,
+        frames: &[(PayloadHash, super::Location)],
     ) -> Result<(), StoreError> {
-        let path = segment_path(&self.dir, location.frame.segment);
-        if !is_regular(&path) {
-            return Ok(());
+        let mut by_segment: std::collections::BTreeMap<u32, Vec<&(PayloadHash, super::Location)>> =
+            std::collections::BTreeMap::new();
+        for frame in frames {
+            by_segment
+                .entry(frame.1.frame.segment)
+                .or_default()
+                .push(frame);
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(io)?;
-        let mut header = [0u8; FRAME_HEADER_BYTES as usize];
-        match file.read_exact_at(&mut header, location.frame.offset) {
-            Ok(()) => {}
-            Err(error) if error.kind() == ErrorKind::UnexpectedEof => return Ok(()),
-            Err(error) => return Err(io(error)),
+        for (segment, frames) in by_segment {
+            let path = segment_path(&self.dir, segment);
+            if !is_regular(&path) {
+                continue;
+            }
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(io)?;
+            let len = file.metadata().map_err(io)?.len();
+            let mut headers = Vec::with_capacity(frames.len());
+            for (hash, location) in frames {
+                let at = location.frame.offset;
+                let mut header = [0u8; FRAME_HEADER_BYTES as usize];
+                match file.read_exact_at(&mut header, at) {
+                    Ok(()) => {}
+                    Err(error) if error.kind() == ErrorKind::UnexpectedEof => continue,
+                    Err(error) => return Err(io(error)),
+                }
+                if header[..32] != hash.as_bytes()[..] {
+                    continue;
+                }
+                let frame_len = if header[32..] == location.len.to_be_bytes() {
+                    location.frame_len() as u64
+                } else {
+                    FRAME_HEADER_BYTES
+                };
+                let Some(zeros) = (at + frame_len).min(len).checked_sub(at) else {
+                    continue;
+                };
+                let header_len = FRAME_HEADER_BYTES.min(zeros);
+                file.write_all_at(&vec![0u8; (zeros - header_len) as usize], at + header_len)
+                    .map_err(io)?;
+                headers.push((at, header_len));
+            }
+            if headers.is_empty() {
+                continue;
+            }
+            file.sync_data().map_err(io)?;
+            for (at, header_len) in headers {
+                file.write_all_at(&vec![0u8; header_len as usize], at)
+                    .map_err(io)?;
+            }
+            file.sync_data().map_err(io)?;
         }
-        if header[..32] != hash.as_bytes()[..] {
-            return Ok(());
-        }
-        // The payload's bytes only when the frame's own length agrees with the location's: a
-        // planted location with this frame's offset and a larger length must not zero the
-        // frames that follow. Otherwise the header alone.
-        let whole = header[32..] == location.len.to_be_bytes();
-        let frame_len = if whole {
-            location.frame_len() as u64
-        } else {
-            FRAME_HEADER_BYTES
-        };
-        let end = location.frame.offset + frame_len;
-        let len = file.metadata().map_err(io)?.len();
-        let Some(zeros) = end.min(len).checked_sub(location.frame.offset) else {
-            return Ok(());
-        };
-        let header_len = FRAME_HEADER_BYTES.min(zeros);
-        // The payload first, then the header, each synced: a power cut between them leaves the
-        // header naming the payload, so the erase redone finds the frame again.
-        let payload = vec![0u8; (zeros - header_len) as usize];
-        file.write_all_at(&payload, location.frame.offset + header_len)
-            .and_then(|()| file.sync_data())
-            .and_then(|()| {
-                file.write_all_at(&vec![0u8; header_len as usize], location.frame.offset)
-            })
-            .and_then(|()| file.sync_data())
-            .map_err(io)
+        Ok(())
     }
 }
