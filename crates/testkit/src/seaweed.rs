@@ -136,18 +136,12 @@ impl Seaweed {
         }
     }
 
-    /// Whether the S3 gateway answers its health check.
+    /// Whether the S3 gateway answers its health check and the master can place a write (the
+    /// volume server has registered, with the volumes it already holds: until then reads of
+    /// what is stored fail).
     fn healthy(&self) -> bool {
-        use std::io::{Read, Write};
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.ports[6])) else {
-            return false;
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        let request = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-        let mut answer = String::new();
-        stream.write_all(request.as_bytes()).is_ok()
-            && stream.read_to_string(&mut answer).is_ok()
-            && answer.starts_with("HTTP/1.1 200")
+        get(self.ports[6], "/healthz").is_some_and(|a| a.starts_with("HTTP/1.1 200"))
+            && get(self.ports[0], "/dir/assign").is_some_and(|a| a.contains("\"fid\""))
     }
 
     /// Stops the server (killed: SeaweedFS keeps what it acknowledged).
@@ -194,6 +188,18 @@ impl Drop for Seaweed {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The answer (status line, headers, body) to `GET path` on a loopback port, if any.
+fn get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    Some(answer)
 }
 
 /// Eight free loopback ports (bound at once, then released for the server).
