@@ -7,11 +7,10 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use common::*;
-use medchain_testkit::seaweed::{self, Seaweed};
+use medchain_testkit::seaweed::Seaweed;
 
 const RECORD: &str = r#"{"kind":"create","patient":"MRN-1","payload":{"resourceType":"Observation","note":"kept in the bucket"},"actor":"dr-1"}"#;
 
@@ -21,35 +20,11 @@ fn an_unreachable_bucket_fails_closed_and_is_never_taken_for_damage() {
         return;
     };
     let ca = Ca::new(BIN);
-    let credentials = ca.dir.join("s3.credentials");
-    std::fs::write(
-        &credentials,
-        format!(
-            "access_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
-            seaweed::ACCESS_KEY,
-            seaweed::SECRET_KEY
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let setup = ca.node_with(
-        "a",
-        "provider",
-        "Hospital A",
-        &[],
-        &[
-            "--api-plain-http",
-            "--s3-endpoint",
-            &server.endpoint,
-            "--s3-bucket",
-            seaweed::BUCKET,
-            "--s3-prefix",
-            "a/",
-            "--s3-credentials",
-            p(&credentials),
-            "--s3-allow-http",
-        ],
-    );
+    let credentials = server.credentials_file(&ca.dir);
+    let mut args = vec!["--api-plain-http".to_owned()];
+    args.extend(server.init_args("a/", &credentials));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let setup = ca.node_with("a", "provider", "Hospital A", &[], &args);
     let mut a = start(&setup);
     a.resume_alone(&setup.token);
     a.writable(&setup.token);

@@ -7,13 +7,12 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
 use common::*;
 use medchain_store::{Store, StoreOptions};
-use medchain_testkit::seaweed::{self, Seaweed};
+use medchain_testkit::seaweed::Seaweed;
 
 /// Where the nodes of a scenario keep their payloads.
 enum Backend<'a> {
@@ -27,17 +26,7 @@ impl Backend<'_> {
     fn init_args(&self, name: &str) -> Vec<String> {
         let mut args = vec!["--api-plain-http".to_owned()];
         if let Backend::Objects(server, credentials) = self {
-            args.extend([
-                "--s3-endpoint".into(),
-                server.endpoint.clone(),
-                "--s3-bucket".into(),
-                seaweed::BUCKET.into(),
-                "--s3-prefix".into(),
-                format!("{name}/"),
-                "--s3-credentials".into(),
-                p(credentials).into(),
-                "--s3-allow-http".into(),
-            ]);
+            args.extend(server.init_args(&format!("{name}/"), credentials));
         }
         args
     }
@@ -142,16 +131,6 @@ fn a_damaged_payload_in_object_storage_is_repaired_the_same_way() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let credentials = dir.path().join("s3.credentials");
-    std::fs::write(
-        &credentials,
-        format!(
-            "access_key_id = \"{}\"\nsecret_access_key = \"{}\"\n",
-            seaweed::ACCESS_KEY,
-            seaweed::SECRET_KEY
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let credentials = server.credentials_file(dir.path());
     damaged_payload_is_repaired_from_a_peer(Backend::Objects(&server, &credentials));
 }

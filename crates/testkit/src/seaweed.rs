@@ -6,7 +6,7 @@
 //! is skipped, saying so, unless `MEDCHAIN_REQUIRE_S3=1` (CI), which makes it fail instead.
 
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -166,6 +166,35 @@ impl Seaweed {
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("weed.log")).unwrap_or_default()
+    }
+
+    /// Writes a node's credentials file for this server (mode 0600) in `dir`; returns its path.
+    pub fn credentials_file(&self, dir: &Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("s3.credentials");
+        std::fs::write(
+            &path,
+            format!("access_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
+    /// `medchain init`'s arguments that put a node's payloads under `prefix` in the test
+    /// bucket, with the credentials file at `credentials`.
+    pub fn init_args(&self, prefix: &str, credentials: &Path) -> Vec<String> {
+        vec![
+            "--s3-endpoint".into(),
+            self.endpoint.clone(),
+            "--s3-bucket".into(),
+            BUCKET.into(),
+            "--s3-prefix".into(),
+            prefix.into(),
+            "--s3-credentials".into(),
+            credentials.display().to_string(),
+            "--s3-allow-http".into(),
+        ]
     }
 
     /// Settings for a store whose payloads go under `prefix` in the test bucket.
