@@ -24,8 +24,8 @@ pub struct ObjectsSection {
     pub endpoint: String,
     /// The bucket (it must exist and take this node's writes).
     pub bucket: String,
-    /// Prepended to every object's name: one prefix per node. Empty, or ending in `/`.
-    #[serde(default)]
+    /// Prepended to every object's name: one prefix per node. Empty (a bucket of the node's
+    /// own), or ending in `/`; required, so a section written by hand says which.
     pub prefix: String,
     /// The signing region.
     #[serde(default = "default_region")]

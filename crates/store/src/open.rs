@@ -247,12 +247,7 @@ impl Store {
         let config = sled::Config::new()
             .path(path)
             .cache_capacity(options.cache_bytes);
-        let objects = options
-            .objects
-            .as_ref()
-            .map(crate::payloads::objects::PayloadObjects::connect)
-            .transpose()?;
-        Self::open_config(config, path.to_path_buf(), objects)
+        Self::open_config(config, path.to_path_buf(), options.objects.as_ref())
     }
 
     /// A store in a temporary directory removed on drop (sled `Config::temporary`), for tests.
@@ -273,7 +268,7 @@ impl Store {
     fn open_config(
         config: sled::Config,
         path: PathBuf,
-        objects: Option<crate::payloads::objects::PayloadObjects>,
+        objects: Option<&crate::payloads::objects::ObjectStoreSettings>,
     ) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
         let unopenable = |reason: Damage| StoreError::Unopenable {
@@ -298,12 +293,19 @@ impl Store {
             crate::schema::Failure::Damaged(reason) => unopenable(reason),
             crate::schema::Failure::Refused(error) => error,
         })?;
-        let objects_ever = objects.is_some()
-            || trees
-                .meta
-                .contains_key(crate::schema::OBJECTS_KEY)
-                .engine()?;
-        if objects.is_some() {
+        let had_objects = trees
+            .meta
+            .contains_key(crate::schema::OBJECTS_KEY)
+            .engine()?;
+        // The bucket is checked against what this store knows: a store that wrote there before
+        // must find its marker (an emptied or other bucket would make every payload look lost).
+        let objects = objects
+            .map(|settings| {
+                crate::payloads::objects::PayloadObjects::connect(settings, !had_objects)
+            })
+            .transpose()?;
+        let objects_ever = objects.is_some() || had_objects;
+        if objects.is_some() && !had_objects {
             trees
                 .meta
                 .insert(crate::schema::OBJECTS_KEY, &[1u8])

@@ -91,6 +91,16 @@ fn a_damaged_frame_keeps_its_segment_until_it_is_repaired() {
     assert!(!store.remove_compacted(plan).unwrap());
     assert!(segment(dir.path(), 1).exists());
     assert!(store.payload(&hashes[45]).is_err());
+    // The copies it moved are zeroed where they were (an erase later leaves nothing behind).
+    let old = std::fs::read(segment(dir.path(), 1)).unwrap();
+    let longest_run_of_41 = old
+        .iter()
+        .fold((0, 0), |(run, best), b| {
+            let run = if *b == 41 { run + 1 } else { 0 };
+            (run, best.max(run))
+        })
+        .1;
+    assert!(longest_run_of_41 < 64, "payload 41's old copy is still in segment 1");
 
     // The repair moves the last live payload out; the next plan removes the segment.
     store.put_payloads(&[&payloads[45]]).unwrap();
@@ -113,5 +123,18 @@ fn the_segment_being_written_is_never_removed() {
     store.delete_payloads(&hashes).unwrap();
     // Wholly dead, but it is the one being written: never planned.
     assert!(store.plan_compaction(4).unwrap().is_empty());
+    // A stray name above it makes the plan take it for sealed: the step, under the writer's
+    // lock, sees it is not, and nothing is removed.
+    std::fs::create_dir(segment(dir.path(), 99)).unwrap();
+    let mut plans = store.plan_compaction(4).unwrap();
+    assert_eq!(plans[0].segment(), 1);
+    assert!(!store.compact_step(&mut plans[0], 1 << 20).unwrap());
+    assert!(!store.confirm_unreferenced(&mut plans[0]).unwrap());
+    assert!(!store.remove_compacted(&plans[0]).unwrap());
     assert!(segment(dir.path(), 1).exists());
+    let more = store.put_payloads(&[b"still written"]).unwrap();
+    assert_eq!(
+        store.payload(&more[0]).unwrap().as_deref(),
+        Some(&b"still written"[..])
+    );
 }

@@ -195,7 +195,12 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         metrics.clone(),
         interval,
     ));
-    let compaction = tokio::spawn(compaction::schedule(service.clone(), coordination.clone()));
+    let (stop_compaction, compaction_stop) = tokio::sync::watch::channel(false);
+    let compaction = tokio::spawn(compaction::schedule(
+        service.clone(),
+        coordination.clone(),
+        compaction_stop,
+    ));
 
     // The network: gossip, sync, membership; the glue ties it to the ledger.
     let mut net_config = medchain_net::Config::new(
@@ -270,7 +275,9 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
     }
 
     verifier.abort();
-    compaction.abort();
+    // A compaction step under way finishes (bounded: one step) before the store is let go.
+    let _ = stop_compaction.send(true);
+    let _ = compaction.await;
     crl_watch.abort();
     let _ = stop_glue.send(());
     let _ = glue.await;

@@ -2,12 +2,15 @@
 //! it works): a minute after the start, then every [`INTERVAL`], sealed segments at least half
 //! dead (erased payloads, copies a repair replaced) have their live payloads moved in steps of
 //! [`STEP_BYTES`], each under the ledger's lock, and are removed. Skipped while the store is
-//! unverified: a scan must vouch for what is moved.
+//! unverified: a scan must vouch for what is moved. At shutdown the round stops after its
+//! current step, and the daemon waits for it: no step may touch a store the node is about to
+//! move aside and rebuild.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use medchain_store::StoreError;
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::coordination::{Coordination, Verdict};
@@ -20,17 +23,25 @@ pub const STEP_BYTES: u64 = 8 << 20;
 /// Segments planned in one round.
 const SEGMENTS_PER_ROUND: usize = 4;
 
-/// Compacts every [`INTERVAL`] until the task is dropped.
-pub async fn schedule(service: Arc<Service>, coordination: Arc<Coordination>) {
+/// Compacts every [`INTERVAL`] until `stop` says true (or its sender is gone); returns once a
+/// round under way has stopped.
+pub async fn schedule(
+    service: Arc<Service>,
+    coordination: Arc<Coordination>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut wait = Duration::from_secs(60);
     loop {
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            changed = stop.changed() => if changed.is_err() || *stop.borrow() { return },
+        }
         wait = INTERVAL;
         if matches!(coordination.integrity().verdict(), Verdict::Unverified(_)) {
             continue;
         }
-        let service = service.clone();
-        match tokio::task::spawn_blocking(move || compact(&service)).await {
+        let (service, stop) = (service.clone(), stop.clone());
+        match tokio::task::spawn_blocking(move || compact(&service, &stop)).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {
                 warn!(%error, "payload segment compaction failed; it is tried again later")
@@ -40,10 +51,14 @@ pub async fn schedule(service: Arc<Service>, coordination: Arc<Coordination>) {
     }
 }
 
-/// One round: plan, move, confirm, remove.
-fn compact(service: &Service) -> Result<(), StoreError> {
+/// One round: plan, move, confirm, remove; it stops between steps once `stop` says true.
+fn compact(service: &Service, stop: &watch::Receiver<bool>) -> Result<(), StoreError> {
+    let stopping = || *stop.borrow();
     for mut plan in service.reader().plan_compaction(SEGMENTS_PER_ROUND)? {
-        while service.compact_payload_step(&mut plan, STEP_BYTES)? {}
+        while !stopping() && service.compact_payload_step(&mut plan, STEP_BYTES)? {}
+        if stopping() {
+            return Ok(());
+        }
         let removed = service.reader().confirm_unreferenced(&mut plan)?
             && service.remove_compacted_segment(&plan)?;
         info!(

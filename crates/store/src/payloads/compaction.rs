@@ -19,10 +19,9 @@
 //! 4. [`Store::remove_compacted`], under the lock: the file goes, and its name (synced).
 //!
 //! A reader that took a location in the removed segment just before its move reads again where
-//! the location now points ([`StoreReader::payload`] and the verifier's pass both do). Until
-//! step 4, the old copies of moved payloads stay in the segment: one erased in between keeps
-//! its old (sealed) copy there until the removal, or, after a crash, until the next compaction
-//! finds the segment wholly dead and removes it.
+//! the location now points ([`StoreReader::payload`] and the verifier's pass both do). The old
+//! copies of moved payloads are zeroed once their new locations are flushed (a crash in between
+//! leaves them until the next compaction finds the segment wholly dead and removes it).
 
 use std::collections::HashMap;
 
@@ -47,6 +46,9 @@ pub struct CompactionPlan {
     moved: u64,
     /// Frames that failed their check and stayed.
     kept_damaged: u64,
+    /// Set by [`Store::compact_step`] when, under the writer's lock, the segment was seen
+    /// sealed (below the one being written): nothing writes a location into it after that.
+    sealed_seen: bool,
     /// Set by [`StoreReader::confirm_unreferenced`].
     unreferenced: bool,
 }
@@ -114,6 +116,7 @@ impl StoreReader {
                     frames: Vec::new(),
                     moved: 0,
                     kept_damaged: 0,
+                    sealed_seen: false,
                     unreferenced: false,
                 });
             }
@@ -148,7 +151,7 @@ impl StoreReader {
     /// stayed damaged); records the answer in the plan for [`Store::remove_compacted`].
     pub fn confirm_unreferenced(&self, plan: &mut CompactionPlan) -> Result<bool, StoreError> {
         plan.unreferenced = false;
-        if !plan.frames.is_empty() || plan.kept_damaged > 0 {
+        if !plan.sealed_seen || !plan.frames.is_empty() || plan.kept_damaged > 0 {
             return Ok(false);
         }
         for item in self.trees().payload_index.iter() {
@@ -166,20 +169,25 @@ impl StoreReader {
 
 impl Store {
     /// Moves up to about `budget_bytes` of the plan's frames to the segment being written
-    /// (appended and synced, then their locations written and flushed). `true` while frames
-    /// remain to move.
+    /// (appended and synced, then their locations written and flushed, then the old frames
+    /// zeroed, so an erase after the move leaves no copy behind). `true` while frames remain
+    /// to move. With an object store configured, the payloads move to the bucket.
     pub fn compact_step(
         &mut self,
         plan: &mut CompactionPlan,
         budget_bytes: u64,
     ) -> Result<bool, StoreError> {
         if plan.segment >= self.payload_writer.current() {
-            // Never the segment being written (nor one numbered past it): nothing moves, and
-            // `remove_compacted` refuses it too.
+            // Never the segment being written (nor one numbered past it, a stray name the plan
+            // took for the writer's): nothing moves, and the plan can remove nothing.
             plan.frames.clear();
+            plan.sealed_seen = false;
             return Ok(false);
         }
+        plan.sealed_seen = true;
         let mut payloads: Vec<(PayloadHash, Vec<u8>)> = Vec::new();
+        let mut old_frames = Vec::new();
+        // Every frame read counts, checked or not, so one hold of the lock stays bounded.
         let mut bytes = 0;
         while bytes < budget_bytes
             && let Some((hash, location)) = plan.frames.pop()
@@ -189,14 +197,15 @@ impl Store {
             if !matches!(self.payload_location(&hash), Ok(Some(now)) if now == stored) {
                 continue;
             }
+            bytes += location.frame_len() as u64;
             let checked = self
                 .read_frame(&hash, &stored)
                 .and_then(|frame| check_frame(&hash, &stored, &frame).map(|()| frame));
             match checked {
                 Ok(mut frame) => {
-                    bytes += frame.len() as u64;
                     frame.drain(..FRAME_HEADER_BYTES as usize);
                     payloads.push((hash, frame));
+                    old_frames.push((hash, location));
                 }
                 Err(error) if error.is_corruption() => plan.kept_damaged += 1,
                 Err(error) => {
@@ -210,13 +219,16 @@ impl Store {
         self.append_payloads(&refs)?;
         self.flush_now()?;
         plan.moved += refs.len() as u64;
+        // The old copies: nothing names them any more.
+        self.payload_writer.zero_frames(&old_frames)?;
         Ok(!plan.frames.is_empty())
     }
 
     /// Removes the plan's segment, once [`StoreReader::confirm_unreferenced`] said no location
     /// names it. `false` if it did not (or the segment is the one being written).
     pub fn remove_compacted(&mut self, plan: &CompactionPlan) -> Result<bool, StoreError> {
-        if !plan.unreferenced || plan.segment >= self.payload_writer.current() {
+        if !plan.sealed_seen || !plan.unreferenced || plan.segment >= self.payload_writer.current()
+        {
             return Ok(false);
         }
         let dir = self.inner.segments.dir().to_path_buf();

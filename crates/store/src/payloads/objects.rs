@@ -91,9 +91,11 @@ pub(crate) struct PayloadObjects {
 }
 
 impl PayloadObjects {
-    /// Connects and writes the marker object: an unreachable endpoint, a missing bucket or
-    /// refused credentials fail here, when the node starts, not at its first record.
-    pub(crate) fn connect(settings: &ObjectStoreSettings) -> Result<Self, StoreError> {
+    /// Connects, and writes the marker object (`first`: the store never used an object store)
+    /// or checks that it is there: an unreachable endpoint, a missing bucket or refused
+    /// credentials fail here, when the node starts, not at its first record; so does a bucket
+    /// that lost the marker this store wrote (emptied, or not the bucket it wrote to).
+    pub(crate) fn connect(settings: &ObjectStoreSettings, first: bool) -> Result<Self, StoreError> {
         let place = format!("{} bucket {}", settings.endpoint, settings.bucket);
         let failed = |detail: String| StoreError::ObjectStore {
             place: place.clone(),
@@ -143,15 +145,25 @@ impl PayloadObjects {
         };
         let client = objects.client.clone();
         let marker = objects.marker();
-        objects.run(async move {
-            client
-                .put(
-                    &marker,
-                    PutPayload::from_static(b"medchain payload objects\n"),
-                )
-                .await
-                .map(|_| ())
-        })?;
+        if first {
+            objects.run(async move {
+                client
+                    .put(
+                        &marker,
+                        PutPayload::from_static(b"medchain payload objects\n"),
+                    )
+                    .await
+                    .map(|_| ())
+            })?;
+        } else if !objects.marker_present()? {
+            return Err(StoreError::ObjectStore {
+                place: objects.place.clone(),
+                detail: format!(
+                    "the bucket does not hold this store's marker object ({}{MARKER}): it was emptied, or it is not the bucket this store's payloads were written to. Refusing to start rather than take every payload for lost. If the payloads are really gone, put an object of that name there (any content) and start again: the verifier then fetches them back from peers",
+                    settings.prefix
+                ),
+            });
+        }
         Ok(objects)
     }
 
@@ -163,6 +175,19 @@ impl PayloadObjects {
         self.run(async move { client.delete(&marker).await })
     }
 
+    /// Whether the bucket holds this store's marker object.
+    fn marker_present(&self) -> Result<bool, StoreError> {
+        let client = self.client.clone();
+        let marker = self.marker();
+        self.run(async move {
+            match client.head(&marker).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::NotFound { .. }) => Ok(false),
+                Err(error) => Err(error),
+            }
+        })
+    }
+
     fn marker(&self) -> ObjectPath {
         ObjectPath::from(format!("{}{MARKER}", self.prefix))
     }
@@ -170,16 +195,7 @@ impl PayloadObjects {
     /// After a 404: whether the bucket still holds this store's marker (so the 404 meant the
     /// object). If not, the bucket itself is gone or misrouted: an error, not damage.
     fn confirm_bucket(&self) -> Result<(), StoreError> {
-        let client = self.client.clone();
-        let marker = self.marker();
-        let found = self.run(async move {
-            match client.head(&marker).await {
-                Ok(_) => Ok(true),
-                Err(object_store::Error::NotFound { .. }) => Ok(false),
-                Err(error) => Err(error),
-            }
-        })?;
-        if found {
+        if self.marker_present()? {
             Ok(())
         } else {
             Err(StoreError::ObjectStore {

@@ -304,7 +304,6 @@ impl SegmentWriter {
     }
 
     /// The segment being written to.
-    #[cfg(feature = "tamper")]
     pub(crate) fn current(&self) -> u32 {
         self.number
     }
