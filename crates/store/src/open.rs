@@ -293,22 +293,29 @@ impl Store {
             crate::schema::Failure::Damaged(reason) => unopenable(reason),
             crate::schema::Failure::Refused(error) => error,
         })?;
-        let had_objects = trees
+        let known_id: Option<[u8; 16]> = trees
             .meta
-            .contains_key(crate::schema::OBJECTS_KEY)
-            .engine()?;
+            .get(crate::schema::OBJECTS_KEY)
+            .engine()?
+            .and_then(|value| value.as_ref().try_into().ok());
         // The bucket is checked against what this store knows: a store that wrote there before
-        // must find its marker (an emptied or other bucket would make every payload look lost).
+        // must find its own marker (an emptied bucket, or another store's prefix, would make
+        // every payload look lost, and its repairs and erases touch another node's objects).
+        let id = known_id.unwrap_or_else(crate::payloads::objects::new_store_id);
         let objects = objects
             .map(|settings| {
-                crate::payloads::objects::PayloadObjects::connect(settings, !had_objects)
+                crate::payloads::objects::PayloadObjects::connect(settings, &id, known_id.is_none())
             })
             .transpose()?;
-        let objects_ever = objects.is_some() || had_objects;
-        if objects.is_some() && !had_objects {
+        let objects_ever = objects.is_some()
+            || trees
+                .meta
+                .contains_key(crate::schema::OBJECTS_KEY)
+                .engine()?;
+        if objects.is_some() && known_id.is_none() {
             trees
                 .meta
-                .insert(crate::schema::OBJECTS_KEY, &[1u8])
+                .insert(crate::schema::OBJECTS_KEY, &id)
                 .engine()?;
             db.flush().engine()?;
         }

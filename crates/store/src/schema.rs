@@ -18,8 +18,9 @@ use crate::open::{Store, Trees};
 pub const SCHEMA_VERSION: u32 = 4;
 /// The key of the schema version in `meta` (value: u32 BE).
 pub(crate) const SCHEMA_KEY: &[u8] = b"schema_version";
-/// Present in `meta` (value `1`) once the store was opened with an object store: before that,
-/// an object location (kind 1) in `payload_index` was planted, and is damage.
+/// Present in `meta` once the store was opened with an object store, its value the store's id
+/// (16 bytes, also in the bucket's marker object): before that, an object location (kind 1) in
+/// `payload_index` was planted, and is damage.
 pub(crate) const OBJECTS_KEY: &[u8] = b"payload_objects";
 
 /// Why the schema check failed, by what the node must do about it.

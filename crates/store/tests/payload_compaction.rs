@@ -100,7 +100,10 @@ fn a_damaged_frame_keeps_its_segment_until_it_is_repaired() {
             (run, best.max(run))
         })
         .1;
-    assert!(longest_run_of_41 < 64, "payload 41's old copy is still in segment 1");
+    assert!(
+        longest_run_of_41 < 64,
+        "payload 41's old copy is still in segment 1"
+    );
 
     // The repair moves the last live payload out; the next plan removes the segment.
     store.put_payloads(&[&payloads[45]]).unwrap();

@@ -277,3 +277,25 @@ fn an_object_store_that_is_down_or_absent_is_an_error_not_damage() {
         "{read:?}"
     );
 }
+
+#[test]
+fn a_prefix_another_store_took_over_is_refused() {
+    let Some(server) = Seaweed::start() else {
+        return;
+    };
+    let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut store = open(first.path(), &server, "shared/");
+    let hash = store.put_payloads(&[b"the first store's"]).unwrap()[0];
+    drop(store);
+    // A second node configured with the same prefix (a copy-pasted configuration).
+    drop(open(second.path(), &server, "shared/"));
+    match Store::open_with(first.path(), &options(&server, "shared/")) {
+        Err(StoreError::ObjectStore { detail, .. }) => {
+            assert!(detail.contains("another store's marker"), "{detail}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // The second store's own payloads are untouched by the refusal.
+    let second = open(second.path(), &server, "shared/");
+    assert!(!second.has_payload(&hash).unwrap());
+}

@@ -33,8 +33,9 @@ pub async fn schedule(
     let mut wait = Duration::from_secs(60);
     loop {
         tokio::select! {
-            () = tokio::time::sleep(wait) => {}
+            biased;
             changed = stop.changed() => if changed.is_err() || *stop.borrow() { return },
+            () = tokio::time::sleep(wait) => {}
         }
         wait = INTERVAL;
         if matches!(coordination.integrity().verdict(), Verdict::Unverified(_)) {
@@ -51,10 +52,17 @@ pub async fn schedule(
     }
 }
 
-/// One round: plan, move, confirm, remove; it stops between steps once `stop` says true.
+/// One round: plan, move, confirm, remove; it stops between steps once `stop` says true or its
+/// sender is gone (the daemon returned early).
 fn compact(service: &Service, stop: &watch::Receiver<bool>) -> Result<(), StoreError> {
-    let stopping = || *stop.borrow();
+    let stopping = || *stop.borrow() || stop.has_changed().is_err();
+    if stopping() {
+        return Ok(());
+    }
     for mut plan in service.reader().plan_compaction(SEGMENTS_PER_ROUND)? {
+        if stopping() {
+            return Ok(());
+        }
         while !stopping() && service.compact_payload_step(&mut plan, STEP_BYTES)? {}
         if stopping() {
             return Ok(());

@@ -228,8 +228,15 @@ impl Store {
     /// copy. Durable on return; the frames replaced are then zeroed (a crash before that
     /// leaves an unindexed copy, never read).
     pub fn put_payloads(&mut self, payloads: &[&[u8]]) -> Result<Vec<PayloadHash>, StoreError> {
-        let hashed: Vec<(PayloadHash, &[u8])> =
-            payloads.iter().map(|p| (PayloadHash::of(p), *p)).collect();
+        let hashes: Vec<PayloadHash> = payloads.iter().map(|p| PayloadHash::of(p)).collect();
+        // Each payload once: a second copy appended would stay unindexed and never be zeroed.
+        let mut seen = std::collections::HashSet::with_capacity(hashes.len());
+        let hashed: Vec<(PayloadHash, &[u8])> = hashes
+            .iter()
+            .zip(payloads)
+            .filter(|(hash, _)| seen.insert(**hash))
+            .map(|(hash, payload)| (*hash, *payload))
+            .collect();
         let mut replaced = Vec::new();
         for (hash, _) in &hashed {
             // A malformed location names no frame to zero.
@@ -254,7 +261,7 @@ impl Store {
             })
             .collect();
         let _ = self.payload_writer.zero_frames(&stale);
-        Ok(hashed.into_iter().map(|(hash, _)| hash).collect())
+        Ok(hashes)
     }
 
     /// Stores payloads whose hashes the caller computed while checking them against a block

@@ -95,7 +95,11 @@ impl PayloadObjects {
     /// or checks that it is there: an unreachable endpoint, a missing bucket or refused
     /// credentials fail here, when the node starts, not at its first record; so does a bucket
     /// that lost the marker this store wrote (emptied, or not the bucket it wrote to).
-    pub(crate) fn connect(settings: &ObjectStoreSettings, first: bool) -> Result<Self, StoreError> {
+    pub(crate) fn connect(
+        settings: &ObjectStoreSettings,
+        store_id: &[u8; 16],
+        first: bool,
+    ) -> Result<Self, StoreError> {
         let place = format!("{} bucket {}", settings.endpoint, settings.bucket);
         let failed = |detail: String| StoreError::ObjectStore {
             place: place.clone(),
@@ -145,26 +149,37 @@ impl PayloadObjects {
         };
         let client = objects.client.clone();
         let marker = objects.marker();
+        let body = format!(
+            "medchain payload objects\nstore {}\n",
+            hex::encode(store_id)
+        );
         if first {
             objects.run(async move {
                 client
-                    .put(
-                        &marker,
-                        PutPayload::from_static(b"medchain payload objects\n"),
-                    )
+                    .put(&marker, PutPayload::from(Bytes::from(body)))
                     .await
                     .map(|_| ())
             })?;
-        } else if !objects.marker_present()? {
-            return Err(StoreError::ObjectStore {
-                place: objects.place.clone(),
-                detail: format!(
-                    "the bucket does not hold this store's marker object ({}{MARKER}): it was emptied, or it is not the bucket this store's payloads were written to. Refusing to start rather than take every payload for lost. If the payloads are really gone, put an object of that name there (any content) and start again: the verifier then fetches them back from peers",
-                    settings.prefix
-                ),
-            });
+            return Ok(objects);
         }
-        Ok(objects)
+        let expected = body.clone();
+        let found = objects.run(async move { read_bounded(&client, &marker, 256).await })?;
+        let why = match found {
+            Some(found) if found == expected.as_bytes() => return Ok(objects),
+            Some(_) => {
+                "holds another store's marker: the prefix names another node's payloads (repairs and erases here would touch that node's objects), or this store replaced the one that wrote there"
+            }
+            None => {
+                "does not hold this store's marker: the bucket was emptied, or it is not the bucket this store's payloads were written to (every payload would look lost)"
+            }
+        };
+        Err(StoreError::ObjectStore {
+            place: objects.place.clone(),
+            detail: format!(
+                "the bucket {why}. Refusing to start. If its payloads are really gone and this prefix is this node's own, put the object {}{MARKER} back holding exactly {body:?} and start again: the verifier then fetches the payloads from peers",
+                settings.prefix
+            ),
+        })
     }
 
     /// Deletes this store's marker object (attack simulation: `tamper`).
@@ -316,6 +331,24 @@ impl PayloadObjects {
         }
         Ok(())
     }
+}
+
+/// A new store's id, for its marker object: unique, not secret (std's randomly keyed hasher
+/// over the time and the process).
+pub(crate) fn new_store_id() -> [u8; 16] {
+    use std::hash::{BuildHasher, Hasher};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut id = [0u8; 16];
+    for (half, part) in id.chunks_mut(8).zip(0u8..) {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(now);
+        hasher.write_u32(std::process::id());
+        hasher.write_u8(part);
+        half.copy_from_slice(&hasher.finish().to_be_bytes());
+    }
+    id
 }
 
 /// The object at `key`, at most `limit` bytes of it (a planted huge object must not make a
