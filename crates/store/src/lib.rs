@@ -51,7 +51,8 @@
 //! # Modules
 //!
 //! - `open`: the [`Store`] (the one writer) and [`StoreReader`] handles, opening (panic-safe,
-//!   errors typed by what they mean), the schema check, flushing.
+//!   errors typed by what they mean), the schema check, flushing. `trees`: the trees' names and
+//!   handles.
 //! - `write`: [`Store::commit_blocks`]. `read`: checked reads.
 //! - `payloads`: the payload segments, their index, the verifier's payload pass, erasing
 //!   (frames zeroed in place), and the migration from schema version 3.
@@ -80,6 +81,7 @@ pub mod signing;
 mod sweep;
 #[cfg(feature = "tamper")]
 pub mod tamper;
+mod trees;
 mod types;
 mod write;
 
