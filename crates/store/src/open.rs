@@ -174,10 +174,9 @@ impl Store {
             crate::schema::Failure::Damaged(reason) => unopenable(reason),
             crate::schema::Failure::Refused(error) => error,
         })?;
-        let known_id: Option<[u8; 16]> = trees
-            .meta
-            .get(crate::schema::OBJECTS_KEY)
-            .engine()?
+        let recorded = trees.meta.get(crate::schema::OBJECTS_KEY).engine()?;
+        let known_id: Option<[u8; 16]> = recorded
+            .as_ref()
             .and_then(|value| value.as_ref().try_into().ok());
         // The bucket is checked against what this store knows: a store that wrote there before
         // must find its own marker (an emptied bucket, or another store's prefix, would make
@@ -188,11 +187,7 @@ impl Store {
                 crate::payloads::objects::PayloadObjects::connect(settings, &id, known_id.is_none())
             })
             .transpose()?;
-        let objects_ever = objects.is_some()
-            || trees
-                .meta
-                .contains_key(crate::schema::OBJECTS_KEY)
-                .engine()?;
+        let objects_ever = objects.is_some() || recorded.is_some();
         if objects.is_some() && known_id.is_none() {
             trees
                 .meta

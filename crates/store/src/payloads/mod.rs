@@ -62,6 +62,11 @@ pub(crate) fn unreadable(key: PayloadHash, detail: impl Into<String>) -> StoreEr
     .into()
 }
 
+/// Damage to a payload whose object the bucket (still holding this store's marker) lacks.
+pub(crate) fn missing_object(key: PayloadHash) -> StoreError {
+    unreadable(key, "its object is missing from the object store")
+}
+
 /// Checks a frame read at `location` for `hash`: its header names `hash` and the indexed length,
 /// and the payload hashes to `hash`; otherwise the damage.
 pub(crate) fn check_frame(
@@ -131,7 +136,7 @@ impl StoreReader {
                 .read_objects(&[(*hash, *location)])?
                 .pop()
                 .flatten()
-                .ok_or_else(|| unreadable(*hash, "its object is missing from the object store")),
+                .ok_or_else(|| missing_object(*hash)),
         }
     }
 

@@ -246,28 +246,43 @@ impl PayloadObjects {
             .map_err(|e| failed(e.to_string().chars().take(DETAIL_CHARS).collect()))
     }
 
+    /// Runs `request` on every item, at most [`IN_FLIGHT`] at once for the whole store, and
+    /// waits for all of them (results in the items' order), or the first failure.
+    fn each<I, T, F, Fut>(&self, items: Vec<I>, request: F) -> Result<Vec<T>, StoreError>
+    where
+        I: Send + 'static,
+        T: Send + 'static,
+        F: Fn(Arc<AmazonS3>, I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = object_store::Result<T>> + Send + 'static,
+    {
+        let (client, permits) = (self.client.clone(), self.permits.clone());
+        self.run(async move {
+            futures::stream::iter(items)
+                .map(|item| {
+                    let (permits, request) = (permits.clone(), &request);
+                    let sent = request(client.clone(), item);
+                    async move {
+                        let _permit = permits.acquire().await;
+                        sent.await
+                    }
+                })
+                .buffered(IN_FLIGHT)
+                .try_collect::<Vec<_>>()
+                .await
+        })
+    }
+
     /// Puts the frames, each under its payload's name, replacing what is there; returns once
     /// every PUT succeeded (the object store holds them durably), or the first failure.
     pub(crate) fn put(&self, frames: Vec<(PayloadHash, Vec<u8>)>) -> Result<(), StoreError> {
-        let client = self.client.clone();
-        let permits = self.permits.clone();
-        let keyed: Vec<_> = frames
+        let keyed = frames
             .into_iter()
             .map(|(hash, frame)| (self.key(&hash), Bytes::from(frame)))
             .collect();
-        self.run(async move {
-            futures::stream::iter(keyed)
-                .map(|(key, frame)| {
-                    let (client, permits) = (client.clone(), permits.clone());
-                    async move {
-                        let _permit = permits.acquire().await;
-                        client.put(&key, PutPayload::from(frame)).await.map(|_| ())
-                    }
-                })
-                .buffer_unordered(IN_FLIGHT)
-                .try_collect::<()>()
-                .await
-        })
+        self.each(keyed, |client, (key, frame)| async move {
+            client.put(&key, PutPayload::from(frame)).await.map(|_| ())
+        })?;
+        Ok(())
     }
 
     /// The objects of `hashes`, each read only up to `frame_len` bytes and one more: `None`
@@ -277,56 +292,30 @@ impl PayloadObjects {
         &self,
         wanted: &[(PayloadHash, usize)],
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let client = self.client.clone();
-        let permits = self.permits.clone();
-        let keyed: Vec<_> = wanted
+        let keyed = wanted
             .iter()
             .map(|(hash, frame_len)| (self.key(hash), *frame_len))
             .collect();
-        self.run(async move {
-            futures::stream::iter(keyed)
-                .map(|(key, frame_len)| {
-                    let (client, permits) = (client.clone(), permits.clone());
-                    async move {
-                        let _permit = permits.acquire().await;
-                        read_bounded(&client, &key, frame_len + 1).await
-                    }
-                })
-                .buffered(IN_FLIGHT)
-                .try_collect::<Vec<_>>()
-                .await
-        })
-        .and_then(|objects| {
-            if objects.iter().any(Option::is_none) {
-                self.confirm_bucket()?;
-            }
-            Ok(objects)
-        })
+        let objects = self.each(keyed, |client, (key, frame_len)| async move {
+            read_bounded(&client, &key, frame_len + 1).await
+        })?;
+        if objects.iter().any(Option::is_none) {
+            self.confirm_bucket()?;
+        }
+        Ok(objects)
     }
 
     /// Deletes the objects of `hashes`; one already gone is not an error (S3 answers a delete
     /// of a missing key with success; a 404 means the bucket, checked by its marker).
     pub(crate) fn delete(&self, hashes: &[PayloadHash]) -> Result<(), StoreError> {
-        let client = self.client.clone();
-        let permits = self.permits.clone();
-        let keys: Vec<_> = hashes.iter().map(|hash| self.key(hash)).collect();
-        let not_found = self.run(async move {
-            futures::stream::iter(keys)
-                .map(|key| {
-                    let (client, permits) = (client.clone(), permits.clone());
-                    async move {
-                        let _permit = permits.acquire().await;
-                        match client.delete(&key).await {
-                            Err(object_store::Error::NotFound { .. }) => Ok(true),
-                            deleted => deleted.map(|()| false),
-                        }
-                    }
-                })
-                .buffer_unordered(IN_FLIGHT)
-                .try_fold(false, |any, missing| async move { Ok(any || missing) })
-                .await
+        let keys = hashes.iter().map(|hash| self.key(hash)).collect();
+        let not_found = self.each(keys, |client, key| async move {
+            match client.delete(&key).await {
+                Err(object_store::Error::NotFound { .. }) => Ok(true),
+                deleted => deleted.map(|()| false),
+            }
         })?;
-        if not_found {
+        if not_found.contains(&true) {
             self.confirm_bucket()?;
         }
         Ok(())

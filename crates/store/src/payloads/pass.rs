@@ -28,6 +28,22 @@ pub struct PayloadPass {
     pub damaged: Vec<PayloadHash>,
 }
 
+impl PayloadPass {
+    /// Counts one payload's check: held, damaged, or an error that stops the pass.
+    fn count(
+        &mut self,
+        hash: &PayloadHash,
+        checked: Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        match checked {
+            Ok(()) => self.held += 1,
+            Err(error) if error.is_corruption() => self.damaged.push(*hash),
+            Err(error) => return Err(error),
+        }
+        Ok(())
+    }
+}
+
 impl StoreReader {
     /// Checks the referenced payloads `refs` (hash and length): an ordered pass over
     /// `payload_index` finds where each is, then the frames are read in segment order and
@@ -117,16 +133,9 @@ impl StoreReader {
             for ((hash, location), object) in round.iter().zip(self.read_objects(round)?) {
                 let checked = match object {
                     Some(frame) => check_frame(hash, location, &frame),
-                    None => Err(super::unreadable(
-                        *hash,
-                        "its object is missing from the object store",
-                    )),
+                    None => Err(super::missing_object(*hash)),
                 };
-                match checked {
-                    Ok(()) => pass.held += 1,
-                    Err(error) if error.is_corruption() => pass.damaged.push(*hash),
-                    Err(error) => return Err(error),
-                }
+                pass.count(hash, checked)?;
             }
         }
         Ok(())
@@ -173,11 +182,7 @@ impl StoreReader {
                             .and_then(|frame| check_frame(hash, &location, &frame))
                     }
                 };
-                match checked {
-                    Ok(()) => pass.held += 1,
-                    Err(error) if error.is_corruption() => pass.damaged.push(*hash),
-                    Err(error) => return Err(error),
-                }
+                pass.count(hash, checked)?;
             }
             start = end;
         }
