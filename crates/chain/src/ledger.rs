@@ -5,9 +5,7 @@
 //! take a `VerifiedBlock` or run the validation pipeline themselves. Reads go through
 //! [`Ledger::store`].
 
-use medchain_protocol::{
-    Block, BlockHash, BlockMessage, ChainId, EquivocationEvidence, PatientRef,
-};
+use medchain_protocol::{Block, BlockHash, ChainId, EquivocationEvidence, PatientRef};
 use medchain_store::{BlockWrite, Store, StoreError, StoreReader};
 
 use crate::buffer::{Origin, OutOfOrder, Pending, Waiting};
@@ -15,7 +13,7 @@ use crate::error::Rejection;
 use crate::signing::PauseKind;
 use crate::trust::Trust;
 use crate::validate::Admission;
-use crate::validate::{Decoded, Position, VerifiedBlock, position};
+use crate::validate::{Decoded, Linked, Position, VerifiedBlock, position};
 
 /// A block now durably held.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,7 +79,7 @@ pub enum Ingested {
 pub struct Ledger {
     /// The write capability: the one `Store` of this database. Never handed out.
     pub(crate) store: Store,
-    trust: Trust,
+    pub(crate) trust: Trust,
     buffer: OutOfOrder,
     /// Our own chain's signing state, on a provider node (see `crate::signing`).
     pub(crate) signing: Option<crate::signing::Signing>,
@@ -192,9 +190,7 @@ impl Ledger {
                 self.buffer_ahead(pending, origin, (chain, expected, height), now_ms)
             }
             Position::Next | Position::Hole => {
-                let first = signed
-                    .check_linkage(&self.store, now_ms)?
-                    .check_payloads()?;
+                let first = signed.check_linkage(&self.store, now_ms)?.into_verified();
                 let run = self.release_buffered(first, now_ms);
                 let committed = self.commit(&run)?;
                 self.after_ingest(&committed, now_ms);
@@ -229,136 +225,13 @@ impl Ledger {
         }))
     }
 
-    /// Ingests consecutive blocks of one chain (a sync range response): each is validated
-    /// against its predecessor in memory and the valid prefix is committed in one transaction.
-    /// Blocks we already hold are skipped. Returns what was committed and the first rejection,
-    /// if any (the blocks after it are not considered).
-    pub fn ingest_range(
-        &mut self,
-        blocks: Vec<Block>,
-        now_ms: u64,
-    ) -> (Vec<Committed>, Option<Rejection>) {
-        let messages = blocks
-            .into_iter()
-            .map(|block| BlockMessage {
-                block,
-                payloads: Vec::new(),
-            })
-            .collect();
-        self.ingest_messages(messages, now_ms)
-    }
-
-    /// A sync `Range` answer for `chain` from `from`: refused whole unless it is consecutive
-    /// heights of that chain starting there (a peer must not slip other chains or heights in),
-    /// then ingested as [`Ledger::ingest_messages`].
-    pub fn ingest_range_answer(
-        &mut self,
-        chain: ChainId,
-        from: u64,
-        messages: Vec<BlockMessage>,
-        now_ms: u64,
-    ) -> (Vec<Committed>, Option<Rejection>) {
-        let consecutive = messages.iter().enumerate().all(|(i, m)| {
-            m.block.header.chain == chain
-                && u64::try_from(i).ok().and_then(|i| from.checked_add(i))
-                    == Some(m.block.header.height)
-        });
-        if !consecutive {
-            return (Vec::new(), Some(Rejection::RangeShape { chain, from }));
-        }
-        self.ingest_messages(messages, now_ms)
-    }
-
-    /// [`Ledger::ingest_range`] for blocks that come with payloads (a sync `Range` answer): the
-    /// payloads are checked against the entries and stored in the same transaction.
-    pub fn ingest_messages(
-        &mut self,
-        messages: Vec<BlockMessage>,
-        now_ms: u64,
-    ) -> (Vec<Committed>, Option<Rejection>) {
-        let mut run: Vec<VerifiedBlock> = Vec::new();
-        let mut failure = None;
-        // The last certificate a block of this range was checked under: a block we already
-        // hold is skipped, and the next one may need its certificate (not in the store if
-        // the range is refilling the hole the carrying block left).
-        let mut seen_cert: Option<Vec<u8>> = None;
-        for message in messages {
-            match self.verify_in_run(message, run.last(), &mut seen_cert, now_ms) {
-                Ok(Some(verified)) => run.push(verified),
-                Ok(None) => {}
-                Err(rejection) => {
-                    failure = Some(rejection);
-                    break;
-                }
-            }
-        }
-        if let Some(last) = run.pop() {
-            let released = self.release_buffered(last, now_ms);
-            run.extend(released);
-        }
-        match self.commit(&run) {
-            Ok(committed) => {
-                self.after_ingest(&committed, now_ms);
-                (committed, failure)
-            }
-            Err(error) => (Vec::new(), Some(error.into())),
-        }
-    }
-
-    /// Validates `message`'s block as the successor of `previous` (in memory) if it is the block
-    /// right below, else against the store (the next block, or one filling a hole).
-    /// `Ok(None)` for a block we already hold.
-    fn verify_in_run(
-        &mut self,
-        message: BlockMessage,
-        previous: Option<&VerifiedBlock>,
-        seen_cert: &mut Option<Vec<u8>>,
-        now_ms: u64,
-    ) -> Result<Option<VerifiedBlock>, Rejection> {
-        let header = &message.block.header;
-        let below = previous.filter(|p| {
-            p.chain() == header.chain && p.height().checked_add(1) == Some(header.height)
-        });
-        let known = below
-            .map(|b| b.certificate().to_vec())
-            .or_else(|| seen_cert.clone());
-        let signed = Decoded::from_message(message)
-            .check_structure()?
-            .check_certificate_known(
-                &self.trust,
-                &self.store,
-                known.as_deref(),
-                Admission::History,
-            )?
-            .check_signature()?;
-        *seen_cert = Some(signed.certificate().to_vec());
-        let position = signed.position(&self.store)?;
-        match position {
-            Position::Held => return Ok(None),
-            Position::Conflict(held) => {
-                self.equivocation(&signed, &held, now_ms)?;
-                return Err(Rejection::Equivocation {
-                    chain: signed.block().header.chain,
-                    height: signed.block().header.height,
-                });
-            }
-            Position::Next | Position::Ahead { .. } | Position::Hole => {}
-        }
-        let linked = match below {
-            Some(previous) => {
-                if let Position::Hole = position {
-                    signed.check_held_successor(&self.store)?;
-                }
-                signed.check_link_to(Some(previous.block()), now_ms)?
-            }
-            None => signed.check_linkage(&self.store, now_ms)?,
-        };
-        linked.check_payloads().map(Some)
-    }
-
     /// After `first` is accepted, takes the buffered blocks that follow it, in order, as long as
     /// each links to the one before.
-    fn release_buffered(&mut self, first: VerifiedBlock, now_ms: u64) -> Vec<VerifiedBlock> {
+    pub(crate) fn release_buffered(
+        &mut self,
+        first: VerifiedBlock,
+        now_ms: u64,
+    ) -> Vec<VerifiedBlock> {
         let chain = first.chain();
         let mut run = vec![first];
         while let Some(last) = run.last() {
@@ -377,7 +250,7 @@ impl Ledger {
             };
             match checked
                 .and_then(|signed| signed.check_link_to(Some(last.block()), now_ms))
-                .and_then(|linked| linked.check_payloads())
+                .map(Linked::into_verified)
             {
                 Ok(verified) => run.push(verified),
                 Err(_) => break,
@@ -392,7 +265,7 @@ impl Ledger {
     /// Blocks from peers were committed: if any is of our own chain, signing pauses (we lacked
     /// a block of our own chain that a peer had). A signing record that cannot be saved still
     /// leaves the pause in force in memory, which is the safe side.
-    fn after_ingest(&mut self, committed: &[Committed], now_ms: u64) {
+    pub(crate) fn after_ingest(&mut self, committed: &[Committed], now_ms: u64) {
         let Some(own) = self.own_chain() else {
             return;
         };

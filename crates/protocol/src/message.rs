@@ -248,34 +248,41 @@ impl BlockMessage {
     /// Checks that every inline payload is within the limits, unique, and referenced by an entry
     /// of the block with its exact hash and length. Returns the payloads' hashes, in order.
     pub fn check_payloads(&self) -> Result<Vec<PayloadHash>, InlinePayloadError> {
-        let total: usize = self.payloads.iter().map(|p| p.len()).sum();
-        if total > MAX_INLINE_PAYLOADS_TOTAL {
-            return Err(InlinePayloadError::TotalTooLarge(total));
-        }
-        // Linear in entries and payloads: a full block holds about a thousand of each.
-        let referenced: std::collections::HashMap<PayloadHash, u64> = self
-            .block
-            .entries
-            .iter()
-            .filter_map(|entry| entry.payload.as_ref().map(|p| (p.hash, p.len)))
-            .collect();
-        let mut seen = std::collections::HashSet::with_capacity(self.payloads.len());
-        let mut hashes = Vec::with_capacity(self.payloads.len());
-        for payload in &self.payloads {
-            if payload.len() > MAX_INLINE_PAYLOAD_BYTES {
-                return Err(InlinePayloadError::TooLarge(payload.len()));
-            }
-            let hash = PayloadHash::of(payload);
-            if !seen.insert(hash) {
-                return Err(InlinePayloadError::Duplicate(hash));
-            }
-            if referenced.get(&hash) != Some(&(payload.len() as u64)) {
-                return Err(InlinePayloadError::Unreferenced(hash));
-            }
-            hashes.push(hash);
-        }
-        Ok(hashes)
+        check_inline_payloads(&self.block, &self.payloads)
     }
+}
+
+/// [`BlockMessage::check_payloads`] for a block and its inline payloads held apart.
+pub fn check_inline_payloads(
+    block: &Block,
+    payloads: &[serde_bytes::ByteBuf],
+) -> Result<Vec<PayloadHash>, InlinePayloadError> {
+    let total: usize = payloads.iter().map(|p| p.len()).sum();
+    if total > MAX_INLINE_PAYLOADS_TOTAL {
+        return Err(InlinePayloadError::TotalTooLarge(total));
+    }
+    // Linear in entries and payloads: a full block holds about a thousand of each.
+    let referenced: std::collections::HashMap<PayloadHash, u64> = block
+        .entries
+        .iter()
+        .filter_map(|entry| entry.payload.as_ref().map(|p| (p.hash, p.len)))
+        .collect();
+    let mut seen = std::collections::HashSet::with_capacity(payloads.len());
+    let mut hashes = Vec::with_capacity(payloads.len());
+    for payload in payloads {
+        if payload.len() > MAX_INLINE_PAYLOAD_BYTES {
+            return Err(InlinePayloadError::TooLarge(payload.len()));
+        }
+        let hash = PayloadHash::of(payload);
+        if !seen.insert(hash) {
+            return Err(InlinePayloadError::Duplicate(hash));
+        }
+        if referenced.get(&hash) != Some(&(payload.len() as u64)) {
+            return Err(InlinePayloadError::Unreferenced(hash));
+        }
+        hashes.push(hash);
+    }
+    Ok(hashes)
 }
 
 /// Why a hello is not acceptable (before its certificate is checked).

@@ -2,18 +2,17 @@
 //! what the peer holds above our copy (ranges of blocks with their inline payloads; larger
 //! payloads by hash, `repair::payloads`), after the holes quarantine left below our heads
 //! (`repair::ranges`), which heads cannot show. Blocks fetched go through the same validation
-//! as gossip; a range that does not verify is dropped and another peer is asked next round. A
-//! range answer must be consecutive heights of the chain asked for, from the height asked for.
+//! as gossip (range by range, pipelined: `range_fetch`); a range that does not verify is
+//! dropped and another peer is asked next round.
 
 use std::collections::{HashMap, HashSet};
 
 use medchain_net::PeerId;
-use medchain_protocol::limits::{MAX_BLOCKS_PER_RANGE, MAX_HEADS};
-use medchain_protocol::{BlockMessage, ChainHead, ChainId, PayloadHash, SyncRequest, SyncResponse};
-use tracing::{debug, info, warn};
+use medchain_protocol::limits::MAX_HEADS;
+use medchain_protocol::{ChainHead, ChainId, SyncRequest, SyncResponse};
+use tracing::{debug, warn};
 
 use super::network::{Glue, PEER_ROUND_LIMIT, blocking, lock};
-use crate::flows::block_intake::count_rejection;
 use crate::metrics::ChainLabels;
 
 /// Chains a peer announces that we do not hold, fetched per peer and round at most.
@@ -107,92 +106,6 @@ impl Glue {
     pub(super) async fn fetch_chain(&self, peer: PeerId, chain: ChainId, until: u64) -> bool {
         let _turn = self.chain_turn(chain).await;
         self.fetch_chain_in_turn(peer, chain, until).await
-    }
-
-    /// [`Glue::fetch_chain`] for a caller that holds the chain's fetch turn.
-    pub(super) async fn fetch_chain_in_turn(
-        &self,
-        peer: PeerId,
-        chain: ChainId,
-        until: u64,
-    ) -> bool {
-        // One range at a time: fetching the next while committing this one was measured and
-        // gained nothing (the commit and the responder's reads share the same two cores).
-        let mut committed = false;
-        loop {
-            let from = self.our_next_height(chain).await;
-            if from >= until {
-                return committed;
-            }
-            let Some(messages) = self
-                .fetch_range(peer, chain, from, MAX_BLOCKS_PER_RANGE)
-                .await
-            else {
-                return committed;
-            };
-            if self
-                .commit_range(peer, chain, from, messages)
-                .await
-                .is_none()
-            {
-                return committed;
-            }
-            committed = true;
-        }
-    }
-
-    /// Asks `peer` for up to `limit` blocks of `chain` from `from`; `None` if it has none or
-    /// fails.
-    pub(super) async fn fetch_range(
-        &self,
-        peer: PeerId,
-        chain: ChainId,
-        from: u64,
-        limit: u32,
-    ) -> Option<Vec<BlockMessage>> {
-        match self
-            .ask(peer, SyncRequest::Range { chain, from, limit })
-            .await
-        {
-            Ok(SyncResponse::Range(messages)) if !messages.is_empty() => Some(messages),
-            _ => None,
-        }
-    }
-
-    /// Validates and commits one range from `peer`; the last height committed, if any.
-    pub(super) async fn commit_range(
-        &self,
-        peer: PeerId,
-        chain: ChainId,
-        from: u64,
-        messages: Vec<BlockMessage>,
-    ) -> Option<u64> {
-        info!(%peer, %chain, from, count = messages.len(), "request blocks from peer");
-        // Payloads too large to travel inline are fetched by hash afterwards; when every block
-        // brought all of its payloads, there is nothing to look for.
-        let all_inline = messages.iter().all(|m| {
-            let referenced: HashSet<PayloadHash> = m
-                .block
-                .entries
-                .iter()
-                .filter_map(|e| e.payload.as_ref().map(|p| p.hash))
-                .collect();
-            referenced.len() == m.payloads.len()
-        });
-        let service = self.service.clone();
-        let result = blocking(move || service.ingest_range_answer(chain, from, messages)).await;
-        let (committed, failure) = result?;
-        self.metrics.blocks_accepted.inc_by(committed.len() as u64);
-        if let Some(rejection) = &failure {
-            count_rejection(&self.metrics, rejection);
-            warn!(%peer, %chain, from, reason = rejection.reason(), detail = %rejection, "range from peer does not verify; asking another peer next round");
-        }
-        let last = committed.last().map(|c| c.height)?;
-        info!(%peer, %chain, from, to = last, "blocks confirmed");
-        if !all_inline {
-            self.fetch_missing_payloads(peer, chain, from).await;
-        }
-        Some(last)
     }
 }
 

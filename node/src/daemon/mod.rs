@@ -16,6 +16,7 @@ pub mod logging;
 pub mod network;
 pub mod own_backups;
 pub mod own_chain;
+pub mod range_fetch;
 pub mod repair;
 pub mod responder;
 pub mod revocation;

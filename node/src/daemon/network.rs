@@ -54,6 +54,8 @@ pub struct Glue {
     pub(super) catching_up: Arc<Mutex<HashSet<PeerId>>>,
     gossip_slots: Arc<tokio::sync::Semaphore>,
     pub(super) sync_slots: Arc<tokio::sync::Semaphore>,
+    /// Ranges prechecked at once (`range_fetch`).
+    pub(super) precheck_slots: Arc<tokio::sync::Semaphore>,
     /// Peers with a sync answer being prepared: one slot per peer at most (`serving`).
     pub(super) serving: Arc<Mutex<HashSet<PeerId>>>,
     /// What peers claimed about our own chain (`own_chain`).
@@ -96,6 +98,9 @@ impl Glue {
             catching_up: Arc::default(),
             gossip_slots: Arc::new(tokio::sync::Semaphore::new(GOSSIP_SLOTS)),
             sync_slots: Arc::new(tokio::sync::Semaphore::new(super::serving::SYNC_SLOTS)),
+            precheck_slots: Arc::new(tokio::sync::Semaphore::new(
+                super::range_fetch::PRECHECK_SLOTS,
+            )),
             serving: Arc::default(),
             claims: Arc::default(),
             confirming: Arc::default(),

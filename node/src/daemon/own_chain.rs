@@ -128,7 +128,10 @@ impl Glue {
         };
         let service = self.service.clone();
         let (chain, height) = (claim.chain, claim.height);
-        let outcome = blocking(move || service.ingest_range_answer(chain, height, messages)).await;
+        let outcome = blocking(move || {
+            service.ingest_prechecked(medchain_chain::precheck_range(chain, height, messages))
+        })
+        .await;
         match outcome {
             Some((_, Some(rejection))) if rejection.reason() == "equivocation" => {
                 error!(%peer, height, "a second block of this node's own chain, signed by its key, exists at a height it holds: its key signed twice; writes stay paused until an operator decides (docs/operations.md)");

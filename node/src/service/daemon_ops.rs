@@ -8,10 +8,10 @@
 //! the time.
 
 use medchain_chain::{
-    Committed, Confirmation, Decoded, Gap, Ingested, OwnClaim, PeerReport, Rejection, Repair,
-    SigningError, Trust, Violation,
+    Committed, Confirmation, Decoded, Gap, Ingested, OwnClaim, PeerReport, PrecheckedRange,
+    Rejection, Repair, SigningError, Trust, Violation,
 };
-use medchain_protocol::{BlockMessage, ChainHead, ChainId, EquivocationEvidence, PayloadHash};
+use medchain_protocol::{ChainHead, ChainId, EquivocationEvidence, PayloadHash};
 use medchain_store::{QuarantineEvent, StoreError};
 
 use super::Service;
@@ -36,18 +36,14 @@ impl Service {
         (outcome, buffered)
     }
 
-    /// Commits a peer's answer to a range request for `chain` from `from`, in order, up to the
-    /// first block refused.
-    pub fn ingest_range_answer(
-        &self,
-        chain: ChainId,
-        from: u64,
-        messages: Vec<BlockMessage>,
-    ) -> (Vec<Committed>, Option<Rejection>) {
+    /// Commits a peer's answer to a range request, checked already for what needs no store
+    /// (`medchain_chain::precheck_range`, run off the ledger's lock), in order, up to the first
+    /// block refused.
+    pub fn ingest_prechecked(&self, range: PrecheckedRange) -> (Vec<Committed>, Option<Rejection>) {
         let answer = {
             let mut ledger = self.ledger();
             let now = self.now();
-            ledger.ingest_range_answer(chain, from, messages, now)
+            ledger.ingest_prechecked(range, now)
         };
         self.after_commit(&answer.0);
         answer

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! Decoded --check_structure--> Structured --check_certificate--> Certified
-//!   --check_signature--> Signed --check_linkage--> Linked --check_payloads--> VerifiedBlock
+//!   --check_signature--> Signed --check_linkage--> Linked --into_verified--> VerifiedBlock
 //! ```
 //!
 //! Each stage is a type whose only constructor is the previous stage's check, and
@@ -10,12 +10,17 @@
 //! block that skipped a check. The cheap checks come first (structure before any signature
 //! work); the certificate is checked before the signature so that a forged block from a
 //! non-member is refused with the reason that matters ("unknown issuer").
+//!
+//! The structure check needs nothing but the message, so it also checks the inline payloads
+//! against the entries (their hashes are most of a range's hashing): a caller can run it off the
+//! ledger's lock, on another thread, while the one writer commits (`crate::range_intake`).
 
 mod verified;
 
 pub use verified::VerifiedBlock;
 
-use medchain_protocol::{Block, BlockHash, BlockMessage};
+use medchain_protocol::message::check_inline_payloads;
+use medchain_protocol::{Block, BlockHash, BlockMessage, PayloadHash};
 use medchain_store::StoreReader;
 
 use crate::error::Rejection;
@@ -100,16 +105,24 @@ impl Decoded {
             .into());
         }
         self.block.check_structure()?;
+        let payload_hashes = check_inline_payloads(&self.block, &self.payloads)?;
         let hash = self.block.hash();
-        Ok(Structured { d: self, hash })
+        Ok(Structured {
+            d: self,
+            hash,
+            payload_hashes,
+        })
     }
 }
 
-/// A structurally valid block with its hash.
+/// A structurally valid block with its hash, and its inline payloads checked against its
+/// entries.
 #[derive(Debug)]
 pub struct Structured {
     d: Decoded,
     hash: BlockHash,
+    /// The inline payloads' hashes, in order.
+    payload_hashes: Vec<PayloadHash>,
 }
 
 impl Structured {
@@ -369,32 +382,34 @@ pub struct Linked {
 }
 
 impl Linked {
-    /// Payload hashes: every inline payload is referenced by an entry with its exact hash and
-    /// length (payloads are content-addressed, so the hash is the check).
-    pub fn check_payloads(self) -> Result<VerifiedBlock, Rejection> {
+    /// The end of validation: every check passed (the inline payloads were checked with the
+    /// structure: each referenced by an entry with its exact hash and length).
+    pub fn into_verified(self) -> VerifiedBlock {
         let Signed { c } = self.s;
         let Certified {
             s,
             provider,
             certificate,
         } = c;
-        let Structured { d, hash } = s;
+        let Structured {
+            d,
+            hash,
+            payload_hashes,
+        } = s;
         let Decoded {
             block,
             encoded,
             payloads,
         } = d;
-        let message = BlockMessage { block, payloads };
-        let payload_hashes = message.check_payloads()?;
-        Ok(VerifiedBlock {
-            block: message.block,
+        VerifiedBlock {
+            block,
             hash,
             encoded,
-            payloads: message.payloads.into_iter().map(|p| p.into_vec()).collect(),
+            payloads: payloads.into_iter().map(|p| p.into_vec()).collect(),
             payload_hashes,
             provider,
             certificate,
-        })
+        }
     }
 }
 
@@ -409,6 +424,6 @@ pub fn verify_block(
         .check_structure()?
         .check_certificate(trust, store, None, Admission::New)?
         .check_signature()?
-        .check_linkage(store, now_ms)?
-        .check_payloads()
+        .check_linkage(store, now_ms)
+        .map(Linked::into_verified)
 }

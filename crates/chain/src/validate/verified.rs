@@ -6,7 +6,7 @@ use medchain_protocol::{Block, BlockHash, ChainId, EntryRef, PayloadHash};
 use crate::trust::Provider;
 
 /// A block that passed every check. Only `validate` can make one (its fields are private to
-/// it: `Linked::check_payloads` is the one constructor); the ledger commits only these.
+/// it: `Linked::into_verified` is the one constructor); the ledger commits only these.
 #[derive(Debug, Clone)]
 pub struct VerifiedBlock {
     pub(in crate::validate) block: Block,

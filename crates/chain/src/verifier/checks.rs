@@ -12,7 +12,7 @@ use super::{
     Below, MAX_LISTED_MISSING_PAYLOADS, PerBlock, Report, Scan, Violation, ViolationKind, violation,
 };
 use crate::error::Rejection;
-use crate::validate::{Admission, Decoded};
+use crate::validate::{Admission, Decoded, Linked};
 
 /// The certificates this walk has seen carried (and checked), by hash: later blocks of the chain
 /// are judged against them rather than the certificate tree, so damage there is one finding
@@ -123,7 +123,7 @@ fn check_signed_block(
         })
         .and_then(|c| c.check_signature())
         .and_then(|s| s.check_link_to(at.previous, scan.now_ms.max(time_ms)))
-        .and_then(|l| l.check_payloads());
+        .map(Linked::into_verified);
     let rejection = match checked {
         Ok(verified) => {
             // Accepted before this node knew of the revocation: valid as accepted, and

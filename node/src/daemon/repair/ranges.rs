@@ -33,10 +33,10 @@ impl Glue {
                 let limit = u32::try_from(hole.to - from)
                     .unwrap_or(u32::MAX)
                     .min(MAX_BLOCKS_PER_RANGE);
-                let Some(messages) = self.fetch_range(peer, hole.chain, from, limit).await else {
+                let Some(fetched) = self.fetch_range(peer, hole.chain, from, limit).await else {
                     break;
                 };
-                match self.commit_range(peer, hole.chain, from, messages).await {
+                match self.commit_range(peer, hole.chain, fetched).await {
                     Some(last) if last >= from => from = last.saturating_add(1),
                     _ => break,
                 }

@@ -1,0 +1,150 @@
+//! Fetching a chain from one peer, range by range, as a pipeline: while one range commits
+//! (the ledger's one writer, on the blocking pool), the next is fetched and prechecked
+//! (structure, hashes and inline payloads: `medchain_chain::precheck_range`, off the ledger's
+//! lock, at most [`PRECHECK_SLOTS`] at once). A range answer must be consecutive heights of the
+//! chain asked for, from the height asked for.
+//!
+//! Two ranges are held at most per chain fetch (one committing, one fetched): the memory of a
+//! catch-up is bounded by twice the largest sync answer per chain fetched at once, and chains
+//! are fetched one at a time per peer.
+
+use std::collections::HashSet;
+
+use medchain_chain::{PrecheckedRange, precheck_range};
+use medchain_net::PeerId;
+use medchain_protocol::limits::MAX_BLOCKS_PER_RANGE;
+use medchain_protocol::{BlockMessage, ChainId, PayloadHash, SyncRequest, SyncResponse};
+use tracing::{info, warn};
+
+use super::network::{Glue, blocking};
+use crate::flows::block_intake::count_rejection;
+
+/// Ranges prechecked at once on this node (decoding and hashing on the blocking pool).
+pub const PRECHECK_SLOTS: usize = 2;
+
+/// A range fetched from a peer and prechecked, waiting for its commit.
+pub(super) struct FetchedRange {
+    /// The height asked for.
+    from: u64,
+    range: PrecheckedRange,
+    /// Whether every block brought every payload it references (nothing to fetch by hash).
+    all_inline: bool,
+}
+
+impl Glue {
+    /// [`Glue::fetch_chain`] for a caller that holds the chain's fetch turn.
+    pub(super) async fn fetch_chain_in_turn(
+        &self,
+        peer: PeerId,
+        chain: ChainId,
+        until: u64,
+    ) -> bool {
+        let mut committed = false;
+        let mut prefetched: Option<FetchedRange> = None;
+        loop {
+            let from = self.our_next_height(chain).await;
+            if from >= until {
+                return committed;
+            }
+            // The range fetched while the last one committed is used if it starts where our
+            // copy now ends (gossip may have moved it meanwhile).
+            let current = match prefetched.take() {
+                Some(range) if range.from == from => range,
+                _ => match self
+                    .fetch_range(peer, chain, from, MAX_BLOCKS_PER_RANGE)
+                    .await
+                {
+                    Some(range) => range,
+                    None => return committed,
+                },
+            };
+            // If this range commits whole, the next one starts where it ends.
+            let next_from = current
+                .range
+                .next_height()
+                .filter(|next| *next < until && current.range.failure().is_none());
+            let prefetch = async {
+                match next_from {
+                    Some(next) => {
+                        self.fetch_range(peer, chain, next, MAX_BLOCKS_PER_RANGE)
+                            .await
+                    }
+                    None => None,
+                }
+            };
+            let (last, next) = tokio::join!(self.commit_range(peer, chain, current), prefetch);
+            if last.is_none() {
+                return committed;
+            }
+            committed = true;
+            prefetched = next;
+        }
+    }
+
+    /// Asks `peer` for up to `limit` blocks of `chain` from `from` and prechecks the answer;
+    /// `None` if it has none or fails.
+    pub(super) async fn fetch_range(
+        &self,
+        peer: PeerId,
+        chain: ChainId,
+        from: u64,
+        limit: u32,
+    ) -> Option<FetchedRange> {
+        info!(%peer, %chain, from, limit, "request blocks from peer");
+        let messages = match self
+            .ask(peer, SyncRequest::Range { chain, from, limit })
+            .await
+        {
+            Ok(SyncResponse::Range(messages)) if !messages.is_empty() => messages,
+            _ => return None,
+        };
+        let all_inline = messages.iter().all(brings_every_payload);
+        let _slot = self.precheck_slots.acquire().await.ok()?;
+        let range = blocking(move || precheck_range(chain, from, messages)).await?;
+        Some(FetchedRange {
+            from,
+            range,
+            all_inline,
+        })
+    }
+
+    /// Validates and commits one fetched range from `peer`; the last height committed, if any.
+    pub(super) async fn commit_range(
+        &self,
+        peer: PeerId,
+        chain: ChainId,
+        fetched: FetchedRange,
+    ) -> Option<u64> {
+        let FetchedRange {
+            from,
+            range,
+            all_inline,
+        } = fetched;
+        let service = self.service.clone();
+        let (committed, failure) = blocking(move || service.ingest_prechecked(range)).await?;
+        self.metrics.blocks_accepted.inc_by(committed.len() as u64);
+        if let Some(rejection) = &failure {
+            count_rejection(&self.metrics, rejection);
+            warn!(%peer, %chain, from, reason = rejection.reason(), detail = %rejection, "range from peer does not verify; asking another peer next round");
+        }
+        let last = committed.last().map(|c| c.height)?;
+        info!(%peer, %chain, from, to = last, count = committed.len(), "blocks confirmed");
+        // Payloads too large to travel inline are fetched by hash afterwards; when every block
+        // brought all of its payloads, there is nothing to look for.
+        if !all_inline {
+            self.fetch_missing_payloads(peer, chain, from).await;
+        }
+        Some(last)
+    }
+}
+
+/// Whether `message` brings every payload its entries reference.
+fn brings_every_payload(message: &BlockMessage) -> bool {
+    let referenced: HashSet<PayloadHash> = message
+        .block
+        .entries
+        .iter()
+        .filter_map(|e| e.payload.as_ref().map(|p| p.hash))
+        .collect();
+    referenced.len() == message.payloads.len()
+}
