@@ -57,6 +57,10 @@ impl Glue {
     /// [`MAX_NEW_CHAINS_PER_ROUND`] per peer and round: a member gone rogue answering with
     /// thousands of made-up chains costs a few requests a round, not thousands. Lag metrics are
     /// kept for chains we hold only (labels from a peer's answer would be unbounded).
+    ///
+    /// Chains another peer's round is fetching now come last: every peer's round starts at
+    /// once with the same heads, and taking them in one order made the rounds fetch one chain at
+    /// a time between them, each waiting for the one before.
     async fn catch_up(&self, peer: PeerId, heads: Vec<ChainHead>) {
         let held: HashMap<ChainId, u64> = match self.service.reader().heads() {
             Ok(ours) => ours.into_iter().map(|h| (h.chain, h.height)).collect(),
@@ -66,6 +70,7 @@ impl Glue {
             }
         };
         let mut new_chains = 0;
+        let mut claims = Vec::new();
         for head in heads.into_iter().take(MAX_HEADS) {
             let until = head.height.saturating_add(1);
             let ours = held.get(&head.chain).map(|h| h.saturating_add(1));
@@ -77,7 +82,7 @@ impl Glue {
                     })
                     .set(i64::try_from(until.saturating_sub(ours)).unwrap_or(i64::MAX));
                 if until > ours && !self.recently_unproductive(peer, head.chain) {
-                    self.fetch_claim(peer, head.chain, until, true).await;
+                    claims.push((head.chain, until, true));
                 }
                 continue;
             }
@@ -87,15 +92,32 @@ impl Glue {
                 continue;
             }
             new_chains += 1;
-            self.fetch_claim(peer, head.chain, until, false).await;
+            claims.push((head.chain, until, false));
+        }
+        let mut busy = Vec::new();
+        for (chain, until, held) in claims {
+            match self.try_chain_turn(chain) {
+                Some(turn) => self.fetch_claim(peer, (chain, until, held), turn).await,
+                None => busy.push((chain, until, held)),
+            }
+        }
+        for (chain, until, held) in busy {
+            let turn = self.chain_turn(chain).await;
+            self.fetch_claim(peer, (chain, until, held), turn).await;
         }
     }
 
-    /// Fetches what `peer` claims of `chain` (up to `until`); remembers the claim as
-    /// unproductive if it gave nothing and our copy is still short of it.
-    async fn fetch_claim(&self, peer: PeerId, chain: ChainId, until: u64, held: bool) {
-        if !self.fetch_chain(peer, chain, until).await && self.our_next_height(chain).await < until
-        {
+    /// Fetches what `peer` claims of `chain` (up to `until`), in the chain's fetch `turn`;
+    /// remembers the claim as unproductive if it gave nothing and our copy is still short of it.
+    async fn fetch_claim(
+        &self,
+        peer: PeerId,
+        (chain, until, held): (ChainId, u64, bool),
+        turn: tokio::sync::OwnedMutexGuard<()>,
+    ) {
+        let committed = self.fetch_chain_in_turn(peer, chain, until).await;
+        drop(turn);
+        if !committed && self.our_next_height(chain).await < until {
             self.note_unproductive(peer, chain, held);
         }
     }

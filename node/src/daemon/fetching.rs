@@ -116,7 +116,7 @@ impl Glue {
     }
 
     /// This chain's fetch turn if no fetch of it runs now.
-    fn try_chain_turn(&self, chain: ChainId) -> Option<OwnedMutexGuard<()>> {
+    pub(super) fn try_chain_turn(&self, chain: ChainId) -> Option<OwnedMutexGuard<()>> {
         let lock = lock(&self.fetches).lock_of(chain);
         lock.try_lock_owned().ok()
     }

@@ -4,9 +4,10 @@
 //! lock, at most [`PRECHECK_SLOTS`] at once). A range answer must be consecutive heights of the
 //! chain asked for, from the height asked for.
 //!
-//! Two ranges are held at most per chain fetch (one committing, one fetched): the memory of a
-//! catch-up is bounded by twice the largest sync answer per chain fetched at once, and chains
-//! are fetched one at a time per peer.
+//! Memory: a range is held from its request to the end of its commit, and at most
+//! [`RANGES_HELD`] are held on the node at once (a slot is taken before the request leaves), so
+//! a catch-up of several chains from several peers holds at most that many sync answers. No
+//! holder waits for a second slot before its commit ends, so the slots cannot deadlock.
 
 use std::collections::HashSet;
 
@@ -14,6 +15,7 @@ use medchain_chain::{PrecheckedRange, precheck_range};
 use medchain_net::PeerId;
 use medchain_protocol::limits::MAX_BLOCKS_PER_RANGE;
 use medchain_protocol::{BlockMessage, ChainId, PayloadHash, SyncRequest, SyncResponse};
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::{info, warn};
 
 use super::network::{Glue, blocking};
@@ -21,6 +23,9 @@ use crate::flows::block_intake::count_rejection;
 
 /// Ranges prechecked at once on this node (decoding and hashing on the blocking pool).
 pub const PRECHECK_SLOTS: usize = 2;
+/// Sync answers of `Range` requests held at once on this node, from request to commit (each up
+/// to `MAX_SYNC_RESPONSE_BYTES`, 16 MiB).
+pub const RANGES_HELD: usize = 3;
 
 /// A range fetched from a peer and prechecked, waiting for its commit.
 pub(super) struct FetchedRange {
@@ -29,6 +34,8 @@ pub(super) struct FetchedRange {
     range: PrecheckedRange,
     /// Whether every block brought every payload it references (nothing to fetch by hash).
     all_inline: bool,
+    /// Its share of [`RANGES_HELD`], released when its commit ends.
+    held: OwnedSemaphorePermit,
 }
 
 impl Glue {
@@ -90,6 +97,7 @@ impl Glue {
         from: u64,
         limit: u32,
     ) -> Option<FetchedRange> {
+        let held = self.range_slots.clone().acquire_owned().await.ok()?;
         info!(%peer, %chain, from, limit, "request blocks from peer");
         let messages = match self
             .ask(peer, SyncRequest::Range { chain, from, limit })
@@ -105,6 +113,7 @@ impl Glue {
             from,
             range,
             all_inline,
+            held,
         })
     }
 
@@ -119,9 +128,11 @@ impl Glue {
             from,
             range,
             all_inline,
+            held,
         } = fetched;
         let service = self.service.clone();
         let (committed, failure) = blocking(move || service.ingest_prechecked(range)).await?;
+        drop(held);
         self.metrics.blocks_accepted.inc_by(committed.len() as u64);
         if let Some(rejection) = &failure {
             count_rejection(&self.metrics, rejection);
