@@ -2,8 +2,8 @@
 //! a block's index entries for the verifier.
 //!
 //! A block implies, for each entry at position `at`: `records[record ‖ at]`,
-//! `patients[patient ‖ at]`, and for each parent `prov_up[at ‖ parent]` and
-//! `prov_down[parent ‖ at]`; except an access entry (an audited read), which implies only
+//! `patients[patient ‖ at]`, and for each parent `prov_down[parent ‖ at]` (an entry's own
+//! parents are read from its block: no index of them is kept, schema 5); except an access entry (an audited read), which implies only
 //! `accesses[record ‖ at]`, so that a record read a million times reads back as fast as one
 //! read once (its versions, its patient's records and its descendants never walk its accesses,
 //! and their count is a key count). A grant, revoke or erase entry also implies
@@ -26,17 +26,15 @@ use crate::types::MissingIndex;
 pub(crate) enum IndexTree {
     Records,
     Patients,
-    ProvUp,
     ProvDown,
     Accesses,
     Terms,
 }
 
 impl IndexTree {
-    pub(crate) const ALL: [IndexTree; 6] = [
+    pub(crate) const ALL: [IndexTree; 5] = [
         IndexTree::Records,
         IndexTree::Patients,
-        IndexTree::ProvUp,
         IndexTree::ProvDown,
         IndexTree::Accesses,
         IndexTree::Terms,
@@ -46,7 +44,6 @@ impl IndexTree {
         match self {
             IndexTree::Records => &trees.records,
             IndexTree::Patients => &trees.patients,
-            IndexTree::ProvUp => &trees.prov_up,
             IndexTree::ProvDown => &trees.prov_down,
             IndexTree::Accesses => &trees.accesses,
             IndexTree::Terms => &trees.terms,
@@ -57,7 +54,6 @@ impl IndexTree {
         match self {
             IndexTree::Records => name::RECORDS,
             IndexTree::Patients => name::PATIENTS,
-            IndexTree::ProvUp => name::PROV_UP,
             IndexTree::ProvDown => name::PROV_DOWN,
             IndexTree::Accesses => name::ACCESSES,
             IndexTree::Terms => name::TERMS,
@@ -70,7 +66,6 @@ impl IndexTree {
             IndexTree::Records | IndexTree::Accesses => keys::entry_after(key, RECORD_LEN),
             IndexTree::Patients => keys::entry_after(key, HASH_LEN),
             IndexTree::Terms => keys::entry_after(key, 2 * HASH_LEN),
-            IndexTree::ProvUp => keys::decode_entry_key(key.get(..keys::ENTRY_KEY_LEN)?),
             IndexTree::ProvDown => keys::prov_down_child(key),
         }
     }
@@ -126,14 +121,6 @@ pub(crate) fn implied(block: &Block) -> Vec<Implied> {
             });
         }
         for parent in &entry.parents {
-            out.push(Implied {
-                tree: IndexTree::ProvUp,
-                key: keys::prov_up_key(&at, parent),
-                item: MissingIndex::ParentEdge {
-                    child: at,
-                    parent: *parent,
-                },
-            });
             out.push(Implied {
                 tree: IndexTree::ProvDown,
                 key: keys::prov_down_key(parent, &at),
@@ -268,18 +255,16 @@ impl StoreReader {
         Ok(Some(out))
     }
 
-    /// The parents `child` names (from `prov_up`), entries before records, each group ascending.
+    /// The parents `child` names, as its entry lists them; none if its block is not held. Read
+    /// from the block: no index keeps them (schema 5 dropped `prov_up`, which no query read).
     pub fn parents_of(&self, child: &EntryRef) -> Result<Vec<Parent>, StoreError> {
-        let tree = &self.trees().prov_up;
-        let mut parents = Vec::new();
-        for item in tree.scan_prefix(keys::entry_key(child)) {
-            let (key, _) = item.engine()?;
-            match keys::split_parent_key(&key[keys::ENTRY_KEY_LEN..]) {
-                Some((parent, [])) => parents.push(parent),
-                _ => return Err(bad(name::PROV_UP, &key)),
-            }
-        }
-        Ok(parents)
+        let Some(block) = self.block_at(&child.chain, child.height)? else {
+            return Ok(Vec::new());
+        };
+        let entry = usize::try_from(child.index)
+            .ok()
+            .and_then(|i| block.entries.get(i));
+        Ok(entry.map(|e| e.parents.clone()).unwrap_or_default())
     }
 
     /// The entries naming `parent` (from `prov_down`), ascending.

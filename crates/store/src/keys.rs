@@ -117,14 +117,9 @@ pub(crate) fn patient_key(patient: &PatientRef, at: &EntryRef) -> Vec<u8> {
     [&patient.0[..], &entry_key(at)].concat()
 }
 
-/// `prov_up` key: child EntryRef key ‖ parent key.
 /// `terms` key: chain (32) ‖ patient (32) ‖ `E`.
 pub(crate) fn terms_key(chain: &ChainId, patient: &PatientRef, at: &EntryRef) -> Vec<u8> {
     [chain.as_bytes(), &patient.0[..], &entry_key(at)[..]].concat()
-}
-
-pub(crate) fn prov_up_key(child: &EntryRef, parent: &Parent) -> Vec<u8> {
-    [&entry_key(child)[..], &parent_key(parent)].concat()
 }
 
 /// `prov_down` key: parent key ‖ child EntryRef key.
@@ -228,9 +223,6 @@ mod tests {
             assert_eq!(parsed, p);
             assert_eq!(decode_entry_key(rest), Some(child));
             assert_eq!(prov_down_child(&key), Some(child));
-            let up = prov_up_key(&child, &p);
-            let (parsed, rest) = split_parent_key(&up[ENTRY_KEY_LEN..]).unwrap();
-            assert_eq!((parsed, rest.len()), (p, 0));
         }
         assert_eq!(split_parent_key(&[2; 45]), None);
         assert_eq!(split_parent_key(&[0; 20]), None);

@@ -30,7 +30,6 @@
 //! | `payload_index` | payload hash (32) | where the payload is: kind 0 ‖ segment u32 BE ‖ frame offset u64 BE ‖ length u32 BE (a frame in `payloads/`: metadata on the chain, data beside it), or kind 1 ‖ length u32 BE (an object `{prefix}{hash hex}` in the configured S3 bucket) |
 //! | `records` | record id (16) ‖ `E` | empty |
 //! | `patients` | patient ref (32) ‖ `E` | empty |
-//! | `prov_up` | child `E` ‖ parent `P` | empty |
 //! | `prov_down` | parent `P` ‖ child `E` | empty |
 //! | `accesses` | record id (16) ‖ `E` | empty: access entries (audited reads), in no other index |
 //! | `terms` | chain (32) ‖ patient ref (32) ‖ `E` | empty: grant, revoke and erase entries (also in `records` and `patients`) |
@@ -41,7 +40,7 @@
 //! | `reports` | sequence BE (8) | opaque verifier report |
 //! | `data_keys` | `E` | the entry's payload data key, wrapped under the node's key-wrapping key (opaque here; `medchain_protocol::sealed`) |
 //! | `key_backups` | chain (32) ‖ height BE (8) | an encoded key backup of that block (opaque here: `medchain_protocol::key_backup`), the author's own and those peers keep |
-//! | `meta` | `schema_version` | u32 BE (4; a store of version 3 migrates its payloads out of the old `payloads` tree when it opens; 1 or 2 hold protocol 1's plaintext payloads and are refused, any other is refused too) |
+//! | `meta` | `schema_version` | u32 BE (5; a store of version 3 migrates its payloads out of the old `payloads` tree when it opens, and one of 3 or 4 drops its `prov_up` tree; 1 or 2 hold protocol 1's plaintext payloads and are refused, any other is refused too) |
 //! | `stray` | sequence BE (8) | postcard: a malformed or planted entry set aside (tree, key, value, why, time) |
 //!
 //! Index values are empty: the key is the fact, and a prefix scan answers "where are this

@@ -146,7 +146,7 @@ impl Store {
     /// Durably (flush): for every chain-index height of `chain` in `heights`, copies the raw
     /// block bytes (whatever is there, even corrupt) into the quarantine tree, removes the block
     /// from `blocks` and its chain-index entry (these, the head and the event in one
-    /// transaction), then removes every records/patients/prov_up/prov_down/accesses entry that
+    /// transaction), then removes every records/patients/prov_down/accesses/terms entry that
     /// points at (chain, height in `heights`), in batches after the transaction: an entry left
     /// behind by a crash in between names a position whose block is not held, which reads skip
     /// and the verified block committed there again writes anew. In one transaction, removing

@@ -15,7 +15,12 @@ use crate::open::{Store, Trees};
 ///   signed as such by their authors: no migration can seal them, so they are refused.
 /// - 4 (2026-11-28): payloads in segment files beside the database, their locations in
 ///   `payload_index` (the `payloads` tree is gone). Version 3 migrates when it opens.
-pub const SCHEMA_VERSION: u32 = 4;
+/// - 5 (2026-11-29): no `prov_up` tree (child -> parent edges: no query read it, and an entry's
+///   parents are in its block), one write fewer per parent an entry names. Versions 3 and 4
+///   migrate when they open (the tree is dropped).
+pub const SCHEMA_VERSION: u32 = 5;
+/// The tree schema 5 dropped.
+const DROPPED_PROV_UP: &[u8] = b"prov_up";
 /// The key of the schema version in `meta` (value: u32 BE).
 pub(crate) const SCHEMA_KEY: &[u8] = b"schema_version";
 /// Present in `meta` once the store was opened with an object store, its value the store's id
@@ -63,7 +68,7 @@ pub(crate) fn check(trees: &Trees, existed: bool) -> Result<u32, Failure> {
                 })?;
             match version {
                 found @ (1 | 2) => Err(Failure::Refused(StoreError::PlaintextStore { found })),
-                version @ (3 | SCHEMA_VERSION) => Ok(version),
+                version @ (3 | 4 | SCHEMA_VERSION) => Ok(version),
                 newer if newer > SCHEMA_VERSION => Err(Failure::Refused(StoreError::NewerSchema {
                     found: newer,
                     supported: SCHEMA_VERSION,
@@ -90,10 +95,16 @@ fn write_version(trees: &Trees) -> Result<(), StoreError> {
 }
 
 /// Takes a store of version `found` to [`SCHEMA_VERSION`]: 3 to 4 moves the payloads into
-/// segments. The version is written last, so a crash midway migrates again at the next start.
+/// segments, 4 to 5 drops `prov_up`. Each step can run again: the version is written last, so a
+/// crash midway migrates again at the next start.
 pub(crate) fn migrate(store: &mut Store, found: u32) -> Result<(), StoreError> {
     if found == 3 {
         store.migrate_payload_tree()?;
+    }
+    if found <= 4 {
+        // `false` when it is not there (dropped by a migration a crash cut short).
+        store.inner.db.drop_tree(DROPPED_PROV_UP).engine()?;
+        store.flush()?;
     }
     write_version(store.trees())
 }
@@ -146,7 +157,7 @@ mod tests {
                 assert!(
                     error
                         .to_string()
-                        .contains("newer medchain (schema version 5"),
+                        .contains("newer medchain (schema version 6"),
                     "{error}"
                 );
             }
@@ -223,6 +234,31 @@ mod tests {
         assert!(store.payload(&damaged).unwrap_err().is_corruption());
         assert_eq!(store.payload_count(), payloads.len() + 1);
         assert!(!store.inner.db.tree_names().iter().any(|n| n == b"payloads"));
+    }
+
+    #[test]
+    fn a_version_4_store_drops_its_parent_edges() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut store = Store::open(dir.path()).unwrap();
+            let old = store.inner.db.open_tree(DROPPED_PROV_UP).unwrap();
+            old.insert([7u8; 89], &[][..]).unwrap();
+            set_schema_version(&mut store, 4).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let stored = store.inner.trees.meta.get(SCHEMA_KEY).unwrap().unwrap();
+        assert_eq!(stored.as_ref(), SCHEMA_VERSION.to_be_bytes());
+        assert!(
+            !store
+                .inner
+                .db
+                .tree_names()
+                .iter()
+                .any(|n| n == DROPPED_PROV_UP)
+        );
+        drop(store);
+        // Opened again: nothing left to migrate.
+        Store::open(dir.path()).unwrap();
     }
 
     #[test]

@@ -237,9 +237,8 @@ fn last_indexed_in(
     }
 }
 
-/// Every key of the four entry trees pointing at `chain` at a height in `heights`. `prov_up`
-/// keys start with the child's position, so a range scan suffices there; the others are keyed
-/// by record, patient or parent first and are scanned whole.
+/// Every key of the entry trees pointing at `chain` at a height in `heights`. They are keyed by
+/// record, patient or parent first, so each is scanned whole.
 fn sweep(
     trees: &Trees,
     chain: &ChainId,
@@ -248,21 +247,11 @@ fn sweep(
     let mut found = Vec::new();
     for which in IndexTree::ALL {
         let tree = which.tree(trees);
-        let iter = match which {
-            IndexTree::ProvUp => tree.range(keys::height_key(chain, *heights.start())..),
-            _ => tree.iter(),
-        };
-        for item in iter {
+        for item in tree.iter() {
             let (key, _) = item.engine()?;
-            if which == IndexTree::ProvUp && !key.starts_with(chain.as_bytes()) {
-                break;
-            }
             let Some(at) = which.entry_of(&key) else {
                 continue;
             };
-            if which == IndexTree::ProvUp && at.chain == *chain && at.height > *heights.end() {
-                break;
-            }
             if at.chain == *chain && heights.contains(&at.height) {
                 found.push((which, key));
             }

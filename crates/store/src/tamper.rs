@@ -208,7 +208,7 @@ pub fn set_head(
 }
 
 /// The trees an attacker can plant raw keys in, by name (see [`plant_raw`]).
-pub const TREES: [&str; 19] = crate::open::TREE_NAMES;
+pub const TREES: [&str; 18] = crate::open::TREE_NAMES;
 
 /// Writes an arbitrary key and value into the tree named `tree` (one of [`TREES`]): malformed
 /// keys and values of any shape, as an attacker editing the files could leave them.

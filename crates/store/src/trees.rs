@@ -9,7 +9,6 @@ pub(crate) mod name {
     pub(crate) const PAYLOAD_INDEX: &str = "payload_index";
     pub(crate) const RECORDS: &str = "records";
     pub(crate) const PATIENTS: &str = "patients";
-    pub(crate) const PROV_UP: &str = "prov_up";
     pub(crate) const PROV_DOWN: &str = "prov_down";
     pub(crate) const CERTIFICATES: &str = "certificates";
     pub(crate) const EVIDENCE: &str = "evidence";
@@ -25,14 +24,13 @@ pub(crate) mod name {
 }
 
 /// Every tree's name, in the order of the layout table.
-pub(crate) const TREE_NAMES: [&str; 19] = [
+pub(crate) const TREE_NAMES: [&str; 18] = [
     name::BLOCKS,
     name::CHAIN_INDEX,
     name::HEADS,
     name::PAYLOAD_INDEX,
     name::RECORDS,
     name::PATIENTS,
-    name::PROV_UP,
     name::PROV_DOWN,
     name::CERTIFICATES,
     name::EVIDENCE,
@@ -55,7 +53,6 @@ pub(crate) struct Trees {
     pub(crate) payload_index: sled::Tree,
     pub(crate) records: sled::Tree,
     pub(crate) patients: sled::Tree,
-    pub(crate) prov_up: sled::Tree,
     pub(crate) prov_down: sled::Tree,
     pub(crate) certificates: sled::Tree,
     pub(crate) evidence: sled::Tree,
@@ -79,7 +76,6 @@ impl Trees {
             payload_index: db.open_tree(name::PAYLOAD_INDEX)?,
             records: db.open_tree(name::RECORDS)?,
             patients: db.open_tree(name::PATIENTS)?,
-            prov_up: db.open_tree(name::PROV_UP)?,
             prov_down: db.open_tree(name::PROV_DOWN)?,
             certificates: db.open_tree(name::CERTIFICATES)?,
             evidence: db.open_tree(name::EVIDENCE)?,
@@ -104,7 +100,6 @@ impl Trees {
             name::PAYLOAD_INDEX => &self.payload_index,
             name::RECORDS => &self.records,
             name::PATIENTS => &self.patients,
-            name::PROV_UP => &self.prov_up,
             name::PROV_DOWN => &self.prov_down,
             name::CERTIFICATES => &self.certificates,
             name::EVIDENCE => &self.evidence,

@@ -39,13 +39,6 @@ pub enum MissingIndex {
         /// Where the entry is.
         at: EntryRef,
     },
-    /// `prov_up`: child -> parent.
-    ParentEdge {
-        /// The entry naming the parent.
-        child: EntryRef,
-        /// The parent it names.
-        parent: Parent,
-    },
     /// `prov_down`: parent -> child.
     ChildEdge {
         /// The parent.

@@ -110,8 +110,8 @@ fn head_height(heads: &TransactionalTree, chain: &ChainId) -> TxResult<Option<u6
 
 impl Store {
     /// Commits the blocks and ALL their index entries, each block in ONE sled transaction over
-    /// the trees (blocks, chain_index, heads, records, patients, prov_up, prov_down,
-    /// certificates, accesses, terms), then flushes before returning. Consecutive blocks share a transaction up
+    /// the trees (blocks, chain_index, heads, records, patients, prov_down, certificates,
+    /// accesses, terms), then flushes before returning. Consecutive blocks share a transaction up
     /// to [`MAX_WRITES_PER_TRANSACTION`] index entries; a crash before the flush leaves a prefix
     /// of them, each whole (blocks arrive in chain order, so a prefix is a shorter valid chain). Heads move only upward (a head is replaced only by a higher one).
     /// Committing a block already stored (same hash, and named by the chain index at its height)
@@ -135,14 +135,13 @@ impl Store {
     /// One transaction over the trees for `prepared` (see [`Store::commit_blocks`]).
     fn commit_group(&self, prepared: &[Prepared]) -> Result<(), StoreError> {
         let trees = self.trees();
-        // Ten trees: more than sled's tuple transactions take (nine), so a slice of them.
-        let all: [&sled::Tree; 10] = [
+        // Nine trees, as a slice (one view per tree, in this order).
+        let all: [&sled::Tree; 9] = [
             &trees.blocks,
             &trees.chain_index,
             &trees.heads,
             &trees.records,
             &trees.patients,
-            &trees.prov_up,
             &trees.prov_down,
             &trees.certificates,
             &trees.accesses,
@@ -155,7 +154,6 @@ impl Store {
                 heads,
                 records,
                 patients,
-                prov_up,
                 prov_down,
                 certs,
                 accesses,
@@ -178,7 +176,6 @@ impl Store {
                         let tree = match which {
                             IndexTree::Records => records,
                             IndexTree::Patients => patients,
-                            IndexTree::ProvUp => prov_up,
                             IndexTree::ProvDown => prov_down,
                             IndexTree::Accesses => accesses,
                             IndexTree::Terms => terms,

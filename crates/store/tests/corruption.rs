@@ -244,7 +244,6 @@ fn missing_index_entries_finds_removed_and_wrong_entries() {
                 patient: patient(2),
                 at
             },
-            MissingIndex::ParentEdge { child: at, parent },
             MissingIndex::ChildEdge { parent, child: at },
             MissingIndex::Certificate {
                 hash: CertHash::of(&b.certificate)

@@ -121,7 +121,7 @@ impl Model {
         }
     }
 
-    /// What every index should hold: (records, patients, prov_up, prov_down) as sorted sets.
+    /// What every index should hold: (records, patients, parents, prov_down) as sorted sets.
     #[allow(clippy::type_complexity)]
     fn indexes(
         &self,
