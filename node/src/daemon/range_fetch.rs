@@ -27,6 +27,22 @@ pub const PRECHECK_SLOTS: usize = 2;
 /// to `MAX_SYNC_RESPONSE_BYTES`, 16 MiB).
 pub const RANGES_HELD: usize = 3;
 
+/// Where a fetch starts.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Start {
+    /// At our copy's next height, read again after every range (anti-entropy, gossip gaps).
+    OurHead,
+    /// At this height, below our head (a hole quarantine left), then after each range committed.
+    Hole(u64),
+}
+
+/// Blocks to ask for from `from`: at most [`MAX_BLOCKS_PER_RANGE`], none at or above `until`.
+fn limit(from: u64, until: u64) -> u32 {
+    u32::try_from(until.saturating_sub(from))
+        .unwrap_or(u32::MAX)
+        .min(MAX_BLOCKS_PER_RANGE)
+}
+
 /// A range fetched from a peer and prechecked, waiting for its commit.
 pub(super) struct FetchedRange {
     /// The height asked for.
@@ -39,28 +55,45 @@ pub(super) struct FetchedRange {
 }
 
 impl Glue {
-    /// [`Glue::fetch_chain`] for a caller that holds the chain's fetch turn.
+    /// [`Glue::fetch_chain`] for a caller that holds the chain's fetch turn: from our head up.
     pub(super) async fn fetch_chain_in_turn(
         &self,
         peer: PeerId,
         chain: ChainId,
         until: u64,
     ) -> bool {
+        self.fetch_heights(peer, chain, Start::OurHead, until).await
+    }
+
+    /// Fetches and commits `chain` from `peer`, range by range as a pipeline, from `start` up to
+    /// `until` (exclusive), until the peer stops answering with blocks that verify; whether
+    /// anything was committed. The caller holds the chain's fetch turn.
+    pub(super) async fn fetch_heights(
+        &self,
+        peer: PeerId,
+        chain: ChainId,
+        start: Start,
+        until: u64,
+    ) -> bool {
         let mut committed = false;
         let mut prefetched: Option<FetchedRange> = None;
+        let mut hole_from = match start {
+            Start::OurHead => None,
+            Start::Hole(from) => Some(from),
+        };
         loop {
-            let from = self.our_next_height(chain).await;
+            let from = match hole_from {
+                Some(from) => from,
+                None => self.our_next_height(chain).await,
+            };
             if from >= until {
                 return committed;
             }
-            // The range fetched while the last one committed is used if it starts where our
-            // copy now ends (gossip may have moved it meanwhile).
+            // The range fetched while the last one committed is used if it starts where it
+            // should now (gossip may have moved our head meanwhile).
             let current = match prefetched.take() {
                 Some(range) if range.from == from => range,
-                _ => match self
-                    .fetch_range(peer, chain, from, MAX_BLOCKS_PER_RANGE)
-                    .await
-                {
+                _ => match self.fetch_range(peer, chain, from, limit(from, until)).await {
                     Some(range) => range,
                     None => return committed,
                 },
@@ -72,19 +105,19 @@ impl Glue {
                 .filter(|next| *next < until && current.range.failure().is_none());
             let prefetch = async {
                 match next_from {
-                    Some(next) => {
-                        self.fetch_range(peer, chain, next, MAX_BLOCKS_PER_RANGE)
-                            .await
-                    }
+                    Some(next) => self.fetch_range(peer, chain, next, limit(next, until)).await,
                     None => None,
                 }
             };
             let (last, next) = tokio::join!(self.commit_range(peer, chain, current), prefetch);
-            if last.is_none() {
+            let Some(last) = last.filter(|last| *last >= from) else {
                 return committed;
-            }
+            };
             committed = true;
             prefetched = next;
+            if hole_from.is_some() {
+                hole_from = Some(last.saturating_add(1));
+            }
         }
     }
 

@@ -5,10 +5,10 @@
 
 use medchain_net::PeerId;
 use medchain_protocol::ChainHead;
-use medchain_protocol::limits::MAX_BLOCKS_PER_RANGE;
 use tracing::info;
 
 use crate::daemon::network::{Glue, blocking};
+use crate::daemon::range_fetch::Start;
 
 impl Glue {
     /// Fetches from `peer` the holes quarantine left below our heads, for the chains whose head
@@ -28,19 +28,8 @@ impl Glue {
             }
             let _turn = self.chain_turn(hole.chain).await;
             info!(%peer, chain = %hole.chain, from = hole.from, to = hole.to - 1, "request quarantined range from peer");
-            let mut from = hole.from;
-            while from < hole.to {
-                let limit = u32::try_from(hole.to - from)
-                    .unwrap_or(u32::MAX)
-                    .min(MAX_BLOCKS_PER_RANGE);
-                let Some(fetched) = self.fetch_range(peer, hole.chain, from, limit).await else {
-                    break;
-                };
-                match self.commit_range(peer, hole.chain, fetched).await {
-                    Some(last) if last >= from => from = last.saturating_add(1),
-                    _ => break,
-                }
-            }
+            self.fetch_heights(peer, hole.chain, Start::Hole(hole.from), hole.to)
+                .await;
         }
     }
 
