@@ -93,7 +93,10 @@ impl Glue {
             // should now (gossip may have moved our head meanwhile).
             let current = match prefetched.take() {
                 Some(range) if range.from == from => range,
-                _ => match self.fetch_range(peer, chain, from, limit(from, until)).await {
+                _ => match self
+                    .fetch_range(peer, chain, from, limit(from, until))
+                    .await
+                {
                     Some(range) => range,
                     None => return committed,
                 },
@@ -105,7 +108,10 @@ impl Glue {
                 .filter(|next| *next < until && current.range.failure().is_none());
             let prefetch = async {
                 match next_from {
-                    Some(next) => self.fetch_range(peer, chain, next, limit(next, until)).await,
+                    Some(next) => {
+                        self.fetch_range(peer, chain, next, limit(next, until))
+                            .await
+                    }
                     None => None,
                 }
             };
