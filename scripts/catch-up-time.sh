@@ -15,20 +15,26 @@ cd "$(dirname "$0")/.."
 runs=${1:-3}
 export MEDCHAIN_TESTNET_DIR=${MEDCHAIN_TESTNET_DIR:-testnet/run/bench}
 export MEDCHAIN_BIN_DIR=${MEDCHAIN_BIN_DIR:-${CARGO_TARGET_DIR:-target}/release}
-export MEDCHAIN_VERIFIER_INTERVAL=0
 root=$MEDCHAIN_TESTNET_DIR
 [ -d "$root/nodes/auditor-1" ] || { echo "no bench network in $root: run scripts/bench.sh --quick first" >&2; exit 2; }
 
-trap 'scripts/testnet.sh down >/dev/null 2>&1 || true' EXIT INT TERM
+trap 'scripts/testnet.sh down >/dev/null 2>&1 || true' EXIT
+trap 'exit 130' INT TERM
 
 # Blocks held by node $1: the sum of (height + 1) over its chains; 0 while it does not answer.
 blocks_of() {
-  "$MEDCHAIN_BIN_DIR/medchain" chain list --config "$root/nodes/$1/data/medchain.toml" 2>/dev/null |
-    grep -o '"height": *[0-9]*' | awk -F: '{ n += $2 + 1 } END { print n + 0 }'
+  local chains
+  chains=$("$MEDCHAIN_BIN_DIR/medchain" chain list --config "$root/nodes/$1/data/medchain.toml" 2>/dev/null) || true
+  printf '%s\n' "$chains" | awk '{
+    while (match($0, /"height": *[0-9]+/)) {
+      h = substr($0, RSTART, RLENGTH); sub(/.*: */, "", h); n += h + 1
+      $0 = substr($0, RSTART + RLENGTH)
+    }
+  } END { print n + 0 }'
 }
 
 for node in "$root"/nodes/hospital-*; do
-  scripts/testnet.sh start "$(basename "$node")" >/dev/null 2>&1 || true
+  scripts/testnet.sh start "$(basename "$node")" >/dev/null
 done
 want=0
 for _ in $(seq 1 100); do

@@ -3,7 +3,7 @@
 //! out. These check the same facts with one ordered pass per tree instead.
 //!
 //! - Index completeness: a keyed, order-independent digest (a sum of keyed hashes) of every key
-//!   the scanned blocks imply, against the same digest of every key the four index trees hold.
+//!   the scanned blocks imply, against the same digest of every key the entry index trees hold.
 //!   The keys are fresh random ones for each scan, so no stored data can be crafted to make a
 //!   missing key and an extra one cancel. Equal digests: the index trees hold exactly the implied
 //!   keys. Different: something is missing or extra, and the point-by-point check names it.
@@ -78,7 +78,7 @@ impl IndexDigest {
 }
 
 impl StoreReader {
-    /// The digest of every key in the four entry-index trees, under `keys`' keys: one ordered
+    /// The digest of every key in the entry-index trees, under `keys`' keys: one ordered
     /// pass over each tree.
     pub fn index_digest(&self, keys: &IndexDigest) -> Result<IndexDigest, StoreError> {
         let mut digest = keys.same_keys();

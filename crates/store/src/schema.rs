@@ -102,8 +102,13 @@ pub(crate) fn migrate(store: &mut Store, found: u32) -> Result<(), StoreError> {
         store.migrate_payload_tree()?;
     }
     if found <= 4 {
-        // `false` when it is not there (dropped by a migration a crash cut short).
-        store.inner.db.drop_tree(DROPPED_PROV_UP).engine()?;
+        // `false` when it is not there (dropped by a migration a crash cut short). Damage in
+        // the dropped tree is no reason to refuse the store: nothing reads the tree any more.
+        if let Err(error) = store.inner.db.drop_tree(DROPPED_PROV_UP).engine()
+            && !error.is_corruption()
+        {
+            return Err(error);
+        }
         store.flush()?;
     }
     write_version(store.trees())

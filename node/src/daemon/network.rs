@@ -56,8 +56,8 @@ pub struct Glue {
     pub(super) sync_slots: Arc<tokio::sync::Semaphore>,
     /// Ranges prechecked at once (`range_fetch`).
     pub(super) precheck_slots: Arc<tokio::sync::Semaphore>,
-    /// Sync ranges held at once, from request to commit (`range_fetch`).
-    pub(super) range_slots: Arc<tokio::sync::Semaphore>,
+    /// Sync ranges fetched ahead of their turn at once (`range_fetch`).
+    pub(super) ahead_slots: Arc<tokio::sync::Semaphore>,
     /// Peers with a sync answer being prepared: one slot per peer at most (`serving`).
     pub(super) serving: Arc<Mutex<HashSet<PeerId>>>,
     /// What peers claimed about our own chain (`own_chain`).
@@ -103,7 +103,9 @@ impl Glue {
             precheck_slots: Arc::new(tokio::sync::Semaphore::new(
                 super::range_fetch::PRECHECK_SLOTS,
             )),
-            range_slots: Arc::new(tokio::sync::Semaphore::new(super::range_fetch::RANGES_HELD)),
+            ahead_slots: Arc::new(tokio::sync::Semaphore::new(
+                super::range_fetch::RANGES_AHEAD,
+            )),
             serving: Arc::default(),
             claims: Arc::default(),
             confirming: Arc::default(),

@@ -4,10 +4,13 @@
 //! lock, at most [`PRECHECK_SLOTS`] at once). A range answer must be consecutive heights of the
 //! chain asked for, from the height asked for.
 //!
-//! Memory: a range is held from its request to the end of its commit, and at most
-//! [`RANGES_HELD`] are held on the node at once (a slot is taken before the request leaves), so
-//! a catch-up of several chains from several peers holds at most that many sync answers. No
-//! holder waits for a second slot before its commit ends, so the slots cannot deadlock.
+//! Memory: each chain fetch holds the range it commits, as it did before the pipeline, and at
+//! most [`RANGES_AHEAD`] ranges are fetched ahead on the node at once. A fetch ahead takes its
+//! slot only if one is free, never waits for it, and holds it until its range's commit ends (the
+//! slot goes into the blocking work, so a round cut short by its time limit cannot free it
+//! early). A slow or hostile peer keeping the slots busy therefore only turns the other
+//! pipelines back into one range at a time; it cannot stall them. A fetch ahead is aborted when
+//! the range before it fails to commit.
 
 use std::collections::HashSet;
 
@@ -23,9 +26,9 @@ use crate::flows::block_intake::count_rejection;
 
 /// Ranges prechecked at once on this node (decoding and hashing on the blocking pool).
 pub const PRECHECK_SLOTS: usize = 2;
-/// Sync answers of `Range` requests held at once on this node, from request to commit (each up
-/// to `MAX_SYNC_RESPONSE_BYTES`, 16 MiB).
-pub const RANGES_HELD: usize = 3;
+/// `Range` answers fetched ahead of their turn at once on this node, from request to the end of
+/// their commit (each up to `MAX_SYNC_RESPONSE_BYTES`, 16 MiB, on the wire).
+pub const RANGES_AHEAD: usize = 1;
 
 /// Where a fetch starts.
 #[derive(Clone, Copy, Debug)]
@@ -50,8 +53,8 @@ pub(super) struct FetchedRange {
     range: PrecheckedRange,
     /// Whether every block brought every payload it references (nothing to fetch by hash).
     all_inline: bool,
-    /// Its share of [`RANGES_HELD`], released when its commit ends.
-    held: OwnedSemaphorePermit,
+    /// Its share of [`RANGES_AHEAD`] if it was fetched ahead, released when its commit ends.
+    ahead: Option<OwnedSemaphorePermit>,
 }
 
 impl Glue {
@@ -90,34 +93,33 @@ impl Glue {
                 return committed;
             }
             // The range fetched while the last one committed is used if it starts where it
-            // should now (gossip may have moved our head meanwhile).
-            let current = match prefetched.take() {
-                Some(range) if range.from == from => range,
-                _ => match self
-                    .fetch_range(peer, chain, from, limit(from, until))
+            // should now (gossip may have moved our head meanwhile); a stale one is dropped
+            // before anything is awaited.
+            let current = match prefetched.take().filter(|range| range.from == from) {
+                Some(range) => range,
+                None => match self
+                    .fetch_range(peer, chain, from, limit(from, until), None)
                     .await
                 {
                     Some(range) => range,
                     None => return committed,
                 },
             };
-            // If this range commits whole, the next one starts where it ends.
-            let next_from = current
+            // If this range commits whole, the next one starts where it ends: fetched meanwhile
+            // if a slot is free.
+            let ahead = current
                 .range
                 .next_height()
-                .filter(|next| *next < until && current.range.failure().is_none());
-            let prefetch = async {
-                match next_from {
-                    Some(next) => {
-                        self.fetch_range(peer, chain, next, limit(next, until))
-                            .await
-                    }
-                    None => None,
-                }
-            };
-            let (last, next) = tokio::join!(self.commit_range(peer, chain, current), prefetch);
+                .filter(|next| *next < until && current.range.failure().is_none())
+                .and_then(|next| self.fetch_ahead(peer, chain, next, until));
+            let last = self.commit_range(peer, chain, current).await;
             let Some(last) = last.filter(|last| *last >= from) else {
+                // Dropping `ahead` aborts the fetch ahead.
                 return committed;
+            };
+            let next = match ahead {
+                Some(mut ahead) => (&mut ahead.0).await.ok().flatten(),
+                None => None,
             };
             committed = true;
             prefetched = next;
@@ -127,16 +129,33 @@ impl Glue {
         }
     }
 
+    /// Starts fetching the range from `next` ahead of its turn, if one of the node's
+    /// [`RANGES_AHEAD`] slots is free.
+    fn fetch_ahead(
+        &self,
+        peer: PeerId,
+        chain: ChainId,
+        next: u64,
+        until: u64,
+    ) -> Option<AbortOnDrop<Option<FetchedRange>>> {
+        let slot = self.ahead_slots.clone().try_acquire_owned().ok()?;
+        let glue = self.clone();
+        Some(AbortOnDrop(tokio::spawn(async move {
+            glue.fetch_range(peer, chain, next, limit(next, until), Some(slot))
+                .await
+        })))
+    }
+
     /// Asks `peer` for up to `limit` blocks of `chain` from `from` and prechecks the answer;
-    /// `None` if it has none or fails.
+    /// `None` if it has none or fails. `ahead` is the slot of a range fetched ahead.
     pub(super) async fn fetch_range(
         &self,
         peer: PeerId,
         chain: ChainId,
         from: u64,
         limit: u32,
+        ahead: Option<OwnedSemaphorePermit>,
     ) -> Option<FetchedRange> {
-        let held = self.range_slots.clone().acquire_owned().await.ok()?;
         info!(%peer, %chain, from, limit, "request blocks from peer");
         let messages = match self
             .ask(peer, SyncRequest::Range { chain, from, limit })
@@ -146,13 +165,17 @@ impl Glue {
             _ => return None,
         };
         let all_inline = messages.iter().all(brings_every_payload);
-        let _slot = self.precheck_slots.acquire().await.ok()?;
-        let range = blocking(move || precheck_range(chain, from, messages)).await?;
+        let slot = self.precheck_slots.clone().acquire_owned().await.ok()?;
+        let range = blocking(move || {
+            let _slot = slot;
+            precheck_range(chain, from, messages)
+        })
+        .await?;
         Some(FetchedRange {
             from,
             range,
             all_inline,
-            held,
+            ahead,
         })
     }
 
@@ -167,11 +190,14 @@ impl Glue {
             from,
             range,
             all_inline,
-            held,
+            ahead,
         } = fetched;
         let service = self.service.clone();
-        let (committed, failure) = blocking(move || service.ingest_prechecked(range)).await?;
-        drop(held);
+        let (committed, failure) = blocking(move || {
+            let _ahead = ahead;
+            service.ingest_prechecked(range)
+        })
+        .await?;
         self.metrics.blocks_accepted.inc_by(committed.len() as u64);
         if let Some(rejection) = &failure {
             count_rejection(&self.metrics, rejection);
@@ -185,6 +211,15 @@ impl Glue {
             self.fetch_missing_payloads(peer, chain, from).await;
         }
         Some(last)
+    }
+}
+
+/// A spawned task aborted when its handle is dropped (a fetch ahead nobody will use).
+pub(super) struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -7,8 +7,8 @@
 //! its peer's budget spent is answered `Busy` at once (the event loop never waits on a slot, so
 //! answers cannot hold up gossip or admissions). The network layer already limits each peer to
 //! two requests in progress; together these keep a member gone rogue (asking for 16 MiB ranges
-//! as fast as it can) to one slot and its budget, while an honest catch-up (one range at a time,
-//! far below the rate) is never slowed.
+//! as fast as it can) to one slot and its budget, while an honest catch-up (a range committing
+//! and at most one fetched ahead, far below the rate) is never slowed.
 
 use std::collections::HashMap;
 use std::time::Instant;

@@ -58,8 +58,8 @@ use medchain_protocol::identity::{Consortium, MemberKey, pem_to_der_cert};
 use medchain_protocol::limits::MAX_INLINE_PAYLOAD_BYTES;
 use medchain_protocol::message::{SyncError, SyncErrorCode, WireMessage};
 use medchain_protocol::{
-    Block, BlockDraft, BlockHash, BlockMessage, ChainHead, ChainId, Signature, SyncRequest,
-    SyncResponse,
+    Block, BlockDraft, BlockHash, BlockMessage, ChainHead, ChainId, Entry, EntryKind, PatientRef,
+    PayloadHash, PayloadRef, RecordId, Signature, SyncRequest, SyncResponse,
 };
 
 use node_side::*;

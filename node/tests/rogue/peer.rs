@@ -39,6 +39,47 @@ impl Rogue {
         .seal(&self.key)
     }
 
+    /// A made-up block at `height` of `chain` whose [`HEAVY_PAYLOADS`] entries each reference
+    /// one inline payload of 64 KiB of noise, as a gossip message: it passes the structure
+    /// check, payloads included, so A buffers it like any block ahead of a gap.
+    pub(crate) fn heavy(&self, chain: ChainId, height: u64) -> Vec<u8> {
+        let payloads: Vec<Vec<u8>> = (0..HEAVY_PAYLOADS)
+            .map(|_| self.noise.bytes().repeat(MAX_INLINE_PAYLOAD_BYTES / 32))
+            .collect();
+        let entries = (0u32..)
+            .zip(&payloads)
+            .map(|(index, payload)| Entry {
+                kind: EntryKind::Create,
+                record: RecordId::derive(&chain, height, index),
+                patient: PatientRef(self.noise.bytes()),
+                actor: "rogue".into(),
+                payload: Some(PayloadRef {
+                    hash: PayloadHash::of(payload),
+                    len: payload.len() as u64,
+                    content_type: "application/octet-stream".into(),
+                }),
+                parents: Vec::new(),
+                terms: None,
+            })
+            .collect();
+        let block = BlockDraft {
+            chain,
+            height,
+            prev: BlockHash(self.noise.bytes()),
+            time_ms: now_ms(),
+            certificate: self.cert.clone(),
+            carry_certificate: false,
+            witnesses: Vec::new(),
+            entries,
+        }
+        .seal(&self.key);
+        BlockMessage {
+            block,
+            payloads: payloads.into_iter().map(Into::into).collect(),
+        }
+        .to_wire()
+    }
+
     pub(crate) fn made_up_heads(&self) -> Vec<ChainHead> {
         let heads: Vec<ChainHead> = (0..MADE_UP_HEADS)
             .map(|_| ChainHead {
@@ -230,7 +271,8 @@ impl Rogue {
     /// Gossip A cannot judge yet, every 10 ms: a block of the rogue's own chain and one of a
     /// made-up chain, both at positions that repeat (a position already buffered takes no more
     /// room, but each message is new); every 20 ms a made-up block at a new position; every
-    /// 200 ms a new made-up block carrying 2 MiB of inline payloads (within the gossip limit).
+    /// 200 ms a new made-up block carrying 2 MiB of inline payloads its entries reference
+    /// (within the gossip limit: it passes the structure check and waits in the buffer).
     /// From `hostile_after` also, every second, a badly signed block, junk and 2 MiB of junk,
     /// and once a message over the gossip limit. (A rejected message lowers the rogue's gossip
     /// score until A stops listening to its gossip, so those come second.)
@@ -249,22 +291,20 @@ impl Rogue {
             tick.tick().await;
             i += 1;
             let own = self.block(self.chain, 2 + i % 16, true);
-            self.publish(wire(own, 0), &stats.g_ahead_own).await;
+            self.publish(wire(own), &stats.g_ahead_own).await;
             let repeated = self.block(made_up[(i % 64) as usize], 1000 + i / 64 % 16, false);
-            self.publish(wire(repeated, 0), &stats.g_ahead_made_up)
-                .await;
+            self.publish(wire(repeated), &stats.g_ahead_made_up).await;
             if i.is_multiple_of(2) {
                 let chain = self.noise.chain();
                 stats.gossiped.lock().unwrap().insert(chain);
                 let fresh = self.block(chain, 1 + i % 1000, false);
-                self.publish(wire(fresh, 0), &stats.g_ahead_fresh).await;
+                self.publish(wire(fresh), &stats.g_ahead_fresh).await;
             }
             if i.is_multiple_of(20) {
                 let chain = self.noise.chain();
                 stats.gossiped.lock().unwrap().insert(chain);
-                let heavy = self.block(chain, 1 + i % 1000, false);
-                self.publish(wire(heavy, HEAVY_PAYLOADS), &stats.g_ahead_heavy)
-                    .await;
+                let heavy = self.heavy(chain, 1 + i % 1000);
+                self.publish(heavy, &stats.g_ahead_heavy).await;
             }
             if Instant::now() < hostile_after {
                 continue;
@@ -272,7 +312,7 @@ impl Rogue {
             if i.is_multiple_of(100) {
                 let mut block = self.block(self.chain, 3, true);
                 block.signature = Signature(self.noise.bytes().repeat(2).try_into().unwrap());
-                self.publish(wire(block, 0), &stats.g_bad_signature).await;
+                self.publish(wire(block), &stats.g_bad_signature).await;
                 let junk = self.noise.bytes().repeat(100);
                 self.publish(junk, &stats.g_junk).await;
                 let large = self.noise.bytes().repeat((2 << 20) / 32);
@@ -307,20 +347,11 @@ impl Rogue {
     }
 }
 
-/// A block message with `payloads` inline payloads of 64 KiB of noise (referenced by no entry:
-/// that is found out only once the block links to its predecessor).
-pub(crate) fn wire(block: Block, payloads: usize) -> Vec<u8> {
-    let noise = block.hash();
+/// A block message without inline payloads.
+pub(crate) fn wire(block: Block) -> Vec<u8> {
     BlockMessage {
         block,
-        payloads: (0..payloads)
-            .map(|_| {
-                noise
-                    .as_bytes()
-                    .repeat(MAX_INLINE_PAYLOAD_BYTES / 32)
-                    .into()
-            })
-            .collect(),
+        payloads: Vec::new(),
     }
     .to_wire()
 }

@@ -95,7 +95,8 @@ impl Decoded {
     }
 
     /// Structure: version, counts, entries root, genesis and certificate-hash rules, witnesses,
-    /// every entry's own rules, and the encoded size limit.
+    /// every entry's own rules, the encoded size limit, and the inline payloads (each within
+    /// its limits, once, and referenced by an entry with its exact hash and length).
     pub fn check_structure(self) -> Result<Structured, Rejection> {
         if self.encoded.len() > medchain_protocol::limits::MAX_BLOCK_BYTES {
             return Err(medchain_protocol::DecodeError::TooLarge {
