@@ -13,7 +13,7 @@ use crate::error::Rejection;
 use crate::signing::PauseKind;
 use crate::trust::Trust;
 use crate::validate::Admission;
-use crate::validate::{Decoded, Linked, Position, Structured, VerifiedBlock, position};
+use crate::validate::{Decoded, Linked, Position, VerifiedBlock, position};
 
 /// A block now durably held.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -151,17 +151,7 @@ impl Ledger {
         origin: Origin,
         now_ms: u64,
     ) -> Result<Ingested, Rejection> {
-        self.ingest_structured(decoded.check_structure()?, origin, now_ms)
-    }
-
-    /// [`Ledger::ingest_from`] of a block whose structure the caller checked (`check_structure`
-    /// needs no ledger: the node runs it before taking the ledger's lock).
-    pub fn ingest_structured(
-        &mut self,
-        structured: Structured,
-        origin: Origin,
-        now_ms: u64,
-    ) -> Result<Ingested, Rejection> {
+        let structured = decoded.check_structure()?;
         let hash = structured.hash();
         let header = &structured.block().header;
         let (chain, height, cert) = (header.chain, header.height, header.cert);

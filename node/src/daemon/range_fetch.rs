@@ -6,9 +6,9 @@
 //!
 //! Memory: each chain fetch holds the range it commits, as it did before the pipeline, and at
 //! most [`RANGES_AHEAD`] ranges are fetched ahead on the node at once. A fetch ahead takes its
-//! slot only if one is free, never waits for it, and holds it until its range's commit ends (the
-//! slot goes into the blocking work, so a round cut short by its time limit cannot free it
-//! early). A slow or hostile peer keeping the slots busy therefore only turns the other
+//! slot only if one is free, never waits for it, and holds it until its range becomes the one
+//! its chain fetch commits (the slot goes into the blocking precheck, so a round cut short by
+//! its time limit cannot free it while the range is still in memory). A slow or hostile peer keeping the slots busy therefore only turns the other
 //! pipelines back into one range at a time; it cannot stall them. A fetch ahead is aborted when
 //! the range before it fails to commit.
 
@@ -26,8 +26,9 @@ use crate::flows::block_intake::count_rejection;
 
 /// Ranges prechecked at once on this node (decoding and hashing on the blocking pool).
 pub const PRECHECK_SLOTS: usize = 2;
-/// `Range` answers fetched ahead of their turn at once on this node, from request to the end of
-/// their commit (each up to `MAX_SYNC_RESPONSE_BYTES`, 16 MiB, on the wire).
+/// `Range` answers fetched ahead of their turn at once on this node, from request until they
+/// are the range their chain fetch commits (each up to `MAX_SYNC_RESPONSE_BYTES`, 16 MiB, on the
+/// wire).
 pub const RANGES_AHEAD: usize = 1;
 
 /// Where a fetch starts.
@@ -53,7 +54,7 @@ pub(super) struct FetchedRange {
     range: PrecheckedRange,
     /// Whether every block brought every payload it references (nothing to fetch by hash).
     all_inline: bool,
-    /// Its share of [`RANGES_AHEAD`] if it was fetched ahead, released when its commit ends.
+    /// Its share of [`RANGES_AHEAD`] while it waits as the range fetched ahead.
     ahead: Option<OwnedSemaphorePermit>,
 }
 
@@ -96,7 +97,11 @@ impl Glue {
             // should now (gossip may have moved our head meanwhile); a stale one is dropped
             // before anything is awaited.
             let current = match prefetched.take().filter(|range| range.from == from) {
-                Some(range) => range,
+                // Now this chain fetch's range in hand: its slot ahead is free for the next.
+                Some(range) => FetchedRange {
+                    ahead: None,
+                    ..range
+                },
                 None => match self
                     .fetch_range(peer, chain, from, limit(from, until), None)
                     .await
@@ -166,9 +171,11 @@ impl Glue {
         };
         let all_inline = messages.iter().all(brings_every_payload);
         let slot = self.precheck_slots.clone().acquire_owned().await.ok()?;
-        let range = blocking(move || {
+        // Both slots go with the work: if this task is aborted meanwhile, they are freed only
+        // when the precheck ends and its range is dropped.
+        let (range, ahead) = blocking(move || {
             let _slot = slot;
-            precheck_range(chain, from, messages)
+            (precheck_range(chain, from, messages), ahead)
         })
         .await?;
         Some(FetchedRange {
@@ -194,6 +201,8 @@ impl Glue {
         } = fetched;
         let service = self.service.clone();
         let (committed, failure) = blocking(move || {
+            // A range fetched ahead hands its slot back when it becomes current; one given
+            // here directly keeps it to the end of its commit.
             let _ahead = ahead;
             service.ingest_prechecked(range)
         })

@@ -18,20 +18,18 @@ use super::Service;
 
 impl Service {
     /// Judges a block from outside (gossip, `POST /v1/blocks`) sent by `origin`; with it, how
-    /// many blocks wait in the ledger's buffer for earlier heights. Its structure, Merkle root
-    /// and inline payload hashes are checked before the ledger's lock is taken: they need no
-    /// store, and another block can commit meanwhile.
+    /// many blocks wait in the ledger's buffer for earlier heights. (Checking its structure
+    /// before taking the ledger's lock was tried: peak memory rose by a third at a million
+    /// records for no gain, docs/performance.md.)
     pub fn ingest_block(
         &self,
         decoded: Decoded,
         origin: medchain_chain::Origin,
     ) -> (Result<Ingested, Rejection>, usize) {
-        let structured = decoded.check_structure();
         let (outcome, buffered) = {
             let mut ledger = self.ledger();
             let now = self.now();
-            let outcome =
-                structured.and_then(|structured| ledger.ingest_structured(structured, origin, now));
+            let outcome = ledger.ingest_from(decoded, origin, now);
             (outcome, ledger.buffered())
         };
         if let Ok(Ingested::Committed(run)) = &outcome {
