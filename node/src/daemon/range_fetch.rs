@@ -8,9 +8,15 @@
 //! most [`RANGES_AHEAD`] ranges are fetched ahead on the node at once. A fetch ahead takes its
 //! slot only if one is free, never waits for it, and holds it until its range becomes the one
 //! its chain fetch commits (the slot goes into the blocking precheck, so a round cut short by
-//! its time limit cannot free it while the range is still in memory). A slow or hostile peer keeping the slots busy therefore only turns the other
-//! pipelines back into one range at a time; it cannot stall them. A fetch ahead is aborted when
-//! the range before it fails to commit.
+//! its time limit cannot free it while the range is still in memory). A slow or hostile peer
+//! keeping the slot busy therefore only turns the other pipelines back into one range at a
+//! time; it cannot stall them. The chain fetch holding the slot usually takes it again for its
+//! next range, so one chain at a time is pipelined: the commits, one at a time under the
+//! ledger's lock, are the bound anyway.
+//!
+//! A range with a block that does not verify ends the fetch (another peer is asked next round)
+//! and aborts the fetch ahead; so does a fetch ahead that brought nothing. A fetch ahead aborted
+//! while its request is out may still receive its answer in the network layer, which drops it.
 
 use std::collections::HashSet;
 
@@ -55,7 +61,7 @@ pub(super) struct FetchedRange {
     /// Whether every block brought every payload it references (nothing to fetch by hash).
     all_inline: bool,
     /// Its share of [`RANGES_AHEAD`] while it waits as the range fetched ahead.
-    ahead: Option<OwnedSemaphorePermit>,
+    _ahead: Option<OwnedSemaphorePermit>,
 }
 
 impl Glue {
@@ -95,11 +101,11 @@ impl Glue {
             }
             // The range fetched while the last one committed is used if it starts where it
             // should now (gossip may have moved our head meanwhile); a stale one is dropped
-            // before anything is awaited.
+            // before anything else is awaited.
             let current = match prefetched.take().filter(|range| range.from == from) {
                 // Now this chain fetch's range in hand: its slot ahead is free for the next.
                 Some(range) => FetchedRange {
-                    ahead: None,
+                    _ahead: None,
                     ..range
                 },
                 None => match self
@@ -117,20 +123,28 @@ impl Glue {
                 .next_height()
                 .filter(|next| *next < until && current.range.failure().is_none())
                 .and_then(|next| self.fetch_ahead(peer, chain, next, until));
-            let last = self.commit_range(peer, chain, current).await;
+            let (last, refused) = self.commit_range(peer, chain, current).await;
+            // Returning drops `ahead`, which aborts the fetch ahead.
             let Some(last) = last.filter(|last| *last >= from) else {
-                // Dropping `ahead` aborts the fetch ahead.
                 return committed;
             };
-            let next = match ahead {
-                Some(mut ahead) => (&mut ahead.0).await.ok().flatten(),
-                None => None,
-            };
             committed = true;
-            prefetched = next;
+            if refused {
+                // A block of this range did not verify: another peer is asked next round.
+                return true;
+            }
             if hole_from.is_some() {
                 hole_from = Some(last.saturating_add(1));
             }
+            prefetched = match ahead {
+                Some(mut ahead) => match (&mut ahead.0).await.ok().flatten() {
+                    Some(next) => Some(next),
+                    // The peer gave nothing for the next range just now: asking it again at
+                    // once would cost another time limit. The next round continues.
+                    None => return true,
+                },
+                None => None,
+            };
         }
     }
 
@@ -182,44 +196,46 @@ impl Glue {
             from,
             range,
             all_inline,
-            ahead,
+            _ahead: ahead,
         })
     }
 
-    /// Validates and commits one fetched range from `peer`; the last height committed, if any.
-    pub(super) async fn commit_range(
+    /// Validates and commits one fetched range from `peer` (it is current: its slot ahead, if
+    /// it had one, was handed back); the last height committed, if any, and whether a block of
+    /// it was refused.
+    async fn commit_range(
         &self,
         peer: PeerId,
         chain: ChainId,
         fetched: FetchedRange,
-    ) -> Option<u64> {
+    ) -> (Option<u64>, bool) {
         let FetchedRange {
             from,
             range,
             all_inline,
-            ahead,
+            _ahead: _,
         } = fetched;
         let service = self.service.clone();
-        let (committed, failure) = blocking(move || {
-            // A range fetched ahead hands its slot back when it becomes current; one given
-            // here directly keeps it to the end of its commit.
-            let _ahead = ahead;
-            service.ingest_prechecked(range)
-        })
-        .await?;
+        let Some((committed, failure)) = blocking(move || service.ingest_prechecked(range)).await
+        else {
+            return (None, true);
+        };
         self.metrics.blocks_accepted.inc_by(committed.len() as u64);
         if let Some(rejection) = &failure {
             count_rejection(&self.metrics, rejection);
             warn!(%peer, %chain, from, reason = rejection.reason(), detail = %rejection, "range from peer does not verify; asking another peer next round");
         }
-        let last = committed.last().map(|c| c.height)?;
+        let refused = failure.is_some();
+        let Some(last) = committed.last().map(|c| c.height) else {
+            return (None, refused);
+        };
         info!(%peer, %chain, from, to = last, count = committed.len(), "blocks confirmed");
         // Payloads too large to travel inline are fetched by hash afterwards; when every block
         // brought all of its payloads, there is nothing to look for.
         if !all_inline {
             self.fetch_missing_payloads(peer, chain, from).await;
         }
-        Some(last)
+        (Some(last), refused)
     }
 }
 
