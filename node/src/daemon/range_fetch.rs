@@ -123,28 +123,33 @@ impl Glue {
                 .next_height()
                 .filter(|next| *next < until && current.range.failure().is_none())
                 .and_then(|next| self.fetch_ahead(peer, chain, next, until));
+            let next_fetched = ahead.is_some();
+            let all_inline = current.all_inline;
             let (last, refused) = self.commit_range(peer, chain, current).await;
             // Returning drops `ahead`, which aborts the fetch ahead.
             let Some(last) = last.filter(|last| *last >= from) else {
                 return committed;
             };
             committed = true;
-            if refused {
-                // A block of this range did not verify: another peer is asked next round.
-                return true;
-            }
             if hole_from.is_some() {
                 hole_from = Some(last.saturating_add(1));
             }
+            // A block of this range did not verify: another peer is asked next round.
+            let ahead = ahead.filter(|_| !refused);
             prefetched = match ahead {
-                Some(mut ahead) => match (&mut ahead.0).await.ok().flatten() {
-                    Some(next) => Some(next),
-                    // The peer gave nothing for the next range just now: asking it again at
-                    // once would cost another time limit. The next round continues.
-                    None => return true,
-                },
+                Some(mut ahead) => (&mut ahead.0).await.ok().flatten(),
                 None => None,
             };
+            // Payloads too large to travel inline are fetched by hash once the fetch ahead is
+            // in: the peer serves one request of ours at a time, and answers a second `Busy`.
+            if !all_inline {
+                self.fetch_missing_payloads(peer, chain, from).await;
+            }
+            // The peer gave nothing for the next range just now: asking it again at once would
+            // cost another time limit. The next round continues.
+            if refused || (prefetched.is_none() && next_fetched) {
+                return true;
+            }
         }
     }
 
@@ -202,7 +207,7 @@ impl Glue {
 
     /// Validates and commits one fetched range from `peer` (it is current: its slot ahead, if
     /// it had one, was handed back); the last height committed, if any, and whether a block of
-    /// it was refused.
+    /// it was refused. Payloads that did not travel inline are the caller's to fetch.
     async fn commit_range(
         &self,
         peer: PeerId,
@@ -212,7 +217,7 @@ impl Glue {
         let FetchedRange {
             from,
             range,
-            all_inline,
+            all_inline: _,
             _ahead: _,
         } = fetched;
         let service = self.service.clone();
@@ -230,11 +235,6 @@ impl Glue {
             return (None, refused);
         };
         info!(%peer, %chain, from, to = last, count = committed.len(), "blocks confirmed");
-        // Payloads too large to travel inline are fetched by hash afterwards; when every block
-        // brought all of its payloads, there is nothing to look for.
-        if !all_inline {
-            self.fetch_missing_payloads(peer, chain, from).await;
-        }
         (Some(last), refused)
     }
 }
