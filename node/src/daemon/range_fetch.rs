@@ -12,11 +12,8 @@
 //! keeping the slot busy therefore only turns the other pipelines back into one range at a
 //! time; it cannot stall them. The chain fetch holding the slot usually takes it again for its
 //! next range, so one chain at a time is pipelined: the commits, one at a time under the
-//! ledger's lock, are the bound anyway.
-//!
-//! A range with a block that does not verify ends the fetch (another peer is asked next round)
-//! and aborts the fetch ahead; so does a fetch ahead that brought nothing. A fetch ahead aborted
-//! while its request is out may still receive its answer in the network layer, which drops it.
+//! ledger's lock, are the bound anyway. A fetch ahead is aborted when nothing of the range
+//! before it commits.
 
 use std::collections::HashSet;
 
@@ -61,7 +58,7 @@ pub(super) struct FetchedRange {
     /// Whether every block brought every payload it references (nothing to fetch by hash).
     all_inline: bool,
     /// Its share of [`RANGES_AHEAD`] while it waits as the range fetched ahead.
-    _ahead: Option<OwnedSemaphorePermit>,
+    ahead: Option<OwnedSemaphorePermit>,
 }
 
 impl Glue {
@@ -105,7 +102,7 @@ impl Glue {
             let current = match prefetched.take().filter(|range| range.from == from) {
                 // Now this chain fetch's range in hand: its slot ahead is free for the next.
                 Some(range) => FetchedRange {
-                    _ahead: None,
+                    ahead: None,
                     ..range
                 },
                 None => match self
@@ -123,32 +120,19 @@ impl Glue {
                 .next_height()
                 .filter(|next| *next < until && current.range.failure().is_none())
                 .and_then(|next| self.fetch_ahead(peer, chain, next, until));
-            let next_fetched = ahead.is_some();
-            let all_inline = current.all_inline;
-            let (last, refused) = self.commit_range(peer, chain, current).await;
-            // Returning drops `ahead`, which aborts the fetch ahead.
+            let last = self.commit_range(peer, chain, current).await;
             let Some(last) = last.filter(|last| *last >= from) else {
+                // Dropping `ahead` aborts the fetch ahead.
                 return committed;
             };
-            committed = true;
-            if hole_from.is_some() {
-                hole_from = Some(last.saturating_add(1));
-            }
-            // A block of this range did not verify: another peer is asked next round.
-            let ahead = ahead.filter(|_| !refused);
-            prefetched = match ahead {
+            let next = match ahead {
                 Some(mut ahead) => (&mut ahead.0).await.ok().flatten(),
                 None => None,
             };
-            // Payloads too large to travel inline are fetched by hash once the fetch ahead is
-            // in: the peer serves one request of ours at a time, and answers a second `Busy`.
-            if !all_inline {
-                self.fetch_missing_payloads(peer, chain, from).await;
-            }
-            // The peer gave nothing for the next range just now: asking it again at once would
-            // cost another time limit. The next round continues.
-            if refused || (prefetched.is_none() && next_fetched) {
-                return true;
+            committed = true;
+            prefetched = next;
+            if hole_from.is_some() {
+                hole_from = Some(last.saturating_add(1));
             }
         }
     }
@@ -201,41 +185,44 @@ impl Glue {
             from,
             range,
             all_inline,
-            _ahead: ahead,
+            ahead,
         })
     }
 
-    /// Validates and commits one fetched range from `peer` (it is current: its slot ahead, if
-    /// it had one, was handed back); the last height committed, if any, and whether a block of
-    /// it was refused. Payloads that did not travel inline are the caller's to fetch.
-    async fn commit_range(
+    /// Validates and commits one fetched range from `peer`; the last height committed, if any.
+    pub(super) async fn commit_range(
         &self,
         peer: PeerId,
         chain: ChainId,
         fetched: FetchedRange,
-    ) -> (Option<u64>, bool) {
+    ) -> Option<u64> {
         let FetchedRange {
             from,
             range,
-            all_inline: _,
-            _ahead: _,
+            all_inline,
+            ahead,
         } = fetched;
         let service = self.service.clone();
-        let Some((committed, failure)) = blocking(move || service.ingest_prechecked(range)).await
-        else {
-            return (None, true);
-        };
+        let (committed, failure) = blocking(move || {
+            // Always `None` here (a range fetched ahead hands its slot back when it becomes
+            // current); dropped with the work all the same.
+            let _ahead = ahead;
+            service.ingest_prechecked(range)
+        })
+        .await?;
         self.metrics.blocks_accepted.inc_by(committed.len() as u64);
         if let Some(rejection) = &failure {
             count_rejection(&self.metrics, rejection);
             warn!(%peer, %chain, from, reason = rejection.reason(), detail = %rejection, "range from peer does not verify; asking another peer next round");
         }
-        let refused = failure.is_some();
-        let Some(last) = committed.last().map(|c| c.height) else {
-            return (None, refused);
-        };
+        let last = committed.last().map(|c| c.height)?;
         info!(%peer, %chain, from, to = last, count = committed.len(), "blocks confirmed");
-        (Some(last), refused)
+        // Payloads too large to travel inline are fetched by hash afterwards; when every block
+        // brought all of its payloads, there is nothing to look for.
+        if !all_inline {
+            self.fetch_missing_payloads(peer, chain, from).await;
+        }
+        Some(last)
     }
 }
 
