@@ -202,6 +202,7 @@ impl Glue {
             all_inline,
             ahead,
         } = fetched;
+        let range_end = range.next_height();
         let service = self.service.clone();
         let (committed, failure) = blocking(move || {
             // Always `None` here (a range fetched ahead hands its slot back when it becomes
@@ -218,8 +219,11 @@ impl Glue {
         let last = committed.last().map(|c| c.height)?;
         info!(%peer, %chain, from, to = last, count = committed.len(), "blocks confirmed");
         // Payloads too large to travel inline are fetched by hash afterwards; when every block
-        // brought all of its payloads, there is nothing to look for.
-        if !all_inline {
+        // brought all of its payloads, there is nothing to look for. Blocks the range released
+        // from the out-of-order buffer (gossiped ahead of it, above its end) came without the
+        // range: whatever they did not bring is looked for too.
+        let released = range_end.is_some_and(|end| last >= end);
+        if !all_inline || released {
             self.fetch_missing_payloads(peer, chain, from).await;
         }
         Some(last)
