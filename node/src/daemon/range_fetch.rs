@@ -172,13 +172,14 @@ impl Glue {
             Ok(SyncResponse::Range(messages)) if !messages.is_empty() => messages,
             _ => return None,
         };
-        let all_inline = messages.iter().all(brings_every_payload);
         let slot = self.precheck_slots.clone().acquire_owned().await.ok()?;
         // Both slots go with the work: if this task is aborted meanwhile, they are freed only
-        // when the precheck ends and its range is dropped.
-        let (range, ahead) = blocking(move || {
+        // when the precheck ends and its range is dropped. The walk over every entry for
+        // `all_inline` is done there too, off the async runtime's threads.
+        let (range, all_inline, ahead) = blocking(move || {
             let _slot = slot;
-            (precheck_range(chain, from, messages), ahead)
+            let all_inline = messages.iter().all(brings_every_payload);
+            (precheck_range(chain, from, messages), all_inline, ahead)
         })
         .await?;
         Some(FetchedRange {
