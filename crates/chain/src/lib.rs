@@ -9,6 +9,7 @@
 //!   data keys wrapped in the store and opens payloads for reads.
 //! - [`equivocation`]: checking evidence of a provider signing two blocks for one height.
 //! - [`reads`]: reads that serve only blocks signed by their chain's key (checked once each).
+//! - [`proof`]: an offline proof of one entry, built from the store.
 //! - [`provenance`], [`render`]: a record's history across chains, as data, text and DOT.
 //! - [`verifier`]: the full scan of stored chains; [`stored_report`]: the ledger's scan that keeps
 //!   its report in the store, and past reports; [`repair`]: quarantine of what it finds, the
@@ -30,6 +31,7 @@ pub mod grants;
 pub mod keyring;
 pub mod ledger;
 mod payload_compaction;
+pub mod proof;
 pub mod provenance;
 pub mod range_intake;
 pub mod reads;

@@ -14,6 +14,7 @@
 //! - [`message`]: gossip and sync messages.
 //! - [`sealed`]: payload encryption under per-record data keys, and their wrapping at rest;
 //!   [`key_release`]: a data key released to a member's X25519 key with HPKE.
+//! - [`proof`]: offline proofs of one entry, checked with no node and no network.
 
 pub mod block;
 pub mod encoding;
@@ -27,6 +28,7 @@ pub mod limits;
 pub mod merkle;
 pub mod message;
 pub mod patient;
+pub mod proof;
 pub mod sealed;
 
 pub use block::{Block, BlockDraft, BlockError, BlockHeader, Signature, SignedHeader};

@@ -122,6 +122,11 @@ impl Consortium {
         self.crl_number
     }
 
+    /// Whether any revocation list was given (without one, nothing is known to be revoked).
+    pub fn has_revocation_lists(&self) -> bool {
+        !self.crls.is_empty()
+    }
+
     /// SHA-256 of the root certificate DER (what operators compare out of band).
     pub fn root_fingerprint(&self) -> [u8; 32] {
         Self::fingerprint_of(&self.root_der)
