@@ -9,6 +9,7 @@ mod error;
 mod grants;
 mod intake;
 mod ledger;
+mod proofs;
 mod records;
 mod replication;
 pub mod serve;
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/records/{id}", get(records::get))
         .route("/records/{id}/history", get(records::history))
         .route("/records/{id}/accesses", get(records::accesses))
+        .route("/records/{id}/proof", get(proofs::proof))
         .route(
             "/records/{id}/grants",
             post(grants::grant).get(grants::list),

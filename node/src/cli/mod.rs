@@ -46,6 +46,10 @@ pub enum Command {
     /// Records, through a node's API.
     #[command(subcommand)]
     Record(RecordCommand),
+    /// Offline proofs of entries (`record proof` saves one): checked with no node and no
+    /// network.
+    #[command(subcommand)]
+    Proof(ProofCommand),
     /// Chains held by a node, and its verifier.
     #[command(subcommand)]
     Chain(ChainCommand),
@@ -68,6 +72,28 @@ pub enum Command {
     /// hospital without a PKI of its own).
     #[command(subcommand)]
     Tls(TlsCommand),
+}
+
+/// `medchain proof ...`
+#[derive(Debug, Subcommand)]
+pub enum ProofCommand {
+    /// Check a proof against the consortium root (and, if given, its revocation list), with no
+    /// node and no network. Exits 0 if it is valid (and says what it proves), 1 if it is invalid
+    /// (and says why), 2 if the input cannot be used (not a proof, unreadable files).
+    Verify(ProofVerify),
+}
+
+/// Arguments of `proof verify`.
+#[derive(Debug, Args)]
+pub struct ProofVerify {
+    /// The proof file (`medchain record proof`, or `GET /v1/records/{id}/proof`).
+    pub file: PathBuf,
+    /// The consortium root certificate (PEM), obtained out of band.
+    #[arg(long)]
+    pub ca: PathBuf,
+    /// The consortium's revocation list (PEM); without it revocation is not checked.
+    #[arg(long)]
+    pub crl: Option<PathBuf>,
 }
 
 /// `medchain recovery ...`

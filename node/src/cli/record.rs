@@ -23,6 +23,29 @@ pub enum RecordCommand {
     Erase(RecordErase),
     /// The grants in force on a record, and every grant, revoke and erase covering it.
     Grants(RecordGrants),
+    /// Save an offline proof of one of a record's entries (audited); check it with
+    /// `medchain proof verify`.
+    Proof(RecordProof),
+}
+
+/// Arguments of `record proof`.
+#[derive(Debug, Args)]
+pub struct RecordProof {
+    /// How to reach the node.
+    #[command(flatten)]
+    pub connect: Connect,
+    /// The record ID.
+    pub id: String,
+    /// The entry to prove (chain/height/index); default: the record's latest version.
+    #[arg(long)]
+    pub entry: Option<String>,
+    /// Who asks (recorded in the audit trail).
+    #[arg(long)]
+    pub actor: String,
+    /// Where to save the proof (`-` for standard output). The bytes are written as the node sent
+    /// them: the proof's one byte form.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// Arguments of `record grant`.

@@ -200,12 +200,12 @@ fn refresh(args: &CaCrl) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_crl(path: &Path) -> Result<Vec<u8>> {
+pub(super) fn read_crl(path: &Path) -> Result<Vec<u8>> {
     identity::pem_to_der_crl(&read_text(path)?)
         .with_context(|| format!("{} is not a PEM revocation list", path.display()))
 }
 
-fn read_cert(path: &Path) -> Result<Vec<u8>> {
+pub(super) fn read_cert(path: &Path) -> Result<Vec<u8>> {
     identity::pem_to_der_cert(&read_text(path)?)
         .with_context(|| format!("{} is not a PEM certificate", path.display()))
 }
@@ -247,7 +247,7 @@ fn print_member(member: &Member) {
 }
 
 /// A Unix time as RFC 3339 UTC, or the raw number if it is out of range.
-fn rfc3339(unix: i64) -> String {
+pub(super) fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| {

@@ -174,6 +174,25 @@ pub fn record(command: RecordCommand) -> Result<ExitCode> {
             let path = format!("/v1/records/{}/erase", path_segment(&args.id));
             Ok(print(api.call("POST", &path, None, Some(&body))?))
         }
+        RecordCommand::Proof(args) => {
+            let api = Api::connect(&args.connect)?;
+            let mut path = format!("/v1/records/{}/proof", path_segment(&args.id));
+            if let Some(entry) = &args.entry {
+                path.push_str(&format!("?entry={}", path_segment(entry)));
+            }
+            let answer = api.call("GET", &path, Some(&args.actor), None)?;
+            if !(200..300).contains(&answer.status) {
+                return Ok(print(answer));
+            }
+            if args.out.as_os_str() == "-" {
+                print!("{}", answer.body);
+            } else {
+                std::fs::write(&args.out, &answer.body)
+                    .with_context(|| format!("cannot write {}", args.out.display()))?;
+                eprintln!("proof saved to {}", args.out.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         RecordCommand::Grants(args) => {
             let api = Api::connect(&args.connect)?;
             let path = format!("/v1/records/{}/grants", path_segment(&args.id));

@@ -4,6 +4,7 @@ pub mod ca;
 mod client;
 mod init;
 pub mod maintenance;
+mod proof;
 pub mod recovery;
 mod run;
 pub mod tls;
@@ -19,6 +20,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init(args) => init::run(&args),
         Command::Run(args) => run::run(&args, cli.log_format),
         Command::Record(command) => client::record(command),
+        Command::Proof(command) => proof::run(command),
         Command::Recovery(command) => recovery::run(command),
         Command::Chain(command) => client::chain(command),
         Command::Status(connect) => client::get_json(&connect, "/v1/status"),

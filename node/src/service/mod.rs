@@ -18,6 +18,7 @@ mod daemon_ops;
 mod error;
 mod grants;
 mod key_release;
+mod proofs;
 mod reads;
 mod received_grants;
 mod received_keys;

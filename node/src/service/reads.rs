@@ -115,7 +115,11 @@ impl Service {
         Ok(history)
     }
 
-    fn history_of(&self, record: RecordId, limits: Limits) -> Result<History, ServiceError> {
+    pub(super) fn history_of(
+        &self,
+        record: RecordId,
+        limits: Limits,
+    ) -> Result<History, ServiceError> {
         provenance::history(&self.reads, record, limits).map_err(|e| self.read_failed(e))
     }
 
