@@ -16,10 +16,17 @@ use crate::service::tests::{consortium, service_with};
 
 // Blocks posted from outside: the intake route's own tests.
 mod intake;
+// Offline proofs of records' entries.
+mod proofs;
 
 const TOKEN: &str = "test-token-0123456789";
 
 fn app(role: Role) -> Router {
+    app_in(&consortium(), role)
+}
+
+/// The API of a member of `ca`'s consortium with `role`.
+fn app_in(ca: &medchain_testkit::pki::TestCa, role: Role) -> Router {
     let audit = if role == Role::Provider {
         AuditTrail::Chain
     } else {
@@ -27,7 +34,7 @@ fn app(role: Role) -> Router {
     };
     // One coordination for the service and the API, as the composition root wires them.
     let coordination = Arc::default();
-    let service = service_with(&consortium(), role, audit, Arc::clone(&coordination));
+    let service = service_with(ca, role, audit, Arc::clone(&coordination));
     router(AppState {
         service: Arc::new(service),
         coordination,
