@@ -3,6 +3,7 @@
 //! any byte changed, on another root, on a broken link and on a certificate revoked before the
 //! block. The committed test vector (tests/vectors/proof, docs/protocol.md section 11) verifies
 //! to the values asserted here, and no single changed byte of it verifies.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use medchain_protocol::identity::{
     self, Consortium, MemberKey, Role, pem_to_der_cert, pem_to_der_crl,

@@ -76,6 +76,8 @@ fn testnet_demo_passes_every_scenario() {
         "--- PASSED: Figure 1",
         "--- PASSED: Confidentiality",
         "--- PASSED: The key backup drill",
+        "ok: the proof is valid offline and names Hospital 1 as its signer",
+        "ok: with one byte of the entry changed, it is invalid (exit 1)",
         "all scenarios passed",
     ] {
         assert!(out.contains(title), "missing {title:?} in:\n{out}");

@@ -14,6 +14,7 @@ mod access;
 mod backup_drill;
 mod confidential;
 mod insider;
+mod offline_proof;
 mod outsiders;
 mod provenance;
 mod tampered_store;

@@ -1,5 +1,6 @@
 //! Scenario 3 (Figure 5): a record created and amended at one hospital, combined with another
-//! hospital's into a derived record at a third; its history as text, DOT and SVG.
+//! hospital's into a derived record at a third; its history as text, DOT and SVG; and an
+//! offline proof of the first record (scenario 3c).
 
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -91,5 +92,7 @@ pub fn provenance(net: &Testnet) -> Result<()> {
             && svg.matches("<line ").count() == 2
             && svg.trim_end().ends_with("</svg>"),
         "SVG draws three records and two edges",
-    )
+    )?;
+    let auditor = net.nodes.iter().find(|n| n.role == "auditor").unwrap_or(c);
+    super::offline_proof::offline_proof(net, auditor, &ra, "Hospital 1")
 }
