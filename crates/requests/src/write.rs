@@ -33,7 +33,9 @@ pub struct NewRecord {
     /// Parents: `chain/height/index` for an exact version, or a 32-hex-character record ID.
     #[serde(default)]
     pub parents: Vec<String>,
-    /// Who acts: the staff or system identifier of this hospital.
+    /// Who acts: the staff or system identifier of this hospital (a signed-in user may leave it
+    /// out: they act as themselves).
+    #[serde(default)]
     pub actor: String,
 }
 

@@ -10,14 +10,16 @@
 //! - `POST /v1/records/{id}/erase` with `{}` (or `{"patient": true}`): an erase entry; every
 //!   node deletes its copies of the data keys, and the payloads read 410 from then on.
 //!
-//! The acting user is named like for reads (`X-Medchain-Actor`), or by `actor` in the body.
+//! The actor is the signed-in user, or the user a machine client names like for reads
+//! (`X-Medchain-Actor`) or by `actor` in the body.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
+use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::records::{actor, record_id};
 use super::{AppState, blocking};
@@ -47,16 +49,17 @@ pub struct RevokeQuery {
 }
 
 /// Who acts: `actor` from the body if given, else the `X-Medchain-Actor` header.
-fn acting(from_body: Option<&str>, headers: &HeaderMap) -> ApiResult<String> {
+fn acting(caller: &Caller, from_body: Option<&str>, headers: &HeaderMap) -> ApiResult<String> {
     match from_body {
-        Some(actor) => super::records::check_actor(actor),
-        None => actor(headers),
+        Some(named) => caller.acting(Some(super::records::check_actor(named)?)),
+        None => actor(caller, headers),
     }
 }
 
 /// `POST /v1/records/{id}/grants`.
 pub async fn grant(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Json<GrantBody>, axum::extract::rejection::JsonRejection>,
@@ -64,7 +67,7 @@ pub async fn grant(
     let record = record_id(&id)?;
     let Json(body) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
-    let actor = acting(body.actor.as_deref(), &headers)?;
+    let actor = acting(&caller, body.actor.as_deref(), &headers)?;
     let request = TermsRequest {
         record,
         to: Some(body.to),
@@ -94,6 +97,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path((id, org)): Path<(String, String)>,
     Query(query): Query<RevokeQuery>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let record = record_id(&id)?;
@@ -101,7 +105,7 @@ pub async fn revoke(
         record,
         to: Some(org),
         whole_patient: query.patient,
-        actor: actor(&headers)?,
+        actor: actor(&caller, &headers)?,
     };
     let written = blocking(state, move |s| s.revoke(request)).await?;
     Ok(Json(written).into_response())
@@ -123,6 +127,7 @@ pub struct EraseBody {
 /// chain; every node deletes its copies of the data keys, and the payloads read 410.
 pub async fn erase(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Json<EraseBody>, axum::extract::rejection::JsonRejection>,
@@ -130,7 +135,7 @@ pub async fn erase(
     let record = record_id(&id)?;
     let Json(body) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
-    let actor = acting(body.actor.as_deref(), &headers)?;
+    let actor = acting(&caller, body.actor.as_deref(), &headers)?;
     let request = TermsRequest {
         record,
         to: None,

@@ -4,7 +4,7 @@
 //!
 //! Handlers never touch sled from the async runtime: each call runs on the blocking pool.
 
-mod auth;
+pub mod auth;
 mod error;
 mod grants;
 mod intake;
@@ -40,8 +40,8 @@ pub struct AppState {
     pub service: Arc<Service>,
     /// The run's coordination (the store's verdict, wanted payloads, repair wake-ups).
     pub coordination: Arc<Coordination>,
-    /// The API token writes and reads need.
-    pub token: Arc<str>,
+    /// What `/v1` takes as credentials: the API token, and users' tokens if configured.
+    pub auth: Arc<auth::Authenticator>,
     /// Provider or auditor.
     pub role: Role,
     /// The node's metrics.
@@ -79,7 +79,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/writes/resume", post(status::resume_writes))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            auth::require_token,
+            auth::authenticate,
         ))
         .route("/openapi.json", get(status::openapi));
     Router::new()

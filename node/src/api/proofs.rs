@@ -2,12 +2,13 @@
 //! one byte form (docs/protocol.md section 11), so the file saved from the answer is the file
 //! `medchain proof verify` checks. Audited like any read of the record.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use medchain_protocol::EntryRef;
 use serde::Deserialize;
 
+use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::records::{actor, record_id};
 use super::{AppState, blocking};
@@ -25,9 +26,10 @@ pub async fn proof(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<ProofQuery>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (record, actor) = (record_id(&id)?, actor(&headers)?);
+    let (record, actor) = (record_id(&id)?, actor(&caller, &headers)?);
     let at = match query.entry {
         None => None,
         Some(text) => Some(

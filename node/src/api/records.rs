@@ -1,8 +1,9 @@
 //! Record endpoints: write a record, read its latest version, its history, a patient's records.
-//! Reads are audited, so they need the acting user in the `X-Medchain-Actor` header.
+//! Reads are audited: the actor is the signed-in user, or the user a machine client names in the
+//! `X-Medchain-Actor` header.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use medchain_protocol::RecordId;
@@ -11,32 +12,31 @@ use medchain_protocol::limits::MAX_ACTOR_LEN;
 use medchain_requests::{NewRecord, NewRecords, PatientQuery};
 use serde::Deserialize;
 
+use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::{AppState, blocking};
 
 /// The header naming who reads (for the audit trail).
 pub const ACTOR_HEADER: &str = "x-medchain-actor";
 
-pub(super) fn actor(headers: &HeaderMap) -> ApiResult<String> {
-    let actor = headers
-        .get(ACTOR_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "reads and access changes are audited: send the acting user in the X-Medchain-Actor header",
-            )
-        })?;
-    check_actor(actor)
+/// The actor recorded for `caller`'s request, which may name one in the `X-Medchain-Actor`
+/// header (a machine client must; a user acts as themselves).
+pub(super) fn actor(caller: &Caller, headers: &HeaderMap) -> ApiResult<String> {
+    let named = match headers.get(ACTOR_HEADER) {
+        None => None,
+        Some(value) => Some(check_actor(value.to_str().unwrap_or_default())?),
+    };
+    caller.acting(named)
 }
 
 /// `actor` if it is 1 to [`MAX_ACTOR_LEN`] bytes of printable text.
-pub(super) fn check_actor(actor: &str) -> ApiResult<String> {
+pub(super) fn check_actor(actor: &str) -> ApiResult<&str> {
     if !is_printable_text(actor, MAX_ACTOR_LEN) {
         return Err(ApiError::bad_request(format!(
             "the actor (X-Medchain-Actor) must be 1 to {MAX_ACTOR_LEN} bytes of printable text"
         )));
     }
-    Ok(actor.to_owned())
+    Ok(actor)
 }
 
 pub(super) fn record_id(text: &str) -> ApiResult<RecordId> {
@@ -63,11 +63,13 @@ pub struct AckQuery {
 /// stored locally and keeps replicating).
 pub async fn create(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Query(ack): Query<AckQuery>,
     body: Result<Json<NewRecord>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
-    let Json(request) = body
+    let Json(mut request) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
+    request.actor = caller.acting(Some(&request.actor))?;
     let replicated = match ack.ack.as_deref() {
         None | Some("local") => None,
         Some("replicated") => Some((
@@ -109,13 +111,18 @@ pub async fn create(
 /// does not fail the others.
 pub async fn create_batch(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<NewRecords>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(batch) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
-    let records = batch
+    let mut records = batch
         .into_records()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // Who acts is the caller's matter, not a record's: one wrong actor refuses the batch.
+    for record in &mut records {
+        record.actor = caller.acting(Some(&record.actor))?;
+    }
     let answers = blocking(state, move |s| s.submit_many(records)).await?;
     let written = answers.iter().filter(|a| a.is_ok()).count();
     let results: Vec<serde_json::Value> = answers
@@ -139,10 +146,11 @@ pub async fn create_batch(
 /// `GET /v1/records/{id}`.
 pub async fn get(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (record, actor) = (record_id(&id)?, actor(&headers)?);
+    let (record, actor) = (record_id(&id)?, actor(&caller, &headers)?);
     let view = blocking(state, move |s| s.record(record, &actor)).await?;
     Ok(Json(view).into_response())
 }
@@ -160,9 +168,10 @@ pub async fn history(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<HistoryQuery>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (record, actor) = (record_id(&id)?, actor(&headers)?);
+    let (record, actor) = (record_id(&id)?, actor(&caller, &headers)?);
     let format = query.format.unwrap_or_else(|| "json".into());
     if !matches!(format.as_str(), "json" | "text" | "dot" | "svg") {
         return Err(ApiError::bad_request(
@@ -190,10 +199,11 @@ pub async fn history(
 /// pseudonymised at once and never stored or echoed; the read is audited.
 pub async fn of_patient(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Json<PatientQuery>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
-    let actor = actor(&headers)?;
+    let actor = actor(&caller, &headers)?;
     let Json(query) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
     let records = blocking(state, move |s| s.patient_records(&query, &actor)).await?;

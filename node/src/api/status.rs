@@ -2,7 +2,7 @@
 //! document.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use medchain_requests::Resume;
@@ -84,6 +84,7 @@ pub async fn status(State(state): State<AppState>) -> ApiResult<Response> {
 /// sign a new genesis); 403 on an auditor.
 pub async fn resume_writes(
     State(state): State<AppState>,
+    Extension(caller): Extension<super::auth::Caller>,
     body: Result<Json<Resume>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(resume) = body
@@ -92,6 +93,7 @@ pub async fn resume_writes(
         .check()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let Resume { actor, reason } = resume;
+    let actor = caller.acting(Some(&actor))?;
     let (by, why) = (actor.clone(), reason.clone());
     let lifted = blocking(state, move |s| s.lift_pause(&by, &why)).await?;
     tracing::warn!(%actor, %reason, lifted = %lifted.kind, detail = %lifted.detail, "writes resumed by an operator");

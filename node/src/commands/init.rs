@@ -112,6 +112,7 @@ pub fn run(args: &Init) -> Result<ExitCode> {
             objects: args.objects.section()?,
             ..crate::config::StoreSection::default()
         },
+        auth: None,
     };
     config.check()?;
     // The API's certificate and key are loaded now, so that a mismatch shows at set-up.

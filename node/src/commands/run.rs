@@ -243,10 +243,20 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
     let local = listener.local_addr().context("no local address")?;
     let scheme = if api_tls.is_some() { "https" } else { "http" };
     info!(api = %local, scheme, role = role.as_str(), network = %config.node.network, "node ready");
+    let users = match &config.auth {
+        Some(auth) => {
+            info!(issuer = %auth.issuer, jwks = %auth.jwks_url, "users sign in at the identity provider");
+            Some(crate::api::auth::UserTokens::new(auth)?)
+        }
+        None => None,
+    };
     let app = router(AppState {
         service: service.clone(),
         coordination: coordination.clone(),
-        token: token.trim().into(),
+        auth: std::sync::Arc::new(crate::api::auth::Authenticator::new(
+            token.trim().into(),
+            users,
+        )),
         role,
         metrics,
         net: Some(client.clone()),

@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+mod auth;
+
+pub use auth::AuthSection;
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +38,9 @@ pub struct Config {
     /// The local store.
     #[serde(default)]
     pub store: StoreSection,
+    /// Users signed in at the hospital's identity provider (absent: the API token only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthSection>,
 }
 
 /// `[store]`
@@ -282,6 +289,9 @@ impl Config {
         if let Some(objects) = &self.store.objects {
             objects.check()?;
         }
+        if let Some(auth) = &self.auth {
+            auth.check()?;
+        }
         if self.batching.max_delay_ms > 1000 {
             bail!("batching.max_delay_ms must be at most 1000");
         }
@@ -342,6 +352,9 @@ fn section_comment(line: &str) -> Option<&'static str> {
         }
         "[store]" => {
             "# cache_mib: sled's page cache (4 to 4096), counted at the pages' size on disk;\n# in memory they take several times that."
+        }
+        "[auth]" => {
+            "# Users signed in at the hospital's identity provider (OpenID Connect): bearer JWTs\n# from issuer for audience, keys from jwks_url; actor_claim names the user in the audit\n# trail; scopes medchain.read, .write, .grant, .erase, .admin. The API token stays for\n# machine clients, recorded as acting on behalf of the actor they name."
         }
         "[store.objects]" => {
             "# Payloads in S3-compatible object storage (absent: segment files beside the store).\n# credentials_file: access_key_id and secret_access_key (TOML), mode 0600."

@@ -41,6 +41,7 @@ pub(crate) fn sample() -> Config {
         },
         batching: BatchingSection::default(),
         store: StoreSection::default(),
+        auth: None,
     }
 }
 

@@ -18,6 +18,8 @@ use crate::service::tests::{consortium, service_with};
 mod intake;
 // Offline proofs of records' entries.
 mod proofs;
+// Users signed in at an identity provider.
+mod users;
 
 const TOKEN: &str = "test-token-0123456789";
 
@@ -38,7 +40,7 @@ fn app_in(ca: &medchain_testkit::pki::TestCa, role: Role) -> Router {
     router(AppState {
         service: Arc::new(service),
         coordination,
-        token: TOKEN.into(),
+        auth: Arc::new(auth::Authenticator::new(TOKEN.into(), None)),
         role,
         metrics: Arc::new(crate::metrics::Metrics::new()),
         net: None,
@@ -139,7 +141,10 @@ async fn write_then_read_history_and_listings() {
     let page = json_of(&text);
     assert_eq!(page["total"], 4);
     assert_eq!(page["accesses"].as_array().unwrap().len(), 2);
-    assert_eq!(page["accesses"][0]["actor"], "nurse-7");
+    assert_eq!(
+        page["accesses"][0]["actor"],
+        "machine client on behalf of nurse-7"
+    );
     let next = page["next"].as_str().unwrap().to_owned();
     let (_, text) = call(
         &app,
@@ -210,7 +215,7 @@ async fn bad_requests_get_clear_4xx() {
             None,
             false,
             StatusCode::UNAUTHORIZED,
-            "missing API token",
+            "missing credentials",
         ),
         (
             "POST",

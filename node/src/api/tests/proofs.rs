@@ -38,7 +38,7 @@ async fn a_record_s_proof_verifies_offline_and_the_request_is_audited() {
     let proven = proof::verify(text.as_bytes(), &ca.consortium).unwrap();
     assert_eq!(proven.position, amended);
     assert_eq!(proven.entry.kind, EntryKind::Amend);
-    assert_eq!(proven.entry.actor, "dr-2");
+    assert_eq!(proven.entry.actor, "machine client on behalf of dr-2");
     assert_eq!(proven.signer.org, "Hospital A");
     assert!(!text.contains("MRN-77"));
 
@@ -67,7 +67,10 @@ async fn a_record_s_proof_verifies_offline_and_the_request_is_audited() {
     .await;
     let page = json_of(&text);
     assert_eq!(page["total"], 2, "{page}");
-    assert_eq!(page["accesses"][0]["actor"], "nurse-7");
+    assert_eq!(
+        page["accesses"][0]["actor"],
+        "machine client on behalf of nurse-7"
+    );
 }
 
 #[tokio::test]

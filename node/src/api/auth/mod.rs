@@ -1,0 +1,152 @@
+//! Authentication for `/v1`: every call there reads or writes patient records, so every call
+//! needs `Authorization: Bearer <token>`, either the node's API token (a machine client) or, with
+//! `[auth]` configured, a user's JWT from the hospital's identity provider (see [`users`]). The
+//! caller ([`Caller`]) goes into the request's extensions; a user needs the scope the route
+//! needs ([`Scope::required`]). `/health`, `/ready`, `/metrics` and the OpenAPI document need
+//! no token.
+//!
+//! Refusals follow RFC 6750: 401 with `WWW-Authenticate: Bearer error="invalid_token"` for a
+//! token not taken, 403 with `error="insufficient_scope"` and the scope needed, 503 when the
+//! provider's keys cannot be had.
+
+mod caller;
+mod users;
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+pub use caller::{Caller, Scope};
+pub use users::{TokenError, UserTokens};
+
+use super::AppState;
+use super::error::ApiError;
+
+/// What `/v1` takes as credentials.
+pub struct Authenticator {
+    /// The API token of machine clients.
+    token: Arc<str>,
+    /// Users' tokens, when `[auth]` is configured.
+    users: Option<UserTokens>,
+}
+
+impl Authenticator {
+    /// The API token alone (`users` = `None`), or with users' tokens too.
+    pub fn new(token: Arc<str>, users: Option<UserTokens>) -> Self {
+        Self { token, users }
+    }
+
+    async fn caller(&self, presented: &str) -> Result<Caller, Response> {
+        if constant_time_eq(presented.as_bytes(), self.token.as_bytes()) {
+            return Ok(Caller::Machine);
+        }
+        let Some(users) = &self.users else {
+            return Err(refusal(
+                StatusCode::UNAUTHORIZED,
+                "invalid API token",
+                "invalid_token",
+            ));
+        };
+        users.check(presented).await.map_err(|error| match error {
+            TokenError::Invalid(_) => refusal(
+                StatusCode::UNAUTHORIZED,
+                &error.to_string(),
+                "invalid_token",
+            ),
+            TokenError::KeysUnavailable(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()).into_response()
+            }
+        })
+    }
+}
+
+/// Refuses requests without a token taken, or (a user) without the route's scope; passes the
+/// caller on to the handler.
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let Some(presented) = presented else {
+        let mut response = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing credentials: send Authorization: Bearer <API token or identity provider token>",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    };
+    let caller = match state.auth.caller(&presented).await {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let route = request.extensions().get::<MatchedPath>().map_or_else(
+        || request.uri().path().to_owned(),
+        |p| p.as_str().to_owned(),
+    );
+    let needed = Scope::required(request.method(), &route);
+    if !caller.may(needed) {
+        let mut response = ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this needs the {} scope, which the token does not grant",
+                needed.as_str()
+            ),
+        )
+        .into_response();
+        let challenge = format!(
+            "Bearer error=\"insufficient_scope\", scope=\"{}\"",
+            needed.as_str()
+        );
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        return response;
+    }
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+/// A 401 or 403 with its RFC 6750 challenge (the description is left out of the header: it may
+/// hold characters a header cannot).
+fn refusal(status: StatusCode, message: &str, error: &'static str) -> Response {
+    let mut response = ApiError::new(status, message).into_response();
+    let challenge = format!("Bearer error=\"{error}\"");
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn equality() {
+        assert!(super::constant_time_eq(b"secret", b"secret"));
+        assert!(!super::constant_time_eq(b"secret", b"secreT"));
+        assert!(!super::constant_time_eq(b"secret", b"secret2"));
+    }
+}
