@@ -16,6 +16,17 @@ if [ -z "${MEDCHAIN_WEED:-}" ]; then
   fi
 fi
 
+# The API is held to its OpenAPI document by independent tools (openapi-spec-validator,
+# schemathesis; installed once, from PyPI, pinned). Without them node/tests/openapi.rs skips,
+# saying so, unless MEDCHAIN_REQUIRE_API_TOOLS=1 (CI), which fails it.
+if [ -z "${MEDCHAIN_API_TOOLS:-}" ]; then
+  if tools=$(scripts/install-api-tools.sh); then
+    export MEDCHAIN_API_TOOLS=$tools
+  else
+    echo "test.sh: the API check tools could not be installed: the OpenAPI conformance test will skip" >&2
+  fi
+fi
+
 # The short reliability harnesses (testnet/chaos/tests/chaos_smoke.rs) drive release binaries: a debug
 # node verifies its store many times slower, and the harnesses verify every store after every
 # step.

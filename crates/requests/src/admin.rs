@@ -30,8 +30,8 @@ impl Resume {
                 max: MAX_RESUME_ACTOR_LEN,
             });
         }
-        if !is_printable_text(&self.reason, MAX_RESUME_REASON_LEN) {
-            return Err(RequestError::NotPrintable {
+        if !crate::is_ascii_text(&self.reason, MAX_RESUME_REASON_LEN) {
+            return Err(RequestError::NotAscii {
                 field: "reason",
                 max: MAX_RESUME_REASON_LEN,
             });

@@ -57,6 +57,21 @@ pub enum RequestError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A patient identifier that is not printable ASCII (the API document's rule: what it
+    /// promises is what is taken).
+    #[error("patient: the identifier must be printable ASCII (spaces around it are ignored)")]
+    PatientNotAscii,
+    /// A field that must be printable ASCII without surrounding space is not.
+    #[error("{field} must be 1 to {max} printable ASCII characters without surrounding space")]
+    NotAscii {
+        /// The field.
+        field: &'static str,
+        /// Its longest allowed length.
+        max: usize,
+    },
+    /// A record write whose kind, record, parents or patient break the rules of its shape.
+    #[error("{0}")]
+    Shape(String),
     /// A batch that is empty or too large.
     #[error("a batch holds 1 to {MAX_RECORDS_PER_BATCH} records")]
     BatchSize,
@@ -68,4 +83,17 @@ pub enum RequestError {
         /// Its longest allowed length in bytes.
         max: usize,
     },
+}
+
+/// Whether `text` is printable ASCII (spaces included).
+pub(crate) fn is_printable_ascii(text: &str) -> bool {
+    text.bytes().all(|b| (b' '..=b'~').contains(&b))
+}
+
+/// Whether `text` is 1 to `max` printable ASCII characters with no space at either end.
+pub(crate) fn is_ascii_text(text: &str, max: usize) -> bool {
+    (1..=max).contains(&text.len())
+        && is_printable_ascii(text)
+        && !text.starts_with(' ')
+        && !text.ends_with(' ')
 }

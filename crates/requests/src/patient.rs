@@ -25,6 +25,9 @@ impl std::fmt::Debug for PatientQuery {
 impl PatientQuery {
     /// The patient's pseudonym under `key`; the identifier itself goes no further.
     pub fn pseudonym(&self, key: &PseudonymKey) -> Result<PatientRef, RequestError> {
+        if !crate::is_printable_ascii(&self.patient) {
+            return Err(RequestError::PatientNotAscii);
+        }
         PatientRef::pseudonymise(key, &self.patient).map_err(RequestError::Patient)
     }
 }

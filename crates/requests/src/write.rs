@@ -57,6 +57,78 @@ impl std::fmt::Debug for NewRecord {
 pub const DEFAULT_CONTENT_TYPE: &str = "application/fhir+json";
 
 impl NewRecord {
+    /// Checks what the API's document says of a record write before anything is done with it
+    /// (a batch refuses a record that breaks these as a whole, 400): the kind's record, payload
+    /// and parent count, the patient identifier (printable ASCII), the content type (JSON) and a
+    /// FHIR payload's `resourceType`. What needs the store (does the record exist?) is checked
+    /// when the entry is written.
+    pub fn check_shape(&self) -> Result<(), RequestError> {
+        let kind = self.kind;
+        let (makes_record, parents) = match kind {
+            EntryKind::Create => (true, 0..=0),
+            EntryKind::Derive => (true, 1..=32),
+            EntryKind::Merge => (true, 2..=32),
+            EntryKind::Amend => (false, 1..=32),
+            EntryKind::Dispose => (false, 0..=1),
+            EntryKind::Access => return Err(RequestError::AccessSubmitted),
+            other => return Err(RequestError::AccessControlSubmitted(other)),
+        };
+        if makes_record == self.record.is_some() {
+            return Err(RequestError::Shape(if makes_record {
+                format!("{kind} makes a record: it takes no record ID")
+            } else {
+                format!("{kind} acts on a record: it needs its record ID")
+            }));
+        }
+        if !parents.contains(&self.parents.len()) {
+            return Err(RequestError::Shape(format!(
+                "{kind} takes {} to {} parents",
+                parents.start(),
+                parents.end()
+            )));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for parent in &self.parents {
+            if !is_parent_text(parent) || !seen.insert(parent) {
+                return Err(RequestError::Shape(format!(
+                    "parents must be distinct record IDs or chain/height/index (lowercase hex): {parent:?}"
+                )));
+            }
+        }
+        if !crate::is_printable_ascii(&self.patient) {
+            return Err(RequestError::PatientNotAscii);
+        }
+        let trimmed = self.patient.trim_matches(' ').len();
+        if !(1..=medchain_protocol::PatientRef::MAX_IDENTIFIER_LEN).contains(&trimmed) {
+            return Err(RequestError::Shape(
+                "patient: the identifier must be 1 to 256 characters".to_owned(),
+            ));
+        }
+        if let Some(content_type) = &self.content_type
+            && !is_json_content_type(content_type)
+        {
+            return Err(RequestError::NotJson);
+        }
+        match (kind.has_payload(), &self.payload) {
+            (true, None) => return Err(RequestError::PayloadMissing(kind)),
+            (false, Some(_)) => return Err(RequestError::PayloadNotTaken(kind)),
+            _ => {}
+        }
+        let fhir = self
+            .content_type
+            .as_deref()
+            .is_none_or(|t| t.split(';').next() == Some(DEFAULT_CONTENT_TYPE));
+        if fhir
+            && let Some(payload) = &self.payload
+            && !payload
+                .get("resourceType")
+                .is_some_and(serde_json::Value::is_string)
+        {
+            return Err(RequestError::NotFhirResource);
+        }
+        Ok(())
+    }
+
     /// The entry draft for this request, with the patient pseudonymised under `key`. The
     /// entry rules the draft must still meet (actor, content type and parent bounds) are
     /// checked where it gets its position, by the ledger.
@@ -66,6 +138,9 @@ impl NewRecord {
         }
         if self.kind.has_terms() {
             return Err(RequestError::AccessControlSubmitted(self.kind));
+        }
+        if !crate::is_printable_ascii(&self.patient) {
+            return Err(RequestError::PatientNotAscii);
         }
         let patient =
             PatientRef::pseudonymise(key, &self.patient).map_err(RequestError::Patient)?;
@@ -162,4 +237,41 @@ impl NewRecords {
         }
         Ok(self.records)
     }
+}
+
+/// A parent as the API's document spells it: 32 lowercase hex characters, or 64 lowercase hex
+/// characters, a height of 1 to 19 digits and an index of 1 to 9 digits, slash-separated.
+fn is_parent_text(text: &str) -> bool {
+    let hex = |s: &str, n: usize| {
+        s.len() == n && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    };
+    let digits =
+        |s: &str, max: usize| (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    let mut parts = text.split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(record), None, None, None) => hex(record, 32),
+        (Some(chain), Some(height), Some(index), None) => {
+            hex(chain, 64) && digits(height, 19) && digits(index, 9)
+        }
+        _ => false,
+    }
+}
+
+/// A JSON media type as the API's document spells it: `application/json` or `TYPE/SUBTYPE+json`
+/// (tokens of letters, digits and `!#$&^_.+-`), then optionally `;` and printable ASCII; at most
+/// 127 characters.
+pub fn is_json_content_type(text: &str) -> bool {
+    let (essence, params) = match text.split_once(';') {
+        Some((essence, params)) => (essence, Some(params)),
+        None => (text, None),
+    };
+    let token = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
+    let json = essence == "application/json"
+        || essence.split_once('/').is_some_and(|(kind, sub)| {
+            !kind.is_empty() && token(kind) && sub.ends_with("+json") && token(sub)
+        });
+    text.len() <= 127 && json && params.is_none_or(crate::is_printable_ascii)
 }

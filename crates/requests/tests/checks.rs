@@ -148,11 +148,14 @@ fn a_resume_names_who_and_why_in_printable_text() {
     ));
     assert!(matches!(
         resume("ops", "bell\u{7}").check(),
-        Err(RequestError::NotPrintable {
+        Err(RequestError::NotAscii {
             field: "reason",
             ..
         })
     ));
+    // As the API's document says: printable ASCII, no surrounding space.
+    assert!(resume("ops", "Übergabe").check().is_err());
+    assert!(resume("ops", " why").check().is_err());
     assert!(resume(&"a".repeat(129), "why").check().is_err());
     assert!(resume("ops", &"r".repeat(1025)).check().is_err());
 }

@@ -14,7 +14,9 @@
 //! (`X-Medchain-Actor`) or by `actor` in the body.
 
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, State};
+
+use super::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -26,21 +28,24 @@ use super::{AppState, blocking};
 use crate::service::TermsRequest;
 
 /// The body of `POST /v1/records/{id}/grants`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantBody {
     /// The member organisation granted read access (its certificate's O).
+    #[schema(min_length = 1, max_length = 128)]
     to: String,
     /// All of the patient's records at this provider, present and future.
     #[serde(default)]
     patient: bool,
     /// Who grants, if not named by the `X-Medchain-Actor` header.
     #[serde(default)]
+    #[schema(pattern = "^[!-~]([ -~]{0,98}[!-~])?$")]
     actor: Option<String>,
 }
 
 /// `?patient=true` on a revoke.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeQuery {
     /// Revoke a patient grant (all of the patient's records), not only this record's.
@@ -56,6 +61,15 @@ fn acting(caller: &Caller, from_body: Option<&str>, headers: &HeaderMap) -> ApiR
     }
 }
 
+#[utoipa::path(post, path = "/records/{id}/grants", tag = "grants",
+    params(("id" = String, Path, description = "The record ID", pattern = "^[0-9a-f]{32}$")),
+    request_body(content = GrantBody),
+    responses(
+        (status = 201, description = "The grant entry is written", body = Object),
+        (status = 404, description = "No such record", body = super::doc::ErrorBody),
+        (status = 409, description = "A grant to this organisation is in force already", body = super::doc::ErrorBody),
+        (status = 410, description = "The record is erased", body = super::doc::ErrorBody),
+    ))]
 /// `POST /v1/records/{id}/grants`.
 pub async fn grant(
     State(state): State<AppState>,
@@ -78,6 +92,8 @@ pub async fn grant(
     Ok((StatusCode::CREATED, Json(written)).into_response())
 }
 
+#[utoipa::path(get, path = "/grants", tag = "grants",
+    responses((status = 200, description = "The grants in force to this node's organisation", body = Object)))]
 /// `GET /v1/grants`: the grants in force to this node's organisation on other providers'
 /// chains, each with the records it opens (a patient grant: that patient's records there).
 pub async fn received(State(state): State<AppState>) -> ApiResult<Response> {
@@ -85,6 +101,13 @@ pub async fn received(State(state): State<AppState>) -> ApiResult<Response> {
     Ok(Json(serde_json::json!({ "grants": grants })).into_response())
 }
 
+#[utoipa::path(get, path = "/records/{id}/grants", tag = "grants",
+    params(("id" = String, Path, description = "The record ID", pattern = "^[0-9a-f]{32}$")),
+    responses(
+        (status = 200, description = "The grants in force, and every grant, revoke and erase entry", body = Object),
+        (status = 400, description = "Malformed record ID", body = super::doc::ErrorBody),
+        (status = 404, description = "No such record", body = super::doc::ErrorBody),
+    ))]
 /// `GET /v1/records/{id}/grants`.
 pub async fn list(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
     let record = record_id(&id)?;
@@ -92,6 +115,14 @@ pub async fn list(State(state): State<AppState>, Path(id): Path<String>) -> ApiR
     Ok(Json(grants).into_response())
 }
 
+#[utoipa::path(delete, path = "/records/{id}/grants/{org}", tag = "grants",
+    params(("id" = String, Path, description = "The record ID", pattern = "^[0-9a-f]{32}$"), ("org" = String, Path, description = "The organisation (percent-encoded)", min_length = 1, max_length = 128), RevokeQuery, ("X-Medchain-Actor" = String, Header, description = "The user the call is for: a machine client must name them (recorded as \"machine client on behalf of\" them); a signed-in user may leave it out or name themselves", pattern = "^[!-~]([ -~]{0,98}[!-~])?$")),
+    responses(
+        (status = 200, description = "The revoke entry is written", body = Object),
+        (status = 400, description = "Malformed record ID, organisation or actor", body = super::doc::ErrorBody),
+        (status = 404, description = "No such record, or no such grant in force", body = super::doc::ErrorBody),
+        (status = 410, description = "The record is erased", body = super::doc::ErrorBody),
+    ))]
 /// `DELETE /v1/records/{id}/grants/{org}` (the organisation percent-encoded).
 pub async fn revoke(
     State(state): State<AppState>,
@@ -112,7 +143,7 @@ pub async fn revoke(
 }
 
 /// The body of `POST /v1/records/{id}/erase`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EraseBody {
     /// All of the patient's records at this provider, not only this one.
@@ -120,9 +151,18 @@ pub struct EraseBody {
     patient: bool,
     /// Who erases, if not named by the `X-Medchain-Actor` header.
     #[serde(default)]
+    #[schema(pattern = "^[!-~]([ -~]{0,98}[!-~])?$")]
     actor: Option<String>,
 }
 
+#[utoipa::path(post, path = "/records/{id}/erase", tag = "grants",
+    params(("id" = String, Path, description = "The record ID", pattern = "^[0-9a-f]{32}$")),
+    request_body(content = EraseBody),
+    responses(
+        (status = 201, description = "The erase entry is written; the keys are destroyed here", body = Object),
+        (status = 404, description = "No such record", body = super::doc::ErrorBody),
+        (status = 410, description = "Erased already", body = super::doc::ErrorBody),
+    ))]
 /// `POST /v1/records/{id}/erase` with `{}` (or `{"patient": true}`): an erase entry on our
 /// chain; every node deletes its copies of the data keys, and the payloads read 410.
 pub async fn erase(

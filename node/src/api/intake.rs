@@ -4,7 +4,9 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use medchain_chain::Verdict;
@@ -21,6 +23,15 @@ use crate::flows::block_intake::{Intake, take_block};
 /// Where `POST /v1/blocks` says a block came from, in the node's log.
 const SOURCE: &str = "api:/v1/blocks";
 
+#[utoipa::path(post, path = "/blocks", tag = "chains",
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "A block message in wire form (docs/protocol.md section 8)"),
+    responses(
+        (status = 201, description = "Stored", body = Object),
+        (status = 200, description = "Held already", body = Object),
+        (status = 202, description = "Buffered: waits for earlier heights", body = Object),
+        (status = 409, description = "Equivocation (the held block stays; the evidence is kept), or not applicable now", body = Object),
+        (status = 422, description = "Refused, with the reason", body = Object),
+    ))]
 /// `POST /v1/blocks` (body: a block message in wire form, `application/octet-stream`).
 ///
 /// 201 stored; 200 already held; 202 waits for earlier blocks; 409 equivocation (the held block
@@ -100,6 +111,13 @@ pub async fn submit(State(state): State<AppState>, body: Bytes) -> ApiResult<Res
     Ok((answer.0, Json(answer.1)).into_response())
 }
 
+#[utoipa::path(get, path = "/chains/{chain}/blocks/{height}/wire", tag = "chains",
+    params(("chain" = String, Path, description = "The chain ID", pattern = "^[0-9a-f]{64}$"), ("height" = u64, Path, description = "The block's height", minimum = 0, maximum = 9007199254740992_u64)),
+    responses(
+        (status = 200, description = "The block message in wire form", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 400, description = "Malformed chain ID or height", body = super::doc::ErrorBody),
+        (status = 404, description = "No block at this height", body = super::doc::ErrorBody),
+    ))]
 /// `GET /v1/chains/{chain}/blocks/{height}/wire`: the stored block as a block message in wire
 /// form (without inline payloads), as gossip would carry it.
 pub async fn export(
@@ -109,6 +127,12 @@ pub async fn export(
     let chain: ChainId = chain
         .parse()
         .map_err(|_| ApiError::bad_request("chain ID must be 64 hex characters"))?;
+    if height > super::ledger::MAX_HEIGHT {
+        return Err(ApiError::bad_request(format!(
+            "height must be at most {}",
+            super::ledger::MAX_HEIGHT
+        )));
+    }
     let blocks = blocking(state, move |s| s.blocks(&chain, height, 1)).await?;
     let block = blocks
         .into_iter()

@@ -1,15 +1,22 @@
 //! Ledger endpoints: chains, blocks, equivocation evidence, the verifier.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use super::extract::{Path, Query};
 use axum::response::{IntoResponse, Response};
 use medchain_protocol::{Block, BlockHash, ChainHead, ChainId, Entry, EquivocationEvidence};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiResult};
+
+/// Highest height a query may name (2^53: exact in every JSON parser, and far above any chain).
+pub const MAX_HEIGHT: u64 = 1 << 53;
 use super::{AppState, blocking};
 use crate::flows::integrity_check::check_and_quarantine;
 
+#[utoipa::path(get, path = "/chains", tag = "chains",
+    responses((status = 200, description = "Every chain held: head, organisation, lag behind peers", body = Vec<Object>)))]
 /// `GET /v1/chains`: heads, provider organisations, and how far each chain was behind the best
 /// peer at the last anti-entropy round.
 pub async fn chains(State(state): State<AppState>) -> ApiResult<Response> {
@@ -31,11 +38,14 @@ pub async fn chains(State(state): State<AppState>) -> ApiResult<Response> {
 }
 
 /// Query of a block listing.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BlocksQuery {
     #[serde(default)]
+    #[param(minimum = 0, maximum = 9007199254740992_u64)]
     from: u64,
     #[serde(default = "default_limit")]
+    #[param(minimum = 1, maximum = 256)]
     limit: u32,
 }
 
@@ -78,6 +88,12 @@ impl From<Block> for BlockView {
     }
 }
 
+#[utoipa::path(get, path = "/chains/{chain}/blocks", tag = "chains",
+    params(("chain" = String, Path, description = "The chain ID", pattern = "^[0-9a-f]{64}$"), BlocksQuery),
+    responses(
+        (status = 200, description = "Consecutive blocks from `from` (at most `limit`)", body = Vec<Object>),
+        (status = 400, description = "Malformed chain ID, from or limit", body = super::doc::ErrorBody),
+    ))]
 /// `GET /v1/chains/{chain}/blocks?from=&limit=`.
 pub async fn blocks(
     State(state): State<AppState>,
@@ -87,6 +103,11 @@ pub async fn blocks(
     let chain: ChainId = chain
         .parse()
         .map_err(|_| ApiError::bad_request("chain ID must be 64 hex characters"))?;
+    if query.from > MAX_HEIGHT || !(1..=256).contains(&query.limit) {
+        return Err(ApiError::bad_request(format!(
+            "from must be at most {MAX_HEIGHT} and limit 1 to 256"
+        )));
+    }
     let blocks = blocking(state, move |s| s.blocks(&chain, query.from, query.limit)).await?;
     let views: Vec<BlockView> = blocks.into_iter().map(BlockView::from).collect();
     Ok(Json(views).into_response())
@@ -119,19 +140,28 @@ impl From<EquivocationEvidence> for EvidenceView {
 }
 
 /// Query of an evidence listing.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EvidenceQuery {
     /// Most items (default 100, at most 1000).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// Start after this `chain/height` (the `next` of the previous page).
     #[serde(default)]
+    #[param(pattern = "^[0-9a-f]{64}/[0-9]{1,15}$")]
     after: Option<String>,
 }
 
 /// Most evidence items in one page.
 pub const MAX_EVIDENCE_PER_PAGE: usize = 1000;
 
+#[utoipa::path(get, path = "/evidence", tag = "chains",
+    params(EvidenceQuery),
+    responses(
+        (status = 200, description = "One page of equivocation evidence, with `next`", body = Object),
+        (status = 400, description = "Malformed limit or after", body = super::doc::ErrorBody),
+    ))]
 /// `GET /v1/evidence?limit=&after=CHAIN/HEIGHT`: one page of equivocation evidence (one item
 /// per chain and height), with `next` to ask for the page after it (`null` at the end).
 pub async fn evidence(
@@ -164,6 +194,8 @@ fn parse_position(text: &str) -> Option<(ChainId, u64)> {
     Some((chain.parse().ok()?, height.parse().ok()?))
 }
 
+#[utoipa::path(post, path = "/verify", tag = "verifier",
+    responses((status = 200, description = "The verifier's report (violations found are quarantined and repaired from peers)", body = Object)))]
 /// `POST /v1/verify`: runs the verifier now, quarantines what it finds (the range then comes
 /// back from peers), and answers its report.
 pub async fn verify(State(state): State<AppState>) -> ApiResult<Response> {
@@ -183,6 +215,8 @@ pub async fn verify(State(state): State<AppState>) -> ApiResult<Response> {
     Ok(Json(report).into_response())
 }
 
+#[utoipa::path(get, path = "/verify/reports", tag = "verifier",
+    responses((status = 200, description = "The last 20 reports, newest first", body = Vec<Object>)))]
 /// `GET /v1/verify/reports`: the last 20 reports, newest first.
 pub async fn reports(State(state): State<AppState>) -> ApiResult<Response> {
     Ok(Json(blocking(state, |s| s.reports(20)).await?).into_response())

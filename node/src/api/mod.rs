@@ -5,7 +5,9 @@
 //! Handlers never touch sled from the async runtime: each call runs on the blocking pool.
 
 pub mod auth;
+pub mod doc;
 mod error;
+mod extract;
 mod grants;
 mod intake;
 mod ledger;
@@ -21,8 +23,9 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::middleware;
-use axum::routing::{delete, get, post};
 use medchain_protocol::identity::Role;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::{ApiError, ApiResult};
 
@@ -50,43 +53,45 @@ pub struct AppState {
     pub net: Option<medchain_net::Client>,
 }
 
-/// The router for `state`.
+/// The router for `state`, and the OpenAPI document made from the same registrations.
 pub fn router(state: AppState) -> Router {
-    let v1 = Router::new()
-        .route("/records", post(records::create))
-        .route("/records/batch", post(records::create_batch))
-        .route("/records/{id}", get(records::get))
-        .route("/records/{id}/history", get(records::history))
-        .route("/records/{id}/accesses", get(records::accesses))
-        .route("/records/{id}/proof", get(proofs::proof))
-        .route(
-            "/records/{id}/grants",
-            post(grants::grant).get(grants::list),
-        )
-        .route("/records/{id}/grants/{org}", delete(grants::revoke))
-        .route("/records/{id}/erase", post(grants::erase))
-        .route("/grants", get(grants::received))
-        .route("/patients/records", post(records::of_patient))
-        .route("/chains", get(ledger::chains))
-        .route("/chains/{chain}/blocks", get(ledger::blocks))
-        .route("/chains/{chain}/blocks/{height}/wire", get(intake::export))
-        .route("/blocks", post(intake::submit))
-        .route("/evidence", get(ledger::evidence))
-        .route("/verify", post(ledger::verify))
-        .route("/verify/reports", get(ledger::reports))
-        .route("/status", get(status::status))
-        .route("/peers", get(status::peers))
-        .route("/admin/writes/resume", post(status::resume_writes))
+    let (v1, v1_doc) = OpenApiRouter::new()
+        .routes(routes!(records::create))
+        .routes(routes!(records::create_batch))
+        .routes(routes!(records::get))
+        .routes(routes!(records::history))
+        .routes(routes!(records::accesses))
+        .routes(routes!(proofs::proof))
+        .routes(routes!(grants::grant, grants::list))
+        .routes(routes!(grants::revoke))
+        .routes(routes!(grants::erase))
+        .routes(routes!(grants::received))
+        .routes(routes!(records::of_patient))
+        .routes(routes!(ledger::chains))
+        .routes(routes!(ledger::blocks))
+        .routes(routes!(intake::export))
+        .routes(routes!(intake::submit))
+        .routes(routes!(ledger::evidence))
+        .routes(routes!(ledger::verify))
+        .routes(routes!(ledger::reports))
+        .routes(routes!(status::status))
+        .routes(routes!(status::peers))
+        .routes(routes!(status::resume_writes))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
         ))
-        .route("/openapi.json", get(status::openapi));
+        .routes(routes!(status::openapi))
+        .split_for_parts();
+    let (public, public_doc) = OpenApiRouter::new()
+        .routes(routes!(status::health))
+        .routes(routes!(status::ready))
+        .routes(routes!(status::metrics))
+        .split_for_parts();
+    doc::publish(public_doc.nest("/v1", v1_doc));
     Router::new()
         .nest("/v1", v1)
-        .route("/health", get(status::health))
-        .route("/ready", get(status::ready))
-        .route("/metrics", get(status::metrics))
+        .merge(public)
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,

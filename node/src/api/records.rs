@@ -3,7 +3,9 @@
 //! `X-Medchain-Actor` header.
 
 use axum::Json;
-use axum::extract::{Extension, Path, Query, State};
+use axum::extract::{Extension, State};
+
+use super::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use medchain_protocol::RecordId;
@@ -11,6 +13,7 @@ use medchain_protocol::entry::is_printable_text;
 use medchain_protocol::limits::MAX_ACTOR_LEN;
 use medchain_requests::{NewRecord, NewRecords, PatientQuery};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
@@ -29,6 +32,15 @@ pub(super) fn actor(caller: &Caller, headers: &HeaderMap) -> ApiResult<String> {
     caller.acting(named)
 }
 
+/// The actor of a write: the body's `actor` if it names one, else the `X-Medchain-Actor` header.
+fn body_or_header_actor(caller: &Caller, body: &str, headers: &HeaderMap) -> ApiResult<String> {
+    if body.is_empty() {
+        actor(caller, headers)
+    } else {
+        caller.acting(Some(body))
+    }
+}
+
 /// `actor` if it is 1 to [`MAX_ACTOR_LEN`] bytes of printable text.
 pub(super) fn check_actor(actor: &str) -> ApiResult<&str> {
     if !is_printable_text(actor, MAX_ACTOR_LEN) {
@@ -44,38 +56,64 @@ pub(super) fn record_id(text: &str) -> ApiResult<RecordId> {
         .map_err(|_| ApiError::bad_request("record ID must be 32 hex characters"))
 }
 
+/// Most peers `ack=replicated` may ask for.
+const MAX_REPLICAS_ASKED: usize = 64;
+/// Longest `ack=replicated` waits, milliseconds.
+const MAX_REPLICATION_WAIT_MS: u64 = 60_000;
+
 /// How a write is acknowledged.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AckQuery {
     /// `local` (default): once flushed here. `replicated`: once `min` peers hold the block.
     #[serde(default)]
+    #[param(pattern = "^(local|replicated)$")]
     ack: Option<String>,
     /// Peers that must hold the block for `ack=replicated` (default 1).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 64)]
     min: Option<usize>,
     /// How long to wait for them, milliseconds (default 10000, at most 60000).
     #[serde(default)]
+    #[param(minimum = 0, maximum = 60000)]
     timeout_ms: Option<u64>,
 }
 
+#[utoipa::path(post, path = "/records", tag = "records",
+    params(AckQuery),
+    request_body(content = super::doc::NewRecordDoc, description = "The record write (the actor may be left out by a signed-in user)"),
+    responses(
+        (status = 201, description = "Written and flushed (and, with ack=replicated, held by the peers asked for)", body = crate::service::RecordWritten),
+        (status = 202, description = "Written and flushed here, but fewer peers than asked for confirmed it in time; it keeps replicating", body = crate::service::RecordWritten),
+        (status = 404, description = "The record acted on, or a parent, is not held here", body = super::doc::ErrorBody),
+        (status = 409, description = "The record cannot take this entry (disposed of, erased, another provider's)", body = super::doc::ErrorBody),
+    ))]
 /// `POST /v1/records`: answers once the block holding the entry is flushed to disk, or with
-/// `?ack=replicated&min=N` once N peers hold it (504 if they do not in time: the record is then
-/// stored locally and keeps replicating).
+/// `?ack=replicated&min=N` once N peers hold it (202 if they do not in time: the record is then
+/// stored and flushed locally, which is not a failure of the node, and keeps replicating).
 pub async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Query(ack): Query<AckQuery>,
+    headers: HeaderMap,
     body: Result<Json<NewRecord>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(mut request) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
-    request.actor = caller.acting(Some(&request.actor))?;
+    request.actor = body_or_header_actor(&caller, &request.actor, &headers)?;
+    request
+        .check_shape()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let min = ack.min.unwrap_or(1);
+    let timeout_ms = ack.timeout_ms.unwrap_or(10_000);
+    if !(1..=MAX_REPLICAS_ASKED).contains(&min) || timeout_ms > MAX_REPLICATION_WAIT_MS {
+        return Err(ApiError::bad_request(format!(
+            "min must be 1 to {MAX_REPLICAS_ASKED} and timeout_ms at most {MAX_REPLICATION_WAIT_MS}"
+        )));
+    }
     let replicated = match ack.ack.as_deref() {
         None | Some("local") => None,
-        Some("replicated") => Some((
-            ack.min.unwrap_or(1),
-            ack.timeout_ms.unwrap_or(10_000).min(60_000),
-        )),
+        Some("replicated") => Some((min, timeout_ms)),
         Some(_) => return Err(ApiError::bad_request("ack must be local or replicated")),
     };
     let net = state.net.clone();
@@ -91,20 +129,23 @@ pub async fn create(
     };
     let (chain, height) = (written.entry.chain, written.entry.height);
     let held = super::replication::wait_for_peers(&net, chain, height, min, timeout_ms).await;
-    if held < min {
-        return Err(ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            format!(
-                "record {} is stored and flushed locally (block {}), but only {held} of the {min} peers asked for confirmed it within {timeout_ms} ms; it keeps replicating",
-                written.record, written.block
-            ),
-        ));
-    }
     let mut body = serde_json::to_value(&written).unwrap_or_default();
     body["replicated_to"] = held.into();
+    if held < min {
+        body["note"] = format!(
+            "stored and flushed locally, but only {held} of the {min} peers asked for confirmed it within {timeout_ms} ms; it keeps replicating"
+        )
+        .into();
+        return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+    }
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+#[utoipa::path(post, path = "/records/batch", tag = "records",
+    request_body(content = super::doc::NewRecordsDoc),
+    responses(
+        (status = 200, description = "Each record answered on its own, in order", body = super::doc::BatchAnswerDoc),
+    ))]
 /// `POST /v1/records/batch`: writes up to [`medchain_requests::MAX_RECORDS_PER_BATCH`] records (a legacy import, a
 /// ward's morning round) and answers once every block holding them is flushed. Each record is
 /// answered on its own, in order (`status` 201 with where it went, or its error): one bad record
@@ -112,6 +153,7 @@ pub async fn create(
 pub async fn create_batch(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     body: Result<Json<NewRecords>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(batch) = body
@@ -120,8 +162,11 @@ pub async fn create_batch(
         .into_records()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     // Who acts is the caller's matter, not a record's: one wrong actor refuses the batch.
-    for record in &mut records {
-        record.actor = caller.acting(Some(&record.actor))?;
+    for (index, record) in records.iter_mut().enumerate() {
+        record.actor = body_or_header_actor(&caller, &record.actor, &headers)?;
+        record
+            .check_shape()
+            .map_err(|e| ApiError::bad_request(format!("record {index}: {e}")))?;
     }
     let answers = blocking(state, move |s| s.submit_many(records)).await?;
     let written = answers.iter().filter(|a| a.is_ok()).count();
@@ -143,6 +188,14 @@ pub async fn create_batch(
     )
 }
 
+#[utoipa::path(get, path = "/records/{id}", tag = "records",
+    params(("id" = String, Path, description = "The record ID", pattern = "^[0-9a-f]{32}$"), ("X-Medchain-Actor" = String, Header, description = "The user the call is for: a machine client must name them (recorded as \"machine client on behalf of\" them); a signed-in user may leave it out or name themselves", pattern = "^[!-~]([ -~]{0,98}[!-~])?$")),
+    responses(
+        (status = 200, description = "The latest version, with its payload when this node holds its key (audited)", body = crate::service::RecordView),
+        (status = 400, description = "Malformed record ID or actor", body = super::doc::ErrorBody),
+        (status = 404, description = "No such record here", body = super::doc::ErrorBody),
+        (status = 410, description = "The record is erased", body = super::doc::ErrorBody),
+    ))]
 /// `GET /v1/records/{id}`.
 pub async fn get(
     State(state): State<AppState>,
@@ -156,13 +209,23 @@ pub async fn get(
 }
 
 /// The `format` of a history.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// json (default), text, dot or svg.
     #[serde(default)]
+    #[param(pattern = "^(json|text|dot|svg)$")]
     format: Option<String>,
 }
 
+#[utoipa::path(get, path = "/records/{id}/history", tag = "records",
+    params(("id" = String, Path, description = "The record ID", pattern = "^[0-9a-f]{32}$"), HistoryQuery, ("X-Medchain-Actor" = String, Header, description = "The user the call is for: a machine client must name them (recorded as \"machine client on behalf of\" them); a signed-in user may leave it out or name themselves", pattern = "^[!-~]([ -~]{0,98}[!-~])?$")),
+    responses(
+        (status = 200, description = "Versions, sources and derived records across chains (audited)", content(
+            (Object = "application/json"), (String = "text/plain"), (String = "text/vnd.graphviz"), (String = "image/svg+xml"))),
+        (status = 400, description = "Malformed record ID, format or actor", body = super::doc::ErrorBody),
+        (status = 404, description = "No such record here", body = super::doc::ErrorBody),
+    ))]
 /// `GET /v1/records/{id}/history?format=json|text|dot|svg`.
 pub async fn history(
     State(state): State<AppState>,
@@ -195,6 +258,12 @@ pub async fn history(
     })
 }
 
+#[utoipa::path(post, path = "/patients/records", tag = "records",
+    params(("X-Medchain-Actor" = String, Header, description = "The user the call is for: a machine client must name them (recorded as \"machine client on behalf of\" them); a signed-in user may leave it out or name themselves", pattern = "^[!-~]([ -~]{0,98}[!-~])?$")),
+    request_body(content = super::doc::PatientQueryDoc),
+    responses(
+        (status = 200, description = "The patient's records at this provider (audited)", body = Vec<crate::service::PatientRecord>),
+    ))]
 /// `POST /v1/patients/records` with `{"patient": ID}`: the patient's records. The identifier is
 /// pseudonymised at once and never stored or echoed; the read is audited.
 pub async fn of_patient(
@@ -211,16 +280,26 @@ pub async fn of_patient(
 }
 
 /// Query of a record's access listing.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AccessQuery {
     /// Start after this entry (`chain/height/index`, the `next` of the previous page).
     #[serde(default)]
+    #[param(pattern = "^[0-9a-f]{64}/[0-9]{1,19}/[0-9]{1,9}$")]
     after: Option<String>,
     /// Most entries (default 100, at most 1000).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 
+#[utoipa::path(get, path = "/records/{id}/accesses", tag = "records",
+    params(("id" = String, Path, description = "The record ID", pattern = "^[0-9a-f]{32}$"), AccessQuery),
+    responses(
+        (status = 200, description = "One page of the record's access entries", body = crate::service::AccessPage),
+        (status = 400, description = "Malformed record ID, after or limit", body = super::doc::ErrorBody),
+        (status = 404, description = "No such record here", body = super::doc::ErrorBody),
+    ))]
 /// `GET /v1/records/{id}/accesses?after=&limit=`: one page of the record's access entries (who
 /// read which version, when), with `next` for the page after it. Counting and paging come from
 /// their own index, so a record read a million times pages as fast as one read once.

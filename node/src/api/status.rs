@@ -11,14 +11,18 @@ use super::error::{ApiError, ApiResult};
 use super::{AppState, blocking};
 use crate::service::ServiceError;
 
-/// The OpenAPI 3 document of this API.
-const OPENAPI: &str = include_str!("openapi.json");
-
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "The process is up", body = Object)))]
 /// `GET /health`: the process is up.
 pub async fn health() -> Response {
     Json(serde_json::json!({ "status": "ok" })).into_response()
 }
 
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Object),
+        (status = 503, description = "Not ready: the store cannot be vouched for (the reason)", body = super::doc::ErrorBody),
+    ))]
 /// `GET /ready`: the store answers and the last integrity scan completed (503 with the reason
 /// otherwise: a node that cannot vouch for its store is not ready).
 pub async fn ready(State(state): State<AppState>) -> ApiResult<Response> {
@@ -31,6 +35,11 @@ pub async fn ready(State(state): State<AppState>) -> ApiResult<Response> {
     Ok(Json(serde_json::json!({ "status": "ready" })).into_response())
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus / OpenMetrics text", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 503, description = "The store cannot be read now", body = super::doc::ErrorBody),
+    ))]
 /// `GET /metrics`: Prometheus text. Chain heights are read from the store now.
 pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
     let metrics = state.metrics.clone();
@@ -63,6 +72,8 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
         .into_response())
 }
 
+#[utoipa::path(get, path = "/status", tag = "operations",
+    responses((status = 200, description = "Version, role, what the node holds, whether writes are paused", body = Object)))]
 /// `GET /v1/status`: version, role, what the node holds, and whether writes are paused (with
 /// why and since when).
 pub async fn status(State(state): State<AppState>) -> ApiResult<Response> {
@@ -78,6 +89,12 @@ pub async fn status(State(state): State<AppState>) -> ApiResult<Response> {
     .into_response())
 }
 
+#[utoipa::path(post, path = "/admin/writes/resume", tag = "operations",
+    request_body(content = super::doc::ResumeDoc),
+    responses(
+        (status = 200, description = "Writes resumed (who and why are recorded)", body = Object),
+        (status = 409, description = "The pause may not be lifted now (the reason)", body = super::doc::ErrorBody),
+    ))]
 /// `POST /v1/admin/writes/resume`: an operator lifts a pause of writes by hand (the only peer
 /// holding this node's chain is offline, say), recorded with who and why in the signing record
 /// and the log. 409 when it may not be lifted (part of the chain awaits repair, or it would
@@ -100,6 +117,11 @@ pub async fn resume_writes(
     Ok(Json(serde_json::json!({ "resumed": true, "lifted": lifted })).into_response())
 }
 
+#[utoipa::path(get, path = "/peers", tag = "operations",
+    responses(
+        (status = 200, description = "This node's peer ID and the admitted peers with their roles", body = Object),
+        (status = 501, description = "This node runs no network layer (an in-process test node)", body = super::doc::ErrorBody),
+    ))]
 /// `GET /v1/peers`: the admitted peers and their roles.
 pub async fn peers(State(state): State<AppState>) -> ApiResult<Response> {
     let Some(net) = &state.net else {
@@ -122,7 +144,13 @@ pub async fn peers(State(state): State<AppState>) -> ApiResult<Response> {
     )
 }
 
-/// `GET /v1/openapi.json`.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "This document (OpenAPI 3.1), generated from the code", body = Object)))]
+/// `GET /v1/openapi.json`: the document made from the routes' annotations.
 pub async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        super::doc::document(),
+    )
+        .into_response()
 }

@@ -270,30 +270,46 @@ impl Service {
         patient: PatientRef,
         version: EntryRef,
     ) -> Result<(), ServiceError> {
+        self.audit_reads(actor, &[(record, patient, version)])
+    }
+
+    /// Records several reads by `actor` at once: their access entries share blocks (a patient's
+    /// hundred records are one or two blocks, not a hundred commits one after another).
+    fn audit_reads(
+        &self,
+        actor: &str,
+        reads: &[(RecordId, PatientRef, EntryRef)],
+    ) -> Result<(), ServiceError> {
         match (&self.audit, &self.author) {
             (AuditTrail::Off, _) => Ok(()),
             (AuditTrail::Chain, Some(author)) => {
-                let access = EntryDraft {
-                    kind: EntryKind::Access,
-                    record: Some(record),
-                    patient,
-                    actor: actor.to_owned(),
-                    payload: None,
-                    parents: vec![Parent::Entry(version)],
-                    terms: None,
-                };
+                let drafts = reads
+                    .iter()
+                    .map(|(record, patient, version)| EntryDraft {
+                        kind: EntryKind::Access,
+                        record: Some(*record),
+                        patient: *patient,
+                        actor: actor.to_owned(),
+                        payload: None,
+                        parents: vec![Parent::Entry(*version)],
+                        terms: None,
+                    })
+                    .collect();
                 // Through the batcher: concurrent reads (and writes) share blocks.
-                self.batcher.write(access, |drafts| {
+                let written = self.batcher.write_many(drafts, |drafts| {
                     Ok(batch::placed(&self.author(author, drafts)?))
-                })?;
-                Ok(())
+                });
+                written.into_iter().try_for_each(|w| w.map(drop))
             }
             (AuditTrail::Chain, None) => Err(ServiceError::Unavailable(
                 "on-chain audit needs a provider node".into(),
             )),
-            (AuditTrail::LocalLog(log), _) => log
-                .append(actor, record, patient, version, (self.clock)())
-                .map_err(|e| ServiceError::Unavailable(format!("audit log: {e}"))),
+            (AuditTrail::LocalLog(log), _) => {
+                reads.iter().try_for_each(|(record, patient, version)| {
+                    log.append(actor, *record, *patient, *version, (self.clock)())
+                        .map_err(|e| ServiceError::Unavailable(format!("audit log: {e}")))
+                })
+            }
         }
     }
 

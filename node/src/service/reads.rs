@@ -137,29 +137,48 @@ impl Service {
             .patient_entries(&patient)
             .map_err(|e| self.read_failed(e))?;
         let mut records: Vec<PatientRecord> = Vec::new();
+        let mut position: std::collections::HashMap<RecordId, usize> = Default::default();
+        // Each block once: a patient's entries (their reads' access entries above all) share
+        // blocks.
+        let mut block: Option<Block> = None;
         for at in refs {
+            let held = block
+                .as_ref()
+                .is_some_and(|b| b.header.chain == at.chain && b.header.height == at.height);
+            if !held {
+                block = self
+                    .reads
+                    .block_at(&at.chain, at.height)
+                    .map_err(|e| self.read_failed(e))?;
+            }
             // The index is a lookup aid, not the truth: an entry planted in it (or left by
             // damage) must not show one patient's record under another.
-            let Some(entry) = self.entry(&at)? else {
+            let Some(entry) = block
+                .as_ref()
+                .and_then(|b| b.entries.get(at.index as usize))
+            else {
                 continue;
             };
             if entry.patient != patient || entry.kind == EntryKind::Access || entry.kind.has_terms()
             {
                 continue;
             }
-            match records.iter_mut().find(|r| r.record == entry.record) {
-                Some(r) => r.entries.push(at),
-                None => records.push(PatientRecord {
-                    record: entry.record,
-                    entries: vec![at],
-                }),
+            match position.get(&entry.record) {
+                Some(&i) => records[i].entries.push(at),
+                None => {
+                    position.insert(entry.record, records.len());
+                    records.push(PatientRecord {
+                        record: entry.record,
+                        entries: vec![at],
+                    });
+                }
             }
         }
-        for r in &records {
-            if let Some(last) = r.entries.last() {
-                self.audit_read(actor, r.record, patient, *last)?;
-            }
-        }
+        let reads: Vec<_> = records
+            .iter()
+            .filter_map(|r| r.entries.last().map(|last| (r.record, patient, *last)))
+            .collect();
+        self.audit_reads(actor, &reads)?;
         Ok(records)
     }
 

@@ -3,7 +3,6 @@
 //! behalf of the actor it names, and recorded so). And which scope each route needs.
 
 use axum::http::{Method, StatusCode};
-use medchain_protocol::entry::is_printable_text;
 use medchain_protocol::limits::MAX_ACTOR_LEN;
 
 use crate::api::error::{ApiError, ApiResult};
@@ -69,6 +68,20 @@ impl Scope {
 /// Prefix of the actor recorded for a machine client.
 pub const MACHINE_ACTOR_PREFIX: &str = "machine client on behalf of ";
 
+/// Longest actor a machine client names: with the prefix, within an entry's actor.
+pub const MAX_NAMED_ACTOR_LEN: usize = MAX_ACTOR_LEN - MACHINE_ACTOR_PREFIX.len();
+
+/// Whether `named` is an actor a client may name: printable ASCII without surrounding space, 1 to
+/// [`MAX_NAMED_ACTOR_LEN`] characters (the API document's pattern `^[!-~]([ -~]{0,98}[!-~])?$`;
+/// ASCII, so characters and bytes agree and the document's length is the entry's).
+pub fn is_named_actor(named: &str) -> bool {
+    let bytes = named.as_bytes();
+    (1..=MAX_NAMED_ACTOR_LEN).contains(&bytes.len())
+        && bytes.iter().all(|b| (b' '..=b'~').contains(b))
+        && bytes.first() != Some(&b' ')
+        && bytes.last() != Some(&b' ')
+}
+
 /// The authenticated caller of a request (a request extension set by the auth middleware).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Caller {
@@ -113,10 +126,9 @@ impl Caller {
                 "reads and writes are audited: a machine client names the user it acts for in the X-Medchain-Actor header (or the body's actor)",
             )),
             (Caller::Machine, Some(named)) => {
-                let max = MAX_ACTOR_LEN - MACHINE_ACTOR_PREFIX.len();
-                if !is_printable_text(named, max) {
+                if !is_named_actor(named) {
                     return Err(ApiError::bad_request(format!(
-                        "the actor a machine client names must be 1 to {max} bytes of printable text"
+                        "the actor a machine client names must be 1 to {MAX_NAMED_ACTOR_LEN} printable ASCII characters, without surrounding space"
                     )));
                 }
                 Ok(format!("{MACHINE_ACTOR_PREFIX}{named}"))
@@ -176,6 +188,11 @@ mod tests {
             "machine client on behalf of dr-house"
         );
         assert!(machine.acting(Some(&"x".repeat(101))).is_err());
+        assert!(
+            machine.acting(Some("dr-müller")).is_err(),
+            "ASCII only, as documented"
+        );
+        assert!(machine.acting(Some(" dr")).is_err() && machine.acting(Some("dr\t")).is_err());
         assert!(machine.acting(Some(&"x".repeat(100))).unwrap().len() <= MAX_ACTOR_LEN);
         assert!(Scope::ALL.iter().all(|s| machine.may(*s)));
     }
