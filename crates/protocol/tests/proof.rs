@@ -252,6 +252,18 @@ fn revocation_after_the_block_keeps_it_and_before_it_does_not() {
             .all(|w| w.revocation == Revocation::NotRevoked)
     );
 
+    // Without a witness that is not revoked and timed before the revocation, the block's time
+    // is only the revoked key's word: not enough.
+    let mut alone = f.bundle.clone();
+    alone.witnesses.clear();
+    assert!(matches!(
+        invalid(&alone.to_canonical_json(), &with_crl),
+        Invalid::RevokedUnwitnessed { revoked_at } if revoked_at == now
+    ));
+    // Without the list, revocation is not checked, and the same proof stands.
+    let proven = proof::verify(&alone.to_canonical_json(), &f.ca.consortium).unwrap();
+    assert_eq!(proven.revocation, Revocation::NotChecked);
+
     // A block timed after the revocation is not covered.
     let late = fixture(now + 3600);
     let crl = identity::revoke(
@@ -269,6 +281,78 @@ fn revocation_after_the_block_keeps_it_and_before_it_does_not() {
             error: identity::CertError::Revoked,
             ..
         }
+    ));
+}
+
+#[test]
+fn witnesses_must_be_other_members_naming_the_entry_s_chain() {
+    let f = fixture(now_s() - 60);
+    let consortium = &f.ca.consortium;
+    // Hospital A's second key (a new chain, same organisation) cannot vouch for A.
+    let mut a2 = Member::new(&f.ca, "Hospital A");
+    a2.push(1, now_s() - 30, vec![f.a.head()]);
+    let mut own = f.bundle.clone();
+    own.witnesses = vec![Witness::new(
+        &a2.blocks[0],
+        &a2.certificate,
+        &f.a.headers(1, 2),
+    )];
+    assert!(matches!(
+        invalid(&own.to_canonical_json(), consortium),
+        Invalid::WitnessSameMember(0)
+    ));
+    // A block of another member that names no head of the entry's chain.
+    let mut d = Member::new(&f.ca, "Hospital D");
+    d.push(1, now_s() - 30, vec![]);
+    let mut unrelated = f.bundle.clone();
+    unrelated.witnesses = vec![Witness::new(&d.blocks[0], &d.certificate, &[])];
+    assert!(matches!(
+        invalid(&unrelated.to_canonical_json(), consortium),
+        Invalid::WitnessNamesNoHead(0)
+    ));
+    // Links that are A's real headers but stop short of the head the witness named.
+    let mut e = Member::new(&f.ca, "Hospital E");
+    e.push(1, now_s() - 30, vec![f.a.head()]);
+    let mut short = f.bundle.clone();
+    short.witnesses = vec![Witness::new(
+        &e.blocks[0],
+        &e.certificate,
+        &f.a.headers(1, 1),
+    )];
+    assert!(matches!(
+        invalid(&short.to_canonical_json(), consortium),
+        Invalid::LinkCount {
+            expected: 2,
+            found: 1,
+            ..
+        }
+    ));
+    // A signed header that breaks the block rules (its witnesses out of order) proves nothing.
+    let mut g = Member::new(&f.ca, "Hospital G");
+    let mut heads = sorted(vec![f.a.head(), f.c.head()]);
+    heads.reverse();
+    g.blocks.push(
+        BlockDraft {
+            chain: g.chain(),
+            height: 0,
+            prev: BlockHash::ZERO,
+            time_ms: u64::try_from(now_s() - 30).unwrap() * 1000,
+            certificate: g.certificate.clone(),
+            carry_certificate: true,
+            witnesses: heads,
+            entries: vec![],
+        }
+        .seal(&g.key),
+    );
+    let mut unruly = f.bundle.clone();
+    unruly.witnesses = vec![Witness::new(
+        &g.blocks[0],
+        &g.certificate,
+        &f.a.headers(1, 2),
+    )];
+    assert!(matches!(
+        invalid(&unruly.to_canonical_json(), consortium),
+        Invalid::HeaderRule { .. }
     ));
 }
 
@@ -291,6 +375,10 @@ fn input_that_is_no_proof_is_unusable_not_invalid() {
             String::from_utf8_lossy(bytes)
         );
     }
+    // The file's text in an error is escaped: no control sequence reaches the terminal.
+    let hostile = b"{\"format\":\"medchain-proof-v1\",\"\x1b[2J\":1}";
+    let error = proof::verify(hostile, consortium).unwrap_err().to_string();
+    assert!(!error.contains('\x1b'), "{error}");
     let huge = vec![b' '; proof::MAX_PROOF_BYTES + 1];
     assert!(matches!(
         proof::verify(&huge, consortium),

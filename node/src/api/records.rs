@@ -25,9 +25,12 @@ pub const ACTOR_HEADER: &str = "x-medchain-actor";
 /// The actor recorded for `caller`'s request, which may name one in the `X-Medchain-Actor`
 /// header (a machine client must; a user acts as themselves).
 pub(super) fn actor(caller: &Caller, headers: &HeaderMap) -> ApiResult<String> {
-    let named = match headers.get(ACTOR_HEADER) {
-        None => None,
-        Some(value) => Some(check_actor(value.to_str().unwrap_or_default())?),
+    let named = match headers
+        .get(ACTOR_HEADER)
+        .map(|v| v.to_str().unwrap_or("\u{0}"))
+    {
+        None | Some("") => None,
+        Some(value) => Some(check_actor(value)?),
     };
     caller.acting(named)
 }

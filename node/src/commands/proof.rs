@@ -29,18 +29,16 @@ fn verify(args: &ProofVerify) -> Result<ExitCode> {
     };
     let consortium = Consortium::new(root, crls)
         .context("the CA certificate or revocation list is not usable")?;
-    let metadata = std::fs::metadata(&args.file)
+    // Read through a limit (a FIFO or a device reports no size): one byte more than a proof
+    // may be is enough to refuse it.
+    let file = std::fs::File::open(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
-    if metadata.len() > proof::MAX_PROOF_BYTES as u64 {
-        anyhow::bail!(
-            "{} is {} bytes, more than a proof may be ({})",
-            args.file.display(),
-            metadata.len(),
-            proof::MAX_PROOF_BYTES
-        );
-    }
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, proof::MAX_PROOF_BYTES as u64 + 1),
+        &mut bytes,
+    )
+    .with_context(|| format!("cannot read {}", args.file.display()))?;
     match proof::verify(&bytes, &consortium) {
         Ok(proven) => {
             print!("{}", describe(&proven));
@@ -108,15 +106,16 @@ fn describe(proven: &Proven) -> String {
     }
     out += &format!(
         "This proves that {} signed this entry into block {} of its chain, under a certificate \
-         the consortium root issued and that was valid at the block's time{}.\n",
+         the consortium root issued, valid at the time the block states (its signer's own \
+         word){}.\n",
         proven.signer.org,
         position.height,
         if proven.witnesses.is_empty() {
             String::new()
         } else {
             format!(
-                ", and that {} other member(s) signed later blocks committing to it, so it \
-                 cannot have been replaced since without their keys",
+                ", and that {} other member(s) signed blocks committing to it, so it existed by \
+                 their blocks' times and cannot have been replaced since without their keys",
                 proven.witnesses.len()
             )
         }

@@ -29,8 +29,8 @@ impl Service {
             .ok_or_else(|| {
                 ServiceError::NotFound(format!("record {record} has no entry {at} held here"))
             })?;
-        let root = self.ledger().trust().consortium().root_fingerprint();
-        let bundle = proof::build(&self.reads, root, at).map_err(|error| match error {
+        let trust = self.ledger().trust().clone();
+        let bundle = proof::build(&self.reads, &trust, at).map_err(|error| match error {
             ProofBuildError::Store(e) => self.read_failed(e),
             ProofBuildError::NotHeld(_) => {
                 ServiceError::NotFound(format!("record {record} has no entry {at} held here"))

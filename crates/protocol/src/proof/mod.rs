@@ -175,11 +175,14 @@ impl ProofBundle {
         struct Format {
             format: String,
         }
-        let format: Format =
-            serde_json::from_slice(bytes).map_err(|e| Unusable::NotAProof(e.to_string()))?;
+        // The file's own text may appear in the messages (serde quotes unknown field names):
+        // escaped, so a hostile file cannot put control sequences on the reader's terminal.
+        let shown =
+            |e: serde_json::Error| Unusable::NotAProof(e.to_string().escape_debug().to_string());
+        let format: Format = serde_json::from_slice(bytes).map_err(shown)?;
         if format.format != PROOF_FORMAT {
             return Err(Unusable::UnknownFormat(format.format));
         }
-        serde_json::from_slice(bytes).map_err(|e| Unusable::NotAProof(e.to_string()))
+        serde_json::from_slice(bytes).map_err(shown)
     }
 }

@@ -6,7 +6,7 @@ use crate::encoding::{self, DecodeError};
 use crate::entry::{Entry, EntryError};
 use crate::identity::{CertError, Consortium, Member, Role, public_key_of};
 use crate::ids::{BlockHash, CertHash, ChainId, EntryRef};
-use crate::limits::{MAX_BLOCK_BYTES, PROTOCOL_VERSION};
+use crate::limits::{MAX_BLOCK_BYTES, MAX_ENTRIES_PER_BLOCK, MAX_WITNESSES, PROTOCOL_VERSION};
 use crate::merkle;
 use crate::{BlockHeader, ChainHead};
 
@@ -169,6 +169,26 @@ pub enum Invalid {
     /// The last link is not the head the witness signed.
     #[error("witness {0}: the linking headers do not end at the head the witness signed")]
     WrongHead(usize),
+    /// A witness signed by the entry's own signer's organisation: it vouches for nothing.
+    #[error("witness {0}: signed by the entry's own organisation, not by another member")]
+    WitnessSameMember(usize),
+    /// A header that breaks the block rules (section 6).
+    #[error("{part}: the header breaks the block rules: {rule}")]
+    HeaderRule {
+        /// Which header.
+        part: String,
+        /// The rule.
+        rule: &'static str,
+    },
+    /// The signer's certificate is revoked, and no witness that is not revoked shows the block
+    /// existed before the revocation: its stated time could be a revoked key's backdating.
+    #[error(
+        "the signer's certificate was revoked at unix time {revoked_at}, and no witness signed by a member that is not revoked shows the block existed before that: the block's own time is only its signer's word"
+    )]
+    RevokedUnwitnessed {
+        /// The revocation time (unix seconds).
+        revoked_at: i64,
+    },
 }
 
 /// Why a proof check failed: unusable input (exit 2) or an invalid proof (exit 1).
@@ -227,7 +247,18 @@ fn check(bundle: &ProofBundle, consortium: &Consortium) -> Result<Proven, Invali
         index: path.index,
     };
     entry.check_structure(position).map_err(Invalid::Entry)?;
-    let witnesses = check_witnesses(bundle, &header, &signers)?;
+    let witnesses = check_witnesses(bundle, &header, &signer, &signers)?;
+    // A revoked key can sign a header with any time: only a member that is not revoked, whose
+    // block commits to this one and is timed before the revocation, shows it came first.
+    if let Revocation::RevokedLater(revoked_at) = revocation {
+        let anchored = witnesses.iter().any(|w| {
+            w.revocation == Revocation::NotRevoked
+                && i64::try_from(w.time_ms / 1000).is_ok_and(|at| at < revoked_at)
+        });
+        if !anchored {
+            return Err(Invalid::RevokedUnwitnessed { revoked_at });
+        }
+    }
     Ok(Proven {
         root_fingerprint: consortium.root_fingerprint(),
         entry,
@@ -243,6 +274,7 @@ fn check(bundle: &ProofBundle, consortium: &Consortium) -> Result<Proven, Invali
 fn check_witnesses(
     bundle: &ProofBundle,
     block: &BlockHeader,
+    block_signer: &Member,
     signers: &Signers<'_>,
 ) -> Result<Vec<ProvenWitness>, Invalid> {
     if bundle.witnesses.len() > MAX_PROOF_WITNESSES {
@@ -255,6 +287,9 @@ fn check_witnesses(
         let after_previous = proven.last().is_none_or(|p| p.head.chain < header.chain);
         if header.chain == block.chain || !after_previous {
             return Err(Invalid::WitnessOrder(n));
+        }
+        if signer.org == block_signer.org {
+            return Err(Invalid::WitnessSameMember(n));
         }
         let named = header
             .witnesses
@@ -342,6 +377,12 @@ impl<'a> Signers<'a> {
                 version: header.version,
             });
         }
+        if let Some(rule) = broken_header_rule(&header) {
+            return Err(Invalid::HeaderRule {
+                part: part.to_owned(),
+                rule,
+            });
+        }
         let certificate = &signed.certificate.0;
         if CertHash::of(certificate) != header.cert {
             return Err(Invalid::CertificateNotNamed {
@@ -393,4 +434,23 @@ impl<'a> Signers<'a> {
             Err(other) => Err(other),
         }
     }
+}
+
+/// The block rules of section 6 a header alone can be held to: no node keeps a block breaking
+/// them, so no proof may rest on one.
+fn broken_header_rule(header: &BlockHeader) -> Option<&'static str> {
+    let witnesses = &header.witnesses;
+    if header.entry_count as usize > MAX_ENTRIES_PER_BLOCK {
+        return Some("too many entries");
+    }
+    if (header.height == 0) != (header.prev == BlockHash::ZERO) {
+        return Some("prev must be zero exactly at genesis");
+    }
+    if witnesses.len() > MAX_WITNESSES
+        || witnesses.windows(2).any(|w| w[0].chain >= w[1].chain)
+        || witnesses.iter().any(|w| w.chain == header.chain)
+    {
+        return Some("witnesses must be other chains, strictly sorted, at most 64");
+    }
+    None
 }

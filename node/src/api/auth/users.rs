@@ -124,9 +124,11 @@ impl UserTokens {
             .get(&self.actor_claim)
             .and_then(Value::as_str)
             .filter(|actor| is_printable_text(actor, MAX_ACTOR_LEN))
+            // A user named like a machine client's record could pass as one in the trail.
+            .filter(|actor| !actor.starts_with(super::caller::MACHINE_ACTOR_PREFIX))
             .ok_or_else(|| {
                 TokenError::Invalid(format!(
-                    "claim {:?} must name the user in 1 to {MAX_ACTOR_LEN} bytes of printable text",
+                    "claim {:?} must name the user in 1 to {MAX_ACTOR_LEN} bytes of printable text, not as a machine client's record",
                     self.actor_claim
                 ))
             })?

@@ -263,6 +263,29 @@ async fn a_user_acts_as_themselves_within_their_scopes() {
         "the verifier needs medchain.admin"
     );
 
+    // With the scopes, the same routes answer (the scope is found by the route's pattern).
+    let all = ed.token(&claims(
+        "dr-alice",
+        "medchain.read medchain.write medchain.grant medchain.erase medchain.admin",
+    ));
+    let grant = json!({"to": "Hospital Z"});
+    let grants = format!("/v1/records/{record}/grants");
+    let (status, _, text) = as_user(&app, "POST", &grants, &all, None, Some(grant)).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "an unknown organisation, past the scope: {text}"
+    );
+    let (status, _, text) = as_user(&app, "POST", "/v1/verify", &all, None, None).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    // A user may not pass for a machine client's record.
+    let posing = ed.token(&claims(
+        "machine client on behalf of dr-bob",
+        "medchain.read",
+    ));
+    let (status, _, _) = as_user(&app, "GET", "/v1/chains", &posing, None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
     // One fetch of the keys served every request so far.
     assert_eq!(idp.fetches.load(Ordering::SeqCst), 1);
 
@@ -305,6 +328,11 @@ async fn a_user_acts_as_themselves_within_their_scopes() {
         StatusCode::BAD_REQUEST,
         "a machine client must name the user"
     );
+
+    // Erasing, with the scope.
+    let erase = format!("/v1/records/{record}/erase");
+    let (status, _, text) = as_user(&app, "POST", &erase, &all, None, Some(json!({}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{text}");
 }
 
 #[tokio::test]
@@ -333,7 +361,13 @@ async fn tokens_that_do_not_hold_are_refused_with_a_challenge() {
     hs_header.kid = Some("es-1".into());
     let mut missing_exp = good.clone();
     missing_exp.as_object_mut().unwrap().remove("exp");
+    // A token claiming another algorithm for a published key's ID: the key says which it is.
+    let mut confused = Header::new(Algorithm::RS256);
+    confused.kid = Some("es-1".into());
+    let confused =
+        jsonwebtoken::encode(&confused, &good, &EncodingKey::from_rsa_der(RSA_KEY)).unwrap();
     let refused = [
+        ("another algorithm for a key", confused),
         ("expired", es.token(&with("exp", json!(now - 3600)))),
         ("not yet valid", es.token(&with("nbf", json!(now + 3600)))),
         (
