@@ -27,6 +27,17 @@ if [ -z "${MEDCHAIN_API_TOOLS:-}" ]; then
   fi
 fi
 
+# The FHIR endpoints' resources are validated by an independent FHIR R4 implementation (PyPI
+# fhir.resources, pinned); without it node/tests/fhir.rs skips, saying so, unless
+# MEDCHAIN_REQUIRE_FHIR_VALIDATOR=1 (CI).
+if [ -z "${MEDCHAIN_FHIR_PYTHON:-}" ]; then
+  if python=$(scripts/install-fhir-validator.sh); then
+    export MEDCHAIN_FHIR_PYTHON=$python
+  else
+    echo "test.sh: the FHIR validator could not be installed: the FHIR test will skip" >&2
+  fi
+fi
+
 # The short reliability harnesses (testnet/chaos/tests/chaos_smoke.rs) drive release binaries: a debug
 # node verifies its store many times slower, and the harnesses verify every store after every
 # step.

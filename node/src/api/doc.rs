@@ -52,7 +52,7 @@ fn complete(document: &mut Value) {
     });
     document["components"]["schemas"]["NewRecord"] = new_record_schema();
     let error = json!({"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}});
-    let answer = |description: &str| json!({"description": description, "content": error.clone()});
+    let outcome = json!({"application/fhir+json": {"schema": {"type": "object", "description": "an OperationOutcome"}}});
     let Some(paths) = document["paths"].as_object_mut() else {
         return;
     };
@@ -60,11 +60,15 @@ fn complete(document: &mut Value) {
         let Some(item) = item.as_object_mut() else {
             continue;
         };
+        let v1 = path.starts_with("/v1/") && path != "/v1/openapi.json";
+        let fhir = path.starts_with("/fhir/r4/") && path != "/fhir/r4/metadata";
+        if !v1 && !fhir {
+            continue;
+        }
+        let content = if fhir { outcome.clone() } else { error.clone() };
+        let answer =
+            |description: &str| json!({"description": description, "content": content.clone()});
         for (method, operation) in item.iter_mut() {
-            let v1 = path.starts_with("/v1/") && path != "/v1/openapi.json";
-            if !v1 {
-                continue;
-            }
             operation["security"] = json!([{"bearer": []}]);
             let responses = &mut operation["responses"];
             let mut add = |status: &str, description: &str| {

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod doc;
 mod error;
 mod extract;
+pub mod fhir;
 mod grants;
 mod intake;
 mod ledger;
@@ -83,14 +84,25 @@ pub fn router(state: AppState) -> Router {
         ))
         .routes(routes!(status::openapi))
         .split_for_parts();
+    let (fhir_routes, fhir_doc) = OpenApiRouter::new()
+        .routes(routes!(fhir::provenance))
+        .routes(routes!(fhir::audit_events))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .routes(routes!(fhir::metadata))
+        .layer(middleware::from_fn(fhir::as_operation_outcome))
+        .split_for_parts();
     let (public, public_doc) = OpenApiRouter::new()
         .routes(routes!(status::health))
         .routes(routes!(status::ready))
         .routes(routes!(status::metrics))
         .split_for_parts();
-    doc::publish(public_doc.nest("/v1", v1_doc));
+    doc::publish(public_doc.nest("/v1", v1_doc).nest("/fhir/r4", fhir_doc));
     Router::new()
         .nest("/v1", v1)
+        .nest("/fhir/r4", fhir_routes)
         .merge(public)
         .fallback(|| async {
             ApiError::new(
