@@ -46,6 +46,13 @@ pub struct ReasonLabels {
     pub reason: String,
 }
 
+/// Labels by certificate.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CertLabels {
+    /// `member`, `ca` or `api_tls` (a fixed set).
+    pub cert: &'static str,
+}
+
 /// Labels by chain.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ChainLabels {
@@ -93,6 +100,10 @@ pub struct Metrics {
     /// Bytes of memory the allocator holds resident (`stats.resident`): allocated, plus freed
     /// pages not yet returned, plus its own metadata.
     pub heap_resident: Gauge,
+    /// Seconds until each certificate this node depends on expires (negative once expired).
+    pub certificate_expiry: Family<CertLabels, Gauge>,
+    /// Seconds until the revocation list in force says the next one is due (negative past it).
+    pub crl_next_update: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -140,6 +151,18 @@ impl Metrics {
             "writes_paused",
             "1 while writes are paused until a peer that holds this node's chain confirms its head",
             writes_paused.clone(),
+        );
+        let certificate_expiry = Family::<CertLabels, Gauge>::default();
+        let crl_next_update = Gauge::default();
+        registry.register(
+            "certificate_expiry_seconds",
+            "Seconds until each certificate the node depends on expires (cert: member, ca, api_tls)",
+            certificate_expiry.clone(),
+        );
+        registry.register(
+            "crl_next_update_seconds",
+            "Seconds until the revocation list in force says the next one is due",
+            crl_next_update.clone(),
         );
         let heap_allocated = Gauge::default();
         let heap_resident = Gauge::default();
@@ -228,6 +251,8 @@ impl Metrics {
             payloads_wanted,
             keys_wanted,
             heap_allocated,
+            certificate_expiry,
+            crl_next_update,
             heap_resident,
         }
     }

@@ -82,6 +82,29 @@ fn acknowledged_records_survive_kill_9() {
     );
     let (_, metrics) = node.http("GET", "/metrics", &s.token, None);
     assert!(metrics.contains("medchain_writes_paused 1"), "{metrics}");
+    // What the node depends on, and when it expires: the member certificate (a year), the
+    // root (ten years), the revocation list (30 days); plain HTTP here, so no API certificate.
+    let status: serde_json::Value = serde_json::from_str(&status_text).unwrap();
+    let expiry = |key: &str| status["certificates"][key].as_i64();
+    assert!(
+        expiry("member_not_after").is_some() && expiry("ca_not_after") > expiry("member_not_after"),
+        "{status_text}"
+    );
+    assert!(
+        expiry("crl_next_update").is_some() && expiry("api_tls_not_after").is_none(),
+        "{status_text}"
+    );
+    let gauge = |line: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(line))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<i64>().ok())
+            .unwrap_or_else(|| panic!("no {line} in {metrics}"))
+    };
+    let day = 86_400;
+    assert!(gauge("medchain_certificate_expiry_seconds{cert=\"member\"}") > 300 * day);
+    assert!(gauge("medchain_certificate_expiry_seconds{cert=\"ca\"}") > 3000 * day);
+    assert!((29 * day..=30 * day).contains(&gauge("medchain_crl_next_update_seconds")));
     let body = r#"{"kind":"create","patient":"MRN-9","payload":{"resourceType":"Observation"},"actor":"dr-1"}"#;
     let (status, text) = node.http("POST", "/v1/records", &s.token, Some(body));
     assert_eq!(status, 503, "{text}");

@@ -78,6 +78,7 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
 /// why and since when).
 pub async fn status(State(state): State<AppState>) -> ApiResult<Response> {
     let role = state.role;
+    let expiries = state.coordination.expiries();
     let (chains, paused) = blocking(state, |s| Ok((s.chains()?, s.writes_paused()))).await?;
     Ok(Json(serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -85,6 +86,13 @@ pub async fn status(State(state): State<AppState>) -> ApiResult<Response> {
         "chains": chains.len(),
         "blocks": chains.iter().map(|c| c.head.height.saturating_add(1)).fold(0u64, u64::saturating_add),
         "writes_paused": paused,
+        // Unix seconds; null when not known (yet) or not used (no TLS, no revocation list).
+        "certificates": {
+            "member_not_after": expiries.member,
+            "ca_not_after": expiries.ca,
+            "api_tls_not_after": expiries.api_tls,
+            "crl_next_update": expiries.crl_next_update,
+        },
     }))
     .into_response())
 }

@@ -303,10 +303,15 @@ pub enum CaCommand {
     /// Create the consortium root CA: DIR/ca.pem (certificate), DIR/ca.key (PKCS#8, mode 0600)
     /// and an empty revocation list DIR/crl.pem.
     Init(CaInit),
-    /// Issue a member: a new Ed25519 key (also the node's libp2p identity) and a certificate
-    /// binding it to an organisation and a role. Writes OUT/member.pem, OUT/member.key (0600) and
-    /// a copy of the root as OUT/ca.pem, and prints the PeerId.
+    /// Issue a member certificate binding an organisation and a role. With --csr, for the keys of
+    /// a member's request (`ca request`: its keys never leave it): writes OUT/member.pem and
+    /// OUT/ca.pem. Without, for a new Ed25519 key (also the node's libp2p identity) made here:
+    /// also OUT/member.key and OUT/encryption.key (0600). Prints the chain ID and PeerId.
     Issue(CaIssue),
+    /// On the member's side: make its keys (or take the ones it has, to renew) and a certificate
+    /// request for the CA. Writes OUT/member.csr, and OUT/member.key and OUT/encryption.key
+    /// (0600) when new; send only member.csr to the CA operator.
+    Request(CaRequest),
     /// Revoke a member certificate: adds it to the CA's revocation list DIR/crl.pem.
     Revoke(CaRevoke),
     /// Re-sign the revocation list DIR/crl.pem with the same entries and fresh dates (its
@@ -349,6 +354,28 @@ pub struct CaIssue {
     /// Validity in days.
     #[arg(long, default_value_t = 365)]
     pub days: u32,
+    /// A member's certificate request (PEM, from `ca request`): issue for its keys. The role
+    /// and organisation are these flags', never the request's.
+    #[arg(long)]
+    pub csr: Option<PathBuf>,
+}
+
+/// Arguments of `ca request`.
+#[derive(Debug, Args)]
+pub struct CaRequest {
+    /// A label for the CA's operator (the organisation asking); the certificate's organisation
+    /// is the operator's choice.
+    #[arg(long)]
+    pub name: String,
+    /// Directory to write into (existing files are never overwritten).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Renew: the member key to request a new certificate for (keeps the chain).
+    #[arg(long, requires = "encryption_key")]
+    pub key: Option<PathBuf>,
+    /// Renew: the member's X25519 encryption key.
+    #[arg(long, requires = "key")]
+    pub encryption_key: Option<PathBuf>,
 }
 
 /// Arguments of `ca revoke`.

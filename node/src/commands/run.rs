@@ -229,6 +229,14 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         }),
     );
 
+    crate::daemon::expiry::check_now(&config, &own_certificate, &service, &coordination, &metrics);
+    let expiry_watch = tokio::spawn(crate::daemon::expiry::watch(
+        config.clone(),
+        own_certificate.clone(),
+        service.clone(),
+        coordination.clone(),
+        metrics.clone(),
+    ));
     let crl_watch = tokio::spawn(revocation::watch(
         config.clone(),
         crl_at_start,
@@ -295,6 +303,7 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         warn!("a payload compaction step did not finish within 30 s of the shutdown");
     }
     crl_watch.abort();
+    expiry_watch.abort();
     let _ = stop_glue.send(());
     let _ = glue.await;
     let _ = client.shutdown().await;

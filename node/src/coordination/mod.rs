@@ -12,12 +12,14 @@
 //! The daemon's start-up creates one per run and hands it to the service (whose reads consult
 //! and wake it), the network glue, the verifier schedule and the API. It knows none of them.
 
+mod expiries;
 mod integrity;
 mod wanted_keys;
 mod wanted_payloads;
 
 use medchain_protocol::BlockMessage;
 
+pub use expiries::Expiries;
 pub use integrity::{Integrity, MAX_REPAIRS_IN_PLACE, RETRY_UNVERIFIED, Unvouched, Verdict};
 pub use wanted_keys::{BACKUP_REQUEST_INTERVAL, WantedKeys};
 pub use wanted_payloads::WantedPayloads;
@@ -33,6 +35,8 @@ pub struct Coordination {
     /// Wakes the network glue when the verifier has quarantined something (or a read met a
     /// damaged payload), so the range is fetched from peers now.
     repair_wanted: tokio::sync::Notify,
+    /// Certificate and revocation-list expiries, as last read.
+    expiries: std::sync::Mutex<Expiries>,
 }
 
 impl Coordination {
@@ -43,6 +47,19 @@ impl Coordination {
             publisher: Some(publisher),
             ..Self::default()
         }
+    }
+
+    /// Certificate and revocation-list expiries, as last read.
+    pub fn expiries(&self) -> Expiries {
+        self.expiries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Keeps what the expiry watch read.
+    pub fn set_expiries(&self, expiries: Expiries) {
+        *self.expiries.lock().unwrap_or_else(|p| p.into_inner()) = expiries;
     }
 
     /// Hands a block we authored to the network glue. Never waits: a full queue only delays

@@ -9,6 +9,7 @@
 pub mod catch_up;
 pub mod compaction;
 pub mod evidence;
+pub mod expiry;
 pub mod fetching;
 pub mod gossip;
 pub mod key_fetch;

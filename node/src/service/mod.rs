@@ -247,6 +247,11 @@ impl Service {
             .collect())
     }
 
+    /// The consortium in force (its root, and the revocation list last applied).
+    pub fn consortium(&self) -> Arc<medchain_protocol::identity::Consortium> {
+        self.ledger().trust().shared_consortium()
+    }
+
     /// The provider's own pseudonym key; refused on an auditor, which holds none.
     pub(super) fn pseudonym_key(&self) -> Result<&PseudonymKey, ServiceError> {
         self.pseudonyms.as_ref().ok_or_else(|| {

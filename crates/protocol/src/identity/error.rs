@@ -209,6 +209,10 @@ pub enum IssueError {
     /// The random source the caller passed failed (for `medchain ca`, the operating system's).
     #[error("the random number generator failed")]
     Rng,
+    /// A certificate request that cannot be issued from (not a request, not signed by its own
+    /// key, not Ed25519, or without exactly one encryption key).
+    #[error("the certificate request is refused: {0}")]
+    Request(&'static str),
     /// The certificate generator refused the parameters.
     #[error("certificate generation failed: {0}")]
     Rcgen(#[from] rcgen::Error),

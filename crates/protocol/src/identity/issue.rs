@@ -22,7 +22,7 @@ use super::key::MemberKey;
 use super::role::{EKU_EXTENSION_OID, Role};
 
 /// OID arcs of the X.509 subjectAltName extension (2.5.29.17).
-const SUBJECT_ALT_NAME_OID: &[u64] = &[2, 5, 29, 17];
+pub(super) const SUBJECT_ALT_NAME_OID: &[u64] = &[2, 5, 29, 17];
 use super::x509::{ed25519_key, is_ca, parse_cert, to_datetime};
 
 /// Where issuing gets its randomness: the new key's seed and the serial number.
@@ -188,6 +188,7 @@ pub(crate) struct LoadedCa<'a> {
 }
 
 impl<'a> LoadedCa<'a> {
+    /// Loads and checks them.
     pub(crate) fn load(cert_der: &'a [u8], key_der: &[u8]) -> Result<Self, IssueError> {
         let cert = parse_cert(cert_der).map_err(IssueError::CaCertificate)?;
         let public_key = ed25519_key(cert.public_key())
@@ -239,7 +240,7 @@ fn new_key(randomness: &dyn Randomness) -> Result<(MemberKey, Zeroizing<KeyPair>
 }
 
 /// Subject O/CN, validity and a fresh random serial.
-fn base_params(
+pub(super) fn base_params(
     org: &str,
     common_name: &str,
     not_before_unix: i64,

@@ -20,6 +20,7 @@ mod error;
 mod issue;
 mod key;
 mod pem;
+mod request;
 mod role;
 mod verify;
 mod x509;
@@ -36,13 +37,15 @@ pub use error::{CertError, CrlDefect, IssueError, KeyError, Unreadable};
 pub use issue::{IssuedCa, IssuedMember, Randomness, create_root_ca, issue_member};
 pub use key::{MemberKey, verify_ed25519};
 pub use pem::{
-    cert_to_pem, crl_to_pem, pem_to_der_cert, pem_to_der_crl, pem_to_der_key, pkcs8_to_pem,
+    cert_to_pem, crl_to_pem, pem_to_der_cert, pem_to_der_crl, pem_to_der_csr, pem_to_der_key,
+    pkcs8_to_pem,
 };
 /// The operating system's secure generator, the [`Randomness`] for real certificates.
+pub use request::{IssuedFromRequest, Requested, issue_from_request, make_request, read_request};
 pub use ring::rand::SystemRandom;
 pub use role::{
     AUDITOR_ROLE_OID, AUDITOR_ROLE_OID_DER, PROVIDER_ROLE_OID, PROVIDER_ROLE_OID_DER, Role,
     UnknownRole,
 };
 pub use verify::{Consortium, Member};
-pub use x509::{org_of, public_key_of, serial_of};
+pub use x509::{not_after_of, org_of, public_key_of, serial_of};

@@ -24,6 +24,17 @@ pub fn pem_to_der_cert(pem: &str) -> Result<Vec<u8>, CertError> {
         })
 }
 
+/// DER of the first `CERTIFICATE REQUEST` (PKCS#10) section in `pem` (other sections are
+/// skipped).
+pub fn pem_to_der_csr(pem: &str) -> Result<Vec<u8>, CertError> {
+    rustls_pki_types::CertificateSigningRequestDer::from_pem_slice(pem.as_bytes())
+        .map(|der| der.as_ref().to_vec())
+        .map_err(|source| CertError::Pem {
+            what: "certificate request",
+            source,
+        })
+}
+
 /// DER of the first `X509 CRL` section in `pem` (other sections are skipped).
 pub fn pem_to_der_crl(pem: &str) -> Result<Vec<u8>, CertError> {
     CertificateRevocationListDer::from_pem_slice(pem.as_bytes())

@@ -50,6 +50,8 @@ pub struct Consortium {
     crls: Vec<CertRevocationList<'static>>,
     /// The highest cRLNumber among the lists (saturated to u128), if any list has one.
     crl_number: Option<u128>,
+    /// The `nextUpdate` of the newest list (unix seconds), if it has one.
+    crl_next_update: Option<i64>,
 }
 
 impl Consortium {
@@ -60,7 +62,7 @@ impl Consortium {
     /// lists is accepted (there is no "unknown revocation status" failure), and CRL
     /// `nextUpdate` is not enforced: the newest CRL known stays in force.
     pub fn new(root_cert_der: Vec<u8>, crls_der: Vec<Vec<u8>>) -> Result<Self, CertError> {
-        let (anchor, root_ski, root_not_before, root_not_after, crls, crl_number) = {
+        let (anchor, root_ski, root_not_before, root_not_after, crls, crl_number, crl_next_update) = {
             let root = parse_cert(&root_cert_der)?;
             let root_key = ed25519_key(root.public_key()).ok_or(CertError::NotEd25519)?;
             if !is_ca(&root) {
@@ -83,10 +85,12 @@ impl Consortium {
                 let parsed = parse_crl(der).map_err(bad)?;
                 check_crl_issuer(&parsed, root.subject(), &root_key).map_err(bad)?;
                 let number = parsed.crl_number().cloned().unwrap_or_default();
-                crls.push((number, CertRevocationList::from(owned)));
+                let next_update = parsed.next_update().map(|t| t.timestamp());
+                crls.push((number, CertRevocationList::from(owned), next_update));
             }
             crls.sort_by(|a, b| b.0.cmp(&a.0));
-            let crl_number = crls.first().map(|(number, _)| {
+            let crl_next_update = crls.first().and_then(|(_, _, next)| *next);
+            let crl_number = crls.first().map(|(number, _, _)| {
                 let bytes = number.to_bytes_be();
                 if bytes.len() > 16 {
                     return u128::MAX;
@@ -101,8 +105,9 @@ impl Consortium {
                 subject_key_id(&root).map(<[u8]>::to_vec),
                 validity.not_before.timestamp(),
                 validity.not_after.timestamp(),
-                crls.into_iter().map(|(_, crl)| crl).collect(),
+                crls.into_iter().map(|(_, crl, _)| crl).collect(),
                 crl_number,
+                crl_next_update,
             )
         };
         Ok(Self {
@@ -113,7 +118,19 @@ impl Consortium {
             root_not_after,
             crls,
             crl_number,
+            crl_next_update,
         })
+    }
+
+    /// When the root certificate expires (unix seconds).
+    pub fn root_not_after(&self) -> i64 {
+        self.root_not_after
+    }
+
+    /// When the newest revocation list says the next one is due (unix seconds), if one was
+    /// given and says so.
+    pub fn crl_next_update(&self) -> Option<i64> {
+        self.crl_next_update
     }
 
     /// The highest cRLNumber among the revocation lists (saturated to u128): a list with a lower

@@ -32,6 +32,13 @@ pub fn org_of(cert_der: &[u8]) -> Option<String> {
 }
 
 /// Parses one DER certificate; trailing bytes are refused.
+/// When a certificate expires (its notAfter, unix seconds), if it parses.
+pub fn not_after_of(cert_der: &[u8]) -> Option<i64> {
+    parse_cert(cert_der)
+        .ok()
+        .map(|cert| cert.validity().not_after.timestamp())
+}
+
 pub(crate) fn parse_cert(der: &[u8]) -> Result<X509Certificate<'_>, CertError> {
     match X509Certificate::from_der(der) {
         Ok(([], cert)) => Ok(cert),

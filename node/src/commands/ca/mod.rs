@@ -14,6 +14,8 @@ use medchain_protocol::ChainId;
 use medchain_protocol::identity::{self, Consortium, Member, MemberKey};
 
 use crate::cli::{CaCommand, CaCrl, CaInit, CaIssue, CaRevoke, CaVerify};
+
+mod request;
 use crate::files::{ensure_dir, read_text, refuse_existing, write_public, write_secret};
 
 /// Certificate file of a CA directory.
@@ -36,14 +38,16 @@ pub const PSEUDONYM_KEY: &str = "pseudonym.key";
 pub fn run(command: CaCommand) -> Result<ExitCode> {
     match command {
         CaCommand::Init(args) => init(&args),
+        CaCommand::Issue(args) if args.csr.is_some() => request::issue(&args),
         CaCommand::Issue(args) => issue(&args),
+        CaCommand::Request(args) => request::request(&args),
         CaCommand::Revoke(args) => revoke(&args),
         CaCommand::Crl(args) => refresh(&args),
         CaCommand::Verify(args) => verify(&args),
     }
 }
 
-fn now_unix() -> i64 {
+pub(super) fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -84,13 +88,13 @@ fn init(args: &CaInit) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-struct LoadedCa {
+pub(super) struct LoadedCa {
     cert_der: Vec<u8>,
     cert_pem: String,
     key_der: zeroize::Zeroizing<Vec<u8>>,
 }
 
-fn load_ca(dir: &Path) -> Result<LoadedCa> {
+pub(super) fn load_ca(dir: &Path) -> Result<LoadedCa> {
     let cert_pem = read_text(&dir.join(CA_CERT))?;
     let cert_der = identity::pem_to_der_cert(&cert_pem)
         .with_context(|| format!("{} is not a certificate", dir.join(CA_CERT).display()))?;

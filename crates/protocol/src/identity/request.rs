@@ -1,0 +1,163 @@
+//! Certificate requests (PKCS#10): a member makes its own Ed25519 key and X25519 encryption key
+//! and sends the consortium CA a request, so no private key ever leaves the hospital; the CA
+//! issues from it with the role and organisation its operator chooses (what the request says of
+//! them is ignored). Renewal is a new request for the same keys: the certificate changes, the
+//! chain (the hash of the key) does not.
+//!
+//! A request is taken only if it is signed by the key it names (proof of possession), that key
+//! is Ed25519, and it carries exactly one encryption key in its requested subjectAltName (the
+//! otherName of section 7 of docs/protocol.md).
+
+use rcgen::{
+    CertificateParams, CustomExtension, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
+    PKCS_ED25519, SerialNumber, SubjectPublicKeyInfo,
+};
+use rustls_pki_types::PrivatePkcs8KeyDer;
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::FromDer;
+
+use super::encryption_key::{X25519_KEY_BYTES, encryption_key_oid_der, san_value};
+use super::error::IssueError;
+use super::issue::{LoadedCa, Randomness, SUBJECT_ALT_NAME_OID, base_params};
+use super::key::MemberKey;
+use super::role::{EKU_EXTENSION_OID, Role};
+use super::x509::ed25519_key;
+
+/// A request for a certificate of `key` binding the encryption key `encryption`: DER and PEM.
+/// `name` only labels the request for the CA's operator.
+pub fn make_request(
+    key: &MemberKey,
+    encryption: &[u8; X25519_KEY_BYTES],
+    name: &str,
+) -> Result<(Vec<u8>, String), IssueError> {
+    let der = key.to_pkcs8_der();
+    let pair =
+        KeyPair::from_pkcs8_der_and_sign_algo(&PrivatePkcs8KeyDer::from(&der[..]), &PKCS_ED25519)?;
+    let mut params = CertificateParams::default();
+    let mut subject = DistinguishedName::new();
+    subject.push(DnType::CommonName, name);
+    params.distinguished_name = subject;
+    params.custom_extensions = vec![CustomExtension::from_oid_content(
+        SUBJECT_ALT_NAME_OID,
+        san_value(encryption),
+    )];
+    let request = params.serialize_request(&pair)?;
+    let pem = request.pem()?;
+    Ok((request.der().to_vec(), pem))
+}
+
+/// What a request asks to be bound, once checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Requested {
+    /// The member's Ed25519 public key (its chain and libp2p identity).
+    pub public_key: [u8; 32],
+    /// Its X25519 encryption key.
+    pub encryption_key: [u8; X25519_KEY_BYTES],
+    /// The request's SubjectPublicKeyInfo (DER).
+    spki: Vec<u8>,
+}
+
+/// Reads and checks a request (DER): see the module documentation.
+pub fn read_request(der: &[u8]) -> Result<Requested, IssueError> {
+    let (rest, request) = X509CertificationRequest::from_der(der)
+        .map_err(|_| IssueError::Request("not a PKCS#10 certificate request"))?;
+    if !rest.is_empty() {
+        return Err(IssueError::Request("bytes after the request"));
+    }
+    request
+        .verify_signature()
+        .map_err(|_| IssueError::Request("not signed by the key it names"))?;
+    let info = &request.certification_request_info;
+    let public_key =
+        ed25519_key(&info.subject_pki).ok_or(IssueError::Request("the key is not Ed25519"))?;
+    let oid = encryption_key_oid_der();
+    let mut found = None;
+    for extension in request.requested_extensions().into_iter().flatten() {
+        let ParsedExtension::SubjectAlternativeName(san) = extension else {
+            continue;
+        };
+        for name in &san.general_names {
+            if let GeneralName::OtherName(type_id, value) = name
+                && type_id.as_bytes() == oid.as_slice()
+            {
+                let key = value
+                    .strip_prefix(&[0xa0, 0x22, 0x04, 0x20][..])
+                    .and_then(|k| <[u8; X25519_KEY_BYTES]>::try_from(k).ok())
+                    .ok_or(IssueError::Request("a malformed encryption key"))?;
+                if found.replace(key).is_some() {
+                    return Err(IssueError::Request("more than one encryption key"));
+                }
+            }
+        }
+    }
+    let encryption_key = found.ok_or(IssueError::Request("no encryption key"))?;
+    Ok(Requested {
+        public_key,
+        encryption_key,
+        spki: info.subject_pki.raw.to_vec(),
+    })
+}
+
+/// A certificate issued from a request.
+#[derive(Clone, Debug)]
+pub struct IssuedFromRequest {
+    /// The certificate (DER).
+    pub cert_der: Vec<u8>,
+    /// The same as PEM.
+    pub cert_pem: String,
+    /// What it binds.
+    pub requested: Requested,
+    /// Its serial: the content bytes of the DER INTEGER.
+    pub serial: Vec<u8>,
+}
+
+/// Issues a member certificate for the request `csr_der`, as `issue_member` does for a new key:
+/// the role and organisation are the operator's, the keys the request's.
+#[allow(clippy::too_many_arguments)] // each is a distinct choice of the CA's operator
+pub fn issue_from_request(
+    ca_cert_der: &[u8],
+    ca_key_pkcs8_der: &[u8],
+    csr_der: &[u8],
+    role: Role,
+    org: &str,
+    not_before_unix: i64,
+    days: u32,
+    randomness: &dyn Randomness,
+) -> Result<IssuedFromRequest, IssueError> {
+    if org.trim().is_empty() {
+        return Err(IssueError::EmptyName);
+    }
+    let requested = read_request(csr_der)?;
+    let ca = LoadedCa::load(ca_cert_der, ca_key_pkcs8_der)?;
+    let mut params = base_params(
+        org,
+        &format!("{org} {role}"),
+        not_before_unix,
+        days,
+        randomness,
+    )?;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.use_authority_key_identifier_extension = true;
+    params.custom_extensions = vec![
+        CustomExtension::from_oid_content(EKU_EXTENSION_OID, role.eku_extension_value()),
+        CustomExtension::from_oid_content(
+            SUBJECT_ALT_NAME_OID,
+            san_value(&requested.encryption_key),
+        ),
+    ];
+    let serial = params
+        .serial_number
+        .as_ref()
+        .map(SerialNumber::to_bytes)
+        .unwrap_or_default();
+    let public_key = SubjectPublicKeyInfo::from_der(&requested.spki)?;
+    let cert = params.signed_by(&public_key, &ca.issuer(ca_cert_der)?)?;
+    Ok(IssuedFromRequest {
+        cert_der: cert.der().to_vec(),
+        cert_pem: cert.pem(),
+        requested,
+        serial,
+    })
+}
