@@ -138,36 +138,19 @@ pub fn issue_member(
     days: u32,
     randomness: &dyn Randomness,
 ) -> Result<IssuedMember, IssueError> {
-    if org.trim().is_empty() {
-        return Err(IssueError::EmptyName);
-    }
-    let mut params = base_params(
-        org,
-        &format!("{org} {role}"),
-        not_before_unix,
-        days,
-        randomness,
-    )?;
     let ca = LoadedCa::load(ca_cert_der, ca_key_pkcs8_der)?;
-    let (exported, key) = new_key(randomness)?;
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.use_authority_key_identifier_extension = true;
     let mut ikm = Zeroizing::new([0u8; 32]);
+    let (exported, key) = new_key(randomness)?;
     randomness.fill(&mut ikm[..])?;
     let encryption_key = EncryptionKey::derive(&ikm);
-    params.custom_extensions = vec![
-        CustomExtension::from_oid_content(EKU_EXTENSION_OID, role.eku_extension_value()),
-        CustomExtension::from_oid_content(
-            SUBJECT_ALT_NAME_OID,
-            san_value(&encryption_key.public_key()),
-        ),
-    ];
-    let serial = params
-        .serial_number
-        .as_ref()
-        .map(SerialNumber::to_bytes)
-        .unwrap_or_default();
+    let (params, serial) = member_params(
+        role,
+        org,
+        not_before_unix,
+        days,
+        &encryption_key.public_key(),
+        randomness,
+    )?;
     let cert = params.signed_by(&*key, &ca.issuer(ca_cert_der)?)?;
     Ok(IssuedMember {
         cert_der: cert.der().to_vec(),
@@ -178,6 +161,36 @@ pub fn issue_member(
         serial,
         encryption_key,
     })
+}
+
+/// The parameters of a member certificate (see [`issue_member`]) binding `encryption`, and its
+/// serial's bytes: for a new key here, or for the keys of a member's request.
+pub(super) fn member_params(
+    role: Role,
+    org: &str,
+    not_before_unix: i64,
+    days: u32,
+    encryption: &[u8; 32],
+    randomness: &dyn Randomness,
+) -> Result<(CertificateParams, Vec<u8>), IssueError> {
+    if org.trim().is_empty() {
+        return Err(IssueError::EmptyName);
+    }
+    let common_name = format!("{org} {role}");
+    let mut params = base_params(org, &common_name, not_before_unix, days, randomness)?;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.use_authority_key_identifier_extension = true;
+    params.custom_extensions = vec![
+        CustomExtension::from_oid_content(EKU_EXTENSION_OID, role.eku_extension_value()),
+        CustomExtension::from_oid_content(SUBJECT_ALT_NAME_OID, san_value(encryption)),
+    ];
+    let serial = params
+        .serial_number
+        .as_ref()
+        .map(SerialNumber::to_bytes)
+        .unwrap_or_default();
+    Ok((params, serial))
 }
 
 /// A CA certificate and its private key, checked to belong together.
@@ -240,7 +253,7 @@ fn new_key(randomness: &dyn Randomness) -> Result<(MemberKey, Zeroizing<KeyPair>
 }
 
 /// Subject O/CN, validity and a fresh random serial.
-pub(super) fn base_params(
+fn base_params(
     org: &str,
     common_name: &str,
     not_before_unix: i64,

@@ -9,8 +9,8 @@
 //! otherName of section 7 of docs/protocol.md).
 
 use rcgen::{
-    CertificateParams, CustomExtension, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
-    PKCS_ED25519, SerialNumber, SubjectPublicKeyInfo,
+    CertificateParams, CustomExtension, DistinguishedName, DnType, KeyPair, PKCS_ED25519,
+    SubjectPublicKeyInfo,
 };
 use rustls_pki_types::PrivatePkcs8KeyDer;
 use x509_parser::certification_request::X509CertificationRequest;
@@ -19,9 +19,9 @@ use x509_parser::prelude::FromDer;
 
 use super::encryption_key::{X25519_KEY_BYTES, encryption_key_oid_der, san_value};
 use super::error::IssueError;
-use super::issue::{LoadedCa, Randomness, SUBJECT_ALT_NAME_OID, base_params};
+use super::issue::{LoadedCa, Randomness, SUBJECT_ALT_NAME_OID, member_params};
 use super::key::MemberKey;
-use super::role::{EKU_EXTENSION_OID, Role};
+use super::role::Role;
 use super::x509::ed25519_key;
 
 /// A request for a certificate of `key` binding the encryption key `encryption`: DER and PEM.
@@ -125,33 +125,16 @@ pub fn issue_from_request(
     days: u32,
     randomness: &dyn Randomness,
 ) -> Result<IssuedFromRequest, IssueError> {
-    if org.trim().is_empty() {
-        return Err(IssueError::EmptyName);
-    }
     let requested = read_request(csr_der)?;
     let ca = LoadedCa::load(ca_cert_der, ca_key_pkcs8_der)?;
-    let mut params = base_params(
+    let (params, serial) = member_params(
+        role,
         org,
-        &format!("{org} {role}"),
         not_before_unix,
         days,
+        &requested.encryption_key,
         randomness,
     )?;
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.use_authority_key_identifier_extension = true;
-    params.custom_extensions = vec![
-        CustomExtension::from_oid_content(EKU_EXTENSION_OID, role.eku_extension_value()),
-        CustomExtension::from_oid_content(
-            SUBJECT_ALT_NAME_OID,
-            san_value(&requested.encryption_key),
-        ),
-    ];
-    let serial = params
-        .serial_number
-        .as_ref()
-        .map(SerialNumber::to_bytes)
-        .unwrap_or_default();
     let public_key = SubjectPublicKeyInfo::from_der(&requested.spki)?;
     let cert = params.signed_by(&public_key, &ca.issuer(ca_cert_der)?)?;
     Ok(IssuedFromRequest {

@@ -18,6 +18,7 @@
 //! Byte for byte in docs/protocol.md, section 11.
 
 mod hex_json;
+mod signers;
 mod verify;
 
 use serde::{Deserialize, Serialize};

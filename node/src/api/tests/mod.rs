@@ -20,6 +20,8 @@ mod intake;
 mod proofs;
 // Users signed in at an identity provider.
 mod users;
+// The OpenAPI document made from the routes.
+mod document;
 
 const TOKEN: &str = "test-token-0123456789";
 
@@ -324,39 +326,8 @@ async fn bad_requests_get_clear_4xx() {
     // Open endpoints.
     let (status, _) = call(&app, "GET", "/health", None, false).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, text) = call(&app, "GET", "/v1/openapi.json", None, false).await;
+    let (status, _) = call(&app, "GET", "/v1/openapi.json", None, false).await;
     assert_eq!(status, StatusCode::OK);
-    let document = json_of(&text);
-    assert_eq!(document["openapi"], "3.1.0");
-    // Generated from the routes: each is there, and every /v1 operation lists the answers any
-    // of them may give.
-    let paths = document["paths"].as_object().unwrap();
-    for path in [
-        "/v1/records/{id}/proof",
-        "/v1/peers",
-        "/health",
-        "/metrics",
-        "/v1/openapi.json",
-        "/fhir/r4/Provenance",
-        "/fhir/r4/AuditEvent",
-        "/fhir/r4/metadata",
-    ] {
-        assert!(paths.contains_key(path), "{path} is not documented");
-    }
-    assert_eq!(paths.len(), 28, "{:?}", paths.keys().collect::<Vec<_>>());
-    for (path, item) in paths
-        .iter()
-        .filter(|(p, _)| p.starts_with("/v1/") && *p != "/v1/openapi.json")
-    {
-        for (method, operation) in item.as_object().unwrap() {
-            for status in ["401", "403", "500", "503"] {
-                assert!(
-                    operation["responses"].get(status).is_some(),
-                    "{method} {path} lacks {status}"
-                );
-            }
-        }
-    }
 }
 
 #[tokio::test]
