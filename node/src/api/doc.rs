@@ -195,8 +195,10 @@ pub fn new_record_schema() -> Value {
 #[serde(deny_unknown_fields)]
 #[schema(as = NewRecords)]
 pub struct NewRecordsDoc {
-    /// 1 to 1024 records, each as `POST /v1/records` takes it.
-    #[schema(min_items = 1, max_items = 1024)]
+    /// 1 to 1024 records, each as `POST /v1/records` takes it (schema `NewRecord`). Each is read
+    /// and checked on its own: one that is not a record write, or breaks the rules, is answered
+    /// with its own 400 in `results`, and the others are written.
+    #[schema(min_items = 1, max_items = 1024, value_type = Vec<Object>)]
     pub records: Vec<NewRecordDoc>,
 }
 

@@ -29,6 +29,13 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// `{"status": N, "error": ...}`: one answer of a batch.
+    pub fn to_json_with_status(&self) -> serde_json::Value {
+        serde_json::json!({"status": self.status.as_u16(), "error": self.message})
+    }
+}
+
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
         let status =

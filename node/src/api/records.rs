@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use medchain_protocol::RecordId;
 use medchain_protocol::entry::is_printable_text;
 use medchain_protocol::limits::MAX_ACTOR_LEN;
-use medchain_requests::{NewRecord, NewRecords, PatientQuery};
+use medchain_requests::{MAX_RECORDS_PER_BATCH, NewRecord, PatientQuery};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -149,7 +149,7 @@ pub async fn create(
     responses(
         (status = 200, description = "Each record answered on its own, in order", body = super::doc::BatchAnswerDoc),
     ))]
-/// `POST /v1/records/batch`: writes up to [`medchain_requests::MAX_RECORDS_PER_BATCH`] records (a legacy import, a
+/// `POST /v1/records/batch`: writes up to [`MAX_RECORDS_PER_BATCH`] records (a legacy import, a
 /// ward's morning round) and answers once every block holding them is flushed. Each record is
 /// answered on its own, in order (`status` 201 with where it went, or its error): one bad record
 /// does not fail the others.
@@ -157,38 +157,70 @@ pub async fn create_batch(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-    body: Result<Json<NewRecords>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<BatchBody>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<Response> {
     let Json(batch) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
-    let mut records = batch
-        .into_records()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    // Who acts is the caller's matter, not a record's: one wrong actor refuses the batch.
-    for (index, record) in records.iter_mut().enumerate() {
-        record.actor = body_or_header_actor(&caller, &record.actor, &headers)?;
-        record
-            .check_shape()
-            .map_err(|e| ApiError::bad_request(format!("record {index}: {e}")))?;
+    if batch.records.is_empty() || batch.records.len() > MAX_RECORDS_PER_BATCH {
+        return Err(ApiError::bad_request(format!(
+            "a batch holds 1 to {MAX_RECORDS_PER_BATCH} records"
+        )));
     }
-    let answers = blocking(state, move |s| s.submit_many(records)).await?;
-    let written = answers.iter().filter(|a| a.is_ok()).count();
-    let results: Vec<serde_json::Value> = answers
-        .into_iter()
-        .map(|answer| match answer {
-            Ok(w) => {
-                let mut v = serde_json::to_value(&w).unwrap_or_default();
-                v["status"] = 201.into();
-                v
+    // Each record is read and checked on its own: one that is not a record write, or breaks
+    // its rules, is answered with its own 400 and the others are written.
+    let mut refused: Vec<Option<ApiError>> = Vec::with_capacity(batch.records.len());
+    let mut records = Vec::with_capacity(batch.records.len());
+    for value in batch.records {
+        let checked = serde_json::from_value::<NewRecord>(serde_json::Value::Object(value))
+            .map_err(|e| ApiError::bad_request(format!("not a record write: {e}")))
+            .and_then(|mut record| {
+                record.actor = body_or_header_actor(&caller, &record.actor, &headers)?;
+                record
+                    .check_shape()
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                Ok(record)
+            });
+        match checked {
+            Ok(record) => {
+                records.push(record);
+                refused.push(None);
             }
-            Err(e) => serde_json::json!({"status": e.status(), "error": e.to_string()}),
+            Err(error) => refused.push(Some(error)),
+        }
+    }
+    let mut answers = blocking(state, move |s| s.submit_many(records))
+        .await?
+        .into_iter();
+    let results: Vec<serde_json::Value> = refused
+        .into_iter()
+        .map(|refusal| match refusal {
+            Some(error) => error.to_json_with_status(),
+            None => match answers.next() {
+                Some(Ok(w)) => {
+                    let mut v = serde_json::to_value(&w).unwrap_or_default();
+                    v["status"] = 201.into();
+                    v
+                }
+                Some(Err(e)) => serde_json::json!({"status": e.status(), "error": e.to_string()}),
+                None => serde_json::json!({"status": 500, "error": "the batch lost a write"}),
+            },
         })
         .collect();
+    let written = results.iter().filter(|r| r["status"] == 201).count();
     let failed = results.len() - written;
     Ok(
         Json(serde_json::json!({"written": written, "failed": failed, "results": results}))
             .into_response(),
     )
+}
+
+/// The body of `POST /v1/records/batch`: its records are read one by one, so one that is not a
+/// record write fails alone.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchBody {
+    /// 1 to [`MAX_RECORDS_PER_BATCH`] record writes, each a JSON object.
+    records: Vec<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[utoipa::path(get, path = "/records/{id}", tag = "records",

@@ -229,9 +229,16 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         }),
     );
 
-    crate::daemon::expiry::check_now(&config, &own_certificate, &service, &coordination, &metrics);
+    let api_tls_expiry = crate::daemon::expiry::api_tls_expiry(&config);
+    crate::daemon::expiry::check_now(
+        api_tls_expiry,
+        &own_certificate,
+        &service,
+        &coordination,
+        &metrics,
+    );
     let expiry_watch = tokio::spawn(crate::daemon::expiry::watch(
-        config.clone(),
+        api_tls_expiry,
         own_certificate.clone(),
         service.clone(),
         coordination.clone(),

@@ -2,8 +2,8 @@
 //! TLS certificate and the revocation list in force, checked at start and every
 //! [`CHECK_INTERVAL`]. Each one's time left goes to a gauge
 //! (`medchain_certificate_expiry_seconds{cert}`, `medchain_crl_next_update_seconds`), and the log
-//! warns 30 days ahead and says so as an error 7 days ahead (and once expired), once a day per
-//! item, so an expiry never comes without notice. What it reads is kept in the run's
+//! warns 30 days ahead and says so as an error 7 days ahead (and once expired), at each hourly
+//! check, so an expiry never comes without notice. What it reads is kept in the run's
 //! coordination, for `/v1/status` and the dashboard.
 
 use std::path::Path;
@@ -26,17 +26,24 @@ pub const WARN_DAYS: i64 = 30;
 pub const URGENT_DAYS: i64 = 7;
 const DAY: i64 = 86_400;
 
-/// What is in force now: `own_certificate` is the member certificate.
-pub fn read(config: &Config, own_certificate: &[u8], service: &Service) -> Expiries {
+/// The notAfter of the API's TLS certificate as the server loads it at start (the file may be
+/// replaced later, but the server serves what it loaded).
+pub fn api_tls_expiry(config: &Config) -> Option<i64> {
+    config
+        .api
+        .tls_cert
+        .as_deref()
+        .and_then(first_certificate_expiry)
+}
+
+/// What is in force now: `own_certificate` is the member certificate, `api_tls` the served TLS
+/// certificate's expiry.
+pub fn read(own_certificate: &[u8], api_tls: Option<i64>, service: &Service) -> Expiries {
     let consortium = service.consortium();
     Expiries {
         member: not_after_of(own_certificate),
         ca: Some(consortium.root_not_after()),
-        api_tls: config
-            .api
-            .tls_cert
-            .as_deref()
-            .and_then(first_certificate_expiry),
+        api_tls,
         crl_next_update: consortium.crl_next_update(),
     }
 }
@@ -49,7 +56,7 @@ fn first_certificate_expiry(path: &Path) -> Option<i64> {
 
 /// Checks expiries until the task is dropped.
 pub async fn watch(
-    config: Config,
+    api_tls: Option<i64>,
     own_certificate: Vec<u8>,
     service: Arc<Service>,
     coordination: Arc<Coordination>,
@@ -60,19 +67,31 @@ pub async fn watch(
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        check_now(&config, &own_certificate, &service, &coordination, &metrics);
+        let (own, service, coordination, metrics) = (
+            own_certificate.clone(),
+            service.clone(),
+            coordination.clone(),
+            metrics.clone(),
+        );
+        // The consortium is read under the ledger's lock: off the async runtime's threads.
+        let checked = tokio::task::spawn_blocking(move || {
+            check_now(api_tls, &own, &service, &coordination, &metrics);
+        });
+        if checked.await.is_err() {
+            error!("the certificate expiry check failed");
+        }
     }
 }
 
 /// Reads the expiries, sets the gauges, logs what is due, and keeps them for `/v1/status`.
 pub fn check_now(
-    config: &Config,
+    api_tls: Option<i64>,
     own_certificate: &[u8],
     service: &Service,
     coordination: &Coordination,
     metrics: &Metrics,
 ) {
-    let expiries = read(config, own_certificate, service);
+    let expiries = read(own_certificate, api_tls, service);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     report(&expiries, now, metrics);
     coordination.set_expiries(expiries);

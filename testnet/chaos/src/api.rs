@@ -1,5 +1,5 @@
 //! Harness `api`: the HTTP API fuzzed from its own OpenAPI document (`GET /v1/openapi.json`,
-//! node/src/api/openapi.json) with schemathesis, against a provider of a running consortium,
+//! generated from the node's code) with schemathesis, against a provider of a running consortium,
 //! with its bearer token. schemathesis generates valid and invalid requests for every operation
 //! (examples, coverage, fuzzing and stateful phases) and checks every answer against the
 //! document. Its findings are reported, counted by kind: 5xx answers (ST101), answers that break

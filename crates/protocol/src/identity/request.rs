@@ -54,6 +54,9 @@ pub struct Requested {
     pub public_key: [u8; 32],
     /// Its X25519 encryption key.
     pub encryption_key: [u8; X25519_KEY_BYTES],
+    /// The label the member gave its request (its subject's CN), for the CA's operator to
+    /// compare: not trusted for anything.
+    pub label: Option<String>,
     /// The request's SubjectPublicKeyInfo (DER).
     spki: Vec<u8>,
 }
@@ -92,9 +95,16 @@ pub fn read_request(der: &[u8]) -> Result<Requested, IssueError> {
         }
     }
     let encryption_key = found.ok_or(IssueError::Request("no encryption key"))?;
+    let label = info
+        .subject
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(|cn| cn.escape_debug().to_string());
     Ok(Requested {
         public_key,
         encryption_key,
+        label,
         spki: info.subject_pki.raw.to_vec(),
     })
 }

@@ -31,7 +31,6 @@ pub fn org_of(cert_der: &[u8]) -> Option<String> {
     parse_cert(cert_der).ok().and_then(|c| subject_org(&c))
 }
 
-/// Parses one DER certificate; trailing bytes are refused.
 /// When a certificate expires (its notAfter, unix seconds), if it parses.
 pub fn not_after_of(cert_der: &[u8]) -> Option<i64> {
     parse_cert(cert_der)
@@ -39,6 +38,7 @@ pub fn not_after_of(cert_der: &[u8]) -> Option<i64> {
         .map(|cert| cert.validity().not_after.timestamp())
 }
 
+/// Parses one DER certificate; trailing bytes are refused.
 pub(crate) fn parse_cert(der: &[u8]) -> Result<X509Certificate<'_>, CertError> {
     match X509Certificate::from_der(der) {
         Ok(([], cert)) => Ok(cert),

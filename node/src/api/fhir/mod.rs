@@ -62,7 +62,7 @@ pub async fn provenance(
     let (record, actor) = (record_id(&search.target)?, actor(&caller, &headers)?);
     let entries = blocking(state, move |s| s.record_entries(record, &actor)).await?;
     let resources = entries.iter().map(resources::provenance).collect();
-    let bundle = resources::searchset(resources, format!("Provenance?target={record}"), None);
+    let bundle = resources::searchset(resources, format!("Provenance?target={record}"), None, true);
     Ok(fhir(StatusCode::OK, &bundle))
 }
 
@@ -116,7 +116,12 @@ pub async fn audit_events(
         }
         link
     };
-    let bundle = resources::searchset(resources, link(after), next.map(|n| link(Some(n))));
+    let bundle = resources::searchset(
+        resources,
+        link(after),
+        next.map(|n| link(Some(n))),
+        after.is_none(),
+    );
     Ok(fhir(StatusCode::OK, &bundle))
 }
 

@@ -175,9 +175,16 @@ pub fn audit_event(access: &SignedEntry) -> Value {
 }
 
 /// A searchset Bundle of `resources`, found by `self_link`; `next_link` for the page after.
-pub fn searchset(resources: Vec<Value>, self_link: String, next_link: Option<String>) -> Value {
+/// `whole` says the resources are every match (the first page with no next one): only then is
+/// the total known.
+pub fn searchset(
+    resources: Vec<Value>,
+    self_link: String,
+    next_link: Option<String>,
+    whole: bool,
+) -> Value {
     let mut links = vec![json!({"relation": "self", "url": self_link})];
-    let complete = next_link.is_none();
+    let complete = whole && next_link.is_none();
     if let Some(next) = next_link {
         links.push(json!({"relation": "next", "url": next}));
     }

@@ -109,10 +109,14 @@ pub fn issue(args: &CaIssue) -> Result<ExitCode> {
         write_public(&root, ca.cert_pem.as_bytes())?;
     }
     println!(
-        "issued {} certificate for {:?} from the request {}",
+        "issued {} certificate for {:?} from the request {} (labelled {:?})",
         identity::Role::from(args.role),
         args.org,
-        csr.display()
+        csr.display(),
+        issued.requested.label.as_deref().unwrap_or("")
+    );
+    println!(
+        "  compare the chain ID below with the one the member's `ca request` printed, over a channel you trust: a request proves who holds the key, not who sent it"
     );
     println!("  certificate  {}", cert.display());
     println!("  serial       {}", hex::encode(&issued.serial));
