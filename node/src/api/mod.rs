@@ -92,6 +92,12 @@ pub fn router(state: AppState) -> Router {
             auth::authenticate,
         ))
         .routes(routes!(fhir::metadata))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no such FHIR interaction here; see /fhir/r4/metadata",
+            )
+        })
         .layer(middleware::from_fn(fhir::as_operation_outcome))
         .split_for_parts();
     let (public, public_doc) = OpenApiRouter::new()

@@ -74,6 +74,11 @@ pub fn read_request(der: &[u8]) -> Result<Requested, IssueError> {
     let info = &request.certification_request_info;
     let public_key =
         ed25519_key(&info.subject_pki).ok_or(IssueError::Request("the key is not Ed25519"))?;
+    if !is_strong_ed25519(&public_key) {
+        return Err(IssueError::Request(
+            "the Ed25519 key is of small order or not a curve point: anyone could sign for it",
+        ));
+    }
     let oid = encryption_key_oid_der();
     let mut found = None;
     for extension in request.requested_extensions().into_iter().flatten() {
@@ -95,6 +100,11 @@ pub fn read_request(der: &[u8]) -> Result<Requested, IssueError> {
         }
     }
     let encryption_key = found.ok_or(IssueError::Request("no encryption key"))?;
+    if !is_strong_x25519(&encryption_key) {
+        return Err(IssueError::Request(
+            "the encryption key is of small order: what is sealed to it would not be secret",
+        ));
+    }
     let label = info
         .subject
         .iter_common_name()
@@ -153,4 +163,97 @@ pub fn issue_from_request(
         requested,
         serial,
     })
+}
+
+/// Whether `key` is a point of the curve outside its small-order subgroup (a small-order key,
+/// such as the identity, has signatures anyone can make).
+fn is_strong_ed25519(key: &[u8; 32]) -> bool {
+    curve25519_dalek::edwards::CompressedEdwardsY(*key)
+        .decompress()
+        .is_some_and(|point| !point.is_small_order())
+}
+
+/// Whether the X25519 key `key` is not of small order (a small-order key makes every shared
+/// secret one of a few values).
+fn is_strong_x25519(key: &[u8; X25519_KEY_BYTES]) -> bool {
+    // Either sign of the Edwards point has the same order.
+    curve25519_dalek::montgomery::MontgomeryPoint(*key)
+        .to_edwards(0)
+        .is_some_and(|edwards| !edwards.is_small_order())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::EncryptionKey;
+
+    #[test]
+    fn small_order_keys_are_weak() {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(!is_strong_ed25519(&identity), "the identity point");
+        assert!(!is_strong_ed25519(&[0; 32]), "a point of order 4");
+        let key = MemberKey::from_seed(&[7; 32]).unwrap();
+        assert!(is_strong_ed25519(&key.public_key()));
+        assert!(!is_strong_x25519(&[0; 32]));
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        assert!(!is_strong_x25519(&one));
+        assert!(is_strong_x25519(
+            &EncryptionKey::derive(&[9; 32]).public_key()
+        ));
+    }
+
+    #[test]
+    fn requests_without_one_good_encryption_key_or_ed25519_key_are_refused() {
+        let key = MemberKey::from_seed(&[7; 32]).unwrap();
+        let encryption = EncryptionKey::derive(&[9; 32]).public_key();
+        let (der, _) = make_request(&key, &encryption, "Hospital A").unwrap();
+        let requested = read_request(&der).unwrap();
+        assert_eq!(requested.public_key, key.public_key());
+        assert_eq!(requested.label.as_deref(), Some("Hospital A"));
+        let pair = KeyPair::from_pkcs8_der_and_sign_algo(
+            &PrivatePkcs8KeyDer::from(&key.to_pkcs8_der()[..]),
+            &PKCS_ED25519,
+        )
+        .unwrap();
+        // No encryption key.
+        let bare = CertificateParams::default()
+            .serialize_request(&pair)
+            .unwrap();
+        assert!(matches!(
+            read_request(bare.der()),
+            Err(IssueError::Request("no encryption key"))
+        ));
+        // Two of them.
+        let mut params = CertificateParams::default();
+        let san = san_value(&encryption);
+        params.custom_extensions = vec![
+            CustomExtension::from_oid_content(SUBJECT_ALT_NAME_OID, san.clone()),
+            CustomExtension::from_oid_content(SUBJECT_ALT_NAME_OID, san),
+        ];
+        if let Ok(twice) = params.serialize_request(&pair) {
+            assert!(read_request(twice.der()).is_err());
+        }
+        // A weak one.
+        let (weak, _) = make_request(&key, &[0; 32], "Hospital A").unwrap();
+        assert!(matches!(read_request(&weak), Err(IssueError::Request(_))));
+        // Not an Ed25519 key: a P-256 request.
+        let p256 = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = CertificateParams::default();
+        params.custom_extensions = vec![CustomExtension::from_oid_content(
+            SUBJECT_ALT_NAME_OID,
+            san_value(&encryption),
+        )];
+        let other = params.serialize_request(&p256).unwrap();
+        assert!(matches!(
+            read_request(other.der()),
+            Err(IssueError::Request("the key is not Ed25519"))
+        ));
+        // Not a request, or bytes after it.
+        assert!(read_request(b"not a request").is_err());
+        let mut longer = der.clone();
+        longer.push(0);
+        assert!(read_request(&longer).is_err());
+    }
 }

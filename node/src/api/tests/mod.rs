@@ -22,6 +22,8 @@ mod proofs;
 mod users;
 // The OpenAPI document made from the routes.
 mod document;
+// FHIR errors as OperationOutcome.
+mod fhir;
 
 const TOKEN: &str = "test-token-0123456789";
 
