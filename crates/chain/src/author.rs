@@ -29,7 +29,8 @@ use crate::validate::{Decoded, VerifiedBlock, verify_block};
 /// The local provider: its key and certificate, and the node's key ring.
 pub struct Author {
     key: MemberKey,
-    certificate: Vec<u8>,
+    /// The member certificate: replaced by a renewal for the same key while the node runs.
+    certificate: std::sync::RwLock<Vec<u8>>,
     chain: ChainId,
     keys: KeyRing,
 }
@@ -156,10 +157,21 @@ impl Author {
         let chain = ChainId::from_public_key(&key.public_key());
         Ok(Self {
             key,
-            certificate,
+            certificate: std::sync::RwLock::new(certificate),
             chain,
             keys,
         })
+    }
+
+    /// Takes a renewed certificate for the same key: the next block carries it (the protocol's
+    /// rule after a renewal). Refused if it certifies another key.
+    pub fn renew(&self, certificate: Vec<u8>) -> Result<(), AuthorError> {
+        let certified = medchain_protocol::identity::public_key_of(&certificate);
+        if certified != Some(self.key.public_key()) {
+            return Err(AuthorError::KeyMismatch);
+        }
+        *self.certificate.write().unwrap_or_else(|p| p.into_inner()) = certificate;
+        Ok(())
     }
 
     /// The node's key ring.
@@ -172,9 +184,12 @@ impl Author {
         self.chain
     }
 
-    /// Our certificate (DER).
-    pub fn certificate(&self) -> &[u8] {
-        &self.certificate
+    /// Our certificate (DER), as now in force.
+    pub fn certificate(&self) -> Vec<u8> {
+        self.certificate
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Our chain's key, to sign what only this chain's provider may (key backups).
@@ -238,9 +253,12 @@ impl Ledger {
         let time_ms = previous
             .as_ref()
             .map_or(now_ms, |p| now_ms.max(p.header.time_ms));
+        // One read of the certificate for the whole block: a renewal in between takes effect
+        // at the next one.
+        let certificate = author.certificate();
         let carry_certificate = previous
             .as_ref()
-            .is_none_or(|p| p.header.cert != CertHash::of(&author.certificate));
+            .is_none_or(|p| p.header.cert != CertHash::of(&certificate));
 
         let mut entries = Vec::with_capacity(drafts.len());
         let mut payloads: Vec<(PayloadHash, Vec<u8>)> = Vec::new();
@@ -270,7 +288,7 @@ impl Ledger {
             height,
             prev,
             time_ms,
-            certificate: author.certificate.clone(),
+            certificate,
             carry_certificate,
             witnesses: witnesses(&store.heads()?, &author.chain),
             entries,

@@ -374,7 +374,7 @@ fn a_revoked_chain_is_listed_and_its_blocks_are_still_checked() {
         &w.c.issued.cert_der,
         &w.c.issued.key_pkcs8_der,
         None,
-        w.a.certificate(),
+        &w.a.certificate(),
         revoked_at,
     )
     .unwrap();

@@ -140,6 +140,14 @@ pub enum Command {
         /// The peers.
         reply: oneshot::Sender<Vec<PeerId>>,
     },
+    /// Replace our member certificate in our hello (a renewal for the same key): peers that
+    /// admit us from now on see the new one.
+    SetCertificate {
+        /// The certificate (DER).
+        certificate: Vec<u8>,
+        /// Done.
+        reply: oneshot::Sender<()>,
+    },
     /// Replace the consortium trust (a new revocation list): admitted peers whose certificate no
     /// longer verifies are refused, disconnected and blocked.
     SetConsortium {
@@ -303,6 +311,12 @@ impl Client {
     /// Admitted peers and their roles.
     pub async fn admitted_peers(&self) -> Result<Vec<(PeerId, Role)>, Error> {
         self.call(|reply| Command::AdmittedPeers { reply }).await
+    }
+
+    /// Replaces our member certificate in our hello (a renewal for the same key).
+    pub async fn set_certificate(&self, certificate: Vec<u8>) -> Result<(), Error> {
+        self.call(|reply| Command::SetCertificate { certificate, reply })
+            .await
     }
 
     /// Replaces the consortium trust (after a new revocation list); returns the admitted peers

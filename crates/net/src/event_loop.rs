@@ -363,6 +363,10 @@ impl EventLoop {
             Command::IsConnected { peer, reply } => {
                 let _ = reply.send(self.swarm.is_connected(&peer));
             }
+            Command::SetCertificate { certificate, reply } => {
+                self.hello.certificate = certificate;
+                let _ = reply.send(());
+            }
             Command::SetConsortium { consortium, reply } => {
                 self.consortium = consortium;
                 let now = crate::membership::now_unix();

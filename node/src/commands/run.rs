@@ -230,19 +230,21 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
     );
 
     let api_tls_expiry = crate::daemon::expiry::api_tls_expiry(&config);
-    crate::daemon::expiry::check_now(
-        api_tls_expiry,
-        &own_certificate,
-        &service,
-        &coordination,
-        &metrics,
-    );
+    coordination.set_member_certificate(own_certificate.clone());
+    crate::daemon::expiry::check_now(api_tls_expiry, &service, &coordination, &metrics);
     let expiry_watch = tokio::spawn(crate::daemon::expiry::watch(
         api_tls_expiry,
-        own_certificate.clone(),
         service.clone(),
         coordination.clone(),
         metrics.clone(),
+    ));
+    let renewal_watch = tokio::spawn(crate::daemon::member_cert::watch(
+        config.clone(),
+        api_tls_expiry,
+        service.clone(),
+        coordination.clone(),
+        metrics.clone(),
+        client.clone(),
     ));
     let crl_watch = tokio::spawn(revocation::watch(
         config.clone(),
@@ -311,6 +313,7 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
     }
     crl_watch.abort();
     expiry_watch.abort();
+    renewal_watch.abort();
     let _ = stop_glue.send(());
     let _ = glue.await;
     let _ = client.shutdown().await;

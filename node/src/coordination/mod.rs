@@ -37,6 +37,9 @@ pub struct Coordination {
     repair_wanted: tokio::sync::Notify,
     /// Certificate and revocation-list expiries, as last read.
     expiries: std::sync::Mutex<Expiries>,
+    /// This member's certificate (DER) in force: the one loaded at start, or a renewal taken
+    /// since.
+    member_certificate: std::sync::Mutex<Vec<u8>>,
 }
 
 impl Coordination {
@@ -55,6 +58,22 @@ impl Coordination {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// This member's certificate in force.
+    pub fn member_certificate(&self) -> Vec<u8> {
+        self.member_certificate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Keeps the member certificate now in force.
+    pub fn set_member_certificate(&self, certificate: Vec<u8>) {
+        *self
+            .member_certificate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = certificate;
     }
 
     /// Keeps what the expiry watch read.

@@ -57,7 +57,6 @@ fn first_certificate_expiry(path: &Path) -> Option<i64> {
 /// Checks expiries until the task is dropped.
 pub async fn watch(
     api_tls: Option<i64>,
-    own_certificate: Vec<u8>,
     service: Arc<Service>,
     coordination: Arc<Coordination>,
     metrics: Arc<Metrics>,
@@ -67,15 +66,11 @@ pub async fn watch(
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        let (own, service, coordination, metrics) = (
-            own_certificate.clone(),
-            service.clone(),
-            coordination.clone(),
-            metrics.clone(),
-        );
+        let (service, coordination, metrics) =
+            (service.clone(), coordination.clone(), metrics.clone());
         // The consortium is read under the ledger's lock: off the async runtime's threads.
         let checked = tokio::task::spawn_blocking(move || {
-            check_now(api_tls, &own, &service, &coordination, &metrics);
+            check_now(api_tls, &service, &coordination, &metrics);
         });
         if checked.await.is_err() {
             error!("the certificate expiry check failed");
@@ -83,15 +78,15 @@ pub async fn watch(
     }
 }
 
-/// Reads the expiries, sets the gauges, logs what is due, and keeps them for `/v1/status`.
+/// Reads the expiries (the member certificate in force is the coordination's), sets the gauges,
+/// logs what is due, and keeps them for `/v1/status`.
 pub fn check_now(
     api_tls: Option<i64>,
-    own_certificate: &[u8],
     service: &Service,
     coordination: &Coordination,
     metrics: &Metrics,
 ) {
-    let expiries = read(own_certificate, api_tls, service);
+    let expiries = read(&coordination.member_certificate(), api_tls, service);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     report(&expiries, now, metrics);
     coordination.set_expiries(expiries);

@@ -14,6 +14,7 @@ pub mod fetching;
 pub mod gossip;
 pub mod key_fetch;
 pub mod logging;
+pub mod member_cert;
 pub mod network;
 pub mod own_backups;
 pub mod own_chain;

@@ -247,6 +247,17 @@ impl Service {
             .collect())
     }
 
+    /// Takes a renewed member certificate for this node's key: the next block carries it.
+    /// Nothing to do on an auditor, which signs no blocks.
+    pub fn renew_certificate(&self, certificate: Vec<u8>) -> Result<(), ServiceError> {
+        match &self.author {
+            Some(author) => author
+                .renew(certificate)
+                .map_err(|e| ServiceError::BadRequest(e.to_string())),
+            None => Ok(()),
+        }
+    }
+
     /// The consortium in force (its root, and the revocation list last applied).
     pub fn consortium(&self) -> Arc<medchain_protocol::identity::Consortium> {
         self.ledger().trust().shared_consortium()
