@@ -49,13 +49,46 @@ fn a_renewed_certificate_is_taken_without_a_restart() {
     let original = std::fs::read(&member_cert).unwrap();
     let stranger = ca.member("stranger", "provider", "Hospital A");
     std::fs::copy(stranger.join("member.pem"), &member_cert).unwrap();
-    node.wait_for(
-        "a new member certificate was not taken",
-        Duration::from_secs(30),
-    );
+    node.wait_for("another signing key", Duration::from_secs(30));
+    assert_eq!(status_of(&node), before, "the certificate in force stays");
+
+    // A certificate for the node's signing key but another encryption key is not taken either:
+    // grants would release keys to one this node does not hold.
+    let tmp = tempfile::tempdir().unwrap();
+    let (wrong, wrong_issued) = (tmp.path().join("wrong"), tmp.path().join("wrong-issued"));
+    medchain(&[
+        "ca",
+        "request",
+        "--name",
+        "Hospital A",
+        "--out",
+        p(&wrong),
+        "--key",
+        p(&configured(&s.config, "member_key")),
+        "--encryption-key",
+        p(&stranger.join("encryption.key")),
+    ]);
+    medchain(&[
+        "ca",
+        "issue",
+        "--ca",
+        p(&ca.dir),
+        "--csr",
+        p(&wrong.join("member.csr")),
+        "--role",
+        "provider",
+        "--org",
+        "Hospital A",
+        "--out",
+        p(&wrong_issued),
+        "--days",
+        "400",
+    ]);
+    std::fs::copy(wrong_issued.join("member.pem"), &member_cert).unwrap();
+    node.wait_for("another encryption key", Duration::from_secs(30));
+    assert_eq!(status_of(&node), before, "the certificate in force stays");
 
     // The renewal: a request for the node's own keys, issued for 400 days.
-    let tmp = tempfile::tempdir().unwrap();
     let (request, issued) = (tmp.path().join("request"), tmp.path().join("issued"));
     medchain(&[
         "ca",

@@ -161,6 +161,11 @@ pub async fn create_batch(
 ) -> ApiResult<Response> {
     let Json(batch) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
+    if batch.records.iter().any(|r| !r.get().starts_with('{')) {
+        return Err(ApiError::bad_request(
+            "every record of a batch is a JSON object",
+        ));
+    }
     if batch.records.is_empty() || batch.records.len() > MAX_RECORDS_PER_BATCH {
         return Err(ApiError::bad_request(format!(
             "a batch holds 1 to {MAX_RECORDS_PER_BATCH} records"
@@ -171,7 +176,7 @@ pub async fn create_batch(
     let mut refused: Vec<Option<ApiError>> = Vec::with_capacity(batch.records.len());
     let mut records = Vec::with_capacity(batch.records.len());
     for value in batch.records {
-        let checked = serde_json::from_value::<NewRecord>(serde_json::Value::Object(value))
+        let checked = serde_json::from_str::<NewRecord>(value.get())
             .map_err(|e| ApiError::bad_request(format!("not a record write: {e}")))
             .and_then(|mut record| {
                 record.actor = body_or_header_actor(&caller, &record.actor, &headers)?;
@@ -219,8 +224,9 @@ pub async fn create_batch(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchBody {
-    /// 1 to [`MAX_RECORDS_PER_BATCH`] record writes, each a JSON object.
-    records: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// 1 to [`MAX_RECORDS_PER_BATCH`] record writes, each a JSON object, kept as sent so each
+    /// is read as `POST /v1/records` reads its body (a field twice is refused, not overwritten).
+    records: Vec<Box<serde_json::value::RawValue>>,
 }
 
 #[utoipa::path(get, path = "/records/{id}", tag = "records",

@@ -249,7 +249,7 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
     let crl_watch = tokio::spawn(revocation::watch(
         config.clone(),
         crl_at_start,
-        own_certificate,
+        coordination.clone(),
         service.clone(),
         client.clone(),
     ));

@@ -29,7 +29,7 @@ pub const CRL_CHECK_SECS: u64 = 5;
 pub async fn watch(
     config: Config,
     applied: Option<Vec<u8>>,
-    own_certificate: Vec<u8>,
+    coordination: Arc<crate::coordination::Coordination>,
     service: Arc<Service>,
     client: medchain_net::Client,
 ) {
@@ -56,10 +56,11 @@ pub async fn watch(
             warn!(file = %path.display(), error = %e, "new revocation list not applied; the previous one stays in force");
             continue;
         }
-        if let Err(e) = trust
-            .consortium()
-            .verify(&own_certificate, startup::now_ms() / 1000, None)
-        {
+        if let Err(e) = trust.consortium().verify(
+            &coordination.member_certificate(),
+            startup::now_ms() / 1000,
+            None,
+        ) {
             error!(error = %e, "this node's own certificate no longer verifies: peers will refuse it and its blocks");
         }
         let consortium = trust.shared_consortium();

@@ -76,7 +76,7 @@ pub fn read_request(der: &[u8]) -> Result<Requested, IssueError> {
         ed25519_key(&info.subject_pki).ok_or(IssueError::Request("the key is not Ed25519"))?;
     if !is_strong_ed25519(&public_key) {
         return Err(IssueError::Request(
-            "the Ed25519 key is of small order or not a curve point: anyone could sign for it",
+            "the Ed25519 key is not a canonical point of the curve's prime-order subgroup (a weak key)",
         ));
     }
     let oid = encryption_key_oid_der();
@@ -102,7 +102,7 @@ pub fn read_request(der: &[u8]) -> Result<Requested, IssueError> {
     let encryption_key = found.ok_or(IssueError::Request("no encryption key"))?;
     if !is_strong_x25519(&encryption_key) {
         return Err(IssueError::Request(
-            "the encryption key is of small order: what is sealed to it would not be secret",
+            "the encryption key is of small order or not on the curve: what is sealed to it would not be secret",
         ));
     }
     let label = info
@@ -110,7 +110,7 @@ pub fn read_request(der: &[u8]) -> Result<Requested, IssueError> {
         .iter_common_name()
         .next()
         .and_then(|cn| cn.as_str().ok())
-        .map(|cn| cn.escape_debug().to_string());
+        .map(str::to_owned);
     Ok(Requested {
         public_key,
         encryption_key,
@@ -165,12 +165,15 @@ pub fn issue_from_request(
     })
 }
 
-/// Whether `key` is a point of the curve outside its small-order subgroup (a small-order key,
-/// such as the identity, has signatures anyone can make).
+/// Whether `key` is the canonical encoding of a point of the curve's prime-order subgroup, as
+/// every key a member makes is (a small-order key, such as the identity, has signatures anyone
+/// can make; a mixed-order or non-canonical one serves no honest member).
 fn is_strong_ed25519(key: &[u8; 32]) -> bool {
     curve25519_dalek::edwards::CompressedEdwardsY(*key)
         .decompress()
-        .is_some_and(|point| !point.is_small_order())
+        .is_some_and(|point| {
+            point.compress().0 == *key && !point.is_small_order() && point.is_torsion_free()
+        })
 }
 
 /// Whether the X25519 key `key` is not of small order (a small-order key makes every shared
@@ -225,19 +228,28 @@ mod tests {
             read_request(bare.der()),
             Err(IssueError::Request("no encryption key"))
         ));
-        // Two of them.
+        // Two of them, in one subjectAltName.
+        let one = san_value(&encryption);
+        let name = &one[2..];
+        let mut both = vec![0x30, u8::try_from(2 * name.len()).unwrap()];
+        both.extend_from_slice(name);
+        both.extend_from_slice(name);
         let mut params = CertificateParams::default();
-        let san = san_value(&encryption);
-        params.custom_extensions = vec![
-            CustomExtension::from_oid_content(SUBJECT_ALT_NAME_OID, san.clone()),
-            CustomExtension::from_oid_content(SUBJECT_ALT_NAME_OID, san),
-        ];
-        if let Ok(twice) = params.serialize_request(&pair) {
-            assert!(read_request(twice.der()).is_err());
-        }
+        params.custom_extensions = vec![CustomExtension::from_oid_content(
+            SUBJECT_ALT_NAME_OID,
+            both,
+        )];
+        let twice = params.serialize_request(&pair).unwrap();
+        assert!(matches!(
+            read_request(twice.der()),
+            Err(IssueError::Request("more than one encryption key"))
+        ));
         // A weak one.
         let (weak, _) = make_request(&key, &[0; 32], "Hospital A").unwrap();
-        assert!(matches!(read_request(&weak), Err(IssueError::Request(_))));
+        assert!(matches!(
+            read_request(&weak),
+            Err(IssueError::Request(reason)) if reason.contains("encryption key is of small order")
+        ));
         // Not an Ed25519 key: a P-256 request.
         let p256 = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut params = CertificateParams::default();
