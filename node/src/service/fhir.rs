@@ -130,9 +130,13 @@ impl Service {
 
     /// The organisation of `block`'s signer, from the certificate it carries or names.
     fn signer_org(&self, block: &Block) -> Result<Option<String>, ServiceError> {
+        if let Some(der) = &block.certificate {
+            return Ok(org_of(der));
+        }
         let der = self
             .reads
-            .certificate_of(block)
+            .store()
+            .certificate(&block.header.cert)
             .map_err(|e| self.read_failed(e))?;
         Ok(der.as_deref().and_then(org_of))
     }
