@@ -38,6 +38,17 @@ if [ -z "${MEDCHAIN_FHIR_PYTHON:-}" ]; then
   fi
 fi
 
+# The dashboard is tested end to end in headless Chromium (Debian's chromium, driven by npm
+# playwright-core, pinned; installed once). Without them node/tests/dashboard.rs skips, saying so,
+# unless MEDCHAIN_REQUIRE_BROWSER=1 (CI).
+if [ -z "${MEDCHAIN_BROWSER_TOOLS:-}" ]; then
+  if tools=$(scripts/install-browser-tools.sh); then
+    export MEDCHAIN_BROWSER_TOOLS=$tools
+  else
+    echo "test.sh: playwright-core could not be installed: the dashboard's browser test will skip" >&2
+  fi
+fi
+
 # The short reliability harnesses (testnet/chaos/tests/chaos_smoke.rs) drive release binaries: a debug
 # node verifies its store many times slower, and the harnesses verify every store after every
 # step.

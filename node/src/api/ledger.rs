@@ -221,3 +221,29 @@ pub async fn verify(State(state): State<AppState>) -> ApiResult<Response> {
 pub async fn reports(State(state): State<AppState>) -> ApiResult<Response> {
     Ok(Json(blocking(state, |s| s.reports(20)).await?).into_response())
 }
+
+/// Most quarantine events listed.
+pub const MAX_QUARANTINES_LISTED: usize = 100;
+
+#[utoipa::path(get, path = "/quarantines", tag = "verifier",
+    responses((status = 200, description = "The last 100 quarantine events, newest first: the damaged range moved aside, why, and when it was restored from peers (null while awaiting repair)", body = Vec<Object>)))]
+/// `GET /v1/quarantines`: what the verifier moved aside and whether peers restored it.
+pub async fn quarantines(State(state): State<AppState>) -> ApiResult<Response> {
+    let events = blocking(state, |s| s.quarantines(MAX_QUARANTINES_LISTED)).await?;
+    let views: Vec<serde_json::Value> = events
+        .into_iter()
+        .map(|e| {
+            serde_json::json!({
+                "id": e.id,
+                "chain": e.chain,
+                "from_height": e.from_height,
+                "to_height": e.to_height,
+                "time_ms": e.time_ms,
+                "reason": e.reason,
+                "blocks": e.blocks.len(),
+                "restored_at_ms": e.restored_at_ms,
+            })
+        })
+        .collect();
+    Ok(Json(views).into_response())
+}

@@ -17,6 +17,7 @@ mod records;
 mod replication;
 pub mod serve;
 mod status;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(ledger::evidence))
         .routes(routes!(ledger::verify))
         .routes(routes!(ledger::reports))
+        .routes(routes!(ledger::quarantines))
         .routes(routes!(status::status))
         .routes(routes!(status::peers))
         .routes(routes!(status::resume_writes))
@@ -109,6 +111,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/v1", v1)
         .nest("/fhir/r4", fhir_routes)
+        .nest("/ui", ui::router())
         .merge(public)
         .fallback(|| async {
             ApiError::new(

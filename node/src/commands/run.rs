@@ -260,20 +260,27 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
     let local = listener.local_addr().context("no local address")?;
     let scheme = if api_tls.is_some() { "https" } else { "http" };
     info!(api = %local, scheme, role = role.as_str(), network = %config.node.network, "node ready");
-    let users = match &config.auth {
+    let (users, provider) = match &config.auth {
         Some(auth) => {
             info!(issuer = %auth.issuer, jwks = %auth.jwks_url, "users sign in at the identity provider");
-            Some(crate::api::auth::UserTokens::new(auth)?)
+            let provider = match &auth.sign_in {
+                Some(sign_in) => Some(crate::api::ui::provider::ProviderSignIn::new(
+                    sign_in,
+                    auth.jwks_ca.as_deref(),
+                )?),
+                None => None,
+            };
+            (Some(crate::api::auth::UserTokens::new(auth)?), provider)
         }
-        None => None,
+        None => (None, None),
     };
     let app = router(AppState {
         service: service.clone(),
         coordination: coordination.clone(),
-        auth: std::sync::Arc::new(crate::api::auth::Authenticator::new(
-            token.trim().into(),
-            users,
-        )),
+        auth: std::sync::Arc::new(
+            crate::api::auth::Authenticator::new(token.trim().into(), users)
+                .with_dashboard(api_tls.is_some(), provider),
+        ),
         role,
         metrics,
         net: Some(client.clone()),

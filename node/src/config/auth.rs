@@ -31,12 +31,78 @@ pub struct AuthSection {
     /// The signature algorithms taken (JWS names).
     #[serde(default = "default_algorithms")]
     pub algorithms: Vec<String>,
-    /// A CA certificate (PEM) for the provider's TLS, when not in the system's roots.
+    /// A CA certificate (PEM) for the provider's TLS (its keys and, for the dashboard's sign-in,
+    /// its token endpoint), when not in the system's roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_ca: Option<PathBuf>,
     /// How long fetched keys are used before they are fetched again, seconds.
     #[serde(default = "default_jwks_cache_secs")]
     pub jwks_cache_secs: u64,
+    /// `[auth.sign_in]`: the dashboard signs users in at the provider (authorization code with
+    /// PKCE). Absent: the dashboard takes the API token only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_in: Option<SignInSection>,
+}
+
+/// `[auth.sign_in]`: the dashboard's sign-in at the identity provider (OAuth 2 authorization code
+/// flow with PKCE, RFC 7636). The access token the provider returns is checked as every bearer
+/// token is (issuer, audience, keys, expiry, algorithm), and its subject becomes the session's
+/// actor; the session lives in the node's memory behind an HttpOnly cookie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInSection {
+    /// The provider's authorization endpoint (the browser is sent there).
+    pub authorization_url: String,
+    /// The provider's token endpoint (the node exchanges the code there).
+    pub token_url: String,
+    /// The dashboard's client ID at the provider.
+    pub client_id: String,
+    /// Where the provider sends the browser back: this node's public URL + `/ui/callback`,
+    /// exactly as registered at the provider.
+    pub redirect_url: String,
+    /// The scopes asked for (space-separated).
+    #[serde(default = "default_sign_in_scopes")]
+    pub scopes: String,
+    /// A file holding the client secret, for a provider that registers the dashboard as a
+    /// confidential client (mode 0600). Absent: a public client, PKCE alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_file: Option<PathBuf>,
+    /// Longest life of a dashboard session, seconds (a session also ends with its token).
+    #[serde(default = "default_session_secs")]
+    pub session_secs: u64,
+}
+
+fn default_sign_in_scopes() -> String {
+    "openid medchain.read".to_owned()
+}
+
+fn default_session_secs() -> u64 {
+    8 * 3600
+}
+
+impl SignInSection {
+    /// Checks what TOML types cannot.
+    pub fn check(&self) -> Result<()> {
+        check_provider_url("auth.sign_in.authorization_url", &self.authorization_url)?;
+        check_provider_url("auth.sign_in.token_url", &self.token_url)?;
+        check_provider_url("auth.sign_in.redirect_url", &self.redirect_url)?;
+        if !self.redirect_url.ends_with("/ui/callback") {
+            bail!(
+                "auth.sign_in.redirect_url must be this node's URL followed by /ui/callback, not {:?}",
+                self.redirect_url
+            );
+        }
+        if self.client_id.trim().is_empty() {
+            bail!("auth.sign_in.client_id must not be empty");
+        }
+        if !self.scopes.split(' ').any(|s| s == "medchain.read") {
+            bail!("auth.sign_in.scopes must ask for medchain.read: the dashboard reads");
+        }
+        if !(300..=86_400).contains(&self.session_secs) {
+            bail!("auth.sign_in.session_secs must be 300 to 86400");
+        }
+        Ok(())
+    }
 }
 
 fn default_actor_claim() -> String {
@@ -60,7 +126,10 @@ impl AuthSection {
         if self.actor_claim.trim().is_empty() {
             bail!("auth.actor_claim must name a claim");
         }
-        check_jwks_url(&self.jwks_url)?;
+        check_provider_url("auth.jwks_url", &self.jwks_url)?;
+        if let Some(sign_in) = &self.sign_in {
+            sign_in.check()?;
+        }
         if self.algorithms.is_empty() {
             bail!("auth.algorithms must name at least one algorithm");
         }
@@ -86,12 +155,12 @@ impl AuthSection {
 }
 
 /// https, or http to a loopback host (a test's provider, or a local proxy).
-fn check_jwks_url(url: &str) -> Result<()> {
+fn check_provider_url(setting: &str, url: &str) -> Result<()> {
     if url.starts_with("https://") {
         return Ok(());
     }
     let Some(rest) = url.strip_prefix("http://") else {
-        bail!("auth.jwks_url must be an https:// URL, not {url:?}");
+        bail!("{setting} must be an https:// URL, not {url:?}");
     };
     let host = rest.split(['/', '?']).next().unwrap_or_default();
     let host = match host.rsplit_once(':') {
@@ -105,7 +174,7 @@ fn check_jwks_url(url: &str) -> Result<()> {
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
     if !loopback {
-        bail!("auth.jwks_url: plain http is taken only on loopback; use https for {url:?}");
+        bail!("{setting}: plain http is taken only on loopback; use https for {url:?}");
     }
     Ok(())
 }
@@ -123,7 +192,62 @@ mod tests {
             algorithms: default_algorithms(),
             jwks_ca: None,
             jwks_cache_secs: 300,
+            sign_in: None,
         }
+    }
+
+    fn sign_in() -> SignInSection {
+        SignInSection {
+            authorization_url: "https://idp.hospital.example/realms/staff/auth".into(),
+            token_url: "https://idp.hospital.example/realms/staff/token".into(),
+            client_id: "medchain-dashboard".into(),
+            redirect_url: "https://node.hospital.example:8443/ui/callback".into(),
+            scopes: default_sign_in_scopes(),
+            client_secret_file: None,
+            session_secs: default_session_secs(),
+        }
+    }
+
+    #[test]
+    fn sign_in_settings_are_checked() {
+        let with = |s: SignInSection| AuthSection {
+            sign_in: Some(s),
+            ..section()
+        };
+        with(sign_in()).check().unwrap();
+        let refused = |s: SignInSection, says: &str| {
+            let error = with(s).check().unwrap_err().to_string();
+            assert!(error.contains(says), "{error}");
+        };
+        let plain = "http://idp.hospital.example/token".to_owned();
+        refused(
+            SignInSection {
+                token_url: plain,
+                ..sign_in()
+            },
+            "auth.sign_in.token_url: plain http",
+        );
+        refused(
+            SignInSection {
+                redirect_url: "https://node.hospital.example/elsewhere".into(),
+                ..sign_in()
+            },
+            "/ui/callback",
+        );
+        refused(
+            SignInSection {
+                scopes: "openid".into(),
+                ..sign_in()
+            },
+            "medchain.read",
+        );
+        refused(
+            SignInSection {
+                session_secs: 10,
+                ..sign_in()
+            },
+            "session_secs",
+        );
     }
 
     #[test]

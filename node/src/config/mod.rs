@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 mod auth;
 
-pub use auth::AuthSection;
+pub use auth::{AuthSection, SignInSection};
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -355,6 +355,9 @@ fn section_comment(line: &str) -> Option<&'static str> {
         }
         "[auth]" => {
             "# Users signed in at the hospital's identity provider (OpenID Connect): bearer JWTs\n# from issuer for audience, keys from jwks_url; actor_claim names the user in the audit\n# trail; scopes medchain.read, .write, .grant, .erase, .admin. The API token stays for\n# machine clients, recorded as acting on behalf of the actor they name."
+        }
+        "[auth.sign_in]" => {
+            "# The dashboard (/ui) signs users in at the identity provider: authorization code\n# with PKCE; redirect_url is this node's URL + /ui/callback, as registered there."
         }
         "[store.objects]" => {
             "# Payloads in S3-compatible object storage (absent: segment files beside the store).\n# credentials_file: access_key_id and secret_access_key (TOML), mode 0600."

@@ -334,6 +334,17 @@ impl Service {
         Ok(self.reads.store().evidence_page(after, limit)?)
     }
 
+    /// The last `limit` quarantine events (blocks moved aside as damaged, and whether they came
+    /// back from peers), newest first.
+    pub fn quarantines(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<medchain_store::QuarantineEvent>, ServiceError> {
+        let mut events = self.reads.store().quarantine_events()?;
+        events.truncate(limit);
+        Ok(events)
+    }
+
     /// Past verifier reports, newest first.
     pub fn reports(&self, limit: usize) -> Result<Vec<Report>, ServiceError> {
         Ok(medchain_chain::stored_report::past_reports(

@@ -19,11 +19,13 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-pub use caller::{Caller, Scope};
+pub use caller::{Caller, MACHINE_ACTOR_PREFIX, Scope, is_named_actor};
 pub use users::{TokenError, UserTokens};
 
 use super::AppState;
 use super::error::ApiError;
+use super::ui::provider::ProviderSignIn;
+use super::ui::sessions::{Sessions, cookie_of};
 
 /// What `/v1` takes as credentials.
 pub struct Authenticator {
@@ -31,16 +33,59 @@ pub struct Authenticator {
     token: Arc<str>,
     /// Users' tokens, when `[auth]` is configured.
     users: Option<UserTokens>,
+    /// The dashboard's sessions (read-only callers by cookie).
+    sessions: Sessions,
+    /// The dashboard's sign-in at the identity provider, when `[auth.sign_in]` is configured.
+    provider: Option<Arc<ProviderSignIn>>,
 }
 
 impl Authenticator {
-    /// The API token alone (`users` = `None`), or with users' tokens too.
+    /// The API token alone (`users` = `None`), or with users' tokens too; dashboard cookies
+    /// without `Secure` and no provider sign-in until [`Authenticator::with_dashboard`].
     pub fn new(token: Arc<str>, users: Option<UserTokens>) -> Self {
-        Self { token, users }
+        Self {
+            token,
+            users,
+            sessions: Sessions::new(false),
+            provider: None,
+        }
+    }
+
+    /// The dashboard's cookies carry `Secure` when `tls` (the API serves TLS); users sign in at
+    /// the identity provider through `provider`, if given.
+    pub fn with_dashboard(mut self, tls: bool, provider: Option<ProviderSignIn>) -> Self {
+        self.sessions = Sessions::new(tls);
+        self.provider = provider.map(Arc::new);
+        self
+    }
+
+    /// The dashboard's sessions.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// The dashboard's sign-in at the identity provider, if configured.
+    pub fn provider(&self) -> Option<&Arc<ProviderSignIn>> {
+        self.provider.as_ref()
+    }
+
+    /// Whether `presented` is the API token.
+    pub fn is_api_token(&self, presented: &str) -> bool {
+        constant_time_eq(presented.as_bytes(), self.token.as_bytes())
+    }
+
+    /// The user a provider's `token` names and when it expires (Unix seconds).
+    pub async fn user_token(&self, token: &str) -> Result<(Caller, u64), TokenError> {
+        match &self.users {
+            Some(users) => users.check_until(token).await,
+            None => Err(TokenError::Invalid(
+                "no identity provider is configured".into(),
+            )),
+        }
     }
 
     async fn caller(&self, presented: &str) -> Result<Caller, Response> {
-        if constant_time_eq(presented.as_bytes(), self.token.as_bytes()) {
+        if self.is_api_token(presented) {
             return Ok(Caller::Machine);
         }
         let Some(users) = &self.users else {
@@ -76,20 +121,15 @@ pub async fn authenticate(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
-    let Some(presented) = presented else {
-        let mut response = ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing credentials: send Authorization: Bearer <API token or identity provider token>",
-        )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return response;
-    };
-    let caller = match state.auth.caller(&presented).await {
-        Ok(caller) => caller,
-        Err(response) => return response,
+    let caller = match presented {
+        Some(presented) => match state.auth.caller(&presented).await {
+            Ok(caller) => caller,
+            Err(response) => return response,
+        },
+        None => match session_caller(&state, &request) {
+            Ok(caller) => caller,
+            Err(response) => return response,
+        },
     };
     let route = request.extensions().get::<MatchedPath>().map_or_else(
         || request.uri().path().to_owned(),
@@ -118,6 +158,37 @@ pub async fn authenticate(
     }
     request.extensions_mut().insert(caller);
     next.run(request).await
+}
+
+/// The caller of a request without a bearer token: its dashboard session's, for a read.
+#[allow(clippy::result_large_err)] // a refusal, answered at once
+fn session_caller(state: &AppState, request: &Request) -> Result<Caller, Response> {
+    let Some(value) = cookie_of(request.headers()) else {
+        let mut response = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing credentials: send Authorization: Bearer <API token or identity provider token>",
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return Err(response);
+    };
+    let Some(caller) = state.auth.sessions().caller(&value) else {
+        return Err(refusal(
+            StatusCode::UNAUTHORIZED,
+            "the dashboard session has ended (or the node restarted): sign in again at /ui",
+            "invalid_token",
+        ));
+    };
+    if !matches!(request.method().as_str(), "GET" | "HEAD") {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "a dashboard session only reads: writes and administration need Authorization: Bearer",
+        )
+        .into_response());
+    }
+    Ok(caller)
 }
 
 /// A 401 or 403 with its RFC 6750 challenge (the description is left out of the header: it may

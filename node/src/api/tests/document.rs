@@ -16,6 +16,7 @@ async fn the_document_lists_every_route_and_the_answers_they_all_may_give() {
     let paths = document["paths"].as_object().unwrap();
     for path in [
         "/v1/records/{id}/proof",
+        "/v1/quarantines",
         "/v1/peers",
         "/health",
         "/metrics",
@@ -26,7 +27,7 @@ async fn the_document_lists_every_route_and_the_answers_they_all_may_give() {
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
     }
-    assert_eq!(paths.len(), 28, "{:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(paths.len(), 29, "{:?}", paths.keys().collect::<Vec<_>>());
     for (path, item) in paths
         .iter()
         .filter(|(p, _)| p.starts_with("/v1/") && *p != "/v1/openapi.json")

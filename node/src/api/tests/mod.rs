@@ -24,6 +24,8 @@ mod users;
 mod document;
 // FHIR errors as OperationOutcome.
 mod fhir;
+// The dashboard's pages and sessions.
+mod dashboard;
 
 const TOKEN: &str = "test-token-0123456789";
 

@@ -121,6 +121,7 @@ fn app_with_users(provider: &Provider) -> Router {
         algorithms: ["RS256", "ES256", "EdDSA"].map(String::from).to_vec(),
         jwks_ca: None,
         jwks_cache_secs: 300,
+        sign_in: None,
     };
     let users = UserTokens::new(&section)
         .unwrap()
