@@ -364,7 +364,11 @@ impl EventLoop {
                 let _ = reply.send(self.swarm.is_connected(&peer));
             }
             Command::SetCertificate { certificate, reply } => {
+                let changed = self.hello.certificate != certificate;
                 self.hello.certificate = certificate;
+                if changed {
+                    self.announce_certificate();
+                }
                 let _ = reply.send(());
             }
             Command::SetConsortium { consortium, reply } => {

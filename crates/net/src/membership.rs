@@ -72,8 +72,17 @@ enum State {
     Pending { deadline: Instant },
     /// Proven member, with the certificate it proved itself with (re-checked when the
     /// consortium's revocation list changes).
-    Admitted { role: Role, certificate: Arc<[u8]> },
+    Admitted {
+        role: Role,
+        certificate: Arc<[u8]>,
+        /// When another certificate it presented was last checked (at most one check per
+        /// [`RENEWAL_CHECK_INTERVAL`], so re-hellos cost a peer's chain checks nothing).
+        renewal_checked: Option<Instant>,
+    },
 }
+
+/// Least time between two checks of certificates an admitted peer presents anew.
+pub const RENEWAL_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The membership table of connected peers.
 #[derive(Debug, Default)]
@@ -102,6 +111,7 @@ impl Peers {
             State::Admitted {
                 role,
                 certificate: certificate.into(),
+                renewal_checked: None,
             },
         );
         !was
@@ -129,9 +139,27 @@ impl Peers {
     /// The peer's role and the certificate it was admitted on, if it is admitted.
     pub fn admission(&self, peer: &PeerId) -> Option<(Role, Arc<[u8]>)> {
         match self.peers.get(peer) {
-            Some(State::Admitted { role, certificate }) => Some((*role, certificate.clone())),
+            Some(State::Admitted {
+                role, certificate, ..
+            }) => Some((*role, certificate.clone())),
             _ => None,
         }
+    }
+
+    /// Whether another certificate the admitted `peer` presents may be checked at `now` (not
+    /// within [`RENEWAL_CHECK_INTERVAL`] of the last check); if so, the check is counted.
+    pub fn may_check_renewal(&mut self, peer: &PeerId, now: Instant) -> bool {
+        let Some(State::Admitted {
+            renewal_checked, ..
+        }) = self.peers.get_mut(peer)
+        else {
+            return false;
+        };
+        if renewal_checked.is_some_and(|at| now.duration_since(at) < RENEWAL_CHECK_INTERVAL) {
+            return false;
+        }
+        *renewal_checked = Some(now);
+        true
     }
 
     /// Admitted peers and their roles.

@@ -58,7 +58,14 @@ impl EventLoop {
 
     /// Checks a peer's hello; admits or refuses it. Returns whether it is admitted.
     fn on_hello(&mut self, peer: PeerId, hello: &Hello) -> bool {
-        if self.peers.role(&peer).is_some() {
+        if let Some((role, certificate)) = self.peers.admission(&peer) {
+            if certificate[..] != hello.certificate[..]
+                && self
+                    .peers
+                    .may_check_renewal(&peer, std::time::Instant::now())
+            {
+                self.on_renewal(peer, role, hello);
+            }
             return true;
         }
         if !self.swarm.is_connected(&peer) {
@@ -84,6 +91,41 @@ impl EventLoop {
                 self.refuse(peer, reason);
                 false
             }
+        }
+    }
+
+    /// An admitted peer says hello again with another certificate (it renewed its own and
+    /// announced it): taken when it proves the same member in the same role now, so its
+    /// admission is re-checked on the certificate it holds, not one about to expire. Otherwise
+    /// the admission stays on the certificate it proved itself with (which the revocation and
+    /// expiry checks still judge), and the attempt is logged.
+    fn on_renewal(&mut self, peer: PeerId, role: medchain_protocol::identity::Role, hello: &Hello) {
+        match check_hello(&self.consortium, &self.network, hello, &peer, now_unix()) {
+            Ok(member) if member.role == role => {
+                self.peers.admit(peer, role, hello.certificate.clone());
+                tracing::info!(%peer, org = %member.org, "peer's renewed certificate taken");
+            }
+            Ok(member) => tracing::warn!(
+                %peer,
+                was = %role.as_str(),
+                now = %member.role.as_str(),
+                "peer presented a certificate of another role; its admission stays as it was"
+            ),
+            Err(reason) => tracing::warn!(
+                %peer,
+                %reason,
+                "peer presented another certificate that does not hold; its admission stays on the one it proved itself with"
+            ),
+        }
+    }
+
+    /// Says hello again to every admitted peer: our certificate changed (a renewal), and they
+    /// check the rest of our requests against the one they hold.
+    pub(crate) fn announce_certificate(&mut self) {
+        for (peer, _) in self.peers.admitted() {
+            let request = SyncRequest::Hello(self.hello.clone());
+            let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+            self.hellos.insert(id, peer);
         }
     }
 

@@ -1,6 +1,7 @@
 //! Membership gating over loopback TCP: a non-member, a revoked member and a peer presenting
 //! someone else's certificate are refused, disconnected and blocked within 5 s; an auditor is
-//! admitted as a reader but what it publishes is Rejected before it reaches any node.
+//! admitted as a reader but what it publishes is Rejected before it reaches any node. A member
+//! that renews its certificate says so to the peers already admitting it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -248,6 +249,76 @@ async fn a_new_revocation_list_refuses_an_admitted_peer() {
         first.shutdown().await;
         second.shutdown().await;
         third.shutdown().await;
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_reaches_the_peers_already_admitting_it() {
+    use medchain_protocol::identity::{
+        MemberKey, SystemRandom, encryption_key_of, issue_from_request, make_request,
+    };
+    tokio::time::timeout(LIMIT, async {
+        let ca = TestCa::new("Renewing CA");
+        let issued = ca.member(Role::Provider, "Hospital A");
+        let key = MemberKey::from_pkcs8_der(&issued.key_pkcs8_der).expect("key");
+        let a = spawn(
+            test_config(ca.consortium.clone(), issued.cert_der.clone(), &key),
+            Store::default(),
+        )
+        .await;
+        let b = start_member(&ca, Role::Provider, "Hospital B", &[&a], Store::default()).await;
+        eventually("both admitted", LIMIT, async || {
+            a.admitted(&b.peer_id).is_some() && b.admitted(&a.peer_id).is_some()
+        })
+        .await;
+        let _ = a.client.heads(b.peer_id).await;
+        let first = b.seen.lock().expect("lock").requesters.last().cloned();
+        assert_eq!(first.as_deref(), Some(&issued.cert_der[..]));
+
+        // The same key, renewed for two years.
+        let encryption = encryption_key_of(&issued.cert_der).expect("encryption key");
+        let (csr, _) = make_request(&key, &encryption, "Hospital A").expect("request");
+        let renewed = issue_from_request(
+            &ca.issued.cert_der,
+            &ca.issued.key_pkcs8_der,
+            &csr,
+            Role::Provider,
+            "Hospital A",
+            now_s(),
+            730,
+            &SystemRandom::new(),
+        )
+        .expect("renewal")
+        .cert_der;
+        a.client
+            .set_certificate(renewed.clone())
+            .await
+            .expect("set");
+        eventually(
+            "the renewal taken by the admitting peer",
+            LIMIT,
+            async || {
+                let _ = a.client.heads(b.peer_id).await;
+                let last = b.seen.lock().expect("lock").requesters.last().cloned();
+                last.as_deref() == Some(&renewed[..])
+            },
+        )
+        .await;
+        assert!(b.admitted(&a.peer_id).is_some(), "still admitted");
+
+        // A certificate of another member (a key that is not A's) is not taken (presented
+        // after the 10 s a peer waits between two checks of its certificates, so it is checked).
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        let (other, _) = ca.cert_and_key(Role::Provider, "Hospital C");
+        a.client.set_certificate(other).await.expect("set");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let _ = a.client.heads(b.peer_id).await;
+        let last = b.seen.lock().expect("lock").requesters.last().cloned();
+        assert_eq!(last.as_deref(), Some(&renewed[..]), "the admission stays");
+        a.shutdown().await;
+        b.shutdown().await;
     })
     .await
     .expect("test timed out");

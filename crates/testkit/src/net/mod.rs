@@ -29,6 +29,8 @@ pub struct Seen {
     pub admitted: Vec<(PeerId, Role)>,
     pub refused: Vec<(PeerId, String)>,
     pub requests: Vec<SyncRequest>,
+    /// The certificate each request's peer was admitted on, as the request came.
+    pub requesters: Vec<std::sync::Arc<[u8]>>,
 }
 
 /// Data a node serves to sync requests.
@@ -141,10 +143,11 @@ async fn drive(
                     .await;
             }
             Event::SyncRequest(inbound) => {
-                seen.lock()
-                    .expect("lock")
-                    .requests
-                    .push(inbound.request.clone());
+                {
+                    let mut seen = seen.lock().expect("lock");
+                    seen.requests.push(inbound.request.clone());
+                    seen.requesters.push(inbound.certificate.clone());
+                }
                 if store.drop_requests {
                     continue;
                 }
