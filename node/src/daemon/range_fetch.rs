@@ -13,7 +13,7 @@
 //! time; it cannot stall them. The chain fetch holding the slot usually takes it again for its
 //! next range, so one chain at a time is pipelined: the commits, one at a time under the
 //! ledger's lock, are the bound anyway. A fetch ahead is aborted when nothing of the range
-//! before it commits.
+//! before it commits, and none starts before a range of the same fetch has committed.
 
 use std::collections::HashSet;
 
@@ -114,11 +114,13 @@ impl Glue {
                 },
             };
             // If this range commits whole, the next one starts where it ends: fetched meanwhile
-            // if a slot is free.
+            // if a slot is free, once a range of this fetch has committed. Not before: a peer
+            // must first show it serves blocks that verify, or a rogue announcing made-up
+            // chains would draw two requests per chain instead of one.
             let ahead = current
                 .range
                 .next_height()
-                .filter(|next| *next < until && current.range.failure().is_none())
+                .filter(|next| committed && *next < until && current.range.failure().is_none())
                 .and_then(|next| self.fetch_ahead(peer, chain, next, until));
             let last = self.commit_range(peer, chain, current).await;
             let Some(last) = last.filter(|last| *last >= from) else {
