@@ -135,7 +135,9 @@ fn serve_idp(runtime: &tokio::runtime::Runtime, redirect: &str) -> String {
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    // By name, not address: another site than the node's (127.0.0.1), as a real provider is,
+    // so the cookies' SameSite rules are exercised as they will be.
+    let base = format!("http://localhost:{}", listener.local_addr().unwrap().port());
     let key = EncodingKey::from_ed_der(IDP_KEY);
     let mut jwk = Jwk::from_encoding_key(&key, Algorithm::EdDSA).unwrap();
     jwk.common.key_id = Some("idp-1".into());
@@ -161,6 +163,16 @@ fn serve_idp(runtime: &tokio::runtime::Runtime, redirect: &str) -> String {
         let _ = axum::serve(listener, app).await;
     });
     base
+}
+
+/// A child process killed however the test ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A loopback port nothing listens on now.
@@ -274,25 +286,28 @@ fn an_auditor_sees_a_tampered_store_found_and_repaired_in_the_dashboard() {
     b.wait_ready();
 
     let screenshots = tempfile::tempdir().unwrap();
-    let mut browser = Command::new("node")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/dashboard_browser.cjs"
-        ))
-        .env("MEDCHAIN_BROWSER_TOOLS", &tools)
-        .env("DASHBOARD_CHROMIUM", &chromium)
-        .env("DASHBOARD_URL", &b_url)
-        .env("DASHBOARD_CHAIN", &chain)
-        .env("DASHBOARD_HEIGHT", "2")
-        .env("DASHBOARD_RECORD", &record)
-        .env("DASHBOARD_TOKEN", &b_setup.token)
-        .env("DASHBOARD_USER", USER)
-        .env("DASHBOARD_SCREENSHOTS", screenshots.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(browser.stdout.take().unwrap());
+    let mut browser = Killed(
+        Command::new("node")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/dashboard_browser.cjs"
+            ))
+            .env("MEDCHAIN_BROWSER_TOOLS", &tools)
+            .env("DASHBOARD_CHROMIUM", &chromium)
+            .env("DASHBOARD_URL", &b_url)
+            .env("DASHBOARD_CHAIN", &chain)
+            .env("DASHBOARD_HEIGHT", "2")
+            .env("DASHBOARD_RECORD", &record)
+            .env("DASHBOARD_TOP", top.to_string())
+            .env("DASHBOARD_TOKEN", &b_setup.token)
+            .env("DASHBOARD_USER", USER)
+            .env("DASHBOARD_SCREENSHOTS", screenshots.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = BufReader::new(browser.0.stdout.take().unwrap());
     let (said, heard) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in stdout.lines().map_while(Result::ok) {
@@ -305,7 +320,7 @@ fn an_auditor_sees_a_tampered_store_found_and_repaired_in_the_dashboard() {
     } else {
         None
     };
-    let finished = wait_bounded(&mut browser, Duration::from_secs(300));
+    let finished = wait_bounded(&mut browser.0, Duration::from_secs(300));
     let kept = screenshots.keep();
     assert!(
         finished && a.is_some(),

@@ -17,6 +17,7 @@ const base = env("DASHBOARD_URL");
 const chain = env("DASHBOARD_CHAIN");
 const height = env("DASHBOARD_HEIGHT");
 const record = env("DASHBOARD_RECORD");
+const top = env("DASHBOARD_TOP");
 const apiToken = env("DASHBOARD_TOKEN");
 const user = env("DASHBOARD_USER");
 const shots = env("DASHBOARD_SCREENSHOTS");
@@ -53,6 +54,7 @@ async function signedInWithProvider(browser) {
   const cookie = (await context.cookies()).find((c) => c.name === "medchain_session");
   check(cookie && cookie.httpOnly && cookie.sameSite === "Strict", "the session cookie is HttpOnly and SameSite=Strict");
   check(await page.evaluate(() => !document.cookie.includes("medchain_session")), "scripts cannot read the session cookie");
+  check(!(await context.cookies()).some((c) => c.name === "medchain_signin"), "the sign-in's own cookie is gone once used");
   return { context, page };
 }
 
@@ -84,9 +86,10 @@ async function run(browser) {
   await page.screenshot({ path: path.join(shots, "repaired.png"), fullPage: true });
 
   // Chains, with heads and lag; peers; certificates and the revocation list's 30-day warning.
-  await until(page, "the repaired chain with its head and lag", (c) =>
-    [...document.querySelectorAll("#chains tbody tr")].some((r) => r.cells[0].title === c && /^\d+$/.test(r.cells[2].textContent) && r.cells[4].textContent !== "-"),
-    chain, 30000);
+  await until(page, "the repaired chain at its head, not behind its peer", ([c, t]) =>
+    [...document.querySelectorAll("#chains tbody tr")].some((r) =>
+      r.cells[0].title === c && r.cells[2].textContent === t && r.cells[4].textContent === "0"),
+    [chain, top], 30000);
   await until(page, "the peer that came back", () =>
     [...document.querySelectorAll("#peers tbody tr")].some((r) => r.cells[1].textContent === "provider"), null, 60000);
   const certificates = await rowsOf(page, "certificates");
@@ -94,7 +97,7 @@ async function run(browser) {
   check(/Revocation list.*within 30 days/.test(await page.textContent("#warnings")),
     "the revocation list's next update is flagged 30 days ahead");
   const reports = await rowsOf(page, "reports");
-  check(reports.length > 0 && reports.some((r) => r[4] !== "0"), "the verifier reports, with the one that found the damage");
+  check(reports.some((r) => r.length === 6 && r[4] === "1"), "the verifier reports, with the one that found the damage");
   check((await rowsOf(page, "evidence"))[0][0].startsWith("No provider"), "no equivocation evidence");
   console.error("chain shown: " + shortChain);
 

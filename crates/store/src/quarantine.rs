@@ -268,8 +268,19 @@ impl StoreReader {
     /// error: one planted or damaged value must not stop every scan and every repair (the
     /// verifier names it as a stray entry and sets it aside).
     pub fn quarantine_events(&self) -> Result<Vec<QuarantineEvent>, StoreError> {
+        self.recent_quarantine_events(usize::MAX)
+    }
+
+    /// The newest `limit` quarantine events that decode, newest first (reading no further).
+    pub fn recent_quarantine_events(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<QuarantineEvent>, StoreError> {
         let mut events = Vec::new();
         for item in self.trees().quarantine_events.iter().rev() {
+            if events.len() >= limit {
+                break;
+            }
             let (key, value) = item.engine()?;
             if let Ok(event) = decode_event(&key, &value) {
                 events.push(event);

@@ -128,6 +128,10 @@ fn quarantine_cuts_keeps_bytes_and_recommit_restores() {
         .map(|e| e.id)
         .collect();
     assert_eq!(ids, vec![2, 1]);
+    // The newest only, when fewer are asked for.
+    let newest = store.recent_quarantine_events(1).unwrap();
+    assert_eq!(newest.iter().map(|e| e.id).collect::<Vec<_>>(), vec![2]);
+    assert!(store.recent_quarantine_events(0).unwrap().is_empty());
     assert_cut(&store, &a, &b, 0);
 }
 

@@ -112,6 +112,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1)
         .nest("/fhir/r4", fhir_routes)
         .nest("/ui", ui::router())
+        .route(
+            "/ui/",
+            axum::routing::get(|| async { axum::response::Redirect::permanent("/ui") }),
+        )
         .merge(public)
         .fallback(|| async {
             ApiError::new(

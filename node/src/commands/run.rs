@@ -277,10 +277,12 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
     let app = router(AppState {
         service: service.clone(),
         coordination: coordination.clone(),
-        auth: std::sync::Arc::new(
-            crate::api::auth::Authenticator::new(token.trim().into(), users)
-                .with_dashboard(api_tls.is_some(), provider),
-        ),
+        auth: std::sync::Arc::new(crate::api::auth::Authenticator::new(
+            token.trim().into(),
+            users,
+            api_tls.is_some(),
+            provider,
+        )?),
         role,
         metrics,
         net: Some(client.clone()),

@@ -340,9 +340,7 @@ impl Service {
         &self,
         limit: usize,
     ) -> Result<Vec<medchain_store::QuarantineEvent>, ServiceError> {
-        let mut events = self.reads.store().quarantine_events()?;
-        events.truncate(limit);
-        Ok(events)
+        Ok(self.reads.store().recent_quarantine_events(limit)?)
     }
 
     /// Past verifier reports, newest first.

@@ -25,7 +25,7 @@ pub use users::{TokenError, UserTokens};
 use super::AppState;
 use super::error::ApiError;
 use super::ui::provider::ProviderSignIn;
-use super::ui::sessions::{Sessions, cookie_of};
+use super::ui::sessions::Sessions;
 
 /// What `/v1` takes as credentials.
 pub struct Authenticator {
@@ -40,23 +40,23 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// The API token alone (`users` = `None`), or with users' tokens too; dashboard cookies
-    /// without `Secure` and no provider sign-in until [`Authenticator::with_dashboard`].
-    pub fn new(token: Arc<str>, users: Option<UserTokens>) -> Self {
-        Self {
+    /// The API token alone (`users` = `None`), or with users' tokens too; the dashboard's
+    /// cookies carry `Secure` when `tls` (the API serves TLS), and users sign in there at the
+    /// identity provider through `provider`, if given.
+    pub fn new(
+        token: Arc<str>,
+        users: Option<UserTokens>,
+        tls: bool,
+        provider: Option<ProviderSignIn>,
+    ) -> anyhow::Result<Self> {
+        let sessions = Sessions::new(tls)
+            .ok_or_else(|| anyhow::anyhow!("the system random number generator failed"))?;
+        Ok(Self {
             token,
             users,
-            sessions: Sessions::new(false),
-            provider: None,
-        }
-    }
-
-    /// The dashboard's cookies carry `Secure` when `tls` (the API serves TLS); users sign in at
-    /// the identity provider through `provider`, if given.
-    pub fn with_dashboard(mut self, tls: bool, provider: Option<ProviderSignIn>) -> Self {
-        self.sessions = Sessions::new(tls);
-        self.provider = provider.map(Arc::new);
-        self
+            sessions,
+            provider: provider.map(Arc::new),
+        })
     }
 
     /// The dashboard's sessions.
@@ -74,10 +74,10 @@ impl Authenticator {
         constant_time_eq(presented.as_bytes(), self.token.as_bytes())
     }
 
-    /// The user a provider's `token` names and when it expires (Unix seconds).
-    pub async fn user_token(&self, token: &str) -> Result<(Caller, u64), TokenError> {
+    /// The user a provider's `token` names.
+    pub async fn user_token(&self, token: &str) -> Result<Caller, TokenError> {
         match &self.users {
-            Some(users) => users.check_until(token).await,
+            Some(users) => users.check(token).await,
             None => Err(TokenError::Invalid(
                 "no identity provider is configured".into(),
             )),
@@ -163,7 +163,7 @@ pub async fn authenticate(
 /// The caller of a request without a bearer token: its dashboard session's, for a read.
 #[allow(clippy::result_large_err)] // a refusal, answered at once
 fn session_caller(state: &AppState, request: &Request) -> Result<Caller, Response> {
-    let Some(value) = cookie_of(request.headers()) else {
+    let Some(value) = state.auth.sessions().value_in(request.headers()) else {
         let mut response = ApiError::new(
             StatusCode::UNAUTHORIZED,
             "missing credentials: send Authorization: Bearer <API token or identity provider token>",

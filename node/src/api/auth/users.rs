@@ -98,11 +98,6 @@ impl UserTokens {
 
     /// The user `token` names, with their scopes.
     pub async fn check(&self, token: &str) -> Result<Caller, TokenError> {
-        Ok(self.check_until(token).await?.0)
-    }
-
-    /// The same, and when the token expires (Unix seconds): a dashboard session ends with it.
-    pub async fn check_until(&self, token: &str) -> Result<(Caller, u64), TokenError> {
         let invalid = |e: jsonwebtoken::errors::Error| TokenError::Invalid(e.to_string());
         let header = jsonwebtoken::decode_header(token).map_err(invalid)?;
         if !self.validation.algorithms.contains(&header.alg) {
@@ -138,13 +133,10 @@ impl UserTokens {
                 ))
             })?
             .to_owned();
-        // Required and checked by the validation above.
-        let expires = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
-        let caller = Caller::User {
+        Ok(Caller::User {
             actor,
             scopes: scopes_of(&claims),
-        };
-        Ok((caller, expires))
+        })
     }
 }
 

@@ -80,6 +80,9 @@ async fn the_page_is_served_with_a_strict_policy() {
         assert_eq!(headers["x-frame-options"], "DENY");
         assert!(!body.is_empty());
     }
+    let (status, headers, _) = send(&app, "GET", "/ui/", &[], "").await;
+    assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(headers[header::LOCATION], "/ui");
     let (_, _, session) = send(&app, "GET", "/ui/session", &[], "").await;
     let session = json_of(&session);
     assert_eq!(session["signed_in"], false);
@@ -187,4 +190,100 @@ async fn wrong_tokens_bad_names_and_forged_origins_open_no_session() {
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// An auditor's API whose dashboard signs users in at a provider; its token endpoint is a closed
+/// loopback port, so an exchange fails.
+fn app_with_provider() -> Router {
+    let section = crate::config::SignInSection {
+        authorization_url: "https://idp.test/auth?realm=staff".into(),
+        token_url: "http://127.0.0.1:9/token".into(),
+        client_id: "medchain-dashboard".into(),
+        redirect_url: "https://node.test/ui/callback".into(),
+        scopes: "openid medchain.read".into(),
+        client_secret_file: None,
+        session_secs: 3600,
+    };
+    let provider = crate::api::ui::provider::ProviderSignIn::new(&section, None).unwrap();
+    let coordination = Arc::default();
+    let service = service_with(
+        &consortium(),
+        Role::Auditor,
+        AuditTrail::Off,
+        Arc::clone(&coordination),
+    );
+    let auth = auth::Authenticator::new(TOKEN.into(), None, false, Some(provider)).unwrap();
+    router(AppState {
+        service: Arc::new(service),
+        coordination,
+        auth: Arc::new(auth),
+        role: Role::Auditor,
+        metrics: Arc::new(crate::metrics::Metrics::new()),
+        net: None,
+    })
+}
+
+/// Comes back to `/ui/callback?QUERY` with `cookie`; answers where it sends the browser, after
+/// checking the sign-in cookie is cleared and no session opened.
+async fn come_back(app: &Router, query: &str, cookie: Option<&str>) -> String {
+    let headers: Vec<(&str, &str)> = cookie.iter().map(|c| ("cookie", *c)).collect();
+    let uri = format!("/ui/callback?{query}");
+    let (status, answer, _) = send(app, "GET", &uri, &headers, "").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let set: Vec<&str> = answer
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|c| c.to_str().unwrap())
+        .collect();
+    assert!(
+        set.iter().any(|c| c.starts_with("medchain_signin=;")),
+        "the sign-in cookie is cleared: {set:?}"
+    );
+    assert!(
+        !set.iter().any(|c| c.starts_with("medchain_session=")),
+        "{set:?}"
+    );
+    answer[header::LOCATION].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_callback_counts_only_in_the_browser_that_began_the_sign_in() {
+    let app = app_with_provider();
+    let (status, headers, _) = send(&app, "GET", "/ui/sign-in/provider", &[], "").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let location = url::Url::parse(headers[header::LOCATION].to_str().unwrap()).unwrap();
+    assert_eq!(location.host_str(), Some("idp.test"));
+    let asked: std::collections::HashMap<String, String> =
+        location.query_pairs().into_owned().collect();
+    assert_eq!(
+        asked["realm"], "staff",
+        "the provider's own parameters stay"
+    );
+    assert_eq!(asked["response_type"], "code");
+    assert_eq!(asked["client_id"], "medchain-dashboard");
+    assert_eq!(asked["redirect_uri"], "https://node.test/ui/callback");
+    assert_eq!(asked["code_challenge_method"], "S256");
+    assert_eq!(asked["code_challenge"].len(), 43);
+    let state = asked["state"].clone();
+    let set_cookie = headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(set_cookie.contains("SameSite=Lax") && set_cookie.contains("HttpOnly"));
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+
+    // A link made from someone else's sign-in: no cookie, or this browser's for another state.
+    let code_and_state = format!("code=c&state={state}");
+    assert_eq!(
+        come_back(&app, &code_and_state, None).await,
+        "/ui?failed=again"
+    );
+    let wrong_state = come_back(&app, "code=c&state=AAAA", Some(&cookie)).await;
+    assert_eq!(wrong_state, "/ui?failed=again");
+    // The provider's refusal; then this browser's own sign-in, whose exchange fails here.
+    let refused = format!("error=access_denied&state={state}");
+    let said = come_back(&app, &refused, Some(&cookie)).await;
+    assert_eq!(said, "/ui?failed=provider");
+    let said = come_back(&app, &code_and_state, Some(&cookie)).await;
+    assert_eq!(
+        said, "/ui?failed=provider",
+        "the exchange reached no token endpoint"
+    );
 }

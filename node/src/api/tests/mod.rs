@@ -46,7 +46,7 @@ fn app_in(ca: &medchain_testkit::pki::TestCa, role: Role) -> Router {
     router(AppState {
         service: Arc::new(service),
         coordination,
-        auth: Arc::new(auth::Authenticator::new(TOKEN.into(), None)),
+        auth: Arc::new(auth::Authenticator::new(TOKEN.into(), None, false, None).unwrap()),
         role,
         metrics: Arc::new(crate::metrics::Metrics::new()),
         net: None,

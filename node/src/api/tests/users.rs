@@ -136,7 +136,7 @@ fn app_with_users(provider: &Provider) -> Router {
     router(AppState {
         service: Arc::new(service),
         coordination,
-        auth: Arc::new(Authenticator::new(TOKEN.into(), Some(users))),
+        auth: Arc::new(Authenticator::new(TOKEN.into(), Some(users), false, None).unwrap()),
         role: Role::Provider,
         metrics: Arc::new(crate::metrics::Metrics::new()),
         net: None,

@@ -12,7 +12,7 @@
 pub mod provider;
 pub mod sessions;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Form, Query, State};
@@ -84,7 +84,10 @@ async fn protect(mut response: Response) -> Response {
 
 /// `GET /ui/session`: who is signed in (if anyone), and whether the provider sign-in is offered.
 async fn session(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let caller = sessions::cookie_of(&headers).and_then(|v| state.auth.sessions().caller(&v));
+    let sessions = state.auth.sessions();
+    let caller = sessions
+        .value_in(&headers)
+        .and_then(|v| sessions.caller(&v));
     let actor = match caller {
         Some(Caller::User { actor, .. }) => Some(actor),
         _ => None,
@@ -141,11 +144,15 @@ async fn sign_in_at_provider(State(state): State<AppState>) -> Response {
         )
         .into_response();
     };
-    let Some((sign_in, verifier)) = state.auth.sessions().begin_sign_in() else {
+    let Some((sign_in, verifier, cookie)) = state.auth.sessions().begin_sign_in() else {
         return unavailable("the system random number generator failed");
     };
     match provider.authorization_redirect(&sign_in, &sessions::pkce_challenge(&verifier)) {
-        Ok(url) => Redirect::to(&url).into_response(),
+        Ok(url) => {
+            let mut response = Redirect::to(&url).into_response();
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+            response
+        }
         Err(error) => unavailable(&error.to_string()),
     }
 }
@@ -158,32 +165,55 @@ struct CallbackQuery {
     error: Option<String>,
 }
 
-/// `GET /ui/callback?code=&state=`: exchanges the code and opens the session.
+/// `GET /ui/callback?code=&state=`: exchanges the code and opens the session. Whatever
+/// happens, the sign-in's cookie is cleared: a state serves once.
 async fn callback(
     State(state): State<AppState>,
+    headers: HeaderMap,
     query: Result<Query<CallbackQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let Ok(Query(query)) = query else {
+    let mut response = finish_sign_in(&state, &headers, query).await;
+    let cleared = state.auth.sessions().clear_sign_in();
+    response.headers_mut().append(header::SET_COOKIE, cleared);
+    response
+}
+
+async fn finish_sign_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Result<Query<CallbackQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let (Ok(Query(query)), Some(provider)) = (query, state.auth.provider()) else {
         return back_with("provider");
     };
-    let Some(provider) = state.auth.provider() else {
+    if let Some(error) = &query.error {
+        // The provider's words, bounded and quoted: they come through the browser.
+        let error: String = error.chars().take(64).collect();
+        tracing::warn!(provider_error = ?error, "dashboard sign-in: the identity provider refused it");
         return back_with("provider");
-    };
-    // The state is single-use and ties the answer to a sign-in this node began.
+    }
+    // The sealed cookie ties the answer to a sign-in this browser began with this state.
     let verifier = query
         .state
         .as_deref()
-        .and_then(|s| state.auth.sessions().finish_sign_in(s));
-    let (Some(code), Some(verifier), None) = (query.code, verifier, query.error.as_deref()) else {
+        .and_then(|s| state.auth.sessions().finish_sign_in(s, headers));
+    let (Some(code), Some(verifier)) = (query.code, verifier) else {
         tracing::warn!(
-            provider_error = query.error.as_deref().unwrap_or("none"),
-            "dashboard sign-in at the identity provider did not complete"
+            "dashboard sign-in: a callback without a sign-in this browser began (state unknown, expired or for another browser)"
         );
-        return back_with("provider");
+        return back_with("again");
+    };
+    let Some(slot) = provider.exchange_slot() else {
+        tracing::warn!("dashboard sign-in: too many code exchanges at once; refused");
+        return back_with("busy");
     };
     let exchanged = {
         let provider = provider.clone();
-        tokio::task::spawn_blocking(move || provider.exchange(&code, &verifier)).await
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            provider.exchange(&code, &verifier)
+        })
+        .await
     };
     let token = match exchanged {
         Ok(Ok(token)) => token,
@@ -191,29 +221,27 @@ async fn callback(
             tracing::warn!(%error, "dashboard sign-in: the code exchange failed");
             return back_with("provider");
         }
-        Err(_) => return back_with("provider"),
+        Err(_) => {
+            tracing::warn!("dashboard sign-in: the code exchange was interrupted");
+            return back_with("provider");
+        }
     };
-    let (caller, expires) = match state.auth.user_token(&token).await {
-        Ok(checked) => checked,
+    let caller = match state.auth.user_token(&token).await {
+        Ok(caller) => caller,
         Err(error) => {
             tracing::warn!(%error, "dashboard sign-in: the provider's token was refused");
             return back_with("provider");
         }
     };
+    let Caller::User { actor, .. } = &caller else {
+        return back_with("provider");
+    };
     if !caller.may(Scope::Read) {
+        tracing::warn!(%actor, "dashboard sign-in: the token lacks medchain.read");
         return back_with("scope");
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let life = provider
-        .session_life()
-        .min(Duration::from_secs(expires.saturating_sub(now)));
-    if let Caller::User { actor, .. } = &caller {
-        tracing::info!(%actor, "dashboard sign-in at the identity provider");
-    }
-    open_session(&state, caller, life)
+    tracing::info!(%actor, "dashboard sign-in at the identity provider");
+    open_session(state, caller.clone(), provider.session_life())
 }
 
 /// `POST /ui/sign-out`.
@@ -221,7 +249,7 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response
     if let Some(refused) = refuse_other_origin(&headers) {
         return refused;
     }
-    if let Some(value) = sessions::cookie_of(&headers) {
+    if let Some(value) = state.auth.sessions().value_in(&headers) {
         state.auth.sessions().close(&value);
     }
     let mut response = Redirect::to("/ui").into_response();

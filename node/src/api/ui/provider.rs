@@ -8,10 +8,12 @@
 //! the flow is two requests, and the token endpoint is reached with the same ureq agent setup
 //! (and TLS roots) as the provider's keys.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::config::SignInSection;
 
@@ -21,11 +23,33 @@ const MAX_TOKEN_RESPONSE_BYTES: u64 = 64 * 1024;
 /// Bound on one exchange at the token endpoint.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Code exchanges at once: each holds a blocking thread for up to [`EXCHANGE_TIMEOUT`], and
+/// anyone may begin a sign-in.
+pub const MAX_EXCHANGES: usize = 4;
+
+/// Why a code exchange gave no token.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    /// No answer from the token endpoint.
+    #[error("the token endpoint cannot be reached: {0}")]
+    Unreachable(String),
+    /// An answer that cannot be read (too large, cut short).
+    #[error("the token endpoint's answer cannot be read: {0}")]
+    Unreadable(String),
+    /// The provider's refusal (RFC 6749 section 5.2), as it words it (bounded).
+    #[error("the identity provider refused the code: {0}")]
+    Refused(String),
+    /// Neither a token nor a refusal.
+    #[error("the token endpoint answered {0} without a token")]
+    NoToken(u16),
+}
+
 /// The provider's endpoints and this node's client registration there.
 pub struct ProviderSignIn {
     section: SignInSection,
     client_secret: Option<String>,
     agent: ureq::Agent,
+    exchanges: Arc<Semaphore>,
 }
 
 /// The token endpoint's answer (RFC 6749 section 5.1 and 5.2).
@@ -58,6 +82,7 @@ impl ProviderSignIn {
             section: section.clone(),
             client_secret,
             agent,
+            exchanges: Arc::new(Semaphore::new(MAX_EXCHANGES)),
         })
     }
 
@@ -81,8 +106,13 @@ impl ProviderSignIn {
         Duration::from_secs(self.section.session_secs)
     }
 
+    /// A slot to exchange a code in, if one of [`MAX_EXCHANGES`] is free.
+    pub fn exchange_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.exchanges.clone().try_acquire_owned().ok()
+    }
+
     /// Exchanges `code` (with the sign-in's PKCE `verifier`) for an access token; blocking.
-    pub fn exchange(&self, code: &str, verifier: &str) -> Result<String, String> {
+    pub fn exchange(&self, code: &str, verifier: &str) -> Result<String, ExchangeError> {
         let mut form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -98,28 +128,24 @@ impl ProviderSignIn {
             .post(&self.section.token_url)
             .header("Accept", "application/json")
             .send_form(form)
-            .map_err(|e| format!("the token endpoint cannot be reached: {e}"))?;
+            .map_err(|e| ExchangeError::Unreachable(e.to_string()))?;
         let status = response.status();
         let body = response
             .body_mut()
             .with_config()
             .limit(MAX_TOKEN_RESPONSE_BYTES)
             .read_to_vec()
-            .map_err(|e| format!("the token endpoint's answer cannot be read: {e}"))?;
-        let answer: TokenAnswer = serde_json::from_slice(&body)
-            .map_err(|_| format!("the token endpoint answered {status} without a token"))?;
+            .map_err(|e| ExchangeError::Unreadable(e.to_string()))?;
+        let answer: TokenAnswer =
+            serde_json::from_slice(&body).map_err(|_| ExchangeError::NoToken(status.as_u16()))?;
         match (answer.access_token, answer.error) {
             (Some(token), None) if status.is_success() => Ok(token),
-            (_, Some(error)) => Err(format!(
-                "the identity provider refused the sign-in: {error}{}",
-                answer
-                    .error_description
-                    .map(|d| format!(" ({d})"))
-                    .unwrap_or_default()
-            )),
-            _ => Err(format!(
-                "the token endpoint answered {status} without a token"
-            )),
+            (_, Some(error)) => {
+                let description = answer.error_description.unwrap_or_default();
+                let said: String = format!("{error} {description}").chars().take(200).collect();
+                Err(ExchangeError::Refused(format!("{:?}", said.trim_end())))
+            }
+            _ => Err(ExchangeError::NoToken(status.as_u16())),
         }
     }
 }

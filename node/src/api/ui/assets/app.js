@@ -11,7 +11,13 @@ const FAILURES = {
   form: "The sign-in form was incomplete.",
   provider: "The identity provider's sign-in did not complete; try again, or see the node's log.",
   scope: "Your account lacks the medchain.read scope.",
+  busy: "Too many sign-ins at once; try again in a moment.",
+  again: "That sign-in was begun in another browser or took over 10 minutes; sign in again.",
 };
+const ENDED = "Your session has ended (signed out, expired, or the node restarted): sign in again.";
+
+/** The session as /ui/session describes it. */
+let session = null;
 
 const $ = (id) => document.getElementById(id);
 
@@ -69,9 +75,9 @@ async function get(path) {
   return response.json();
 }
 
-/** The expiry of `unix` seconds as [text, class, days left]. */
+/** The expiry of `unix` seconds as [text, class, days left] (by this browser's clock). */
 function expiry(unix) {
-  if (!unix) return ["not used here", "", null];
+  if (!unix) return ["not used here, or not known yet", "", null];
   const days = (unix - Date.now() / 1000) / DAY_S;
   const cls = days < 0 ? "critical" : days <= 7 ? "critical" : days <= 30 ? "warning" : "ok";
   return [when(unix * 1000), cls, days];
@@ -108,9 +114,10 @@ function drawCertificates(status, warnings) {
     const [until, cls, days] = expiry(unix);
     rows.push([what, { text: until, cls }, days === null ? "-" : { text: days.toFixed(1), cls }]);
     if (days !== null && days <= 30) {
-      const verb = days < 0 ? "has expired" : `${noun} in ${Math.max(0, Math.floor(days))} days`;
-      const window = days <= 7 ? "within 7 days" : "within 30 days";
-      warnings.push([cls === "critical" ? "critical" : "warning", `${what} ${verb} (${window}).`]);
+      const message = days < 0
+        ? `${what} has expired.`
+        : `${what} ${noun} in ${Math.floor(days)} days (${days <= 7 ? "within 7 days" : "within 30 days"}).`;
+      warnings.push([cls === "critical" ? "critical" : "warning", message]);
     }
   }
   fill("certificates", rows, "");
@@ -162,12 +169,17 @@ function drawReports(reports) {
   return reports.length ? reports[0] : null;
 }
 
-/** The last scan's violations: critical while any range awaits repair, else noted as repaired. */
+/**
+ * The last scan's violations: critical until each has a quarantine made by that scan (covering
+ * its height, moved aside after the scan began) that peers have restored; then noted as repaired.
+ */
 function warnLastScan(last, quarantines, warnings) {
   if (!last || !last.violations.length) return;
   const n = last.violations.length;
-  const waiting = quarantines.some((e) => !e.restored_at_ms);
-  if (waiting || quarantines.length === 0) {
+  const repaired = (v) => quarantines.some((e) =>
+    e.chain === v.chain && e.from_height <= v.height && v.height <= e.to_height &&
+    e.time_ms >= last.started_ms && e.restored_at_ms);
+  if (!last.violations.every(repaired)) {
     warnings.push(["critical", `The last scan (${when(last.finished_ms)}) found ${n} integrity violation(s): the damaged blocks are moved aside and fetched again from peers.`]);
   } else {
     warnings.push(["warning", `The last scan (${when(last.finished_ms)}) found ${n} integrity violation(s); every range moved aside has since been repaired from peers.`]);
@@ -197,11 +209,12 @@ function drawQuarantines(events, warnings) {
 }
 
 function drawEvidence(page, warnings) {
+  const count = page.next ? `${page.evidence.length} or more` : String(page.evidence.length);
   fill("evidence", page.evidence.map((e) => [
     { text: short(e.chain), title: e.chain }, e.height, e.org,
     { text: short(e.first), title: e.first }, { text: short(e.second), title: e.second },
   ]), "No provider has signed two blocks at one height.");
-  if (page.evidence.length) warnings.push(["critical", `Equivocation: ${page.evidence.length} height(s) where a provider signed two different blocks.`]);
+  if (page.evidence.length) warnings.push(["critical", `Equivocation: ${count} height(s) where a provider signed two different blocks.`]);
 }
 
 function drawWarnings(warnings) {
@@ -249,28 +262,28 @@ async function drawHistory(event) {
     img.hidden = false;
     $("history-note").textContent = `History of record ${record} (this read is recorded under your name).`;
   } catch (error) {
-    if (error instanceof SignedOut) return showSignIn();
+    if (error instanceof SignedOut) return showSignIn(ENDED);
     img.hidden = true;
     $("history-note").textContent = "Cannot draw that history: " + error.message;
   }
 }
 
-function showSignIn(session) {
+/** The sign-in form, saying why when `why` is given (else the failure the URL names, if any). */
+function showSignIn(why) {
   $("dashboard").hidden = true;
   $("sign-out").hidden = true;
   $("who").textContent = "";
   $("sign-in").hidden = false;
   $("provider-sign-in").hidden = !(session && session.provider);
   const failed = new URLSearchParams(location.search).get("failed");
-  if (failed && FAILURES[failed]) {
-    $("sign-in-failed").textContent = FAILURES[failed];
-    $("sign-in-failed").hidden = false;
-  }
+  const message = why || (failed && Object.hasOwn(FAILURES, failed) ? FAILURES[failed] : null);
+  $("sign-in-failed").textContent = message || "";
+  $("sign-in-failed").hidden = !message;
 }
 
 async function start() {
-  const session = await (await fetch("/ui/session", { credentials: "same-origin" })).json();
-  if (!session.signed_in) return showSignIn(session);
+  session = await (await fetch("/ui/session", { credentials: "same-origin" })).json();
+  if (!session.signed_in) return showSignIn();
   history.replaceState(null, "", "/ui");
   $("sign-in").hidden = true;
   $("dashboard").hidden = false;
@@ -281,7 +294,7 @@ async function start() {
     try {
       await refresh();
     } catch (error) {
-      if (error instanceof SignedOut) return showSignIn(session);
+      if (error instanceof SignedOut) return showSignIn(ENDED);
       $("updated").textContent = "Cannot update: " + error.message;
     }
     setTimeout(tick, REFRESH_MS);
@@ -289,4 +302,8 @@ async function start() {
   tick();
 }
 
-start();
+start().catch((error) => {
+  $("sign-in").hidden = false;
+  $("sign-in-failed").textContent = "The node cannot be reached: " + error.message;
+  $("sign-in-failed").hidden = false;
+});
