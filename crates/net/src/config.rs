@@ -33,6 +33,15 @@ pub struct Timeouts {
     /// (and must pass the hello again: a peer still revoked or foreign is refused and blocked
     /// anew), so the block list does not grow with every PeerId ever refused. Default 10 min.
     pub block: Duration,
+    /// Least time between two checks of another certificate an admitted peer presents (a
+    /// renewal): re-hellos cost a peer's chain checks nothing more often. Default 10 s.
+    pub renewal_check: Duration,
+    /// After this node takes a renewed certificate, it says hello again to every admitted peer
+    /// this often, for `announce_for`, so a peer that missed one (a failed request, its clock
+    /// behind, connected meanwhile) takes it later. Defaults 60 s and 30 min.
+    pub announce_every: Duration,
+    /// See `announce_every`.
+    pub announce_for: Duration,
 }
 
 impl Default for Timeouts {
@@ -48,6 +57,9 @@ impl Default for Timeouts {
             redial_initial: Duration::from_secs(1),
             redial_max: Duration::from_secs(60),
             block: Duration::from_secs(600),
+            renewal_check: Duration::from_secs(10),
+            announce_every: Duration::from_secs(60),
+            announce_for: Duration::from_secs(1800),
         }
     }
 }

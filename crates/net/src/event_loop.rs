@@ -60,9 +60,12 @@ pub(crate) struct EventLoop {
     pub(crate) hello: Hello,
     pub(crate) peers: Peers,
     pub(crate) redial: Redial,
-    /// Outbound hellos, by request: at most one per connected peer (sent on its first
-    /// connection, dropped when answered, failed or the peer is gone).
+    /// Outbound hellos, by request: one per connected peer (sent on its first connection),
+    /// and one per admitted peer and announcement of a renewed certificate; dropped when
+    /// answered, failed or the peer is gone.
     pub(crate) hellos: HashMap<OutboundRequestId, PeerId>,
+    /// While a renewed certificate is being announced: when next, and until when.
+    pub(crate) announcing: Option<(Instant, Instant)>,
     /// Outbound sync requests of the node, by request; at most `Bounds::outbound_requests`.
     pub(crate) requests: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, Error>>>,
     /// Gossip awaiting judgement: relaying peer and deadline, with a quota per relay.
@@ -141,6 +144,7 @@ pub fn start(
         peers: Peers::default(),
         redial,
         hellos: HashMap::new(),
+        announcing: None,
         requests: HashMap::new(),
         validations: PendingValidations::new(
             config.bounds.pending_validations,
@@ -187,6 +191,12 @@ impl EventLoop {
 
     fn on_tick(&mut self, now: Instant) {
         self.expire_validations(now);
+        if let Some((next, until)) = self.announcing
+            && now >= next
+        {
+            self.announce_certificate();
+            self.announcing = (now < until).then_some((now + self.timeouts.announce_every, until));
+        }
         for peer in self.blocked.expired(now) {
             tracing::debug!(%peer, "block ended");
             self.swarm.behaviour_mut().block_list.unblock_peer(peer);
@@ -368,6 +378,11 @@ impl EventLoop {
                 self.hello.certificate = certificate;
                 if changed {
                     self.announce_certificate();
+                    let now = Instant::now();
+                    self.announcing = Some((
+                        now + self.timeouts.announce_every,
+                        now + self.timeouts.announce_for,
+                    ));
                 }
                 let _ = reply.send(());
             }

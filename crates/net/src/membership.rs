@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libp2p::PeerId;
 use libp2p::identity::{PublicKey, ed25519};
@@ -75,14 +75,13 @@ enum State {
     Admitted {
         role: Role,
         certificate: Arc<[u8]>,
-        /// When another certificate it presented was last checked (at most one check per
-        /// [`RENEWAL_CHECK_INTERVAL`], so re-hellos cost a peer's chain checks nothing).
+        /// Its certificate's end of validity, unix seconds: a renewal must end later.
+        not_after: i64,
+        /// When another certificate it presented was last checked (kept across a renewal, so
+        /// alternating certificates cannot make every hello a check).
         renewal_checked: Option<Instant>,
     },
 }
-
-/// Least time between two checks of certificates an admitted peer presents anew.
-pub const RENEWAL_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The membership table of connected peers.
 #[derive(Debug, Default)]
@@ -103,18 +102,43 @@ impl Peers {
         self.peers.remove(peer);
     }
 
-    /// Admits the peer with `role` on `certificate`; returns true if it was not admitted before.
-    pub fn admit(&mut self, peer: PeerId, role: Role, certificate: Vec<u8>) -> bool {
+    /// Admits the peer with `role` on `certificate` (valid until `not_after`); returns true if
+    /// it was not admitted before.
+    pub fn admit(
+        &mut self,
+        peer: PeerId,
+        role: Role,
+        certificate: Vec<u8>,
+        not_after: i64,
+    ) -> bool {
         let was = matches!(self.peers.get(&peer), Some(State::Admitted { .. }));
         self.peers.insert(
             peer,
             State::Admitted {
                 role,
                 certificate: certificate.into(),
+                not_after,
                 renewal_checked: None,
             },
         );
         !was
+    }
+
+    /// The admitted `peer`'s certificate is now `renewed` (valid until `not_after`), if that
+    /// ends later than the one it holds; whether it was taken.
+    pub fn renew(&mut self, peer: &PeerId, renewed: Vec<u8>, until: i64) -> bool {
+        match self.peers.get_mut(peer) {
+            Some(State::Admitted {
+                certificate,
+                not_after,
+                ..
+            }) if until > *not_after => {
+                *certificate = renewed.into();
+                *not_after = until;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Admitted peers and the certificates they were admitted on.
@@ -147,15 +171,15 @@ impl Peers {
     }
 
     /// Whether another certificate the admitted `peer` presents may be checked at `now` (not
-    /// within [`RENEWAL_CHECK_INTERVAL`] of the last check); if so, the check is counted.
-    pub fn may_check_renewal(&mut self, peer: &PeerId, now: Instant) -> bool {
+    /// within `interval` of the last check); if so, the check is counted.
+    pub fn may_check_renewal(&mut self, peer: &PeerId, now: Instant, interval: Duration) -> bool {
         let Some(State::Admitted {
             renewal_checked, ..
         }) = self.peers.get_mut(peer)
         else {
             return false;
         };
-        if renewal_checked.is_some_and(|at| now.duration_since(at) < RENEWAL_CHECK_INTERVAL) {
+        if renewal_checked.is_some_and(|at| now.duration_since(at) < interval) {
             return false;
         }
         *renewal_checked = Some(now);
@@ -203,8 +227,16 @@ mod tests {
         let b = PeerId::random();
         peers.connected(a, now);
         peers.connected(b, now);
-        assert!(peers.admit(b, Role::Auditor, vec![1]));
-        assert!(!peers.admit(b, Role::Auditor, vec![1]));
+        assert!(peers.admit(b, Role::Auditor, vec![1], 100));
+        assert!(!peers.admit(b, Role::Auditor, vec![1], 100));
+        // A renewal ends later, or is not taken; a check at most every interval.
+        assert!(!peers.renew(&b, vec![2], 100));
+        assert!(peers.renew(&b, vec![3], 200));
+        assert_eq!(peers.admission(&b).unwrap().1[..], [3]);
+        let (now, every) = (Instant::now(), Duration::from_secs(10));
+        assert!(peers.may_check_renewal(&b, now, every));
+        assert!(!peers.may_check_renewal(&b, now + Duration::from_secs(9), every));
+        assert!(peers.may_check_renewal(&b, now + Duration::from_secs(10), every));
         assert_eq!(peers.expired(now + Duration::from_millis(1)), vec![a]);
         assert_eq!(peers.role(&b), Some(Role::Auditor));
         assert_eq!(peers.role(&a), None);

@@ -60,9 +60,11 @@ impl EventLoop {
     fn on_hello(&mut self, peer: PeerId, hello: &Hello) -> bool {
         if let Some((role, certificate)) = self.peers.admission(&peer) {
             if certificate[..] != hello.certificate[..]
-                && self
-                    .peers
-                    .may_check_renewal(&peer, std::time::Instant::now())
+                && self.peers.may_check_renewal(
+                    &peer,
+                    std::time::Instant::now(),
+                    self.timeouts.renewal_check,
+                )
             {
                 self.on_renewal(peer, role, hello);
             }
@@ -74,10 +76,12 @@ impl EventLoop {
         }
         match check_hello(&self.consortium, &self.network, hello, &peer, now_unix()) {
             Ok(member) => {
-                if self
-                    .peers
-                    .admit(peer, member.role, hello.certificate.clone())
-                {
+                if self.peers.admit(
+                    peer,
+                    member.role,
+                    hello.certificate.clone(),
+                    member.not_after,
+                ) {
                     tracing::info!(%peer, org = %member.org, role = %member.role.as_str(), "peer admitted");
                     let _ = self.emit(Event::PeerAdmitted {
                         peer,
@@ -95,15 +99,21 @@ impl EventLoop {
     }
 
     /// An admitted peer says hello again with another certificate (it renewed its own and
-    /// announced it): taken when it proves the same member in the same role now, so its
-    /// admission is re-checked on the certificate it holds, not one about to expire. Otherwise
-    /// the admission stays on the certificate it proved itself with (which the revocation and
-    /// expiry checks still judge), and the attempt is logged.
+    /// announced it): taken when it proves the same member in the same role now and ends later
+    /// than the one held, so its admission is re-checked on the certificate it holds, not one
+    /// about to expire. Otherwise the admission stays on the certificate it proved itself with
+    /// (which the revocation and expiry checks still judge), and the attempt is logged.
     fn on_renewal(&mut self, peer: PeerId, role: medchain_protocol::identity::Role, hello: &Hello) {
         match check_hello(&self.consortium, &self.network, hello, &peer, now_unix()) {
             Ok(member) if member.role == role => {
-                self.peers.admit(peer, role, hello.certificate.clone());
-                tracing::info!(%peer, org = %member.org, "peer's renewed certificate taken");
+                if self
+                    .peers
+                    .renew(&peer, hello.certificate.clone(), member.not_after)
+                {
+                    tracing::info!(%peer, org = %member.org, "peer's renewed certificate taken");
+                } else {
+                    tracing::debug!(%peer, "peer presented a certificate ending no later than the one held; not taken");
+                }
             }
             Ok(member) => tracing::warn!(
                 %peer,
@@ -120,7 +130,8 @@ impl EventLoop {
     }
 
     /// Says hello again to every admitted peer: our certificate changed (a renewal), and they
-    /// check the rest of our requests against the one they hold.
+    /// check the rest of our requests against the one they hold. Repeated for a while from the
+    /// tick (`Timeouts::announce_every`): a peer holding it already only compares bytes.
     pub(crate) fn announce_certificate(&mut self) {
         for (peer, _) in self.peers.admitted() {
             let request = SyncRequest::Hello(self.hello.clone());

@@ -308,15 +308,18 @@ async fn a_renewed_certificate_reaches_the_peers_already_admitting_it() {
         .await;
         assert!(b.admitted(&a.peer_id).is_some(), "still admitted");
 
-        // A certificate of another member (a key that is not A's) is not taken (presented
-        // after the 10 s a peer waits between two checks of its certificates, so it is checked).
-        tokio::time::sleep(Duration::from_secs(11)).await;
+        // Neither the older certificate (it ends sooner) nor another member's (a key that is
+        // not A's) is taken; each is presented after the time a peer waits between two checks
+        // (0.5 s in the tests), and announced again every second.
         let (other, _) = ca.cert_and_key(Role::Provider, "Hospital C");
-        a.client.set_certificate(other).await.expect("set");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let _ = a.client.heads(b.peer_id).await;
-        let last = b.seen.lock().expect("lock").requesters.last().cloned();
-        assert_eq!(last.as_deref(), Some(&renewed[..]), "the admission stays");
+        for refused in [issued.cert_der.clone(), other] {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            a.client.set_certificate(refused).await.expect("set");
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            let _ = a.client.heads(b.peer_id).await;
+            let last = b.seen.lock().expect("lock").requesters.last().cloned();
+            assert_eq!(last.as_deref(), Some(&renewed[..]), "the admission stays");
+        }
         a.shutdown().await;
         b.shutdown().await;
     })

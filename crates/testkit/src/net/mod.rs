@@ -74,6 +74,8 @@ pub fn test_config(consortium: Arc<Consortium>, cert: Vec<u8>, key: &MemberKey) 
     config.timeouts.heartbeat_initial_delay = Duration::from_millis(100);
     config.timeouts.request = Duration::from_secs(5);
     config.timeouts.decode = Duration::from_secs(2);
+    config.timeouts.renewal_check = Duration::from_millis(500);
+    config.timeouts.announce_every = Duration::from_secs(1);
     config
 }
 

@@ -163,6 +163,13 @@ pub async fn authenticate(
 /// The caller of a request without a bearer token: its dashboard session's, for a read.
 #[allow(clippy::result_large_err)] // a refusal, answered at once
 fn session_caller(state: &AppState, request: &Request) -> Result<Caller, Response> {
+    if state.auth.sessions().values_in(request.headers()).len() > 1 {
+        return Err(refusal(
+            StatusCode::UNAUTHORIZED,
+            "the dashboard's session cookie was sent more than once: sign in again at /ui",
+            "invalid_token",
+        ));
+    }
     let Some(value) = state.auth.sessions().value_in(request.headers()) else {
         let mut response = ApiError::new(
             StatusCode::UNAUTHORIZED,

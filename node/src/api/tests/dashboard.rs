@@ -190,6 +190,16 @@ async fn wrong_tokens_bad_names_and_forged_origins_open_no_session() {
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A real session's cookie beside a planted one chooses nothing; signing out ends both.
+    let cookie = sign_in(&app, "auditor-bob").await;
+    let twice = format!("{cookie}; medchain_session=planted");
+    let (status, _, text) = send(&app, "GET", "/v1/status", &[("cookie", &twice)], "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(text.contains("more than once"), "{text}");
+    let (status, _, _) = send(&app, "POST", "/ui/sign-out", &[("cookie", &twice)], "").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = send(&app, "GET", "/v1/status", &[("cookie", &cookie)], "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "ended");
 }
 
 /// An auditor's API whose dashboard signs users in at a provider; its token endpoint is a closed

@@ -166,7 +166,9 @@ struct CallbackQuery {
 }
 
 /// `GET /ui/callback?code=&state=`: exchanges the code and opens the session. Whatever
-/// happens, the sign-in's cookie is cleared: a state serves once.
+/// happens, the browser is told to drop the sign-in's cookie (nothing on the node marks a state
+/// used: within its 10 minutes, a replay of cookie and state would bring a code again, which
+/// the provider takes once).
 async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -249,7 +251,7 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response
     if let Some(refused) = refuse_other_origin(&headers) {
         return refused;
     }
-    if let Some(value) = state.auth.sessions().value_in(&headers) {
+    for value in state.auth.sessions().values_in(&headers) {
         state.auth.sessions().close(&value);
     }
     let mut response = Redirect::to("/ui").into_response();

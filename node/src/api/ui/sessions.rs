@@ -116,6 +116,11 @@ impl Sessions {
         only_cookie(headers, self.session_cookie())
     }
 
+    /// Every value of the session cookie in `headers` (sign-out ends them all).
+    pub fn values_in(&self, headers: &HeaderMap) -> Vec<String> {
+        cookies(headers, self.session_cookie()).collect()
+    }
+
     /// The caller of the session `value` names, while it lasts.
     pub fn caller(&self, value: &str) -> Option<Caller> {
         let key = key_of(value);
@@ -177,13 +182,18 @@ impl Sessions {
         let text = std::str::from_utf8(opened).ok()?;
         let mut parts = text.split(' ');
         let (began, sealed_state, verifier) = (parts.next()?, parts.next()?, parts.next()?);
-        let age = unix_now().saturating_sub(began.parse().ok()?);
+        // A clock stepped back past the sign-in's start makes it unusable, not ageless.
+        let age = unix_now().checked_sub(began.parse().ok()?)?;
         (sealed_state == state && age <= SIGN_IN_LIFE.as_secs()).then(|| verifier.to_owned())
     }
 
     /// The `Set-Cookie` value ending a sign-in's cookie.
     pub fn clear_sign_in(&self) -> HeaderValue {
-        self.cleared(self.sign_in_cookie(), "Lax")
+        HeaderValue::from_static(if self.secure {
+            "__Host-medchain_signin=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure"
+        } else {
+            "medchain_signin=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+        })
     }
 
     /// The `Set-Cookie` value opening session `value` for `life`.
@@ -193,7 +203,11 @@ impl Sessions {
 
     /// The `Set-Cookie` value removing the session cookie.
     pub fn clear_cookie(&self) -> HeaderValue {
-        self.cleared(self.session_cookie(), "Strict")
+        HeaderValue::from_static(if self.secure {
+            "__Host-medchain_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure"
+        } else {
+            "medchain_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+        })
     }
 
     fn cookie(
@@ -210,11 +224,6 @@ impl Sessions {
         ))
         .ok()
     }
-
-    fn cleared(&self, name: &str, same_site: &str) -> HeaderValue {
-        self.cookie(name, "", same_site, Duration::ZERO)
-            .unwrap_or_else(|| HeaderValue::from_static("medchain_session=; Path=/; Max-Age=0"))
-    }
 }
 
 fn unix_now() -> u64 {
@@ -229,16 +238,21 @@ pub fn pkce_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(digest(&SHA256, verifier.as_bytes()))
 }
 
-/// The value of the cookie `name` in `headers`, if it is there exactly once.
-fn only_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    let mut found = headers
+/// The values of the cookie `name` in `headers`.
+fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = String> + 'a {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(n, _)| *n == name)
-        .map(|(_, value)| value.to_owned());
+        .filter(move |(n, _)| *n == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The value of the cookie `name` in `headers`, if it is there exactly once.
+fn only_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    let mut found = cookies(headers, name);
     let first = found.next()?;
     found.next().is_none().then_some(first)
 }

@@ -304,6 +304,7 @@ async function start() {
 
 start().catch((error) => {
   $("sign-in").hidden = false;
+  $("provider-sign-in").hidden = true;
   $("sign-in-failed").textContent = "The node cannot be reached: " + error.message;
   $("sign-in-failed").hidden = false;
 });
