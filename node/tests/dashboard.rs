@@ -270,16 +270,7 @@ fn an_auditor_sees_a_tampered_store_found_and_repaired_in_the_dashboard() {
     // B's copy of A's chain is rewritten at height 2 while B is down; A goes down too, so the
     // damage waits for a peer in the dashboard.
     assert_eq!(b.terminate(), 0);
-    medchain(&[
-        "maintenance",
-        "tamper-block",
-        "--data-dir",
-        p(&b_setup.data),
-        "--chain",
-        &chain,
-        "--height",
-        "2",
-    ]);
+    tamper_block(&b_setup, &chain, 2);
     assert_eq!(a.terminate(), 0);
     let mut b = spawn(&b_setup);
     b.wait_for("integrity violation detected", Duration::from_secs(30));

@@ -181,17 +181,7 @@ fn a_store_tampered_while_stopped_is_repaired_from_peers() {
 
     // An attacker edits B's copy of A's chain at height 2 while B is down (the documented
     // attack-simulation subcommand).
-    let chain_hex = a_chain.to_hex();
-    medchain(&[
-        "maintenance",
-        "tamper-block",
-        "--data-dir",
-        p(&b_setup.data),
-        "--chain",
-        &chain_hex,
-        "--height",
-        "2",
-    ]);
+    tamper_block(&b_setup, &a_chain.to_hex(), 2);
 
     let mut b = spawn(&b_setup);
     let violation = b.wait_for("integrity violation detected", Duration::from_secs(30));

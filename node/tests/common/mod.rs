@@ -59,3 +59,18 @@ pub fn wait_payload_held(node: &Node, token: &str, record: &str) {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// Rewrites the stored copy of block `height` of `chain` in the (stopped) node's store with the
+/// documented attack-simulation subcommand, `medchain maintenance tamper-block`.
+pub fn tamper_block(setup: &Setup, chain: &str, height: u64) {
+    medchain(&[
+        "maintenance",
+        "tamper-block",
+        "--data-dir",
+        p(&setup.data),
+        "--chain",
+        chain,
+        "--height",
+        &height.to_string(),
+    ]);
+}
