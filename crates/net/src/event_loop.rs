@@ -189,13 +189,21 @@ impl EventLoop {
         })
     }
 
+    /// Between two announcements of a renewed certificate: the setting, at least a tick, at
+    /// most an hour (so adding it to now cannot overflow).
+    fn announce_interval(&self) -> Duration {
+        self.timeouts
+            .announce_every
+            .clamp(TICK, Duration::from_secs(3600))
+    }
+
     fn on_tick(&mut self, now: Instant) {
         self.expire_validations(now);
         if let Some((next, until)) = self.announcing
             && now >= next
         {
             self.announce_certificate();
-            self.announcing = (now < until).then_some((now + self.timeouts.announce_every, until));
+            self.announcing = (now < until).then_some((now + self.announce_interval(), until));
         }
         for peer in self.blocked.expired(now) {
             tracing::debug!(%peer, "block ended");
@@ -379,10 +387,9 @@ impl EventLoop {
                 if changed {
                     self.announce_certificate();
                     let now = Instant::now();
-                    self.announcing = Some((
-                        now + self.timeouts.announce_every,
-                        now + self.timeouts.announce_for,
-                    ));
+                    self.announcing = now
+                        .checked_add(self.timeouts.announce_for)
+                        .map(|until| (now + self.announce_interval(), until));
                 }
                 let _ = reply.send(());
             }

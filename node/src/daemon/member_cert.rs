@@ -133,7 +133,7 @@ pub async fn watch(
             %file,
             serial = %serial_of(&certificate).map(hex::encode).unwrap_or_default(),
             not_after = not_after_of(&certificate).unwrap_or_default(),
-            "renewed member certificate taken: the next block carries it; peers already connected keep the old one until they connect again"
+            "renewed member certificate taken: the next block carries it; announced to admitted peers now and every minute for 30 minutes"
         );
     }
 }

@@ -166,7 +166,7 @@ fn session_caller(state: &AppState, request: &Request) -> Result<Caller, Respons
     if state.auth.sessions().values_in(request.headers()).len() > 1 {
         return Err(refusal(
             StatusCode::UNAUTHORIZED,
-            "the dashboard's session cookie was sent more than once: sign in again at /ui",
+            "the dashboard's session cookie was sent more than once (one was set by another site or path): clear this site's cookies in the browser and sign in again at /ui",
             "invalid_token",
         ));
     }
