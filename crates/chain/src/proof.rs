@@ -48,10 +48,12 @@ pub fn build(reads: &Reads, trust: &Trust, at: EntryRef) -> Result<ProofBundle, 
     let block = reads
         .block_at(&at.chain, at.height)?
         .ok_or(ProofBuildError::NotHeld(at))?;
-    let certificate = certificate_of(reads, &block)?.ok_or(ProofBuildError::NoCertificate {
-        chain: at.chain,
-        height: at.height,
-    })?;
+    let certificate = reads
+        .certificate_of(&block)?
+        .ok_or(ProofBuildError::NoCertificate {
+            chain: at.chain,
+            height: at.height,
+        })?;
     let own_org = org_of(&certificate);
     let mut links = Links::new(&block.header);
     let mut witnesses = Vec::new();
@@ -132,7 +134,7 @@ fn witness_on(
     let Some(named) = named_head(&found, block) else {
         return Ok(None);
     };
-    let Some(certificate) = certificate_of(reads, &found)? else {
+    let Some(certificate) = reads.certificate_of(&found)? else {
         return Ok(None);
     };
     if trust
@@ -191,12 +193,4 @@ impl Links {
         let last = linking.last().unwrap_or(&self.from).hash();
         Ok((last == named.hash).then_some(linking))
     }
-}
-
-/// The certificate `block` was signed under: carried, or held in the store by its hash.
-fn certificate_of(reads: &Reads, block: &Block) -> Result<Option<Vec<u8>>, ProofBuildError> {
-    if let Some(der) = &block.certificate {
-        return Ok(Some(der.clone()));
-    }
-    Ok(reads.store().certificate(&block.header.cert)?)
 }

@@ -108,6 +108,15 @@ impl Reads {
         Ok(())
     }
 
+    /// The certificate `block` was signed under: the one it carries, or the one its header names
+    /// (held in the store by its hash); `None` if neither.
+    pub fn certificate_of(&self, block: &Block) -> Result<Option<Vec<u8>>, StoreError> {
+        match &block.certificate {
+            Some(der) => Ok(Some(der.clone())),
+            None => self.store.certificate(&block.header.cert),
+        }
+    }
+
     /// The public key owning `block`'s chain, from the certificate the block carries or names
     /// (held in the store): `None` if that certificate's key is not the chain's.
     fn chain_key(&self, block: &Block) -> Result<Option<[u8; 32]>, StoreError> {
@@ -115,12 +124,8 @@ impl Reads {
         if let Some(key) = lock(&self.keys).get(&chain) {
             return Ok(Some(*key));
         }
-        let der = match &block.certificate {
-            Some(der) => der.clone(),
-            None => match self.store.certificate(&block.header.cert)? {
-                Some(der) => der,
-                None => return Ok(None),
-            },
+        let Some(der) = self.certificate_of(block)? else {
+            return Ok(None);
         };
         let Some(key) = public_key_of(&der).filter(|k| ChainId::from_public_key(k) == chain) else {
             return Ok(None);

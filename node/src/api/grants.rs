@@ -53,12 +53,11 @@ pub struct RevokeQuery {
     patient: bool,
 }
 
-/// Who acts: `actor` from the body if given, else the `X-Medchain-Actor` header.
+/// Who acts: `actor` from the body if given (printable text), else the `X-Medchain-Actor`
+/// header.
 fn acting(caller: &Caller, from_body: Option<&str>, headers: &HeaderMap) -> ApiResult<String> {
-    match from_body {
-        Some(named) => caller.acting(Some(super::records::check_actor(named)?)),
-        None => actor(caller, headers),
-    }
+    let named = from_body.map(super::records::check_actor).transpose()?;
+    super::records::named_or_header_actor(caller, named, headers)
 }
 
 #[utoipa::path(post, path = "/records/{id}/grants", tag = "grants",

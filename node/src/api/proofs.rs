@@ -7,12 +7,11 @@ use axum::extract::{Extension, State};
 use super::extract::{Path, Query};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use medchain_protocol::EntryRef;
 use serde::Deserialize;
 
 use super::auth::Caller;
-use super::error::{ApiError, ApiResult};
-use super::records::{actor, record_id};
+use super::error::ApiResult;
+use super::records::{actor, entry_ref, record_id};
 use super::{AppState, blocking};
 
 /// Which entry to prove.
@@ -41,13 +40,7 @@ pub async fn proof(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let (record, actor) = (record_id(&id)?, actor(&caller, &headers)?);
-    let at = match query.entry {
-        None => None,
-        Some(text) => Some(
-            text.parse::<EntryRef>()
-                .map_err(|_| ApiError::bad_request("entry must be chain/height/index"))?,
-        ),
-    };
+    let at = query.entry.map(|e| entry_ref(&e, "entry")).transpose()?;
     let bundle = blocking(state, move |s| s.proof(record, at, &actor)).await?;
     Ok((
         [(header::CONTENT_TYPE, "application/json")],

@@ -35,13 +35,23 @@ pub(super) fn actor(caller: &Caller, headers: &HeaderMap) -> ApiResult<String> {
     caller.acting(named)
 }
 
-/// The actor of a write: the body's `actor` if it names one, else the `X-Medchain-Actor` header.
-fn body_or_header_actor(caller: &Caller, body: &str, headers: &HeaderMap) -> ApiResult<String> {
-    if body.is_empty() {
-        actor(caller, headers)
-    } else {
-        caller.acting(Some(body))
+/// The actor of a call whose body may name one: `named` (the body's `actor`) if given, else the
+/// `X-Medchain-Actor` header.
+pub(super) fn named_or_header_actor(
+    caller: &Caller,
+    named: Option<&str>,
+    headers: &HeaderMap,
+) -> ApiResult<String> {
+    match named {
+        Some(named) => caller.acting(Some(named)),
+        None => actor(caller, headers),
     }
+}
+
+/// An entry position (`chain/height/index`) given as `what`.
+pub(super) fn entry_ref(text: &str, what: &str) -> ApiResult<medchain_protocol::EntryRef> {
+    text.parse()
+        .map_err(|_| ApiError::bad_request(format!("{what} must be chain/height/index")))
 }
 
 /// `actor` if it is 1 to [`MAX_ACTOR_LEN`] bytes of printable text.
@@ -103,7 +113,8 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let Json(mut request) = body
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {}", e.body_text())))?;
-    request.actor = body_or_header_actor(&caller, &request.actor, &headers)?;
+    let named = Some(request.actor.as_str()).filter(|a| !a.is_empty());
+    request.actor = named_or_header_actor(&caller, named, &headers)?;
     request
         .check_shape()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -179,7 +190,8 @@ pub async fn create_batch(
         let checked = serde_json::from_str::<NewRecord>(value.get())
             .map_err(|e| ApiError::bad_request(format!("not a record write: {e}")))
             .and_then(|mut record| {
-                record.actor = body_or_header_actor(&caller, &record.actor, &headers)?;
+                let named = Some(record.actor.as_str()).filter(|a| !a.is_empty());
+                record.actor = named_or_header_actor(&caller, named, &headers)?;
                 record
                     .check_shape()
                     .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -354,13 +366,7 @@ pub async fn accesses(
     if limit == 0 || limit > 1000 {
         return Err(ApiError::bad_request("limit must be 1 to 1000"));
     }
-    let after = match query.after {
-        None => None,
-        Some(text) => Some(
-            text.parse::<medchain_protocol::EntryRef>()
-                .map_err(|_| ApiError::bad_request("after must be chain/height/index"))?,
-        ),
-    };
+    let after = query.after.map(|a| entry_ref(&a, "after")).transpose()?;
     let page = blocking(state, move |s| s.accesses(record, after, limit)).await?;
     Ok(Json(page).into_response())
 }

@@ -130,13 +130,9 @@ impl Service {
 
     /// The organisation of `block`'s signer, from the certificate it carries or names.
     fn signer_org(&self, block: &Block) -> Result<Option<String>, ServiceError> {
-        if let Some(der) = &block.certificate {
-            return Ok(org_of(der));
-        }
         let der = self
             .reads
-            .store()
-            .certificate(&block.header.cert)
+            .certificate_of(block)
             .map_err(|e| self.read_failed(e))?;
         Ok(der.as_deref().and_then(org_of))
     }

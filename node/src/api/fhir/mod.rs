@@ -19,7 +19,7 @@ use utoipa::IntoParams;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::extract::Query;
-use super::records::{actor, record_id};
+use super::records::{actor, entry_ref, record_id};
 use super::{AppState, blocking};
 
 /// The media type of every FHIR answer.
@@ -99,13 +99,11 @@ pub async fn audit_events(
     if !(1..=1000).contains(&count) {
         return Err(ApiError::bad_request("_count must be 1 to 1000"));
     }
-    let after = match search.after.as_deref() {
-        None => None,
-        Some(text) => Some(
-            text.parse::<EntryRef>()
-                .map_err(|_| ApiError::bad_request("after must be chain/height/index"))?,
-        ),
-    };
+    let after = search
+        .after
+        .as_deref()
+        .map(|a| entry_ref(a, "after"))
+        .transpose()?;
     let (accesses, next) =
         blocking(state, move |s| s.record_accesses(record, after, count)).await?;
     let resources = accesses.iter().map(resources::audit_event).collect();
