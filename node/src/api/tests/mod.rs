@@ -84,6 +84,14 @@ fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap()
 }
 
+/// The access entries of `record` (a page, as JSON), read with the API token.
+async fn accesses_of(app: &Router, record: &str) -> Value {
+    let uri = format!("/v1/records/{record}/accesses");
+    let (status, text) = call(app, "GET", &uri, None, true).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    json_of(&text)
+}
+
 #[tokio::test]
 async fn write_then_read_history_and_listings() {
     let app = app(Role::Provider);

@@ -57,15 +57,7 @@ async fn a_record_s_proof_verifies_offline_and_the_request_is_audited() {
     ));
 
     // Both proofs were reads of the record, by the actor named.
-    let (_, text) = call(
-        &app,
-        "GET",
-        &format!("/v1/records/{record}/accesses"),
-        None,
-        true,
-    )
-    .await;
-    let page = json_of(&text);
+    let page = accesses_of(&app, &record).await;
     assert_eq!(page["total"], 2, "{page}");
     assert_eq!(
         page["accesses"][0]["actor"],
