@@ -5,29 +5,33 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] functions
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn medchain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_medchain"))
+use common::{issue_request, medchain, p, request_for_keys};
+
+/// `medchain ARGS`, whatever its exit status.
+fn run(args: &[&str]) -> Output {
+    Command::new(common::BIN)
         .args(args)
         .output()
         .expect("medchain runs")
 }
 
-fn ok(args: &[&str]) -> String {
-    let out = medchain(args);
-    assert!(
-        out.status.success(),
-        "medchain {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("utf-8 temp path")
+/// `medchain ca verify` of `dir`'s certificate as a provider's; what it printed.
+fn verify_provider(ca: &Path, dir: &Path) -> String {
+    medchain(&[
+        "ca",
+        "verify",
+        "--ca",
+        p(ca),
+        "--cert",
+        p(&dir.join("member.pem")),
+        "--role",
+        "provider",
+    ])
 }
 
 fn line<'a>(text: &'a str, label: &str) -> &'a str {
@@ -47,10 +51,10 @@ fn a_member_s_request_is_issued_with_the_operator_s_role_and_renewed_on_the_same
         tmp.path().join("issued"),
         tmp.path().join("reissued"),
     );
-    ok(&["ca", "init", "--name", "Test Consortium", "--out", p(&ca)]);
+    medchain(&["ca", "init", "--name", "Test Consortium", "--out", p(&ca)]);
 
     // The member: keys and a request, naming itself as it likes.
-    let asked = ok(&[
+    let asked = medchain(&[
         "ca",
         "request",
         "--name",
@@ -61,78 +65,27 @@ fn a_member_s_request_is_issued_with_the_operator_s_role_and_renewed_on_the_same
     let chain = line(&asked, "chain id").to_owned();
     assert!(member.join("member.key").exists() && member.join("encryption.key").exists());
     // The CA: the role and organisation are its flags'; no key is written on its side.
-    let answer = ok(&[
-        "ca",
-        "issue",
-        "--ca",
-        p(&ca),
-        "--csr",
-        p(&member.join("member.csr")),
-        "--role",
-        "provider",
-        "--org",
-        "Hospital A",
-        "--out",
-        p(&issued),
-    ]);
+    let answer = issue_request(&ca, &member, &issued, &[]);
     assert_eq!(line(&answer, "chain id"), chain);
     assert!(!issued.join("member.key").exists() && !issued.join("encryption.key").exists());
-    let verified = ok(&[
-        "ca",
-        "verify",
-        "--ca",
-        p(&ca),
-        "--cert",
-        p(&issued.join("member.pem")),
-        "--role",
-        "provider",
-    ]);
+    let verified = verify_provider(&ca, &issued);
     assert_eq!(line(&verified, "organisation"), "Hospital A");
     assert_eq!(line(&verified, "chain id"), chain);
     let serial = line(&verified, "serial").to_owned();
 
     // Renewal: a request for the same keys; a new certificate, the same chain.
-    let renewed = ok(&[
-        "ca",
-        "request",
-        "--name",
-        "Hospital A",
-        "--out",
-        p(&renewal),
-        "--key",
-        p(&member.join("member.key")),
-        "--encryption-key",
-        p(&member.join("encryption.key")),
-    ]);
+    let renewed = request_for_keys(
+        &renewal,
+        &member.join("member.key"),
+        &member.join("encryption.key"),
+    );
     assert_eq!(line(&renewed, "chain id"), chain);
     assert!(
         !renewal.join("member.key").exists(),
         "a renewal makes no key"
     );
-    ok(&[
-        "ca",
-        "issue",
-        "--ca",
-        p(&ca),
-        "--csr",
-        p(&renewal.join("member.csr")),
-        "--role",
-        "provider",
-        "--org",
-        "Hospital A",
-        "--out",
-        p(&reissued),
-    ]);
-    let verified = ok(&[
-        "ca",
-        "verify",
-        "--ca",
-        p(&ca),
-        "--cert",
-        p(&reissued.join("member.pem")),
-        "--role",
-        "provider",
-    ]);
+    issue_request(&ca, &renewal, &reissued, &[]);
+    let verified = verify_provider(&ca, &reissued);
     assert_eq!(line(&verified, "chain id"), chain);
     assert_ne!(line(&verified, "serial"), serial);
     // The node loads the issued certificate with the member's own key (the key it binds).
@@ -183,8 +136,8 @@ fn a_request_not_signed_by_its_key_is_refused() {
         tmp.path().join("m"),
         tmp.path().join("out"),
     );
-    ok(&["ca", "init", "--name", "Test Consortium", "--out", p(&ca)]);
-    ok(&["ca", "request", "--name", "Hospital B", "--out", p(&member)]);
+    medchain(&["ca", "init", "--name", "Test Consortium", "--out", p(&ca)]);
+    medchain(&["ca", "request", "--name", "Hospital B", "--out", p(&member)]);
     let pem = std::fs::read_to_string(member.join("member.csr")).unwrap();
     let mut der = medchain_protocol::identity::pem_to_der_csr(&pem).unwrap();
     // The last byte is the signature's.
@@ -193,7 +146,7 @@ fn a_request_not_signed_by_its_key_is_refused() {
     let forged = tmp.path().join("forged.csr");
     let body = pem_of(&der);
     std::fs::write(&forged, body).unwrap();
-    let answer = medchain(&[
+    let answer = run(&[
         "ca",
         "issue",
         "--ca",

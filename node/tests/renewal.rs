@@ -56,68 +56,17 @@ fn a_renewed_certificate_is_taken_without_a_restart() {
     // grants would release keys to one this node does not hold.
     let tmp = tempfile::tempdir().unwrap();
     let (wrong, wrong_issued) = (tmp.path().join("wrong"), tmp.path().join("wrong-issued"));
-    medchain(&[
-        "ca",
-        "request",
-        "--name",
-        "Hospital A",
-        "--out",
-        p(&wrong),
-        "--key",
-        p(&configured(&s.config, "member_key")),
-        "--encryption-key",
-        p(&stranger.join("encryption.key")),
-    ]);
-    medchain(&[
-        "ca",
-        "issue",
-        "--ca",
-        p(&ca.dir),
-        "--csr",
-        p(&wrong.join("member.csr")),
-        "--role",
-        "provider",
-        "--org",
-        "Hospital A",
-        "--out",
-        p(&wrong_issued),
-        "--days",
-        "400",
-    ]);
+    let key = configured(&s.config, "member_key");
+    request_for_keys(&wrong, &key, &stranger.join("encryption.key"));
+    issue_request(&ca.dir, &wrong, &wrong_issued, &["--days", "400"]);
     std::fs::copy(wrong_issued.join("member.pem"), &member_cert).unwrap();
     node.wait_for("another encryption key", Duration::from_secs(30));
     assert_eq!(status_of(&node), before, "the certificate in force stays");
 
     // The renewal: a request for the node's own keys, issued for 400 days.
     let (request, issued) = (tmp.path().join("request"), tmp.path().join("issued"));
-    medchain(&[
-        "ca",
-        "request",
-        "--name",
-        "Hospital A",
-        "--out",
-        p(&request),
-        "--key",
-        p(&configured(&s.config, "member_key")),
-        "--encryption-key",
-        p(&configured(&s.config, "encryption_key")),
-    ]);
-    medchain(&[
-        "ca",
-        "issue",
-        "--ca",
-        p(&ca.dir),
-        "--csr",
-        p(&request.join("member.csr")),
-        "--role",
-        "provider",
-        "--org",
-        "Hospital A",
-        "--out",
-        p(&issued),
-        "--days",
-        "400",
-    ]);
+    request_for_keys(&request, &key, &configured(&s.config, "encryption_key"));
+    issue_request(&ca.dir, &request, &issued, &["--days", "400"]);
     let renewed_pem = std::fs::read_to_string(issued.join("member.pem")).unwrap();
     assert_ne!(renewed_pem.as_bytes(), &original[..]);
     std::fs::write(&member_cert, &renewed_pem).unwrap();

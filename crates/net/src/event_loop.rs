@@ -278,14 +278,7 @@ impl EventLoop {
                     self.redial.connected(&peer_id);
                     self.peers
                         .connected(peer_id, Instant::now() + self.timeouts.hello);
-                    let request =
-                        medchain_protocol::message::SyncRequest::Hello(self.hello.clone());
-                    let id = self
-                        .swarm
-                        .behaviour_mut()
-                        .sync
-                        .send_request(&peer_id, request);
-                    self.hellos.insert(id, peer_id);
+                    self.send_hello(peer_id);
                     let address = endpoint.get_remote_address().clone();
                     let _ = self.emit(Event::Connected {
                         peer: peer_id,

@@ -134,10 +134,15 @@ impl EventLoop {
     /// tick (`Timeouts::announce_every`): a peer holding it already only compares bytes.
     pub(crate) fn announce_certificate(&mut self) {
         for (peer, _) in self.peers.admitted() {
-            let request = SyncRequest::Hello(self.hello.clone());
-            let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-            self.hellos.insert(id, peer);
+            self.send_hello(peer);
         }
+    }
+
+    /// Sends our hello to `peer`; its answer is checked as the peer's hello.
+    pub(crate) fn send_hello(&mut self, peer: PeerId) {
+        let request = SyncRequest::Hello(self.hello.clone());
+        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+        self.hellos.insert(id, peer);
     }
 
     pub(crate) fn on_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {

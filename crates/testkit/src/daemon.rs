@@ -9,14 +9,17 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Runs the `medchain` binary at `bin` with `args`; panics unless it succeeds.
-pub fn medchain(bin: &Path, args: &[&str]) {
+/// Runs the `medchain` binary at `bin` with `args`; panics unless it succeeds; answers what it
+/// printed.
+pub fn medchain(bin: &Path, args: &[&str]) -> String {
     let out = Command::new(bin).args(args).output().unwrap();
     assert!(
         out.status.success(),
-        "medchain {args:?}: {}",
+        "medchain {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `path` as text (test paths are UTF-8).

@@ -11,9 +11,47 @@ pub use medchain_testkit::daemon::{Ca, Node, Setup, http_to, p, spawn, start, wa
 /// The `medchain` binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_medchain");
 
-/// Runs `medchain ARGS`; panics unless it succeeds.
-pub fn medchain(args: &[&str]) {
-    medchain_testkit::daemon::medchain(Path::new(BIN), args);
+/// Runs `medchain ARGS`; panics unless it succeeds; answers what it printed.
+pub fn medchain(args: &[&str]) -> String {
+    medchain_testkit::daemon::medchain(Path::new(BIN), args)
+}
+
+/// `medchain ca request` for Hospital A's existing keys (a renewal) into `out`; what it printed.
+pub fn request_for_keys(out: &Path, key: &Path, encryption_key: &Path) -> String {
+    medchain(&[
+        "ca",
+        "request",
+        "--name",
+        "Hospital A",
+        "--out",
+        p(out),
+        "--key",
+        p(key),
+        "--encryption-key",
+        p(encryption_key),
+    ])
+}
+
+/// `medchain ca issue --csr REQUEST/member.csr` by the CA in `ca` as a provider of Hospital A
+/// into `out`, with `more` arguments; what it printed.
+pub fn issue_request(ca: &Path, request: &Path, out: &Path, more: &[&str]) -> String {
+    let csr = request.join("member.csr");
+    let mut args = vec![
+        "ca",
+        "issue",
+        "--ca",
+        p(ca),
+        "--csr",
+        p(&csr),
+        "--role",
+        "provider",
+        "--org",
+        "Hospital A",
+        "--out",
+        p(out),
+    ];
+    args.extend_from_slice(more);
+    medchain(&args)
 }
 
 /// One provider in its own consortium.
