@@ -118,6 +118,9 @@ impl Seaweed {
                 "-master.volumeSizeLimitMB=64",
                 "-volume.max=8",
                 "-volume.preStopSeconds=0",
+                // Its default refuses new volumes (so every write) below 1% free disk: on a
+                // large, busy CI disk that is gigabytes, while these tests write kilobytes.
+                "-volume.minFreeSpace=256MiB",
             ])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
