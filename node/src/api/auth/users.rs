@@ -7,7 +7,8 @@
 //! again once `jwks_cache_secs` old, or when a token names a key not held (at most once per
 //! [`MIN_REFETCH`], so a stream of made-up key IDs cannot hammer the provider). If the provider
 //! cannot be reached, keys fetched before are used for at most [`MAX_STALE`] more, then users
-//! are refused (503) until it answers: the node fails closed, and says why.
+//! are refused (503) until it answers: the node fails closed, and says why. While a fetch is
+//! under way, requests whose key those keys hold do not wait for it.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -84,6 +85,7 @@ impl UserTokens {
                 cached: RwLock::default(),
                 last_fetch: tokio::sync::Mutex::default(),
                 min_refetch: MIN_REFETCH,
+                max_stale: MAX_STALE,
             },
         })
     }
@@ -93,6 +95,15 @@ impl UserTokens {
     #[cfg(test)]
     pub fn with_min_refetch(mut self, min_refetch: Duration) -> Self {
         self.jwks.min_refetch = min_refetch;
+        self
+    }
+
+    /// The same, with keys fresh for `ttl` and used for `max_stale` more while the provider
+    /// cannot be reached (tests see both limits pass in milliseconds).
+    #[cfg(test)]
+    pub fn with_cache_times(mut self, ttl: Duration, max_stale: Duration) -> Self {
+        self.jwks.ttl = ttl;
+        self.jwks.max_stale = max_stale;
         self
     }
 
@@ -191,29 +202,43 @@ struct Jwks {
     last_fetch: tokio::sync::Mutex<Option<Instant>>,
     /// [`MIN_REFETCH`], but for tests.
     min_refetch: Duration,
+    /// [`MAX_STALE`], but for tests.
+    max_stale: Duration,
 }
 
 impl Jwks {
     /// Keys to check a token naming `kid` with: the cached ones while fresh and holding it,
     /// else fetched again (see the module documentation for the limits).
     async fn keys(&self, kid: Option<&str>) -> Result<Arc<JwkSet>, TokenError> {
-        let fresh = |cached: &Option<(Arc<JwkSet>, Instant)>| {
+        let within = |cached: &Option<(Arc<JwkSet>, Instant)>, limit: Duration| {
             cached.as_ref().and_then(|(keys, at)| {
                 let holds = kid.is_none_or(|kid| keys.find(kid).is_some());
-                (at.elapsed() < self.ttl && holds).then(|| keys.clone())
+                (at.elapsed() < limit && holds).then(|| keys.clone())
             })
         };
+        let fresh = |cached: &Option<(Arc<JwkSet>, Instant)>| within(cached, self.ttl);
         if let Some(keys) = fresh(&self.current()) {
             return Ok(keys);
         }
-        let mut last_fetch = self.last_fetch.lock().await;
+        let mut last_fetch = match self.last_fetch.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                // A fetch is under way. Keys past their cache time that still hold this key ID
+                // serve meanwhile, so a provider that does not answer holds no one's request
+                // for the fetch's timeout; a key ID they lack (a rotation) waits for the fetch.
+                if let Some(keys) = within(&self.current(), self.ttl + self.max_stale) {
+                    return Ok(keys);
+                }
+                self.last_fetch.lock().await
+            }
+        };
         // Another request may have fetched them while this one waited.
         let current = self.current();
         if let Some(keys) = fresh(&current) {
             return Ok(keys);
         }
-        let usable_stale =
-            current.and_then(|(keys, at)| (at.elapsed() < self.ttl + MAX_STALE).then_some(keys));
+        let usable_stale = current
+            .and_then(|(keys, at)| (at.elapsed() < self.ttl + self.max_stale).then_some(keys));
         if last_fetch.is_some_and(|at| at.elapsed() < self.min_refetch) {
             return usable_stale.ok_or_else(|| {
                 TokenError::KeysUnavailable("the last fetch failed moments ago".into())

@@ -20,6 +20,8 @@ mod intake;
 mod proofs;
 // Users signed in at an identity provider.
 mod users;
+// The limits on fetching users' signing keys and on using stale ones.
+mod user_keys;
 // The OpenAPI document made from the routes.
 mod document;
 // FHIR errors as OperationOutcome.

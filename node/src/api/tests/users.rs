@@ -2,13 +2,15 @@
 //! loopback and signs tokens with its keys (EdDSA, ES256, RS256). A valid token acts as its
 //! subject with its scopes; expired, foreign, wrongly signed, wrong-audience and disallowed-
 //! algorithm tokens are refused with RFC 6750 challenges; keys are fetched once and again on
-//! rotation; an unreachable provider is a 503. The API token keeps working for machine clients,
+//! rotation; an unreachable provider is a 503 (the limits on fetching and on stale keys are in
+//! `user_keys`). The API token keeps working for machine clients,
 //! recorded as acting on behalf of the user they name.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::response::IntoResponse;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use ring::rand::SystemRandom;
@@ -24,11 +26,14 @@ const RSA_KEY: &[u8] = include_bytes!("fixtures/idp-rs256.pkcs1.der");
 const ED_KEY_1: &[u8] = include_bytes!("fixtures/idp-ed25519-1.pk8.der");
 const ED_KEY_2: &[u8] = include_bytes!("fixtures/idp-ed25519-2.pk8.der");
 
-/// The identity provider's JWKS endpoint, with the keys it publishes and how often it was asked.
-struct Provider {
-    url: String,
+/// The identity provider's JWKS endpoint, with the keys it publishes, how often it was asked,
+/// whether it is failing (answering 503), and how long it takes to answer (milliseconds).
+pub(super) struct Provider {
+    pub(super) url: String,
     keys: Arc<Mutex<JwkSet>>,
-    fetches: Arc<AtomicUsize>,
+    pub(super) fetches: Arc<AtomicUsize>,
+    pub(super) down: Arc<AtomicBool>,
+    pub(super) delay_ms: Arc<AtomicU64>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -38,17 +43,29 @@ impl Drop for Provider {
     }
 }
 
-async fn provider() -> Provider {
+pub(super) async fn provider() -> Provider {
     let keys = Arc::new(Mutex::new(JwkSet { keys: vec![] }));
     let fetches = Arc::new(AtomicUsize::new(0));
-    let (served, counted) = (keys.clone(), fetches.clone());
+    let down = Arc::new(AtomicBool::new(false));
+    let delay_ms = Arc::new(AtomicU64::new(0));
+    let (served, counted, failing, slow) = (
+        keys.clone(),
+        fetches.clone(),
+        down.clone(),
+        delay_ms.clone(),
+    );
     let app = Router::new().route(
         "/jwks",
         axum::routing::get(move || {
-            let (served, counted) = (served.clone(), counted.clone());
+            let (served, counted, failing) = (served.clone(), counted.clone(), failing.clone());
+            let delay = Duration::from_millis(slow.load(Ordering::SeqCst));
             async move {
                 counted.fetch_add(1, Ordering::SeqCst);
-                axum::Json(served.lock().unwrap().clone())
+                tokio::time::sleep(delay).await;
+                if failing.load(Ordering::SeqCst) {
+                    return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                }
+                axum::Json(served.lock().unwrap().clone()).into_response()
             }
         }),
     );
@@ -61,19 +78,21 @@ async fn provider() -> Provider {
         url,
         keys,
         fetches,
+        down,
+        delay_ms,
         server,
     }
 }
 
 /// A signing key of the provider, published under `kid`.
-struct SigningKey {
+pub(super) struct SigningKey {
     kid: String,
     alg: Algorithm,
     key: EncodingKey,
 }
 
 impl SigningKey {
-    fn new(kid: &str, alg: Algorithm) -> Self {
+    pub(super) fn new(kid: &str, alg: Algorithm) -> Self {
         let rng = SystemRandom::new();
         let key = match alg {
             // PKCS#8 v1, as OpenSSL writes it (the RustCrypto backend does not read ring's v2).
@@ -94,25 +113,31 @@ impl SigningKey {
         }
     }
 
-    fn publish(&self, provider: &Provider) {
+    pub(super) fn publish(&self, provider: &Provider) {
         let mut jwk = Jwk::from_encoding_key(&self.key, self.alg).unwrap();
         jwk.common.key_id = Some(self.kid.clone());
         provider.keys.lock().unwrap().keys.push(jwk);
     }
 
-    fn token(&self, claims: &Value) -> String {
+    pub(super) fn token(&self, claims: &Value) -> String {
+        self.token_naming(&self.kid, claims)
+    }
+
+    /// A token signed with this key whose header names `kid` (another key's, or a made-up one).
+    pub(super) fn token_naming(&self, kid: &str, claims: &Value) -> String {
         let mut header = Header::new(self.alg);
-        header.kid = Some(self.kid.clone());
+        header.kid = Some(kid.to_owned());
         jsonwebtoken::encode(&header, claims, &self.key).unwrap()
     }
 }
 
-fn claims(sub: &str, scope: &str) -> Value {
+pub(super) fn claims(sub: &str, scope: &str) -> Value {
     let now = medchain_testkit::clock::now_s();
     json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "exp": now + 600, "iat": now, "scope": scope})
 }
 
-fn app_with_users(provider: &Provider) -> Router {
+/// The checker of a node whose users sign in at `provider` (keys cached 300 s).
+pub(super) fn users_of(provider: &Provider) -> UserTokens {
     let section = AuthSection {
         issuer: ISSUER.into(),
         audience: AUDIENCE.into(),
@@ -123,9 +148,16 @@ fn app_with_users(provider: &Provider) -> Router {
         jwks_cache_secs: 300,
         sign_in: None,
     };
-    let users = UserTokens::new(&section)
-        .unwrap()
-        .with_min_refetch(Duration::ZERO);
+    UserTokens::new(&section).unwrap()
+}
+
+/// A provider's API, its keys fetched again at once for an unknown key ID.
+fn app_with_users(provider: &Provider) -> Router {
+    app_checking(users_of(provider).with_min_refetch(Duration::ZERO))
+}
+
+/// A provider's API whose users' tokens `users` checks.
+pub(super) fn app_checking(users: UserTokens) -> Router {
     let coordination = Arc::default();
     let service = service_with(
         &consortium(),
@@ -144,7 +176,7 @@ fn app_with_users(provider: &Provider) -> Router {
 }
 
 /// Calls `uri` with `token` and, if given, an actor header: status, challenge, body.
-async fn as_user(
+pub(super) async fn as_user(
     app: &Router,
     method: &str,
     uri: &str,
