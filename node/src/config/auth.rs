@@ -67,7 +67,8 @@ pub struct SignInSection {
     /// confidential client (mode 0600). Absent: a public client, PKCE alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_file: Option<PathBuf>,
-    /// Longest life of a dashboard session, seconds (a session also ends with its token).
+    /// Life of a dashboard session, seconds. The provider's token is checked at sign-in only: a
+    /// user disabled at the provider keeps an open session until it ends.
     #[serde(default = "default_session_secs")]
     pub session_secs: u64,
 }

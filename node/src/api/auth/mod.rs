@@ -40,16 +40,23 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    /// The API token alone (`users` = `None`), or with users' tokens too; the dashboard's
-    /// cookies carry `Secure` when `tls` (the API serves TLS), and users sign in there at the
-    /// identity provider through `provider`, if given.
+    /// The API token alone (`users` = `None`), or with users' tokens too; users sign in to the
+    /// dashboard at the identity provider through `provider`, if given. The dashboard's cookies
+    /// carry `Secure` when browsers reach the node over TLS: the API's own (`tls`), or a proxy's
+    /// in front when the provider sends browsers back to an https URL.
     pub fn new(
         token: Arc<str>,
         users: Option<UserTokens>,
         tls: bool,
         provider: Option<ProviderSignIn>,
     ) -> anyhow::Result<Self> {
-        let sessions = Sessions::new(tls)
+        let behind_tls_proxy = !tls && provider.as_ref().is_some_and(|p| p.returns_over_tls());
+        if behind_tls_proxy {
+            tracing::info!(
+                "the dashboard's cookies are marked Secure: auth.sign_in.redirect_url is https, so a TLS proxy is taken to be in front"
+            );
+        }
+        let sessions = Sessions::new(tls || behind_tls_proxy)
             .ok_or_else(|| anyhow::anyhow!("the system random number generator failed"))?;
         Ok(Self {
             token,

@@ -196,7 +196,8 @@ async fn wrong_tokens_bad_names_and_forged_origins_open_no_session() {
 }
 
 /// An auditor's API whose dashboard signs users in at a provider; its token endpoint is a closed
-/// loopback port, so an exchange fails.
+/// loopback port, so an exchange fails. The API serves plain HTTP, but the provider sends
+/// browsers back to an https URL: a TLS proxy is in front, so cookies are Secure.
 fn app_with_provider() -> Router {
     let section = crate::config::SignInSection {
         authorization_url: "https://idp.test/auth?realm=staff".into(),
@@ -239,11 +240,12 @@ async fn come_back(app: &Router, query: &str, cookie: Option<&str>) -> String {
         .map(|c| c.to_str().unwrap())
         .collect();
     assert!(
-        set.iter().any(|c| c.starts_with("medchain_signin=;")),
+        set.iter()
+            .any(|c| c.starts_with("__Host-medchain_signin=;")),
         "the sign-in cookie is cleared: {set:?}"
     );
     assert!(
-        !set.iter().any(|c| c.starts_with("medchain_session=")),
+        !set.iter().any(|c| c.contains("medchain_session=")),
         "{set:?}"
     );
     answer[header::LOCATION].to_str().unwrap().to_owned()
@@ -270,6 +272,10 @@ async fn a_callback_counts_only_in_the_browser_that_began_the_sign_in() {
     let state = asked["state"].clone();
     let set_cookie = headers[header::SET_COOKIE].to_str().unwrap();
     assert!(set_cookie.contains("SameSite=Lax") && set_cookie.contains("HttpOnly"));
+    assert!(
+        set_cookie.starts_with("__Host-medchain_signin=") && set_cookie.ends_with("; Secure"),
+        "browsers come back over the proxy's TLS: {set_cookie}"
+    );
     let cookie = set_cookie.split(';').next().unwrap().to_owned();
 
     // A link made from someone else's sign-in: no cookie, or this browser's for another state.

@@ -101,6 +101,12 @@ impl ProviderSignIn {
         Ok(url.into())
     }
 
+    /// Whether the provider sends browsers back over TLS (the redirect URL is https: the
+    /// configuration takes plain http on loopback only).
+    pub fn returns_over_tls(&self) -> bool {
+        self.section.redirect_url.starts_with("https://")
+    }
+
     /// How long a session may last at most.
     pub fn session_life(&self) -> Duration {
         Duration::from_secs(self.section.session_secs)

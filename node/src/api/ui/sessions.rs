@@ -1,7 +1,7 @@
 //! The dashboard's sessions: a random 256-bit value in an HttpOnly, SameSite=Strict cookie
-//! (`__Host-` prefixed and Secure when the API serves TLS), mapped in the node's memory to the
-//! signed-in caller until the session's end. Only the value's SHA-256 is kept, so a memory dump
-//! shows no usable cookie. Sessions do not survive a restart: the user signs in again. At most
+//! (`__Host-` prefixed and Secure when browsers reach the node over TLS), mapped in the node's
+//! memory to the signed-in caller until the session's end. Only the value's SHA-256 is kept, so
+//! a memory dump shows no usable cookie. Sessions do not survive a restart: the user signs in again. At most
 //! [`MAX_SESSIONS`]; when full, the session nearest its end makes room.
 //!
 //! A sign-in at the identity provider keeps nothing here: its `state` and PKCE verifier travel in
@@ -40,7 +40,7 @@ pub struct Sessions {
     held: Mutex<HashMap<[u8; 32], Session>>,
     random: SystemRandom,
     seal: LessSafeKey,
-    /// Whether cookies carry `Secure` and the `__Host-` prefix (the API serves TLS).
+    /// Whether cookies carry `Secure` and the `__Host-` prefix (browsers use TLS).
     secure: bool,
 }
 
