@@ -10,6 +10,7 @@
 //! provider's keys cannot be had.
 
 mod caller;
+mod jwks;
 mod users;
 
 use std::sync::Arc;

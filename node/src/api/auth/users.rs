@@ -2,16 +2,12 @@
 //! publishes (its JWKS), which are fetched here and cached.
 //!
 //! A token is taken when its header's algorithm is on the allow-list, its key (by `kid`, or the
-//! one usable key when it names none) is in the JWKS, its signature verifies, and its `iss`,
-//! `aud`, `exp` (and `nbf`, if present) hold, with 60 s of leeway for clocks. The keys are fetched
-//! again once `jwks_cache_secs` old, or when a token names a key not held (at most once per
-//! [`MIN_REFETCH`], so a stream of made-up key IDs cannot hammer the provider). If the provider
-//! cannot be reached, keys fetched before are used for at most [`MAX_STALE`] more, then users
-//! are refused (503) until it answers: the node fails closed, and says why. While a fetch is
-//! under way, requests whose key those keys hold do not wait for it.
+//! one usable key when it names none) is in the JWKS ([`super::jwks`], which says when keys are
+//! fetched and how long stale ones serve), its signature verifies, and its `iss`, `aud`, `exp`
+//! (and `nbf`, if present) hold, with 60 s of leeway for clocks.
 
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -20,14 +16,9 @@ use medchain_protocol::limits::MAX_ACTOR_LEN;
 use serde_json::{Map, Value};
 
 use super::caller::{Caller, Scope};
+use super::jwks::Jwks;
 use crate::config::AuthSection;
 
-/// Least time between two fetches of the keys for unknown key IDs or after a failure.
-pub const MIN_REFETCH: Duration = Duration::from_secs(10);
-/// Longest keys are used past their cache time while the provider cannot be reached.
-pub const MAX_STALE: Duration = Duration::from_secs(3600);
-/// Largest JWKS document taken.
-const MAX_JWKS_BYTES: u64 = 256 << 10;
 /// Longest a fetch of the keys may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Leeway for `exp` and `nbf`, for clocks that differ.
@@ -48,7 +39,7 @@ pub enum TokenError {
 pub struct UserTokens {
     validation: Validation,
     actor_claim: String,
-    jwks: Jwks,
+    jwks: Arc<Jwks>,
 }
 
 impl UserTokens {
@@ -78,23 +69,19 @@ impl UserTokens {
         Ok(Self {
             validation,
             actor_claim: section.actor_claim.clone(),
-            jwks: Jwks {
-                url: section.jwks_url.clone(),
+            jwks: Arc::new(Jwks::new(
+                section.jwks_url.clone(),
                 agent,
-                ttl: Duration::from_secs(section.jwks_cache_secs),
-                cached: RwLock::default(),
-                last_fetch: tokio::sync::Mutex::default(),
-                min_refetch: MIN_REFETCH,
-                max_stale: MAX_STALE,
-            },
+                Duration::from_secs(section.jwks_cache_secs),
+            )),
         })
     }
 
     /// The same, fetching again for an unknown key as soon as `min_refetch` after the last
-    /// fetch (tests rotate keys without waiting [`MIN_REFETCH`]).
+    /// fetch (tests rotate keys without waiting [`super::jwks::MIN_REFETCH`]).
     #[cfg(test)]
     pub fn with_min_refetch(mut self, min_refetch: Duration) -> Self {
-        self.jwks.min_refetch = min_refetch;
+        self.jwks_to_set().min_refetch = min_refetch;
         self
     }
 
@@ -102,9 +89,14 @@ impl UserTokens {
     /// cannot be reached (tests see both limits pass in milliseconds).
     #[cfg(test)]
     pub fn with_cache_times(mut self, ttl: Duration, max_stale: Duration) -> Self {
-        self.jwks.ttl = ttl;
-        self.jwks.max_stale = max_stale;
+        let jwks = self.jwks_to_set();
+        (jwks.ttl, jwks.max_stale) = (ttl, max_stale);
         self
+    }
+
+    #[cfg(test)]
+    fn jwks_to_set(&mut self) -> &mut Jwks {
+        Arc::get_mut(&mut self.jwks).expect("set before any token is checked")
     }
 
     /// The user `token` names, with their scopes.
@@ -190,97 +182,4 @@ fn usable_key<'a>(keys: &'a JwkSet, kid: Option<&str>, alg: Algorithm) -> Option
             candidates.next().is_none().then_some(first)
         }
     }
-}
-
-/// The provider's keys, fetched and cached.
-struct Jwks {
-    url: String,
-    agent: ureq::Agent,
-    ttl: Duration,
-    cached: RwLock<Option<(Arc<JwkSet>, Instant)>>,
-    /// When the keys were last fetched (or tried): one fetch at a time.
-    last_fetch: tokio::sync::Mutex<Option<Instant>>,
-    /// [`MIN_REFETCH`], but for tests.
-    min_refetch: Duration,
-    /// [`MAX_STALE`], but for tests.
-    max_stale: Duration,
-}
-
-impl Jwks {
-    /// Keys to check a token naming `kid` with: the cached ones while fresh and holding it,
-    /// else fetched again (see the module documentation for the limits).
-    async fn keys(&self, kid: Option<&str>) -> Result<Arc<JwkSet>, TokenError> {
-        let within = |cached: &Option<(Arc<JwkSet>, Instant)>, limit: Duration| {
-            cached.as_ref().and_then(|(keys, at)| {
-                let holds = kid.is_none_or(|kid| keys.find(kid).is_some());
-                (at.elapsed() < limit && holds).then(|| keys.clone())
-            })
-        };
-        let fresh = |cached: &Option<(Arc<JwkSet>, Instant)>| within(cached, self.ttl);
-        if let Some(keys) = fresh(&self.current()) {
-            return Ok(keys);
-        }
-        let mut last_fetch = match self.last_fetch.try_lock() {
-            Ok(guard) => guard,
-            Err(_) => {
-                // A fetch is under way. Keys past their cache time that still hold this key ID
-                // serve meanwhile, so a provider that does not answer holds no one's request
-                // for the fetch's timeout; a key ID they lack (a rotation) waits for the fetch.
-                if let Some(keys) = within(&self.current(), self.ttl + self.max_stale) {
-                    return Ok(keys);
-                }
-                self.last_fetch.lock().await
-            }
-        };
-        // Another request may have fetched them while this one waited.
-        let current = self.current();
-        if let Some(keys) = fresh(&current) {
-            return Ok(keys);
-        }
-        let usable_stale = current
-            .and_then(|(keys, at)| (at.elapsed() < self.ttl + self.max_stale).then_some(keys));
-        if last_fetch.is_some_and(|at| at.elapsed() < self.min_refetch) {
-            return usable_stale.ok_or_else(|| {
-                TokenError::KeysUnavailable("the last fetch failed moments ago".into())
-            });
-        }
-        *last_fetch = Some(Instant::now());
-        let (agent, url) = (self.agent.clone(), self.url.clone());
-        let fetched = tokio::task::spawn_blocking(move || fetch(&agent, &url))
-            .await
-            .map_err(|_| TokenError::KeysUnavailable("the fetch was interrupted".into()))
-            .and_then(|r| r.map_err(TokenError::KeysUnavailable));
-        match fetched {
-            Ok(keys) => {
-                let keys = Arc::new(keys);
-                *self.cached.write().unwrap_or_else(|p| p.into_inner()) =
-                    Some((keys.clone(), Instant::now()));
-                tracing::info!(url = %self.url, keys = keys.keys.len(), "fetched the identity provider's signing keys");
-                Ok(keys)
-            }
-            Err(error) => {
-                tracing::error!(url = %self.url, %error, stale_keys_in_use = usable_stale.is_some(), "cannot fetch the identity provider's signing keys");
-                usable_stale.ok_or(error)
-            }
-        }
-    }
-
-    fn current(&self) -> Option<(Arc<JwkSet>, Instant)> {
-        self.cached
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-}
-
-/// One fetch of the JWKS document.
-fn fetch(agent: &ureq::Agent, url: &str) -> Result<JwkSet, String> {
-    let mut response = agent.get(url).call().map_err(|e| e.to_string())?;
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(MAX_JWKS_BYTES)
-        .read_to_vec()
-        .map_err(|e| e.to_string())?;
-    serde_json::from_slice(&body).map_err(|e| format!("not a JWKS document: {e}"))
 }

@@ -119,6 +119,17 @@ impl SigningKey {
         provider.keys.lock().unwrap().keys.push(jwk);
     }
 
+    /// The provider stops publishing this key.
+    pub(super) fn withdraw(&self, provider: &Provider) {
+        let kid = Some(self.kid.clone());
+        provider
+            .keys
+            .lock()
+            .unwrap()
+            .keys
+            .retain(|jwk| jwk.common.key_id != kid);
+    }
+
     pub(super) fn token(&self, claims: &Value) -> String {
         self.token_naming(&self.kid, claims)
     }

@@ -45,7 +45,8 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// No sessions yet; `secure` when the API serves TLS. `None` if the system's generator fails.
+    /// No sessions yet; `secure` when browsers reach the node over TLS. `None` if the system's
+    /// generator fails.
     pub fn new(secure: bool) -> Option<Self> {
         let random = SystemRandom::new();
         let mut key = [0u8; 32];
