@@ -7,7 +7,8 @@
 //! made-up key IDs nor a provider that hangs makes the node ask again and again.
 //!
 //! While the provider answers, a request whose keys are past their cache time waits for the
-//! fetch: a key the provider has withdrawn is not taken. Once a fetch has failed, keys fetched
+//! fetch (so a key the provider has withdrawn is not taken; a provider that starts to hang holds
+//! such requests for that first fetch's timeout). Once a fetch has failed, keys fetched
 //! before serve for at most [`MAX_STALE`] past their cache time, without waiting for the fetches
 //! that follow, so a provider that hangs does not hold users' calls for a fetch's timeout; a
 //! token naming a key those keys lack is a 503 (the provider cannot be asked), not a 401. After
@@ -46,11 +47,14 @@ pub struct Jwks {
     fetching: Mutex<FetchState>,
 }
 
+/// What a fetch brought: the provider's keys, or why there are none.
+type Outcome = Result<Arc<JwkSet>, String>;
+
 /// The fetch under way, if any, and how the last one ended.
 #[derive(Default)]
 struct FetchState {
-    /// Turns true when the fetch under way has ended.
-    running: Option<watch::Receiver<bool>>,
+    /// The fetch under way: its outcome once it has ended.
+    running: Option<watch::Receiver<Option<Outcome>>>,
     last_ended: Option<Instant>,
     /// Why the last fetch failed; `None` once one succeeds.
     last_error: Option<String>,
@@ -81,82 +85,98 @@ impl Jwks {
         if let Some(keys) = holding(&self.current(), self.ttl) {
             return Ok(keys);
         }
-        let (fetch, provider_failing) = self.fetch();
-        if provider_failing && let Some(keys) = holding(&self.current(), self.ttl + self.max_stale)
-        {
-            return Ok(keys);
-        }
-        if let Some(mut ended) = fetch {
-            // Err: the fetch's task is gone without a word (the runtime stops): decide below.
-            let _ = ended.wait_for(|ended| *ended).await;
-        }
-        let current = self.current();
-        let last_error = self.state().last_error.clone();
-        match last_error {
-            // Fresh keys that lack the token's key: it is not the provider's (401 above).
-            None => current
-                .filter(|(_, at)| at.elapsed() < self.ttl)
+        let usable_stale = || holding(&self.current(), self.ttl + self.max_stale);
+        match self.fetch() {
+            Fetch::Running {
+                ended,
+                provider_failing,
+            } => {
+                if provider_failing && let Some(keys) = usable_stale() {
+                    return Ok(keys);
+                }
+                match wait_for(ended).await {
+                    // The provider's keys as they are now: if they lack this key, the token
+                    // is not signed by the provider (401).
+                    Ok(keys) => Ok(keys),
+                    Err(error) => usable_stale().ok_or(TokenError::KeysUnavailable(error)),
+                }
+            }
+            // A fetch ended moments ago; what it left decides.
+            Fetch::NotYet {
+                last_error: Some(error),
+            } => usable_stale().ok_or(TokenError::KeysUnavailable(error)),
+            Fetch::NotYet { last_error: None } => self
+                .current()
+                .filter(|(_, at)| at.elapsed() < self.ttl + self.max_stale)
                 .map(|(keys, _)| keys)
                 .ok_or_else(|| {
-                    TokenError::KeysUnavailable(
-                        "none fresh are held and none may be fetched yet".into(),
-                    )
+                    TokenError::KeysUnavailable("none are held and none may be fetched yet".into())
                 }),
-            Some(error) => holding(&current, self.ttl + self.max_stale)
-                .ok_or(TokenError::KeysUnavailable(error)),
         }
     }
 
-    /// The fetch under way, or one started now, unless the last ended less than
-    /// `min_refetch` ago; and whether the last fetch failed.
-    fn fetch(self: &Arc<Self>) -> (Option<watch::Receiver<bool>>, bool) {
+    /// The fetch under way, or one started now, unless the last ended less than `min_refetch`
+    /// ago.
+    fn fetch(self: &Arc<Self>) -> Fetch {
         let mut state = self.state();
-        let failing = state.last_error.is_some();
-        if let Some(running) = &state.running {
-            return (Some(running.clone()), failing);
+        let provider_failing = state.last_error.is_some();
+        // A sender gone with the fetch still marked running: its task died; start another.
+        if let Some(running) = &state.running
+            && running.has_changed().is_ok()
+        {
+            return Fetch::Running {
+                ended: running.clone(),
+                provider_failing,
+            };
         }
         if state
             .last_ended
             .is_some_and(|at| at.elapsed() < self.min_refetch)
         {
-            return (None, failing);
+            return Fetch::NotYet {
+                last_error: state.last_error.clone(),
+            };
         }
-        let (ended, running) = watch::channel(false);
-        state.running = Some(running.clone());
+        let (end, ended) = watch::channel(None);
+        state.running = Some(ended.clone());
         let jwks = Arc::clone(self);
         tokio::spawn(async move {
             let (agent, url) = (jwks.agent.clone(), jwks.url.clone());
             let fetched = tokio::task::spawn_blocking(move || fetch(&agent, &url))
                 .await
                 .unwrap_or_else(|_| Err("the fetch was interrupted".into()));
-            jwks.fetched(fetched);
-            let _ = ended.send(true);
+            let outcome = jwks.fetched(fetched);
+            let _ = end.send(Some(outcome));
         });
-        (Some(running), failing)
+        Fetch::Running {
+            ended,
+            provider_failing,
+        }
     }
 
-    /// Stores what a fetch brought and ends it.
-    fn fetched(&self, fetched: Result<JwkSet, String>) {
-        let error = match fetched {
+    /// Stores what a fetch brought and ends it; answers what the fetch's waiters get.
+    fn fetched(&self, fetched: Result<JwkSet, String>) -> Outcome {
+        let now = Instant::now();
+        let outcome = match fetched {
             Ok(keys) => {
                 tracing::info!(url = %self.url, keys = keys.keys.len(), "fetched the identity provider's signing keys");
-                *self.cached.write().unwrap_or_else(|p| p.into_inner()) =
-                    Some((Arc::new(keys), Instant::now()));
-                None
+                let keys = Arc::new(keys);
+                *self.cached.write().unwrap_or_else(|p| p.into_inner()) = Some((keys.clone(), now));
+                Ok(keys)
             }
             Err(error) => {
-                let stale_until = self
+                let stale_for = self
                     .current()
-                    .map(|(_, at)| at + self.ttl + self.max_stale)
-                    .filter(|until| *until > Instant::now());
-                tracing::error!(url = %self.url, %error, stale_keys_in_use_for_s = stale_until.map(|until| until.duration_since(Instant::now()).as_secs()), "cannot fetch the identity provider's signing keys");
-                Some(error)
+                    .map(|(_, at)| (at + self.ttl + self.max_stale).saturating_duration_since(now));
+                tracing::error!(url = %self.url, %error, stale_keys_serve_for_s = stale_for.unwrap_or_default().as_secs(), "cannot fetch the identity provider's signing keys");
+                Err(error)
             }
         };
         let mut state = self.state();
         state.running = None;
-        state.last_ended = Some(Instant::now());
-        state.last_error = error;
+        state.last_ended = Some(now);
+        state.last_error = outcome.as_ref().err().cloned();
+        outcome
     }
 
     fn current(&self) -> Cached {
@@ -168,6 +188,26 @@ impl Jwks {
 
     fn state(&self) -> std::sync::MutexGuard<'_, FetchState> {
         self.fetching.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Where a call stands with the fetches.
+enum Fetch {
+    /// One is under way (perhaps started for this call); `provider_failing` if the last failed.
+    Running {
+        ended: watch::Receiver<Option<Outcome>>,
+        provider_failing: bool,
+    },
+    /// The last ended less than `min_refetch` ago, failing with `last_error` if it did.
+    NotYet { last_error: Option<String> },
+}
+
+/// The outcome of the fetch `ended` reports, once it has ended.
+async fn wait_for(mut ended: watch::Receiver<Option<Outcome>>) -> Outcome {
+    match ended.wait_for(Option::is_some).await {
+        Ok(outcome) => outcome.clone().unwrap_or_else(|| Err("no outcome".into())),
+        // Only if the fetch's task died (the runtime stops): the next call starts another.
+        Err(_) => Err("the fetch was interrupted".into()),
     }
 }
 

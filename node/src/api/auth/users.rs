@@ -1,5 +1,5 @@
 //! Users' bearer tokens: JWTs from the hospital's identity provider, checked against the keys it
-//! publishes (its JWKS), which are fetched here and cached.
+//! publishes (its JWKS, fetched and cached by [`super::jwks`]).
 //!
 //! A token is taken when its header's algorithm is on the allow-list, its key (by `kid`, or the
 //! one usable key when it names none) is in the JWKS ([`super::jwks`], which says when keys are
@@ -77,8 +77,8 @@ impl UserTokens {
         })
     }
 
-    /// The same, fetching again for an unknown key as soon as `min_refetch` after the last
-    /// fetch (tests rotate keys without waiting [`super::jwks::MIN_REFETCH`]).
+    /// The same, starting a fetch as soon as `min_refetch` after the last one ended (tests
+    /// rotate keys without waiting [`super::jwks::MIN_REFETCH`]).
     #[cfg(test)]
     pub fn with_min_refetch(mut self, min_refetch: Duration) -> Self {
         self.jwks_to_set().min_refetch = min_refetch;

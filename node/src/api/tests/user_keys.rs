@@ -1,8 +1,9 @@
 //! The limits on the identity provider's keys (`api::auth::jwks`): made-up key IDs do not make
 //! the node fetch the JWKS again and again; a key the provider withdrew is refused once the keys
 //! are past their cache time; a fetch stores what it brings even when the request that started
-//! it is gone; once the provider fails, keys fetched before serve without waiting for it, for a
-//! bounded time, after which users are refused (503) until it answers again.
+//! it is gone, and the next starts an interval after it ended; once the provider fails, keys
+//! fetched before serve without waiting for it, for a bounded time, after which users are
+//! refused (503) until it answers again.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -82,15 +83,50 @@ async fn a_withdrawn_key_is_refused_once_the_keys_are_past_their_cache_time() {
     let (status, text) = read_with(&app, &withdrawn.token(&reader)).await;
     assert_eq!(status, StatusCode::OK, "{text}");
 
-    // The provider withdraws a key (compromised, say): while it answers, keys past their cache
-    // time are not used without asking it.
+    // The provider withdraws a key (compromised, say). Past their cache time, the keys held
+    // are not used while a fetch runs and the provider answers: the call waits for it.
     withdrawn.withdraw(&idp);
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    idp.delay_ms.store(500, Ordering::SeqCst);
+    let fetching = tokio::spawn({
+        let (app, token) = (app.clone(), kept.token(&reader));
+        async move { read_with(&app, &token).await }
+    });
+    until_fetched(&idp, 2).await;
     let (status, text) = read_with(&app, &withdrawn.token(&reader)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{text}");
-    assert_eq!(idp.fetches.load(Ordering::SeqCst), 2);
-    let (status, text) = read_with(&app, &kept.token(&reader)).await;
+    let (status, text) = fetching.await.unwrap();
     assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(idp.fetches.load(Ordering::SeqCst), 2, "one fetch for both");
+}
+
+#[tokio::test]
+async fn the_next_fetch_waits_for_the_interval_after_the_last_ended() {
+    let idp = provider().await;
+    let min_refetch = Duration::from_millis(300);
+    let app = app_checking(users_of(&idp).with_min_refetch(min_refetch));
+    let key = SigningKey::new("2026-11", Algorithm::EdDSA);
+    key.publish(&idp);
+    let reader = claims("a", "medchain.read");
+    let (status, text) = read_with(&app, &key.token(&reader)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+
+    // A fetch for an unknown key that takes longer than the interval.
+    tokio::time::sleep(min_refetch + Duration::from_millis(100)).await;
+    idp.delay_ms.store(500, Ordering::SeqCst);
+    let (status, _) = read_with(&app, &key.token_naming("made-up-1", &reader)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(idp.fetches.load(Ordering::SeqCst), 2);
+    // Right after it ended (but more than the interval after it began) another unknown key
+    // draws no fetch.
+    let (status, _) = read_with(&app, &key.token_naming("made-up-2", &reader)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(idp.fetches.load(Ordering::SeqCst), 2);
+    // Once the interval has passed since it ended, one does.
+    tokio::time::sleep(min_refetch + Duration::from_millis(100)).await;
+    let (status, _) = read_with(&app, &key.token_naming("made-up-3", &reader)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(idp.fetches.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]
@@ -160,6 +196,10 @@ async fn stale_keys_serve_for_a_bounded_time_then_the_node_fails_closed_until_th
     let (status, text) = read_with(&app, &token).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
     assert!(text.contains("signing keys"), "{text}");
+    assert!(
+        text.contains("503"),
+        "the provider's answer is named: {text}"
+    );
 
     // The provider answers again: users are taken again at once.
     idp.down.store(false, Ordering::SeqCst);
@@ -213,8 +253,14 @@ async fn once_the_provider_fails_calls_do_not_wait_for_it_and_an_unknown_key_is_
     // A token naming a key the node lacks waits for that fetch, which fails: the provider
     // cannot be asked, so 503 (try again), not 401 (the token is bad).
     let unknown = SigningKey::new("2026-12", Algorithm::EdDSA);
+    let asked = Instant::now();
     let (status, text) = read_with(&app, &unknown.token(&claims("a", "medchain.read"))).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert!(
+        asked.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        asked.elapsed()
+    );
     assert!(text.contains("signing keys"), "{text}");
     assert_eq!(idp.fetches.load(Ordering::SeqCst), 3, "one fetch at a time");
 }
