@@ -231,7 +231,9 @@ pub struct PatientQueryDoc {
 #[serde(deny_unknown_fields)]
 #[schema(as = Resume)]
 pub struct ResumeDoc {
-    /// Who lifts the pause (recorded).
+    /// Who lifts the pause (recorded): for a machine client, the user it acts for (1 to 100
+    /// printable ASCII characters, the pattern); a signed-in user must name themselves, and a
+    /// name from the identity provider may be up to 128 bytes of any printable text.
     #[schema(pattern = "^[!-~]([ -~]{0,98}[!-~])?$")]
     pub actor: String,
     /// Why (recorded): printable, no surrounding space.

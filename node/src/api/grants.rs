@@ -31,7 +31,8 @@ use crate::service::TermsRequest;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrantBody {
-    /// The member organisation granted read access (its certificate's O).
+    /// The member organisation granted read access (its certificate's O): at most 128 bytes
+    /// as UTF-8 (JSON Schema's maxLength counts characters: fewer fit when they are not ASCII).
     #[schema(min_length = 1, max_length = 128)]
     to: String,
     /// All of the patient's records at this provider, present and future.
@@ -115,7 +116,7 @@ pub async fn list(State(state): State<AppState>, Path(id): Path<String>) -> ApiR
 }
 
 #[utoipa::path(delete, path = "/records/{id}/grants/{org}", tag = "grants",
-    params(("id" = String, Path, description = "The record ID", pattern = "^[0-9a-f]{32}$"), ("org" = String, Path, description = "The organisation (percent-encoded)", min_length = 1, max_length = 128), RevokeQuery, ("X-Medchain-Actor" = String, Header, description = "The user the call is for: a machine client must name them (recorded as \"machine client on behalf of\" them); a signed-in user may leave it out or name themselves", pattern = "^[!-~]([ -~]{0,98}[!-~])?$")),
+    params(("id" = String, Path, description = "The record ID", pattern = "^[0-9a-f]{32}$"), ("org" = String, Path, description = "The organisation (percent-encoded): at most 128 bytes as UTF-8 once decoded", min_length = 1, max_length = 128), RevokeQuery, ("X-Medchain-Actor" = String, Header, description = "The user the call is for: a machine client must name them (recorded as \"machine client on behalf of\" them); a signed-in user may leave it out or name themselves", pattern = "^[!-~]([ -~]{0,98}[!-~])?$")),
     responses(
         (status = 200, description = "The revoke entry is written", body = Object),
         (status = 400, description = "Malformed record ID, organisation or actor", body = super::doc::ErrorBody),
