@@ -105,6 +105,9 @@ impl Jwks {
             Fetch::NotYet {
                 last_error: Some(error),
             } => usable_stale().ok_or(TokenError::KeysUnavailable(error)),
+            // The last fetch succeeded less than `min_refetch` ago: its keys (a key they lack is
+            // a 401). They are past their cache time only if that is shorter than `min_refetch`,
+            // which the configuration forbids (`jwks_cache_secs` >= 10 s = MIN_REFETCH).
             Fetch::NotYet { last_error: None } => self
                 .current()
                 .filter(|(_, at)| at.elapsed() < self.ttl + self.max_stale)

@@ -43,8 +43,8 @@ pub struct Authenticator {
 impl Authenticator {
     /// The API token alone (`users` = `None`), or with users' tokens too; users sign in to the
     /// dashboard at the identity provider through `provider`, if given. The dashboard's cookies
-    /// carry `Secure` when browsers reach the node over TLS: the API's own (`tls`), or a proxy's
-    /// in front when the provider sends browsers back to an https URL.
+    /// carry `Secure` when browsers reach the node over TLS: `tls` (the API's own, or a proxy's
+    /// in front of an https `api.url`), or when the provider sends browsers back to an https URL.
     pub fn new(
         token: Arc<str>,
         users: Option<UserTokens>,

@@ -56,6 +56,11 @@ async fn sign_in(app: &Router, name: &str) -> String {
     for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(cookie.contains(flag), "{cookie}");
     }
+    // Plain HTTP, no https URL anywhere: a Secure cookie would never come back.
+    assert!(
+        cookie.starts_with("medchain_session=") && !cookie.contains("Secure"),
+        "{cookie}"
+    );
     cookie.split(';').next().unwrap().to_owned()
 }
 

@@ -18,6 +18,8 @@ use crate::service::tests::{consortium, service_with};
 mod intake;
 // Offline proofs of records' entries.
 mod proofs;
+// The identity provider users' tests sign in at.
+mod idp;
 // Users signed in at an identity provider.
 mod users;
 // The limits on fetching users' signing keys and on using stale ones.

@@ -13,7 +13,8 @@ use axum::http::StatusCode;
 use jsonwebtoken::Algorithm;
 use tokio::time::Instant;
 
-use super::users::{Provider, SigningKey, app_checking, as_user, claims, provider, users_of};
+use super::idp::{Provider, SigningKey, claims, provider, users_of};
+use super::users::{app_checking, as_user};
 
 /// The status of a read with `token`.
 async fn read_with(app: &Router, token: &str) -> (StatusCode, String) {
@@ -87,7 +88,7 @@ async fn a_withdrawn_key_is_refused_once_the_keys_are_past_their_cache_time() {
     // are not used while a fetch runs and the provider answers: the call waits for it.
     withdrawn.withdraw(&idp);
     tokio::time::sleep(ttl + Duration::from_millis(100)).await;
-    idp.delay_ms.store(500, Ordering::SeqCst);
+    idp.delay_ms.store(2_000, Ordering::SeqCst);
     let fetching = tokio::spawn({
         let (app, token) = (app.clone(), kept.token(&reader));
         async move { read_with(&app, &token).await }
@@ -103,7 +104,7 @@ async fn a_withdrawn_key_is_refused_once_the_keys_are_past_their_cache_time() {
 #[tokio::test]
 async fn the_next_fetch_waits_for_the_interval_after_the_last_ended() {
     let idp = provider().await;
-    let min_refetch = Duration::from_millis(300);
+    let min_refetch = Duration::from_secs(2);
     let app = app_checking(users_of(&idp).with_min_refetch(min_refetch));
     let key = SigningKey::new("2026-11", Algorithm::EdDSA);
     key.publish(&idp);
@@ -113,7 +114,7 @@ async fn the_next_fetch_waits_for_the_interval_after_the_last_ended() {
 
     // A fetch for an unknown key that takes longer than the interval.
     tokio::time::sleep(min_refetch + Duration::from_millis(100)).await;
-    idp.delay_ms.store(500, Ordering::SeqCst);
+    idp.delay_ms.store(3_000, Ordering::SeqCst);
     let (status, _) = read_with(&app, &key.token_naming("made-up-1", &reader)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(idp.fetches.load(Ordering::SeqCst), 2);
@@ -210,7 +211,7 @@ async fn stale_keys_serve_for_a_bounded_time_then_the_node_fails_closed_until_th
 #[tokio::test]
 async fn once_the_provider_fails_calls_do_not_wait_for_it_and_an_unknown_key_is_a_503() {
     let idp = provider().await;
-    let (ttl, min_refetch) = (Duration::from_millis(300), Duration::from_millis(300));
+    let (ttl, min_refetch) = (Duration::from_millis(300), Duration::from_millis(1_500));
     let app = app_checking(
         users_of(&idp)
             .with_min_refetch(min_refetch)
@@ -226,12 +227,27 @@ async fn once_the_provider_fails_calls_do_not_wait_for_it_and_an_unknown_key_is_
     // has failed the node cannot know: the first call waits for it, then uses the keys held.
     idp.delay_ms.store(2_000, Ordering::SeqCst);
     idp.down.store(true, Ordering::SeqCst);
-    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    tokio::time::sleep(min_refetch + Duration::from_millis(100)).await;
     let asked = Instant::now();
     let (status, text) = read_with(&app, &token).await;
     assert_eq!(status, StatusCode::OK, "{text}");
     assert!(
         asked.elapsed() >= Duration::from_millis(1_500),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(idp.fetches.load(Ordering::SeqCst), 2);
+    // Within the interval after that failure: the keys held at once, and a key they lack is
+    // a 503 at once, with no fetch.
+    let unknown = SigningKey::new("2026-12", Algorithm::EdDSA);
+    let unknown_token = unknown.token(&claims("a", "medchain.read"));
+    let asked = Instant::now();
+    let (status, text) = read_with(&app, &token).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let (status, text) = read_with(&app, &unknown_token).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
         "{:?}",
         asked.elapsed()
     );
@@ -252,9 +268,8 @@ async fn once_the_provider_fails_calls_do_not_wait_for_it_and_an_unknown_key_is_
 
     // A token naming a key the node lacks waits for that fetch, which fails: the provider
     // cannot be asked, so 503 (try again), not 401 (the token is bad).
-    let unknown = SigningKey::new("2026-12", Algorithm::EdDSA);
     let asked = Instant::now();
-    let (status, text) = read_with(&app, &unknown.token(&claims("a", "medchain.read"))).await;
+    let (status, text) = read_with(&app, &unknown_token).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
     assert!(
         asked.elapsed() >= Duration::from_millis(500),

@@ -1,8 +1,8 @@
 //! The dashboard's sessions: a random 256-bit value in an HttpOnly, SameSite=Strict cookie
 //! (`__Host-` prefixed and Secure when browsers reach the node over TLS), mapped in the node's
 //! memory to the signed-in caller until the session's end. Only the value's SHA-256 is kept, so
-//! a memory dump shows no usable cookie. Sessions do not survive a restart: the user signs in again. At most
-//! [`MAX_SESSIONS`]; when full, the session nearest its end makes room.
+//! a memory dump shows no usable cookie. Sessions do not survive a restart: the user signs in
+//! again. At most [`MAX_SESSIONS`]; when full, the session nearest its end makes room.
 //!
 //! A sign-in at the identity provider keeps nothing here: its `state` and PKCE verifier travel in
 //! a cookie sealed with a key this process made (ChaCha20-Poly1305), set on the browser that
