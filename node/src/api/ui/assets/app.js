@@ -64,8 +64,22 @@ function fill(id, rows, empty) {
 
 class SignedOut extends Error {}
 
+/**
+ * How far the node's clock is ahead of this browser's, in ms, from the node's last `Date`
+ * header: expiry is counted by the node's clock, so a workstation with a wrong clock still
+ * warns when it should (to within a second).
+ */
+let nodeClockAheadMs = 0;
+
+/** Now by the node's clock, in ms since the epoch. */
+function nodeNow() {
+  return Date.now() + nodeClockAheadMs;
+}
+
 async function get(path) {
   const response = await fetch(path, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  const served = Date.parse(response.headers.get("Date") || "");
+  if (!Number.isNaN(served)) nodeClockAheadMs = served - Date.now();
   if (response.status === 401) throw new SignedOut();
   if (!response.ok) {
     let message = `${path} answered ${response.status}`;
@@ -75,10 +89,10 @@ async function get(path) {
   return response.json();
 }
 
-/** The expiry of `unix` seconds as [text, class, days left] (by this browser's clock). */
+/** The expiry of `unix` seconds as [text, class, days left] (by the node's clock). */
 function expiry(unix) {
   if (!unix) return ["not used here, or not known yet", "", null];
-  const days = (unix - Date.now() / 1000) / DAY_S;
+  const days = (unix - nodeNow() / 1000) / DAY_S;
   const cls = days < 0 ? "critical" : days <= 7 ? "critical" : days <= 30 ? "warning" : "ok";
   return [when(unix * 1000), cls, days];
 }
@@ -242,7 +256,7 @@ async function refresh() {
   drawEvidence(evidence, warnings);
   if (status.writes_paused) warnings.push(["critical", "Writes " + pausedText(status.writes_paused)]);
   drawWarnings(warnings);
-  $("updated").textContent = "Updated " + when(Date.now()) + "; refreshed every " + REFRESH_MS / 1000 + " s.";
+  $("updated").textContent = "Updated " + when(nodeNow()) + "; refreshed every " + REFRESH_MS / 1000 + " s.";
 }
 
 async function drawHistory(event) {
