@@ -1,35 +1,17 @@
 //! The `medchain ca` commands, run as a user would: real files, real exit codes, and OpenSSL's
 //! opinion of what we write.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers outside #[test] functions
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] functions
+
+mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn medchain(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_medchain"))
-        .args(args)
-        .output()
-        .expect("medchain runs")
-}
+use common::{medchain, p, run, verify_args};
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = medchain(args);
-    assert!(
-        out.status.success(),
-        "medchain {args:?} failed: {}{}",
-        stdout(&out),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout(&out)
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("utf-8 temp path")
 }
 
 struct Consortium {
@@ -44,8 +26,8 @@ fn consortium() -> Consortium {
     let ca = tmp.path().join("ca");
     let provider = tmp.path().join("hospital-a");
     let auditor = tmp.path().join("auditor");
-    ok(&["ca", "init", "--name", "Test Consortium", "--out", p(&ca)]);
-    let issued = ok(&[
+    medchain(&["ca", "init", "--name", "Test Consortium", "--out", p(&ca)]);
+    let issued = medchain(&[
         "ca",
         "issue",
         "--ca",
@@ -58,7 +40,7 @@ fn consortium() -> Consortium {
         p(&provider),
     ]);
     assert!(issued.contains("peer id      12D3KooW"), "{issued}");
-    ok(&[
+    medchain(&[
         "ca",
         "issue",
         "--ca",
@@ -79,16 +61,7 @@ fn consortium() -> Consortium {
 }
 
 fn verify(ca: &Path, cert: &Path, role: &str) -> Output {
-    medchain(&[
-        "ca",
-        "verify",
-        "--ca",
-        p(ca),
-        "--cert",
-        p(cert),
-        "--role",
-        role,
-    ])
+    run(&verify_args(ca, cert, role))
 }
 
 #[test]
@@ -108,7 +81,7 @@ fn foreign_ca_is_unknown_issuer() {
     let other = tempfile::tempdir().unwrap();
     let (other_ca, outsider) = (other.path().join("ca"), other.path().join("outsider"));
     // The outsider even copies the consortium's name: the key decides, not the name.
-    ok(&[
+    medchain(&[
         "ca",
         "init",
         "--name",
@@ -116,7 +89,7 @@ fn foreign_ca_is_unknown_issuer() {
         "--out",
         p(&other_ca),
     ]);
-    ok(&[
+    medchain(&[
         "ca",
         "issue",
         "--ca",
@@ -157,7 +130,7 @@ fn auditor_is_wrong_role_for_provider() {
 #[test]
 fn revoked_member_is_refused_and_others_are_not() {
     let c = consortium();
-    ok(&[
+    medchain(&[
         "ca",
         "revoke",
         "--ca",
@@ -181,7 +154,7 @@ fn revoked_member_is_refused_and_others_are_not() {
     let fresh = tempfile::tempdir().unwrap();
     let empty_crl = fresh.path().join("empty.pem");
     std::fs::write(&empty_crl, "").unwrap();
-    let out = medchain(&[
+    let out = run(&[
         "ca",
         "verify",
         "--ca",
@@ -218,7 +191,7 @@ fn keys_are_private_and_never_overwritten() {
     assert!(!c.provider.join("pseudonym.key").exists());
     let data = c.provider.join("data");
     let init = |data: &std::path::Path| {
-        ok(&[
+        medchain(&[
             "init",
             "--role",
             "provider",
@@ -245,7 +218,7 @@ fn keys_are_private_and_never_overwritten() {
     assert!(said.contains("existing, kept"), "{said}");
     assert_eq!(std::fs::read(&pseudonyms).unwrap(), first);
     let before = std::fs::read(c.provider.join("member.key")).unwrap();
-    let out = medchain(&[
+    let out = run(&[
         "ca",
         "issue",
         "--ca",
@@ -263,7 +236,7 @@ fn keys_are_private_and_never_overwritten() {
         std::fs::read(c.provider.join("member.key")).unwrap(),
         before
     );
-    let again = medchain(&["ca", "init", "--name", "X", "--out", p(&c.ca)]);
+    let again = run(&["ca", "init", "--name", "X", "--out", p(&c.ca)]);
     assert_eq!(again.status.code(), Some(2));
 }
 
@@ -284,7 +257,7 @@ fn bad_input_gets_a_clear_error() {
         "{}",
         stdout(&out)
     );
-    let missing = medchain(&[
+    let missing = run(&[
         "ca",
         "issue",
         "--ca",

@@ -8,30 +8,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use common::{issue_request, medchain, p, request_for_keys};
-
-/// `medchain ARGS`, whatever its exit status.
-fn run(args: &[&str]) -> Output {
-    Command::new(common::BIN)
-        .args(args)
-        .output()
-        .expect("medchain runs")
-}
+use common::{issue_request, medchain, p, request_for_keys, run, verify_args};
 
 /// `medchain ca verify` of `dir`'s certificate as a provider's; what it printed.
 fn verify_provider(ca: &Path, dir: &Path) -> String {
-    medchain(&[
-        "ca",
-        "verify",
-        "--ca",
-        p(ca),
-        "--cert",
-        p(&dir.join("member.pem")),
-        "--role",
-        "provider",
-    ])
+    medchain(&verify_args(ca, &dir.join("member.pem"), "provider"))
 }
 
 fn line<'a>(text: &'a str, label: &str) -> &'a str {

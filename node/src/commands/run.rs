@@ -274,22 +274,14 @@ async fn run_once(config: &Config, mut stop: tokio::sync::watch::Receiver<bool>)
         }
         None => (None, None),
     };
-    // Browsers reach the dashboard over TLS when the API serves it, or when the URL clients use
-    // is https while the API serves plain HTTP (a TLS proxy in front): its cookies are Secure.
-    let https_url = (config.api.url.as_deref())
-        .is_some_and(|url| url.to_ascii_lowercase().starts_with("https://"));
-    if api_tls.is_none() && https_url {
-        info!(
-            "the dashboard's cookies are marked Secure: api.url is https, so a TLS proxy is taken to be in front"
-        );
-    }
     let app = router(AppState {
         service: service.clone(),
         coordination: coordination.clone(),
         auth: std::sync::Arc::new(crate::api::auth::Authenticator::new(
             token.trim().into(),
             users,
-            api_tls.is_some() || https_url,
+            api_tls.is_some(),
+            config.api.url.as_deref(),
             provider,
         )?),
         role,

@@ -209,6 +209,12 @@ mod tests {
         }
     }
 
+    /// Asserts `section` is refused, saying `says`.
+    fn refused(section: AuthSection, says: &str) {
+        let error = section.check().unwrap_err().to_string();
+        assert!(error.contains(says), "{error}");
+    }
+
     #[test]
     fn sign_in_settings_are_checked() {
         let with = |s: SignInSection| AuthSection {
@@ -216,10 +222,7 @@ mod tests {
             ..section()
         };
         with(sign_in()).check().unwrap();
-        let refused = |s: SignInSection, says: &str| {
-            let error = with(s).check().unwrap_err().to_string();
-            assert!(error.contains(says), "{error}");
-        };
+        let refused = |s: SignInSection, says: &str| refused(with(s), says);
         let plain = "http://idp.hospital.example/token".to_owned();
         refused(
             SignInSection {
@@ -270,10 +273,6 @@ mod tests {
 
     #[test]
     fn insecure_or_malformed_settings_are_refused() {
-        let refused = |s: AuthSection, says: &str| {
-            let error = s.check().unwrap_err().to_string();
-            assert!(error.contains(says), "{error}");
-        };
         let plain = "http://idp.hospital.example/certs".to_owned();
         refused(
             AuthSection {

@@ -16,6 +16,28 @@ pub fn medchain(args: &[&str]) -> String {
     medchain_testkit::daemon::medchain(Path::new(BIN), args)
 }
 
+/// Runs `medchain ARGS`, whatever its exit status.
+pub fn run(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("medchain runs")
+}
+
+/// The arguments of `medchain ca verify` of `cert` against `ca` as a `role`'s.
+pub fn verify_args<'a>(ca: &'a Path, cert: &'a Path, role: &'a str) -> [&'a str; 8] {
+    [
+        "ca",
+        "verify",
+        "--ca",
+        p(ca),
+        "--cert",
+        p(cert),
+        "--role",
+        role,
+    ]
+}
+
 /// `medchain ca request` for Hospital A's existing keys (a renewal) into `out`; what it printed.
 pub fn request_for_keys(out: &Path, key: &Path, encryption_key: &Path) -> String {
     medchain(&[

@@ -43,21 +43,24 @@ pub struct Authenticator {
 impl Authenticator {
     /// The API token alone (`users` = `None`), or with users' tokens too; users sign in to the
     /// dashboard at the identity provider through `provider`, if given. The dashboard's cookies
-    /// carry `Secure` when browsers reach the node over TLS: `tls` (the API's own, or a proxy's
-    /// in front of an https `api.url`), or when the provider sends browsers back to an https URL.
+    /// carry `Secure` when browsers reach the node over TLS: the API serves it (`tls`), or the
+    /// URL browsers are given (`api_url`, or the provider's redirect URL) is https while the API
+    /// serves plain HTTP (a TLS proxy in front).
     pub fn new(
         token: Arc<str>,
         users: Option<UserTokens>,
         tls: bool,
+        api_url: Option<&str>,
         provider: Option<ProviderSignIn>,
     ) -> anyhow::Result<Self> {
-        let behind_tls_proxy = !tls && provider.as_ref().is_some_and(|p| p.returns_over_tls());
-        if behind_tls_proxy {
-            tracing::info!(
-                "the dashboard's cookies are marked Secure: auth.sign_in.redirect_url is https, so a TLS proxy is taken to be in front"
-            );
+        let proxied = [api_url, provider.as_ref().map(ProviderSignIn::redirect_url)]
+            .into_iter()
+            .flatten()
+            .find(|url| !tls && url.to_ascii_lowercase().starts_with("https://"));
+        if let Some(url) = proxied {
+            tracing::info!(%url, "the dashboard's cookies are marked Secure: browsers are given an https URL, so a TLS proxy is taken to be in front");
         }
-        let sessions = Sessions::new(tls || behind_tls_proxy)
+        let sessions = Sessions::new(tls || proxied.is_some())
             .ok_or_else(|| anyhow::anyhow!("the system random number generator failed"))?;
         Ok(Self {
             token,
@@ -171,14 +174,15 @@ pub async fn authenticate(
 /// The caller of a request without a bearer token: its dashboard session's, for a read.
 #[allow(clippy::result_large_err)] // a refusal, answered at once
 fn session_caller(state: &AppState, request: &Request) -> Result<Caller, Response> {
-    if state.auth.sessions().values_in(request.headers()).len() > 1 {
-        return Err(refusal(
-            StatusCode::UNAUTHORIZED,
-            "the dashboard's session cookie was sent more than once (one was set by another site or path): clear this site's cookies in the browser and sign in again at /ui",
-            "invalid_token",
-        ));
-    }
-    let Some(value) = state.auth.sessions().value_in(request.headers()) else {
+    let values = state.auth.sessions().values_in(request.headers());
+    let [value] = values.as_slice() else {
+        if values.len() > 1 {
+            return Err(refusal(
+                StatusCode::UNAUTHORIZED,
+                "the dashboard's session cookie was sent more than once (one was set by another site or path): clear this site's cookies in the browser and sign in again at /ui",
+                "invalid_token",
+            ));
+        }
         let mut response = ApiError::new(
             StatusCode::UNAUTHORIZED,
             "missing credentials: send Authorization: Bearer <API token or identity provider token>",
@@ -189,7 +193,7 @@ fn session_caller(state: &AppState, request: &Request) -> Result<Caller, Respons
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return Err(response);
     };
-    let Some(caller) = state.auth.sessions().caller(&value) else {
+    let Some(caller) = state.auth.sessions().caller(value) else {
         return Err(refusal(
             StatusCode::UNAUTHORIZED,
             "the dashboard session has ended (or the node restarted): sign in again at /ui",

@@ -214,22 +214,8 @@ fn app_with_provider() -> Router {
         session_secs: 3600,
     };
     let provider = crate::api::ui::provider::ProviderSignIn::new(&section, None).unwrap();
-    let coordination = Arc::default();
-    let service = service_with(
-        &consortium(),
-        Role::Auditor,
-        AuditTrail::Off,
-        Arc::clone(&coordination),
-    );
-    let auth = auth::Authenticator::new(TOKEN.into(), None, false, Some(provider)).unwrap();
-    router(AppState {
-        service: Arc::new(service),
-        coordination,
-        auth: Arc::new(auth),
-        role: Role::Auditor,
-        metrics: Arc::new(crate::metrics::Metrics::new()),
-        net: None,
-    })
+    let auth = auth::Authenticator::new(TOKEN.into(), None, false, None, Some(provider)).unwrap();
+    app_with_auth(&consortium(), Role::Auditor, auth)
 }
 
 /// Comes back to `/ui/callback?QUERY` with `cookie`; answers where it sends the browser, after

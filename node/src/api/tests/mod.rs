@@ -39,6 +39,16 @@ fn app(role: Role) -> Router {
 
 /// The API of a member of `ca`'s consortium with `role`.
 fn app_in(ca: &medchain_testkit::pki::TestCa, role: Role) -> Router {
+    let auth = auth::Authenticator::new(TOKEN.into(), None, false, None, None).unwrap();
+    app_with_auth(ca, role, auth)
+}
+
+/// The same, taking credentials as `auth` says.
+fn app_with_auth(
+    ca: &medchain_testkit::pki::TestCa,
+    role: Role,
+    auth: auth::Authenticator,
+) -> Router {
     let audit = if role == Role::Provider {
         AuditTrail::Chain
     } else {
@@ -50,7 +60,7 @@ fn app_in(ca: &medchain_testkit::pki::TestCa, role: Role) -> Router {
     router(AppState {
         service: Arc::new(service),
         coordination,
-        auth: Arc::new(auth::Authenticator::new(TOKEN.into(), None, false, None).unwrap()),
+        auth: Arc::new(auth),
         role,
         metrics: Arc::new(crate::metrics::Metrics::new()),
         net: None,

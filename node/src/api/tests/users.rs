@@ -22,21 +22,8 @@ fn app_with_users(provider: &Provider) -> Router {
 
 /// A provider's API whose users' tokens `users` checks.
 pub(super) fn app_checking(users: UserTokens) -> Router {
-    let coordination = Arc::default();
-    let service = service_with(
-        &consortium(),
-        Role::Provider,
-        AuditTrail::Chain,
-        Arc::clone(&coordination),
-    );
-    router(AppState {
-        service: Arc::new(service),
-        coordination,
-        auth: Arc::new(Authenticator::new(TOKEN.into(), Some(users), false, None).unwrap()),
-        role: Role::Provider,
-        metrics: Arc::new(crate::metrics::Metrics::new()),
-        net: None,
-    })
+    let auth = Authenticator::new(TOKEN.into(), Some(users), false, None, None).unwrap();
+    app_with_auth(&consortium(), Role::Provider, auth)
 }
 
 /// Calls `uri` with `token` and, if given, an actor header: status, challenge, body.

@@ -175,8 +175,9 @@ async fn callback(
     query: Result<Query<CallbackQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let mut response = finish_sign_in(&state, &headers, query).await;
-    let cleared = state.auth.sessions().clear_sign_in();
-    response.headers_mut().append(header::SET_COOKIE, cleared);
+    if let Some(cleared) = state.auth.sessions().clear_sign_in() {
+        response.headers_mut().append(header::SET_COOKIE, cleared);
+    }
     response
 }
 
@@ -255,8 +256,9 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response
         state.auth.sessions().close(&value);
     }
     let mut response = Redirect::to("/ui").into_response();
-    let cleared = state.auth.sessions().clear_cookie();
-    response.headers_mut().insert(header::SET_COOKIE, cleared);
+    if let Some(cleared) = state.auth.sessions().clear_cookie() {
+        response.headers_mut().insert(header::SET_COOKIE, cleared);
+    }
     response
 }
 

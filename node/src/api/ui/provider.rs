@@ -101,10 +101,9 @@ impl ProviderSignIn {
         Ok(url.into())
     }
 
-    /// Whether the provider sends browsers back over TLS (the redirect URL is https: the
-    /// configuration takes plain http on loopback only).
-    pub fn returns_over_tls(&self) -> bool {
-        self.section.redirect_url.starts_with("https://")
+    /// Where the provider sends browsers back (this node's URL + `/ui/callback`).
+    pub fn redirect_url(&self) -> &str {
+        &self.section.redirect_url
     }
 
     /// How long a session may last at most.

@@ -189,12 +189,8 @@ impl Sessions {
     }
 
     /// The `Set-Cookie` value ending a sign-in's cookie.
-    pub fn clear_sign_in(&self) -> HeaderValue {
-        HeaderValue::from_static(if self.secure {
-            "__Host-medchain_signin=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure"
-        } else {
-            "medchain_signin=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
-        })
+    pub fn clear_sign_in(&self) -> Option<HeaderValue> {
+        self.cookie(self.sign_in_cookie(), "", "Lax", Duration::ZERO)
     }
 
     /// The `Set-Cookie` value opening session `value` for `life`.
@@ -203,12 +199,8 @@ impl Sessions {
     }
 
     /// The `Set-Cookie` value removing the session cookie.
-    pub fn clear_cookie(&self) -> HeaderValue {
-        HeaderValue::from_static(if self.secure {
-            "__Host-medchain_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure"
-        } else {
-            "medchain_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
-        })
+    pub fn clear_cookie(&self) -> Option<HeaderValue> {
+        self.cookie(self.session_cookie(), "", "Strict", Duration::ZERO)
     }
 
     fn cookie(
